@@ -1,0 +1,7 @@
+// Public surface of the pure BGP codec.
+export * from './errors.js';
+export * from './prefix.js';
+export * from './open.js';
+export * from './attributes.js';
+export * from './update.js';
+export * from './message.js';
