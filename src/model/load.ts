@@ -1,0 +1,58 @@
+// Multi-document YAML (or JSON) → raw objects. Syntax errors become ConfigIssues with line numbers.
+import { readFile } from 'node:fs/promises';
+import { parseAllDocuments } from 'yaml';
+import { ValidationError, type ConfigIssue } from './issues.js';
+import type { RawObject } from './types.js';
+
+export interface ParsedDocuments {
+  readonly objects: RawObject[];
+  readonly issues: ConfigIssue[];
+}
+
+export function parseDocuments(text: string, source = 'input'): ParsedDocuments {
+  const objects: RawObject[] = [];
+  const issues: ConfigIssue[] = [];
+  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
+  const list = Array.isArray(docs) ? docs : [docs];
+  list.forEach((doc, i) => {
+    const object = `${source} document ${i + 1}`;
+    for (const e of doc.errors) {
+      const line = e.linePos?.[0]?.line;
+      issues.push({
+        object,
+        field: line ? `line ${line}` : '',
+        value: undefined,
+        message: e.message.split('\n')[0] ?? e.message,
+      });
+    }
+    if (doc.errors.length > 0) return;
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) return; // empty document (e.g. trailing ---)
+    if (Array.isArray(value)) {
+      // A JSON array or a Kubernetes List of objects is accepted as several documents.
+      objects.push(...(value as RawObject[]));
+    } else if (
+      typeof value === 'object' &&
+      (value as RawObject).kind === 'List' &&
+      Array.isArray((value as RawObject).items)
+    ) {
+      objects.push(...((value as RawObject).items as RawObject[]));
+    } else {
+      objects.push(value as RawObject);
+    }
+  });
+  return { objects, issues };
+}
+
+/** Reads and parses a config file; throws ValidationError on syntax errors, plain Error on I/O errors. */
+export async function loadConfigFile(path: string): Promise<RawObject[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  const parsed = parseDocuments(text, path);
+  if (parsed.issues.length > 0) throw new ValidationError(parsed.issues);
+  return parsed.objects;
+}

@@ -1,0 +1,147 @@
+// The desired-state model every front door (YAML file, REST API, Kubernetes) turns into. Plain,
+// immutable data: validated once, then shared by IPAM, the data plane and the announcers.
+import type { IpRange } from '../net/ip.js';
+
+export const GROUP = 'ferrolb.io';
+export const API_VERSION = 'ferrolb.io/v1';
+export const METALLB_V1BETA1 = 'metallb.io/v1beta1';
+
+export const Kind = {
+  IPAddressPool: 'IPAddressPool',
+  LoadBalancer: 'LoadBalancer',
+} as const;
+export type KindName = (typeof Kind)[keyof typeof Kind];
+
+export const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+export const MODES = ['default', 'fullnat'] as const;
+export type Mode = (typeof MODES)[number];
+
+export const ALGORITHMS = ['roundrobin', 'weighted', 'hash', 'maglev', 'leastconn', 'persist'] as const;
+export type Algorithm = (typeof ALGORITHMS)[number];
+
+export const IP_FAMILIES = ['IPv4', 'IPv6'] as const;
+export type IpFamily = (typeof IP_FAMILIES)[number];
+
+export const IP_FAMILY_POLICIES = ['SingleStack', 'PreferDualStack', 'RequireDualStack'] as const;
+export type IpFamilyPolicy = (typeof IP_FAMILY_POLICIES)[number];
+
+export const HEALTH_CHECK_TYPES = ['none', 'tcp', 'udp', 'http', 'https', 'sctp', 'ping'] as const;
+export type HealthCheckType = (typeof HEALTH_CHECK_TYPES)[number];
+
+export const MAX_SECONDARY_ADDRESSES = 3;
+
+/** A Kubernetes-style object as it arrives from YAML, the API or the cluster. */
+export interface RawObject {
+  apiVersion?: unknown;
+  kind?: unknown;
+  metadata?: unknown;
+  spec?: unknown;
+  [k: string]: unknown;
+}
+
+export interface ObjectMeta {
+  readonly name: string;
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+export interface LabelSelectorRequirement {
+  readonly key: string;
+  readonly operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  readonly values: readonly string[];
+}
+
+export interface LabelSelector {
+  readonly matchLabels: Readonly<Record<string, string>>;
+  readonly matchExpressions: readonly LabelSelectorRequirement[];
+}
+
+export interface ServiceAllocation {
+  /** Lower number = tried first (MetalLB semantics); pools without a priority come last. */
+  readonly priority?: number;
+  readonly namespaces: readonly string[];
+  readonly namespaceSelectors: readonly LabelSelector[];
+  readonly serviceSelectors: readonly LabelSelector[];
+}
+
+export interface Pool {
+  readonly meta: ObjectMeta;
+  readonly apiVersion: string;
+  /** As written by the user (for display and round-trips). */
+  readonly addresses: readonly string[];
+  readonly ranges: readonly IpRange[];
+  readonly autoAssign: boolean;
+  readonly avoidBuggyIPs: boolean;
+  readonly serviceAllocation?: ServiceAllocation;
+}
+
+export interface ServicePort {
+  readonly name?: string;
+  readonly port: number;
+  readonly protocol: Protocol;
+  readonly targetPort: number;
+}
+
+export interface EndpointSpec {
+  readonly address: string;
+  readonly weight: number;
+}
+
+export interface HealthCheck {
+  readonly type: HealthCheckType;
+  /** Probe port; default the endpoint's target port. */
+  readonly port?: number;
+  readonly path: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly unhealthyThreshold: number;
+  readonly healthyThreshold: number;
+}
+
+export interface LoadBalancerSpec {
+  readonly meta: ObjectMeta;
+  readonly pool?: string;
+  /** Requested primary addresses (canonical text), at most one per family. */
+  readonly addresses: readonly string[];
+  readonly ipFamilies?: readonly IpFamily[];
+  readonly ipFamilyPolicy: IpFamilyPolicy;
+  readonly secondaryPools: readonly string[];
+  readonly secondaryAddresses: readonly string[];
+  readonly sharingKey?: string;
+  readonly ports: readonly ServicePort[];
+  readonly mode: Mode;
+  readonly algorithm: Algorithm;
+  readonly persistTimeoutSeconds: number;
+  readonly endpoints: readonly EndpointSpec[];
+  readonly healthCheck: HealthCheck;
+}
+
+/** One validated, immutable snapshot of everything the user asked for. */
+export interface DesiredState {
+  readonly pools: ReadonlyMap<string, Pool>;
+  readonly loadBalancers: ReadonlyMap<string, LoadBalancerSpec>;
+  /** The raw objects the snapshot was built from, keyed "Kind/name", for round-trips via the API. */
+  readonly objects: ReadonlyMap<string, StoredObject>;
+}
+
+export const ORIGINS = ['file', 'api'] as const;
+export type Origin = (typeof ORIGINS)[number];
+
+export interface StoredObject {
+  readonly origin: Origin;
+  readonly object: RawObject;
+}
+
+export const objectKey = (kind: string, name: string): string => `${kind}/${name}`;
+
+export const DEFAULT_HEALTH_CHECK: HealthCheck = {
+  type: 'none',
+  path: '/',
+  intervalMs: 5000,
+  timeoutMs: 1000,
+  unhealthyThreshold: 3,
+  healthyThreshold: 1,
+};

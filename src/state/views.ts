@@ -1,0 +1,121 @@
+// Read models for the API and the CLI: what a user sees of a LoadBalancer and of a pool.
+import { parseIp, rangeContains } from '../net/ip.js';
+import { poolUsage } from '../ipam/stats.js';
+import type { LoadBalancerSpec, Pool } from '../model/types.js';
+import type { Snapshot } from './snapshot.js';
+
+export const ENDPOINT_STATES = ['active', 'inactive', 'unknown'] as const;
+export type EndpointState = (typeof ENDPOINT_STATES)[number];
+
+export interface EndpointView {
+  readonly address: string;
+  /** Target port on the endpoint. */
+  readonly port: number;
+  readonly servicePort: number;
+  readonly protocol: string;
+  readonly weight: number;
+  readonly state: EndpointState;
+}
+
+export interface LoadBalancerView {
+  readonly name: string;
+  readonly namespace: string;
+  readonly addresses: readonly string[];
+  readonly secondaryAddresses: readonly string[];
+  readonly pool: string | null;
+  readonly ports: readonly { port: number; protocol: string; targetPort: number; name?: string }[];
+  readonly mode: string;
+  readonly algorithm: string;
+  readonly healthCheck: string;
+  readonly endpoints: readonly EndpointView[];
+  readonly status: { phase: 'Allocated' | 'Pending'; code?: string; reason?: string };
+}
+
+export interface PoolView {
+  readonly name: string;
+  readonly apiVersion: string;
+  readonly addresses: readonly string[];
+  readonly autoAssign: boolean;
+  readonly avoidBuggyIPs: boolean;
+  /** Counts as decimal strings: an IPv6 pool can hold more than 2^53 addresses. */
+  readonly ipv4: { total: string; used: string; free: string };
+  readonly ipv6: { total: string; used: string; free: string };
+}
+
+export type HealthLookup = (service: string, address: string) => EndpointState | undefined;
+
+/** Without a probe an endpoint is taken as active; with one it is unknown until the first verdict. */
+const defaultState = (lb: LoadBalancerSpec): EndpointState =>
+  lb.healthCheck.type === 'none' ? 'active' : 'unknown';
+
+function poolNameOf(pools: Iterable<Pool>, address: string | undefined): string | null {
+  if (address === undefined) return null;
+  const ip = parseIp(address);
+  for (const p of pools) if (p.ranges.some((r) => rangeContains(r, ip))) return p.meta.name;
+  return null;
+}
+
+export function loadBalancerView(
+  snap: Snapshot,
+  lb: LoadBalancerSpec,
+  health: HealthLookup,
+): LoadBalancerView {
+  const name = lb.meta.name;
+  const alloc = snap.allocations.get(name);
+  const st = snap.status.get(name) ?? { phase: 'Pending', code: 'Unknown', reason: 'not yet allocated' };
+  const endpoints: EndpointView[] = [];
+  for (const p of lb.ports) {
+    for (const e of lb.endpoints) {
+      endpoints.push({
+        address: e.address,
+        port: p.targetPort,
+        servicePort: p.port,
+        protocol: p.protocol,
+        weight: e.weight,
+        state: health(name, e.address) ?? defaultState(lb),
+      });
+    }
+  }
+  return {
+    name,
+    namespace: lb.meta.namespace,
+    addresses: st.phase === 'Allocated' ? (alloc?.addresses ?? []) : [],
+    secondaryAddresses: st.phase === 'Allocated' ? (alloc?.secondaryAddresses ?? []) : [],
+    pool: poolNameOf(snap.state.pools.values(), alloc?.addresses[0]),
+    ports: lb.ports.map((p) => ({ ...p })),
+    mode: lb.mode,
+    algorithm: lb.algorithm,
+    healthCheck: lb.healthCheck.type,
+    endpoints,
+    status:
+      st.phase === 'Allocated'
+        ? { phase: 'Allocated' }
+        : { phase: 'Pending', code: st.code, reason: st.reason },
+  };
+}
+
+export function loadBalancerViews(snap: Snapshot, health: HealthLookup): LoadBalancerView[] {
+  return [...snap.state.loadBalancers.values()]
+    .sort((a, b) => a.meta.name.localeCompare(b.meta.name))
+    .map((lb) => loadBalancerView(snap, lb, health));
+}
+
+export function poolViews(snap: Snapshot): PoolView[] {
+  const s = (u: { total: bigint; used: bigint; free: bigint }) => ({
+    total: String(u.total),
+    used: String(u.used),
+    free: String(u.free),
+  });
+  return poolUsage(snap.state.pools.values(), snap.allocations).map((u) => {
+    const p = snap.state.pools.get(u.name) as Pool;
+    return {
+      name: u.name,
+      apiVersion: p.apiVersion,
+      addresses: u.addresses,
+      autoAssign: u.autoAssign,
+      avoidBuggyIPs: p.avoidBuggyIPs,
+      ipv4: s(u.ipv4),
+      ipv6: s(u.ipv6),
+    };
+  });
+}
