@@ -1,2 +1,3 @@
 #!/usr/bin/env node
-import '../dist/src/cli/main.js';
+import { runFerroctl } from '../dist/src/cli/main.js';
+runFerroctl();

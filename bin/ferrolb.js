@@ -1,2 +1,3 @@
 #!/usr/bin/env node
-import '../dist/src/daemon/main.js';
+import { runFerrolb } from '../dist/src/daemon/main.js';
+runFerrolb();

@@ -63,7 +63,6 @@ export class Runtime extends EventEmitter<{ snapshot: [Snapshot, Snapshot] }> {
       const t = await this.submit({ type: 'file', objects });
       if (!t.ok) throw new StartupError(`config ${this.opts.configPath} is invalid`, t.issues);
     }
-    this.logStatus(emptySnapshot(), this.current);
   }
 
   private async readConfig(): Promise<RawObject[]> {
@@ -151,6 +150,11 @@ export class Runtime extends EventEmitter<{ snapshot: [Snapshot, Snapshot] }> {
     for (const name of before.status.keys()) {
       if (!after.status.has(name)) this.opts.log.info({ service: name }, 'released');
     }
+  }
+
+  /** Resolves once every queued change has finished (used at shutdown). */
+  async drain(): Promise<void> {
+    await this.queue;
   }
 
   /** Endpoint health as last reported by the probes (the data plane issue plugs probes in here). */

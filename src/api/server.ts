@@ -1,0 +1,203 @@
+// REST API (/api/v1): LoadBalancers and pools, apply of object sets, health. Every write goes through
+// the same validation as the config file, and is acknowledged only once it is durable.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { objectShapeIssues } from '../model/validate.js';
+import { API_VERSION, Kind, type KindName, type RawObject } from '../model/types.js';
+import type { Runtime } from '../daemon/runtime.js';
+import { TransitionError, type Change } from '../state/snapshot.js';
+import { loadBalancerViews, poolViews, type LoadBalancerView, type PoolView } from '../state/views.js';
+import { ApiError, ApiErrorCode, authorized, readObjects, sendError, sendJson } from './http.js';
+
+export const API_PREFIX = '/api/v1';
+
+export interface ApiOptions {
+  readonly runtime: Runtime;
+  readonly log: Logger;
+  readonly token?: string;
+}
+
+/** Extension point for later subsystems (data plane, BGP, SCTP) to add read-only resources. */
+export type ExtraRoute = (path: string[], req: IncomingMessage) => unknown;
+
+const RESOURCES: Record<string, KindName> = { loadbalancers: Kind.LoadBalancer, pools: Kind.IPAddressPool };
+
+export class ApiServer {
+  private server?: Server;
+  private readonly extras = new Map<string, ExtraRoute>();
+
+  constructor(private readonly opts: ApiOptions) {}
+
+  addRoute(resource: string, handler: ExtraRoute): void {
+    this.extras.set(resource, handler);
+  }
+
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    return server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((r) => s.close(() => r()));
+  }
+
+  private views(): { lbs: LoadBalancerView[]; pools: PoolView[] } {
+    const snap = this.opts.runtime.snapshot;
+    return {
+      lbs: loadBalancerViews(snap, (s, a) => this.opts.runtime.endpointState(s, a)),
+      pools: poolViews(snap),
+    };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = Date.now();
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (url.pathname === '/healthz') {
+        return sendJson(res, 200, { status: 'ok', generation: this.opts.runtime.snapshot.generation });
+      }
+      if (!url.pathname.startsWith(`${API_PREFIX}/`) && url.pathname !== API_PREFIX) {
+        throw new ApiError(ApiErrorCode.NotFound, `no such path ${url.pathname}`);
+      }
+      if (!authorized(req, this.opts.token)) {
+        res.setHeader('www-authenticate', 'Bearer');
+        throw new ApiError(ApiErrorCode.Unauthorized, 'missing or wrong bearer token');
+      }
+      const path = url.pathname.slice(API_PREFIX.length).split('/').filter(Boolean).map(decodeURIComponent);
+      const [status, body] = await this.route(req, path);
+      sendJson(res, status, body);
+    } catch (e) {
+      const err = e instanceof ApiError ? e : new ApiError(ApiErrorCode.Internal, (e as Error).message);
+      if (err.code === ApiErrorCode.Internal) this.opts.log.error({ err: e }, 'api internal error');
+      sendError(res, err);
+    } finally {
+      this.opts.log.debug(
+        { method: req.method, url: req.url, status: res.statusCode, ms: Date.now() - started },
+        'api',
+      );
+    }
+  }
+
+  private async route(req: IncomingMessage, path: string[]): Promise<[number, unknown]> {
+    const method = req.method ?? 'GET';
+    const [resource, name, ...rest] = path;
+    if (resource === undefined)
+      return [200, { resources: [...Object.keys(RESOURCES), 'apply', ...this.extras.keys()] }];
+    if (resource === 'apply') {
+      if (method !== 'POST') throw new ApiError(ApiErrorCode.MethodNotAllowed, 'use POST');
+      const objects = await readObjects(req);
+      return this.change({ type: 'apply', objects }, 200, () => ({
+        applied: objects.map((o) => `${String(o.kind)}/${String((o.metadata as { name?: unknown })?.name)}`),
+      }));
+    }
+    const extra = this.extras.get(resource);
+    if (extra) {
+      if (method !== 'GET') throw new ApiError(ApiErrorCode.MethodNotAllowed, 'read-only resource');
+      return [200, extra(path.slice(1), req)];
+    }
+    const kind = RESOURCES[resource];
+    if (!kind || rest.length > 0)
+      throw new ApiError(ApiErrorCode.NotFound, `no such resource /${path.join('/')}`);
+    const list = () => (kind === Kind.LoadBalancer ? this.views().lbs : this.views().pools);
+    const one = (n: string) => {
+      const v = (list() as { name: string }[]).find((x) => x.name === n);
+      if (!v) throw new ApiError(ApiErrorCode.NotFound, `${kind}/${n} not found`);
+      return v;
+    };
+
+    switch (method) {
+      case 'GET':
+        return name === undefined ? [200, { items: list() }] : [200, one(name)];
+      case 'POST': {
+        if (name !== undefined)
+          throw new ApiError(
+            ApiErrorCode.MethodNotAllowed,
+            `POST to /${resource}, or PUT to /${resource}/${name}`,
+          );
+        const o = this.single(await readObjects(req), kind);
+        return this.change({ type: 'apply', objects: [o], createOnly: true }, 201, () => one(this.nameOf(o)));
+      }
+      case 'PUT': {
+        if (name === undefined) throw new ApiError(ApiErrorCode.MethodNotAllowed, `PUT to /${resource}/NAME`);
+        const o = this.single(await readObjects(req), kind, name);
+        return this.change({ type: 'apply', objects: [o] }, 200, () => one(name));
+      }
+      case 'DELETE': {
+        if (name === undefined) throw new ApiError(ApiErrorCode.MethodNotAllowed, `DELETE /${resource}/NAME`);
+        if (kind === Kind.IPAddressPool) this.refuseDeletingPoolInUse(name);
+        return this.change({ type: 'delete', kind, name }, 200, () => ({ deleted: `${kind}/${name}` }));
+      }
+      default:
+        throw new ApiError(ApiErrorCode.MethodNotAllowed, `${method} not supported`);
+    }
+  }
+
+  /** Fills apiVersion/kind/name from the URL when absent, and checks the shape alone first. */
+  private single(objects: RawObject[], kind: KindName, name?: string): RawObject {
+    if (objects.length !== 1)
+      throw new ApiError(ApiErrorCode.BadRequest, `expected one ${kind} object, got ${objects.length}`);
+    const raw = objects[0] as RawObject;
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+      throw new ApiError(ApiErrorCode.BadRequest, 'body must be an object');
+    const meta = (raw.metadata && typeof raw.metadata === 'object' ? raw.metadata : {}) as Record<
+      string,
+      unknown
+    >;
+    if (name !== undefined && meta.name !== undefined && meta.name !== name) {
+      throw new ApiError(
+        ApiErrorCode.BadRequest,
+        `metadata.name "${String(meta.name)}" does not match the URL's "${name}"`,
+      );
+    }
+    const o: RawObject = {
+      apiVersion: API_VERSION,
+      kind,
+      ...raw,
+      metadata: { ...meta, ...(name !== undefined ? { name } : {}) },
+    };
+    if (o.kind !== kind)
+      throw new ApiError(
+        ApiErrorCode.BadRequest,
+        `kind "${String(o.kind)}" does not belong under this path (${kind})`,
+      );
+    const issues = objectShapeIssues(o);
+    if (issues.length > 0) throw new ApiError(ApiErrorCode.Invalid, `invalid ${kind}`, issues);
+    return o;
+  }
+
+  private nameOf(o: RawObject): string {
+    return String((o.metadata as { name: string }).name);
+  }
+
+  private refuseDeletingPoolInUse(name: string): void {
+    const pool = this.views().pools.find((p) => p.name === name);
+    if (pool && (pool.ipv4.used !== '0' || pool.ipv6.used !== '0')) {
+      throw new ApiError(
+        ApiErrorCode.Conflict,
+        `IPAddressPool/${name} still has allocated addresses; delete or move those services first`,
+      );
+    }
+  }
+
+  private async change(change: Change, okStatus: number, body: () => unknown): Promise<[number, unknown]> {
+    const t = await this.opts.runtime.submit(change);
+    if (t.ok) return [okStatus, body()];
+    if (t.code === TransitionError.AlreadyExists)
+      throw new ApiError(ApiErrorCode.AlreadyExists, 'already exists', t.issues);
+    if (t.code === TransitionError.NotFound) throw new ApiError(ApiErrorCode.NotFound, 'not found', t.issues);
+    throw new ApiError(
+      ApiErrorCode.Invalid,
+      'the change would make the configuration invalid; nothing was changed',
+      t.issues,
+    );
+  }
+}

@@ -1,0 +1,71 @@
+// HTTP client for the ferrolb REST API (used by ferroctl and tests).
+import { formatIssue, type ConfigIssue } from '../model/issues.js';
+
+export class ApiClientError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly issues: readonly ConfigIssue[] = [],
+  ) {
+    super(message);
+    this.name = 'ApiClientError';
+  }
+
+  /** Message plus one line per issue, as printed by ferroctl. */
+  describe(): string {
+    return [
+      `${this.message} (${this.status} ${this.code})`,
+      ...this.issues.map((i) => `  - ${formatIssue(i)}`),
+    ].join('\n');
+  }
+}
+
+export class ApiClient {
+  constructor(
+    readonly server: string,
+    private readonly token?: string,
+  ) {}
+
+  async request<T>(method: string, path: string, body?: { text: string; type: string }): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.server), {
+        method,
+        headers: {
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+          ...(body ? { 'content-type': body.type } : {}),
+        },
+        ...(body ? { body: body.text } : {}),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (e) {
+      throw new ApiClientError(
+        0,
+        'Unreachable',
+        `cannot reach ferrolb API at ${this.server}: ${(e as Error).cause ? String((e as Error & { cause: unknown }).cause) : (e as Error).message}`,
+      );
+    }
+    const text = await res.text();
+    let data: unknown;
+    try {
+      data = text ? JSON.parse(text) : undefined;
+    } catch {
+      throw new ApiClientError(
+        res.status,
+        'BadResponse',
+        `non-JSON response from ${this.server}: ${text.slice(0, 200)}`,
+      );
+    }
+    if (!res.ok) {
+      const err = (data as { error?: { code?: string; message?: string; issues?: ConfigIssue[] } })?.error;
+      throw new ApiClientError(
+        res.status,
+        err?.code ?? 'Error',
+        err?.message ?? res.statusText,
+        err?.issues ?? [],
+      );
+    }
+    return data as T;
+  }
+}

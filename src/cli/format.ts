@@ -1,0 +1,94 @@
+// What `ferroctl get ...` prints. Pure functions from API views to text.
+import { stringify } from 'yaml';
+import type { LoadBalancerView, PoolView } from '../state/views.js';
+import { renderTable } from './table.js';
+
+export const OUTPUTS = ['table', 'wide', 'json', 'yaml'] as const;
+export type Output = (typeof OUTPUTS)[number];
+
+const statusText = (lb: LoadBalancerView) =>
+  lb.status.phase === 'Allocated' ? 'Allocated' : `Pending: ${lb.status.reason ?? ''}`;
+const or = (s: string) => (s === '' ? '-' : s);
+
+export function formatLoadBalancers(lbs: readonly LoadBalancerView[], output: Output): string {
+  if (output === 'json') return JSON.stringify(lbs.length === 1 ? lbs[0] : { items: lbs }, null, 2) + '\n';
+  if (output === 'yaml') return stringify(lbs.length === 1 ? lbs[0] : { items: lbs });
+  if (output === 'table') {
+    return renderTable(
+      ['NAME', 'EXTERNAL IP', 'SECONDARY IPS', 'PORTS', 'MODE', 'SELECT', 'ENDPOINTS', 'STATUS'],
+      lbs.map((lb) => {
+        const active = new Set(lb.endpoints.filter((e) => e.state === 'active').map((e) => e.address)).size;
+        const total = new Set(lb.endpoints.map((e) => e.address)).size;
+        return [
+          lb.name,
+          or(lb.addresses.join(',')),
+          or(lb.secondaryAddresses.join(',')),
+          lb.ports.map((p) => `${p.port}/${p.protocol}`).join(','),
+          lb.mode,
+          lb.algorithm,
+          `${active}/${total} active`,
+          statusText(lb),
+        ];
+      }),
+    );
+  }
+  // wide: one row per (port, endpoint) like loxicmd; service cells blank on continuation rows.
+  const rows: string[][] = [];
+  for (const lb of lbs) {
+    const svc = [lb.name, or(lb.addresses.join(',')), or(lb.secondaryAddresses.join(','))];
+    let first = true;
+    for (const p of lb.ports) {
+      const eps = lb.endpoints.filter((e) => e.servicePort === p.port && e.protocol === p.protocol);
+      const lead = (i: number) => (first && i === 0 ? svc : ['', '', '']);
+      const portCells = (i: number) =>
+        i === 0 ? [String(p.port), p.protocol, lb.algorithm, lb.mode] : ['', '', '', ''];
+      if (eps.length === 0)
+        rows.push([...lead(0), ...portCells(0), '-', '-', '-', '-', first ? statusText(lb) : '']);
+      eps.forEach((e, i) =>
+        rows.push([
+          ...lead(i),
+          ...portCells(i),
+          e.address,
+          String(e.port),
+          String(e.weight),
+          e.state,
+          first && i === 0 ? statusText(lb) : '',
+        ]),
+      );
+      first = false;
+    }
+  }
+  return renderTable(
+    [
+      'NAME',
+      'EXTERNAL IP',
+      'SECONDARY IPS',
+      'PORT',
+      'PROTOCOL',
+      'SELECT',
+      'MODE',
+      'ENDPOINT IP',
+      'TARGET PORT',
+      'WEIGHT',
+      'STATE',
+      'STATUS',
+    ],
+    rows,
+  );
+}
+
+export function formatPools(pools: readonly PoolView[], output: Output): string {
+  if (output === 'json') return JSON.stringify({ items: pools }, null, 2) + '\n';
+  if (output === 'yaml') return stringify({ items: pools });
+  const fam = (u: PoolView['ipv4']) => (u.total === '0' ? '-' : `${u.used}/${u.free}`);
+  return renderTable(
+    ['NAME', 'AUTO-ASSIGN', 'IPV4 USED/FREE', 'IPV6 USED/FREE', ...(output === 'wide' ? ['ADDRESSES'] : [])],
+    pools.map((p) => [
+      p.name,
+      String(p.autoAssign),
+      fam(p.ipv4),
+      fam(p.ipv6),
+      ...(output === 'wide' ? [p.addresses.join(',')] : []),
+    ]),
+  );
+}

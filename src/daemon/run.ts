@@ -1,0 +1,70 @@
+// Composition root of the standalone daemon: state store, runtime, REST API, signals.
+import { readFile } from 'node:fs/promises';
+import { ApiServer } from '../api/server.js';
+import { formatIssue } from '../model/issues.js';
+import { StateStore } from '../state/persist.js';
+import { createLogger } from './log.js';
+import { Runtime, StartupError } from './runtime.js';
+
+export interface DaemonOptions {
+  readonly configPath?: string;
+  readonly stateDir: string;
+  readonly listen: { host: string; port: number };
+  readonly tokenFile?: string;
+}
+
+export function parseListen(s: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(s);
+  const port = Number(m?.[2]);
+  if (!m || !(port >= 0 && port <= 65535)) throw new StartupError(`--api: "${s}" is not HOST:PORT`);
+  return { host: m[1] as string, port };
+}
+
+export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  const log = createLogger();
+  const token = opts.tokenFile
+    ? (await readFile(opts.tokenFile, 'utf8')).trim()
+    : process.env.FERROLB_API_TOKEN;
+  const runtime = new Runtime({
+    store: new StateStore(opts.stateDir),
+    log,
+    ...(opts.configPath ? { configPath: opts.configPath } : {}),
+  });
+  try {
+    await runtime.start();
+  } catch (e) {
+    if (e instanceof StartupError) log.fatal({ issues: e.issues.map(formatIssue) }, e.message);
+    throw e;
+  }
+  const api = new ApiServer({ runtime, log, ...(token ? { token } : {}) });
+  const addr = await api.listen(opts.listen.host, opts.listen.port);
+  log.info(
+    {
+      api: `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`,
+      stateDir: opts.stateDir,
+      auth: Boolean(token),
+    },
+    'ferrolb running',
+  );
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'shutting down');
+      void (async () => {
+        await api.close();
+        await runtime.drain();
+        log.info('stopped');
+        resolve(0);
+      })();
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      if (!opts.configPath) return log.warn('SIGHUP ignored: no --config file to reload');
+      void runtime.reload();
+    });
+  });
+}
