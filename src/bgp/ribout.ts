@@ -1,0 +1,109 @@
+// Adj-RIB-Out per session, pure: which routes a session should carry given the speaker's routes and
+// what the session negotiated, and the diff against what it already sent. The shell only encodes and
+// writes what this returns.
+import {
+  AFI,
+  SAFI,
+  prefixKey,
+  type AsPathSegment,
+  type LargeCommunity,
+  type OutRoute,
+  type Prefix,
+} from './codec/index.js';
+import type { AfiSafiKey } from './codec/index.js';
+
+/** One service address (or aggregate) to announce, with the attributes chosen for it. */
+export interface AdvertisedRoute {
+  readonly prefix: Prefix;
+  readonly localPref?: number;
+  readonly med?: number;
+  /** RFC 1997 communities as 32-bit values (high 16 bits = ASN). */
+  readonly communities?: readonly number[];
+  readonly largeCommunities?: readonly LargeCommunity[];
+  /** Extra copies of our ASN at the front of the AS path (path prepending). */
+  readonly asPathPrepend?: number;
+  /** Next hop to announce instead of the session's local address. */
+  readonly nextHop?: bigint;
+  /** Peer names that should carry the route; undefined means every peer. */
+  readonly peers?: readonly string[];
+}
+
+export interface SessionView {
+  readonly peerName: string;
+  readonly localAsn: number;
+  readonly peerAsn: number;
+  readonly families: readonly AfiSafiKey[];
+  /** Local address of the TCP connection, per family when known. */
+  readonly nextHopV4?: bigint;
+  readonly nextHopV6?: bigint;
+}
+
+export const familyKey = (f: 4 | 6): AfiSafiKey => `${f === 4 ? AFI.IPv4 : AFI.IPv6}/${SAFI.Unicast}`;
+
+export interface RibOutPlan {
+  readonly routes: Map<string, OutRoute>;
+  /** Routes this session cannot carry, with the reason (shown by `get bgp`). */
+  readonly skipped: readonly { readonly prefix: string; readonly reason: string }[];
+}
+
+export function buildRibOut(routes: readonly AdvertisedRoute[], s: SessionView): RibOutPlan {
+  const out = new Map<string, OutRoute>();
+  const skipped: { prefix: string; reason: string }[] = [];
+  const ibgp = s.localAsn === s.peerAsn;
+  for (const r of routes) {
+    if (r.peers && !r.peers.includes(s.peerName)) continue;
+    const key = prefixKey(r.prefix);
+    if (!s.families.includes(familyKey(r.prefix.family))) {
+      skipped.push({ prefix: key, reason: `IPv${r.prefix.family} not negotiated with peer` });
+      continue;
+    }
+    const nh = r.nextHop ?? (r.prefix.family === 4 ? s.nextHopV4 : s.nextHopV6);
+    if (nh === undefined) {
+      skipped.push({ prefix: key, reason: `no IPv${r.prefix.family} next hop on this session` });
+      continue;
+    }
+    const prepend = Array<number>(r.asPathPrepend ?? 0).fill(s.localAsn);
+    // eBGP: our ASN leads the path (RFC 4271 §5.1.2); iBGP: the path is empty unless prepended.
+    const asns = ibgp ? prepend : [s.localAsn, ...prepend];
+    const asPath: AsPathSegment[] = asns.length > 0 ? [{ type: 'sequence', asns }] : [];
+    out.set(key, {
+      prefix: r.prefix,
+      nextHops: [nh],
+      attributes: {
+        origin: 'igp',
+        asPath,
+        ...(r.med !== undefined ? { med: r.med } : {}),
+        // LOCAL_PREF is for internal peers only (RFC 4271 §5.1.5).
+        ...(ibgp ? { localPref: r.localPref ?? 100 } : {}),
+        ...(r.communities && r.communities.length > 0
+          ? { communities: [...new Set(r.communities)].sort((a, b) => a - b) }
+          : {}),
+        ...(r.largeCommunities && r.largeCommunities.length > 0
+          ? { largeCommunities: r.largeCommunities }
+          : {}),
+      },
+    });
+  }
+  return { routes: out, skipped };
+}
+
+const same = (a: OutRoute, b: OutRoute): boolean =>
+  JSON.stringify([a.nextHops, a.attributes], (_k, v: unknown) =>
+    typeof v === 'bigint' ? v.toString() : v,
+  ) ===
+  JSON.stringify([b.nextHops, b.attributes], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+
+/** What to send to move the peer from `sent` to `desired`: new/changed routes and withdrawals. */
+export function diffRibOut(
+  sent: ReadonlyMap<string, OutRoute>,
+  desired: ReadonlyMap<string, OutRoute>,
+): { announce: OutRoute[]; withdraw: Prefix[] } {
+  const announce: OutRoute[] = [];
+  const withdraw: Prefix[] = [];
+  for (const [k, r] of desired) {
+    const old = sent.get(k);
+    if (!old || !same(old, r)) announce.push(r);
+  }
+  for (const [k, r] of sent) if (!desired.has(k)) withdraw.push(r.prefix);
+  return { announce, withdraw };
+}

@@ -1,0 +1,131 @@
+// The BGP speaker: one PeerSession per configured peer, an optional listener for peers that connect
+// to us, and the route set every session converges to. `setRoutes` and `setPeers` are idempotent
+// reconcilers: calling them again with the same input sends nothing.
+import net from 'node:net';
+import { formatIp, parseIp } from '../net/ip.js';
+import { formatPrefix, prefixKey } from './codec/index.js';
+import type { AdvertisedRoute } from './ribout.js';
+import { PeerSession } from './session.js';
+import { BgpUnsupportedError, type AdvertisedRouteStatus, type BgpStatus, type PeerConfig } from './types.js';
+
+export interface SpeakerOptions {
+  /** Accept inbound sessions on this port (179 by default); false disables listening. */
+  readonly listen?: false | { readonly port?: number; readonly host?: string };
+  /** Set after a restart: peers learn from the graceful-restart R bit that we are coming back. */
+  readonly restarting?: boolean;
+  readonly log?: (msg: string) => void;
+}
+
+const canonical = (addr: string): string => formatIp(parseIp(addr.replace(/^::ffff:(?=\d+\.)/, '')));
+
+/** Refuses settings this platform cannot honour, naming the peer and field. */
+export function checkPeerSupported(p: PeerConfig & { password?: string }): void {
+  if (p.password !== undefined && p.password !== '')
+    throw new BgpUnsupportedError(
+      p.name,
+      'password',
+      'TCP-MD5 (RFC 2385) needs setsockopt(TCP_MD5SIG), which Node.js sockets do not expose; remove the password or terminate BGP on a router that supports it',
+    );
+}
+
+export class BgpSpeaker {
+  private readonly sessions = new Map<string, PeerSession>();
+  private routes: readonly AdvertisedRoute[] = [];
+  private server?: net.Server;
+  private inbound = 0;
+  private readonly log: (msg: string) => void;
+
+  constructor(private readonly opts: SpeakerOptions = {}) {
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  /** Starts listening (if enabled). Resolves with the bound port. */
+  async start(): Promise<number | undefined> {
+    if (this.opts.listen === false) return undefined;
+    const server = net.createServer((s) => this.onInbound(s));
+    this.server = server;
+    const l = this.opts.listen ?? {};
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: l.port ?? 179, ...(l.host ? { host: l.host } : {}) }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = server.address();
+    return typeof a === 'object' && a ? a.port : undefined;
+  }
+
+  /** Reconciles the set of peers: new ones start, removed ones stop (Cease), changed ones restart. */
+  setPeers(peers: readonly PeerConfig[]): void {
+    for (const p of peers) checkPeerSupported(p);
+    const wanted = new Map(peers.map((p) => [p.name, p]));
+    for (const [name, s] of this.sessions) {
+      const p = wanted.get(name);
+      if (!p || JSON.stringify(p) !== JSON.stringify(s.config)) {
+        s.stop(p ? 'peer configuration changed' : 'peer deconfigured');
+        this.sessions.delete(name);
+      }
+    }
+    for (const p of peers) {
+      if (this.sessions.has(p.name)) continue;
+      const s = new PeerSession(p, this.opts.restarting ?? false, this.log);
+      this.sessions.set(p.name, s);
+      s.setRoutes(this.routes);
+      s.start();
+    }
+  }
+
+  /** The full set of routes to announce; each session sends only the difference. */
+  setRoutes(routes: readonly AdvertisedRoute[]): void {
+    this.routes = routes;
+    for (const s of this.sessions.values()) s.setRoutes(routes);
+  }
+
+  /** BFD reported the path to this peer address down. */
+  bfdDown(peerAddress: string): void {
+    const addr = canonical(peerAddress);
+    for (const s of this.sessions.values()) if (canonical(s.config.peerAddress) === addr) s.bfdDown();
+  }
+
+  status(): BgpStatus {
+    const sessions = [...this.sessions.values()].map((s) => s.status());
+    const routes = new Map<string, AdvertisedRouteStatus>();
+    for (const s of this.sessions.values()) {
+      for (const r of s.sentRoutes().values()) {
+        const key = prefixKey(r.prefix);
+        const a = r.attributes;
+        const prev = routes.get(key);
+        const nh = r.nextHops[0];
+        routes.set(key, {
+          prefix: formatPrefix(r.prefix),
+          peers: [...(prev?.peers ?? []), s.config.name],
+          ...(nh !== undefined ? { nextHop: formatIp({ family: r.prefix.family, value: nh }) } : {}),
+          ...(a.localPref !== undefined ? { localPref: a.localPref } : {}),
+          ...(a.med !== undefined ? { med: a.med } : {}),
+          communities: (a.communities ?? []).map((c) => `${c >>> 16}:${c & 0xffff}`),
+          largeCommunities: (a.largeCommunities ?? []).map((l) => `${l.global}:${l.local1}:${l.local2}`),
+        });
+      }
+    }
+    return { sessions, routes: [...routes.values()].sort((x, y) => x.prefix.localeCompare(y.prefix)) };
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sessions.values()) s.stop('speaker shutting down');
+    this.sessions.clear();
+    const server = this.server;
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+  }
+
+  private onInbound(socket: net.Socket): void {
+    const remote = socket.remoteAddress ? canonical(socket.remoteAddress) : '';
+    const session = [...this.sessions.values()].find((s) => canonical(s.config.peerAddress) === remote);
+    if (!session) {
+      // Unknown peers get nothing, not even an OPEN.
+      socket.destroy();
+      return;
+    }
+    session.accept(`in-${++this.inbound}`, socket);
+  }
+}

@@ -1,0 +1,125 @@
+// The socket shell over loopback: two ferrolb speakers peer with each other, and a raw TCP "peer"
+// sends garbage. No root, no namespaces; waits are bounded.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { BgpSpeaker, checkPeerSupported } from '../../../src/bgp/speaker.js';
+import { MessageFramer, decodeMessage, parsePrefix, type BgpMessage } from '../../../src/bgp/codec/index.js';
+import { BgpUnsupportedError, type PeerConfig } from '../../../src/bgp/types.js';
+import type { AdvertisedRoute } from '../../../src/bgp/ribout.js';
+
+async function until<T>(what: string, f: () => T | undefined, ms = 5000): Promise<T> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const v = f();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const peer = (over: Partial<PeerConfig>): PeerConfig => ({
+  name: 'p',
+  peerAddress: '127.0.0.1',
+  localAsn: 64512,
+  peerAsn: 64512,
+  routerId: '10.0.0.1',
+  holdTimeSec: 9,
+  families: [4],
+  connectRetryMs: 100,
+  ...over,
+});
+
+const routes = (n: number, localPref = 200): AdvertisedRoute[] =>
+  Array.from({ length: n }, (_, i) => ({
+    prefix: parsePrefix(`10.100.${i >> 8}.${i & 0xff}/32`),
+    localPref,
+    communities: [64512 * 65536 + 7],
+  }));
+
+describe('bgp speaker over loopback', () => {
+  it('announces, updates and withdraws routes between two speakers; status reflects both sides', async () => {
+    const b = new BgpSpeaker({ listen: { port: 0, host: '127.0.0.1' } });
+    const port = (await b.start()) as number;
+    const a = new BgpSpeaker({ listen: false });
+    try {
+      b.setPeers([peer({ name: 'to-a', routerId: '10.0.0.2', passive: true })]);
+      a.setPeers([peer({ name: 'to-b', peerPort: port })]);
+      a.setRoutes(routes(500));
+      const est = await until('established', () =>
+        a.status().sessions[0]?.state === 'Established' ? true : undefined,
+      );
+      assert.ok(est);
+      await until('500 prefixes at b', () =>
+        b.status().sessions[0]?.prefixesReceived === 500 ? true : undefined,
+      );
+      const sa = a.status();
+      assert.equal(sa.sessions[0]?.prefixesSent, 500);
+      // 500 /32s with one attribute set fit in one UPDATE (+ End-of-RIB).
+      assert.ok((sa.sessions[0]?.updatesOut ?? 0) <= 3, `updatesOut ${sa.sessions[0]?.updatesOut}`);
+      assert.equal(sa.routes[0]?.localPref, 200);
+      assert.deepEqual(sa.routes[0]?.communities, ['64512:7']);
+      assert.equal(sa.routes[0]?.nextHop, '127.0.0.1');
+
+      const before = a.status().sessions[0]?.updatesOut ?? 0;
+      a.setRoutes(routes(500)); // same set: nothing to send
+      a.setRoutes(routes(100));
+      await until('100 prefixes at b', () =>
+        b.status().sessions[0]?.prefixesReceived === 100 ? true : undefined,
+      );
+      assert.equal(
+        (a.status().sessions[0]?.updatesOut ?? 0) - before,
+        1,
+        'one withdraw UPDATE for 400 prefixes',
+      );
+      a.setRoutes([]);
+      await until('0 prefixes at b', () =>
+        b.status().sessions[0]?.prefixesReceived === 0 ? true : undefined,
+      );
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('answers garbage with NOTIFICATION 1/1 and keeps retrying (backoff itself is tested in fsm.test)', async () => {
+    const got: BgpMessage[] = [];
+    const connects: number[] = [];
+    const server = net.createServer((s) => {
+      connects.push(Date.now());
+      const framer = new MessageFramer();
+      s.on('data', (d) => {
+        try {
+          for (const m of framer.push(d)) got.push(decodeMessage(m));
+        } catch {
+          /* not our concern here */
+        }
+      });
+      s.on('error', () => undefined);
+      s.write(Buffer.alloc(40, 0x42)); // not a BGP marker
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const a = new BgpSpeaker({ listen: false });
+    try {
+      a.setPeers([peer({ name: 'junk', peerPort: port, connectRetryMs: 50, maxBackoffMs: 400 })]);
+      await until('4 connection attempts', () => (connects.length >= 4 ? true : undefined), 8000);
+      const n = got.find((m) => m.type === 'notification');
+      assert.ok(n && n.type === 'notification');
+      assert.deepEqual([n.code, n.subcode], [1, 1]);
+      const s = a.status().sessions[0];
+      assert.ok((s?.connectFailures ?? 0) >= 3);
+      assert.match(s?.lastError ?? '', /marker/);
+    } finally {
+      await a.close();
+      server.close();
+    }
+  });
+
+  it('refuses a TCP-MD5 password with a clear, typed error', () => {
+    assert.throws(
+      () => checkPeerSupported({ ...peer({}), password: 'secret' }),
+      (e: unknown) => e instanceof BgpUnsupportedError && e.field === 'password' && /TCP-MD5/.test(e.message),
+    );
+  });
+});
