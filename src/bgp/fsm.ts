@@ -338,7 +338,9 @@ export function step(cfg: FsmConfig, state: SessionState, ev: FsmEvent, now: num
     case 'tcp-connected': {
       const c = st.conn(ev.conn);
       if (c?.stage === 'connecting') st.sendOpen(c);
-      else st.emit({ type: 'close', conn: ev.conn });
+      // A connect that completes after we gave up on it (stopped, collided) is closed; an event for a
+      // live connection in another stage is ignored rather than closing a healthy session.
+      else if (!c) st.emit({ type: 'close', conn: ev.conn });
       break;
     }
     case 'tcp-failed': {
