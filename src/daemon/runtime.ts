@@ -101,6 +101,11 @@ export class Runtime extends EventEmitter<{ snapshot: [Snapshot, Snapshot] }> {
     const t = await this.submit({ type: 'file', objects });
     if (t.ok)
       this.opts.log.info({ generation: this.current.generation, changed: t.changed }, 'config reloaded');
+    else
+      this.opts.log.error(
+        { issues: t.issues.map(formatIssue) },
+        'reload rejected; keeping the last good state',
+      );
     return t;
   }
 

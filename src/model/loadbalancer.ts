@@ -46,13 +46,15 @@ export interface PoolIndex {
   /** Names of every pool object seen, even invalid ones (so one bad pool does not cascade). */
   readonly names: ReadonlySet<string>;
   readonly valid: ReadonlyMap<string, Pool>;
+  /** Every pool with the entries that parsed, for containment checks that must not cascade. */
+  readonly all: ReadonlyMap<string, Pool>;
 }
 
 const DEFAULT_PERSIST_SECONDS = 3 * 3600;
 const familyOf = (ip: IpAddr): IpFamily => familyName(ip.family);
 
 function poolContaining(pools: PoolIndex, ip: IpAddr): Pool | undefined {
-  for (const p of pools.valid.values()) if (p.ranges.some((r) => rangeContains(r, ip))) return p;
+  for (const p of pools.all.values()) if (p.ranges.some((r) => rangeContains(r, ip))) return p;
   return undefined;
 }
 
@@ -78,8 +80,7 @@ export function buildLoadBalancer(
       issue(field, text, 'not an IPv4 or IPv6 address');
       return undefined;
     }
-    if (pools.valid.size > 0 && !poolContaining(pools, ip))
-      issue(field, text, 'not inside any IPAddressPool');
+    if (pools.all.size > 0 && !poolContaining(pools, ip)) issue(field, text, 'not inside any IPAddressPool');
     return ip;
   };
 
@@ -92,7 +93,7 @@ export function buildLoadBalancer(
       issue(field, a, `a service has at most one primary ${familyOf(ip)} address`);
       return;
     }
-    const named = spec.pool !== undefined ? pools.valid.get(spec.pool) : undefined;
+    const named = spec.pool !== undefined ? pools.all.get(spec.pool) : undefined;
     if (named && !named.ranges.some((r) => rangeContains(r, ip)))
       issue(field, a, `not inside IPAddressPool/${named.meta.name} (spec.pool)`);
     requested.push(ip);

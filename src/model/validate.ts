@@ -104,6 +104,7 @@ export function buildDesiredState(stored: readonly StoredObject[]): ValidationRe
   });
 
   const pools = new Map<string, Pool>();
+  const allPools = new Map<string, Pool>();
   for (const { o, label } of shapeOk.filter((x) => x.o.kind === Kind.IPAddressPool)) {
     const poolIssues: ConfigIssue[] = [];
     const pool = buildPool(
@@ -115,11 +116,12 @@ export function buildDesiredState(stored: readonly StoredObject[]): ValidationRe
       warnings,
     );
     issues.push(...poolIssues);
+    allPools.set(pool.meta.name, pool);
     if (poolIssues.length === 0) pools.set(pool.meta.name, pool);
   }
   issues.push(...poolOverlapIssues([...pools.values()]));
 
-  const index: PoolIndex = { names: poolNames, valid: pools };
+  const index: PoolIndex = { names: poolNames, valid: pools, all: allPools };
   const loadBalancers = new Map<string, LoadBalancerSpec>();
   for (const { o, label } of shapeOk.filter((x) => x.o.kind === Kind.LoadBalancer)) {
     const lb = buildLoadBalancer(metaOf(o), o.spec as RawLoadBalancerSpec, label, index, issues, warnings);

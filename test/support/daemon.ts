@@ -1,0 +1,112 @@
+// Starts the real ferrolb daemon binary as a child process on an ephemeral loopback port.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO = resolve(import.meta.dirname, '../../..');
+export const FERROLB = join(REPO, 'bin/ferrolb.js');
+export const FERROCTL = join(REPO, 'bin/ferroctl.js');
+
+export interface Daemon {
+  readonly proc: ChildProcess;
+  readonly url: string;
+  readonly logs: string[];
+  /** Resolves with the exit code / signal. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function tempDir(prefix = 'ferrolb-test-'): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export async function startDaemon(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 15_000,
+): Promise<Daemon> {
+  const proc = spawn(process.execPath, [FERROLB, 'run', '--api', '127.0.0.1:0', ...args], {
+    env: { ...process.env, FERROLB_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    proc.once('exit', (code, signal) => r({ code, signal })),
+  );
+  let buf = '';
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`daemon did not start in ${timeoutMs} ms:\n${logs.join('\n')}`)),
+      timeoutMs,
+    );
+    proc.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        logs.push(line);
+        try {
+          const j = JSON.parse(line) as { msg?: string; api?: string };
+          if (j.msg === 'ferrolb running' && j.api) {
+            clearTimeout(timer);
+            resolveUrl(j.api);
+          }
+        } catch {
+          /* not JSON */
+        }
+      }
+    });
+    proc.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
+    void exited.then((x) => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited early (${JSON.stringify(x)}):\n${logs.join('\n')}`));
+    });
+  });
+  return { proc, url, logs, exited };
+}
+
+export async function stopDaemon(
+  d: Daemon,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill(signal);
+  return d.exited;
+}
+
+/** Runs ferroctl synchronously against a daemon. */
+export function ferroctl(
+  url: string,
+  args: string[],
+  input?: string,
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [FERROCTL, '--server', url, ...args], {
+    encoding: 'utf8',
+    input,
+    timeout: 30_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export async function api<T = unknown>(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: T }> {
+  const res = await fetch(new URL(path, url), {
+    method,
+    headers: {
+      ...(body !== undefined
+        ? { 'content-type': typeof body === 'string' ? 'application/yaml' : 'application/json' }
+        : {}),
+      ...headers,
+    },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    signal: AbortSignal.timeout(20_000),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
