@@ -1,0 +1,73 @@
+// The data plane's own input: plain data, independent of the config model (the daemon maps its
+// DesiredState + probe results onto this). Everything here is what the kernel needs to know, nothing
+// more, so the compiler can stay a pure function of it.
+
+export type DataplaneProtocol = 'TCP' | 'UDP' | 'SCTP';
+export type DataplaneMode = 'default' | 'fullnat';
+export type DataplaneAlgorithm = 'roundrobin' | 'weighted' | 'hash' | 'maglev' | 'leastconn' | 'persist';
+export type EndpointState = 'active' | 'inactive' | 'unknown';
+
+export interface DataplanePort {
+  /** Port the clients connect to on every service address. */
+  readonly port: number;
+  readonly protocol: DataplaneProtocol;
+  /** Port on the endpoint (DNAT target). */
+  readonly targetPort: number;
+}
+
+export interface DataplaneEndpoint {
+  /** IPv4 or IPv6 address; an endpoint serves the service addresses of its own family only. */
+  readonly address: string;
+  /** Relative share of new flows (≥ 0; 0 = no new flows). Ignored by roundrobin. */
+  readonly weight: number;
+  /** Only `active` endpoints receive new flows; established flows are left alone (or flushed). */
+  readonly state: EndpointState;
+  /** Current connection count (leastconn input; the applier fills it from conntrack). */
+  readonly connections?: number;
+}
+
+export interface DataplaneService {
+  /** Unique name (e.g. "namespace/name"); names the chains, maps and counters. */
+  readonly name: string;
+  /** Primary service addresses (VIPs), at most one per family is typical but any number works. */
+  readonly addresses: readonly string[];
+  readonly ports: readonly DataplanePort[];
+  readonly mode: DataplaneMode;
+  readonly algorithm: DataplaneAlgorithm;
+  /** persist: how long a client stays on its endpoint after its last new flow (default 300 s). */
+  readonly persistTimeoutSeconds?: number;
+  /**
+   * fullnat: source address towards the endpoints, per family. Default: the service address the
+   * client connected to (so endpoints only need a route back to the VIP).
+   */
+  readonly snatAddresses?: readonly string[];
+  readonly endpoints: readonly DataplaneEndpoint[];
+  /** When an endpoint stops being active, also delete its established flows (default false). */
+  readonly flushOnInactive?: boolean;
+}
+
+/** Tunables of the compiled table; every LB instance must use the same values to agree on Maglev. */
+export interface CompileOptions {
+  /** nft table name (family inet). Default "ferrolb". */
+  readonly table?: string;
+  /**
+   * Maglev lookup table size (prime). Default: chosen per service port from the number of listed
+   * endpoints (all states), see maglevSizeFor — health changes never change it.
+   */
+  readonly maglevTableSize?: number;
+  /** Per-endpoint / per-service named counters (default true). */
+  readonly counters?: boolean;
+}
+
+/** Input that cannot be compiled; names the service and the offending field/value. */
+export class DataplaneInputError extends Error {
+  constructor(
+    readonly service: string,
+    readonly field: string,
+    readonly value: unknown,
+    reason: string,
+  ) {
+    super(`service "${service}": ${field} = ${JSON.stringify(value)}: ${reason}`);
+    this.name = 'DataplaneInputError';
+  }
+}
