@@ -37,22 +37,27 @@ export function canShare(h: Holder, c: Claimant): ShareVerdict {
 const isBuggy = (family: Family, v: bigint): boolean =>
   family === 4 && ((v & 0xffn) === 0n || (v & 0xffn) === 255n);
 
+/** IPv4 keys are plain numbers: V8 hashes small numbers far faster than BigInts. */
+type Key = number | bigint;
+const keyOf = (f: Family, v: bigint): Key => (f === 4 ? Number(v) : v);
+
 export class Usage {
-  private readonly held: [Map<bigint, Holder>, Map<bigint, Holder>] = [new Map(), new Map()];
+  private readonly held: [Map<Key, Holder>, Map<Key, Holder>] = [new Map(), new Map()];
   private readonly cursors = new Map<IpRange, bigint>();
 
-  private map(f: Family): Map<bigint, Holder> {
+  private map(f: Family): Map<Key, Holder> {
     return this.held[f === 4 ? 0 : 1];
   }
 
   holder(ip: IpAddr): Holder | undefined {
-    return this.map(ip.family).get(ip.value);
+    return this.map(ip.family).get(keyOf(ip.family, ip.value));
   }
 
   /** Claims ip for the claimant, sharing when allowed. */
   claim(ip: IpAddr, c: Claimant): ShareVerdict {
     const m = this.map(ip.family);
-    const h = m.get(ip.value);
+    const k = keyOf(ip.family, ip.value);
+    const h = m.get(k);
     if (h) {
       if (h.services.has(c.service)) return { ok: true };
       const v = canShare(h, c);
@@ -61,7 +66,7 @@ export class Usage {
       for (const p of c.ports) h.ports.add(p);
       return v;
     }
-    m.set(ip.value, {
+    m.set(k, {
       services: new Set([c.service]),
       sharingKey: c.sharingKey,
       ports: new Set(c.ports),
@@ -72,11 +77,12 @@ export class Usage {
 
   release(ip: IpAddr, service: string): void {
     const m = this.map(ip.family);
-    const h = m.get(ip.value);
+    const k = keyOf(ip.family, ip.value);
+    const h = m.get(k);
     if (!h) return;
     h.services.delete(service);
     if (h.services.size === 0) {
-      m.delete(ip.value);
+      m.delete(k);
       // Let the scan find it again in this run.
       for (const [r, cur] of this.cursors) {
         if (r.family === ip.family && ip.value >= r.first && ip.value < cur) this.cursors.set(r, ip.value);
@@ -86,7 +92,7 @@ export class Usage {
 
   /** Addresses held with a sharing key, for services that want to join one. */
   *shared(family: Family, key: string): Iterable<[bigint, Holder]> {
-    for (const [v, h] of this.map(family)) if (h.sharingKey === key) yield [v, h];
+    for (const [v, h] of this.map(family)) if (h.sharingKey === key) yield [BigInt(v), h];
   }
 
   /** Lowest free address of `family` in `pool`, or undefined when the pool has none left. */
@@ -95,7 +101,7 @@ export class Usage {
     for (const r of pool.ranges) {
       if (r.family !== family) continue;
       let v = this.cursors.get(r) ?? r.first;
-      while (v <= r.last && (m.has(v) || (pool.avoidBuggyIPs && isBuggy(family, v)))) v++;
+      while (v <= r.last && (m.has(keyOf(family, v)) || (pool.avoidBuggyIPs && isBuggy(family, v)))) v++;
       this.cursors.set(r, v);
       if (v <= r.last) return { family, value: v };
     }
@@ -106,7 +112,8 @@ export class Usage {
   countIn(pool: Pool): { 4: bigint; 6: bigint } {
     const n = { 4: 0n, 6: 0n };
     for (const family of [4, 6] as const) {
-      for (const v of this.map(family).keys()) {
+      for (const k of this.map(family).keys()) {
+        const v = BigInt(k);
         if (pool.ranges.some((r) => r.family === family && v >= r.first && v <= r.last)) n[family]++;
       }
     }

@@ -31,17 +31,21 @@ const V6_MAX = (1n << 128n) - 1n;
 export const maxValue = (family: Family): bigint => (family === 4 ? V4_MAX : V6_MAX);
 export const bits = (family: Family): number => (family === 4 ? 32 : 128);
 
+const V4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
 function parseV4(s: string): bigint | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
-  let v = 0n;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || (p.length > 1 && p.startsWith('0'))) return undefined;
+  const m = V4_RE.exec(s);
+  if (!m) return undefined;
+  let v = 0;
+  for (let i = 1; i <= 4; i++) {
+    const p = m[i] as string;
+    // Leading zeros are ambiguous (octal in some parsers): refuse them.
+    if (p.length > 1 && p.startsWith('0')) return undefined;
     const n = Number(p);
     if (n > 255) return undefined;
-    v = (v << 8n) | BigInt(n);
+    v = v * 256 + n;
   }
-  return v;
+  return BigInt(v);
 }
 
 function parseV6(s: string): bigint | undefined {
@@ -92,8 +96,8 @@ export function parseIp(s: string): IpAddr {
 /** Canonical text form: dotted quad, or RFC 5952 IPv6 (lower case, longest zero run compressed). */
 export function formatIp(ip: IpAddr): string {
   if (ip.family === 4) {
-    const v = ip.value;
-    return [24n, 16n, 8n, 0n].map((sh) => String((v >> sh) & 0xffn)).join('.');
+    const v = Number(ip.value);
+    return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
   }
   const groups: number[] = [];
   for (let i = 7; i >= 0; i--) groups.push(Number((ip.value >> BigInt(i * 16)) & 0xffffn));

@@ -1,0 +1,27 @@
+// `npm run bench`: every benchmark, each reported next to a baseline measured in the same run.
+// Not a test: it asserts nothing about wall-clock time; it prints numbers and the goals they meet.
+import { cpus } from 'node:os';
+import { runIpamBench } from './ipam.js';
+
+async function main(): Promise<void> {
+  const only = process.argv[2];
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`;
+  console.log(`ferrolb benchmarks — ${new Date().toISOString()} — ${machine}`);
+  const results: Record<string, unknown> = {};
+  if (!only || only === 'ipam') {
+    const r = runIpamBench();
+    results.ipam = r;
+    console.log(`\nIPAM: ${r.services} services from a /15 (${r.poolSize} addresses)`);
+    console.log(`  validate whole config      ${r.validateMs} ms`);
+    console.log(
+      `  allocate cold              ${r.allocateColdMs} ms (${r.coldPerAllocationUs} µs each) — goal < 1000 ms: ${r.allocateColdMs < 1000 ? 'met' : 'NOT met'}`,
+    );
+    console.log(`  allocate on restart        ${r.allocateRestartMs} ms (every address kept)`);
+    console.log(
+      `  baseline: bare bigint walk ${r.baselineWalkMs} ms → allocator costs ${r.coldVsBaseline}× the floor`,
+    );
+  }
+  console.log(`\n${JSON.stringify(results)}`);
+}
+
+void main();
