@@ -212,4 +212,77 @@ describe('bgp e2e: ferrolb speaker ↔ BIRD2', { skip, timeout: 120_000 }, () =>
       100,
     );
   });
+
+  it('SIGKILL without graceful restart: BIRD drops the routes as soon as the kernel closes TCP', async () => {
+    const t0 = Date.now();
+    speaker.signal('SIGKILL');
+    await waitFor('routes gone', async () => ((await bird.routes()).size === 0 ? true : undefined), 5000, 20);
+    process.stdout.write(`# SIGKILL → routes gone at BIRD after ~${Date.now() - t0} ms (TCP FIN/RST, no BFD)\n`);
+  });
+});
+
+describe('bgp e2e: graceful restart with BIRD2', { skip, timeout: 120_000 }, () => {
+  const topo = new Topology();
+  const dir = tempDir();
+  let lb = '';
+  let bird: Bird;
+  const peer: PeerConfig = {
+    name: 'bird',
+    peerAddress: '10.56.0.2',
+    localAsn: 64512,
+    peerAsn: 64513,
+    routerId: '10.56.0.1',
+    holdTimeSec: 9,
+    families: [4],
+    connectRetryMs: 200,
+    maxBackoffMs: 1000,
+    gracefulRestart: { restartTimeSec: 30 },
+  };
+  const A: RouteJson = { prefix: '203.0.113.1/32' };
+  const B: RouteJson = { prefix: '203.0.113.2/32' };
+  const C: RouteJson = { prefix: '203.0.113.3/32' };
+
+  before(async () => {
+    lb = await topo.addNs('lb');
+    const rt = await topo.addNs('rt');
+    await topo.link(lb, ['10.56.0.1/24'], rt, ['10.56.0.2/24']);
+    bird = Bird.start(topo, rt, dir.path, {
+      routerId: '10.56.0.2',
+      asn: 64513,
+      sessions: [{ name: 'ferrolb', local: '10.56.0.2', neighbor: '10.56.0.1', peerAsn: 64512, holdTime: 9, gr: true }],
+    });
+    await bird.ready();
+  });
+  after(async () => {
+    await topo.cleanup();
+    dir.remove();
+  });
+
+  it('keeps our routes through a SIGKILL and restart, then converges to the new set after End-of-RIB', async () => {
+    const first = SpeakerProc.start(topo, lb, { peers: [peer], routes: [A, B], listen: { port: 179 } });
+    await first.ready;
+    await waitFor('A and B at BIRD', async () => ((await bird.routes()).size === 2 ? true : undefined), 15_000, 100);
+    first.signal('SIGKILL');
+    // For two seconds after the crash the routes must stay (BIRD holds them as stale).
+    const until = Date.now() + 2000;
+    while (Date.now() < until) {
+      const r = await bird.routes();
+      assert.ok(r.has('203.0.113.1/32') && r.has('203.0.113.2/32'), 'routes lost during graceful restart');
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    const t0 = Date.now();
+    const second = SpeakerProc.start(topo, lb, { peers: [peer], routes: [A, C], listen: { port: 179 }, restarting: true });
+    await second.ready;
+    const r = await waitFor(
+      'BIRD converged to A and C',
+      async () => {
+        const x = await bird.routes();
+        return x.has('203.0.113.1/32') && x.has('203.0.113.3/32') && !x.has('203.0.113.2/32') ? x : undefined;
+      },
+      20_000,
+      50,
+    );
+    assert.equal(r.size, 2);
+    process.stdout.write(`# restarted speaker re-announced and BIRD flushed stale routes after ~${Date.now() - t0} ms\n`);
+  });
 });
