@@ -1,0 +1,297 @@
+// Pure compiler: desired services → the complete state of ferrolb's nft table.
+//
+// Layout (per family f ∈ {4, 6}):
+//   prerouting/output (nat): `ip daddr . meta l4proto . th dport vmap @svc4` — O(1) dispatch to one
+//     selection chain per (service, protocol, port, family). nat chains only see a connection's first
+//     packet, so selection is `ct state new` by construction and established flows keep their
+//     conntrack binding whatever we change later.
+//   s_<sp>: picks an endpoint: `dnat … numgen inc|jhash … map @m_<sp>` (slot → address . port), or
+//     for persist a per-endpoint affinity set lookup before a weighted pick.
+//   postrouting (nat): fullnat SNAT, keyed on the connection's original destination
+//     (`ct original ip daddr . l4proto . ct original proto-dst` → source address).
+//   forward (filter): named counters per service port and per endpoint, looked up by conntrack tuple,
+//     so every packet of both directions is counted (not just the first).
+import { canonicalIp, parseIp, type Family } from '../../net/ip.js';
+import { slotPlan } from '../selection/index.js';
+import {
+  DataplaneInputError,
+  type CompileOptions,
+  type DataplaneEndpoint,
+  type DataplanePort,
+  type DataplaneService,
+} from '../types.js';
+import { endpointTag, names, servicePortId } from './names.js';
+import { mapSig, rule, type TableChain, type TableMap, type TableRule, type TableState } from './table.js';
+
+/** jhash seed shared by every instance: Maglev consistency across LB nodes needs the same hash. */
+export const HASH_SEED = 0x6665726f;
+export const DEFAULT_PERSIST_SECONDS = 300;
+
+export interface CounterRef {
+  readonly service: string;
+  readonly protocol: DataplanePort['protocol'];
+  readonly port: number;
+  readonly family: Family;
+  /** Set for per-endpoint counters. */
+  readonly endpoint?: string;
+}
+
+export interface Compiled {
+  readonly state: TableState;
+  /** Counter name → what it counts. */
+  readonly counters: ReadonlyMap<string, CounterRef>;
+  /** Canonical service addresses (for VIP plumbing). */
+  readonly addresses: readonly string[];
+}
+
+const FAMILIES: readonly Family[] = [4, 6];
+const fam = (f: Family) => (f === 4 ? 'ip' : 'ip6');
+const addrType = (f: Family) => (f === 4 ? 'ipv4_addr' : 'ipv6_addr');
+const l4 = (p: DataplanePort['protocol']) => p.toLowerCase();
+const hostPort = (f: Family, a: string, port: number) => (f === 4 ? `${a}:${port}` : `[${a}]:${port}`);
+
+class Builder {
+  readonly chains = new Map<string, TableChain>();
+  readonly maps = new Map<string, TableMap>();
+  readonly counters = new Map<string, string>();
+  readonly counterRefs = new Map<string, CounterRef>();
+  chain(name: string, rules: string[], hook = ''): void {
+    this.chains.set(name, { name, hook, rules: rules.map(rule) as TableRule[] });
+  }
+  private readonly elems = new Map<string, Map<string, string>>();
+  map(name: string, m: Omit<TableMap, 'name' | 'elements'>): Map<string, string> {
+    const elements = new Map<string, string>();
+    this.maps.set(name, { name, ...m, elements });
+    this.elems.set(name, elements);
+    return elements;
+  }
+  /** Mutable elements of a map declared earlier. */
+  el(name: string): Map<string, string> {
+    return this.elems.get(name)!;
+  }
+  counter(name: string, comment: string, ref: CounterRef): void {
+    this.counters.set(name, comment.slice(0, 120));
+    this.counterRefs.set(name, ref);
+  }
+}
+
+function check(s: DataplaneService, seenNames: Set<string>): void {
+  const bad = (field: string, value: unknown, why: string) =>
+    new DataplaneInputError(s.name, field, value, why);
+  if (!s.name) throw bad('name', s.name, 'empty');
+  if (seenNames.has(s.name)) throw bad('name', s.name, 'duplicate service name');
+  seenNames.add(s.name);
+  for (const a of [...s.addresses, ...(s.snatAddresses ?? []), ...s.endpoints.map((e) => e.address)]) {
+    try {
+      parseIp(a);
+    } catch {
+      throw bad('address', a, 'not an IPv4 or IPv6 address');
+    }
+  }
+  const seenPorts = new Set<string>();
+  for (const p of s.ports) {
+    for (const [field, v] of [
+      ['port', p.port],
+      ['targetPort', p.targetPort],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 1 || v > 65535) throw bad(`ports.${field}`, v, 'not in 1..65535');
+    }
+    if (!['TCP', 'UDP', 'SCTP'].includes(p.protocol)) throw bad('ports.protocol', p.protocol, 'unknown');
+    const k = `${p.protocol}/${p.port}`;
+    if (seenPorts.has(k)) throw bad('ports', k, 'duplicate port');
+    seenPorts.add(k);
+  }
+  const seenEp = new Set<string>();
+  for (const e of s.endpoints) {
+    if (!(e.weight >= 0) || !Number.isFinite(e.weight))
+      throw bad('endpoints.weight', e.weight, 'must be ≥ 0');
+    const c = canonicalIp(e.address);
+    if (seenEp.has(c)) throw bad('endpoints.address', e.address, 'duplicate endpoint');
+    seenEp.add(c);
+  }
+  if (s.persistTimeoutSeconds !== undefined && !(s.persistTimeoutSeconds >= 1))
+    throw bad('persistTimeoutSeconds', s.persistTimeoutSeconds, 'must be ≥ 1');
+}
+
+function baseChains(b: Builder, counters: boolean): void {
+  const dispatch = FAMILIES.map(
+    (f) => `${fam(f)} daddr . meta l4proto . th dport vmap @${names.dispatch(f)}`,
+  );
+  b.chain('prerouting', dispatch, 'nat prerouting -100 accept');
+  b.chain('output', dispatch, 'nat output -100 accept');
+  const snat: string[] = [];
+  for (const f of FAMILIES) {
+    b.map(names.dispatch(f), {
+      decl: `type ${addrType(f)} . inet_proto . inet_service : verdict;`,
+      sig: mapSig('map', `${addrType(f)} . inet_proto . inet_service`, 'verdict'),
+      dynamic: false,
+    });
+    b.map(names.snat(f), {
+      decl: `type ${addrType(f)} . inet_proto . inet_service : ${addrType(f)};`,
+      sig: mapSig('map', `${addrType(f)} . inet_proto . inet_service`, addrType(f)),
+      dynamic: false,
+    });
+    for (const p of ['tcp', 'udp', 'sctp'])
+      snat.push(
+        `meta l4proto ${p} ct status dnat snat ${fam(f)} to ct original ${fam(f)} daddr . meta l4proto . ` +
+          `ct original proto-dst map @${names.snat(f)}`,
+      );
+  }
+  b.chain('postrouting', snat, 'nat postrouting 100 accept');
+  if (!counters) return;
+  const fwd: string[] = [];
+  for (const f of FAMILIES) {
+    const key = `${addrType(f)} . inet_proto . inet_service`;
+    b.map(names.svcCounters(f), {
+      decl: `type ${key} : counter;`,
+      sig: mapSig('map', key, 'counter'),
+      dynamic: false,
+    });
+    b.map(names.epCounters(f), {
+      decl: `type ${key} . ${addrType(f)} : counter;`,
+      sig: mapSig('map', `${key} . ${addrType(f)}`, 'counter'),
+      dynamic: false,
+    });
+    fwd.push(`ct status dnat meta nfproto ${f === 4 ? 'ipv4' : 'ipv6'} jump ${names.countChain(f)}`);
+    const orig = `ct original ${fam(f)} daddr . meta l4proto . ct original proto-dst`;
+    b.chain(
+      names.countChain(f),
+      ['tcp', 'udp', 'sctp'].flatMap((p) => [
+        `meta l4proto ${p} counter name ${orig} map @${names.svcCounters(f)}`,
+        `meta l4proto ${p} counter name ${orig} . ct reply ${fam(f)} saddr map @${names.epCounters(f)}`,
+      ]),
+    );
+  }
+  b.chain('forward', fwd, 'filter forward -10 accept');
+}
+
+/** The selection chain (and its maps/sets) for one service port in one family. */
+function selection(
+  b: Builder,
+  s: DataplaneService,
+  p: DataplanePort,
+  f: Family,
+  sp: string,
+  listed: readonly DataplaneEndpoint[],
+  opts: CompileOptions,
+): void {
+  const active = listed.filter((e) => e.state === 'active');
+  const plan = slotPlan(
+    s.algorithm,
+    active.map((e) => ({ name: canonicalIp(e.address), weight: e.weight, connections: e.connections })),
+    listed.length,
+    opts.maglevTableSize,
+  );
+  const proto = `meta l4proto ${l4(p.protocol)}`;
+  const n = plan.slots.length;
+  if (s.algorithm === 'persist') {
+    const timeout = s.persistTimeoutSeconds ?? DEFAULT_PERSIST_SECONDS;
+    const rules: string[] = [];
+    for (const e of listed) {
+      const a = canonicalIp(e.address);
+      const tag = endpointTag(a);
+      b.map(names.affinity(sp, tag), {
+        decl: `type ${addrType(f)}; flags dynamic,timeout; timeout ${timeout}s;`,
+        sig: mapSig('set', addrType(f), '', timeout),
+        dynamic: true,
+      });
+      // Inactive endpoints keep their set (health flaps must not forget clients) but lose the rule.
+      if (e.state === 'active' && e.weight > 0)
+        rules.push(`${fam(f)} saddr @${names.affinity(sp, tag)} goto ${names.endpointChain(sp, tag)}`);
+    }
+    for (const e of active) {
+      const a = canonicalIp(e.address);
+      const tag = endpointTag(a);
+      b.chain(names.endpointChain(sp, tag), [
+        `update @${names.affinity(sp, tag)} { ${fam(f)} saddr }`,
+        `${proto} dnat ${fam(f)} to ${hostPort(f, a, p.targetPort)}`,
+      ]);
+    }
+    const v = b.map(names.verdicts(sp), {
+      decl: 'typeof numgen inc mod 1 : verdict;',
+      sig: mapSig('map', 'integer', 'verdict'),
+      dynamic: false,
+    });
+    plan.slots.forEach((k, i) =>
+      v.set(String(i), `goto ${names.endpointChain(sp, endpointTag(canonicalIp(active[k]!.address)))}`),
+    );
+    if (n > 0) rules.push(`numgen inc mod ${n} vmap @${names.verdicts(sp)}`);
+    b.chain(names.selectChain(sp), rules);
+    return;
+  }
+  const m = b.map(names.slots(sp), {
+    decl: `typeof numgen inc mod 1 : ${fam(f)} daddr . th dport;`,
+    sig: mapSig('map', 'integer', `${addrType(f)} . inet_service`),
+    dynamic: false,
+  });
+  plan.slots.forEach((k, i) => m.set(String(i), `${canonicalIp(active[k]!.address)} . ${p.targetPort}`));
+  const pick =
+    plan.picker === 'inc'
+      ? `numgen inc mod ${n}`
+      : `jhash ${fam(f)} saddr . ${l4(p.protocol)} sport mod ${n} seed 0x${HASH_SEED.toString(16)}`;
+  b.chain(names.selectChain(sp), n > 0 ? [`${proto} dnat ${fam(f)} to ${pick} map @${names.slots(sp)}`] : []);
+}
+
+/** Compiles the whole table. Throws DataplaneInputError naming the service, field and value. */
+export function compile(services: readonly DataplaneService[], opts: CompileOptions = {}): Compiled {
+  const b = new Builder();
+  const counters = opts.counters ?? true;
+  baseChains(b, counters);
+  const seenNames = new Set<string>();
+  const owner = new Map<string, string>();
+  const addresses = new Set<string>();
+  for (const s of services) {
+    check(s, seenNames);
+    for (const f of FAMILIES) {
+      const vips = s.addresses.map(canonicalIp).filter((a) => parseIp(a).family === f);
+      if (vips.length === 0) continue;
+      const listed = s.endpoints.filter((e) => parseIp(e.address).family === f);
+      const snatTo = s.snatAddresses?.map(canonicalIp).find((a) => parseIp(a).family === f);
+      for (const p of s.ports) {
+        const sp = servicePortId(s.name, p.protocol, p.port, f);
+        selection(b, s, p, f, sp, listed, opts);
+        if (counters) {
+          b.counter(names.svcCounter(sp), `${s.name} ${p.protocol}/${p.port}`, {
+            service: s.name,
+            protocol: p.protocol,
+            port: p.port,
+            family: f,
+          });
+          for (const e of listed) {
+            const a = canonicalIp(e.address);
+            b.counter(names.epCounter(sp, endpointTag(a)), `${s.name} ${p.protocol}/${p.port} ${a}`, {
+              service: s.name,
+              protocol: p.protocol,
+              port: p.port,
+              family: f,
+              endpoint: a,
+            });
+          }
+        }
+        for (const vip of vips) {
+          addresses.add(vip);
+          const key = `${vip} . ${l4(p.protocol)} . ${p.port}`;
+          const prev = owner.get(key);
+          if (prev !== undefined)
+            throw new DataplaneInputError(s.name, 'ports', key, `already used by service "${prev}"`);
+          owner.set(key, s.name);
+          b.el(names.dispatch(f)).set(key, `goto ${names.selectChain(sp)}`);
+          if (s.mode === 'fullnat') b.el(names.snat(f)).set(key, snatTo ?? vip);
+          if (counters) {
+            b.el(names.svcCounters(f)).set(key, names.svcCounter(sp));
+            const epc = b.el(names.epCounters(f));
+            for (const e of listed) {
+              const a = canonicalIp(e.address);
+              epc.set(`${key} . ${a}`, names.epCounter(sp, endpointTag(a)));
+            }
+          }
+        }
+      }
+    }
+  }
+  return {
+    state: { table: opts.table ?? 'ferrolb', chains: b.chains, maps: b.maps, counters: b.counters },
+    counters: b.counterRefs,
+    addresses: [...addresses],
+  };
+}

@@ -1,0 +1,96 @@
+// Pure diff: (what the kernel has, what we want) → one nft transaction that turns the first into the
+// second, touching only what differs. `nft -f` applies a file atomically, so readers never see a
+// half-updated table. Statement order matters for references: objects are created before anything
+// points at them and deleted only after the last reference is gone, all within the transaction.
+import { chainSig, type TableChain, type TableMap, type TableState } from './table.js';
+
+/** Elements per `add/delete element` statement: keeps lines bounded for very large maps. */
+const CHUNK = 2000;
+
+export interface Transaction {
+  /** nft -f script; '' when nothing changes. */
+  readonly script: string;
+  /** Statements in the script (0 ⇔ no change). */
+  readonly statements: number;
+  /** True when the table had to be replaced whole (no table yet, or an incompatible layout). */
+  readonly full: boolean;
+}
+
+const q = (s: string) => `"${s.replace(/["\\]/g, '')}"`;
+
+function elementStatements(verb: 'add' | 'delete', T: string, m: TableMap, keys: string[]): string[] {
+  const out: string[] = [];
+  const isSet = m.sig.startsWith('set|');
+  for (let i = 0; i < keys.length; i += CHUNK) {
+    const part = keys
+      .slice(i, i + CHUNK)
+      .map((k) => (verb === 'delete' || isSet ? k : `${k} : ${m.elements.get(k)}`));
+    out.push(`${verb} element ${T} ${m.name} { ${part.join(', ')} }`);
+  }
+  return out;
+}
+
+function hookDecl(hook: string): string {
+  const [type, h, prio, policy] = hook.split(' ');
+  return ` { type ${type} hook ${h} priority ${prio}; policy ${policy}; }`;
+}
+
+const incompatible = (prev: TableState, next: TableState): boolean =>
+  [...next.maps.values()].some((m) => {
+    const p = prev.maps.get(m.name);
+    return p !== undefined && p.sig !== m.sig;
+  }) ||
+  [...next.chains.values()].some((c) => {
+    const p = prev.chains.get(c.name);
+    return p !== undefined && p.hook !== c.hook;
+  });
+
+export function diffTables(prev: TableState | undefined, next: TableState): Transaction {
+  const T = `inet ${next.table}`;
+  if (prev && incompatible(prev, next)) {
+    // A layout from another version: replace the whole table in the same transaction (conntrack
+    // keeps established flows' NAT bindings, so they survive this too).
+    const body = diffTables(undefined, next);
+    const script = `add table ${T}\ndelete table ${T}\n${body.script}`;
+    return { script, statements: body.statements + 2, full: true };
+  }
+  const out: string[] = [];
+  const before = prev ?? { table: next.table, chains: new Map(), maps: new Map(), counters: new Map() };
+  if (!prev) out.push(`add table ${T}`);
+
+  for (const [name, comment] of next.counters)
+    if (!before.counters.has(name)) out.push(`add counter ${T} ${name} { comment ${q(comment)} }`);
+  for (const m of next.maps.values())
+    if (!before.maps.has(m.name)) out.push(`add ${m.sig.split('|')[0]} ${T} ${m.name} { ${m.decl} }`);
+  for (const c of next.chains.values())
+    if (!before.chains.has(c.name)) out.push(`add chain ${T} ${c.name}${c.hook ? hookDecl(c.hook) : ''}`);
+
+  const additions: string[] = [];
+  for (const m of next.maps.values()) {
+    if (m.dynamic) continue;
+    const old = before.maps.get(m.name);
+    const del: string[] = [];
+    const add: string[] = [];
+    if (old) for (const [k, v] of old.elements) if (m.elements.get(k) !== v) del.push(k);
+    for (const [k, v] of m.elements) if (old?.elements.get(k) !== v) add.push(k);
+    if (old) out.push(...elementStatements('delete', T, old, del));
+    additions.push(...elementStatements('add', T, m, add));
+  }
+  out.push(...additions);
+
+  for (const c of next.chains.values()) {
+    const old: TableChain | undefined = before.chains.get(c.name);
+    if (old && chainSig(old) === chainSig(c)) continue;
+    if (old && old.rules.length > 0) out.push(`flush chain ${T} ${c.name}`);
+    for (const r of c.rules) out.push(`add rule ${T} ${c.name} ${r.text} comment ${q(r.id)}`);
+  }
+
+  const goneChains = [...before.chains.keys()].filter((n) => !next.chains.has(n));
+  for (const n of goneChains) out.push(`flush chain ${T} ${n}`);
+  for (const m of before.maps.values())
+    if (!next.maps.has(m.name)) out.push(`delete ${m.sig.split('|')[0]} ${T} ${m.name}`);
+  for (const n of goneChains) out.push(`delete chain ${T} ${n}`);
+  for (const n of before.counters.keys()) if (!next.counters.has(n)) out.push(`delete counter ${T} ${n}`);
+
+  return { script: out.length ? out.join('\n') + '\n' : '', statements: out.length, full: !prev };
+}

@@ -1,0 +1,28 @@
+// Deterministic, collision-resistant nft object names. Readable prefix for humans, hash for
+// uniqueness: service names may contain any character and nft identifiers may not.
+import { shortHash } from './table.js';
+import type { DataplaneProtocol } from '../types.js';
+import type { Family } from '../../net/ip.js';
+
+const sanitize = (s: string): string => s.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 24);
+
+/** Identity of one (service, protocol, port, family): one selection chain and its objects. */
+export const servicePortId = (service: string, protocol: DataplaneProtocol, port: number, family: Family) =>
+  `${sanitize(service)}_${shortHash(service, 8)}_${protocol.toLowerCase()}${port}_${family}`;
+
+export const endpointTag = (address: string): string => shortHash(address, 8);
+
+export const names = {
+  dispatch: (f: Family) => `svc${f}`,
+  snat: (f: Family) => `snat${f}`,
+  svcCounters: (f: Family) => `svccnt${f}`,
+  epCounters: (f: Family) => `epcnt${f}`,
+  countChain: (f: Family) => `count${f}`,
+  selectChain: (sp: string) => `s_${sp}`,
+  slots: (sp: string) => `m_${sp}`,
+  verdicts: (sp: string) => `v_${sp}`,
+  endpointChain: (sp: string, ep: string) => `e_${sp}_${ep}`,
+  affinity: (sp: string, ep: string) => `a_${sp}_${ep}`,
+  svcCounter: (sp: string) => `cs_${sp}`,
+  epCounter: (sp: string, ep: string) => `ce_${sp}_${ep}`,
+} as const;

@@ -1,0 +1,96 @@
+// Reads back what the kernel has (`nft -j list table inet ferrolb`) into the same TableState the
+// compiler produces, so a restarted ferrolb diffs against reality instead of flushing. Rules are
+// recognised by the content hash stored in their comment; elements by canonical text.
+import { formatIp, tryParseIp } from '../../net/ip.js';
+import { mapSig, type TableChain, type TableMap, type TableRule, type TableState } from './table.js';
+
+export class NftJsonError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NftJsonError';
+  }
+}
+
+type Json = unknown;
+const obj = (x: Json): Record<string, Json> =>
+  typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, Json>) : {};
+
+/** Canonical text of one element atom, matching what the compiler writes. */
+export function atomText(x: Json): string {
+  if (typeof x === 'number') return String(x);
+  if (typeof x === 'string') {
+    const ip = tryParseIp(x);
+    return ip ? formatIp(ip) : x;
+  }
+  const o = obj(x);
+  if (Array.isArray(o.concat)) return o.concat.map(atomText).join(' . ');
+  if ('elem' in o) return atomText(obj(o.elem).val);
+  if ('goto' in o) return `goto ${String(obj(o.goto).target)}`;
+  if ('jump' in o) return `jump ${String(obj(o.jump).target)}`;
+  return JSON.stringify(x);
+}
+
+const typeText = (t: Json): string => (Array.isArray(t) ? t.map(String).join(' . ') : String(t ?? ''));
+
+function parseItems(json: string): Record<string, Json>[] {
+  let doc: Json;
+  try {
+    doc = JSON.parse(json);
+  } catch (e) {
+    throw new NftJsonError(`nft -j output is not JSON: ${(e as Error).message}`);
+  }
+  const items = obj(doc).nftables;
+  if (!Array.isArray(items)) throw new NftJsonError('nft -j output has no "nftables" array');
+  return items.map(obj);
+}
+
+/** TableState of `table inet <table>` from `nft -j list table inet <table>` output. */
+export function observeTable(json: string, table: string): TableState {
+  const chains = new Map<string, { name: string; hook: string; rules: TableRule[] }>();
+  const maps = new Map<string, TableMap>();
+  const counters = new Map<string, string>();
+  for (const item of parseItems(json)) {
+    const [kind, raw] = Object.entries(item)[0] ?? [];
+    const v = obj(raw);
+    if (v.table !== undefined && v.table !== table) continue;
+    if (kind === 'counter') counters.set(String(v.name), String(v.comment ?? ''));
+    else if (kind === 'map' || kind === 'set') {
+      const elements = new Map<string, string>();
+      for (const e of Array.isArray(v.elem) ? v.elem : []) {
+        if (kind === 'map' && Array.isArray(e)) elements.set(atomText(e[0]), atomText(e[1]));
+        else elements.set(atomText(e), '');
+      }
+      const value = kind === 'map' ? typeText(v.map) : '';
+      const timeout = typeof v.timeout === 'number' ? v.timeout : 0;
+      maps.set(String(v.name), {
+        name: String(v.name),
+        decl: '',
+        sig: mapSig(kind, typeText(v.type), value, timeout),
+        dynamic: Array.isArray(v.flags) && v.flags.includes('timeout'),
+        elements,
+      });
+    } else if (kind === 'chain') {
+      const hook = v.hook ? `${String(v.type)} ${String(v.hook)} ${String(v.prio)} ${String(v.policy)}` : '';
+      chains.set(String(v.name), { name: String(v.name), hook, rules: [] });
+    } else if (kind === 'rule') {
+      chains.get(String(v.chain))?.rules.push({ text: '', id: String(v.comment ?? 'foreign') });
+    }
+  }
+  return { table, chains: chains as Map<string, TableChain>, maps, counters };
+}
+
+export interface CounterValue {
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+/** Named counter values from `nft -j list counters table inet <table>`. */
+export function parseCounters(json: string): Map<string, CounterValue> {
+  const out = new Map<string, CounterValue>();
+  for (const item of parseItems(json)) {
+    const c = obj(item.counter);
+    if (c.name === undefined) continue;
+    out.set(String(c.name), { packets: Number(c.packets ?? 0), bytes: Number(c.bytes ?? 0) });
+  }
+  return out;
+}
