@@ -45,7 +45,7 @@ export interface PoolView {
 export type HealthLookup = (service: string, address: string) => EndpointState | undefined;
 
 /** Without a probe an endpoint is taken as active; with one it is unknown until the first verdict. */
-const defaultState = (lb: LoadBalancerSpec): EndpointState =>
+export const defaultEndpointState = (lb: LoadBalancerSpec): EndpointState =>
   lb.healthCheck.type === 'none' ? 'active' : 'unknown';
 
 function poolNameOf(pools: Iterable<Pool>, address: string | undefined): string | null {
@@ -72,7 +72,7 @@ export function loadBalancerView(
         servicePort: p.port,
         protocol: p.protocol,
         weight: e.weight,
-        state: health(name, e.address) ?? defaultState(lb),
+        state: health(name, e.address) ?? defaultEndpointState(lb),
       });
     }
   }
