@@ -66,6 +66,27 @@ export function buildRibOut(routes: readonly AdvertisedRoute[], s: SessionView):
     // eBGP: our ASN leads the path (RFC 4271 §5.1.2); iBGP: the path is empty unless prepended.
     const asns = ibgp ? prepend : [s.localAsn, ...prepend];
     const asPath: AsPathSegment[] = asns.length > 0 ? [{ type: 'sequence', asns }] : [];
+    const prev = out.get(key);
+    const communities = [
+      ...new Set([...(prev?.attributes.communities ?? []), ...(r.communities ?? [])]),
+    ].sort((a, b) => a - b);
+    const large = [...(prev?.attributes.largeCommunities ?? []), ...(r.largeCommunities ?? [])].filter(
+      (l, i, all) =>
+        all.findIndex((m) => m.global === l.global && m.local1 === l.local1 && m.local2 === l.local2) === i,
+    );
+    if (prev) {
+      // The same prefix reached this peer through two routes (e.g. two advertisements): keep the first
+      // route's scalars and the union of the communities, so the result does not depend on order twice.
+      out.set(key, {
+        ...prev,
+        attributes: {
+          ...prev.attributes,
+          ...(communities.length > 0 ? { communities } : {}),
+          ...(large.length > 0 ? { largeCommunities: large } : {}),
+        },
+      });
+      continue;
+    }
     out.set(key, {
       prefix: r.prefix,
       nextHops: [nh],
