@@ -1,0 +1,212 @@
+// The imperative shell around the compiler: reads what the kernel has (adoption), applies the diff
+// atomically with `nft -f -`, plumbs VIPs, feeds leastconn from conntrack, flushes flows on request
+// and reports counters. Every decision is made by the pure modules; this file only runs commands.
+import { canonicalIp, parseIp } from '../net/ip.js';
+import { compile, type Compiled, type CounterRef } from './compiler/compile.js';
+import { diffTables, type Transaction } from './compiler/diff.js';
+import { observeTable, parseCounters } from './compiler/observe.js';
+import type { TableState } from './compiler/table.js';
+import { connKey, countConnections, flushEndpointFlows, listConntrack } from './conntrack.js';
+import { CommandError, hostRunner, must, type Runner } from './exec.js';
+import type { CompileOptions, DataplaneService } from './types.js';
+import { DEFAULT_VIP_INTERFACE, removeVipInterface, syncVips } from './vip.js';
+
+export interface ApplierOptions extends CompileOptions {
+  /** Where commands run (default: host namespace). */
+  readonly run?: Runner;
+  /** Dummy interface carrying the VIPs; false = no VIP plumbing (another component owns it). */
+  readonly vipInterface?: string | false;
+}
+
+export interface ApplyResult {
+  /** nft statements applied (0 = the kernel already matched). */
+  readonly statements: number;
+  /** Whole table (re)created rather than patched. */
+  readonly full: boolean;
+  readonly vipsAdded: readonly string[];
+  readonly vipsRemoved: readonly string[];
+  /** Flows deleted because their endpoint stopped being active (flushOnInactive). */
+  readonly flushed: number;
+}
+
+export interface CounterSample extends CounterRef {
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+export interface ServiceCounters {
+  readonly service: string;
+  readonly packets: number;
+  readonly bytes: number;
+  /** Per service port and family. */
+  readonly ports: readonly CounterSample[];
+  /** Per endpoint, summed over the service's ports. */
+  readonly endpoints: readonly { address: string; packets: number; bytes: number }[];
+}
+
+export class DataplaneApplyError extends Error {
+  constructor(
+    message: string,
+    readonly script: string,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+    this.name = 'DataplaneApplyError';
+  }
+}
+
+export class Applier {
+  private readonly run: Runner;
+  private readonly table: string;
+  private readonly vipDev: string | false;
+  /** What the kernel has, as far as we know; undefined = read it before the next diff. */
+  private kernel: TableState | undefined | null = null;
+  private compiled: Compiled | undefined;
+  private last: readonly DataplaneService[] = [];
+
+  constructor(private readonly opts: ApplierOptions = {}) {
+    this.run = opts.run ?? hostRunner;
+    this.table = opts.table ?? 'ferrolb';
+    this.vipDev = opts.vipInterface === undefined ? DEFAULT_VIP_INTERFACE : opts.vipInterface;
+  }
+
+  /** Reads the kernel's table (adoption). Returns whether one existed. */
+  async observe(): Promise<boolean> {
+    const r = await this.run('nft', ['-j', 'list', 'table', 'inet', this.table]);
+    if (r.code !== 0) {
+      if (!/No such file or directory/i.test(r.stderr)) throw new CommandError('nft -j list table', r);
+      this.kernel = undefined;
+      return false;
+    }
+    this.kernel = observeTable(r.stdout, this.table);
+    return true;
+  }
+
+  /** Transaction that apply(services) would run now (for dry runs and tests). */
+  async plan(services: readonly DataplaneService[]): Promise<Transaction> {
+    if (this.kernel === null) await this.observe();
+    return diffTables(
+      this.kernel ?? undefined,
+      compile(await this.withConnections(services), this.opts).state,
+    );
+  }
+
+  /** Converges the kernel to `services`. Idempotent: a second call with the same input runs nothing. */
+  async apply(services: readonly DataplaneService[]): Promise<ApplyResult> {
+    if (this.kernel === null) await this.observe();
+    const input = await this.withConnections(services);
+    const next = compile(input, this.opts);
+    const tx = diffTables(this.kernel ?? undefined, next.state);
+    if (tx.statements > 0) {
+      const r = await this.run('nft', ['-f', '-'], tx.script);
+      if (r.code !== 0) {
+        this.kernel = null; // unknown now: re-read before the next diff
+        throw new DataplaneApplyError(
+          `nft rejected the transaction: ${r.stderr.trim().slice(0, 2000)}`,
+          tx.script,
+        );
+      }
+    }
+    this.kernel = next.state;
+    this.compiled = next;
+    const vips = this.vipDev
+      ? await syncVips(this.run, this.vipDev, next.addresses)
+      : { added: [], removed: [] };
+    const flushed = await this.flushInactive(this.last, input);
+    this.last = input;
+    return {
+      statements: tx.statements,
+      full: tx.full,
+      vipsAdded: vips.added,
+      vipsRemoved: vips.removed,
+      flushed,
+    };
+  }
+
+  /** leastconn needs current connection counts: fill them from conntrack. */
+  private async withConnections(services: readonly DataplaneService[]): Promise<readonly DataplaneService[]> {
+    if (!services.some((s) => s.algorithm === 'leastconn')) return services;
+    const counts = countConnections(await listConntrack(this.run));
+    return services.map((s) => {
+      if (s.algorithm !== 'leastconn') return s;
+      const endpoints = s.endpoints.map((e) => {
+        let n = 0;
+        for (const vip of s.addresses)
+          for (const p of s.ports)
+            n += counts.get(connKey(canonicalIp(vip), p.protocol, p.port, canonicalIp(e.address))) ?? 0;
+        return { ...e, connections: n };
+      });
+      return { ...s, endpoints };
+    });
+  }
+
+  private async flushInactive(
+    before: readonly DataplaneService[],
+    after: readonly DataplaneService[],
+  ): Promise<number> {
+    let n = 0;
+    const now = new Map(after.map((s) => [s.name, s]));
+    for (const old of before) {
+      const cur = now.get(old.name);
+      if (!cur?.flushOnInactive) continue;
+      const stillActive = new Set(
+        cur.endpoints.filter((e) => e.state === 'active').map((e) => canonicalIp(e.address)),
+      );
+      for (const e of old.endpoints) {
+        const a = canonicalIp(e.address);
+        if (e.state !== 'active' || stillActive.has(a)) continue;
+        for (const vip of old.addresses) {
+          if (parseIp(vip).family !== parseIp(a).family) continue;
+          for (const p of old.ports) {
+            await flushEndpointFlows(this.run, canonicalIp(vip), p.protocol, p.port, a);
+            n++;
+          }
+        }
+      }
+    }
+    return n;
+  }
+
+  /** Packet/byte counters per service (and its ports and endpoints) since the counters were made. */
+  async counters(): Promise<ServiceCounters[]> {
+    if (!this.compiled) return [];
+    const json = await must(this.run, 'nft', ['-j', 'list', 'counters', 'table', 'inet', this.table]);
+    const values = parseCounters(json);
+    const bySvc = new Map<
+      string,
+      { ports: CounterSample[]; eps: Map<string, { packets: number; bytes: number }> }
+    >();
+    for (const [name, ref] of this.compiled.counters) {
+      const v = values.get(name) ?? { packets: 0, bytes: 0 };
+      const entry = bySvc.get(ref.service) ?? { ports: [] as CounterSample[], eps: new Map() };
+      bySvc.set(ref.service, entry);
+      if (ref.endpoint === undefined) entry.ports.push({ ...ref, ...v });
+      else {
+        const e = entry.eps.get(ref.endpoint) ?? { packets: 0, bytes: 0 };
+        entry.eps.set(ref.endpoint, { packets: e.packets + v.packets, bytes: e.bytes + v.bytes });
+      }
+    }
+    return [...bySvc].map(([service, { ports, eps }]) => ({
+      service,
+      packets: ports.reduce((a, p) => a + p.packets, 0),
+      bytes: ports.reduce((a, p) => a + p.bytes, 0),
+      ports,
+      endpoints: [...eps].map(([address, v]) => ({ address, ...v })),
+    }));
+  }
+
+  /**
+   * Stops managing the data plane. keepForwarding: leave table and VIPs so traffic keeps flowing
+   * (a restart adopts them); otherwise remove both.
+   */
+  async shutdown(keepForwarding: boolean): Promise<void> {
+    if (keepForwarding) return;
+    const r = await this.run('nft', ['delete', 'table', 'inet', this.table]);
+    if (r.code !== 0 && !/No such file or directory/i.test(r.stderr))
+      throw new CommandError('nft delete table', r);
+    if (this.vipDev) await removeVipInterface(this.run, this.vipDev);
+    this.kernel = undefined;
+    this.compiled = undefined;
+    this.last = [];
+  }
+}

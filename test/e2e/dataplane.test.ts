@@ -1,0 +1,199 @@
+// Data plane e2e: the compiled nft table carries real traffic between network namespaces.
+// client → LB (ferrolb's table + ferrolb0) → 3 backends on a bridge; real servers; every test builds
+// and tears down its own namespaces.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { e2eSkipReason, nsExec, Topology, waitFor } from '../support/netns.js';
+import { Applier } from '../../src/dataplane/applier.js';
+import type { DataplaneService, DataplaneEndpoint } from '../../src/dataplane/types.js';
+import {
+  buildLbTopology,
+  CLIENT4,
+  CLIENT6,
+  Hold,
+  httpBatch,
+  LB_BR4,
+  LB_BR6,
+  tally,
+  udpBatch,
+  VIP4,
+  VIP6,
+  type LbTopo,
+} from './support-dataplane/topo.js';
+
+const skip = e2eSkipReason();
+
+const eps = (
+  t: LbTopo,
+  family: 4 | 6 | 46,
+  overrides: Partial<Record<string, Partial<DataplaneEndpoint>>> = {},
+) =>
+  t.backends.flatMap((b) =>
+    (family === 46 ? [b.v4, b.v6] : [family === 4 ? b.v4 : b.v6]).map((address) => ({
+      address,
+      weight: 1,
+      state: 'active' as const,
+      ...overrides[b.name],
+    })),
+  );
+
+const web = (t: LbTopo, over: Partial<DataplaneService> = {}): DataplaneService => ({
+  name: 'default/web',
+  addresses: [VIP4, VIP6],
+  ports: [
+    { port: 80, protocol: 'TCP', targetPort: 8080 },
+    { port: 7000, protocol: 'TCP', targetPort: 9000 },
+    { port: 53, protocol: 'UDP', targetPort: 5353 },
+  ],
+  mode: 'default',
+  algorithm: 'roundrobin',
+  endpoints: eps(t, 46),
+  ...over,
+});
+
+async function withTopo(opts: Parameters<typeof buildLbTopology>[1], body: (t: LbTopo) => Promise<void>) {
+  const topo = new Topology();
+  try {
+    await body(await buildLbTopology(topo, opts));
+  } finally {
+    await topo.cleanup();
+  }
+}
+
+describe('data plane in the kernel', { skip }, () => {
+  it('default mode: TCP and UDP over IPv4 and IPv6, round robin, client address preserved, counters, VIPs', async () => {
+    await withTopo({}, async (t) => {
+      const ap = new Applier({ run: t.run });
+      const r = await ap.apply([web(t)]);
+      assert.ok(r.full && r.statements > 0);
+      assert.deepEqual(new Set(r.vipsAdded), new Set([VIP4, VIP6]));
+      for (const [vip, client] of [
+        [VIP4, CLIENT4],
+        [VIP6, CLIENT6],
+      ] as const) {
+        const b = await httpBatch(t, vip, 80, 30);
+        assert.equal(b.errors, 0, `every ${vip} request answered`);
+        assert.equal(b.replies.length, 30);
+        // Round robin over 3 endpoints with sequential new connections: exactly 10 each.
+        assert.deepEqual([...tally(b.replies).values()], [10, 10, 10]);
+        for (const reply of b.replies) assert.equal(reply.split(' ')[1], client, 'source preserved');
+        const u = await udpBatch(t, vip, 53, 12);
+        assert.equal(u.errors, 0);
+        assert.equal(tally(u.replies).size, 3);
+      }
+      const counters = await ap.counters();
+      const svc = counters.find((c) => c.service === 'default/web');
+      assert.ok(svc && svc.packets > 0);
+      for (const b of t.backends) {
+        const e4 = svc.endpoints.find((e) => e.address === b.v4);
+        const e6 = svc.endpoints.find((e) => e.address === b.v6);
+        // ≥ 10 HTTP connections × (SYN..FIN, both directions) per family per backend.
+        assert.ok(e4 && e4.packets >= 50, `${b.name} v4 packets ${e4?.packets}`);
+        assert.ok(e6 && e6.packets >= 50, `${b.name} v6 packets ${e6?.packets}`);
+      }
+      const addrs = await nsExec(t.lb, 'ip', ['-br', 'addr', 'show', 'dev', 'ferrolb0']);
+      assert.match(addrs, /10\.200\.0\.10\/32/);
+      assert.match(addrs, /fd00:200::10\/128/);
+      // Converged: the same desired state changes nothing, even through a fresh applier.
+      assert.equal((await ap.apply([web(t)])).statements, 0);
+      assert.equal((await new Applier({ run: t.run }).apply([web(t)])).statements, 0);
+      await ap.shutdown(false);
+      assert.equal((await t.run('nft', ['list', 'table', 'inet', 'ferrolb'])).code, 1);
+      assert.notEqual((await t.run('ip', ['link', 'show', 'ferrolb0'])).code, 0);
+    });
+  });
+
+  it('fullnat: endpoints see the SNAT address and need no route back; TCP, UDP, SCTP; IPv4 and IPv6', async () => {
+    await withTopo({ backendDefaultRoute: false }, async (t) => {
+      const ap = new Applier({ run: t.run });
+      const sctp: DataplaneService = {
+        name: 'sctp-echo',
+        addresses: [VIP4],
+        ports: [{ port: 7, protocol: 'SCTP', targetPort: 7 }],
+        mode: 'fullnat',
+        algorithm: 'roundrobin',
+        snatAddresses: [LB_BR4],
+        endpoints: eps(t, 4),
+      };
+      await ap.apply([web(t, { mode: 'fullnat', snatAddresses: [LB_BR4, LB_BR6] }), sctp]);
+      for (const [vip, snat] of [
+        [VIP4, LB_BR4],
+        [VIP6, LB_BR6],
+      ] as const) {
+        const b = await httpBatch(t, vip, 80, 9);
+        assert.equal(b.errors, 0, `all ${vip} answered without routes back`);
+        for (const reply of b.replies) assert.equal(reply.split(' ')[1], snat);
+        const u = await udpBatch(t, vip, 53, 9);
+        assert.equal(u.errors, 0);
+        assert.deepEqual([...tally(u.replies).values()], [3, 3, 3]);
+      }
+      for (const b of t.backends) t.topo.spawn(b.ns, '/usr/lib/usrsctp/echo_server', []);
+      await new Promise((r) => setTimeout(r, 300));
+      // usrsctp's client prints the echo; each association goes through the SCTP DNAT+SNAT.
+      const seen = new Set<string>();
+      for (let i = 0; i < 3; i++) {
+        const out = await waitFor(
+          'sctp echo',
+          async () => {
+            const o = await nsExec(
+              t.client,
+              'sh',
+              ['-c', `echo hello-sctp | timeout 5 /usr/lib/usrsctp/client ${VIP4} 7`],
+              {
+                timeoutMs: 8000,
+              },
+            ).catch((e: { stdout?: string }) => e.stdout ?? '');
+            return o.includes('hello-sctp') ? o : undefined;
+          },
+          20_000,
+          200,
+        );
+        assert.match(out, /hello-sctp/);
+      }
+      const ct = await nsExec(t.lb, 'conntrack', ['-L', '-p', 'sctp']).catch(() => '');
+      for (const m of ct.matchAll(/src=(10\.201\.2\.\d+) dst=10\.201\.2\.1 /g)) seen.add(m[1]!);
+      assert.ok(seen.size >= 2, `SCTP associations spread over endpoints: ${[...seen].join(',')}`);
+    });
+  });
+
+  it('weighted 1:2:3 within ±5 points; maglev spreads within ±12 points; persist keeps a client on one endpoint', async () => {
+    await withTopo({}, async (t) => {
+      const ap = new Applier({ run: t.run, maglevTableSize: 251 });
+      const weights: Record<string, number> = { b1: 1, b2: 2, b3: 3 };
+      const w = (name: string) => ({ weight: weights[name]! });
+      await ap.apply([
+        web(t, { algorithm: 'weighted', endpoints: eps(t, 4, { b1: w('b1'), b2: w('b2'), b3: w('b3') }) }),
+        { ...web(t, { algorithm: 'maglev', endpoints: eps(t, 4) }), name: 'mg', addresses: ['10.200.0.11'] },
+        { ...web(t, { algorithm: 'persist', endpoints: eps(t, 4) }), name: 'ps', addresses: ['10.200.0.12'] },
+      ]);
+      const n = 120;
+      const wb = await httpBatch(t, VIP4, 80, n);
+      assert.equal(wb.errors, 0);
+      for (const [name, c] of tally(wb.replies))
+        assert.ok(Math.abs(c / n - weights[name]! / 6) <= 0.05, `${name}: ${c}/${n}`);
+      const mb = await httpBatch(t, '10.200.0.11', 80, 150);
+      assert.equal(mb.errors, 0);
+      const mt = tally(mb.replies);
+      assert.equal(mt.size, 3, 'maglev uses every endpoint');
+      for (const [name, c] of mt) assert.ok(Math.abs(c / 150 - 1 / 3) <= 0.12, `${name}: ${c}/150`);
+      const pb = await httpBatch(t, '10.200.0.12', 80, 20);
+      assert.equal(pb.errors, 0);
+      const pt = tally(pb.replies);
+      assert.equal(pt.size, 1, `one client, one endpoint: ${[...pt.keys()].join(',')}`);
+      // The affinity endpoint goes inactive: the client moves (and stays) elsewhere.
+      const first = [...pt.keys()][0]!;
+      await ap.apply([
+        web(t, { algorithm: 'weighted', endpoints: eps(t, 4, { b1: w('b1'), b2: w('b2'), b3: w('b3') }) }),
+        { ...web(t, { algorithm: 'maglev', endpoints: eps(t, 4) }), name: 'mg', addresses: ['10.200.0.11'] },
+        {
+          ...web(t, { algorithm: 'persist', endpoints: eps(t, 4, { [first]: { state: 'inactive' } }) }),
+          name: 'ps',
+          addresses: ['10.200.0.12'],
+        },
+      ]);
+      const moved = tally((await httpBatch(t, '10.200.0.12', 80, 10)).replies);
+      assert.equal(moved.size, 1);
+      assert.ok(!moved.has(first));
+    });
+  });
+});
