@@ -8,6 +8,8 @@ import { API_VERSION, Kind, type KindName, type RawObject } from '../model/types
 import type { Runtime } from '../daemon/runtime.js';
 import { TransitionError, type Change } from '../state/snapshot.js';
 import { loadBalancerViews, poolViews, type LoadBalancerView, type PoolView } from '../state/views.js';
+import type { ServiceCounters } from '../dataplane/applier.js';
+import { withCounters } from '../state/views.js';
 import { ApiError, ApiErrorCode, authorized, readObjects, sendError, sendJson } from './http.js';
 
 export const API_PREFIX = '/api/v1';
@@ -16,6 +18,8 @@ export interface ApiOptions {
   readonly runtime: Runtime;
   readonly log: Logger;
   readonly token?: string;
+  /** Live packet/byte counters from the data plane, merged into LoadBalancer views. */
+  readonly counters?: () => Promise<readonly ServiceCounters[]>;
 }
 
 /** Extension point for later subsystems (data plane, BGP, SCTP) to add read-only resources. */
@@ -56,6 +60,17 @@ export class ApiServer {
       lbs: loadBalancerViews(snap, (s, a) => this.opts.runtime.endpointState(s, a)),
       pools: poolViews(snap),
     };
+  }
+
+  private async lbViewsWithCounters(): Promise<LoadBalancerView[]> {
+    const lbs = this.views().lbs;
+    if (!this.opts.counters) return lbs;
+    try {
+      return withCounters(lbs, await this.opts.counters());
+    } catch (err) {
+      this.opts.log.warn({ err }, 'counters unavailable');
+      return lbs;
+    }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -115,8 +130,13 @@ export class ApiServer {
     };
 
     switch (method) {
-      case 'GET':
-        return name === undefined ? [200, { items: list() }] : [200, one(name)];
+      case 'GET': {
+        const items = kind === Kind.LoadBalancer ? await this.lbViewsWithCounters() : list();
+        if (name === undefined) return [200, { items }];
+        const v = (items as { name: string }[]).find((x) => x.name === name);
+        if (!v) throw new ApiError(ApiErrorCode.NotFound, `${kind}/${name} not found`);
+        return [200, v];
+      }
       case 'POST': {
         if (name !== undefined)
           throw new ApiError(

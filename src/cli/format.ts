@@ -43,7 +43,7 @@ export function formatLoadBalancers(lbs: readonly LoadBalancerView[], output: Ou
       const portCells = (i: number) =>
         i === 0 ? [String(p.port), p.protocol, lb.algorithm, lb.mode] : ['', '', '', ''];
       if (eps.length === 0)
-        rows.push([...lead(0), ...portCells(0), '-', '-', '-', '-', first ? statusText(lb) : '']);
+        rows.push([...lead(0), ...portCells(0), '-', '-', '-', '-', '-', first ? statusText(lb) : '']);
       eps.forEach((e, i) =>
         rows.push([
           ...lead(i),
@@ -52,6 +52,7 @@ export function formatLoadBalancers(lbs: readonly LoadBalancerView[], output: Ou
           String(e.port),
           String(e.weight),
           e.state,
+          e.counters ? `${e.counters.packets}:${e.counters.bytes}` : '-',
           first && i === 0 ? statusText(lb) : '',
         ]),
       );
@@ -71,6 +72,7 @@ export function formatLoadBalancers(lbs: readonly LoadBalancerView[], output: Ou
       'TARGET PORT',
       'WEIGHT',
       'STATE',
+      'COUNTERS',
       'STATUS',
     ],
     rows,

@@ -9,6 +9,7 @@ import { VERSION } from '../version.js';
 
 const USAGE = `usage:
   ferrolb run   [--config FILE] [--state-dir DIR] [--api HOST:PORT] [--api-token-file FILE]
+                [--dataplane on|off] [--probes on|off] [--keep-forwarding]
   ferrolb check --config FILE
   ferrolb version
 
@@ -47,6 +48,9 @@ async function main(argv: string[]): Promise<number> {
       'state-dir': { type: 'string' },
       api: { type: 'string' },
       'api-token-file': { type: 'string' },
+      dataplane: { type: 'string' },
+      probes: { type: 'string' },
+      'keep-forwarding': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: false,
@@ -61,6 +65,9 @@ async function main(argv: string[]): Promise<number> {
         stateDir: values['state-dir'] ?? process.env.FERROLB_STATE_DIR ?? '/var/lib/ferrolb',
         listen: parseListen(values.api ?? process.env.FERROLB_API_LISTEN ?? '127.0.0.1:11111'),
         ...(values['api-token-file'] ? { tokenFile: values['api-token-file'] } : {}),
+        dataplane: onOff('--dataplane', values.dataplane ?? process.env.FERROLB_DATAPLANE ?? 'on'),
+        probes: onOff('--probes', values.probes ?? process.env.FERROLB_PROBES ?? 'on'),
+        keepForwarding: values['keep-forwarding'] ?? false,
       });
     case 'version':
       console.log(VERSION);
@@ -77,6 +84,12 @@ async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+function onOff(flag: string, v: string): boolean {
+  if (v === 'on' || v === 'true') return true;
+  if (v === 'off' || v === 'false') return false;
+  throw new UsageError(`${flag}: "${v}" is not on or off`);
+}
 
 /** Entry point of the `ferrolb` binary. */
 export function runFerrolb(): void {

@@ -5,12 +5,19 @@ import { formatIssue } from '../model/issues.js';
 import { StateStore } from '../state/persist.js';
 import { createLogger } from './log.js';
 import { Runtime, StartupError } from './runtime.js';
+import { DataplaneShell } from './dataplane.js';
 
 export interface DaemonOptions {
   readonly configPath?: string;
   readonly stateDir: string;
   readonly listen: { host: string; port: number };
   readonly tokenFile?: string;
+  /** Program the kernel (nftables table, VIPs). Off: IPAM, API and probes only. */
+  readonly dataplane: boolean;
+  /** Run endpoint health probes. */
+  readonly probes: boolean;
+  /** On SIGTERM leave rules and VIPs in place so traffic keeps flowing. */
+  readonly keepForwarding: boolean;
 }
 
 export function parseListen(s: string): { host: string; port: number } {
@@ -36,7 +43,20 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     if (e instanceof StartupError) log.fatal({ issues: e.issues.map(formatIssue) }, e.message);
     throw e;
   }
-  const api = new ApiServer({ runtime, log, ...(token ? { token } : {}) });
+  const dataplane = new DataplaneShell({
+    runtime,
+    log,
+    kernel: opts.dataplane,
+    probes: opts.probes,
+    keepForwarding: opts.keepForwarding,
+  });
+  await dataplane.start();
+  const api = new ApiServer({
+    runtime,
+    log,
+    counters: () => dataplane.counters(),
+    ...(token ? { token } : {}),
+  });
   const addr = await api.listen(opts.listen.host, opts.listen.port);
   log.info(
     {
@@ -56,6 +76,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       void (async () => {
         await api.close();
         await runtime.drain();
+        await dataplane.stop().catch((err: unknown) => log.error({ err }, 'data plane shutdown failed'));
         log.info('stopped');
         resolve(0);
       })();

@@ -15,6 +15,13 @@ export interface EndpointView {
   readonly protocol: string;
   readonly weight: number;
   readonly state: EndpointState;
+  /** Packets/bytes sent to this endpoint (all ports), when the data plane runs. */
+  readonly counters?: Counters;
+}
+
+export interface Counters {
+  readonly packets: number;
+  readonly bytes: number;
 }
 
 export interface LoadBalancerView {
@@ -29,6 +36,8 @@ export interface LoadBalancerView {
   readonly healthCheck: string;
   readonly endpoints: readonly EndpointView[];
   readonly status: { phase: 'Allocated' | 'Pending'; code?: string; reason?: string };
+  /** Packets/bytes to the service, when the data plane runs. */
+  readonly counters?: Counters;
 }
 
 export interface PoolView {
@@ -116,6 +125,32 @@ export function poolViews(snap: Snapshot): PoolView[] {
       avoidBuggyIPs: p.avoidBuggyIPs,
       ipv4: s(u.ipv4),
       ipv6: s(u.ipv6),
+    };
+  });
+}
+
+/** Merges live counters (from the data plane) into views; services without counters are left as they are. */
+export function withCounters(
+  lbs: readonly LoadBalancerView[],
+  counters: readonly {
+    service: string;
+    packets: number;
+    bytes: number;
+    endpoints: readonly { address: string; packets: number; bytes: number }[];
+  }[],
+): LoadBalancerView[] {
+  const by = new Map(counters.map((c) => [c.service, c]));
+  return lbs.map((lb) => {
+    const c = by.get(lb.name);
+    if (!c) return lb;
+    const eps = new Map(c.endpoints.map((e) => [e.address, e]));
+    return {
+      ...lb,
+      counters: { packets: c.packets, bytes: c.bytes },
+      endpoints: lb.endpoints.map((e) => {
+        const ec = eps.get(e.address);
+        return ec ? { ...e, counters: { packets: ec.packets, bytes: ec.bytes } } : e;
+      }),
     };
   });
 }

@@ -21,12 +21,23 @@ export function tempDir(prefix = 'ferrolb-test-'): { path: string; remove: () =>
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
+/**
+ * Starts `ferrolb run`. Unless the caller says otherwise the data plane and the probes are off: a
+ * daemon in the host namespace must neither program the host's kernel nor probe addresses that no
+ * test namespace owns. `prefix` runs it through another command (e.g. `ip netns exec NS`).
+ */
 export async function startDaemon(
   args: string[],
   env: Record<string, string> = {},
   timeoutMs = 15_000,
+  prefix: string[] = [],
 ): Promise<Daemon> {
-  const proc = spawn(process.execPath, [FERROLB, 'run', '--api', '127.0.0.1:0', ...args], {
+  const defaults = [
+    ...(args.includes('--dataplane') ? [] : ['--dataplane', 'off']),
+    ...(args.includes('--probes') ? [] : ['--probes', 'off']),
+  ];
+  const all = [...prefix, process.execPath, FERROLB, 'run', '--api', '127.0.0.1:0', ...defaults, ...args];
+  const proc = spawn(all[0] as string, all.slice(1), {
     env: { ...process.env, FERROLB_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
