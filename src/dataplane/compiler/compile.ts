@@ -220,7 +220,9 @@ function selection(
     return;
   }
   const m = b.map(names.slots(sp), {
-    decl: `typeof numgen inc mod 1 : ${fam(f)} daddr . th dport;`,
+    // The value's typeof names the protocol: nft re-reads typeof from the kernel for later
+    // transactions, and a generic `th dport` there conflicts with the rule's `meta l4proto tcp`.
+    decl: `typeof numgen inc mod 1 : ${fam(f)} daddr . ${l4(p.protocol)} dport;`,
     sig: mapSig('map', 'integer', `${addrType(f)} . inet_service`),
     dynamic: false,
   });
