@@ -10,7 +10,6 @@ import {
   buildLbTopology,
   CLIENT4,
   CLIENT6,
-  Hold,
   httpBatch,
   LB_BR4,
   LB_BR6,
