@@ -3,6 +3,7 @@
 // reconcilers: calling them again with the same input sends nothing.
 import net from 'node:net';
 import { formatIp, parseIp } from '../net/ip.js';
+import { BfdManager } from './bfd/shell.js';
 import { formatPrefix, prefixKey } from './codec/index.js';
 import type { AdvertisedRoute } from './ribout.js';
 import { PeerSession } from './session.js';
@@ -33,6 +34,8 @@ export class BgpSpeaker {
   private routes: readonly AdvertisedRoute[] = [];
   private server?: net.Server;
   private inbound = 0;
+  private bfd?: BfdManager;
+  private bfdStarting?: Promise<BfdManager>;
   private readonly log: (msg: string) => void;
 
   constructor(private readonly opts: SpeakerOptions = {}) {
@@ -74,6 +77,32 @@ export class BgpSpeaker {
       s.setRoutes(this.routes);
       s.start();
     }
+    this.syncBfd(peers);
+  }
+
+  /** BFD sessions follow the peers that ask for them; the UDP sockets open on first use. */
+  private syncBfd(peers: readonly PeerConfig[]): void {
+    const wanted = peers.flatMap((p) =>
+      p.bfd
+        ? [
+            {
+              peerAddress: p.peerAddress,
+              ...(p.sourceAddress ? { localAddress: p.sourceAddress } : {}),
+              ...p.bfd,
+            },
+          ]
+        : [],
+    );
+    if (wanted.length === 0 && !this.bfd && !this.bfdStarting) return;
+    this.bfdStarting ??= (async () => {
+      const m = new BfdManager({ onDown: (addr) => this.bfdDown(addr), log: this.log });
+      await m.start();
+      this.bfd = m;
+      return m;
+    })();
+    this.bfdStarting
+      .then((m) => m.setPeers(wanted))
+      .catch((e: unknown) => this.log(`BFD: ${(e as Error).message}`));
   }
 
   /** The full set of routes to announce; each session sends only the difference. */
@@ -89,7 +118,11 @@ export class BgpSpeaker {
   }
 
   status(): BgpStatus {
-    const sessions = [...this.sessions.values()].map((s) => s.status());
+    const sessions = [...this.sessions.values()].map((s) => {
+      const st = s.status();
+      const bfd = s.config.bfd ? this.bfd?.state(s.config.peerAddress) : undefined;
+      return bfd ? { ...st, bfd } : st;
+    });
     const routes = new Map<string, AdvertisedRouteStatus>();
     for (const s of this.sessions.values()) {
       for (const r of s.sentRoutes().values()) {
@@ -114,6 +147,8 @@ export class BgpSpeaker {
   async close(): Promise<void> {
     for (const s of this.sessions.values()) s.stop('speaker shutting down');
     this.sessions.clear();
+    const bfd = await this.bfdStarting?.catch(() => undefined);
+    bfd?.close();
     const server = this.server;
     if (server) await new Promise<void>((r) => server.close(() => r()));
   }

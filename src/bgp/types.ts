@@ -28,6 +28,13 @@ export interface PeerConfig {
   /** Next hops for the family that the session's own address cannot provide. */
   readonly nextHopV4?: string;
   readonly nextHopV6?: string;
+  /** Single-hop BFD (RFC 5881) for this peer; a BFD Up→Down takes the session down at once. */
+  readonly bfd?: {
+    readonly desiredMinTxMs: number;
+    readonly requiredMinRxMs: number;
+    readonly detectMult: number;
+    readonly passive?: boolean;
+  };
   /** Received prefixes are counted up to this many distinct keys, then only counted. */
   readonly maxReceivedPrefixes?: number;
 }

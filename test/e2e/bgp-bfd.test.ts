@@ -1,0 +1,124 @@
+// BFD between ferrolb and BIRD2 in namespaces: a hung ferrolb (SIGSTOP: no FIN, no packets) is
+// detected by BIRD through BFD in well under the 9 s hold time, and a hung BIRD is detected by
+// ferrolb's BFD, which takes the BGP session down at once.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Topology, e2eSkipReason, nsExec, waitFor } from '../support/netns.js';
+import { Bird, SpeakerProc, tempDir } from '../fixtures/bgp/e2e-harness.js';
+import type { PeerConfig } from '../../src/bgp/types.js';
+
+const skip = e2eSkipReason();
+
+describe('bgp e2e: BFD with BIRD2', { skip, timeout: 120_000 }, () => {
+  const topo = new Topology();
+  const dir = tempDir();
+  let bird: Bird;
+  let speaker: SpeakerProc;
+  const peer: PeerConfig = {
+    name: 'bird',
+    peerAddress: '10.59.0.2',
+    localAsn: 64512,
+    peerAsn: 64513,
+    routerId: '10.59.0.1',
+    holdTimeSec: 9,
+    families: [4],
+    connectRetryMs: 200,
+    maxBackoffMs: 1000,
+    bfd: { desiredMinTxMs: 100, requiredMinRxMs: 100, detectMult: 3 },
+  };
+
+  before(async () => {
+    const lb = await topo.addNs('lb');
+    const rt = await topo.addNs('rt');
+    await topo.link(lb, ['10.59.0.1/24'], rt, ['10.59.0.2/24']);
+    bird = Bird.start(topo, rt, dir.path, {
+      routerId: '10.59.0.2',
+      asn: 64513,
+      extra:
+        'protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }',
+      sessions: [
+        {
+          name: 'ferrolb',
+          local: '10.59.0.2',
+          neighbor: '10.59.0.1',
+          peerAsn: 64512,
+          holdTime: 9,
+          bfd: true,
+        },
+      ],
+    });
+    await bird.ready();
+    speaker = SpeakerProc.start(topo, lb, {
+      peers: [peer],
+      routes: [{ prefix: '192.0.2.77/32' }],
+      listen: { port: 179 },
+    });
+    await speaker.ready;
+  });
+  after(async () => {
+    await topo.cleanup();
+    dir.remove();
+  });
+
+  const bfdUp = async (): Promise<void> => {
+    await waitFor(
+      'BGP established and BFD Up on both sides',
+      async () => {
+        const s = (await speaker.status()).sessions[0];
+        const b = await nsExec(bird.ns, 'birdc', ['-s', bird.sock, 'show', 'bfd', 'sessions']);
+        return s?.state === 'Established' &&
+          s.bfd === 'Up' &&
+          /10\.59\.0\.1\s+\S+\s+Up/.test(b) &&
+          (await bird.routes()).has('192.0.2.77/32')
+          ? true
+          : undefined;
+      },
+      20_000,
+      100,
+    );
+  };
+
+  it('comes up: BGP Established, BFD Up, route at BIRD', bfdUp);
+
+  it('a hung ferrolb (SIGSTOP) loses its routes at BIRD within ~1 s, long before the 9 s hold time', async () => {
+    speaker.signal('SIGSTOP');
+    const t0 = Date.now();
+    try {
+      await waitFor(
+        'route withdrawn at BIRD',
+        async () => ((await bird.routes()).has('192.0.2.77/32') ? undefined : true),
+        5000,
+        20,
+      );
+    } finally {
+      speaker.signal('SIGCONT');
+    }
+    const dt = Date.now() - t0;
+    process.stdout.write(`# SIGSTOP → route gone at BIRD after ~${dt} ms (BFD 100 ms × 3)\n`);
+    assert.ok(dt < 2000, `took ${dt} ms`);
+    await bfdUp();
+  });
+
+  it('a hung BIRD is detected by our BFD, which takes the BGP session down at once', async () => {
+    bird.proc.kill('SIGSTOP');
+    const t0 = Date.now();
+    try {
+      const s = await waitFor(
+        'session down',
+        async () => {
+          const x = (await speaker.status()).sessions[0];
+          return x && x.state !== 'Established' ? x : undefined;
+        },
+        5000,
+        20,
+      );
+      const dt = Date.now() - t0;
+      process.stdout.write(`# BIRD SIGSTOP → our session down after ~${dt} ms\n`);
+      assert.match(s.lastError ?? '', /BFD/);
+      assert.ok(dt < 2000, `took ${dt} ms`);
+    } finally {
+      bird.proc.kill('SIGCONT');
+    }
+    await bfdUp();
+  });
+});
