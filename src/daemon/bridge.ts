@@ -20,6 +20,7 @@ export function dataplaneServices(snap: Snapshot, health: HealthLookup): Datapla
       mode: lb.mode,
       algorithm: lb.algorithm,
       persistTimeoutSeconds: lb.persistTimeoutSeconds,
+      flushOnInactive: lb.flushOnInactive,
       endpoints: lb.endpoints.map((e) => ({
         address: e.address,
         weight: e.weight,

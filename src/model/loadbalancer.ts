@@ -30,6 +30,7 @@ export interface RawLoadBalancerSpec {
   mode?: Mode;
   algorithm?: Algorithm;
   persistTimeout?: string;
+  flushOnInactive?: boolean;
   endpoints?: { address: string; weight?: number }[];
   healthCheck?: {
     type: HealthCheckType;
@@ -221,6 +222,7 @@ export function buildLoadBalancer(
     mode,
     algorithm,
     persistTimeoutSeconds,
+    flushOnInactive: spec.flushOnInactive ?? false,
     endpoints,
     healthCheck: buildHealthCheck(spec.healthCheck, issue),
   };

@@ -99,6 +99,7 @@ export const loadBalancerSpecSchema = {
     mode: { enum: MODES },
     algorithm: { enum: ALGORITHMS },
     persistTimeout: duration,
+    flushOnInactive: { type: 'boolean' },
     endpoints: {
       type: 'array',
       items: {

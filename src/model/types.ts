@@ -115,6 +115,8 @@ export interface LoadBalancerSpec {
   readonly mode: Mode;
   readonly algorithm: Algorithm;
   readonly persistTimeoutSeconds: number;
+  /** When an endpoint turns inactive, also drop its established flows (default: let them finish). */
+  readonly flushOnInactive: boolean;
   readonly endpoints: readonly EndpointSpec[];
   readonly healthCheck: HealthCheck;
 }
