@@ -2,6 +2,7 @@
 // Not a test: it asserts nothing about wall-clock time; it prints numbers and the goals they meet.
 import { cpus } from 'node:os';
 import { runIpamBench } from './ipam.js';
+import { runChangeLatencyBench } from './daemon.js';
 
 async function main(): Promise<void> {
   const only = process.argv[2];
@@ -20,6 +21,18 @@ async function main(): Promise<void> {
     console.log(
       `  baseline: bare bigint walk ${r.baselineWalkMs} ms → allocator costs ${r.coldVsBaseline}× the floor`,
     );
+  }
+  if ((!only || only === 'change') && process.getuid?.() === 0) {
+    const r = await runChangeLatencyBench();
+    results.changeLatency = r;
+    console.log(
+      `\nAPI change → traffic follows (${r.changes} new services, measured from the client namespace)`,
+    );
+    console.log(`  API round trip (baseline)  p50 ${r.apiP50Ms} ms, p99 ${r.apiP99Ms} ms`);
+    console.log(
+      `  until traffic flows        p50 ${r.trafficP50Ms} ms, p99 ${r.trafficP99Ms} ms — goal p99 ≤ 100 ms: ${r.trafficP99Ms <= 100 ? 'met' : 'NOT met'}`,
+    );
+    console.log(`  traffic ÷ API round trip   ${r.trafficOverApiP50}× at p50`);
   }
   console.log(`\n${JSON.stringify(results)}`);
 }
