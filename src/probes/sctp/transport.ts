@@ -15,7 +15,7 @@ export interface RawSctpChannel {
 }
 
 export interface RawSctpHandlers {
-  /** One SCTP packet (common header onwards) from the peer address. */
+  /** One SCTP packet (common header onwards) received by this host; not necessarily from the peer. */
   onPacket(packet: Buffer): void;
   /** The channel cannot work (helper missing, no permission): the probe cannot run here. */
   onUnsupported(reason: string): void;
@@ -28,12 +28,11 @@ export const SOCAT_BINARY = 'socat';
 export const CLOSE_GRACE_MS = 500;
 
 export function socatArgs(address: string): string[] {
-  // range= makes socat drop datagrams from any other source, so concurrent probes (one helper each)
-  // never see each other's replies.
-  const peer =
-    isIP(address) === 6
-      ? `IP6-DATAGRAM:[${address}]:132,range=[${address}]/128`
-      : `IP4-DATAGRAM:${address}:132,range=${address}/32`;
+  // No source filter (socat's range=): a multihomed SCTP endpoint may answer the INIT from any of its
+  // addresses (usrsctp does, observed in the e2e test), so the reply is matched by ports and our
+  // random 32-bit initiate tag instead (classifyReply). The raw socket only sees SCTP packets
+  // delivered to this host, never forwarded (NATed) service traffic.
+  const peer = isIP(address) === 6 ? `IP6-DATAGRAM:[${address}]:132` : `IP4-DATAGRAM:${address}:132`;
   // -t: once we close stdin, socat flushes what we wrote (the ABORT) and exits shortly after.
   return ['-b', '65536', '-t', '0.1', 'STDIO', peer];
 }
