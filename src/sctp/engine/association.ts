@@ -1,0 +1,167 @@
+// An Association and its path table. Paths are not stored: they are the product of the address sets
+// (client addresses × VIPs on the client side, endpoint addresses × VIPs on the endpoint side), so
+// adding or deleting an address (ASCONF) changes every affected path at once and can never leave a
+// stale one behind. `natEntries` is the whole kernel state an association needs; changes are diffs.
+import { formatIp, type IpAddr } from '../../net/ip.js';
+import type { AuthVectors } from './auth.js';
+import type {
+  AssociationState,
+  AssociationView,
+  NatEntry,
+  PathCounters,
+  PathView,
+  SctpEndpoint,
+  SctpService,
+  Side,
+} from './types.js';
+
+export const ipKey = (ip: IpAddr): string => `${ip.family}/${ip.value.toString(16)}`;
+export const sameIp = (a: IpAddr, b: IpAddr): boolean => a.family === b.family && a.value === b.value;
+export const hasIp = (list: readonly IpAddr[], ip: IpAddr): boolean => list.some((x) => sameIp(x, ip));
+
+export interface Association {
+  readonly id: number;
+  readonly service: SctpService;
+  readonly endpoint: SctpEndpoint;
+  state: AssociationState;
+  readonly createdMs: number;
+  stateSinceMs: number;
+  lastActiveMs: number;
+  readonly clientPort: number;
+  /** Source port the endpoint sees (the client's own unless taken towards this endpoint). */
+  readonly lbPort: number;
+  /** The client's Initiate Tag: the vtag of packets towards the client (0 until known). */
+  clientTag: number;
+  /** Who sent the INIT: normally the client; the endpoint when it restarts an association. */
+  readonly initiator: Side;
+  /** The endpoint's Initiate Tag (0 until INIT-ACK): the vtag of packets towards the endpoint. */
+  endpointTag: number;
+  clientAddrs: IpAddr[];
+  endpointAddrs: IpAddr[];
+  /** The service addresses both sides are told about (families both sides can use). */
+  readonly vips: readonly IpAddr[];
+  /** The VIP the INIT arrived on: the endpoint's primary destination for the client. */
+  readonly initVip: IpAddr;
+  /** Endpoint-side path VIP → client address that packets on it are delivered to. */
+  returnTo: Map<string, IpAddr>;
+  /** Per family: the endpoint address client-side packets are delivered to. */
+  endpointDst: Map<4 | 6, IpAddr>;
+  readonly counters: Map<string, PathCounters>;
+  auth: AuthVectors;
+  /** An older association on the same client address/port this one replaces once established. */
+  supersedes?: number;
+}
+
+/** Spreads the VIPs over the client addresses of the same family, starting with the INIT's pair. */
+export function initialReturnMap(
+  vips: readonly IpAddr[],
+  clientAddrs: readonly IpAddr[],
+  initVip: IpAddr,
+  initSrc: IpAddr,
+): Map<string, IpAddr> {
+  const m = new Map<string, IpAddr>();
+  m.set(ipKey(initVip), initSrc);
+  for (const fam of [4, 6] as const) {
+    const cs = clientAddrs.filter((c) => c.family === fam);
+    if (cs.length === 0) continue;
+    const start = Math.max(
+      0,
+      cs.findIndex((c) => sameIp(c, initSrc)),
+    );
+    let k = 1;
+    for (const v of vips) {
+      if (v.family !== fam || m.has(ipKey(v))) continue;
+      m.set(ipKey(v), cs[(start + k++) % cs.length] as IpAddr);
+    }
+  }
+  return m;
+}
+
+export const pathKey = (side: Side, peer: IpAddr, vip: IpAddr): string =>
+  `${side}|${ipKey(peer)}|${ipKey(vip)}`;
+
+/** Every kernel NAT entry this association needs now (none before the endpoint's tag is known). */
+export function natEntries(a: Association): NatEntry[] {
+  if (a.state === 'init-sent' || a.endpointTag === 0 || a.clientTag === 0) return [];
+  const out: NatEntry[] = [];
+  for (const c of a.clientAddrs) {
+    const dst = a.endpointDst.get(c.family);
+    if (!dst) continue;
+    for (const v of a.vips) {
+      if (v.family !== c.family) continue;
+      out.push({
+        association: a.id,
+        toward: 'endpoint',
+        match: { src: c, dst: v, srcPort: a.clientPort, dstPort: a.service.port, vtag: a.endpointTag },
+        rewrite: { src: v, dst, srcPort: a.lbPort, dstPort: a.endpoint.port },
+      });
+    }
+  }
+  for (const e of a.endpointAddrs) {
+    for (const v of a.vips) {
+      const to = a.returnTo.get(ipKey(v));
+      if (v.family !== e.family || !to) continue;
+      out.push({
+        association: a.id,
+        toward: 'client',
+        match: { src: e, dst: v, srcPort: a.endpoint.port, dstPort: a.lbPort, vtag: a.clientTag },
+        rewrite: { src: v, dst: to, srcPort: a.service.port, dstPort: a.clientPort },
+      });
+    }
+  }
+  return out;
+}
+
+export const entryKey = (e: NatEntry): string =>
+  `${e.association}|${e.toward}|${ipKey(e.match.src)}|${ipKey(e.match.dst)}|${e.match.srcPort}|${e.match.dstPort}|${e.match.vtag}>${ipKey(e.rewrite.src)}|${ipKey(e.rewrite.dst)}|${e.rewrite.srcPort}|${e.rewrite.dstPort}`;
+
+/** What must be added and removed to go from `before` to `after` (rewrites count as remove + add). */
+export function diffEntries(
+  before: readonly NatEntry[],
+  after: readonly NatEntry[],
+): { add: NatEntry[]; remove: NatEntry[] } {
+  const b = new Map(before.map((e) => [entryKey(e), e]));
+  const a = new Map(after.map((e) => [entryKey(e), e]));
+  return {
+    add: [...a].filter(([k]) => !b.has(k)).map(([, e]) => e),
+    remove: [...b].filter(([k]) => !a.has(k)).map(([, e]) => e),
+  };
+}
+
+export function viewOf(a: Association, nowMs: number): AssociationView {
+  const fmt = (xs: readonly IpAddr[]) => xs.map(formatIp);
+  const paths: PathView[] = natEntries(a).map((e) => {
+    const side: Side = e.toward === 'endpoint' ? 'client' : 'endpoint';
+    const c = a.counters.get(pathKey(side, e.match.src, e.match.dst));
+    const primary =
+      side === 'client'
+        ? sameIp(e.match.dst, a.initVip)
+        : sameIp(e.match.dst, a.initVip) &&
+          sameIp(e.match.src, a.endpointDst.get(e.match.src.family) ?? e.match.src);
+    return {
+      side,
+      peer: formatIp(e.match.src),
+      vip: formatIp(e.match.dst),
+      mapsTo: `${formatIp(e.rewrite.src)} → ${formatIp(e.rewrite.dst)}`,
+      state: primary ? 'active' : 'standby',
+      packets: c?.packets ?? 0,
+      bytes: c?.bytes ?? 0,
+    };
+  });
+  return {
+    id: a.id,
+    service: a.service.name,
+    state: a.state,
+    clientAddresses: fmt(a.clientAddrs),
+    clientPort: a.clientPort,
+    serviceAddresses: fmt(a.vips),
+    servicePort: a.service.port,
+    endpoint: fmt(a.endpointAddrs),
+    endpointPort: a.endpoint.port,
+    lbPort: a.lbPort,
+    clientVtag: a.clientTag,
+    endpointVtag: a.endpointTag,
+    ageMs: nowMs - a.createdMs,
+    paths,
+  };
+}
