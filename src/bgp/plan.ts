@@ -8,7 +8,7 @@
 import { parseIp } from '../net/ip.js';
 import { anySelectorMatches } from '../model/labels.js';
 import { prefixKey, type LargeCommunity, type Prefix } from './codec/index.js';
-import type { BgpAdvertisementSpec, BgpPeerSpec } from './config.js';
+import type { BfdProfileSpec, BgpAdvertisementSpec, BgpPeerSpec } from './config.js';
 import type { AdvertisedRoute } from './ribout.js';
 import type { PeerConfig } from './types.js';
 
@@ -164,9 +164,24 @@ export interface PeerDefaults {
   readonly restartTimeSec?: number;
 }
 
-/** Turns a validated BGPPeer into the speaker's session configuration. */
-export function peerConfigFromSpec(p: BgpPeerSpec, d: PeerDefaults): PeerConfig {
+/** Turns a validated BGPPeer (and its BFDProfile, if any) into the speaker's session configuration. */
+export function peerConfigFromSpec(
+  p: BgpPeerSpec,
+  d: PeerDefaults,
+  bfdProfiles: readonly BfdProfileSpec[] = [],
+): PeerConfig {
+  const bfd = p.bfdProfile ? bfdProfiles.find((b) => b.name === p.bfdProfile) : undefined;
   return {
+    ...(bfd
+      ? {
+          bfd: {
+            desiredMinTxMs: bfd.transmitIntervalMs,
+            requiredMinRxMs: bfd.receiveIntervalMs,
+            detectMult: bfd.detectMultiplier,
+            passive: bfd.passiveMode,
+          },
+        }
+      : {}),
     name: p.name,
     peerAddress: p.peerAddress,
     peerPort: p.peerPort,

@@ -14,6 +14,7 @@ describe('bgp e2e: BFD with BIRD2', { skip, timeout: 120_000 }, () => {
   const dir = tempDir();
   let bird: Bird;
   let speaker: SpeakerProc;
+  let dev = '';
   const peer: PeerConfig = {
     name: 'bird',
     peerAddress: '10.59.0.2',
@@ -30,7 +31,7 @@ describe('bgp e2e: BFD with BIRD2', { skip, timeout: 120_000 }, () => {
   before(async () => {
     const lb = await topo.addNs('lb');
     const rt = await topo.addNs('rt');
-    await topo.link(lb, ['10.59.0.1/24'], rt, ['10.59.0.2/24']);
+    dev = (await topo.link(lb, ['10.59.0.1/24'], rt, ['10.59.0.2/24'])).bDev;
     bird = Bird.start(topo, rt, dir.path, {
       routerId: '10.59.0.2',
       asn: 64513,
@@ -79,6 +80,19 @@ describe('bgp e2e: BFD with BIRD2', { skip, timeout: 120_000 }, () => {
   };
 
   it('comes up: BGP Established, BFD Up, route at BIRD', bfdUp);
+
+  it('sends BFD control packets to UDP 3784 with TTL 255 (RFC 5881)', async () => {
+    const out = await nsExec(
+      bird.ns,
+      'tcpdump',
+      ['-c', '2', '-n', '-v', '-i', dev, 'udp and dst port 3784 and src host 10.59.0.1'],
+      { timeoutMs: 5000 },
+    );
+    assert.match(out, /ttl 255/);
+    assert.doesNotMatch(out, /ttl (?!255)\d+/);
+    const sport = Number(/10\.59\.0\.1\.(\d+) > 10\.59\.0\.2\.3784/.exec(out)?.[1]);
+    assert.ok(sport >= 49152 && sport <= 65535, `source port ${sport}`);
+  });
 
   it('a hung ferrolb (SIGSTOP) loses its routes at BIRD within ~1 s, long before the 9 s hold time', async () => {
     speaker.signal('SIGSTOP');

@@ -2,7 +2,7 @@
 // attributes as BIRD sees them, withdrawal, hold-timer expiry both ways, graceful restart.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Topology, e2eSkipReason, waitFor } from '../support/netns.js';
+import { Topology, e2eSkipReason, nsExec, waitFor } from '../support/netns.js';
 import { Bird, SpeakerProc, tempDir } from '../fixtures/bgp/e2e-harness.js';
 import type { PeerConfig } from '../../src/bgp/types.js';
 import type { RouteJson } from '../../src/bgp/cli-run.js';
@@ -155,6 +155,21 @@ describe('bgp e2e: ferrolb speaker ↔ BIRD2', { skip, timeout: 120_000 }, () =>
     await waitFor('re-announced', async () => ((await bird.routes()).size >= 3 ? true : undefined), 5000, 50);
   });
 
+  it('answers BIRD’s ROUTE-REFRESH by re-sending the routes', async () => {
+    const before = (await speaker.status()).sessions.find((s) => s.peer === 'bird-v4')?.updatesOut ?? 0;
+    await nsExec(rt, 'birdc', ['-s', bird.sock, 'reload', 'in', 'ferrolb4']);
+    await waitFor(
+      'UPDATEs after route refresh',
+      async () =>
+        ((await speaker.status()).sessions.find((s) => s.peer === 'bird-v4')?.updatesOut ?? 0) > before
+          ? true
+          : undefined,
+      5000,
+      50,
+    );
+    assert.ok((await bird.routes()).has('198.51.100.10/32'));
+  });
+
   it('a silent speaker (SIGSTOP) is dropped by BIRD at the 3 s hold time, and recovers', async () => {
     speaker.signal('SIGSTOP');
     const t0 = Date.now();
@@ -217,7 +232,9 @@ describe('bgp e2e: ferrolb speaker ↔ BIRD2', { skip, timeout: 120_000 }, () =>
     const t0 = Date.now();
     speaker.signal('SIGKILL');
     await waitFor('routes gone', async () => ((await bird.routes()).size === 0 ? true : undefined), 5000, 20);
-    process.stdout.write(`# SIGKILL → routes gone at BIRD after ~${Date.now() - t0} ms (TCP FIN/RST, no BFD)\n`);
+    process.stdout.write(
+      `# SIGKILL → routes gone at BIRD after ~${Date.now() - t0} ms (TCP FIN/RST, no BFD)\n`,
+    );
   });
 });
 
@@ -249,7 +266,9 @@ describe('bgp e2e: graceful restart with BIRD2', { skip, timeout: 120_000 }, () 
     bird = Bird.start(topo, rt, dir.path, {
       routerId: '10.56.0.2',
       asn: 64513,
-      sessions: [{ name: 'ferrolb', local: '10.56.0.2', neighbor: '10.56.0.1', peerAsn: 64512, holdTime: 9, gr: true }],
+      sessions: [
+        { name: 'ferrolb', local: '10.56.0.2', neighbor: '10.56.0.1', peerAsn: 64512, holdTime: 9, gr: true },
+      ],
     });
     await bird.ready();
   });
@@ -261,7 +280,12 @@ describe('bgp e2e: graceful restart with BIRD2', { skip, timeout: 120_000 }, () 
   it('keeps our routes through a SIGKILL and restart, then converges to the new set after End-of-RIB', async () => {
     const first = SpeakerProc.start(topo, lb, { peers: [peer], routes: [A, B], listen: { port: 179 } });
     await first.ready;
-    await waitFor('A and B at BIRD', async () => ((await bird.routes()).size === 2 ? true : undefined), 15_000, 100);
+    await waitFor(
+      'A and B at BIRD',
+      async () => ((await bird.routes()).size === 2 ? true : undefined),
+      15_000,
+      100,
+    );
     first.signal('SIGKILL');
     // For two seconds after the crash the routes must stay (BIRD holds them as stale).
     const until = Date.now() + 2000;
@@ -271,7 +295,12 @@ describe('bgp e2e: graceful restart with BIRD2', { skip, timeout: 120_000 }, () 
       await new Promise((res) => setTimeout(res, 200));
     }
     const t0 = Date.now();
-    const second = SpeakerProc.start(topo, lb, { peers: [peer], routes: [A, C], listen: { port: 179 }, restarting: true });
+    const second = SpeakerProc.start(topo, lb, {
+      peers: [peer],
+      routes: [A, C],
+      listen: { port: 179 },
+      restarting: true,
+    });
     await second.ready;
     const r = await waitFor(
       'BIRD converged to A and C',
@@ -283,6 +312,8 @@ describe('bgp e2e: graceful restart with BIRD2', { skip, timeout: 120_000 }, () 
       50,
     );
     assert.equal(r.size, 2);
-    process.stdout.write(`# restarted speaker re-announced and BIRD flushed stale routes after ~${Date.now() - t0} ms\n`);
+    process.stdout.write(
+      `# restarted speaker re-announced and BIRD flushed stale routes after ~${Date.now() - t0} ms\n`,
+    );
   });
 });

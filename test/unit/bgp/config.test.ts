@@ -93,7 +93,12 @@ describe('bgp config: MetalLB objects accepted unchanged', () => {
     assert.equal(a?.localPref, 200);
   });
   it('becomes a speaker PeerConfig with defaults filled in', () => {
-    const pc = peerConfigFromSpec(r.peers[0] as NonNullable<(typeof r.peers)[0]>, { routerId: '10.0.0.9' });
+    const pc = peerConfigFromSpec(
+      r.peers[0] as NonNullable<(typeof r.peers)[0]>,
+      { routerId: '10.0.0.9' },
+      r.bfdProfiles,
+    );
+    assert.deepEqual(pc.bfd, { desiredMinTxMs: 100, requiredMinRxMs: 100, detectMult: 5, passive: false });
     assert.equal(pc.routerId, '10.0.0.9');
     assert.deepEqual(pc.gracefulRestart, { restartTimeSec: 120 });
     assert.equal(pc.holdTimeSec, 9);
