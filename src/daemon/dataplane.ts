@@ -80,11 +80,14 @@ export class DataplaneShell {
       const services = dataplaneServices(snap, (s, a) => this.opts.runtime.endpointState(s, a));
       try {
         if (this.applier) {
+          const t0 = performance.now();
           const r = await this.applier.apply(services);
+          const ms = Math.round(performance.now() - t0);
           if (r.statements > 0 || r.vipsAdded.length || r.vipsRemoved.length) {
             this.opts.log.info(
               {
                 generation: snap.generation,
+                ms,
                 statements: r.statements,
                 full: r.full,
                 vipsAdded: r.vipsAdded,

@@ -122,11 +122,19 @@ export class Runtime extends EventEmitter<{ snapshot: [Snapshot, Snapshot] }> {
         return t;
       }
       if (!t.changed) return t;
-      // Durable first: an acknowledged allocation must survive kill -9.
-      await this.opts.store.save({ objects: t.next.objects, allocations: t.next.allocations });
+      // Subscribers (the data plane) start at once so traffic does not wait for the disk; the caller
+      // is answered only once the state is durable, so an acknowledged allocation survives kill -9.
+      // A crash in between loses an unacknowledged change, and the restart converges the kernel back.
       this.current = t.next;
-      this.logStatus(before, t.next);
       this.emit('snapshot', t.next, before);
+      try {
+        await this.opts.store.save({ objects: t.next.objects, allocations: t.next.allocations });
+      } catch (err) {
+        this.current = before;
+        this.emit('snapshot', before, t.next);
+        throw err;
+      }
+      this.logStatus(before, t.next);
       return t;
     };
     const p = this.queue.then(run, run);
