@@ -271,7 +271,7 @@ export class ProbeScheduler {
   }
 
   private drain(): void {
-    while (this.running < this.maxConcurrent && this.queue.length > 0) {
+    while (!this.stopped && this.running < this.maxConcurrent && this.queue.length > 0) {
       const key = this.queue.shift() as string;
       const e = this.entries.get(key);
       if (!e || !e.queued) continue;
