@@ -1,0 +1,49 @@
+// Test entry point: the emulator plus a KubeConfig for @kubernetes/client-node pointing at it.
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeEmulator, type EmulatorOptions } from './server.js';
+
+export { KubeEmulator, type EmulatorOptions } from './server.js';
+export { ApiError, Store, type Json } from './store.js';
+export { RESOURCE_TYPES, findResource, type ResourceType } from './resources.js';
+
+/** A kubeconfig for a plain-HTTP server (client-node refuses http:// without insecure-skip-tls-verify). */
+export function kubeConfigFor(url: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'emulator', server: url, skipTLSVerify: true }],
+    users: [{ name: 'test', token: 'test-token' }],
+    contexts: [{ name: 'emulator', cluster: 'emulator', user: 'test', namespace: 'default' }],
+    currentContext: 'emulator',
+  });
+  return kc;
+}
+
+export async function startEmulator(
+  opts: EmulatorOptions = {},
+): Promise<{ emu: KubeEmulator; kc: KubeConfig }> {
+  const emu = new KubeEmulator(opts);
+  const url = await emu.start();
+  return { emu, kc: kubeConfigFor(url) };
+}
+
+/** Polls `fn` until it returns a truthy value; fails after `timeoutMs` (a bound, not an assertion on speed). */
+export async function waitFor<T>(
+  fn: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 10_000,
+  everyMs = 20,
+): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
