@@ -48,6 +48,11 @@ export interface Association {
   endpointDst: Map<4 | 6, IpAddr>;
   readonly counters: Map<string, PathCounters>;
   auth: AuthVectors;
+  /**
+   * State cookies the LB handed out in place of the real ones (token hex → real cookie). A BSD/usrsctp
+   * cookie carries the responder's own addresses in clear, so the real one never crosses the LB.
+   */
+  cookies: Map<string, Uint8Array>;
   /** An older association on the same client address/port this one replaces once established. */
   supersedes?: number;
 }

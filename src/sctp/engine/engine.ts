@@ -139,6 +139,7 @@ export class SctpNatEngine {
     const keep: Chunk[] = [];
     let changed = false;
     let ended: 'abort' | undefined;
+    let asconf = false;
     const key = associationKey(a.auth);
     for (let i = 0; i < sctp.chunks.length; i++) {
       const c = sctp.chunks[i] as Chunk;
@@ -167,19 +168,26 @@ export class SctpNatEngine {
             bytes: encodeIp(freshIpHeader(pkt.ip.family), pkt.ip.dst, pkt.ip.src, reply),
           });
           changed = true;
+          asconf = true;
           continue;
         }
         case ChunkType.ASCONF_ACK:
           // The LB never forwards ASCONFs, so no ASCONF-ACK can be owed by this side's peer.
           changed = true;
           continue;
-        case ChunkType.COOKIE_ECHO:
+        case ChunkType.COOKIE_ECHO: {
           if (side === 'client' && a.state === 'cookie-wait' && sctp.vtag !== a.endpointTag) {
             // The client picked another INIT-ACK than the last one seen (INIT retransmitted): follow it.
             a.endpointTag = sctp.vtag;
             this.table.put(a);
           }
-          break;
+          // Swap the LB's token back for the responder's real cookie.
+          const real = a.cookies.get(Buffer.from(c.body).toString('hex'));
+          if (!real) return drop('bad-cookie', a.id);
+          keep.push({ ...c, body: real });
+          changed = true;
+          continue;
+        }
         case ChunkType.COOKIE_ACK:
           if (side === 'endpoint' && (a.state === 'cookie-wait' || a.state === 'init-sent'))
             this.setState(a, 'established', nowMs);
@@ -204,7 +212,8 @@ export class SctpNatEngine {
       } else keep.push(c);
     }
     a.lastActiveMs = nowMs;
-    const learned = side === 'client' ? this.learnReturnPath(a, pkt.ip.src, pkt.ip.dst) : false;
+    // An explicit Set Primary in this packet wins over what its source address suggests.
+    const learned = side === 'client' && !asconf ? this.learnReturnPath(a, pkt.ip.src, pkt.ip.dst) : false;
     const chunks = changed ? resign(key, keep) : keep;
     let forwarded = false;
     if (chunks.length > 0) {

@@ -15,7 +15,9 @@ import {
   type IpPacket,
   type SctpPacket,
   SctpDecodeError,
+  put32,
 } from '../codec/index.js';
+import { crc32c } from '../crc32c.js';
 import { type Association, diffEntries, hasIp, initialReturnMap, natEntries, sameIp } from './association.js';
 import { MAX_ADDRESSES_PER_SIDE } from './asconf.js';
 import { keyVector, noAuth } from './auth.js';
@@ -188,6 +190,7 @@ export function onClientInit(
     returnTo: initialReturnMap(vips, clientAddrs, vip, src),
     endpointDst,
     counters: new Map(),
+    cookies: new Map(),
     auth: {
       ...noAuth(),
       ...(kv.vector ? { client: kv.vector } : {}),
@@ -250,6 +253,7 @@ export function onEndpointInit(
     returnTo: new Map(live.returnTo),
     endpointDst,
     counters: new Map(),
+    cookies: new Map(),
     auth: {
       ...noAuth(),
       ...(kv.vector ? { endpoint: kv.vector } : {}),
@@ -324,10 +328,29 @@ export function onInitAck(
     chunks: [
       rewriteInit(
         ChunkType.INIT_ACK,
-        ack,
+        swapCookie(a, ack),
         a.vips.filter((v) => !sameIp(v, pkt.ip.dst)),
       ),
     ],
   });
   return { packets: out ? [out] : [], changes: diffEntries(before, natEntries(a)), association: a.id };
+}
+
+/** Replaces the State Cookie with an LB token; COOKIE-ECHO swaps it back (see Association.cookies). */
+function swapCookie(a: Association, ack: Init): Init {
+  const MAX_COOKIES = 4; // INIT retransmissions each get an INIT-ACK with its own cookie
+  return {
+    ...ack,
+    params: ack.params.map((p) => {
+      if (p.type !== ParamType.STATE_COOKIE) return p;
+      const token = new Uint8Array(16);
+      token.set([0x46, 0x4c, 0x42, 0x63]); // "FLBc"
+      put32(token, 4, a.id);
+      put32(token, 8, a.cookies.size);
+      put32(token, 12, crc32c(p.value));
+      if (a.cookies.size >= MAX_COOKIES) a.cookies.delete(a.cookies.keys().next().value as string);
+      a.cookies.set(Buffer.from(token).toString('hex'), p.value);
+      return { type: p.type, value: token };
+    }),
+  };
 }

@@ -106,6 +106,7 @@ export type DropReason =
   | 'init-bundled'
   | 'invalid-init'
   | 'auth-failed'
+  | 'bad-cookie'
   | 'unexpected-asconf-ack'
   | 'nothing-left';
 

@@ -57,7 +57,11 @@ function handshake(
     t + 1,
   );
   const fwdAck = decoded(ack);
-  const echo = eng.handle(packet(C0, V[0], port, P, te, [chunk(ChunkType.COOKIE_ECHO, COOKIE)]), t + 2);
+  // The client echoes whatever cookie it was given (the LB's token).
+  const token = decodeInit(fwdAck.sctp.chunks[0]!).params.find(
+    (p) => p.type === ParamType.STATE_COOKIE,
+  )!.value;
+  const echo = eng.handle(packet(C0, V[0], port, P, te, [chunk(ChunkType.COOKIE_ECHO, token)]), t + 2);
   const cack = eng.handle(
     packet(E, V[0], EP, fwdInit.sctp.srcPort, tc, [chunk(ChunkType.COOKIE_ACK)]),
     t + 3,
@@ -89,7 +93,18 @@ test('INIT towards the endpoint names only VIPs; INIT-ACK towards the client nam
   assert.deepEqual([h.fwdAck.sctp.srcPort, h.fwdAck.sctp.dstPort, h.fwdAck.sctp.vtag], [P, PC, TC]);
   const a = decodeInit(h.fwdAck.sctp.chunks[0]!);
   assert.deepEqual(addrs(initAddresses(a)), ['10.9.0.2', '10.9.0.3']);
-  assert.deepEqual(a.params.find((p) => p.type === ParamType.STATE_COOKIE)?.value, COOKIE);
+  // The real cookie (BSD stacks put their own addresses in it) is replaced by an LB token and
+  // swapped back when the client echoes it.
+  const token = a.params.find((p) => p.type === ParamType.STATE_COOKIE)?.value;
+  assert.ok(token && token.length === 16);
+  assert.notDeepEqual(token, COOKIE);
+  const echoed = decoded(h.echo);
+  assert.equal(echoed.sctp.chunks[0]?.type, ChunkType.COOKIE_ECHO);
+  assert.deepEqual(echoed.sctp.chunks[0]?.body, COOKIE);
+  assert.equal(
+    eng.handle(packet(C0, V[0], PC, P, TE, [chunk(ChunkType.COOKIE_ECHO, COOKIE)]), 9).dropped,
+    'bad-cookie',
+  );
   for (const e of [E, E2]) assert.ok(!containsAddress(h.fwdAck.bytes, e), `endpoint ${formatIp(e)} leaked`);
   assert.equal(eng.associations(10)[0]?.state, 'established');
 });
