@@ -4,12 +4,15 @@
 import { canonicalIp, parseIp } from '../net/ip.js';
 import { compile, type Compiled, type CounterRef } from './compiler/compile.js';
 import { diffTables, type Transaction } from './compiler/diff.js';
-import { observeTable, parseCounters } from './compiler/observe.js';
+import { observeTable, parseCounters, type CounterValue } from './compiler/observe.js';
+import { names } from './compiler/names.js';
 import type { TableState } from './compiler/table.js';
 import { connKey, countConnections, flushEndpointFlows, listConntrack } from './conntrack.js';
-import { CommandError, hostRunner, must, type Runner } from './exec.js';
+import { CommandError, hostRunner, type Runner } from './exec.js';
 import type { CompileOptions, DataplaneService } from './types.js';
 import { DEFAULT_VIP_INTERFACE, removeVipInterface, syncVips } from './vip.js';
+
+const COUNTER_SETS = [4, 6].flatMap((f) => [names.svcCounters(f as 4 | 6), names.epCounters(f as 4 | 6)]);
 
 export interface ApplierOptions extends CompileOptions {
   /** Where commands run (default: host namespace). */
@@ -170,14 +173,18 @@ export class Applier {
   /** Packet/byte counters per service (and its ports and endpoints) since the counters were made. */
   async counters(): Promise<ServiceCounters[]> {
     if (!this.compiled) return [];
-    const json = await must(this.run, 'nft', ['-j', 'list', 'counters', 'table', 'inet', this.table]);
-    const values = parseCounters(json);
+    const values = new Map<string, CounterValue>();
+    for (const set of COUNTER_SETS) {
+      const r = await this.run('nft', ['-j', 'list', 'set', 'inet', this.table, set]);
+      if (r.code !== 0) continue; // counters disabled, or the table is gone
+      for (const [k, v] of parseCounters(r.stdout)) values.set(k, v);
+    }
     const bySvc = new Map<
       string,
       { ports: CounterSample[]; eps: Map<string, { packets: number; bytes: number }> }
     >();
-    for (const [name, ref] of this.compiled.counters) {
-      const v = values.get(name) ?? { packets: 0, bytes: 0 };
+    for (const [key, ref] of this.compiled.counters) {
+      const v = values.get(key) ?? { packets: 0, bytes: 0 };
       const entry = bySvc.get(ref.service) ?? { ports: [] as CounterSample[], eps: new Map() };
       bySvc.set(ref.service, entry);
       if (ref.endpoint === undefined) entry.ports.push({ ...ref, ...v });

@@ -9,9 +9,9 @@
 //     for persist a per-endpoint affinity set lookup before a weighted pick.
 //   postrouting (nat): fullnat SNAT, keyed on the connection's original destination
 //     (`ct original ip daddr . l4proto . ct original proto-dst` → source address).
-//   forward (filter): named counters per service port and per endpoint, looked up by conntrack tuple,
+//   forward (filter): counted set elements per service port and per endpoint, matched by conntrack tuple,
 //     so every packet of both directions is counted (not just the first).
-import { canonicalIp, parseIp, type Family } from '../../net/ip.js';
+import { formatIp, tryParseIp, type Family } from '../../net/ip.js';
 import { slotPlan } from '../selection/index.js';
 import {
   DataplaneInputError,
@@ -21,11 +21,40 @@ import {
   type DataplaneService,
 } from '../types.js';
 import { endpointTag, names, servicePortId } from './names.js';
-import { mapSig, rule, type TableChain, type TableMap, type TableRule, type TableState } from './table.js';
+import {
+  mapSig,
+  rule,
+  shortHash,
+  type TableChain,
+  type TableMap,
+  type TableRule,
+  type TableState,
+} from './table.js';
+
+// Address parsing dominates compile time at 10k services; the same strings recur (VIPs, endpoints
+// shared across ports), so parse each once per process. Bounded: cleared when it grows large.
+const ipMemo = new Map<string, { canon: string; family: Family } | null>();
+function ipInfo(a: string): { canon: string; family: Family } | undefined {
+  let v = ipMemo.get(a);
+  if (v === undefined) {
+    if (ipMemo.size > 1_000_000) ipMemo.clear();
+    const ip = tryParseIp(a);
+    v = ip ? { canon: formatIp(ip), family: ip.family } : null;
+    ipMemo.set(a, v);
+  }
+  return v ?? undefined;
+}
+/** Canonical text of an address already validated by check(). */
+const canon = (a: string): string => ipInfo(a)!.canon;
+const familyOf = (a: string): Family => ipInfo(a)!.family;
 
 /** jhash seed shared by every instance: Maglev consistency across LB nodes needs the same hash. */
 export const HASH_SEED = 0x6665726f;
 export const DEFAULT_PERSIST_SECONDS = 300;
+/** Slot maps per family and protocol (see selection()). */
+export const SLOT_SHARDS = 64;
+
+export const counterKey = (set: string, element: string): string => `${set}|${element}`;
 
 export interface CounterRef {
   readonly service: string;
@@ -38,7 +67,7 @@ export interface CounterRef {
 
 export interface Compiled {
   readonly state: TableState;
-  /** Counter name → what it counts. */
+  /** counterKey(set, element) → what that element's counter counts. */
   readonly counters: ReadonlyMap<string, CounterRef>;
   /** Canonical service addresses (for VIP plumbing). */
   readonly addresses: readonly string[];
@@ -53,7 +82,6 @@ const hostPort = (f: Family, a: string, port: number) => (f === 4 ? `${a}:${port
 class Builder {
   readonly chains = new Map<string, TableChain>();
   readonly maps = new Map<string, TableMap>();
-  readonly counters = new Map<string, string>();
   readonly counterRefs = new Map<string, CounterRef>();
   chain(name: string, rules: string[], hook = ''): void {
     this.chains.set(name, { name, hook, rules: rules.map(rule) as TableRule[] });
@@ -69,10 +97,6 @@ class Builder {
   el(name: string): Map<string, string> {
     return this.elems.get(name)!;
   }
-  counter(name: string, comment: string, ref: CounterRef): void {
-    this.counters.set(name, comment.slice(0, 120));
-    this.counterRefs.set(name, ref);
-  }
 }
 
 function check(s: DataplaneService, seenNames: Set<string>): void {
@@ -82,11 +106,7 @@ function check(s: DataplaneService, seenNames: Set<string>): void {
   if (seenNames.has(s.name)) throw bad('name', s.name, 'duplicate service name');
   seenNames.add(s.name);
   for (const a of [...s.addresses, ...(s.snatAddresses ?? []), ...s.endpoints.map((e) => e.address)]) {
-    try {
-      parseIp(a);
-    } catch {
-      throw bad('address', a, 'not an IPv4 or IPv6 address');
-    }
+    if (!ipInfo(a)) throw bad('address', a, 'not an IPv4 or IPv6 address');
   }
   const seenPorts = new Set<string>();
   for (const p of s.ports) {
@@ -105,7 +125,7 @@ function check(s: DataplaneService, seenNames: Set<string>): void {
   for (const e of s.endpoints) {
     if (!(e.weight >= 0) || !Number.isFinite(e.weight))
       throw bad('endpoints.weight', e.weight, 'must be ≥ 0');
-    const c = canonicalIp(e.address);
+    const c = canon(e.address);
     if (seenEp.has(c)) throw bad('endpoints.address', e.address, 'duplicate endpoint');
     seenEp.add(c);
   }
@@ -141,15 +161,17 @@ function baseChains(b: Builder, counters: boolean): void {
   if (!counters) return;
   const fwd: string[] = [];
   for (const f of FAMILIES) {
+    // Sets with per-element counters: one object per family instead of a named counter per
+    // service port and endpoint (90k objects for 10k services × 8 endpoints).
     const key = `${addrType(f)} . inet_proto . inet_service`;
     b.map(names.svcCounters(f), {
-      decl: `type ${key} : counter;`,
-      sig: mapSig('map', key, 'counter'),
+      decl: `type ${key}; counter;`,
+      sig: mapSig('set', key, ''),
       dynamic: false,
     });
     b.map(names.epCounters(f), {
-      decl: `type ${key} . ${addrType(f)} : counter;`,
-      sig: mapSig('map', `${key} . ${addrType(f)}`, 'counter'),
+      decl: `type ${key} . ${addrType(f)}; counter;`,
+      sig: mapSig('set', `${key} . ${addrType(f)}`, ''),
       dynamic: false,
     });
     fwd.push(`ct status dnat meta nfproto ${f === 4 ? 'ipv4' : 'ipv6'} jump ${names.countChain(f)}`);
@@ -157,8 +179,8 @@ function baseChains(b: Builder, counters: boolean): void {
     b.chain(
       names.countChain(f),
       ['tcp', 'udp', 'sctp'].flatMap((p) => [
-        `meta l4proto ${p} counter name ${orig} map @${names.svcCounters(f)}`,
-        `meta l4proto ${p} counter name ${orig} . ct reply ${fam(f)} saddr map @${names.epCounters(f)}`,
+        `meta l4proto ${p} ${orig} @${names.svcCounters(f)}`,
+        `meta l4proto ${p} ${orig} . ct reply ${fam(f)} saddr @${names.epCounters(f)}`,
       ]),
     );
   }
@@ -172,13 +194,14 @@ function selection(
   p: DataplanePort,
   f: Family,
   sp: string,
+  vips: readonly string[],
   listed: readonly DataplaneEndpoint[],
   opts: CompileOptions,
 ): void {
   const active = listed.filter((e) => e.state === 'active');
   const plan = slotPlan(
     s.algorithm,
-    active.map((e) => ({ name: canonicalIp(e.address), weight: e.weight, connections: e.connections })),
+    active.map((e) => ({ name: canon(e.address), weight: e.weight, connections: e.connections })),
     listed.length,
     opts.maglevTableSize,
   );
@@ -188,7 +211,7 @@ function selection(
     const timeout = s.persistTimeoutSeconds ?? DEFAULT_PERSIST_SECONDS;
     const rules: string[] = [];
     for (const e of listed) {
-      const a = canonicalIp(e.address);
+      const a = canon(e.address);
       const tag = endpointTag(a);
       b.map(names.affinity(sp, tag), {
         decl: `type ${addrType(f)}; flags dynamic,timeout; timeout ${timeout}s;`,
@@ -200,7 +223,7 @@ function selection(
         rules.push(`${fam(f)} saddr @${names.affinity(sp, tag)} goto ${names.endpointChain(sp, tag)}`);
     }
     for (const e of active) {
-      const a = canonicalIp(e.address);
+      const a = canon(e.address);
       const tag = endpointTag(a);
       b.chain(names.endpointChain(sp, tag), [
         `update @${names.affinity(sp, tag)} { ${fam(f)} saddr }`,
@@ -213,25 +236,37 @@ function selection(
       dynamic: false,
     });
     plan.slots.forEach((k, i) =>
-      v.set(String(i), `goto ${names.endpointChain(sp, endpointTag(canonicalIp(active[k]!.address)))}`),
+      v.set(String(i), `goto ${names.endpointChain(sp, endpointTag(canon(active[k]!.address)))}`),
     );
     if (n > 0) rules.push(`numgen inc mod ${n} vmap @${names.verdicts(sp)}`);
     b.chain(names.selectChain(sp), rules);
     return;
   }
-  const m = b.map(names.slots(sp), {
-    // The value's typeof names the protocol: nft re-reads typeof from the kernel for later
-    // transactions, and a generic `th dport` there conflicts with the rule's `meta l4proto tcp`.
-    decl: `typeof numgen inc mod 1 : ${fam(f)} daddr . ${l4(p.protocol)} dport;`,
-    sig: mapSig('map', 'integer', `${addrType(f)} . inet_service`),
-    dynamic: false,
-  });
-  plan.slots.forEach((k, i) => m.set(String(i), `${canonicalIp(active[k]!.address)} . ${p.targetPort}`));
+  // Slot maps are shared by a shard of services, keyed by the packet's own destination (VIP . port)
+  // plus the slot. Why shards: the kernel finds named sets by a linear scan (one map per service:
+  // quadratic), and every rule binding a map walks all its elements (one map for all: quadratic).
+  const shard = names.slots(f, p.protocol, parseInt(shortHash(sp, 6), 16) % SLOT_SHARDS);
+  if (!b.maps.has(shard)) {
+    const l = l4(p.protocol);
+    b.map(shard, {
+      // typeof names the protocol: nft re-reads it from the kernel for later transactions, and a
+      // generic `th dport` there conflicts with the rule's `meta l4proto tcp`.
+      decl: `typeof ${fam(f)} daddr . ${l} dport . numgen inc mod 1 : ${fam(f)} daddr . ${l} dport;`,
+      sig: mapSig('map', `${addrType(f)} . inet_service . integer`, `${addrType(f)} . inet_service`),
+      dynamic: false,
+    });
+  }
+  const m = b.el(shard);
+  for (const vip of vips)
+    plan.slots.forEach((k, i) =>
+      m.set(`${vip} . ${p.port} . ${i}`, `${canon(active[k]!.address)} . ${p.targetPort}`),
+    );
   const pick =
     plan.picker === 'inc'
       ? `numgen inc mod ${n}`
       : `jhash ${fam(f)} saddr . ${l4(p.protocol)} sport mod ${n} seed 0x${HASH_SEED.toString(16)}`;
-  b.chain(names.selectChain(sp), n > 0 ? [`${proto} dnat ${fam(f)} to ${pick} map @${names.slots(sp)}`] : []);
+  const key = `${fam(f)} daddr . ${l4(p.protocol)} dport . ${pick}`;
+  b.chain(names.selectChain(sp), n > 0 ? [`${proto} dnat ${fam(f)} to ${key} map @${shard}`] : []);
 }
 
 /** Compiles the whole table. Throws DataplaneInputError naming the service, field and value. */
@@ -245,31 +280,13 @@ export function compile(services: readonly DataplaneService[], opts: CompileOpti
   for (const s of services) {
     check(s, seenNames);
     for (const f of FAMILIES) {
-      const vips = s.addresses.map(canonicalIp).filter((a) => parseIp(a).family === f);
+      const vips = s.addresses.map(canon).filter((a) => familyOf(a) === f);
       if (vips.length === 0) continue;
-      const listed = s.endpoints.filter((e) => parseIp(e.address).family === f);
-      const snatTo = s.snatAddresses?.map(canonicalIp).find((a) => parseIp(a).family === f);
+      const listed = s.endpoints.filter((e) => familyOf(e.address) === f);
+      const snatTo = s.snatAddresses?.map(canon).find((a) => familyOf(a) === f);
       for (const p of s.ports) {
         const sp = servicePortId(s.name, p.protocol, p.port, f);
-        selection(b, s, p, f, sp, listed, opts);
-        if (counters) {
-          b.counter(names.svcCounter(sp), `${s.name} ${p.protocol}/${p.port}`, {
-            service: s.name,
-            protocol: p.protocol,
-            port: p.port,
-            family: f,
-          });
-          for (const e of listed) {
-            const a = canonicalIp(e.address);
-            b.counter(names.epCounter(sp, endpointTag(a)), `${s.name} ${p.protocol}/${p.port} ${a}`, {
-              service: s.name,
-              protocol: p.protocol,
-              port: p.port,
-              family: f,
-              endpoint: a,
-            });
-          }
-        }
+        selection(b, s, p, f, sp, vips, listed, opts);
         for (const vip of vips) {
           addresses.add(vip);
           const key = `${vip} . ${l4(p.protocol)} . ${p.port}`;
@@ -280,11 +297,13 @@ export function compile(services: readonly DataplaneService[], opts: CompileOpti
           b.el(names.dispatch(f)).set(key, `goto ${names.selectChain(sp)}`);
           if (s.mode === 'fullnat') b.el(names.snat(f)).set(key, snatTo ?? vip);
           if (counters) {
-            b.el(names.svcCounters(f)).set(key, names.svcCounter(sp));
-            const epc = b.el(names.epCounters(f));
+            const ref = { service: s.name, protocol: p.protocol, port: p.port, family: f };
+            b.el(names.svcCounters(f)).set(key, '');
+            b.counterRefs.set(counterKey(names.svcCounters(f), key), ref);
             for (const e of listed) {
-              const a = canonicalIp(e.address);
-              epc.set(`${key} . ${a}`, names.epCounter(sp, endpointTag(a)));
+              const a = canon(e.address);
+              b.el(names.epCounters(f)).set(`${key} . ${a}`, '');
+              b.counterRefs.set(counterKey(names.epCounters(f), `${key} . ${a}`), { ...ref, endpoint: a });
             }
           }
         }
@@ -292,7 +311,7 @@ export function compile(services: readonly DataplaneService[], opts: CompileOpti
     }
   }
   return {
-    state: { table: opts.table ?? 'ferrolb', chains: b.chains, maps: b.maps, counters: b.counters },
+    state: { table: opts.table ?? 'ferrolb', chains: b.chains, maps: b.maps, counters: new Map() },
     counters: b.counterRefs,
     addresses: [...addresses],
   };

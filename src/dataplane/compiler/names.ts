@@ -19,10 +19,8 @@ export const names = {
   epCounters: (f: Family) => `epcnt${f}`,
   countChain: (f: Family) => `count${f}`,
   selectChain: (sp: string) => `s_${sp}`,
-  slots: (sp: string) => `m_${sp}`,
+  slots: (f: Family, p: DataplaneProtocol, shard: number) => `slots${f}${p.toLowerCase()}_${shard}`,
   verdicts: (sp: string) => `v_${sp}`,
   endpointChain: (sp: string, ep: string) => `e_${sp}_${ep}`,
   affinity: (sp: string, ep: string) => `a_${sp}_${ep}`,
-  svcCounter: (sp: string) => `cs_${sp}`,
-  epCounter: (sp: string, ep: string) => `ce_${sp}_${ep}`,
 } as const;

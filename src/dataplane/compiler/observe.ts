@@ -2,6 +2,7 @@
 // compiler produces, so a restarted ferrolb diffs against reality instead of flushing. Rules are
 // recognised by the content hash stored in their comment; elements by canonical text.
 import { formatIp, tryParseIp } from '../../net/ip.js';
+import { counterKey } from './compile.js';
 import { mapSig, type TableChain, type TableMap, type TableRule, type TableState } from './table.js';
 
 export class NftJsonError extends Error {
@@ -84,13 +85,23 @@ export interface CounterValue {
   readonly bytes: number;
 }
 
-/** Named counter values from `nft -j list counters table inet <table>`. */
+/**
+ * Per-element counters of counted sets, keyed counterKey(set, element), from `nft -j list set …`
+ * (or a whole table listing).
+ */
 export function parseCounters(json: string): Map<string, CounterValue> {
   const out = new Map<string, CounterValue>();
   for (const item of parseItems(json)) {
-    const c = obj(item.counter);
-    if (c.name === undefined) continue;
-    out.set(String(c.name), { packets: Number(c.packets ?? 0), bytes: Number(c.bytes ?? 0) });
+    const set = obj(item.set);
+    if (set.name === undefined || !Array.isArray(set.elem)) continue;
+    for (const e of set.elem) {
+      const c = obj(obj(obj(e).elem).counter);
+      if (c.packets === undefined) continue;
+      out.set(counterKey(String(set.name), atomText(e)), {
+        packets: Number(c.packets),
+        bytes: Number(c.bytes ?? 0),
+      });
+    }
   }
   return out;
 }

@@ -102,8 +102,15 @@ describe('nft compiler and diff', () => {
     const tx = diffTables(before, after);
     const id = servicePortId('svc-7', 'TCP', 80, 4);
     assert.ok(tx.statements > 0 && !tx.full);
-    for (const line of tx.script.trim().split('\n'))
-      assert.ok(line.includes(id), `unrelated statement: ${line}`);
+    for (const line of tx.script.trim().split('\n')) {
+      // Its own chain, or elements of a shared slot map keyed by its own VIP — nothing else.
+      const own =
+        line.includes(id) ||
+        /^(add|delete) element inet ferrolb slots4tcp_\d+ \{ 10\.200\.0\.7 \. /.test(line);
+      assert.ok(own, `unrelated statement: ${line.slice(0, 120)}`);
+      if (line.includes(' element '))
+        assert.doesNotMatch(line, /10\.200\.0\.(?!7 )\d+ \./, 'other VIPs untouched');
+    }
     // Maglev: only the leaving endpoint's slots are rewritten (≈ half of 251 here), never all.
     const rewritten = (tx.script.match(/ : 10\.1\.0\.1 \. 8080/g) ?? []).length;
     assert.ok(rewritten > 90 && rewritten < 160, `${rewritten} slots rewritten`);
@@ -167,15 +174,25 @@ describe('nft compiler and diff', () => {
       },
     ]);
     const id = servicePortId('w', 'TCP', 80, 4);
-    const slots = [...c.state.maps.get(`m_${id}`)!.elements.values()];
+    const rule = c.state.chains.get(`s_${id}`)!.rules[0]!.text;
+    assert.match(rule, /numgen inc mod 4 map @slots4tcp_\d+$/);
+    const map = c.state.maps.get(rule.split('@')[1]!)!;
+    const slots = [...map.elements].filter(([k]) => k.startsWith('10.200.0.1 . 80 . ')).map(([, v]) => v);
     assert.deepEqual(slots.sort(), [
       '10.1.0.1 . 8080',
       '10.1.0.1 . 8080',
       '10.1.0.1 . 8080',
       '10.1.0.5 . 8080',
     ]);
-    assert.equal([...c.counters.values()].filter((r) => r.endpoint).length, 5);
-    assert.match(c.state.chains.get(`s_${id}`)!.rules[0]!.text, /numgen inc mod 4 map/);
+    const epCounters = [...c.counters.values()].filter((r) => r.endpoint);
+    assert.deepEqual(epCounters.map((r) => r.endpoint).sort(), [
+      '10.1.0.1',
+      '10.1.0.2',
+      '10.1.0.3',
+      '10.1.0.4',
+      '10.1.0.5',
+    ]);
+    assert.equal(c.state.maps.get('epcnt4')!.elements.size, 5);
   });
 
   it('no active endpoint: the selection chain is empty (traffic falls through to the node)', () => {

@@ -14,14 +14,20 @@ const JSON_DUMP = JSON.stringify({
     { metainfo: { version: '1.0.6', json_schema_version: 1 } },
     { table: { family: 'inet', name: 'ferrolb', handle: 2 } },
     {
-      counter: {
+      set: {
         family: 'inet',
-        name: 'c1',
+        name: 'epcnt4',
         table: 'ferrolb',
-        handle: 4,
-        comment: 'svc a',
-        packets: 7,
-        bytes: 420,
+        type: ['ipv4_addr', 'inet_proto', 'inet_service', 'ipv4_addr'],
+        elem: [
+          {
+            elem: {
+              val: { concat: ['10.200.0.1', 'tcp', 80, '10.0.0.1'] },
+              counter: { packets: 7, bytes: 420 },
+            },
+          },
+        ],
+        stmt: [{ counter: null }],
       },
     },
     {
@@ -90,8 +96,11 @@ describe('reading the kernel table back', () => {
       s.chains.get('s_x')!.rules.map((r) => r.id),
       ['fl:abc', 'foreign'],
     );
-    assert.equal(s.counters.get('c1'), 'svc a');
-    assert.deepEqual(parseCounters(JSON_DUMP).get('c1'), { packets: 7, bytes: 420 });
+    assert.equal(s.maps.get('epcnt4')!.elements.has('10.200.0.1 . tcp . 80 . 10.0.0.1'), true);
+    assert.deepEqual(
+      parseCounters(JSON_DUMP),
+      new Map([['epcnt4|10.200.0.1 . tcp . 80 . 10.0.0.1', { packets: 7, bytes: 420 }]]),
+    );
   });
 
   it('atoms: numbers, names, addresses (canonicalised), concatenations, verdicts', () => {
