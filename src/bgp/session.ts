@@ -7,6 +7,7 @@ import { formatIp, parseIp } from '../net/ip.js';
 import {
   AFI,
   BgpDecodeError,
+  BgpEncodeError,
   MessageFramer,
   decodeMessage,
   encodeMessage,
@@ -343,7 +344,30 @@ export class PeerSession {
     this.skipped = plan.skipped;
     const { announce, withdraw } = diffRibOut(this.sent, plan.routes);
     if (announce.length === 0 && withdraw.length === 0) return;
-    this.write(this.established, packUpdates(announce, withdraw, this.ctxOut()));
+    const ctx = this.ctxOut();
+    let msgs: UpdateMessage[];
+    try {
+      msgs = packUpdates(announce, withdraw, ctx);
+    } catch (e) {
+      if (!(e instanceof BgpEncodeError)) throw e;
+      // A route whose attributes cannot fit in one UPDATE (e.g. thousands of communities) must not
+      // block the others: leave it out, say why, and send the rest.
+      const fits = announce.filter((r) => {
+        try {
+          packUpdates([r], [], ctx);
+          return true;
+        } catch {
+          plan.routes.delete(prefixKey(r.prefix));
+          this.skipped = [
+            ...this.skipped,
+            { prefix: prefixKey(r.prefix), reason: 'attributes do not fit in one 4096-byte UPDATE' },
+          ];
+          return false;
+        }
+      });
+      msgs = packUpdates(fits, withdraw, ctx);
+    }
+    if (msgs.length > 0) this.write(this.established, msgs);
     this.sent = plan.routes;
   }
 

@@ -108,6 +108,29 @@ describe('bgp fsm: establishment', () => {
     assert.deepEqual(est.negotiated.families, ['1/1'], 'peer offered IPv4 only');
   });
 
+  it('announces graceful restart, with R and F bits only after a restart', () => {
+    const gr = (restarting: boolean) => {
+      const h = new Harness({ ...cfg, gracefulRestart: { restartTimeSec: 120, restarting } });
+      h.ev({ type: 'start' }, 0);
+      const open = sent(h.ev({ type: 'tcp-connected', conn: 'out-1' }, 0))[0] as OpenMessage;
+      return open.capabilities.find((c) => c.kind === 'graceful-restart');
+    };
+    const fresh = gr(false);
+    assert.ok(fresh && fresh.kind === 'graceful-restart');
+    assert.equal(fresh.restarting, false);
+    assert.equal(fresh.restartTimeSec, 120);
+    assert.deepEqual(
+      fresh.families.map((f) => [f.afi, f.forwardingPreserved]),
+      [
+        [1, false],
+        [2, false],
+      ],
+    );
+    const again = gr(true);
+    assert.ok(again && again.kind === 'graceful-restart' && again.restarting);
+    assert.ok(again.families.every((f) => f.forwardingPreserved));
+  });
+
   it('passive: waits in Active, answers an inbound connection with OPEN', () => {
     const h = new Harness({ ...cfg, passive: true });
     assert.deepEqual(h.ev({ type: 'start' }, 0), []);

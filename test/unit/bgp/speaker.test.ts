@@ -82,6 +82,33 @@ describe('bgp speaker over loopback', () => {
     }
   });
 
+  it('counts received routes in bounded memory and skips a route too big for one UPDATE', async () => {
+    const b = new BgpSpeaker({ listen: { port: 0, host: '127.0.0.1' } });
+    const port = (await b.start()) as number;
+    const a = new BgpSpeaker({ listen: false });
+    try {
+      b.setPeers([peer({ name: 'to-a', routerId: '10.0.0.2', passive: true, maxReceivedPrefixes: 50 })]);
+      a.setPeers([peer({ name: 'to-b', peerPort: port })]);
+      const huge: AdvertisedRoute = {
+        prefix: parsePrefix('10.200.0.1/32'),
+        communities: Array.from({ length: 1100 }, (_, i) => i),
+      };
+      a.setRoutes([...routes(120), huge]);
+      await until('b saw the routes', () => (b.status().sessions[0]?.receivedTruncated ? true : undefined));
+      const sb = b.status().sessions[0];
+      assert.equal(sb?.prefixesReceived, 50, 'tracking stops at the limit');
+      const sa = a.status().sessions[0];
+      assert.equal(sa?.prefixesSent, 120);
+      assert.deepEqual(sa?.skipped, [
+        { prefix: '10.200.0.1/32', reason: 'attributes do not fit in one 4096-byte UPDATE' },
+      ]);
+      assert.equal(sa?.state, 'Established');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('answers garbage with NOTIFICATION 1/1 and keeps retrying (backoff itself is tested in fsm.test)', async () => {
     const got: BgpMessage[] = [];
     const connects: number[] = [];
