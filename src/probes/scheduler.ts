@@ -166,17 +166,22 @@ export class ProbeScheduler {
 
   /** Current health of every target, for status and `ferroctl get lb`. */
   states(): EndpointHealth[] {
-    return [...this.entries.values()].map((e) => ({
+    return [...this.entries.values()].map((e) => this.view(e));
+  }
+
+  private view(e: Entry): EndpointHealth {
+    return {
       service: e.target.service,
       endpoint: e.target.endpoint,
       state: e.record.state,
       reason: e.record.reason,
       ...(e.rttMs === undefined ? {} : { rttMs: e.rttMs }),
-    }));
+    };
   }
 
   get(service: string, endpoint: string): EndpointHealth | undefined {
-    return this.states().find((s) => s.service === service && s.endpoint === endpoint);
+    const e = this.entries.get(targetKey(service, endpoint));
+    return e && this.view(e);
   }
 
   /** Clears all timers, aborts probes in flight and waits for them. Idempotent. */
