@@ -317,3 +317,67 @@ describe('bgp e2e: graceful restart with BIRD2', { skip, timeout: 120_000 }, () 
     );
   });
 });
+
+describe('bgp e2e: ADD-PATH (send) with BIRD2', { skip, timeout: 60_000 }, () => {
+  const topo = new Topology();
+  const dir = tempDir();
+
+  after(async () => {
+    await topo.cleanup();
+    dir.remove();
+  });
+
+  it('negotiates ADD-PATH and BIRD decodes our path identifiers', async () => {
+    const lb = await topo.addNs('lb');
+    const rt = await topo.addNs('rt');
+    await topo.link(lb, ['10.62.0.1/24', 'fd62::1/64'], rt, ['10.62.0.2/24', 'fd62::2/64']);
+    const bird = Bird.start(topo, rt, dir.path, {
+      routerId: '10.62.0.2',
+      asn: 64513,
+      sessions: [
+        {
+          name: 'ferrolb',
+          local: '10.62.0.2',
+          neighbor: '10.62.0.1',
+          peerAsn: 64512,
+          holdTime: 9,
+          addPathRx: true,
+        },
+      ],
+    });
+    await bird.ready();
+    const peer: PeerConfig = {
+      name: 'bird',
+      peerAddress: '10.62.0.2',
+      localAsn: 64512,
+      peerAsn: 64513,
+      routerId: '10.62.0.1',
+      holdTimeSec: 9,
+      families: [4],
+      addPathSend: true,
+      connectRetryMs: 200,
+    };
+    const s = SpeakerProc.start(topo, lb, {
+      peers: [peer],
+      routes: [{ prefix: '192.0.2.50/32', med: 3 }, { prefix: '192.0.2.51/32' }],
+      listen: { port: 179 },
+    });
+    await s.ready;
+    const r = await waitFor(
+      'routes at BIRD',
+      async () => {
+        const x = await bird.routes();
+        return x.has('192.0.2.50/32') && x.has('192.0.2.51/32') ? x : undefined;
+      },
+      15_000,
+      100,
+    );
+    assert.equal(r.get('192.0.2.50/32')?.['BGP.med'], '3');
+    const proto = await nsExec(rt, 'birdc', ['-s', bird.sock, 'show', 'protocols', 'all', 'ferrolb']);
+    // Our OPEN offered to send extra paths for IPv4; BIRD asked to receive them, so every NLRI we sent
+    // carried a path identifier, and BIRD imported both routes from those messages.
+    assert.match(proto, /Neighbor capabilities[\s\S]*ADD-PATH\s+RX:\s*\n\s+TX: ipv4/);
+    assert.match(proto, /Local capabilities[\s\S]*ADD-PATH\s+RX: ipv4/);
+    assert.match(proto, /Routes:\s+2 imported/);
+  });
+});
