@@ -34,15 +34,7 @@ export interface HealthCheckConfig {
 
 /** Why a probe failed, for logs, status and tests; `reason` carries the human text. */
 export type ProbeFailure =
-  | 'timeout'
-  | 'refused'
-  | 'unreachable'
-  | 'reset'
-  | 'bad-status'
-  | 'bad-reply'
-  | 'aborted'
-  | 'unsupported'
-  | 'error';
+  'timeout' | 'refused' | 'unreachable' | 'reset' | 'bad-status' | 'aborted' | 'unsupported' | 'error';
 
 export interface ProbeResult {
   readonly ok: boolean;
