@@ -3,8 +3,17 @@
 // (RFC 4760) and LARGE_COMMUNITY (RFC 8092). Unknown attributes are kept raw (with their flags) so
 // that decoding is lossless. Errors carry the RFC 4271 §6.3 subcode and the offending attribute.
 import { BgpDecodeError, BgpEncodeError, ErrorCode, UpdateSubcode } from './errors.js';
-import { AFI, AS_TRANS, SAFI } from './open.js';
-import { readPrefixes, writePrefix, type Prefix } from './prefix.js';
+import { AS_TRANS } from './open.js';
+import {
+  decodeMpReach,
+  decodeMpUnreach,
+  encodeMpReach,
+  encodeMpUnreach,
+  readAddr,
+  writeAddr,
+  type MpReach,
+  type MpUnreach,
+} from './mp.js';
 import { Reader, Writer } from './reader.js';
 
 export type Origin = 'igp' | 'egp' | 'incomplete';
@@ -18,18 +27,9 @@ export interface LargeCommunity {
   readonly local1: number;
   readonly local2: number;
 }
-export interface MpReach {
-  readonly afi: number;
-  readonly safi: number;
-  /** One next hop, or (IPv6) global + link-local. */
-  readonly nextHops: readonly bigint[];
-  readonly nlri: readonly Prefix[];
-}
-export interface MpUnreach {
-  readonly afi: number;
-  readonly safi: number;
-  readonly withdrawn: readonly Prefix[];
-}
+export type { MpReach, MpUnreach };
+export { familyOfAfi } from './mp.js';
+
 export interface RawAttribute {
   readonly flags: number;
   readonly code: number;
@@ -114,18 +114,6 @@ const segCodes: Record<AsPathSegmentType, number> = {
   'confed-set': 4,
 };
 
-export const familyOfAfi = (afi: number): 4 | 6 | undefined =>
-  afi === AFI.IPv4 ? 4 : afi === AFI.IPv6 ? 6 : undefined;
-
-function readAddr(r: Reader, bytes: number): bigint {
-  let v = 0n;
-  for (const b of r.bytes(bytes)) v = (v << 8n) | BigInt(b);
-  return v;
-}
-function writeAddr(w: Writer, v: bigint, bytes: number): void {
-  for (let i = bytes - 1; i >= 0; i--) w.u8(Number((v >> BigInt(i * 8)) & 0xffn));
-}
-
 function decodeAsPath(r: Reader, asBytes: 2 | 4): AsPathSegment[] {
   const segs: AsPathSegment[] = [];
   while (r.remaining > 0) {
@@ -157,43 +145,6 @@ function encodeAsPath(segs: readonly AsPathSegment[], asBytes: 2 | 4): Uint8Arra
     }
   }
   return w.finish();
-}
-
-function decodeMpReach(r: Reader, ctx: CodecContext, raw: Uint8Array): MpReach {
-  const afi = r.u16();
-  const safi = r.u8();
-  const nhLen = r.u8();
-  const family = familyOfAfi(afi);
-  if (family === undefined || safi !== SAFI.Unicast) {
-    // A family we never negotiated: keep what we can; the session treats it as ignorable.
-    r.bytes(r.remaining);
-    return { afi, safi, nextHops: [], nlri: [] };
-  }
-  const addrBytes = family === 4 ? 4 : 16;
-  if (nhLen !== addrBytes && nhLen !== addrBytes * 2)
-    throw new BgpDecodeError(
-      ErrorCode.UpdateMessage,
-      UpdateSubcode.OptionalAttribute,
-      `MP next hop length ${nhLen}`,
-      raw,
-    );
-  const nh = r.sub(nhLen, ErrorCode.UpdateMessage, UpdateSubcode.AttributeLength);
-  const nextHops = [readAddr(nh, addrBytes)];
-  if (nhLen === addrBytes * 2) nextHops.push(readAddr(nh, addrBytes));
-  r.u8(); // reserved
-  const nlri = readPrefixes(r, family, ctx.addPath(afi, safi));
-  return { afi, safi, nextHops, nlri };
-}
-
-function decodeMpUnreach(r: Reader, ctx: CodecContext): MpUnreach {
-  const afi = r.u16();
-  const safi = r.u8();
-  const family = familyOfAfi(afi);
-  if (family === undefined || safi !== SAFI.Unicast) {
-    r.bytes(r.remaining);
-    return { afi, safi, withdrawn: [] };
-  }
-  return { afi, safi, withdrawn: readPrefixes(r, family, ctx.addPath(afi, safi)) };
 }
 
 /** Decodes the path attribute block of an UPDATE. */
@@ -316,14 +267,14 @@ export function decodeAttributes(buf: Uint8Array, ctx: CodecContext): PathAttrib
       case AttrCode.MpReach:
         a.mpReach = decodeMpReach(
           new Reader(buf, ErrorCode.UpdateMessage, UpdateSubcode.OptionalAttribute, v.offset, v.offset + len),
-          ctx,
+          ctx.addPath,
           raw,
         );
         break;
       case AttrCode.MpUnreach:
         a.mpUnreach = decodeMpUnreach(
           new Reader(buf, ErrorCode.UpdateMessage, UpdateSubcode.OptionalAttribute, v.offset, v.offset + len),
-          ctx,
+          ctx.addPath,
         );
         break;
     }
@@ -340,27 +291,6 @@ function writeAttr(w: Writer, flags: number, code: number, value: Uint8Array): v
   if (ext) w.u16(value.length);
   else w.u8(value.length);
   w.bytes(value);
-}
-
-export function encodeMpReach(m: MpReach, addPath: boolean): Uint8Array {
-  const family = familyOfAfi(m.afi);
-  if (family === undefined) throw new BgpEncodeError(`AFI ${m.afi} not supported`);
-  const addrBytes = family === 4 ? 4 : 16;
-  const w = new Writer();
-  w.u16(m.afi)
-    .u8(m.safi)
-    .u8(addrBytes * m.nextHops.length);
-  for (const nh of m.nextHops) writeAddr(w, nh, addrBytes);
-  w.u8(0);
-  for (const p of m.nlri) writePrefix(w, p, addPath);
-  return w.finish();
-}
-
-export function encodeMpUnreach(m: MpUnreach, addPath: boolean): Uint8Array {
-  const w = new Writer();
-  w.u16(m.afi).u8(m.safi);
-  for (const p of m.withdrawn) writePrefix(w, p, addPath);
-  return w.finish();
 }
 
 const u32Bytes = (n: number): Uint8Array => new Writer().u32(n).finish();
