@@ -27,11 +27,14 @@ describe('bgp e2e: BFD with BIRD2', { skip, timeout: 120_000 }, () => {
     maxBackoffMs: 1000,
     bfd: { desiredMinTxMs: 100, requiredMinRxMs: 100, detectMult: 3 },
   };
+  const peer6: PeerConfig = { ...peer, name: 'bird6', peerAddress: 'fd59::2', families: [6] };
+  const V4 = '192.0.2.77/32';
+  const V6 = '2001:db8:77::1/128';
 
   before(async () => {
     const lb = await topo.addNs('lb');
     const rt = await topo.addNs('rt');
-    dev = (await topo.link(lb, ['10.59.0.1/24'], rt, ['10.59.0.2/24'])).bDev;
+    dev = (await topo.link(lb, ['10.59.0.1/24', 'fd59::1/64'], rt, ['10.59.0.2/24', 'fd59::2/64'])).bDev;
     bird = Bird.start(topo, rt, dir.path, {
       routerId: '10.59.0.2',
       asn: 64513,
@@ -46,12 +49,13 @@ describe('bgp e2e: BFD with BIRD2', { skip, timeout: 120_000 }, () => {
           holdTime: 9,
           bfd: true,
         },
+        { name: 'ferrolb6', local: 'fd59::2', neighbor: 'fd59::1', peerAsn: 64512, holdTime: 9, bfd: true },
       ],
     });
     await bird.ready();
     speaker = SpeakerProc.start(topo, lb, {
-      peers: [peer],
-      routes: [{ prefix: '192.0.2.77/32' }],
+      peers: [peer, peer6],
+      routes: [{ prefix: V4 }, { prefix: V6 }],
       listen: { port: 179 },
     });
     await speaker.ready;
@@ -65,12 +69,15 @@ describe('bgp e2e: BFD with BIRD2', { skip, timeout: 120_000 }, () => {
     await waitFor(
       'BGP established and BFD Up on both sides',
       async () => {
-        const s = (await speaker.status()).sessions[0];
+        const ss = (await speaker.status()).sessions;
         const b = await nsExec(bird.ns, 'birdc', ['-s', bird.sock, 'show', 'bfd', 'sessions']);
-        return s?.state === 'Established' &&
-          s.bfd === 'Up' &&
+        const r = await bird.routes();
+        return ss.length === 2 &&
+          ss.every((s) => s.state === 'Established' && s.bfd === 'Up') &&
           /10\.59\.0\.1\s+\S+\s+Up/.test(b) &&
-          (await bird.routes()).has('192.0.2.77/32')
+          /fd59::1\s+\S+\s+Up/.test(b) &&
+          r.has(V4) &&
+          r.has(V6)
           ? true
           : undefined;
       },
@@ -79,7 +86,7 @@ describe('bgp e2e: BFD with BIRD2', { skip, timeout: 120_000 }, () => {
     );
   };
 
-  it('comes up: BGP Established, BFD Up, route at BIRD', bfdUp);
+  it('comes up over IPv4 and IPv6: BGP Established, BFD Up, routes at BIRD', bfdUp);
 
   it('sends BFD control packets to UDP 3784 with TTL 255 (RFC 5881)', async () => {
     const out = await nsExec(
@@ -92,6 +99,14 @@ describe('bgp e2e: BFD with BIRD2', { skip, timeout: 120_000 }, () => {
     assert.doesNotMatch(out, /ttl (?!255)\d+/);
     const sport = Number(/10\.59\.0\.1\.(\d+) > 10\.59\.0\.2\.3784/.exec(out)?.[1]);
     assert.ok(sport >= 49152 && sport <= 65535, `source port ${sport}`);
+    const out6 = await nsExec(
+      bird.ns,
+      'tcpdump',
+      ['-c', '2', '-n', '-v', '-i', dev, 'ip6 and udp and dst port 3784 and src host fd59::1'],
+      { timeoutMs: 5000 },
+    );
+    assert.match(out6, /hlim 255/);
+    assert.doesNotMatch(out6, /hlim (?!255)\d+/);
   });
 
   it('a hung ferrolb (SIGSTOP) loses its routes at BIRD within ~1 s, long before the 9 s hold time', async () => {
@@ -99,8 +114,11 @@ describe('bgp e2e: BFD with BIRD2', { skip, timeout: 120_000 }, () => {
     const t0 = Date.now();
     try {
       await waitFor(
-        'route withdrawn at BIRD',
-        async () => ((await bird.routes()).has('192.0.2.77/32') ? undefined : true),
+        'routes withdrawn at BIRD',
+        async () => {
+          const r = await bird.routes();
+          return r.has(V4) || r.has(V6) ? undefined : true;
+        },
         5000,
         20,
       );
@@ -120,15 +138,15 @@ describe('bgp e2e: BFD with BIRD2', { skip, timeout: 120_000 }, () => {
       const s = await waitFor(
         'session down',
         async () => {
-          const x = (await speaker.status()).sessions[0];
-          return x && x.state !== 'Established' ? x : undefined;
+          const x = (await speaker.status()).sessions;
+          return x.every((y) => y.state !== 'Established') ? x : undefined;
         },
         5000,
         20,
       );
       const dt = Date.now() - t0;
       process.stdout.write(`# BIRD SIGSTOP → our session down after ~${dt} ms\n`);
-      assert.match(s.lastError ?? '', /BFD/);
+      for (const x of s) assert.match(x.lastError ?? '', /BFD/);
       assert.ok(dt < 2000, `took ${dt} ms`);
     } finally {
       bird.proc.kill('SIGCONT');
