@@ -19,6 +19,23 @@ export function pingArgs(address: string, timeoutMs: number): string[] {
   return [isIP(address) === 6 ? '-6' : '-4', '-n', '-c', '1', '-W', w.toFixed(3), address];
 }
 
+/** Judges a finished ping run; undefined means success (the caller adds the RTT). Pure. */
+export function pingVerdict(
+  code: number | null,
+  out: string,
+  req: Pick<ProbeRequest, 'address' | 'timeoutMs'>,
+  binary = PING_BINARY,
+): ProbeResult | undefined {
+  if (code === 0) return undefined;
+  const last = out.trim().split('\n').filter(Boolean).slice(-1)[0] ?? '';
+  // iputils: 1 = no reply (possibly with an ICMP error from a router), 2 = any other error.
+  if (code === 1 && /unreachable/i.test(out)) return down('unreachable', `${req.address}: ${last}`);
+  if (code === 1) return down('timeout', `no echo reply from ${req.address} within ${req.timeoutMs}ms`);
+  if (/not permitted|permission denied/i.test(out))
+    return down('unsupported', `${binary} lacks permission (needs CAP_NET_RAW or ping_group_range): ${last}`);
+  return down('error', `${binary} exited ${code ?? 'by signal'}: ${last}`);
+}
+
 export function probePing(req: ProbeRequest, binary = PING_BINARY): Promise<ProbeResult> {
   checkRequest(req, false);
   return attempt(req, (a) => {
@@ -27,19 +44,18 @@ export function probePing(req: ProbeRequest, binary = PING_BINARY): Promise<Prob
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()).length > 8192 && (out = out.slice(-4096)));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()).length > 8192 && (out = out.slice(-4096)));
+    // Only the tail matters (summary line, error text); bound it whatever ping prints.
+    const keep = (d: Buffer): void => {
+      out = (out + d.toString()).slice(-4096);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
     child.once('error', (e) => a.finish(down('unsupported', `cannot run ${binary}: ${e.message}`)));
-    child.once('close', (code) => {
-      if (code === 0) return a.finish(up(`echo reply from ${req.address}`, parsePingRtt(out) ?? a.elapsed()));
-      const last = out.trim().split('\n').filter(Boolean).slice(-1)[0] ?? '';
+    child.once('close', (code) =>
       a.finish(
-        code === 1 && /unreachable/i.test(out)
-          ? down('unreachable', `${req.address}: ${last}`)
-          : code === 1
-            ? down('timeout', `no echo reply from ${req.address} within ${req.timeoutMs}ms`)
-            : down('error', `${binary} exited ${code}: ${last}`),
-      );
-    });
+        pingVerdict(code, out, req, binary) ??
+          up(`echo reply from ${req.address}`, parsePingRtt(out) ?? a.elapsed()),
+      ),
+    );
   });
 }

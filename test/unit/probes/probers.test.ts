@@ -13,7 +13,7 @@ import {
   statusOk,
   InvalidProbeRequestError,
 } from '../../../src/probes/probers/index.js';
-import { parsePingRtt, pingArgs } from '../../../src/probes/probers/ping.js';
+import { parsePingRtt, pingArgs, pingVerdict } from '../../../src/probes/probers/ping.js';
 import { assertNoLeaks, closeServer, leakable, once } from './support.js';
 import { TEST_CERT, TEST_KEY } from './tls-fixture.js';
 
@@ -180,6 +180,18 @@ test('ping: arguments and rtt parsing', () => {
   assert.deepEqual(pingArgs('fd00::1', 250), ['-6', '-n', '-c', '1', '-W', '0.250', 'fd00::1']);
   assert.equal(parsePingRtt('64 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.045 ms'), 0.045);
   assert.equal(parsePingRtt('1 packets transmitted, 0 received'), undefined);
+});
+
+test('ping: exit status and output decide the failure kind', () => {
+  const req = { address: '10.0.0.9', timeoutMs: 500 };
+  assert.equal(pingVerdict(0, '64 bytes from 10.0.0.9', req), undefined);
+  assert.equal(pingVerdict(1, '1 packets transmitted, 0 received', req)?.failure, 'timeout');
+  assert.equal(
+    pingVerdict(1, 'From 10.0.0.1 icmp_seq=1 Destination Host Unreachable', req)?.failure,
+    'unreachable',
+  );
+  assert.equal(pingVerdict(2, 'ping: socket: Operation not permitted', req)?.failure, 'unsupported');
+  assert.equal(pingVerdict(2, 'ping: connect: Network is unreachable', req)?.failure, 'error');
 });
 
 test('status check: default 200-399, explicit list replaces it', () => {
