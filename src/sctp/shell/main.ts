@@ -1,0 +1,48 @@
+// Stand-alone SCTP multihoming LB process (used by the e2e test and the benchmark until the daemon
+// wires SctpQueueShell in): `node dist/src/sctp/shell/main.js CONFIG.json`. Config:
+// { "queue": 7, "services": [{ "name", "vips": ["10.0.0.1", ...], "port", "endpoints": [{ "addresses": [...], "port" }] }] }
+// stdin commands: "dump" → one JSON line {associations, stats}; "quit" → exit 0.
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { parseIp } from '../../net/ip.js';
+import { SctpNatEngine } from '../engine/engine.js';
+import type { SctpService } from '../engine/types.js';
+import { loadPacketIo } from './native.js';
+import { SctpQueueShell } from './queue.js';
+
+interface RawConfig {
+  queue: number;
+  limits?: Record<string, number>;
+  services: {
+    name: string;
+    vips: string[];
+    port: number;
+    endpoints: { addresses: string[]; port: number }[];
+  }[];
+}
+
+const cfg = JSON.parse(readFileSync(process.argv[2] ?? '/dev/stdin', 'utf8')) as RawConfig;
+const services: SctpService[] = cfg.services.map((s) => ({
+  name: s.name,
+  vips: s.vips.map(parseIp),
+  port: s.port,
+  endpoints: s.endpoints.map((e) => ({ addresses: e.addresses.map(parseIp), port: e.port })),
+}));
+const engine = new SctpNatEngine(services, cfg.limits ?? {});
+const shell = new SctpQueueShell({ queueNum: cfg.queue, io: loadPacketIo(), engine });
+shell.start();
+const timer = setInterval(() => shell.tick(), 250);
+const bigints = (_: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const cmd = line.trim();
+  if (cmd === 'dump')
+    process.stdout.write(
+      JSON.stringify({ associations: engine.associations(Date.now()), stats: shell.stats }, bigints) + '\n',
+    );
+  if (cmd === 'quit') {
+    clearInterval(timer);
+    shell.stop();
+    process.exit(0);
+  }
+});
+process.stdout.write(JSON.stringify({ ready: true, queue: cfg.queue }) + '\n');

@@ -1,0 +1,82 @@
+// The imperative shell around SctpNatEngine: packets from an NFQUEUE go into the engine; the
+// translated packet replaces the queued one (NF_ACCEPT with payload), LB-originated packets leave
+// through a raw socket, and NAT entry changes go to whoever programs the kernel fast path.
+import type { SctpNatEngine } from '../engine/engine.js';
+import type { EngineResult, PathChanges } from '../engine/types.js';
+import { addrBytes, decodeIp } from '../codec/ip.js';
+import type { NfqueueHandle, PacketIo } from './native.js';
+
+export interface QueueShellOptions {
+  readonly queueNum: number;
+  readonly io: PacketIo;
+  readonly engine: SctpNatEngine;
+  /** Applies kernel NAT entry changes (e.g. nft map elements). Absent: everything stays in userspace. */
+  readonly applyChanges?: (c: PathChanges) => void;
+  readonly now?: () => number;
+  readonly onResult?: (r: EngineResult) => void;
+}
+
+export interface QueueStats {
+  packets: number;
+  forwarded: number;
+  dropped: Record<string, number>;
+  originated: number;
+}
+
+export class SctpQueueShell {
+  private handle: NfqueueHandle | undefined;
+  readonly stats: QueueStats = { packets: 0, forwarded: 0, dropped: {}, originated: 0 };
+
+  constructor(private readonly o: QueueShellOptions) {}
+
+  start(): void {
+    this.handle = this.o.io.open(this.o.queueNum, (ids, pkts) => {
+      for (let i = 0; i < ids.length; i++) this.onPacket(ids[i] as number, pkts[i] as Buffer);
+    });
+  }
+
+  private onPacket(id: number, pkt: Buffer): void {
+    const h = this.handle;
+    if (!h) return;
+    this.stats.packets++;
+    const now = (this.o.now ?? Date.now)();
+    let r: EngineResult;
+    try {
+      r = this.o.engine.handle(new Uint8Array(pkt.buffer, pkt.byteOffset, pkt.byteLength), now);
+    } catch {
+      // The engine only throws on bugs; never let one packet take the data path down.
+      this.o.io.verdict(h, id, false);
+      this.stats.dropped['engine-error'] = (this.stats.dropped['engine-error'] ?? 0) + 1;
+      return;
+    }
+    // Kernel entries first, so packets that follow the verdict already find them.
+    if (r.changes.add.length + r.changes.remove.length > 0) this.o.applyChanges?.(r.changes);
+    const translated = r.packets.find((p) => !p.originated);
+    if (translated) {
+      this.o.io.verdict(h, id, true, translated.bytes);
+      this.stats.forwarded++;
+    } else {
+      this.o.io.verdict(h, id, false);
+      const k = r.dropped ?? 'unknown';
+      this.stats.dropped[k] = (this.stats.dropped[k] ?? 0) + 1;
+    }
+    for (const p of r.packets) {
+      if (!p.originated) continue;
+      const dst = decodeIp(p.bytes).ip.dst;
+      this.o.io.sendRaw(dst.family, addrBytes(dst), p.bytes);
+      this.stats.originated++;
+    }
+    this.o.onResult?.(r);
+  }
+
+  /** Expiry; call periodically. */
+  tick(): void {
+    const c = this.o.engine.tick((this.o.now ?? Date.now)());
+    if (c.remove.length > 0) this.o.applyChanges?.(c);
+  }
+
+  stop(): void {
+    if (this.handle) this.o.io.close(this.handle);
+    this.handle = undefined;
+  }
+}
