@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { e2eSkipReason, nsExec, Topology, waitFor } from '../support/netns.js';
+import { TEST_CERT, TEST_KEY } from '../unit/probes/tls-fixture.js';
 
 const skip = e2eSkipReason();
 const RUNNER = fileURLToPath(new URL('../../src/probes/run.js', import.meta.url));
@@ -76,15 +77,10 @@ const EXPECT_DOWN: Record<string, RegExp> = {
 
 const HTTP_SERVER = `require('node:http').createServer((q, s) => { s.writeHead(q.url === '/healthz' ? 200 : 404); s.end(); }).listen(7003, '::')`;
 
-// A throw-away self-signed certificate made at test time; the probe does not verify it.
-const HTTPS_SERVER = `
-const { execFileSync } = require('node:child_process');
-const dir = require('node:fs').mkdtempSync(require('node:os').tmpdir() + '/flprobe-');
-execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-  '-keyout', dir + '/k', '-out', dir + '/c', '-days', '1', '-subj', '/CN=endpoint'], { stdio: 'ignore' });
-const [key, cert] = ['k', 'c'].map((f) => require('node:fs').readFileSync(dir + '/' + f));
-require('node:fs').rmSync(dir, { recursive: true });
-require('node:https').createServer({ key, cert }, (q, s) => s.end('ok')).listen(7005, '0.0.0.0');`;
+// The unit tests' throw-away self-signed certificate (no openssl needed); the probe does not verify it.
+const HTTPS_SERVER = `require('node:https')
+  .createServer({ key: ${JSON.stringify(TEST_KEY)}, cert: ${JSON.stringify(TEST_CERT)} }, (q, s) => s.end('ok'))
+  .listen(7005, '0.0.0.0');`;
 
 const SERVERS: Record<string, [string, string[]]> = {
   tcp: ['socat', ['TCP6-LISTEN:7001,fork,reuseaddr,ipv6only=0', 'PIPE']],
