@@ -77,7 +77,7 @@ export class PeerSession {
   private skipped: SessionStatus['skipped'] = [];
   private counters = { messagesIn: 0, messagesOut: 0, updatesIn: 0, updatesOut: 0 };
   private routes: readonly AdvertisedRoute[] = [];
-  readonly fsm: FsmConfig;
+  private fsm: FsmConfig;
 
   constructor(
     readonly config: PeerConfig,
@@ -297,6 +297,9 @@ export class PeerSession {
   }
 
   private onEstablished(conn: ConnId, n: Negotiated): void {
+    // The restart is over once a session is back: later reconnects must not claim a restart again.
+    const gr = this.fsm.gracefulRestart;
+    if (gr?.restarting) this.fsm = { ...this.fsm, gracefulRestart: { ...gr, restarting: false } };
     this.established = conn;
     this.negotiated = n;
     this.establishedAt = this.now();

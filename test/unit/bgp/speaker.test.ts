@@ -4,7 +4,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { BgpSpeaker, checkPeerSupported } from '../../../src/bgp/speaker.js';
-import { MessageFramer, decodeMessage, parsePrefix, type BgpMessage } from '../../../src/bgp/codec/index.js';
+import {
+  MessageFramer,
+  decodeMessage,
+  encodeMessage,
+  parsePrefix,
+  type BgpMessage,
+} from '../../../src/bgp/codec/index.js';
 import { BgpUnsupportedError, type PeerConfig } from '../../../src/bgp/types.js';
 import type { AdvertisedRoute } from '../../../src/bgp/ribout.js';
 
@@ -137,6 +143,41 @@ describe('bgp speaker over loopback', () => {
       const s = a.status().sessions[0];
       assert.ok((s?.connectFailures ?? 0) >= 3);
       assert.match(s?.lastError ?? '', /marker/);
+    } finally {
+      await a.close();
+      server.close();
+    }
+  });
+
+  it('claims a graceful restart (R bit) only on the first session after a restart', async () => {
+    const rBits: boolean[] = [];
+    const server = net.createServer((s) => {
+      const framer = new MessageFramer();
+      s.on('error', () => undefined);
+      s.on('data', (d) => {
+        for (const raw of framer.push(d)) {
+          const m = decodeMessage(raw);
+          if (m.type === 'open') {
+            const gr = m.capabilities.find((c) => c.kind === 'graceful-restart');
+            rBits.push(gr?.kind === 'graceful-restart' && gr.restarting);
+            const reply: BgpMessage = {
+              ...m,
+              asn: 64512,
+              bgpId: 0x0a000063,
+              capabilities: m.capabilities.filter((c) => c.kind !== 'four-octet-as'),
+            };
+            s.write(Buffer.concat([encodeMessage(reply), encodeMessage({ type: 'keepalive' })]));
+          } else if (m.type === 'keepalive' && rBits.length === 1) s.destroy(); // first session: drop it once up
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const a = new BgpSpeaker({ listen: false, restarting: true });
+    try {
+      a.setPeers([peer({ name: 'gr', peerPort: port, gracefulRestart: { restartTimeSec: 60 } })]);
+      await until('two sessions', () => (rBits.length >= 2 ? true : undefined), 8000);
+      assert.deepEqual(rBits.slice(0, 2), [true, false]);
     } finally {
       await a.close();
       server.close();
