@@ -286,19 +286,17 @@ describe('kube emulator with @kubernetes/client-node', () => {
         message: 'm',
       },
     });
-    await kc
-      .makeApiClient(EventsV1Api)
-      .createNamespacedEvent({
-        namespace: 'default',
-        body: {
-          metadata: { name: 'e2' },
-          eventTime: new Date(),
-          reason: 'R',
-          action: 'A',
-          reportingController: 'c',
-          reportingInstance: 'i',
-        },
-      });
+    await kc.makeApiClient(EventsV1Api).createNamespacedEvent({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'e2' },
+        eventTime: new Date(),
+        reason: 'R',
+        action: 'A',
+        reportingController: 'c',
+        reportingInstance: 'i',
+      },
+    });
     assert.equal((await core.listNamespacedEvent({ namespace: 'default' })).items.length, 1);
 
     const coord = kc.makeApiClient(CoordinationV1Api);
