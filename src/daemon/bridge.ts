@@ -50,6 +50,9 @@ export function probeTargets(snap: Snapshot): ProbeTarget[] {
           timeoutMs: hc.timeoutMs,
           unhealthyThreshold: hc.unhealthyThreshold,
           healthyThreshold: hc.healthyThreshold,
+          ...(hc.expectStatus ? { expectStatus: hc.expectStatus } : {}),
+          ...(hc.udpSilence ? { udpSilence: hc.udpSilence } : {}),
+          ...(hc.udpPayload !== undefined ? { udpPayload: hc.udpPayload } : {}),
         },
       });
     }

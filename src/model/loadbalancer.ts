@@ -40,6 +40,9 @@ export interface RawLoadBalancerSpec {
     timeout?: string;
     unhealthyThreshold?: number;
     healthyThreshold?: number;
+    expectStatus?: number[];
+    udpSilence?: 'up' | 'down';
+    udpPayload?: string;
   };
 }
 
@@ -253,6 +256,15 @@ function buildHealthCheck(
     );
   if (hc.path !== undefined && hc.type !== 'http' && hc.type !== 'https')
     issue('spec.healthCheck.path', hc.path, `only applies to http/https checks, not "${hc.type}"`);
+  if (hc.expectStatus !== undefined && hc.type !== 'http' && hc.type !== 'https')
+    issue(
+      'spec.healthCheck.expectStatus',
+      hc.expectStatus,
+      `only applies to http/https checks, not "${hc.type}"`,
+    );
+  for (const f of ['udpSilence', 'udpPayload'] as const)
+    if (hc[f] !== undefined && hc.type !== 'udp')
+      issue(`spec.healthCheck.${f}`, hc[f], `only applies to udp checks, not "${hc.type}"`);
   if (hc.port !== undefined && (hc.type === 'ping' || hc.type === 'none'))
     issue('spec.healthCheck.port', hc.port, `a "${hc.type}" check has no port`);
   return {
@@ -263,5 +275,8 @@ function buildHealthCheck(
     timeoutMs,
     unhealthyThreshold: hc.unhealthyThreshold ?? DEFAULT_HEALTH_CHECK.unhealthyThreshold,
     healthyThreshold: hc.healthyThreshold ?? DEFAULT_HEALTH_CHECK.healthyThreshold,
+    ...(hc.expectStatus ? { expectStatus: [...hc.expectStatus] } : {}),
+    ...(hc.udpSilence ? { udpSilence: hc.udpSilence } : {}),
+    ...(hc.udpPayload !== undefined ? { udpPayload: hc.udpPayload } : {}),
   };
 }

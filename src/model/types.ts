@@ -99,6 +99,12 @@ export interface HealthCheck {
   readonly timeoutMs: number;
   readonly unhealthyThreshold: number;
   readonly healthyThreshold: number;
+  /** http/https: status codes that count as healthy (default 200-399). */
+  readonly expectStatus?: readonly number[];
+  /** udp: what silence until the timeout means (default down). */
+  readonly udpSilence?: 'up' | 'down';
+  /** udp: the datagram sent. */
+  readonly udpPayload?: string;
 }
 
 export interface LoadBalancerSpec {

@@ -276,6 +276,15 @@ test('modes, algorithms, endpoints, families and health checks', () => {
   expectIssue(r2.issues, 'LoadBalancer/a', 'spec.endpoints[1].address', '10.1.1.1', /listed twice/);
   expectIssue(r2.issues, 'LoadBalancer/a', 'spec.endpoints[2].address', '10.1.1.300', /not an IPv4 or IPv6/);
   expectIssue(r2.issues, 'LoadBalancer/d', 'spec.healthCheck.path', '/x', /only applies to http/);
+  const r3 = check(
+    base,
+    lb('f', { healthCheck: { type: 'tcp', expectStatus: [204], udpSilence: 'up' } }),
+    lb('g', { healthCheck: { type: 'http', expectStatus: [99] } }),
+  );
+  expectIssue(r3.issues, 'LoadBalancer/f', 'spec.healthCheck.expectStatus', [204], /only applies to http/);
+  expectIssue(r3.issues, 'LoadBalancer/f', 'spec.healthCheck.udpSilence', 'up', /only applies to udp/);
+  const r4 = check(base, lb('g', { healthCheck: { type: 'http', expectStatus: [99] } }));
+  expectIssue(r4.issues, 'LoadBalancer/g', 'spec.healthCheck.expectStatus[0]', 99, />= 100/);
 });
 
 test('unknown kind, missing fields and YAML syntax errors', () => {
