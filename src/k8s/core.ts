@@ -121,8 +121,25 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
       memory,
     };
 
+  const previous0 = new Map<string, Allocation>();
   // 2. Services: map each claimed one; bad ones fall back to their last good mapping.
   const claimed = view.services.filter((s) => claims(s, cfg));
+  // LoadBalancer Services we do not claim (now) but that hold our addresses — e.g. this replica runs
+  // without a compatibility flag another one had — keep them reserved and untouched: never hand an
+  // address out twice, never release what another configuration may still serve.
+  const reserved: RawObject[] = [];
+  for (const svc of view.services) {
+    if (
+      claims(svc, cfg) ||
+      svc.spec?.type !== 'LoadBalancer' ||
+      svc.metadata.annotations?.[ALLOCATED] === undefined
+    )
+      continue;
+    const held = persistedAllocation(svc);
+    if (!held) continue;
+    reserved.push(holder(svc, held));
+    previous0.set(lbName(svc.metadata.namespace ?? 'default', svc.metadata.name ?? ''), held);
+  }
   const mapped = new Map<string, { svc: KService; object?: RawObject; issues: ConfigIssue[] }>();
   for (const svc of claimed) {
     const m = mapService(svc, view.slices, view.nodes, cfg);
@@ -132,7 +149,7 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
       issues: [...m.issues],
     });
   }
-  const previous = new Map<string, Allocation>();
+  const previous = new Map<string, Allocation>(previous0);
   for (const { svc } of mapped.values()) {
     const name = lbName(svc.metadata.namespace ?? 'default', svc.metadata.name ?? '');
     const held = memory.allocations.get(name) ?? persistedAllocation(svc);
@@ -159,7 +176,7 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
   };
   let state: DesiredState | undefined;
   for (let round = 0; round < 4 && !state; round++) {
-    const objs: RawObject[] = [...pools];
+    const objs: RawObject[] = [...pools, ...(round < 2 ? reserved : [])];
     for (const [key, m] of mapped) {
       const o = choose(key, m);
       if (o) objs.push(o);
@@ -211,9 +228,9 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
       if (f) nextServices.set(key, f);
     }
   }
-  // Services we no longer claim (type or class changed) but that still carry our allocation: release.
+  // Services that stopped being LoadBalancers but still carry our allocation: release.
   for (const svc of view.services)
-    if (!claims(svc, cfg) && svc.metadata.annotations?.[ALLOCATED] !== undefined)
+    if (svc.spec?.type !== 'LoadBalancer' && svc.metadata.annotations?.[ALLOCATED] !== undefined)
       outcomes.set(svcKey(svc.metadata), { phase: 'Released' });
 
   return {

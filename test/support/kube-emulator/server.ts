@@ -110,6 +110,10 @@ export class KubeEmulator {
     this.injected.push({ count, code, ...(match ? { match } : {}) });
   }
 
+  clearInjectedErrors(): void {
+    this.injected = [];
+  }
+
   requestCount(prefix = ''): number {
     let n = 0;
     for (const [k, v] of this.requests) if (k.startsWith(prefix)) n += v;

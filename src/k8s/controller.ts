@@ -1,0 +1,372 @@
+// `ferrolb controller`: the imperative shell. Reflectors keep caches of Services, EndpointSlices,
+// Nodes and our (and optionally MetalLB's) custom resources on every replica, so a new leader starts
+// warm; only the Lease holder reconciles. A reconcile is level-based over the whole cache: the pure
+// planner decides, the shell writes only differences, so a relist, a duplicate event or a restart
+// repeats no work and loses none.
+import { hostname } from 'node:os';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+import { formatIssue } from '../model/issues.js';
+import type { Allocation } from '../ipam/allocator.js';
+import type { DesiredState } from '../model/types.js';
+import { CRD_KINDS, versionFor } from './crds.js';
+import { emptyMemory, plan, type ClusterView, type CoreConfig, type Memory, type Plan } from './core.js';
+import { LeaderElector } from './lease.js';
+import { DEFAULT_MAPPING, lbName } from './mapping.js';
+import { Reflector, type Listed } from './reflector.js';
+import { serviceUpdate } from './status.js';
+import type { KCustomObject, KEndpointSlice, KNode, KService } from './types.js';
+import { writeEvent, writeService } from './writer.js';
+
+export interface Log {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface ControllerOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly config?: Partial<CoreConfig>;
+  /** Lease-based leader election; `false` runs as the only controller (tests, single replica). */
+  readonly leaderElection?:
+    | false
+    | {
+        namespace: string;
+        name?: string;
+        leaseDurationMs?: number;
+        renewDeadlineMs?: number;
+        retryPeriodMs?: number;
+      };
+  readonly identity?: string;
+  readonly watch?: {
+    stallMs?: number;
+    watchTimeoutSeconds?: number;
+    backoffInitialMs?: number;
+    backoffMaxMs?: number;
+    absentRetryMs?: number;
+  };
+  /** Coalesce bursts of changes into one reconcile. */
+  readonly debounceMs?: number;
+  readonly writeConcurrency?: number;
+  readonly log?: Log;
+}
+
+export interface ControllerMetrics {
+  reconciles: number;
+  apiWrites: number;
+  writeConflicts: number;
+  writeErrors: number;
+  events: number;
+  configInvalid: number;
+}
+
+export interface Controller {
+  /** Resolves once every cache has listed once. */
+  readonly ready: Promise<void>;
+  readonly metrics: ControllerMetrics;
+  isLeader(): boolean;
+  /** The last accepted desired state and allocations (what an agent would program). */
+  snapshot(): { state?: DesiredState; allocations: ReadonlyMap<string, Allocation>; plan?: Plan };
+  /** Resolves when no reconcile is running or queued. */
+  idle(): Promise<void>;
+  /** Force every cache to relist (also what the stall watchdog does on its own). */
+  relistAll(): void;
+  stop(): Promise<void>;
+}
+
+const COMPONENT = 'ferrolb-controller';
+const noLog: Log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+export function runController(opts: ControllerOptions): Controller {
+  const kc = opts.kubeConfig;
+  const log = opts.log ?? noLog;
+  const identity = opts.identity ?? `${hostname()}-${process.pid}`;
+  const cfg: CoreConfig = { ...DEFAULT_MAPPING, metallbCompat: false, ...(opts.config ?? {}) };
+  const core = kc.makeApiClient(CoreV1Api);
+  const disc = kc.makeApiClient(DiscoveryV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const metrics: ControllerMetrics = {
+    reconciles: 0,
+    apiWrites: 0,
+    writeConflicts: 0,
+    writeErrors: 0,
+    events: 0,
+    configInvalid: 0,
+  };
+
+  let memory: Memory = emptyMemory();
+  let lastPlan: Plan | undefined;
+  let leading = opts.leaderElection === false || opts.leaderElection === undefined;
+  const reported = new Set<string>();
+
+  // ---- caches ----
+  const reflect = <T extends KService | KEndpointSlice | KNode | KCustomObject>(
+    path: string,
+    list: () => Promise<Listed<T>>,
+  ) =>
+    new Reflector<T>({
+      kc,
+      path,
+      list,
+      onChange: () => kick(),
+      ...(opts.watch ?? {}),
+      log: (msg, extra) => log.warn(extra ?? {}, msg),
+    });
+  const services = reflect<KService>(
+    '/api/v1/services',
+    async () => (await core.listServiceForAllNamespaces()) as unknown as Listed<KService>,
+  );
+  const slices = reflect<KEndpointSlice>(
+    '/apis/discovery.k8s.io/v1/endpointslices',
+    async () => (await disc.listEndpointSliceForAllNamespaces()) as unknown as Listed<KEndpointSlice>,
+  );
+  const nodes = reflect<KNode>(
+    '/api/v1/nodes',
+    async () => (await core.listNode()) as unknown as Listed<KNode>,
+  );
+  const groups = cfg.metallbCompat ? ['ferrolb.io', 'metallb.io'] : ['ferrolb.io'];
+  const crs = groups.flatMap((group) =>
+    CRD_KINDS.map(({ kind, plural }) => {
+      const version = versionFor(group, kind);
+      return reflect<KCustomObject>(
+        `/apis/${group}/${version}/${plural}`,
+        async () =>
+          (await custom.listCustomObjectForAllNamespaces({
+            group,
+            version,
+            plural,
+          })) as Listed<KCustomObject>,
+      );
+    }),
+  );
+  const all = [services, slices, nodes, ...crs];
+  const ready = Promise.all(all.map((r) => r.synced)).then(() => undefined);
+
+  // ---- reconcile loop: at most one at a time; changes during a run cause one more run ----
+  let dirty = false;
+  let running: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let retryMs = 0;
+  let stopped = false;
+  function kick(delay = opts.debounceMs ?? 20): void {
+    dirty = true;
+    if (stopped || running || timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      running = runLoop().finally(() => {
+        running = undefined;
+        if (dirty) kick();
+      });
+    }, delay);
+  }
+  async function runLoop(): Promise<void> {
+    // Bounded: each turn consumes the dirty flag; new changes re-arm it through kick().
+    for (let turns = 0; dirty && turns < 100 && !stopped; turns++) {
+      dirty = false;
+      await ready;
+      if (!leading || stopped) return;
+      const failed = await reconcileOnce();
+      if (failed) {
+        retryMs = Math.min(30_000, Math.max(200, retryMs * 2));
+        setTimeout(() => kick(0), retryMs);
+        return;
+      }
+      retryMs = 0;
+    }
+  }
+
+  async function reconcileOnce(): Promise<boolean> {
+    metrics.reconciles++;
+    const view: ClusterView = {
+      services: [...services.items.values()],
+      slices: [...slices.items.values()],
+      nodes: [...nodes.items.values()],
+      customObjects: [...crs.flatMap((r) => [...r.items.values()])],
+    };
+    const p = plan(view, cfg, memory);
+    await reportConfig(p);
+    if (p.hold) {
+      log.warn(
+        { issues: p.configIssues.map(formatIssue) },
+        'configuration invalid and no last good one; changing nothing',
+      );
+      return false;
+    }
+    memory = p.memory;
+    lastPlan = p;
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const jobs: (() => Promise<void>)[] = [];
+    let failed = false;
+    for (const [key, outcome] of p.outcomes) {
+      const svc = services.items.get(key);
+      if (!svc) continue;
+      const lb = p.state?.loadBalancers.get(
+        lbName(svc.metadata.namespace ?? 'default', svc.metadata.name ?? ''),
+      );
+      const ipMode = lb?.mode === 'fullnat' ? 'Proxy' : 'VIP';
+      const first = serviceUpdate(svc, outcome, ipMode, now);
+      if (!first.annotations && !first.status && !first.event) continue;
+      jobs.push(async () => {
+        let cur = svc;
+        let u = first;
+        for (let attempt = 0; attempt < 4; attempt++) {
+          try {
+            const r = await writeService(core, cur, u);
+            metrics.apiWrites += r.calls;
+            if (r.calls > 0) services.items.set(key, r.service); // our own write is newer than the cache
+            if (u.event) await event(cur, u.event);
+            return;
+          } catch (e) {
+            const code = (e as { code?: number }).code;
+            if (code === 404) return; // deleted meanwhile; the watch will tell
+            if (code !== 409) {
+              metrics.writeErrors++;
+              failed = true;
+              log.error({ service: key, code, error: (e as Error).message }, 'service write failed');
+              return;
+            }
+            metrics.writeConflicts++;
+            cur = (await core.readNamespacedService({
+              name: svc.metadata.name as string,
+              namespace: svc.metadata.namespace ?? 'default',
+            })) as unknown as KService;
+            u = serviceUpdate(cur, outcome, ipMode, now);
+          }
+        }
+        failed = true;
+      });
+    }
+    await pool(jobs, opts.writeConcurrency ?? 16);
+    return failed;
+  }
+
+  async function event(
+    svc: KService,
+    e: { type: 'Normal' | 'Warning'; reason: string; message: string },
+  ): Promise<void> {
+    try {
+      await writeEvent(
+        core,
+        {
+          kind: 'Service',
+          apiVersion: 'v1',
+          namespace: svc.metadata.namespace ?? 'default',
+          name: svc.metadata.name ?? '',
+          ...(svc.metadata.uid ? { uid: svc.metadata.uid } : {}),
+        },
+        e,
+        COMPONENT,
+        identity,
+      );
+      metrics.events++;
+    } catch (err) {
+      log.warn({ error: (err as Error).message, reason: e.reason }, 'event not written');
+    }
+  }
+
+  /** Invalid configuration: log, metric, and one Warning Event per resource and message. */
+  async function reportConfig(p: Plan): Promise<void> {
+    if (p.configIssues.length === 0) {
+      reported.clear();
+      return;
+    }
+    for (const i of p.configIssues) {
+      const msg = formatIssue(i);
+      for (const src of p.configSources.get(i.object) ?? []) {
+        const key = `${src}|${msg}`;
+        if (reported.has(key)) continue;
+        reported.add(key);
+        metrics.configInvalid++;
+        log.warn({ resource: src, issue: msg }, 'invalid configuration; keeping the last good one');
+        const [group, kind, namespace, name] = src.split('/') as [string, string, string, string];
+        const version = versionFor(group, kind);
+        try {
+          await writeEvent(
+            core,
+            { kind, apiVersion: `${group}/${version}`, namespace: namespace || 'default', name },
+            {
+              type: 'Warning',
+              reason: 'InvalidConfiguration',
+              message: `${msg} (the last good configuration stays in use)`,
+            },
+            COMPONENT,
+            identity,
+          );
+          metrics.events++;
+        } catch (e) {
+          log.warn({ error: (e as Error).message }, 'event not written');
+        }
+      }
+    }
+  }
+
+  // ---- leadership ----
+  let elector: LeaderElector | undefined;
+  if (opts.leaderElection) {
+    const le = opts.leaderElection;
+    elector = new LeaderElector({
+      api: kc.makeApiClient(CoordinationV1Api),
+      namespace: le.namespace,
+      name: le.name ?? 'ferrolb-controller',
+      identity,
+      ...(le.leaseDurationMs !== undefined ? { leaseDurationMs: le.leaseDurationMs } : {}),
+      ...(le.renewDeadlineMs !== undefined ? { renewDeadlineMs: le.renewDeadlineMs } : {}),
+      ...(le.retryPeriodMs !== undefined ? { retryPeriodMs: le.retryPeriodMs } : {}),
+      onStartedLeading: () => {
+        // A new term starts from what the API records, never from a previous term's memory.
+        memory = emptyMemory();
+        leading = true;
+        kick(0);
+      },
+      onStoppedLeading: () => {
+        leading = false;
+      },
+      log: (msg, extra) => log.info(extra ?? {}, msg),
+    });
+  }
+
+  for (const r of all) r.start();
+  elector?.start();
+  if (leading) kick(0);
+
+  return {
+    ready,
+    metrics,
+    isLeader: () => leading,
+    snapshot: () => ({
+      ...(lastPlan?.state ? { state: lastPlan.state } : {}),
+      allocations: memory.allocations,
+      ...(lastPlan ? { plan: lastPlan } : {}),
+    }),
+    async idle() {
+      for (let i = 0; i < 1000 && (running || timer); i++) {
+        await running;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    },
+    relistAll() {
+      for (const r of all) r.relist();
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+      await elector?.stop();
+      await Promise.all(all.map((r) => r.stop()));
+    },
+  };
+}
+
+/** Runs jobs with at most `n` in flight. */
+async function pool(jobs: (() => Promise<void>)[], n: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) await (jobs[next++] as () => Promise<void>)();
+  };
+  await Promise.all(Array.from({ length: Math.min(n, jobs.length) }, worker));
+}
