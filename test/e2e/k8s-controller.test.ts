@@ -154,6 +154,16 @@ describe('k8s controller against the API server emulator', () => {
     assert.deepEqual(await ipsOf('third'), ['10.10.0.2'], 'freed on delete');
   });
 
+  it('retries a write that hits a conflict (409) from a fresh read', async () => {
+    await pool('public', ['10.10.10.0/30']);
+    const c = start();
+    await c.ready;
+    emu.injectErrors(2, 409, (m, p) => m === 'PATCH' && p.endsWith('/services/conflicted'));
+    await service('conflicted');
+    assert.deepEqual(await ipsOf('conflicted'), ['10.10.10.0']);
+    assert.ok(c.metrics.writeConflicts >= 2);
+  });
+
   it('shares one address between services with the same key and disjoint ports', async () => {
     await pool('public', ['10.10.1.0/30']);
     start();
