@@ -9,17 +9,20 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   DiscoveryV1Api,
+  PatchStrategy,
+  setHeaderOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
 import { formatIssue } from '../model/issues.js';
 import type { Allocation } from '../ipam/allocator.js';
 import type { DesiredState } from '../model/types.js';
-import { CRD_KINDS, versionFor } from './crds.js';
+import { SUPPORTED_KINDS } from '../model/validate.js';
+import { CRD_KINDS, crKey, versionFor } from './crds.js';
 import { emptyMemory, plan, type ClusterView, type CoreConfig, type Memory, type Plan } from './core.js';
 import { LeaderElector } from './lease.js';
 import { DEFAULT_MAPPING, lbName } from './mapping.js';
 import { Reflector, type Listed } from './reflector.js';
-import { serviceUpdate } from './status.js';
+import { serviceUpdate, validCondition } from './status.js';
 import type { KCustomObject, KEndpointSlice, KNode, KService } from './types.js';
 import { writeEvent, writeService } from './writer.js';
 
@@ -80,6 +83,7 @@ export interface Controller {
 }
 
 const COMPONENT = 'ferrolb-controller';
+const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const noLog: Log = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 export function runController(opts: ControllerOptions): Controller {
@@ -271,6 +275,7 @@ export function runController(opts: ControllerOptions): Controller {
 
   /** Invalid configuration: log, metric, and one Warning Event per resource and message. */
   async function reportConfig(p: Plan): Promise<void> {
+    await writeValidConditions(p);
     if (p.configIssues.length === 0) {
       reported.clear();
       return;
@@ -303,6 +308,39 @@ export function runController(opts: ControllerOptions): Controller {
         }
       }
     }
+  }
+
+  /** status.conditions[Valid] on each validated custom resource (the CRDs' "Valid" column). */
+  async function writeValidConditions(p: Plan): Promise<void> {
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    for (const r of crs)
+      for (const cr of r.items.values()) {
+        const kind = cr.kind ?? '';
+        if (!SUPPORTED_KINDS.includes(kind)) continue;
+        const label = `${kind}/${cr.metadata.name ?? ''}`;
+        if (!(p.configSources.get(label) ?? []).includes(crKey(cr))) continue;
+        const msgs = p.configIssues.filter((i) => i.object === label).map(formatIssue);
+        const cond = validCondition(cr, msgs, now);
+        if (!cond) continue;
+        const [group, version] = (cr.apiVersion ?? '').split('/') as [string, string];
+        const plural = CRD_KINDS.find((k) => k.kind === kind)?.plural as string;
+        try {
+          await custom.patchNamespacedCustomObjectStatus(
+            {
+              group,
+              version,
+              plural,
+              namespace: cr.metadata.namespace ?? 'default',
+              name: cr.metadata.name ?? '',
+              body: { status: { conditions: cond } },
+            },
+            MERGE,
+          );
+          metrics.apiWrites++;
+        } catch (e) {
+          log.warn({ resource: crKey(cr), error: (e as Error).message }, 'status not written');
+        }
+      }
   }
 
   // ---- leadership ----

@@ -4,7 +4,7 @@
 import { formatIssue } from '../model/issues.js';
 import { ALLOCATED, ALLOCATED_FROM_POOL, ALLOCATED_SECONDARY, CONDITION_TYPE } from './annotations.js';
 import type { ServiceOutcome } from './core.js';
-import type { KCondition, KIngress, KService } from './types.js';
+import type { KCondition, KCustomObject, KIngress, KService } from './types.js';
 
 export interface ServiceEvent {
   readonly type: 'Normal' | 'Warning';
@@ -163,4 +163,34 @@ function eventFor(outcome: Outcome): ServiceEvent {
         message: 'the Service is no longer a ferrolb LoadBalancer; its addresses were released',
       };
   }
+}
+
+/** The full condition list a custom resource should carry, or undefined when it already does. */
+export function validCondition(
+  cr: KCustomObject,
+  issues: readonly string[],
+  now: string,
+): KCondition[] | undefined {
+  const conds = ((cr.status as { conditions?: KCondition[] } | undefined)?.conditions ?? []).filter(
+    (c) => c.type,
+  );
+  const cur = conds.find((c) => c.type === 'Valid');
+  const want: KCondition = {
+    type: 'Valid',
+    status: issues.length === 0 ? 'True' : 'False',
+    reason: issues.length === 0 ? 'Valid' : 'InvalidConfiguration',
+    message:
+      issues.length === 0 ? 'in use' : `${issues.join('; ')} (the last good configuration stays in use)`,
+    ...(cr.metadata.generation !== undefined ? { observedGeneration: cr.metadata.generation } : {}),
+  };
+  if (
+    cur &&
+    cur.status === want.status &&
+    cur.message === want.message &&
+    cur.observedGeneration === want.observedGeneration
+  )
+    return undefined;
+  const lastTransitionTime =
+    cur && cur.status === want.status && cur.lastTransitionTime ? toText(cur.lastTransitionTime) : now;
+  return [...conds.filter((c) => c.type !== 'Valid'), { ...want, lastTransitionTime }];
 }

@@ -236,6 +236,17 @@ describe('k8s controller against the API server emulator', () => {
       (e) => e.involvedObject.name === 'broken',
     );
     assert.match(evs[0]?.message ?? '', /spec\.addresses\[0\]: "10\.10\.4\.0\/40"/);
+    const cond = await waitFor(async () => {
+      const o = (await custom.getNamespacedCustomObject({
+        group: 'ferrolb.io',
+        version: 'v1',
+        namespace: 'ferrolb-system',
+        plural: 'ipaddresspools',
+        name: 'broken',
+      })) as { status?: { conditions?: { type: string; status: string; message: string }[] } };
+      return o.status?.conditions?.find((c) => c.type === 'Valid' && c.status === 'False');
+    }, 'Valid=False on the pool');
+    assert.match(cond.message, /CIDR prefix length/);
     await service('new-one');
     assert.equal((await ipsOf('new-one')).length, 1, 'last good pools still allocate');
     assert.deepEqual(await ips('keep'), ip);
