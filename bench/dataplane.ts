@@ -215,7 +215,7 @@ export async function runDataplaneBench(
     );
     // Interleave the paths so background noise hits all three alike; each ratio is the median of
     // per-round ratios (the paths of one round run back to back), absolute numbers are medians.
-    const rounds = opts.rounds ?? 3;
+    const rounds = opts.rounds ?? 5;
     const cps: Record<keyof typeof PATHS, number[]> = { direct: [], vip: [], haproxy: [] };
     const bw: Record<keyof typeof PATHS, number[]> = { direct: [], vip: [], haproxy: [] };
     for (let r = 0; r < rounds; r++) {

@@ -160,6 +160,7 @@ function baseChains(b: Builder, counters: boolean): void {
   b.chain('postrouting', snat, 'nat postrouting 100 accept');
   if (!counters) return;
   const fwd: string[] = [];
+  const jumps: string[] = [];
   for (const f of FAMILIES) {
     // Sets with per-element counters: one object per family instead of a named counter per
     // service port and endpoint (90k objects for 10k services × 8 endpoints).
@@ -174,16 +175,18 @@ function baseChains(b: Builder, counters: boolean): void {
       sig: mapSig('set', `${key} . ${addrType(f)}`, ''),
       dynamic: false,
     });
-    fwd.push(`ct status dnat meta nfproto ${f === 4 ? 'ipv4' : 'ipv6'} jump ${names.countChain(f)}`);
+    // One chain per family and protocol, reached by a single vmap lookup: every forwarded packet
+    // pays one jump and two set lookups, not a walk over rules for the other protocols.
     const orig = `ct original ${fam(f)} daddr . meta l4proto . ct original proto-dst`;
-    b.chain(
-      names.countChain(f),
-      ['tcp', 'udp', 'sctp'].flatMap((p) => [
+    for (const p of ['tcp', 'udp', 'sctp']) {
+      jumps.push(`${f === 4 ? 'ipv4' : 'ipv6'} . ${p} : jump ${names.countChain(f, p)}`);
+      b.chain(names.countChain(f, p), [
         `meta l4proto ${p} ${orig} @${names.svcCounters(f)}`,
         `meta l4proto ${p} ${orig} . ct reply ${fam(f)} saddr @${names.epCounters(f)}`,
-      ]),
-    );
+      ]);
+    }
   }
+  fwd.push(`ct status dnat meta nfproto . meta l4proto vmap { ${jumps.join(', ')} }`);
   b.chain('forward', fwd, 'filter forward -10 accept');
 }
 
