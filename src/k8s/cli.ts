@@ -1,0 +1,77 @@
+// `ferrolb controller [flags]`: flags → ControllerOptions, run until SIGTERM/SIGINT, release the
+// Lease on the way out. The integrator wires it as one `case 'controller'` in src/daemon/main.ts.
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { createLogger } from '../daemon/log.js';
+import { DEFAULT_CLASS } from './annotations.js';
+import { runController, type ControllerOptions } from './controller.js';
+
+export const CONTROLLER_USAGE = `usage: ferrolb controller [flags]
+  --kubeconfig FILE          default: in-cluster, else $KUBECONFIG, else ~/.kube/config
+  --lb-class NAME            spec.loadBalancerClass to serve (default ${DEFAULT_CLASS})
+  --default-class            also serve LoadBalancer Services that name no class
+  --loxilb-compat            also serve loadBalancerClass loxilb.io/loxilb (kube-loxilb manifests unchanged)
+  --metallb-compat           also read metallb.io IPAddressPool (and other MetalLB) resources
+  --secondary-pools A,B,C    pools for loxilb.io/num-secondary-networks (kube-loxilb's --externalSecondaryCIDRs)
+  --leader-elect             elect a leader with a Lease (run several replicas)
+  --lease-namespace NS       default $POD_NAMESPACE, else ferrolb-system
+  --lease-name NAME          default ferrolb-controller
+  --identity ID              default $POD_NAME, else hostname-pid`;
+
+export function parseControllerArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Omit<ControllerOptions, 'kubeConfig'> & { kubeconfig?: string } {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      kubeconfig: { type: 'string' },
+      'lb-class': { type: 'string' },
+      'default-class': { type: 'boolean' },
+      'loxilb-compat': { type: 'boolean' },
+      'metallb-compat': { type: 'boolean' },
+      'secondary-pools': { type: 'string' },
+      'leader-elect': { type: 'boolean' },
+      'lease-namespace': { type: 'string' },
+      'lease-name': { type: 'string' },
+      identity: { type: 'string' },
+    },
+    allowPositionals: false,
+  });
+  const identity = values.identity ?? env.POD_NAME;
+  return {
+    ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+    config: {
+      loadBalancerClass: values['lb-class'] ?? DEFAULT_CLASS,
+      defaultClass: values['default-class'] ?? false,
+      loxilbCompat: values['loxilb-compat'] ?? false,
+      metallbCompat: values['metallb-compat'] ?? false,
+      secondaryPools: (values['secondary-pools'] ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    },
+    leaderElection: values['leader-elect']
+      ? {
+          namespace: values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'ferrolb-system',
+          name: values['lease-name'] ?? 'ferrolb-controller',
+        }
+      : false,
+    ...(identity ? { identity } : {}),
+  };
+}
+
+/** Runs the controller in the foreground; resolves with the exit code after SIGTERM/SIGINT. */
+export async function controllerMain(argv: string[]): Promise<number> {
+  const { kubeconfig, ...opts } = parseControllerArgs(argv);
+  const kc = new KubeConfig();
+  if (kubeconfig) kc.loadFromFile(kubeconfig);
+  else kc.loadFromDefault();
+  const log = createLogger('ferrolb-controller');
+  const c = runController({ ...opts, kubeConfig: kc, log });
+  log.info({ config: opts.config, leaderElection: opts.leaderElection }, 'controller started');
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  log.info({}, 'stopping');
+  await c.stop();
+  return 0;
+}
