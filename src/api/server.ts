@@ -25,7 +25,14 @@ export interface ApiOptions {
 /** Extension point for later subsystems (data plane, BGP, SCTP) to add read-only resources. */
 export type ExtraRoute = (path: string[], req: IncomingMessage) => unknown;
 
-const RESOURCES: Record<string, KindName> = { loadbalancers: Kind.LoadBalancer, pools: Kind.IPAddressPool };
+const RESOURCES: Record<string, KindName> = {
+  loadbalancers: Kind.LoadBalancer,
+  pools: Kind.IPAddressPool,
+  bgppeers: Kind.BGPPeer,
+  bgpadvertisements: Kind.BGPAdvertisement,
+  bfdprofiles: Kind.BFDProfile,
+  communities: Kind.Community,
+};
 
 export class ApiServer {
   private server?: Server;
@@ -122,7 +129,17 @@ export class ApiServer {
     const kind = RESOURCES[resource];
     if (!kind || rest.length > 0)
       throw new ApiError(ApiErrorCode.NotFound, `no such resource /${path.join('/')}`);
-    const list = () => (kind === Kind.LoadBalancer ? this.views().lbs : this.views().pools);
+    // LoadBalancers and pools have read models; the other kinds are returned as stored.
+    const raw = () =>
+      this.opts.runtime.snapshot.objects
+        .filter((o) => o.object.kind === kind)
+        .map((o) => ({ name: String((o.object.metadata as { name?: unknown })?.name), ...o.object }));
+    const list = () =>
+      kind === Kind.LoadBalancer
+        ? this.views().lbs
+        : kind === Kind.IPAddressPool
+          ? this.views().pools
+          : raw();
     const one = (n: string) => {
       const v = (list() as { name: string }[]).find((x) => x.name === n);
       if (!v) throw new ApiError(ApiErrorCode.NotFound, `${kind}/${n} not found`);

@@ -4,11 +4,14 @@ import { parseArgs } from 'node:util';
 import { API_PREFIX } from '../api/server.js';
 import type { LoadBalancerView, PoolView } from '../state/views.js';
 import { ApiClient, ApiClientError } from './client.js';
+import { stringify } from 'yaml';
+import { formatBgpStatus, type BgpStatus } from '../bgp/index.js';
 import { formatLoadBalancers, formatPools, OUTPUTS, type Output } from './format.js';
 
 const USAGE = `usage: ferroctl [--server URL] [--token TOKEN] COMMAND
   get lb [NAME] [-o wide|json|yaml]     load balancers (wide: one row per endpoint)
   get pools [-o wide|json|yaml]         address pools with used/free per family
+  get bgp [-o wide|json|yaml]           BGP sessions and advertised routes
   apply -f FILE                         create or replace every object in FILE ("-" = stdin)
   delete lb NAME | delete pool NAME
   version
@@ -65,8 +68,19 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
 
   switch (verb) {
     case 'get': {
+      if (what === 'bgp') {
+        const st = await client.request<BgpStatus>('GET', `${API_PREFIX}/bgp`);
+        out(
+          output === 'json'
+            ? JSON.stringify(st, null, 2) + '\n'
+            : output === 'yaml'
+              ? stringify(st)
+              : formatBgpStatus(st, output === 'wide'),
+        );
+        return 0;
+      }
       const resource = RESOURCE_ALIASES[what ?? ''];
-      if (!resource) throw new UsageError(`get what? "lb" or "pools" (got "${what ?? ''}")`);
+      if (!resource) throw new UsageError(`get what? "lb", "pools" or "bgp" (got "${what ?? ''}")`);
       if (resource === 'loadbalancers') {
         const lbs = name
           ? [

@@ -10,6 +10,7 @@ import { VERSION } from '../version.js';
 const USAGE = `usage:
   ferrolb run   [--config FILE] [--state-dir DIR] [--api HOST:PORT] [--api-token-file FILE]
                 [--dataplane on|off] [--probes on|off] [--keep-forwarding]
+                [--bgp-port PORT|off] [--router-id A.B.C.D]
   ferrolb check --config FILE
   ferrolb version
 
@@ -50,6 +51,8 @@ async function main(argv: string[]): Promise<number> {
       'api-token-file': { type: 'string' },
       dataplane: { type: 'string' },
       probes: { type: 'string' },
+      'bgp-port': { type: 'string' },
+      'router-id': { type: 'string' },
       'keep-forwarding': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -68,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
         dataplane: onOff('--dataplane', values.dataplane ?? process.env.FERROLB_DATAPLANE ?? 'on'),
         probes: onOff('--probes', values.probes ?? process.env.FERROLB_PROBES ?? 'on'),
         keepForwarding: values['keep-forwarding'] ?? false,
+        bgpPort: parseBgpPort(values['bgp-port'] ?? '179'),
+        ...(values['router-id'] ? { routerId: values['router-id'] } : {}),
       });
     case 'version':
       console.log(VERSION);
@@ -84,6 +89,14 @@ async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+function parseBgpPort(v: string): number | false {
+  if (v === 'off') return false;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new UsageError(`--bgp-port: "${v}" is not a port or off`);
+  return n;
+}
 
 function onOff(flag: string, v: string): boolean {
   if (v === 'on' || v === 'true') return true;

@@ -6,6 +6,7 @@ import { StateStore } from '../state/persist.js';
 import { createLogger } from './log.js';
 import { Runtime, StartupError } from './runtime.js';
 import { DataplaneShell } from './dataplane.js';
+import { BgpShell } from './bgp.js';
 
 export interface DaemonOptions {
   readonly configPath?: string;
@@ -16,6 +17,9 @@ export interface DaemonOptions {
   readonly dataplane: boolean;
   /** Run endpoint health probes. */
   readonly probes: boolean;
+  /** Port for inbound BGP sessions; false: dial out only. */
+  readonly bgpPort: number | false;
+  readonly routerId?: string;
   /** On SIGTERM leave rules and VIPs in place so traffic keeps flowing. */
   readonly keepForwarding: boolean;
 }
@@ -51,12 +55,21 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     keepForwarding: opts.keepForwarding,
   });
   await dataplane.start();
+  const bgp = new BgpShell({
+    runtime,
+    log,
+    stateDir: opts.stateDir,
+    listenPort: opts.bgpPort,
+    ...(opts.routerId ? { routerId: opts.routerId } : {}),
+  });
+  await bgp.start();
   const api = new ApiServer({
     runtime,
     log,
     counters: () => dataplane.counters(),
     ...(token ? { token } : {}),
   });
+  api.addRoute('bgp', () => bgp.status());
   const addr = await api.listen(opts.listen.host, opts.listen.port);
   log.info(
     {
@@ -76,6 +89,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       void (async () => {
         await api.close();
         await runtime.drain();
+        await bgp.stop().catch((err: unknown) => log.error({ err }, 'bgp shutdown failed'));
         await dataplane.stop().catch((err: unknown) => log.error({ err }, 'data plane shutdown failed'));
         log.info('stopped');
         resolve(0);

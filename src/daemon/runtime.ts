@@ -33,7 +33,10 @@ export class StartupError extends Error {
   }
 }
 
-export class Runtime extends EventEmitter<{ snapshot: [Snapshot, Snapshot] }> {
+export class Runtime extends EventEmitter<{
+  snapshot: [Snapshot, Snapshot];
+  health: [string, string, EndpointState];
+}> {
   private current: Snapshot = emptySnapshot();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly health = new Map<string, Map<string, EndpointState>>();
@@ -174,7 +177,9 @@ export class Runtime extends EventEmitter<{ snapshot: [Snapshot, Snapshot] }> {
   setEndpointState(service: string, address: string, state: EndpointState): void {
     let m = this.health.get(service);
     if (!m) this.health.set(service, (m = new Map()));
+    if (m.get(address) === state) return;
     m.set(address, state);
+    this.emit('health', service, address, state);
   }
 
   endpointState(service: string, address: string): EndpointState | undefined {

@@ -1,6 +1,7 @@
 // The desired-state model every front door (YAML file, REST API, Kubernetes) turns into. Plain,
 // immutable data: validated once, then shared by IPAM, the data plane and the announcers.
 import type { IpRange } from '../net/ip.js';
+import type { BgpObjects } from '../bgp/config.js';
 
 export const GROUP = 'ferrolb.io';
 export const API_VERSION = 'ferrolb.io/v1';
@@ -9,7 +10,22 @@ export const METALLB_V1BETA1 = 'metallb.io/v1beta1';
 export const Kind = {
   IPAddressPool: 'IPAddressPool',
   LoadBalancer: 'LoadBalancer',
+  BGPPeer: 'BGPPeer',
+  BGPAdvertisement: 'BGPAdvertisement',
+  BFDProfile: 'BFDProfile',
+  Community: 'Community',
 } as const;
+
+/** Kinds validated by the BGP subsystem (src/bgp/config.ts) rather than by a JSON Schema here. */
+export const BGP_KINDS: readonly string[] = [
+  Kind.BGPPeer,
+  Kind.BGPAdvertisement,
+  Kind.BFDProfile,
+  Kind.Community,
+];
+
+/** Validated BGP configuration (announcement is configured only when peers exist). */
+export type BgpConfig = Omit<BgpObjects, 'issues'>;
 export type KindName = (typeof Kind)[keyof typeof Kind];
 
 export const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
@@ -131,6 +147,7 @@ export interface LoadBalancerSpec {
 export interface DesiredState {
   readonly pools: ReadonlyMap<string, Pool>;
   readonly loadBalancers: ReadonlyMap<string, LoadBalancerSpec>;
+  readonly bgp: BgpConfig;
   /** The raw objects the snapshot was built from, keyed "Kind/name", for round-trips via the API. */
   readonly objects: ReadonlyMap<string, StoredObject>;
 }

@@ -3,9 +3,11 @@
 import { type ConfigIssue } from './issues.js';
 import { buildLoadBalancer, type PoolIndex, type RawLoadBalancerSpec } from './loadbalancer.js';
 import { buildPool, poolOverlapIssues } from './pools.js';
-import { loadBalancerObjectSchema, poolObjectSchema } from './schema.js';
+import { loadBalancerObjectSchema, metadataSchema, poolObjectSchema } from './schema.js';
 import { structuralIssues } from './structural.js';
+import { parseBgpObjects } from '../bgp/config.js';
 import {
+  BGP_KINDS,
   Kind,
   objectKey,
   type DesiredState,
@@ -27,7 +29,7 @@ const SCHEMAS: Record<string, object> = {
   [Kind.LoadBalancer]: loadBalancerObjectSchema,
 };
 
-export const SUPPORTED_KINDS = Object.keys(SCHEMAS);
+export const SUPPORTED_KINDS = [...Object.keys(SCHEMAS), ...BGP_KINDS];
 
 /** "Kind/name" when the object says so; "document N" otherwise. */
 export function objectLabel(o: RawObject, index: number): string {
@@ -61,6 +63,14 @@ export function objectShapeIssues(o: RawObject, index = 0): ConfigIssue[] {
     ];
   }
   const schema = typeof o.kind === 'string' ? SCHEMAS[o.kind] : undefined;
+  // BGP kinds: field checks need the whole set (aliases, profiles); here only the identity.
+  if (typeof o.kind === 'string' && BGP_KINDS.includes(o.kind)) {
+    return structuralIssues(
+      { type: 'object', required: ['metadata', 'spec'], properties: { metadata: metadataSchema } },
+      o,
+      object,
+    );
+  }
   if (!schema) {
     return [
       {
@@ -128,8 +138,25 @@ export function buildDesiredState(stored: readonly StoredObject[]): ValidationRe
     loadBalancers.set(lb.meta.name, lb);
   }
 
+  const bgpObjects = parseBgpObjects(
+    shapeOk.filter((x) => BGP_KINDS.includes(String(x.o.kind))).map((x) => x.o),
+  );
+  issues.push(...bgpObjects.issues);
+  for (const a of bgpObjects.advertisements) {
+    a.ipAddressPools.forEach((p, i) => {
+      if (!poolNames.has(p))
+        issues.push({
+          object: `BGPAdvertisement/${a.name}`,
+          field: `spec.ipAddressPools[${i}]`,
+          value: p,
+          message: 'no IPAddressPool with this name',
+        });
+    });
+  }
+  const { issues: _bgpIssues, ...bgp } = bgpObjects;
+
   if (issues.length > 0) return { issues, warnings };
   const objects = new Map<string, StoredObject>();
   for (const s of stored) objects.set(objectLabel(s.object, 0), s);
-  return { state: { pools, loadBalancers, objects }, issues, warnings };
+  return { state: { pools, loadBalancers, bgp, objects }, issues, warnings };
 }
