@@ -2,7 +2,11 @@
 // scenarios of issue 6 (no root needed). Every wait is bounded; nothing asserts on elapsed time.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { startEmulator, waitFor, type KubeEmulator } from '../support/kube-emulator/index.js';
 import { runController, type Controller, type ControllerOptions } from '../../src/k8s/controller.js';
 import { agentModel } from '../../src/k8s/agent.js';
@@ -406,5 +410,71 @@ describe('k8s controller against the API server emulator', () => {
     });
     assert.deepEqual(await ipsOf('amf2', 3), ['10.10.8.1', '10.10.9.3', '10.10.9.4']);
     assert.deepEqual(await ips('amf'), got, 'untouched');
+  });
+
+  it('`ferrolb controller` as a process: kubeconfig file, leader election, SIGTERM releases the Lease', async () => {
+    await pool('public', ['10.10.11.0/30']);
+    const dir = mkdtempSync(join(tmpdir(), 'ferrolb-k8s-'));
+    try {
+      const cfgFile = join(dir, 'kubeconfig');
+      writeFileSync(
+        cfgFile,
+        [
+          'apiVersion: v1',
+          'kind: Config',
+          'clusters: [{name: emu, cluster: {server: "' + emu.url + '", insecure-skip-tls-verify: true}}]',
+          'users: [{name: u, user: {token: t}}]',
+          'contexts: [{name: c, context: {cluster: emu, user: u}}]',
+          'current-context: c',
+        ].join('\n'),
+      );
+      const script = join(dir, 'run.mjs');
+      const cli = new URL('../../src/k8s/cli.js', import.meta.url).href;
+      writeFileSync(
+        script,
+        `import { controllerMain } from '${cli}';\nprocess.exitCode = await controllerMain(process.argv.slice(2));\n`,
+      );
+      const child = spawn(
+        process.execPath,
+        [
+          script,
+          '--kubeconfig',
+          cfgFile,
+          '--leader-elect',
+          '--lease-namespace',
+          'ferrolb-system',
+          '--identity',
+          'proc',
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, FERROLB_LOG_LEVEL: 'warn' },
+        },
+      );
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      try {
+        await service('via-process');
+        assert.deepEqual(await ipsOf('via-process'), ['10.10.11.0']);
+        const coord = kc.makeApiClient(CoordinationV1Api);
+        const lease = await coord.readNamespacedLease({
+          name: 'ferrolb-controller',
+          namespace: 'ferrolb-system',
+        });
+        assert.equal(lease.spec?.holderIdentity, 'proc');
+        child.kill('SIGTERM');
+        assert.equal(await exited, 0, stderr);
+        const after = await coord.readNamespacedLease({
+          name: 'ferrolb-controller',
+          namespace: 'ferrolb-system',
+        });
+        assert.equal(after.spec?.holderIdentity, '', 'released on shutdown');
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
