@@ -3,6 +3,7 @@
 import { cpus } from 'node:os';
 import { runIpamBench } from './ipam.js';
 import { runChangeLatencyBench } from './daemon.js';
+import { runBgpBench } from './bgp.js';
 
 async function main(): Promise<void> {
   const only = process.argv[2];
@@ -33,6 +34,12 @@ async function main(): Promise<void> {
       `  until traffic flows        p50 ${r.trafficP50Ms} ms, p99 ${r.trafficP99Ms} ms — goal p99 ≤ 100 ms: ${r.trafficP99Ms <= 100 ? 'met' : 'NOT met'}`,
     );
     console.log(`  traffic ÷ API round trip   ${r.trafficOverApiP50}× at p50`);
+  }
+  if ((!only || only === 'bgp') && process.getuid?.() === 0) {
+    const r = await runBgpBench();
+    results.bgp = r;
+    console.log('\nBGP (real GoBGP / BIRD2 peers in namespaces)');
+    console.log(`  ${JSON.stringify(r)}`);
   }
   console.log(`\n${JSON.stringify(results)}`);
 }
