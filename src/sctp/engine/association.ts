@@ -15,7 +15,14 @@ import type {
   Side,
 } from './types.js';
 
-export const ipKey = (ip: IpAddr): string => `${ip.family}/${ip.value.toString(16)}`;
+// Addresses are immutable objects reused across every entry of an association: memoise their keys
+// (bigint → string is the engine's hottest operation otherwise).
+const keyCache = new WeakMap<IpAddr, string>();
+export const ipKey = (ip: IpAddr): string => {
+  let k = keyCache.get(ip);
+  if (k === undefined) keyCache.set(ip, (k = `${ip.family}/${ip.value.toString(16)}`));
+  return k;
+};
 export const sameIp = (a: IpAddr, b: IpAddr): boolean => a.family === b.family && a.value === b.value;
 export const hasIp = (list: readonly IpAddr[], ip: IpAddr): boolean => list.some((x) => sameIp(x, ip));
 

@@ -12,11 +12,17 @@ type TagKind = 'peer' | 'own';
 const key = (side: Side, kind: TagKind, srcPort: number, dstPort: number, vtag: number): string =>
   `${side}|${kind}|${srcPort}|${dstPort}|${vtag}`;
 
+const clientKey = (service: string, ip: IpAddr, port: number): string => `${service}|${ipKey(ip)}|${port}`;
+
 export class AssociationTable {
   private readonly byId = new Map<number, Association>();
   private readonly index = new Map<string, Set<number>>();
   /** The index keys each association was filed under (tags change, so they are remembered). */
   private readonly filedAs = new Map<number, string[]>();
+  /** service|client address|client port → ids, for INIT retransmits and restarts. */
+  private readonly byClient = new Map<string, Set<number>>();
+  /** The client keys each association was filed under (its addresses change with ASCONF). */
+  private readonly clientFiled = new Map<number, string[]>();
   /** Half-open associations in creation order: the first one is the eviction candidate. */
   private readonly halfOpen = new Set<number>();
   /** LB-side ports in use per endpoint (address|port), counted: a restart shares its predecessor's. */
@@ -64,6 +70,13 @@ export class AssociationTable {
       ps.set(a.lbPort, (ps.get(a.lbPort) ?? 0) + 1);
     }
     this.byId.set(a.id, a);
+    const cks = a.clientAddrs.map((c) => clientKey(a.service.name, c, a.clientPort));
+    this.clientFiled.set(a.id, cks);
+    for (const k of cks) {
+      let set = this.byClient.get(k);
+      if (!set) this.byClient.set(k, (set = new Set()));
+      set.add(a.id);
+    }
     const ks = this.indexKeys(a);
     this.filedAs.set(a.id, ks);
     for (const k of ks) {
@@ -94,6 +107,11 @@ export class AssociationTable {
       if (s?.delete(a.id) && s.size === 0) this.index.delete(k);
     }
     this.filedAs.delete(a.id);
+    for (const k of this.clientFiled.get(a.id) ?? []) {
+      const set = this.byClient.get(k);
+      if (set?.delete(a.id) && set.size === 0) this.byClient.delete(k);
+    }
+    this.clientFiled.delete(a.id);
   }
 
   /**
@@ -126,9 +144,11 @@ export class AssociationTable {
 
   /** A live association of this client address + port on this service (for INIT retransmits and restarts). */
   findByClient(serviceName: string, src: IpAddr, clientPort: number): Association[] {
-    return [...this.byId.values()].filter(
-      (a) => a.service.name === serviceName && a.clientPort === clientPort && hasIp(a.clientAddrs, src),
-    );
+    const ids = this.byClient.get(clientKey(serviceName, src, clientPort));
+    if (!ids) return [];
+    return [...ids]
+      .map((id) => this.byId.get(id))
+      .filter((a): a is Association => !!a && hasIp(a.clientAddrs, src) && a.clientPort === clientPort);
   }
 
   /** Associations whose endpoint side matches an INIT the endpoint sends (restart from the endpoint). */

@@ -2,6 +2,7 @@
 // wires SctpQueueShell in): `node dist/src/sctp/shell/main.js CONFIG.json`. Config:
 // { "queue": 7, "services": [{ "name", "vips": ["10.0.0.1", ...], "port", "endpoints": [{ "addresses": [...], "port" }] }] }
 // stdin commands: "dump" → one JSON line {associations, stats}; "quit" → exit 0.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseIp } from '../../net/ip.js';
@@ -9,9 +10,13 @@ import { SctpNatEngine } from '../engine/engine.js';
 import type { SctpService } from '../engine/types.js';
 import { loadPacketIo } from './native.js';
 import { SctpQueueShell } from './queue.js';
+import { DEFAULT_NAMES, PathIds, fastPathScript, fastPathTable } from '../kernel/nft.js';
+import type { PathChanges } from '../engine/types.js';
 
 interface RawConfig {
   queue: number;
+  /** Install per-path nft entries so DATA/SACK/HEARTBEAT bypass userspace. */
+  fastPath?: boolean;
   limits?: Record<string, number>;
   services: {
     name: string;
@@ -29,7 +34,30 @@ const services: SctpService[] = cfg.services.map((s) => ({
   endpoints: s.endpoints.map((e) => ({ addresses: e.addresses.map(parseIp), port: e.port })),
 }));
 const engine = new SctpNatEngine(services, cfg.limits ?? {});
-const shell = new SctpQueueShell({ queueNum: cfg.queue, io: loadPacketIo(), engine });
+const nft = (script: string) =>
+  execFileSync('nft', ['-f', '-'], { input: script, stdio: ['pipe', 'ignore', 'inherit'] });
+const dropTables = () =>
+  nft(
+    ['ip', 'ip6']
+      .map((f) => `table ${f} ${DEFAULT_NAMES.table} {}\ndelete table ${f} ${DEFAULT_NAMES.table}\n`)
+      .join(''),
+  );
+let applyChanges: ((c: PathChanges) => void) | undefined;
+if (cfg.fastPath) {
+  dropTables();
+  nft(fastPathTable());
+  const ids = new PathIds();
+  applyChanges = (c) => {
+    const script = fastPathScript(c, ids);
+    if (script) nft(script);
+  };
+}
+const shell = new SctpQueueShell({
+  queueNum: cfg.queue,
+  io: loadPacketIo(),
+  engine,
+  ...(applyChanges ? { applyChanges } : {}),
+});
 shell.start();
 const timer = setInterval(() => shell.tick(), 250);
 const bigints = (_: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
@@ -42,6 +70,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   if (cmd === 'quit') {
     clearInterval(timer);
     shell.stop();
+    if (cfg.fastPath) dropTables();
     process.exit(0);
   }
 });

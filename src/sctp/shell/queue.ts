@@ -18,6 +18,8 @@ export interface QueueShellOptions {
 
 export interface QueueStats {
   packets: number;
+  /** Kernel entry updates that failed (the packets then keep taking the userspace path). */
+  applyErrors: number;
   forwarded: number;
   dropped: Record<string, number>;
   originated: number;
@@ -25,7 +27,7 @@ export interface QueueStats {
 
 export class SctpQueueShell {
   private handle: NfqueueHandle | undefined;
-  readonly stats: QueueStats = { packets: 0, forwarded: 0, dropped: {}, originated: 0 };
+  readonly stats: QueueStats = { packets: 0, applyErrors: 0, forwarded: 0, dropped: {}, originated: 0 };
 
   constructor(private readonly o: QueueShellOptions) {}
 
@@ -50,7 +52,7 @@ export class SctpQueueShell {
       return;
     }
     // Kernel entries first, so packets that follow the verdict already find them.
-    if (r.changes.add.length + r.changes.remove.length > 0) this.o.applyChanges?.(r.changes);
+    if (r.changes.add.length + r.changes.remove.length > 0) this.apply(r.changes);
     const translated = r.packets.find((p) => !p.originated);
     if (translated) {
       this.o.io.verdict(h, id, true, translated.bytes);
@@ -72,7 +74,15 @@ export class SctpQueueShell {
   /** Expiry; call periodically. */
   tick(): void {
     const c = this.o.engine.tick((this.o.now ?? Date.now)());
-    if (c.remove.length > 0) this.o.applyChanges?.(c);
+    if (c.remove.length > 0) this.apply(c);
+  }
+
+  private apply(c: PathChanges): void {
+    try {
+      this.o.applyChanges?.(c);
+    } catch {
+      this.stats.applyErrors++;
+    }
   }
 
   stop(): void {

@@ -1,0 +1,236 @@
+// SCTP benchmarks (issue 4 item 7). Not a test: prints numbers next to a baseline measured in the same
+// run. `node dist/bench/sctp.js` (root: namespaces). Throughput is usrsctp's tsctp from a multihomed
+// client namespace to an endpoint, through the LB namespace: directly to the endpoint's address
+// (plain forwarding through the same namespace, the baseline) and via the primary VIP, interleaved
+// round by round so drift hits both. Two LB modes: every packet through the NFQUEUE engine, and the
+// nft fast path (control chunks only through the engine).
+import { writeFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { Topology, nsExec, waitFor } from '../test/support/netns.js';
+import { SctpNatEngine } from '../src/sctp/index.js';
+import { parseIp } from '../src/net/ip.js';
+import {
+  ChunkType,
+  ParamType,
+  decodeInit,
+  decodeIp,
+  decodeSctp,
+  encodeIp,
+  encodeSctp,
+  freshIpHeader,
+  encodeInit,
+} from '../src/sctp/codec/index.js';
+
+const TSCTP = '/usr/lib/usrsctp/tsctp';
+const MAIN = fileURLToPath(new URL('../src/sctp/shell/main.js', import.meta.url));
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? ((s[(s.length - 1) >> 1] as number) + (s[s.length >> 1] as number)) / 2 : NaN;
+};
+
+/** Engine-only association setup rate (pure, in-process) vs the codec's decode+encode floor. */
+export function runEngineSetupBench(n = 20000): {
+  associationsPerSec: number;
+  codecRoundTripsPerSec: number;
+} {
+  const vip = parseIp('10.9.0.1');
+  const ep = parseIp('10.0.2.2');
+  const eng = new SctpNatEngine(
+    [{ name: 'b', vips: [vip, parseIp('10.9.0.2')], port: 7, endpoints: [{ addresses: [ep], port: 7 }] }],
+    {
+      maxAssociations: n + 10,
+      maxHalfOpen: n + 10,
+    },
+  );
+  const pkt = (
+    src: typeof vip,
+    dst: typeof vip,
+    sp: number,
+    dp: number,
+    vtag: number,
+    chunks: { type: number; flags: number; body: Uint8Array }[],
+  ) => encodeIp(freshIpHeader(4), src, dst, encodeSctp({ srcPort: sp, dstPort: dp, vtag, chunks }));
+  const init = (tag: number, type: 1 | 2, addrs: number) =>
+    encodeInit(type, {
+      initiateTag: tag,
+      arwnd: 1 << 17,
+      outStreams: 10,
+      inStreams: 10,
+      initialTsn: tag,
+      params: [
+        ...Array.from({ length: addrs }, (_, i) => ({
+          type: ParamType.IPV4_ADDRESS,
+          value: Uint8Array.from([10, 0, 1 + i, 2]),
+        })),
+        ...(type === 2 ? [{ type: ParamType.STATE_COOKIE, value: new Uint8Array(300) }] : []),
+      ],
+    });
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) {
+    const client = { family: 4 as const, value: 0x0a640000n + BigInt(i) };
+    const port = 1024 + (i % 60000);
+    const tc = i + 1;
+    const te = i + 0x40000000;
+    const r1 = eng.handle(pkt(client, vip, port, 7, 0, [init(tc, 1, 2)]), i);
+    const lb = decodeSctp(decodeIp(r1.packets[0]!.bytes).payload).srcPort;
+    const r2 = eng.handle(pkt(ep, vip, 7, lb, tc, [init(te, 2, 1)]), i);
+    const token = decodeInit(decodeSctp(decodeIp(r2.packets[0]!.bytes).payload).chunks[0]!).params.find(
+      (p) => p.type === ParamType.STATE_COOKIE,
+    )!.value;
+    eng.handle(pkt(client, vip, port, 7, te, [{ type: ChunkType.COOKIE_ECHO, flags: 0, body: token }]), i);
+    eng.handle(
+      pkt(ep, vip, 7, lb, tc, [{ type: ChunkType.COOKIE_ACK, flags: 0, body: new Uint8Array(0) }]),
+      i,
+    );
+  }
+  const engineS = Number(process.hrtime.bigint() - t0) / 1e9;
+  // Floor: decode + re-encode the same four packets per association, no engine logic.
+  const sample = [
+    pkt(parseIp('10.100.0.1'), vip, 5000, 7, 0, [init(1, 1, 2)]),
+    pkt(ep, vip, 7, 5000, 1, [init(2, 2, 1)]),
+  ];
+  const t1 = process.hrtime.bigint();
+  for (let i = 0; i < n * 2; i++) {
+    const d = decodeIp(sample[i & 1]!);
+    const s = decodeSctp(d.payload, { verify: true });
+    encodeIp(d.ip, d.ip.dst, d.ip.src, encodeSctp(s));
+  }
+  const codecS = Number(process.hrtime.bigint() - t1) / 1e9;
+  return { associationsPerSec: Math.round(n / engineS), codecRoundTripsPerSec: Math.round((n * 2) / codecS) };
+}
+
+async function tsctp(topo: Topology, ns: string, dst: string, seconds: number): Promise<number> {
+  const out = await nsExec(ns, TSCTP, ['-T', String(seconds), '-l', '1400', dst], {
+    timeoutMs: (seconds + 10) * 1000,
+  });
+  const m = /Throughput was ([\d.]+) Byte\/sec/.exec(out);
+  if (!m) throw new Error(`tsctp printed no throughput: ${out.slice(-300)}`);
+  void topo;
+  return Number(m[1]);
+}
+
+export interface ThroughputResult {
+  mode: string;
+  directMBps: number;
+  viaVipMBps: number;
+  ratio: number;
+  rounds: number;
+}
+
+export async function runSctpThroughputBench(rounds = 5, seconds = 2): Promise<ThroughputResult[]> {
+  const results: ThroughputResult[] = [];
+  for (const fastPath of [false, true]) {
+    const topo = new Topology();
+    const dir = mkdtempSync(join(tmpdir(), 'ferrolb-sctp-bench-'));
+    let lb: ChildProcess | undefined;
+    try {
+      const c = await topo.addNs('c');
+      const l = await topo.addNs('l');
+      const b = await topo.addNs('b');
+      await topo.link(c, ['10.201.1.2/24'], l, ['10.201.1.1/24']);
+      await topo.link(c, ['10.201.3.2/24'], l, ['10.201.3.1/24']);
+      await topo.link(b, ['10.201.2.2/24'], l, ['10.201.2.1/24']);
+      for (const v of ['10.201.9.1', '10.201.9.2', '10.201.9.3'])
+        await nsExec(l, 'ip', ['addr', 'add', `${v}/32`, 'dev', 'lo']);
+      await nsExec(c, 'ip', ['route', 'add', '10.201.9.1/32', 'via', '10.201.1.1']);
+      await nsExec(c, 'ip', ['route', 'add', '10.201.9.2/32', 'via', '10.201.3.1']);
+      await nsExec(c, 'ip', ['route', 'add', '10.201.9.3/32', 'via', '10.201.1.1']);
+      await nsExec(c, 'ip', ['route', 'add', '10.201.2.0/24', 'via', '10.201.1.1']);
+      await nsExec(b, 'ip', ['route', 'add', 'default', 'via', '10.201.2.1']);
+      await nsExec(l, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+      const devs = (await nsExec(l, 'ip', ['-o', 'link', 'show']))
+        .split('\n')
+        .map((x) => x.split(': ')[1]?.split('@')[0])
+        .filter((d): d is string => !!d);
+      for (const d of ['all', 'default', ...devs])
+        await nsExec(l, 'sysctl', [
+          '-qw',
+          `net.ipv4.conf.${d}.accept_local=1`,
+          `net.ipv4.conf.${d}.rp_filter=0`,
+        ]);
+      // Same conntrack treatment for both paths: SCTP untracked in the LB namespace.
+      await nsExec(l, 'iptables', ['-t', 'raw', '-A', 'PREROUTING', '-p', 'sctp', '-j', 'NOTRACK']);
+      await nsExec(l, 'iptables', ['-t', 'raw', '-A', 'OUTPUT', '-p', 'sctp', '-j', 'NOTRACK']);
+      await nsExec(l, 'iptables', [
+        '-t',
+        'mangle',
+        '-A',
+        'PREROUTING',
+        '-p',
+        'sctp',
+        '-d',
+        '10.201.9.0/24',
+        '-j',
+        'NFQUEUE',
+        '--queue-num',
+        '7',
+      ]);
+      const cfg = join(dir, 'lb.json');
+      writeFileSync(
+        cfg,
+        JSON.stringify({
+          queue: 7,
+          fastPath,
+          limits: { closeLingerMs: 200 },
+          services: [
+            {
+              name: 'ts',
+              vips: ['10.201.9.1', '10.201.9.2', '10.201.9.3'],
+              port: 5001,
+              endpoints: [{ addresses: ['10.201.2.2'], port: 5001 }],
+            },
+          ],
+        }),
+      );
+      lb = topo.spawn(l, process.execPath, [MAIN, cfg]);
+      let out = '';
+      lb.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      await waitFor('LB ready', () => (out.includes('"ready":true') ? true : undefined), 10_000);
+      // tsctp logs every send; an unread pipe would fill and stall the server.
+      topo.spawn(b, 'sh', ['-c', `exec ${TSCTP} >/dev/null 2>&1`]);
+      await new Promise((r) => setTimeout(r, 800));
+      const direct: number[] = [];
+      const via: number[] = [];
+      for (let i = 0; i < rounds; i++) {
+        direct.push(await tsctp(topo, c, '10.201.2.2', seconds));
+        via.push(await tsctp(topo, c, '10.201.9.1', seconds));
+      }
+      const d = median(direct) / 1e6;
+      const v = median(via) / 1e6;
+      results.push({
+        mode: fastPath ? 'nft fast path + NFQUEUE control' : 'all packets through NFQUEUE engine',
+        directMBps: +d.toFixed(2),
+        viaVipMBps: +v.toFixed(2),
+        ratio: +(v / d).toFixed(3),
+        rounds,
+      });
+    } finally {
+      await topo.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  const e = runEngineSetupBench();
+  console.log(
+    `SCTP engine: ${e.associationsPerSec} association setups/s (4 control packets each, pure, one core)`,
+  );
+  console.log(`  baseline: codec decode+verify+encode alone ${e.codecRoundTripsPerSec} packets/s`);
+  if (process.getuid?.() !== 0 || !existsSync(TSCTP)) {
+    console.log('SCTP throughput: skipped (needs root and usrsctp tsctp)');
+    return;
+  }
+  for (const r of await runSctpThroughputBench()) {
+    console.log(
+      `SCTP throughput (${r.mode}): via VIP ${r.viaVipMBps} MB/s ÷ direct ${r.directMBps} MB/s = ${r.ratio} (median of ${r.rounds} interleaved rounds) — goal ≥ 0.80: ${r.ratio >= 0.8 ? 'met' : 'NOT met'}`,
+    );
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) void main();

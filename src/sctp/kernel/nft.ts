@@ -1,0 +1,134 @@
+// Compiles the engine's per-path NAT entries into nftables: a stateless fast path in the raw
+// prerouting hook. One lookup keyed on (saddr . daddr . sport . dport) yields a path id in the packet
+// mark; four maps keyed on that id rewrite addresses and ports (nft cannot set several fields
+// from one lookup, and a second lookup on the already-rewritten header would miss). Packets carrying
+// any control chunk skip it and reach the NFQUEUE rule, so the engine sees every INIT, INIT-ACK,
+// COOKIE-*, ABORT, SHUTDOWN-COMPLETE and ASCONF*. Pure: text in, text out; the shell runs `nft -f`.
+import { formatIp } from '../../net/ip.js';
+import { entryKey } from '../engine/association.js';
+import type { NatEntry, PathChanges } from '../engine/types.js';
+
+export interface FastPathNames {
+  readonly table: string;
+  /** First mark value used for path ids; the range [base, base + 2^24) is ours. */
+  readonly markBase: number;
+}
+
+export const DEFAULT_NAMES: FastPathNames = { table: 'ferrolb_sctp', markBase: 0x5c000000 };
+
+const CONTROL = [
+  'init',
+  'init-ack',
+  'abort',
+  'shutdown-complete',
+  'cookie-echo',
+  'cookie-ack',
+  'asconf',
+  'asconf-ack',
+];
+
+/** The table (both families) with empty maps. Replacing it flushes every path. */
+export function fastPathTable(n: FastPathNames = DEFAULT_NAMES): string {
+  const fam = (f: 'ip' | 'ip6') => {
+    const a = f === 'ip' ? 'ip' : 'ip6';
+    // The vtag is not in the kernel key: nft 1.0.x types `sctp vtag` as a zero-length integer, so no
+    // element can be written for it. The 5-tuple is unambiguous anyway: the engine gives every
+    // association its own LB port per endpoint, and a restart (same 5-tuple) reuses its
+    // predecessor's rewrite; PathIds lets the newest entry own a shared key.
+    const t = f === 'ip' ? 'ipv4_addr' : 'ipv6_addr';
+    const skip = CONTROL.map((c) => `sctp chunk ${c} missing`).join(' ');
+    return [
+      `table ${f} ${n.table} {`,
+      `  map pathid { type ${t} . ${t} . inet_service . inet_service : mark; }`,
+      `  map nsaddr { type mark : ${t}; }`,
+      `  map ndaddr { type mark : ${t}; }`,
+      `  map nsport { type mark : inet_service; }`,
+      `  map ndport { type mark : inet_service; }`,
+      `  chain pre {`,
+      `    type filter hook prerouting priority raw; policy accept;`,
+      `    meta l4proto sctp ${skip} meta mark set ${a} saddr . ${a} daddr . sctp sport . sctp dport map @pathid ${a} saddr set meta mark map @nsaddr ${a} daddr set meta mark map @ndaddr sctp sport set meta mark map @nsport sctp dport set meta mark map @ndport notrack`,
+      `  }`,
+      `}`,
+    ].join('\n');
+  };
+  return `${fam('ip')}\n${fam('ip6')}\n`;
+}
+
+const tupleKey = (e: NatEntry): string =>
+  `${e.match.src.family}|${formatIp(e.match.src)}|${formatIp(e.match.dst)}|${e.match.srcPort}|${e.match.dstPort}`;
+
+/**
+ * Hands out path ids (marks) per kernel key (5-tuple). When two entries share a key (an association
+ * and its restart), the newest owns it; removing the older one then leaves the kernel alone.
+ */
+export class PathIds {
+  private readonly byTuple = new Map<string, { entry: string; id: number }>();
+  private free: number[] = [];
+  private next = 1;
+  constructor(private readonly base = DEFAULT_NAMES.markBase) {}
+  /** The id for this entry's key; `fresh` is false when the key already existed (rewrite in place). */
+  take(e: NatEntry): { id: number; fresh: boolean } {
+    const t = tupleKey(e);
+    const cur = this.byTuple.get(t);
+    if (cur) {
+      cur.entry = entryKey(e);
+      return { id: this.base + cur.id, fresh: false };
+    }
+    const id = this.free.pop() ?? this.next++;
+    if (id >= 1 << 24) throw new RangeError('fast-path id space exhausted');
+    this.byTuple.set(t, { entry: entryKey(e), id });
+    return { id: this.base + id, fresh: true };
+  }
+  /** The id to delete, or undefined when another entry owns the key now. */
+  release(e: NatEntry): number | undefined {
+    const t = tupleKey(e);
+    const cur = this.byTuple.get(t);
+    if (!cur || cur.entry !== entryKey(e)) return undefined;
+    this.byTuple.delete(t);
+    this.free.push(cur.id);
+    return this.base + cur.id;
+  }
+  get size(): number {
+    return this.byTuple.size;
+  }
+}
+
+const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
+
+/** `nft -f` script applying incremental changes (removals first, so a re-added key never collides). */
+export function fastPathScript(c: PathChanges, ids: PathIds, n: FastPathNames = DEFAULT_NAMES): string {
+  const lines: string[] = [];
+  for (const e of c.remove) {
+    const id = ids.release(e);
+    if (id === undefined) continue;
+    const f = e.match.src.family === 4 ? 'ip' : 'ip6';
+    const m = e.match;
+    lines.push(
+      `delete element ${f} ${n.table} pathid { ${formatIp(m.src)} . ${formatIp(m.dst)} . ${m.srcPort} . ${m.dstPort} }`,
+    );
+    for (const map of ['nsaddr', 'ndaddr', 'nsport', 'ndport'])
+      lines.push(`delete element ${f} ${n.table} ${map} { ${hex(id)} }`);
+  }
+  for (const e of c.add) {
+    const { id, fresh } = ids.take(e);
+    const f = e.match.src.family === 4 ? 'ip' : 'ip6';
+    const m = e.match;
+    const r = e.rewrite;
+    // A shared key is rewritten in place: delete the old values first (nft `add` does not replace).
+    if (!fresh)
+      for (const map of ['nsaddr', 'ndaddr', 'nsport', 'ndport'])
+        lines.push(`delete element ${f} ${n.table} ${map} { ${hex(id)} }`);
+    lines.push(
+      `add element ${f} ${n.table} nsaddr { ${hex(id)} : ${formatIp(r.src)} }`,
+      `add element ${f} ${n.table} ndaddr { ${hex(id)} : ${formatIp(r.dst)} }`,
+      `add element ${f} ${n.table} nsport { ${hex(id)} : ${r.srcPort} }`,
+      `add element ${f} ${n.table} ndport { ${hex(id)} : ${r.dstPort} }`,
+    );
+    // The key last: a packet can only take the path once all four rewrites exist.
+    if (fresh)
+      lines.push(
+        `add element ${f} ${n.table} pathid { ${formatIp(m.src)} . ${formatIp(m.dst)} . ${m.srcPort} . ${m.dstPort} : ${hex(id)} }`,
+      );
+  }
+  return lines.length ? lines.join('\n') + '\n' : '';
+}
