@@ -102,6 +102,27 @@ describe('data plane in the kernel', { skip }, () => {
     });
   });
 
+  it('two services share one VIP on different ports, each with its own endpoints and mode', async () => {
+    await withTopo({}, async (t) => {
+      const ap = new Applier({ run: t.run });
+      const admin: DataplaneService = {
+        name: 'default/admin',
+        addresses: [VIP4],
+        ports: [{ port: 81, protocol: 'TCP', targetPort: 8080 }],
+        mode: 'fullnat', // no snatAddresses: the endpoint sees the VIP itself
+        algorithm: 'hash',
+        endpoints: [{ address: t.backends[2]!.v4, weight: 1, state: 'active' }],
+      };
+      await ap.apply([web(t, { addresses: [VIP4] }), admin]);
+      const w = await httpBatch(t, VIP4, 80, 9);
+      assert.deepEqual([...tally(w.replies).values()], [3, 3, 3]);
+      for (const r of w.replies) assert.equal(r.split(' ')[1], CLIENT4);
+      const a = await httpBatch(t, VIP4, 81, 6);
+      assert.equal(a.errors, 0);
+      assert.deepEqual(a.replies, Array(6).fill(`b3 ${VIP4}`));
+    });
+  });
+
   it('fullnat: endpoints see the SNAT address and need no route back; TCP, UDP, SCTP; IPv4 and IPv6', async () => {
     await withTopo({ backendDefaultRoute: false }, async (t) => {
       const ap = new Applier({ run: t.run });
