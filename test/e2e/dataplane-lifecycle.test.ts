@@ -110,6 +110,30 @@ describe('data plane lifecycle in the kernel', { skip }, () => {
       }
       const after = await httpBatch(t, '10.200.0.20', 80, 3);
       assert.equal(after.replies.length, 0, 'removed service no longer answers');
+      const addrs = (await t.run('ip', ['-br', 'addr', 'show', 'dev', 'ferrolb0'])).stdout;
+      assert.doesNotMatch(addrs, /10\.200\.0\.20\//, 'its VIP left ferrolb0');
+      assert.match(addrs, /10\.200\.0\.10\//);
+    });
+  });
+
+  it('drift: someone edits the table behind our back; observe + apply repairs exactly that', async () => {
+    await withTopo(async (t) => {
+      const ap = new Applier({ run: t.run });
+      await ap.apply([svc(t)]);
+      const gone = await t.run('nft', [
+        'delete',
+        'element',
+        'inet',
+        'ferrolb',
+        'svc4',
+        `{ ${VIP4} . tcp . 80 }`,
+      ]);
+      assert.equal(gone.code, 0, gone.stderr);
+      assert.equal((await httpBatch(t, VIP4, 80, 2)).replies.length, 0, 'dispatch really removed');
+      await ap.observe();
+      const r = await ap.apply([svc(t)]);
+      assert.equal(r.statements, 1, 'one element re-added, nothing else');
+      assert.equal((await httpBatch(t, VIP4, 80, 6)).errors, 0);
     });
   });
 
