@@ -18,7 +18,10 @@ export const CONTROLLER_USAGE = `usage: ferrolb controller [flags]
   --lease-name NAME          default ferrolb-controller
   --identity ID              default $POD_NAME, else hostname-pid`;
 
-export function parseControllerArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Omit<ControllerOptions, 'kubeConfig'> & { kubeconfig?: string } {
+export function parseControllerArgs(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Omit<ControllerOptions, 'kubeConfig'> & { kubeconfig?: string } {
   const { values } = parseArgs({
     args: argv,
     options: {

@@ -21,7 +21,8 @@ import { CRD_KINDS, crKey, versionFor } from './crds.js';
 import { emptyMemory, plan, type ClusterView, type CoreConfig, type Memory, type Plan } from './core.js';
 import { LeaderElector } from './lease.js';
 import { DEFAULT_MAPPING, lbName } from './mapping.js';
-import { Reflector, type Listed } from './reflector.js';
+import { objKey, Reflector, type Listed } from './reflector.js';
+import { ALLOCATED, ALLOCATED_FROM_POOL, ALLOCATED_SECONDARY } from './annotations.js';
 import { serviceUpdate, validCondition } from './status.js';
 import type { KCustomObject, KEndpointSlice, KNode, KService } from './types.js';
 import { writeEvent, writeService } from './writer.js';
@@ -56,6 +57,8 @@ export interface ControllerOptions {
   /** Coalesce bursts of changes into one reconcile. */
   readonly debounceMs?: number;
   readonly writeConcurrency?: number;
+  /** Full reconcile at least this often, whatever the watches say (default 5 min). */
+  readonly resyncMs?: number;
   readonly log?: Log;
 }
 
@@ -107,6 +110,7 @@ export function runController(opts: ControllerOptions): Controller {
   let lastPlan: Plan | undefined;
   let leading = opts.leaderElection === false || opts.leaderElection === undefined;
   const reported = new Set<string>();
+  const fingerprints = new Map<string, string>();
 
   // ---- caches ----
   const reflect = <T extends KService | KEndpointSlice | KNode | KCustomObject>(
@@ -117,7 +121,19 @@ export function runController(opts: ControllerOptions): Controller {
       kc,
       path,
       list,
-      onChange: () => kick(),
+      onChange: (obj) => {
+        // Only Service changes that alter our input cause a reconcile: the echo of our own annotation
+        // and status writes does not (the periodic resync catches anyone else editing those).
+        if (obj && path === '/api/v1/services') {
+          const key = objKey(obj);
+          const o = services.items.get(key);
+          const f = o ? fingerprint(o as KService) : 'deleted';
+          if (fingerprints.get(key) === f) return;
+          if (o) fingerprints.set(key, f);
+          else fingerprints.delete(key);
+        }
+        kick();
+      },
       ...(opts.watch ?? {}),
       log: (msg, extra) => log.warn(extra ?? {}, msg),
     });
@@ -370,6 +386,7 @@ export function runController(opts: ControllerOptions): Controller {
 
   for (const r of all) r.start();
   elector?.start();
+  const resync = setInterval(() => kick(), opts.resyncMs ?? 300_000);
   if (leading) kick(0);
 
   return {
@@ -393,11 +410,21 @@ export function runController(opts: ControllerOptions): Controller {
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      clearInterval(resync);
       await running;
       await elector?.stop();
       await Promise.all(all.map((r) => r.stop()));
     },
   };
+}
+
+/** What a reconcile reads from a Service, minus what it writes itself (annotations ours, status). */
+function fingerprint(s: KService): string {
+  const ann = { ...(s.metadata.annotations ?? {}) };
+  delete ann[ALLOCATED];
+  delete ann[ALLOCATED_SECONDARY];
+  delete ann[ALLOCATED_FROM_POOL];
+  return JSON.stringify([s.spec ?? {}, s.metadata.labels ?? {}, ann, s.metadata.generation ?? 0]);
 }
 
 /** Runs jobs with at most `n` in flight. */

@@ -1,9 +1,28 @@
 // Public API of the Kubernetes front door.
-export { runController, type Controller, type ControllerOptions, type ControllerMetrics } from './controller.js';
+export {
+  runController,
+  type Controller,
+  type ControllerOptions,
+  type ControllerMetrics,
+} from './controller.js';
 export { controllerMain, parseControllerArgs, CONTROLLER_USAGE } from './cli.js';
 export { agentModel, type AgentModel } from './agent.js';
-export { plan, emptyMemory, persistedAllocation, type ClusterView, type CoreConfig, type Plan } from './core.js';
-export { mapService, claims, lbName, DEFAULT_MAPPING, type MappingConfig, type MappedService } from './mapping.js';
+export {
+  plan,
+  emptyMemory,
+  persistedAllocation,
+  type ClusterView,
+  type CoreConfig,
+  type Plan,
+} from './core.js';
+export {
+  mapService,
+  claims,
+  lbName,
+  DEFAULT_MAPPING,
+  type MappingConfig,
+  type MappedService,
+} from './mapping.js';
 export { mapCustomResources } from './crds.js';
 export { renderCrds, crdFor } from './crdgen.js';
 export { LeaderElector, decide as leaseDecision } from './lease.js';

@@ -15,8 +15,8 @@ export interface ReflectorOptions<T> {
   /** Watch path, e.g. /api/v1/services. */
   readonly path: string;
   readonly list: () => Promise<Listed<T>>;
-  /** Called after every change to the cache (coalesce downstream). */
-  readonly onChange: () => void;
+  /** Called after every change to the cache (coalesce downstream); `obj` is absent after a relist. */
+  readonly onChange: (obj?: T) => void;
   /** Server-side watch timeout; the watch is renewed after it. */
   readonly watchTimeoutSeconds?: number;
   /** Relist when nothing arrives for this long; must exceed the server's bookmark interval (~1 min). */
@@ -179,7 +179,7 @@ export class Reflector<T extends Meta> {
         }
         const rv = obj.metadata?.resourceVersion;
         if (rv) this.rv = rv;
-        if (type !== 'BOOKMARK') this.opts.onChange();
+        if (type !== 'BOOKMARK') this.opts.onChange(obj);
       };
       const params: Record<string, string | number | boolean> = {
         resourceVersion: this.rv,

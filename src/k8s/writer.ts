@@ -10,6 +10,8 @@ const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 export interface WriteResult {
   readonly service: KService;
   readonly calls: number;
+  /** resourceVersions our writes produced (their watch echoes need no reconcile). */
+  readonly versions: string[];
 }
 
 export async function writeService(core: CoreV1Api, svc: KService, u: ServiceUpdate): Promise<WriteResult> {
@@ -17,6 +19,7 @@ export async function writeService(core: CoreV1Api, svc: KService, u: ServiceUpd
   const namespace = svc.metadata.namespace ?? 'default';
   let cur = svc;
   let calls = 0;
+  const versions: string[] = [];
   // Annotations first: the allocation is durable before anyone is told about it in status.
   if (u.annotations) {
     const before = cur.metadata.annotations ?? {};
@@ -25,6 +28,7 @@ export async function writeService(core: CoreV1Api, svc: KService, u: ServiceUpd
     const body = { metadata: { resourceVersion: cur.metadata.resourceVersion, annotations: ann } };
     cur = (await core.patchNamespacedService({ name, namespace, body }, MERGE)) as unknown as KService;
     calls++;
+    versions.push(cur.metadata.resourceVersion ?? '');
   }
   if (u.status) {
     const body = {
@@ -36,8 +40,9 @@ export async function writeService(core: CoreV1Api, svc: KService, u: ServiceUpd
     };
     cur = (await core.patchNamespacedServiceStatus({ name, namespace, body }, MERGE)) as unknown as KService;
     calls++;
+    versions.push(cur.metadata.resourceVersion ?? '');
   }
-  return { service: cur, calls };
+  return { service: cur, calls, versions };
 }
 
 /** A core/v1 Event on an object; best effort (an Event that cannot be written is only logged). */
