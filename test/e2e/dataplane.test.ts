@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { e2eSkipReason, nsExec, Topology, waitFor } from '../support/netns.js';
 import { Applier } from '../../src/dataplane/applier.js';
+import { netnsRunner } from '../../src/dataplane/exec.js';
 import type { DataplaneService, DataplaneEndpoint } from '../../src/dataplane/types.js';
 import {
   buildLbTopology,
@@ -173,6 +174,49 @@ describe('data plane in the kernel', { skip }, () => {
       const ct = await nsExec(t.lb, 'conntrack', ['-L', '-p', 'sctp']).catch(() => '');
       for (const m of ct.matchAll(/src=(10\.201\.2\.\d+) dst=10\.201\.2\.1 /g)) seen.add(m[1]!);
       assert.ok(seen.size >= 2, `SCTP associations spread over endpoints: ${[...seen].join(',')}`);
+    });
+  });
+
+  it('maglev is consistent across LB instances: the same flow picks the same endpoint on both', async () => {
+    await withTopo({}, async (t) => {
+      // A second LB on its own client link and on the backends' bridge.
+      const lb2 = await t.topo.addNs('lb2');
+      await t.topo.link(t.client, ['10.201.3.2/24'], lb2, ['10.201.3.1/24']);
+      const { bDev } = await t.topo.link(lb2, ['10.201.2.2/24'], t.lb, []);
+      await nsExec(t.lb, 'ip', ['link', 'set', bDev, 'master', 'br0']);
+      await nsExec(lb2, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+      // The client's flows come from one address whichever LB they cross.
+      const src = '10.201.9.9';
+      await nsExec(t.client, 'ip', ['addr', 'add', `${src}/32`, 'dev', 'lo']);
+      const mg = (order: 1 | -1): DataplaneService => ({
+        ...web(t, { algorithm: 'maglev', addresses: [VIP4] }),
+        endpoints: order === 1 ? eps(t, 4) : eps(t, 4).reverse(),
+      });
+      await new Applier({ run: t.run }).apply([mg(1)]);
+      await new Applier({ run: netnsRunner(lb2) }).apply([mg(-1)]);
+      const ports = Array.from({ length: 24 }, (_, i) => 41000 + i);
+      const send = async () => {
+        for (const p of ports)
+          await nsExec(t.client, 'sh', [
+            '-c',
+            `echo x | socat -u - UDP4-DATAGRAM:${VIP4}:53,bind=${src}:${p}`,
+          ]);
+      };
+      const picks = async (ns: string) => {
+        const out = await nsExec(ns, 'conntrack', ['-L', '-p', 'udp', '--orig-src', src]);
+        return new Map(
+          [...out.matchAll(/sport=(\d+) dport=53 (?:\[UNREPLIED\] )?src=(\S+)/g)].map(
+            (m) => [Number(m[1]), m[2]!] as const,
+          ),
+        );
+      };
+      await send(); // via the first LB (the client's VIP route)
+      await nsExec(t.client, 'ip', ['route', 'replace', '10.200.0.0/24', 'via', '10.201.3.1']);
+      await send(); // via the second
+      const [a, b] = [await picks(t.lb), await picks(lb2)];
+      assert.equal(a.size, ports.length);
+      assert.deepEqual([...b].sort(), [...a].sort(), 'same endpoint for every flow on both LBs');
+      assert.ok(new Set(a.values()).size >= 2, 'flows spread over endpoints');
     });
   });
 
