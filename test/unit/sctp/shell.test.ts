@@ -1,0 +1,133 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  SctpNatEngine,
+  SctpQueueShell,
+  sctpRows,
+  type PacketIo,
+  type PathChanges,
+} from '../../../src/sctp/index.js';
+import type { NfqueueHandle } from '../../../src/sctp/shell/native.js';
+import { decodeIp, encodeAsconf, ParamType } from '../../../src/sctp/codec/index.js';
+import { formatIp } from '../../../src/net/ip.js';
+import { initChunk, ip, packet } from './build.js';
+
+/** A PacketIo that records verdicts and raw sends; `deliver` plays the kernel queue. */
+function fakeIo() {
+  let cb: ((ids: number[], pkts: Buffer[]) => void) | undefined;
+  const verdicts: { id: number; accept: boolean; payload?: Uint8Array }[] = [];
+  const raw: { family: number; dst: string; bytes: Uint8Array }[] = [];
+  const io: PacketIo = {
+    open: (_q, onPackets) => {
+      cb = onPackets;
+      return {} as NfqueueHandle;
+    },
+    verdict: (_h, id, accept, payload) => verdicts.push({ id, accept, ...(payload ? { payload } : {}) }),
+    close: () => (cb = undefined),
+    sendRaw: (family, dst, bytes) => raw.push({ family, dst: Buffer.from(dst).toString('hex'), bytes }),
+  };
+  return {
+    io,
+    verdicts,
+    raw,
+    deliver: (pkts: Uint8Array[]) =>
+      cb?.(
+        pkts.map((_, i) => i + 1),
+        pkts.map((p) => Buffer.from(p)),
+      ),
+  };
+}
+
+const svc = {
+  name: 'echo',
+  vips: [ip('10.9.0.1'), ip('10.9.0.2')],
+  port: 7,
+  endpoints: [{ addresses: [ip('10.0.2.2')], port: 7 }],
+};
+
+test('the shell accepts translated packets with their new bytes, drops the rest, applies changes first', () => {
+  const f = fakeIo();
+  const order: string[] = [];
+  const engine = new SctpNatEngine([svc]);
+  const shell = new SctpQueueShell({
+    queueNum: 1,
+    io: f.io,
+    engine,
+    now: () => 0,
+    applyChanges: (c: PathChanges) => order.push(`apply ${c.add.length}+${c.remove.length}`),
+  });
+  const origVerdict = f.io.verdict;
+  f.io.verdict = (h, id, a, p) => {
+    order.push(`verdict ${id}`);
+    origVerdict(h, id, a, p);
+  };
+  shell.start();
+  f.deliver([
+    packet(ip('10.0.1.2'), ip('10.9.0.1'), 5000, 7, 0, [initChunk(1, { tag: 11, addrs: [ip('10.0.3.2')] })]),
+    packet(ip('10.0.1.2'), ip('10.9.9.9'), 5000, 7, 0, [initChunk(1, { tag: 12 })]),
+  ]);
+  assert.deepEqual(
+    f.verdicts.map((v) => [v.id, v.accept]),
+    [
+      [1, true],
+      [2, false],
+    ],
+  );
+  assert.equal(formatIp(decodeIp(f.verdicts[0]!.payload!).ip.dst), '10.0.2.2');
+  assert.deepEqual(shell.stats.dropped, { 'no-service': 1 });
+  f.deliver([
+    packet(ip('10.0.2.2'), ip('10.9.0.1'), 7, 5000, 11, [
+      initChunk(2, { tag: 22, cookie: new Uint8Array(4) }),
+    ]),
+  ]);
+  assert.deepEqual(order.slice(-2), ['apply 6+0', 'verdict 1'], 'kernel entries before the verdict');
+  shell.stop();
+});
+
+test('LB-originated packets (ASCONF-ACK) leave through the raw socket towards the requester', () => {
+  const f = fakeIo();
+  const engine = new SctpNatEngine([svc]);
+  const shell = new SctpQueueShell({ queueNum: 1, io: f.io, engine, now: () => 0 });
+  shell.start();
+  f.deliver([packet(ip('10.0.1.2'), ip('10.9.0.1'), 5000, 7, 0, [initChunk(1, { tag: 11 })])]);
+  f.deliver([
+    packet(ip('10.0.2.2'), ip('10.9.0.1'), 7, 5000, 11, [
+      initChunk(2, { tag: 22, cookie: new Uint8Array(4) }),
+    ]),
+  ]);
+  const asconf = encodeAsconf({
+    serial: 1,
+    lookup: ip('10.0.1.2'),
+    items: [
+      {
+        type: ParamType.ADD_IP,
+        correlationId: 9,
+        rest: [{ type: 5, value: Uint8Array.from([10, 0, 4, 2]) }],
+      },
+    ],
+  });
+  f.deliver([packet(ip('10.0.1.2'), ip('10.9.0.1'), 5000, 7, 22, [asconf])]);
+  assert.equal(f.verdicts.at(-1)?.accept, false, 'the ASCONF itself is absorbed');
+  assert.equal(f.raw.length, 1);
+  assert.equal(f.raw[0]?.dst, '0a000102');
+  assert.equal(shell.stats.originated, 1);
+  // The rows for ferroctl show the new client address on both VIPs.
+  const wide = sctpRows(engine.associations(0), true);
+  assert.ok(wide.rows.some((r) => r.includes('10.0.4.2 → 10.9.0.2')));
+  const narrow = sctpRows(engine.associations(0));
+  assert.equal(narrow.rows.length, 1);
+  assert.equal(narrow.rows[0]?.[2], 'cookie-wait');
+});
+
+test('an engine bug never escapes the shell: the packet is dropped and counted', () => {
+  const f = fakeIo();
+  const engine = new SctpNatEngine([svc]);
+  engine.handle = () => {
+    throw new Error('bug');
+  };
+  const shell = new SctpQueueShell({ queueNum: 1, io: f.io, engine });
+  shell.start();
+  f.deliver([new Uint8Array(40)]);
+  assert.deepEqual(f.verdicts, [{ id: 1, accept: false }]);
+  assert.equal(shell.stats.dropped['engine-error'], 1);
+});
