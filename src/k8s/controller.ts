@@ -8,7 +8,6 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  DiscoveryV1Api,
   PatchStrategy,
   setHeaderOptions,
   type KubeConfig,
@@ -18,13 +17,14 @@ import type { Allocation } from '../ipam/allocator.js';
 import type { DesiredState } from '../model/types.js';
 import { SUPPORTED_KINDS } from '../model/validate.js';
 import { CRD_KINDS, crKey, versionFor } from './crds.js';
-import { emptyMemory, plan, type ClusterView, type CoreConfig, type Memory, type Plan } from './core.js';
+import { emptyMemory, plan, type CoreConfig, type Memory, type Plan } from './core.js';
 import { LeaderElector } from './lease.js';
 import { DEFAULT_MAPPING, lbName } from './mapping.js';
-import { objKey, Reflector, type Listed } from './reflector.js';
+import { objKey } from './reflector.js';
+import { makeCaches, SERVICES_PATH, type WatchOptions } from './caches.js';
 import { ALLOCATED, ALLOCATED_FROM_POOL, ALLOCATED_SECONDARY } from './annotations.js';
 import { serviceUpdate, validCondition } from './status.js';
-import type { KCustomObject, KEndpointSlice, KNode, KService } from './types.js';
+import type { KService } from './types.js';
 import { writeEvent, writeService } from './writer.js';
 
 export interface Log {
@@ -47,13 +47,7 @@ export interface ControllerOptions {
         retryPeriodMs?: number;
       };
   readonly identity?: string;
-  readonly watch?: {
-    stallMs?: number;
-    watchTimeoutSeconds?: number;
-    backoffInitialMs?: number;
-    backoffMaxMs?: number;
-    absentRetryMs?: number;
-  };
+  readonly watch?: WatchOptions;
   /** Coalesce bursts of changes into one reconcile. */
   readonly debounceMs?: number;
   readonly writeConcurrency?: number;
@@ -95,7 +89,6 @@ export function runController(opts: ControllerOptions): Controller {
   const identity = opts.identity ?? `${hostname()}-${process.pid}`;
   const cfg: CoreConfig = { ...DEFAULT_MAPPING, metallbCompat: false, ...(opts.config ?? {}) };
   const core = kc.makeApiClient(CoreV1Api);
-  const disc = kc.makeApiClient(DiscoveryV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const metrics: ControllerMetrics = {
     reconciles: 0,
@@ -113,59 +106,26 @@ export function runController(opts: ControllerOptions): Controller {
   const fingerprints = new Map<string, string>();
 
   // ---- caches ----
-  const reflect = <T extends KService | KEndpointSlice | KNode | KCustomObject>(
-    path: string,
-    list: () => Promise<Listed<T>>,
-  ) =>
-    new Reflector<T>({
-      kc,
-      path,
-      list,
-      onChange: (obj) => {
-        // Only Service changes that alter our input cause a reconcile: the echo of our own annotation
-        // and status writes does not (the periodic resync catches anyone else editing those).
-        if (obj && path === '/api/v1/services') {
-          const key = objKey(obj);
-          const o = services.items.get(key);
-          const f = o ? fingerprint(o as KService) : 'deleted';
-          if (fingerprints.get(key) === f) return;
-          if (o) fingerprints.set(key, f);
-          else fingerprints.delete(key);
-        }
-        kick();
-      },
-      ...(opts.watch ?? {}),
-      log: (msg, extra) => log.warn(extra ?? {}, msg),
-    });
-  const services = reflect<KService>(
-    '/api/v1/services',
-    async () => (await core.listServiceForAllNamespaces()) as unknown as Listed<KService>,
+  const caches = makeCaches(
+    kc,
+    cfg.metallbCompat,
+    opts.watch ?? {},
+    (path, obj) => {
+      // Only Service changes that alter our input cause a reconcile: the echo of our own annotation
+      // and status writes does not (the periodic resync catches anyone else editing those).
+      if (obj && path === SERVICES_PATH) {
+        const key = objKey(obj);
+        const o = caches.services.items.get(key);
+        const f = o ? fingerprint(o) : 'deleted';
+        if (fingerprints.get(key) === f) return;
+        if (o) fingerprints.set(key, f);
+        else fingerprints.delete(key);
+      }
+      kick();
+    },
+    (msg, extra) => log.warn(extra ?? {}, msg),
   );
-  const slices = reflect<KEndpointSlice>(
-    '/apis/discovery.k8s.io/v1/endpointslices',
-    async () => (await disc.listEndpointSliceForAllNamespaces()) as unknown as Listed<KEndpointSlice>,
-  );
-  const nodes = reflect<KNode>(
-    '/api/v1/nodes',
-    async () => (await core.listNode()) as unknown as Listed<KNode>,
-  );
-  const groups = cfg.metallbCompat ? ['ferrolb.io', 'metallb.io'] : ['ferrolb.io'];
-  const crs = groups.flatMap((group) =>
-    CRD_KINDS.map(({ kind, plural }) => {
-      const version = versionFor(group, kind);
-      return reflect<KCustomObject>(
-        `/apis/${group}/${version}/${plural}`,
-        async () =>
-          (await custom.listCustomObjectForAllNamespaces({
-            group,
-            version,
-            plural,
-          })) as Listed<KCustomObject>,
-      );
-    }),
-  );
-  const all = [services, slices, nodes, ...crs];
-  const ready = Promise.all(all.map((r) => r.synced)).then(() => undefined);
+  const { services, ready } = caches;
 
   // ---- reconcile loop: at most one at a time; changes during a run cause one more run ----
   let dirty = false;
@@ -202,13 +162,7 @@ export function runController(opts: ControllerOptions): Controller {
 
   async function reconcileOnce(): Promise<boolean> {
     metrics.reconciles++;
-    const view: ClusterView = {
-      services: [...services.items.values()],
-      slices: [...slices.items.values()],
-      nodes: [...nodes.items.values()],
-      customObjects: [...crs.flatMap((r) => [...r.items.values()])],
-    };
-    const p = plan(view, cfg, memory);
+    const p = plan(caches.view(), cfg, memory);
     await reportConfig(p);
     if (p.hold) {
       log.warn(
@@ -329,7 +283,7 @@ export function runController(opts: ControllerOptions): Controller {
   /** status.conditions[Valid] on each validated custom resource (the CRDs' "Valid" column). */
   async function writeValidConditions(p: Plan): Promise<void> {
     const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-    for (const r of crs)
+    for (const r of caches.crs)
       for (const cr of r.items.values()) {
         const kind = cr.kind ?? '';
         if (!SUPPORTED_KINDS.includes(kind)) continue;
@@ -384,7 +338,7 @@ export function runController(opts: ControllerOptions): Controller {
     });
   }
 
-  for (const r of all) r.start();
+  caches.start();
   elector?.start();
   const resync = setInterval(() => kick(), opts.resyncMs ?? 300_000);
   if (leading) kick(0);
@@ -405,7 +359,7 @@ export function runController(opts: ControllerOptions): Controller {
       }
     },
     relistAll() {
-      for (const r of all) r.relist();
+      for (const r of caches.all) r.relist();
     },
     async stop() {
       stopped = true;
@@ -413,7 +367,7 @@ export function runController(opts: ControllerOptions): Controller {
       clearInterval(resync);
       await running;
       await elector?.stop();
-      await Promise.all(all.map((r) => r.stop()));
+      await caches.stop();
     },
   };
 }

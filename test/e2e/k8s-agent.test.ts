@@ -10,7 +10,8 @@ import { buildLbTopology, httpBatch, tally, VIP4, type LbTopo } from './support-
 import { Applier } from '../../src/dataplane/applier.js';
 import type { DataplaneService } from '../../src/dataplane/types.js';
 import { runController, type Controller } from '../../src/k8s/controller.js';
-import { agentModel } from '../../src/k8s/agent.js';
+import { agentModel, type AgentModel } from '../../src/k8s/agent.js';
+import { runAgentWatch } from '../../src/k8s/agent-watch.js';
 import type { ClusterView } from '../../src/k8s/core.js';
 import { DEFAULT_MAPPING } from '../../src/k8s/mapping.js';
 
@@ -25,18 +26,19 @@ async function agentServices(kc: KubeConfig): Promise<DataplaneService[]> {
     slices: (await kc.makeApiClient(DiscoveryV1Api).listEndpointSliceForAllNamespaces()).items as never,
     nodes: (await core.listNode()).items as never,
     customObjects: (
-      (await kc
-        .makeApiClient(CustomObjectsApi)
-        .listCustomObjectForAllNamespaces({
-          group: 'ferrolb.io',
-          version: 'v1',
-          plural: 'ipaddresspools',
-        })) as {
+      (await kc.makeApiClient(CustomObjectsApi).listCustomObjectForAllNamespaces({
+        group: 'ferrolb.io',
+        version: 'v1',
+        plural: 'ipaddresspools',
+      })) as {
         items: never[];
       }
     ).items,
   };
-  const m = agentModel(view, CFG);
+  return toDataplane(agentModel(view, CFG));
+}
+
+function toDataplane(m: AgentModel): DataplaneService[] {
   assert.deepEqual(m.issues, []);
   const out: DataplaneService[] = [];
   for (const lb of m.state?.loadBalancers.values() ?? []) {
@@ -131,10 +133,30 @@ describe('k8s agent programs the kernel from Kubernetes objects', { skip }, () =
     assert.equal(all.errors, 0);
     assert.deepEqual([...tally(all.replies).keys()].sort(), ['b1', 'b2', 'b3']);
 
-    const slice = await disc.readNamespacedEndpointSlice({ name: 'web-abc', namespace: 'web' });
-    slice.endpoints = endpoints(['b2']) as never;
-    await disc.replaceNamespacedEndpointSlice({ name: 'web-abc', namespace: 'web', body: slice });
-    await ap.apply(await agentServices(kc));
+    // Now as a running agent: watches → model → data plane, on its own.
+    let applied = 0;
+    let endpointsApplied = -1;
+    const agent = runAgentWatch({
+      kubeConfig: kc,
+      debounceMs: 5,
+      onModel: async (m) => {
+        const services = toDataplane(m);
+        await ap.apply(services);
+        applied++;
+        endpointsApplied = services[0]?.endpoints.length ?? 0;
+      },
+    });
+    try {
+      await agent.ready;
+      await waitFor(() => applied > 0, 'first agent apply');
+      const before = applied;
+      const slice = await disc.readNamespacedEndpointSlice({ name: 'web-abc', namespace: 'web' });
+      slice.endpoints = endpoints(['b2']) as never;
+      await disc.replaceNamespacedEndpointSlice({ name: 'web-abc', namespace: 'web', body: slice });
+      await waitFor(() => applied > before && endpointsApplied === 2, 'agent applied the change');
+    } finally {
+      await agent.stop();
+    }
     const two = await httpBatch(t, VIP4, 80, 30);
     assert.equal(two.errors, 0);
     assert.deepEqual([...tally(two.replies).keys()].sort(), ['b1', 'b3']);
