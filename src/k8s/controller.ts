@@ -23,7 +23,8 @@ import { DEFAULT_MAPPING, lbName } from './mapping.js';
 import { objKey } from './reflector.js';
 import { makeCaches, SERVICES_PATH, type WatchOptions } from './caches.js';
 import { ALLOCATED, ALLOCATED_FROM_POOL, ALLOCATED_SECONDARY } from './annotations.js';
-import { serviceUpdate, validCondition } from './status.js';
+import { clampCount, configStatus, serviceUpdate } from './status.js';
+import { poolUsage } from '../ipam/stats.js';
 import type { KService } from './types.js';
 import { writeEvent, writeService } from './writer.js';
 
@@ -189,6 +190,8 @@ export function runController(opts: ControllerOptions): Controller {
         let cur = svc;
         let u = first;
         for (let attempt = 0; attempt < 4; attempt++) {
+          // A replica that lost the Lease mid-reconcile stops writing at once.
+          if (!leading || stopped) return;
           try {
             const r = await writeService(core, cur, u);
             metrics.apiWrites += r.calls;
@@ -283,6 +286,10 @@ export function runController(opts: ControllerOptions): Controller {
   /** status.conditions[Valid] on each validated custom resource (the CRDs' "Valid" column). */
   async function writeValidConditions(p: Plan): Promise<void> {
     const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    // Counters only from an accepted state (with last good pools, they describe what is in use).
+    const usage = new Map(
+      p.state && !p.hold ? poolUsage(p.state.pools.values(), p.allocations).map((x) => [x.name, x]) : [],
+    );
     for (const r of caches.crs)
       for (const cr of r.items.values()) {
         const kind = cr.kind ?? '';
@@ -290,8 +297,15 @@ export function runController(opts: ControllerOptions): Controller {
         const label = `${kind}/${cr.metadata.name ?? ''}`;
         if (!(p.configSources.get(label) ?? []).includes(crKey(cr))) continue;
         const msgs = p.configIssues.filter((i) => i.object === label).map(formatIssue);
-        const cond = validCondition(cr, msgs, now);
-        if (!cond) continue;
+        const u = kind === 'IPAddressPool' ? usage.get(cr.metadata.name ?? '') : undefined;
+        const counts = u && {
+          assignedIPv4: clampCount(u.ipv4.used),
+          assignedIPv6: clampCount(u.ipv6.used),
+          availableIPv4: clampCount(u.ipv4.free),
+          availableIPv6: clampCount(u.ipv6.free),
+        };
+        const status = configStatus(cr, msgs, counts, now);
+        if (!status) continue;
         const [group, version] = (cr.apiVersion ?? '').split('/') as [string, string];
         const plural = CRD_KINDS.find((k) => k.kind === kind)?.plural as string;
         try {
@@ -302,7 +316,7 @@ export function runController(opts: ControllerOptions): Controller {
               plural,
               namespace: cr.metadata.namespace ?? 'default',
               name: cr.metadata.name ?? '',
-              body: { status: { conditions: cond } },
+              body: { status },
             },
             MERGE,
           );

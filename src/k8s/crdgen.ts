@@ -144,6 +144,9 @@ const COLUMNS: Record<string, object[]> = {
     col('Auto Assign', '.spec.autoAssign', 'boolean'),
     col('Avoid Buggy IPs', '.spec.avoidBuggyIPs', 'boolean'),
     col('Priority', '.spec.serviceAllocation.priority', 'integer', 1),
+    col('Assigned IPv4', '.status.assignedIPv4', 'integer', 1),
+    col('Available IPv4', '.status.availableIPv4', 'integer', 1),
+    col('Assigned IPv6', '.status.assignedIPv6', 'integer', 1),
     VALID,
     AGE,
   ],
@@ -242,6 +245,14 @@ export function crdFor(kind: string): Schema {
                         },
                       },
                     },
+                    ...(kind === 'IPAddressPool'
+                      ? Object.fromEntries(
+                          ['assignedIPv4', 'assignedIPv6', 'availableIPv4', 'availableIPv6'].map((k) => [
+                            k,
+                            { type: 'integer', format: 'int64' },
+                          ]),
+                        )
+                      : {}),
                   },
                   'x-kubernetes-preserve-unknown-fields': true,
                 },

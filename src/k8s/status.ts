@@ -194,3 +194,28 @@ export function validCondition(
     cur && cur.status === want.status && cur.lastTransitionTime ? toText(cur.lastTransitionTime) : now;
   return [...conds.filter((c) => c.type !== 'Valid'), { ...want, lastTransitionTime }];
 }
+
+export interface PoolCounts {
+  readonly assignedIPv4: number;
+  readonly assignedIPv6: number;
+  readonly availableIPv4: number;
+  readonly availableIPv6: number;
+}
+
+/** A configuration resource's status patch (Valid condition, and MetalLB's counters for pools), or
+ * undefined when it already says that. Counters are clamped to what a JSON number holds exactly. */
+export function configStatus(
+  cr: KCustomObject,
+  issues: readonly string[],
+  counts: PoolCounts | undefined,
+  now: string,
+): Record<string, unknown> | undefined {
+  const conds = validCondition(cr, issues, now);
+  const cur = (cr.status ?? {}) as Record<string, unknown>;
+  const countsChanged = counts !== undefined && Object.entries(counts).some(([k, v]) => cur[k] !== v);
+  if (!conds && !countsChanged) return undefined;
+  return { ...(conds ? { conditions: conds } : {}), ...(countsChanged ? counts : {}) };
+}
+
+export const clampCount = (n: bigint): number =>
+  n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);

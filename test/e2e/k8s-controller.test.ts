@@ -168,6 +168,47 @@ describe('k8s controller against the API server emulator', () => {
     assert.ok(c.metrics.writeConflicts >= 2);
   });
 
+  it('dual stack: RequireDualStack gets one address per family; PreferDualStack settles for one', async () => {
+    await pool('v4', ['10.10.12.0/31']);
+    await pool('v6', ['fd00:10:12::/127']);
+    start();
+    await core.createNamespacedService({
+      namespace: NS,
+      body: {
+        metadata: { name: 'ds' },
+        spec: {
+          type: 'LoadBalancer',
+          loadBalancerClass: 'ferrolb.io/ferrolb',
+          ipFamilyPolicy: 'RequireDualStack',
+          ipFamilies: ['IPv6', 'IPv4'],
+          ports: [{ port: 443, protocol: 'TCP' }],
+        },
+      },
+    });
+    assert.deepEqual(await ipsOf('ds', 2), ['10.10.12.0', 'fd00:10:12::']);
+    await custom.deleteNamespacedCustomObject({
+      group: 'ferrolb.io',
+      version: 'v1',
+      namespace: 'ferrolb-system',
+      plural: 'ipaddresspools',
+      name: 'v6',
+    });
+    await core.createNamespacedService({
+      namespace: NS,
+      body: {
+        metadata: { name: 'prefer' },
+        spec: {
+          type: 'LoadBalancer',
+          loadBalancerClass: 'ferrolb.io/ferrolb',
+          ipFamilyPolicy: 'PreferDualStack',
+          ipFamilies: ['IPv4', 'IPv6'],
+          ports: [{ port: 443, protocol: 'TCP' }],
+        },
+      },
+    });
+    assert.deepEqual(await ipsOf('prefer'), ['10.10.12.1']);
+  });
+
   it('shares one address between services with the same key and disjoint ports', async () => {
     await pool('public', ['10.10.1.0/30']);
     start();
@@ -199,6 +240,17 @@ describe('k8s controller against the API server emulator', () => {
     assert.match(cond.message, /no free IPv4 address in IPAddressPool\/tiny/);
     await waitFor(async () => (await events('c')).includes('AllocationPending'), 'pending event');
     assert.deepEqual(await ips('c'), []);
+    const counters = await waitFor(async () => {
+      const o = (await custom.getNamespacedCustomObject({
+        group: 'ferrolb.io',
+        version: 'v1',
+        namespace: 'ferrolb-system',
+        plural: 'ipaddresspools',
+        name: 'tiny',
+      })) as { status?: { assignedIPv4?: number; availableIPv4?: number } };
+      return o.status?.assignedIPv4 === 2 ? o.status : undefined;
+    }, 'pool counters');
+    assert.equal(counters.availableIPv4, 0);
     const freed = (await ips('a'))[0];
     await del('a');
     assert.deepEqual(await ipsOf('c'), [freed]);
