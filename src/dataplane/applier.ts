@@ -161,8 +161,7 @@ export class Applier {
         for (const vip of old.addresses) {
           if (parseIp(vip).family !== parseIp(a).family) continue;
           for (const p of old.ports) {
-            await flushEndpointFlows(this.run, canonicalIp(vip), p.protocol, p.port, a);
-            n++;
+            n += await flushEndpointFlows(this.run, canonicalIp(vip), p.protocol, p.port, a);
           }
         }
       }

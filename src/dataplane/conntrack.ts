@@ -64,18 +64,20 @@ export async function listConntrack(run: Runner): Promise<ConntrackEntry[]> {
   return out;
 }
 
-/** Deletes the flows of one service port that go to `endpoint` (conntrack exits 1 when none). */
+/** Deletes the flows of one service port that go to `endpoint`; returns how many were deleted. */
 export async function flushEndpointFlows(
   run: Runner,
   vip: string,
   protocol: string,
   port: number,
   endpoint: string,
-): Promise<void> {
+): Promise<number> {
   const family = vip.includes(':') ? 'ipv6' : 'ipv4';
   const args = ['-D', '-f', family, '-p', protocol.toLowerCase(), '--orig-dst', vip];
   args.push('--orig-port-dst', String(port), '--reply-src', endpoint);
   const r = await run('conntrack', args);
-  if (r.code !== 0 && !/flow entries have been deleted/.test(r.stderr))
-    throw new CommandError(`conntrack ${args.join(' ')}`, r);
+  // conntrack exits 1 when nothing matched; the summary line is on stderr either way.
+  const m = /(\d+) flow entries have been deleted/.exec(r.stderr);
+  if (!m) throw new CommandError(`conntrack ${args.join(' ')}`, r);
+  return Number(m[1]);
 }

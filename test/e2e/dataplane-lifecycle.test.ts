@@ -75,9 +75,10 @@ describe('data plane lifecycle in the kernel', { skip }, () => {
       assert.deepEqual([...tally(b.replies).keys()].sort(), ['b1', 'b3'], 'b2 gets no new flows');
       assert.match(await holds.get('b2')!.ping(), /^b2 /, 'established flow to b2 still served');
       // 'unknown' (not yet probed) is not active either.
-      await ap.apply([
+      const flushed = await ap.apply([
         svc(t, { flushOnInactive: true }, { b2: { state: 'inactive' }, b3: { state: 'unknown' } }),
       ]);
+      assert.ok(flushed.flushed >= 1, `b3's held flow deleted from conntrack (${flushed.flushed})`);
       await assert.rejects(holds.get('b3')!.ping(2000), 'b3 flow flushed');
       assert.match(await holds.get('b1')!.ping(), /^b1 /);
       assert.match(await holds.get('b2')!.ping(), /^b2 /, 'b2 was already inactive: not flushed now');
