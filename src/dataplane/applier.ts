@@ -48,13 +48,17 @@ export interface ServiceCounters {
 }
 
 export class DataplaneApplyError extends Error {
+  /** The rejected transaction. Not enumerable: loggers serialise errors, and it can be megabytes. */
+  declare readonly script: string;
   constructor(
     message: string,
-    readonly script: string,
-    override readonly cause?: unknown,
+    script: string,
+    /** Statements in the rejected transaction. */
+    readonly statements: number,
   ) {
     super(message);
     this.name = 'DataplaneApplyError';
+    Object.defineProperty(this, 'script', { value: script, enumerable: false });
   }
 }
 
@@ -107,6 +111,7 @@ export class Applier {
         throw new DataplaneApplyError(
           `nft rejected the transaction: ${r.stderr.trim().slice(0, 2000)}`,
           tx.script,
+          tx.statements,
         );
       }
     }

@@ -12,12 +12,19 @@ export interface RunResult {
 export type Runner = (cmd: string, args: readonly string[], input?: string) => Promise<RunResult>;
 
 export class CommandError extends Error {
+  /** Exit code and the first 4 KiB of each stream (a failed `nft -j list` can print megabytes). */
+  readonly result: RunResult;
   constructor(
     readonly command: string,
-    readonly result: RunResult,
+    result: RunResult,
   ) {
     super(`${command} exited ${result.code}: ${result.stderr.trim().slice(0, 2000)}`);
     this.name = 'CommandError';
+    this.result = {
+      code: result.code,
+      stdout: result.stdout.slice(0, 4096),
+      stderr: result.stderr.slice(0, 4096),
+    };
   }
 }
 
