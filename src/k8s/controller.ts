@@ -255,7 +255,14 @@ export function runController(opts: ControllerOptions): Controller {
     }
     for (const i of p.configIssues) {
       const msg = formatIssue(i);
-      for (const src of p.configSources.get(i.object) ?? []) {
+      const sources = p.configSources.get(i.object) ?? [];
+      if (sources.length === 0 && !reported.has(`-|${msg}`)) {
+        // About an object that no longer exists (e.g. a pool deleted while in use): log and count.
+        reported.add(`-|${msg}`);
+        metrics.configInvalid++;
+        log.warn({ issue: msg }, 'configuration problem');
+      }
+      for (const src of sources) {
         const key = `${src}|${msg}`;
         if (reported.has(key)) continue;
         reported.add(key);

@@ -106,10 +106,17 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
   const stored = (objs: readonly RawObject[]): StoredObject[] =>
     objs.map((object) => ({ origin: 'api', object }));
 
-  // 1. Pools as a set.
-  const poolCheck = buildDesiredState(stored(cfgMap.objects));
-  const configIssues = [...cfgMap.issues, ...poolCheck.issues];
-  let pools: readonly RawObject[] | undefined = cfgMap.objects;
+  // 1. Pools as a set. A pool deleted while Services still hold its addresses stays in use (as the
+  // standalone daemon refuses such a delete): those Services keep their addresses until released.
+  const kept = inUseDeletedPools(view, cfgMap.objects, memory);
+  const poolCheck = buildDesiredState(stored([...cfgMap.objects, ...kept.objects]));
+  const configIssues = [
+    ...cfgMap.issues,
+    ...kept.issues,
+    ...poolCheck.issues.filter((i) => !kept.issues.some((k) => k.object === i.object)),
+  ];
+  let pools: readonly RawObject[] | undefined = [...cfgMap.objects, ...kept.objects];
+  if (poolCheck.issues.length > 0 || cfgMap.issues.length > 0) pools = memory.pools;
   if (configIssues.length > 0) pools = memory.pools;
   if (pools === undefined)
     return {
@@ -242,6 +249,44 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
     outcomes,
     memory: { pools, services: nextServices, allocations: ipam.allocations },
   };
+}
+
+/** Pools of the last good set that are gone now but still hold someone's address. */
+function inUseDeletedPools(
+  view: ClusterView,
+  current: readonly RawObject[],
+  memory: Memory,
+): { objects: RawObject[]; issues: ConfigIssue[] } {
+  if (!memory.pools) return { objects: [], issues: [] };
+  const names = new Set(current.map((o) => (o.metadata as { name?: string }).name));
+  const gone = memory.pools.filter((o) => !names.has((o.metadata as { name?: string }).name));
+  if (gone.length === 0) return { objects: [], issues: [] };
+  const built = buildDesiredState(gone.map((object) => ({ origin: 'api' as const, object })));
+  if (!built.state) return { objects: [], issues: [] };
+  const holders = new Map<string, string[]>();
+  const held = (svc: KService) =>
+    memory.allocations.get(lbName(svc.metadata.namespace ?? 'default', svc.metadata.name ?? '')) ??
+    persistedAllocation(svc);
+  for (const svc of view.services) {
+    const a = held(svc);
+    if (!a) continue;
+    for (const ip of [...a.addresses, ...a.secondaryAddresses]) {
+      const pool = poolOf(built.state, ip);
+      if (pool) holders.set(pool, [...(holders.get(pool) ?? []), `${svcKey(svc.metadata)} (${ip})`]);
+    }
+  }
+  const objects = gone.filter((o) => holders.has((o.metadata as { name: string }).name));
+  const issues = objects.map((o) => {
+    const name = (o.metadata as { name: string }).name;
+    const users = holders.get(name) ?? [];
+    return {
+      object: `IPAddressPool/${name}`,
+      field: 'metadata.name',
+      value: name,
+      message: `deleted while ${users.length} Service(s) hold its addresses (${users.slice(0, 5).join(', ')}${users.length > 5 ? ', ...' : ''}); it stays in use until they are released`,
+    };
+  });
+  return { objects, issues };
 }
 
 function poolOf(state: DesiredState, address: string | undefined): string | undefined {

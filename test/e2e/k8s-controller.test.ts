@@ -186,6 +186,7 @@ describe('k8s controller against the API server emulator', () => {
       },
     });
     assert.deepEqual(await ipsOf('ds', 2), ['10.10.12.0', 'fd00:10:12::']);
+    // Deleting a pool in use does not take addresses away: it stays in use until they are released.
     await custom.deleteNamespacedCustomObject({
       group: 'ferrolb.io',
       version: 'v1',
@@ -193,6 +194,9 @@ describe('k8s controller against the API server emulator', () => {
       plural: 'ipaddresspools',
       name: 'v6',
     });
+    await waitFor(() => running[0]?.metrics.configInvalid, 'deleted-in-use reported');
+    assert.deepEqual(await ips('ds'), ['10.10.12.0', 'fd00:10:12::']);
+    await del('ds');
     await core.createNamespacedService({
       namespace: NS,
       body: {
@@ -206,7 +210,13 @@ describe('k8s controller against the API server emulator', () => {
         },
       },
     });
-    assert.deepEqual(await ipsOf('prefer'), ['10.10.12.1']);
+    assert.deepEqual(await ipsOf('prefer'), ['10.10.12.0']);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(
+      await ips('prefer'),
+      ['10.10.12.0'],
+      'no IPv6: the deleted pool is gone once nobody holds it',
+    );
   });
 
   it('shares one address between services with the same key and disjoint ports', async () => {

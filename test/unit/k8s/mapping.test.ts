@@ -377,6 +377,24 @@ describe('plan and status', () => {
     assert.equal(plan(view([svc('a')], [pool(['10.0.0.0/40'])]), core, emptyMemory()).hold, true);
   });
 
+  it('a pool deleted while in use stays in use until its addresses are released', () => {
+    const both = [pool(['10.0.0.0/30']), pool(['10.0.1.0/30'], 'q')];
+    const first = plan(view([svc('a', { 'ferrolb.io/address-pool': 'q' })], both), core, emptyMemory());
+    const held = first.outcomes.get('ns/a') as unknown as { allocation: { addresses: string[] } };
+    assert.deepEqual(held.allocation.addresses, ['10.0.1.0']);
+    const after = plan(
+      view([svc('a', { 'ferrolb.io/address-pool': 'q' })], [pool(['10.0.0.0/30'])]),
+      core,
+      first.memory,
+    );
+    assert.equal(after.configIssues[0]?.object, 'IPAddressPool/q');
+    assert.match(after.configIssues[0]?.message ?? '', /ns\/a \(10\.0\.1\.0\)/);
+    assert.equal(after.outcomes.get('ns/a')?.phase, 'Allocated');
+    const released = plan(view([], [pool(['10.0.0.0/30'])]), core, after.memory);
+    assert.deepEqual(released.configIssues, []);
+    assert.equal(released.state?.pools.has('q'), false);
+  });
+
   it('an invalid Service keeps its addresses (last good mapping, or a stand-in after a restart)', () => {
     const first = plan(view([svc('a')]), core, emptyMemory());
     const ip = (first.outcomes.get('ns/a') as unknown as { allocation: { addresses: string[] } }).allocation
