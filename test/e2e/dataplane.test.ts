@@ -129,12 +129,12 @@ describe('data plane in the kernel', { skip }, () => {
       const ap = new Applier({ run: t.run });
       const sctp: DataplaneService = {
         name: 'sctp-echo',
-        addresses: [VIP4],
+        addresses: [VIP4, VIP6],
         ports: [{ port: 7, protocol: 'SCTP', targetPort: 7 }],
         mode: 'fullnat',
         algorithm: 'roundrobin',
-        snatAddresses: [LB_BR4],
-        endpoints: eps(t, 4),
+        snatAddresses: [LB_BR4, LB_BR6],
+        endpoints: eps(t, 46),
       };
       await ap.apply([web(t, { mode: 'fullnat', snatAddresses: [LB_BR4, LB_BR6] }), sctp]);
       for (const [vip, snat] of [
@@ -151,29 +151,34 @@ describe('data plane in the kernel', { skip }, () => {
       for (const b of t.backends) t.topo.spawn(b.ns, '/usr/lib/usrsctp/echo_server', []);
       await new Promise((r) => setTimeout(r, 300));
       // usrsctp's client prints the echo; each association goes through the SCTP DNAT+SNAT.
+      for (const vip of [VIP4, VIP6])
+        for (let i = 0; i < 3; i++) {
+          const out = await waitFor(
+            `sctp echo via ${vip}`,
+            async () => {
+              const o = await nsExec(
+                t.client,
+                'sh',
+                ['-c', `echo hello-sctp | timeout 5 /usr/lib/usrsctp/client ${vip} 7`],
+                { timeoutMs: 8000 },
+              ).catch((e: { stdout?: string }) => e.stdout ?? '');
+              return o.includes('hello-sctp') ? o : undefined;
+            },
+            20_000,
+            200,
+          );
+          assert.match(out, /hello-sctp/);
+        }
       const seen = new Set<string>();
-      for (let i = 0; i < 3; i++) {
-        const out = await waitFor(
-          'sctp echo',
-          async () => {
-            const o = await nsExec(
-              t.client,
-              'sh',
-              ['-c', `echo hello-sctp | timeout 5 /usr/lib/usrsctp/client ${VIP4} 7`],
-              {
-                timeoutMs: 8000,
-              },
-            ).catch((e: { stdout?: string }) => e.stdout ?? '');
-            return o.includes('hello-sctp') ? o : undefined;
-          },
-          20_000,
-          200,
-        );
-        assert.match(out, /hello-sctp/);
+      for (const f of ['ipv4', 'ipv6']) {
+        const ct = await nsExec(t.lb, 'conntrack', ['-L', '-f', f, '-p', 'sctp']).catch(() => '');
+        for (const m of ct.matchAll(/src=(\S+) dst=(?:10\.201\.2\.1|fd01:2::1) /g)) seen.add(m[1]!);
       }
-      const ct = await nsExec(t.lb, 'conntrack', ['-L', '-p', 'sctp']).catch(() => '');
-      for (const m of ct.matchAll(/src=(10\.201\.2\.\d+) dst=10\.201\.2\.1 /g)) seen.add(m[1]!);
-      assert.ok(seen.size >= 2, `SCTP associations spread over endpoints: ${[...seen].join(',')}`);
+      assert.ok(
+        [...seen].some((a) => a.includes(':')),
+        `IPv6 SCTP associations NATed: ${[...seen].join(',')}`,
+      );
+      assert.ok(seen.size >= 4, `SCTP associations spread over endpoints: ${[...seen].join(',')}`);
     });
   });
 
