@@ -8,25 +8,21 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
 import { formatIssue } from '../model/issues.js';
 import type { Allocation } from '../ipam/allocator.js';
 import type { DesiredState } from '../model/types.js';
-import { SUPPORTED_KINDS } from '../model/validate.js';
-import { CRD_KINDS, crKey, versionFor } from './crds.js';
 import { emptyMemory, plan, type CoreConfig, type Memory, type Plan } from './core.js';
 import { LeaderElector } from './lease.js';
 import { DEFAULT_MAPPING, lbName } from './mapping.js';
 import { objKey } from './reflector.js';
 import { makeCaches, SERVICES_PATH, type WatchOptions } from './caches.js';
 import { ALLOCATED, ALLOCATED_FROM_POOL, ALLOCATED_SECONDARY } from './annotations.js';
-import { clampCount, configStatus, serviceUpdate } from './status.js';
-import { poolUsage } from '../ipam/stats.js';
+import { serviceUpdate } from './status.js';
 import type { KService } from './types.js';
 import { writeEvent, writeService } from './writer.js';
+import { configReporter } from './report.js';
 
 export interface Log {
   info(obj: object, msg?: string): void;
@@ -81,7 +77,6 @@ export interface Controller {
 }
 
 const COMPONENT = 'ferrolb-controller';
-const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const noLog: Log = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 export function runController(opts: ControllerOptions): Controller {
@@ -103,7 +98,6 @@ export function runController(opts: ControllerOptions): Controller {
   let memory: Memory = emptyMemory();
   let lastPlan: Plan | undefined;
   let leading = opts.leaderElection === false || opts.leaderElection === undefined;
-  const reported = new Set<string>();
   const fingerprints = new Map<string, string>();
 
   // ---- caches ----
@@ -246,93 +240,7 @@ export function runController(opts: ControllerOptions): Controller {
     }
   }
 
-  /** Invalid configuration: log, metric, and one Warning Event per resource and message. */
-  async function reportConfig(p: Plan): Promise<void> {
-    await writeValidConditions(p);
-    if (p.configIssues.length === 0) {
-      reported.clear();
-      return;
-    }
-    for (const i of p.configIssues) {
-      const msg = formatIssue(i);
-      const sources = p.configSources.get(i.object) ?? [];
-      if (sources.length === 0 && !reported.has(`-|${msg}`)) {
-        // About an object that no longer exists (e.g. a pool deleted while in use): log and count.
-        reported.add(`-|${msg}`);
-        metrics.configInvalid++;
-        log.warn({ issue: msg }, 'configuration problem');
-      }
-      for (const src of sources) {
-        const key = `${src}|${msg}`;
-        if (reported.has(key)) continue;
-        reported.add(key);
-        metrics.configInvalid++;
-        log.warn({ resource: src, issue: msg }, 'invalid configuration; keeping the last good one');
-        const [group, kind, namespace, name] = src.split('/') as [string, string, string, string];
-        const version = versionFor(group, kind);
-        try {
-          await writeEvent(
-            core,
-            { kind, apiVersion: `${group}/${version}`, namespace: namespace || 'default', name },
-            {
-              type: 'Warning',
-              reason: 'InvalidConfiguration',
-              message: `${msg} (the last good configuration stays in use)`,
-            },
-            COMPONENT,
-            identity,
-          );
-          metrics.events++;
-        } catch (e) {
-          log.warn({ error: (e as Error).message }, 'event not written');
-        }
-      }
-    }
-  }
-
-  /** status.conditions[Valid] on each validated custom resource (the CRDs' "Valid" column). */
-  async function writeValidConditions(p: Plan): Promise<void> {
-    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-    // Counters only from an accepted state (with last good pools, they describe what is in use).
-    const usage = new Map(
-      p.state && !p.hold ? poolUsage(p.state.pools.values(), p.allocations).map((x) => [x.name, x]) : [],
-    );
-    for (const r of caches.crs)
-      for (const cr of r.items.values()) {
-        const kind = cr.kind ?? '';
-        if (!SUPPORTED_KINDS.includes(kind)) continue;
-        const label = `${kind}/${cr.metadata.name ?? ''}`;
-        if (!(p.configSources.get(label) ?? []).includes(crKey(cr))) continue;
-        const msgs = p.configIssues.filter((i) => i.object === label).map(formatIssue);
-        const u = kind === 'IPAddressPool' ? usage.get(cr.metadata.name ?? '') : undefined;
-        const counts = u && {
-          assignedIPv4: clampCount(u.ipv4.used),
-          assignedIPv6: clampCount(u.ipv6.used),
-          availableIPv4: clampCount(u.ipv4.free),
-          availableIPv6: clampCount(u.ipv6.free),
-        };
-        const status = configStatus(cr, msgs, counts, now);
-        if (!status) continue;
-        const [group, version] = (cr.apiVersion ?? '').split('/') as [string, string];
-        const plural = CRD_KINDS.find((k) => k.kind === kind)?.plural as string;
-        try {
-          await custom.patchNamespacedCustomObjectStatus(
-            {
-              group,
-              version,
-              plural,
-              namespace: cr.metadata.namespace ?? 'default',
-              name: cr.metadata.name ?? '',
-              body: { status },
-            },
-            MERGE,
-          );
-          metrics.apiWrites++;
-        } catch (e) {
-          log.warn({ resource: crKey(cr), error: (e as Error).message }, 'status not written');
-        }
-      }
-  }
+  const reportConfig = configReporter({ core, custom, caches, metrics, log, identity });
 
   // ---- leadership ----
   let elector: LeaderElector | undefined;
