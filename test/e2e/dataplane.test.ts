@@ -225,6 +225,21 @@ describe('data plane in the kernel', { skip }, () => {
     });
   });
 
+  it('persist: affinity lasts for the timeout after the last new flow, then the client is re-balanced', async () => {
+    await withTopo({}, async (t) => {
+      const ap = new Applier({ run: t.run });
+      await ap.apply([web(t, { algorithm: 'persist', persistTimeoutSeconds: 1, addresses: [VIP4] })]);
+      const stick = tally((await httpBatch(t, VIP4, 80, 8)).replies);
+      assert.equal(stick.size, 1, 'sticky within the timeout');
+      const first = [...stick.keys()][0]!;
+      await new Promise((r) => setTimeout(r, 2500)); // > 1 s timeout: the affinity entry expires
+      const after = tally((await httpBatch(t, VIP4, 80, 4)).replies);
+      assert.equal(after.size, 1);
+      // The pick behind the affinity is round robin over equal weights: the next slot is another endpoint.
+      assert.notEqual([...after.keys()][0], first, 'expired affinity: a new pick');
+    });
+  });
+
   it('weighted 1:2:3 within ±5 points; maglev spreads within ±12 points; persist keeps a client on one endpoint', async () => {
     await withTopo({}, async (t) => {
       const ap = new Applier({ run: t.run, maglevTableSize: 251 });
