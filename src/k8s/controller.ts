@@ -4,12 +4,7 @@
 // planner decides, the shell writes only differences, so a relist, a duplicate event or a restart
 // repeats no work and loses none.
 import { hostname } from 'node:os';
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-} from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { formatIssue } from '../model/issues.js';
 import type { Allocation } from '../ipam/allocator.js';
 import type { DesiredState } from '../model/types.js';
