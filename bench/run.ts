@@ -4,6 +4,7 @@ import { cpus } from 'node:os';
 import { runIpamBench } from './ipam.js';
 import { runChangeLatencyBench } from './daemon.js';
 import { runBgpBench } from './bgp.js';
+import { runDataplaneBench } from './dataplane.js';
 
 async function main(): Promise<void> {
   const only = process.argv[2];
@@ -21,6 +22,22 @@ async function main(): Promise<void> {
     console.log(`  allocate on restart        ${r.allocateRestartMs} ms (every address kept)`);
     console.log(
       `  baseline: bare bigint walk ${r.baselineWalkMs} ms → allocator costs ${r.coldVsBaseline}× the floor`,
+    );
+  }
+  if ((!only || only === 'dataplane') && process.getuid?.() === 0) {
+    const r = await runDataplaneBench();
+    results.dataplane = r;
+    const c = r.connectionsPerSecond;
+    const t = r.throughputGbps;
+    console.log(`\nData plane (client → LB → backend in namespaces, ${r.durationSeconds} s per measurement)`);
+    console.log(
+      `  connections/s   direct ${c.direct}, via VIP ${c.vip}, via HAProxy ${c.haproxy} → VIP ÷ direct ${c.vipOverDirect} (goal ≥ 0.90: ${r.goals.vipOverDirect090 ? 'met' : 'NOT met'}), VIP ÷ HAProxy ${c.vipOverHaproxy} (goal ≥ 1.5: ${r.goals.vipOverHaproxy150 ? 'met' : 'NOT met'})`,
+    );
+    console.log(
+      `  throughput Gb/s direct ${t.direct}, via VIP ${t.vip}, via HAProxy ${t.haproxy} → VIP ÷ direct ${t.vipOverDirect}, VIP ÷ HAProxy ${t.vipOverHaproxy}`,
+    );
+    console.log(
+      `  cold programming ${r.cold.services} services × ${r.cold.endpointsPerService} endpoints: ${r.cold.seconds} s nft + ${r.cold.vipSeconds} s VIPs (goal ≤ 5 s: ${r.goals.cold5s ? 'met' : 'NOT met'}); one endpoint change ${r.incremental.seconds} s (${r.incremental.statements} statements); no-op resync ${r.resyncNoop.seconds} s (${r.resyncNoop.statements} statements)`,
     );
   }
   if ((!only || only === 'change') && process.getuid?.() === 0) {
