@@ -190,6 +190,12 @@ export function mapService(
 
   mapHealthCheck(get, spec.ports ?? [], out, issue);
   mapSecondaries(get, cfg, out, issue);
+  // Secondary addresses only exist for SCTP multihoming through fullNAT; kube-loxilb manifests often
+  // ask for them without an lbmode (the deployment's default mode was fullnat), so that is the default.
+  const wantsSecondaries =
+    (out.secondaryAddresses as unknown[] | undefined)?.length ||
+    (out.secondaryPools as unknown[] | undefined)?.length;
+  if (wantsSecondaries && !mode) out.mode = 'fullnat';
 
   // Endpoints: pods from EndpointSlices, or node addresses + NodePorts (kube-loxilb's default).
   const epType = get('endpointType');

@@ -229,6 +229,64 @@ describe('mapService', () => {
     );
   });
 
+  it('kube-loxilb multihoming manifests as found in the wild map to valid SCTP fullnat load balancers', () => {
+    const sctp = {
+      ports: [{ port: 55002, protocol: 'SCTP', targetPort: 9999, nodePort: 31002 }],
+      loadBalancerClass: 'loxilb.io/loxilb',
+    };
+    const pools = [
+      {
+        apiVersion: 'ferrolb.io/v1',
+        kind: 'IPAddressPool',
+        metadata: { name: 'main' },
+        spec: { addresses: ['123.123.123.0/24'] },
+      },
+      ...['pool2', 'pool3'].map((name, i) => ({
+        apiVersion: 'ferrolb.io/v1',
+        kind: 'IPAddressPool',
+        metadata: { name },
+        spec: { addresses: [`124.124.${i}.0/24`] },
+      })),
+      {
+        apiVersion: 'ferrolb.io/v1',
+        kind: 'IPAddressPool',
+        metadata: { name: 'sec' },
+        spec: { addresses: ['1.1.1.0/24', '2.2.2.0/24'] },
+      },
+    ];
+    const c = { ...cfg, loxilbCompat: true, secondaryPools: ['pool2', 'pool3'] };
+    const cases: [Record<string, string>, Partial<NonNullable<KService['spec']>>][] = [
+      [{ 'loxilb.io/num-secondary-networks': '2' }, {}],
+      [
+        {
+          'loxilb.io/poolSelectSecondary': 'pool2,pool3',
+          'loxilb.io/lbmode': 'fullnat',
+          'loxilb.io/liveness': 'yes',
+        },
+        { externalTrafficPolicy: 'Local' },
+      ],
+      [{ 'loxilb.io/poolSelectSecondary': 'pool2,pool3' }, {}],
+      [{ 'loxilb.io/lbmode': 'fullnat', 'loxilb.io/secondaryIPs': '1.1.1.1,2.2.2.2' }, {}],
+    ];
+    for (const [ann, extra] of cases) {
+      const m = mapService(
+        svc('sctp-lb1', ann, { ...sctp, ...extra }),
+        [],
+        [node('n1', '192.168.80.101')],
+        c,
+      );
+      assert.deepEqual(m.issues, [], JSON.stringify(ann));
+      const r = buildDesiredState(
+        [...pools, m.object!].map((object) => ({ origin: 'api' as const, object })),
+      );
+      assert.deepEqual(r.issues, [], JSON.stringify(ann));
+      const lb = r.state?.loadBalancers.get('ns.sctp-lb1');
+      assert.equal(lb?.mode, 'fullnat');
+      assert.equal(lb?.ports[0]?.protocol, 'SCTP');
+      assert.equal(lb!.secondaryPools.length + lb!.secondaryAddresses.length, 2);
+    }
+  });
+
   it('folds traffic policy and selector into the sharing key (MetalLB sharing rules)', () => {
     assert.equal(spec(svc('a', { 'metallb.io/allow-shared-ip': 'k' })).spec?.sharingKey, 'k');
     const local = spec(
