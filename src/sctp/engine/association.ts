@@ -54,6 +54,8 @@ export interface Association {
   /** Per family: the endpoint address client-side packets are delivered to. */
   endpointDst: Map<4 | 6, IpAddr>;
   readonly counters: Map<string, PathCounters>;
+  /** Last time each client address (ipKey) was heard from, by the engine or via observe(). */
+  clientSeen: Map<string, number>;
   auth: AuthVectors;
   /**
    * State cookies the LB handed out in place of the real ones (token hex → real cookie). A BSD/usrsctp
@@ -176,4 +178,33 @@ export function viewOf(a: Association, nowMs: number): AssociationView {
     ageMs: nowMs - a.createdMs,
     paths,
   };
+}
+
+/**
+ * Re-points endpoint-side paths away from client addresses that went silent while another address of
+ * the same family stayed live. Returns true when anything changed.
+ */
+export function repointStale(a: Association, nowMs: number, staleMs: number): boolean {
+  let changed = false;
+  for (const v of a.vips) {
+    const to = a.returnTo.get(ipKey(v));
+    if (!to) continue;
+    const seen = a.clientSeen.get(ipKey(to)) ?? a.createdMs;
+    if (nowMs - seen <= staleMs) continue;
+    let best: IpAddr | undefined;
+    let bestSeen = -Infinity;
+    for (const c of a.clientAddrs) {
+      if (c.family !== to.family || sameIp(c, to)) continue;
+      const t = a.clientSeen.get(ipKey(c));
+      if (t !== undefined && nowMs - t <= staleMs && t > bestSeen) {
+        best = c;
+        bestSeen = t;
+      }
+    }
+    if (best) {
+      a.returnTo.set(ipKey(v), best);
+      changed = true;
+    }
+  }
+  return changed;
 }

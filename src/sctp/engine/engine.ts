@@ -26,7 +26,17 @@ import {
   type SctpPacket,
   CauseCode,
 } from '../codec/index.js';
-import { type Association, diffEntries, ipKey, natEntries, pathKey, sameIp, viewOf } from './association.js';
+import {
+  type Association,
+  diffEntries,
+  hasIp,
+  ipKey,
+  natEntries,
+  pathKey,
+  repointStale,
+  sameIp,
+  viewOf,
+} from './association.js';
 import { applyAsconf } from './asconf.js';
 import { associationKey, resign, sign, verify } from './auth.js';
 import { onClientInit, onEndpointInit, onInitAck, type InitContext } from './init.js';
@@ -212,6 +222,7 @@ export class SctpNatEngine {
       } else keep.push(c);
     }
     a.lastActiveMs = nowMs;
+    if (side === 'client') a.clientSeen.set(ipKey(pkt.ip.src), nowMs);
     // An explicit Set Primary in this packet wins over what its source address suggests.
     const learned = side === 'client' && !asconf ? this.learnReturnPath(a, pkt.ip.src, pkt.ip.dst) : false;
     const chunks = changed ? resign(key, keep) : keep;
@@ -302,6 +313,7 @@ export class SctpNatEngine {
   /** Expires half-open, idle and closed associations. */
   tick(nowMs: number): PathChanges {
     const remove: NatEntry[] = [];
+    const add: NatEntry[] = [];
     for (const a of [...this.table.all()]) {
       const L = this.limits;
       const expired =
@@ -310,9 +322,31 @@ export class SctpNatEngine {
           : a.state === 'closed'
             ? nowMs - a.stateSinceMs >= L.closeLingerMs
             : nowMs - a.lastActiveMs >= L.idleTimeoutMs;
-      if (expired) remove.push(...this.table.remove(a));
+      if (expired) {
+        remove.push(...this.table.remove(a));
+        continue;
+      }
+      if (a.state !== 'established') continue;
+      const before = natEntries(a);
+      if (repointStale(a, nowMs, L.returnStaleMs)) {
+        const d = diffEntries(before, natEntries(a));
+        add.push(...d.add);
+        remove.push(...d.remove);
+      }
     }
-    return { add: [], remove };
+    return { add, remove };
+  }
+
+  /**
+   * Traffic from a client address that the kernel fast path carried (from its per-path counters):
+   * keeps the association from idling out and tells the engine which client addresses are alive.
+   */
+  observe(associationId: number, clientAddr: IpAddr, nowMs: number): void {
+    const a = this.table.get(associationId);
+    if (!a || !hasIp(a.clientAddrs, clientAddr)) return;
+    const k = ipKey(clientAddr);
+    a.clientSeen.set(k, Math.max(a.clientSeen.get(k) ?? 0, nowMs));
+    a.lastActiveMs = Math.max(a.lastActiveMs, nowMs);
   }
 
   /** Activity the kernel fast path saw (from its counters) keeps an association from idling out. */

@@ -18,7 +18,15 @@ import {
   put32,
 } from '../codec/index.js';
 import { crc32c } from '../crc32c.js';
-import { type Association, diffEntries, hasIp, initialReturnMap, natEntries, sameIp } from './association.js';
+import {
+  type Association,
+  diffEntries,
+  hasIp,
+  initialReturnMap,
+  ipKey,
+  natEntries,
+  sameIp,
+} from './association.js';
 import { MAX_ADDRESSES_PER_SIDE } from './asconf.js';
 import { keyVector, noAuth } from './auth.js';
 import type { EndpointSelector } from './engine.js';
@@ -190,6 +198,7 @@ export function onClientInit(
     returnTo: initialReturnMap(vips, clientAddrs, vip, src),
     endpointDst,
     counters: new Map(),
+    clientSeen: new Map([[ipKey(src), ctx.nowMs]]),
     cookies: new Map(),
     auth: {
       ...noAuth(),
@@ -253,6 +262,7 @@ export function onEndpointInit(
     returnTo: new Map(live.returnTo),
     endpointDst,
     counters: new Map(),
+    clientSeen: new Map(live.clientSeen),
     cookies: new Map(),
     auth: {
       ...noAuth(),

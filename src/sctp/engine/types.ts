@@ -28,6 +28,12 @@ export interface EngineLimits {
   readonly idleTimeoutMs: number;
   /** After SHUTDOWN-COMPLETE, entries stay this long so a lost SHUTDOWN-COMPLETE can be repeated. */
   readonly closeLingerMs: number;
+  /**
+   * A client address silent this long, while another address of the same family was heard within it,
+   * stops receiving the endpoint's packets: its VIPs are re-pointed to the live address (the client
+   * evidently lost that path; the endpoint would otherwise wait out its own RTO back-off).
+   */
+  readonly returnStaleMs: number;
   /** LB-side source ports used when a client port is already taken towards the same endpoint. */
   readonly portRange: readonly [number, number];
 }
@@ -38,6 +44,7 @@ export const DEFAULT_LIMITS: EngineLimits = {
   halfOpenTimeoutMs: 30_000,
   idleTimeoutMs: 240_000,
   closeLingerMs: 3_000,
+  returnStaleMs: 1_500,
   portRange: [49152, 65535],
 };
 

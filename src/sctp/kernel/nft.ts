@@ -4,7 +4,7 @@
 // from one lookup, and a second lookup on the already-rewritten header would miss). Packets carrying
 // any control chunk skip it and reach the NFQUEUE rule, so the engine sees every INIT, INIT-ACK,
 // COOKIE-*, ABORT, SHUTDOWN-COMPLETE and ASCONF*. Pure: text in, text out; the shell runs `nft -f`.
-import { formatIp } from '../../net/ip.js';
+import { formatIp, tryParseIp } from '../../net/ip.js';
 import { entryKey } from '../engine/association.js';
 import type { NatEntry, PathChanges } from '../engine/types.js';
 
@@ -39,7 +39,11 @@ export function fastPathTable(n: FastPathNames = DEFAULT_NAMES): string {
     const skip = CONTROL.map((c) => `sctp chunk ${c} missing`).join(' ');
     return [
       `table ${f} ${n.table} {`,
-      `  map pathid { type ${t} . ${t} . inet_service . inet_service : mark; }`,
+      // Per-element counters tell the shell which paths the kernel carried (liveness, idle timeout).
+      `  map pathid {`,
+      `    type ${t} . ${t} . inet_service . inet_service : mark`,
+      `    counter`,
+      `  }`,
       `  map nsaddr { type mark : ${t}; }`,
       `  map ndaddr { type mark : ${t}; }`,
       `  map nsport { type mark : inet_service; }`,
@@ -54,7 +58,7 @@ export function fastPathTable(n: FastPathNames = DEFAULT_NAMES): string {
   return `${fam('ip')}\n${fam('ip6')}\n`;
 }
 
-const tupleKey = (e: NatEntry): string =>
+export const tupleKey = (e: NatEntry): string =>
   `${e.match.src.family}|${formatIp(e.match.src)}|${formatIp(e.match.dst)}|${e.match.srcPort}|${e.match.dstPort}`;
 
 /**
@@ -132,3 +136,38 @@ export function fastPathScript(c: PathChanges, ids: PathIds, n: FastPathNames = 
   }
   return lines.length ? lines.join('\n') + '\n' : '';
 }
+
+/**
+ * Packet counters per kernel key from `nft -j list map <family> <table> pathid`, keyed like
+ * tupleKey(). Unknown shapes are skipped (the JSON schema is nft's, not ours).
+ */
+export function parseCounters(json: string, family: 4 | 6): Map<string, number> {
+  const out = new Map<string, number>();
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    return out;
+  }
+  const items = (doc as { nftables?: unknown[] }).nftables ?? [];
+  for (const it of items) {
+    const elems = (it as { map?: { elem?: unknown[] } }).map?.elem ?? [];
+    for (const e of elems) {
+      const pair = e as [
+        { elem?: { val?: { concat?: unknown[] }; counter?: { packets?: number } } },
+        unknown,
+      ];
+      const el = pair[0]?.elem;
+      const c = el?.val?.concat;
+      if (!Array.isArray(c) || c.length !== 4 || typeof el?.counter?.packets !== 'number') continue;
+      const ip = (x: unknown) => (typeof x === 'string' ? canonicalOr(x) : '');
+      out.set(`${family}|${ip(c[0])}|${ip(c[1])}|${String(c[2])}|${String(c[3])}`, el.counter.packets);
+    }
+  }
+  return out;
+}
+
+const canonicalOr = (s: string): string => {
+  const ip = tryParseIp(s);
+  return ip ? formatIp(ip) : s;
+};

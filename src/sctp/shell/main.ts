@@ -10,8 +10,16 @@ import { SctpNatEngine } from '../engine/engine.js';
 import type { SctpService } from '../engine/types.js';
 import { loadPacketIo } from './native.js';
 import { SctpQueueShell } from './queue.js';
-import { DEFAULT_NAMES, PathIds, fastPathScript, fastPathTable } from '../kernel/nft.js';
-import type { PathChanges } from '../engine/types.js';
+import {
+  DEFAULT_NAMES,
+  PathIds,
+  fastPathScript,
+  fastPathTable,
+  parseCounters,
+  tupleKey,
+} from '../kernel/nft.js';
+import type { NatEntry, PathChanges } from '../engine/types.js';
+import { entryKey } from '../engine/association.js';
 
 interface RawConfig {
   queue: number;
@@ -43,13 +51,39 @@ const dropTables = () =>
       .join(''),
   );
 let applyChanges: ((c: PathChanges) => void) | undefined;
+let pollCounters: (() => void) | undefined;
 if (cfg.fastPath) {
   dropTables();
   nft(fastPathTable());
   const ids = new PathIds();
+  // Kernel key → the entry installed for it, to map counter movement back to associations.
+  const installed = new Map<string, NatEntry>();
+  const last = new Map<string, number>();
   applyChanges = (c) => {
     const script = fastPathScript(c, ids);
     if (script) nft(script);
+    for (const e of c.remove) {
+      const cur = installed.get(tupleKey(e));
+      if (cur && entryKey(cur) === entryKey(e)) installed.delete(tupleKey(e));
+    }
+    for (const e of c.add) installed.set(tupleKey(e), e);
+  };
+  pollCounters = () => {
+    const now = Date.now();
+    for (const f of [4, 6] as const) {
+      const json = execFileSync(
+        'nft',
+        ['-j', 'list', 'map', f === 4 ? 'ip' : 'ip6', DEFAULT_NAMES.table, 'pathid'],
+        { encoding: 'utf8' },
+      );
+      for (const [k, packets] of parseCounters(json, f)) {
+        const e = installed.get(k);
+        if (!e || packets === (last.get(k) ?? 0)) continue;
+        last.set(k, packets);
+        if (e.toward === 'endpoint') engine.observe(e.association, e.match.src, now);
+        else engine.touch(e.association, now);
+      }
+    }
   };
 }
 const shell = new SctpQueueShell({
@@ -59,7 +93,14 @@ const shell = new SctpQueueShell({
   ...(applyChanges ? { applyChanges } : {}),
 });
 shell.start();
-const timer = setInterval(() => shell.tick(), 250);
+const timer = setInterval(() => {
+  try {
+    pollCounters?.();
+  } catch {
+    // nft unavailable for a moment: liveness just lags one period.
+  }
+  shell.tick();
+}, 250);
 const bigints = (_: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
 createInterface({ input: process.stdin }).on('line', (line) => {
   const cmd = line.trim();

@@ -306,3 +306,27 @@ test('a retransmitted INIT is translated again without a second association', ()
   assert.deepEqual(a.bytes, b.bytes);
   assert.equal(eng.size.associations, 1);
 });
+
+test('endpoint paths move off a client address that went silent while another stayed live', () => {
+  const eng = new SctpNatEngine([svc], { returnStaleMs: 1000 });
+  const h = handshake(eng, 0, [C0, C1]);
+  const dstOf = (vip: IpAddr) =>
+    formatIp(
+      decoded(eng.handle(packet(E, vip, EP, h.lbPort, TC, [chunk(ChunkType.DATA, new Uint8Array(13))]), 1)).ip
+        .dst,
+    );
+  assert.equal(dstOf(V[0]), '10.0.1.2');
+  assert.equal(dstOf(V[1]), '10.0.3.2');
+  // Nothing heard from anyone yet beyond the handshake: nothing moves.
+  assert.equal(eng.tick(500).add.length, 0);
+  // The kernel fast path reports traffic from C1 only; C0 has been silent for more than 1 s.
+  const id = eng.associations(0)[0]!.id;
+  eng.observe(id, C1, 2500);
+  const moved = eng.tick(2600);
+  assert.ok(moved.add.length > 0 && moved.add.every((e) => formatIp(e.rewrite.dst) === '10.0.3.2'));
+  assert.equal(dstOf(V[0]), '10.0.3.2');
+  assert.equal(dstOf(V[2]), '10.0.3.2');
+  // observe() of an address that is not the client's is ignored.
+  eng.observe(id, ip('10.7.7.7'), 2700);
+  assert.equal(eng.tick(2700).add.length, 0);
+});

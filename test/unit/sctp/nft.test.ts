@@ -74,3 +74,35 @@ test('IPv6 entries go to the ip6 table', () => {
       .every((l) => l.startsWith('add element ip6 ferrolb_sctp')),
   );
 });
+
+test('kernel counters from nft -j map back to the kernel keys of the entries', async () => {
+  const { parseCounters, tupleKey } = await import('../../../src/sctp/kernel/nft.js');
+  const e = entry('10.0.1.2', '10.9.0.1', 1, '10.0.2.2');
+  const json = JSON.stringify({
+    nftables: [
+      { metainfo: { version: '1.0.6' } },
+      {
+        map: {
+          family: 'ip',
+          name: 'pathid',
+          elem: [
+            [
+              {
+                elem: {
+                  val: { concat: ['10.0.1.2', '10.9.0.1', 5000, 7] },
+                  counter: { packets: 42, bytes: 4200 },
+                },
+              },
+              5,
+            ],
+            [{ elem: { val: { concat: ['bad'] }, counter: { packets: 1 } } }, 6],
+          ],
+        },
+      },
+    ],
+  });
+  const c = parseCounters(json, 4);
+  assert.equal(c.size, 1);
+  assert.equal(c.get(tupleKey(e)), 42);
+  assert.equal(parseCounters('not json', 4).size, 0);
+});
