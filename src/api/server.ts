@@ -18,6 +18,8 @@ export interface ApiOptions {
   readonly runtime: Runtime;
   readonly log: Logger;
   readonly token?: string;
+  /** When set, every write is refused with this reason (e.g. the agent: Kubernetes owns the config). */
+  readonly readOnly?: string;
   /** Live packet/byte counters from the data plane, merged into LoadBalancer views. */
   readonly counters?: () => Promise<readonly ServiceCounters[]>;
 }
@@ -111,6 +113,8 @@ export class ApiServer {
 
   private async route(req: IncomingMessage, path: string[]): Promise<[number, unknown]> {
     const method = req.method ?? 'GET';
+    if (this.opts.readOnly && method !== 'GET')
+      throw new ApiError(ApiErrorCode.MethodNotAllowed, this.opts.readOnly);
     const [resource, name, ...rest] = path;
     if (resource === undefined)
       return [200, { resources: [...Object.keys(RESOURCES), 'apply', ...this.extras.keys()] }];

@@ -6,16 +6,24 @@ import { buildDesiredState } from '../model/validate.js';
 import { runDaemon, parseListen } from './run.js';
 import { StartupError } from './runtime.js';
 import { VERSION } from '../version.js';
+import { controllerMain, CONTROLLER_USAGE } from '../k8s/cli.js';
+import { agentMain, AGENT_USAGE } from './agent.js';
 
 const USAGE = `usage:
   ferrolb run   [--config FILE] [--state-dir DIR] [--api HOST:PORT] [--api-token-file FILE]
                 [--dataplane on|off] [--probes on|off] [--keep-forwarding]
                 [--bgp-port PORT|off] [--router-id A.B.C.D]
   ferrolb check --config FILE
+  ferrolb controller [flags]   (Kubernetes: allocate addresses, write Service status)
+  ferrolb agent [flags]        (Kubernetes: program data plane, probes and BGP on an LB node)
   ferrolb version
 
 run     start the daemon in the foreground (JSON logs on stdout; SIGHUP reloads, SIGTERM stops)
-check   validate a config file and print every error (exit 1 when invalid)`;
+check   validate a config file and print every error (exit 1 when invalid)
+
+${CONTROLLER_USAGE}
+
+${AGENT_USAGE}`;
 
 async function check(path: string): Promise<number> {
   let objects;
@@ -42,6 +50,9 @@ async function check(path: string): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // The Kubernetes roles have flags of their own.
+  if (cmd === 'controller') return controllerMain(rest);
+  if (cmd === 'agent') return agentMain(rest);
   const { values } = parseArgs({
     args: rest,
     options: {

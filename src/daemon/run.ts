@@ -7,6 +7,7 @@ import { createLogger } from './log.js';
 import { Runtime, StartupError } from './runtime.js';
 import { DataplaneShell } from './dataplane.js';
 import { BgpShell } from './bgp.js';
+import type { Logger } from 'pino';
 
 export interface DaemonOptions {
   readonly configPath?: string;
@@ -47,6 +48,30 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     if (e instanceof StartupError) log.fatal({ issues: e.issues.map(formatIssue) }, e.message);
     throw e;
   }
+  return serve(runtime, log, opts, {
+    token,
+    onHup: () => {
+      if (!opts.configPath) return log.warn('SIGHUP ignored: no --config file to reload');
+      void runtime.reload();
+    },
+  });
+}
+
+export type ServeOptions = Pick<
+  DaemonOptions,
+  'stateDir' | 'listen' | 'dataplane' | 'probes' | 'bgpPort' | 'routerId' | 'keepForwarding'
+>;
+
+/**
+ * The shells every role runs around a Runtime: data plane + probes, BGP, REST API; then waits for
+ * SIGTERM/SIGINT and stops them in order. Shared by `ferrolb run` and `ferrolb agent`.
+ */
+export async function serve(
+  runtime: Runtime,
+  log: Logger,
+  opts: ServeOptions,
+  extra: { token?: string; readOnly?: string; onHup?: () => void; onStop?: () => Promise<void> },
+): Promise<number> {
   const dataplane = new DataplaneShell({
     runtime,
     log,
@@ -67,7 +92,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     runtime,
     log,
     counters: () => dataplane.counters(),
-    ...(token ? { token } : {}),
+    ...(extra.token ? { token: extra.token } : {}),
+    ...(extra.readOnly ? { readOnly: extra.readOnly } : {}),
   });
   api.addRoute('bgp', () => bgp.status());
   const addr = await api.listen(opts.listen.host, opts.listen.port);
@@ -75,7 +101,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     {
       api: `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`,
       stateDir: opts.stateDir,
-      auth: Boolean(token),
+      dataplane: opts.dataplane,
+      probes: opts.probes,
+      auth: Boolean(extra.token),
     },
     'ferrolb running',
   );
@@ -87,6 +115,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       stopping = true;
       log.info({ signal }, 'shutting down');
       void (async () => {
+        await extra.onStop?.();
         await api.close();
         await runtime.drain();
         await bgp.stop().catch((err: unknown) => log.error({ err }, 'bgp shutdown failed'));
@@ -97,9 +126,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
-      if (!opts.configPath) return log.warn('SIGHUP ignored: no --config file to reload');
-      void runtime.reload();
-    });
+    process.on('SIGHUP', () => extra.onHup?.());
   });
 }

@@ -168,6 +168,17 @@ export class Runtime extends EventEmitter<{
     }
   }
 
+  /**
+   * Replaces the snapshot with one decided elsewhere (the agent: the Kubernetes controller allocates
+   * and persists; this node only serves). Nothing is written to the state store.
+   */
+  adopt(next: Omit<Snapshot, 'generation'>): void {
+    const before = this.current;
+    this.current = { ...next, generation: before.generation + 1 };
+    this.logStatus(before, this.current);
+    this.emit('snapshot', this.current, before);
+  }
+
   /** Resolves once every queued change has finished (used at shutdown). */
   async drain(): Promise<void> {
     await this.queue;

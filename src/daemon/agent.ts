@@ -1,0 +1,120 @@
+// `ferrolb agent`: the node role in Kubernetes. The controller allocates and records addresses in the
+// API; the agent watches the same objects, rebuilds the model (no allocation of its own) and serves
+// it with the same shells as the standalone daemon: data plane, probes, BGP, read-only REST API.
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { DEFAULT_CLASS } from '../k8s/annotations.js';
+import { runAgentWatch, type AgentModel } from '../k8s/index.js';
+import { formatIssue } from '../model/issues.js';
+import type { ServiceStatus } from '../ipam/allocator.js';
+import { StateStore } from '../state/persist.js';
+import { createLogger } from './log.js';
+import { Runtime } from './runtime.js';
+import { parseListen, serve } from './run.js';
+
+export const AGENT_USAGE = `usage: ferrolb agent [flags]
+  --kubeconfig FILE          default: in-cluster, else $KUBECONFIG, else ~/.kube/config
+  --lb-class NAME            spec.loadBalancerClass to serve (default ${DEFAULT_CLASS})
+  --default-class            also serve LoadBalancer Services that name no class
+  --loxilb-compat            also serve loadBalancerClass loxilb.io/loxilb
+  --metallb-compat           also read metallb.io resources
+  --secondary-pools A,B,C    pools for loxilb.io/num-secondary-networks
+  --state-dir DIR            BGP restart marker (default /var/lib/ferrolb)
+  --api HOST:PORT            read-only REST API (default 127.0.0.1:11111)
+  --dataplane on|off  --probes on|off  --bgp-port PORT|off  --router-id A.B.C.D  --keep-forwarding`;
+
+const onOff = (flag: string, v: string | undefined, dflt: boolean): boolean => {
+  if (v === undefined) return dflt;
+  if (v === 'on' || v === 'off') return v === 'on';
+  throw new Error(`${flag}: "${v}" is not on or off`);
+};
+
+/** Every allocation the controller recorded is served; the agent never allocates. */
+export function snapshotParts(
+  m: AgentModel,
+  fallback: Runtime['snapshot'],
+): Omit<Runtime['snapshot'], 'generation'> {
+  if (!m.state) return { ...fallback };
+  const status = new Map<string, ServiceStatus>();
+  for (const name of m.state.loadBalancers.keys()) {
+    if (m.allocations.has(name)) status.set(name, { phase: 'Allocated' });
+  }
+  return {
+    objects: [...m.state.objects.values()],
+    state: m.state,
+    allocations: m.allocations,
+    status,
+    warnings: m.issues,
+  };
+}
+
+export async function agentMain(argv: string[]): Promise<number> {
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      kubeconfig: { type: 'string' },
+      'lb-class': { type: 'string' },
+      'default-class': { type: 'boolean' },
+      'loxilb-compat': { type: 'boolean' },
+      'metallb-compat': { type: 'boolean' },
+      'secondary-pools': { type: 'string' },
+      'state-dir': { type: 'string' },
+      api: { type: 'string' },
+      dataplane: { type: 'string' },
+      probes: { type: 'string' },
+      'bgp-port': { type: 'string' },
+      'router-id': { type: 'string' },
+      'keep-forwarding': { type: 'boolean' },
+    },
+    allowPositionals: false,
+  });
+  const log = createLogger('ferrolb-agent');
+  const kc = new KubeConfig();
+  if (v.kubeconfig) kc.loadFromFile(v.kubeconfig);
+  else kc.loadFromDefault();
+  const stateDir = v['state-dir'] ?? process.env.FERROLB_STATE_DIR ?? '/var/lib/ferrolb';
+  const runtime = new Runtime({ store: new StateStore(stateDir), log });
+  let lastIssues = '';
+  const watch = runAgentWatch({
+    kubeConfig: kc,
+    config: {
+      loadBalancerClass: v['lb-class'] ?? DEFAULT_CLASS,
+      defaultClass: v['default-class'] ?? false,
+      loxilbCompat: v['loxilb-compat'] ?? false,
+      metallbCompat: v['metallb-compat'] ?? false,
+      secondaryPools: (v['secondary-pools'] ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    },
+    onModel: (m) => {
+      const issues = m.issues.map(formatIssue).join('\n');
+      if (issues !== lastIssues && issues)
+        log.warn(
+          { issues: m.issues.map(formatIssue) },
+          'cluster configuration has problems; serving what is valid',
+        );
+      lastIssues = issues;
+      runtime.adopt(snapshotParts(m, runtime.snapshot));
+    },
+    log: (msg, extra) => log.info(extra ?? {}, msg),
+  });
+  const bgpPort = v['bgp-port'] ?? '179';
+  return serve(
+    runtime,
+    log,
+    {
+      stateDir,
+      listen: parseListen(v.api ?? '127.0.0.1:11111'),
+      dataplane: onOff('--dataplane', v.dataplane, true),
+      probes: onOff('--probes', v.probes, true),
+      bgpPort: bgpPort === 'off' ? false : Number(bgpPort),
+      ...(v['router-id'] ? { routerId: v['router-id'] } : {}),
+      keepForwarding: v['keep-forwarding'] ?? false,
+    },
+    {
+      readOnly: 'the agent serves what Kubernetes says; change the cluster objects instead',
+      onStop: () => watch.stop(),
+    },
+  );
+}

@@ -1,0 +1,160 @@
+// The two Kubernetes roles as users run them: `ferrolb controller` and `ferrolb agent` processes
+// against the in-repo API server emulator. The controller allocates and writes status; the agent
+// serves the same model (here with the kernel off, in the host namespace) and refuses writes.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '@kubernetes/client-node';
+import { startEmulator, type KubeEmulator } from '../support/kube-emulator/index.js';
+import { api, FERROLB, tempDir } from '../support/daemon.js';
+import { waitFor } from '../support/netns.js';
+import type { LoadBalancerView } from '../../src/state/views.js';
+
+function startRole(args: string[]): { proc: ChildProcess; logs: string[]; url: Promise<string> } {
+  const proc = spawn(process.execPath, [FERROLB, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FERROLB_LOG_LEVEL: 'info' },
+  });
+  const logs: string[] = [];
+  const url = new Promise<string>((resolve) => {
+    let buf = '';
+    proc.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      for (const l of lines) {
+        logs.push(l);
+        const m = /"api":"([^"]+)".*"msg":"ferrolb running"/.exec(l);
+        if (m?.[1]) resolve(m[1]);
+      }
+    });
+  });
+  proc.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
+  return { proc, logs, url };
+}
+
+async function stop(p: ChildProcess): Promise<number | null> {
+  if (p.exitCode !== null) return p.exitCode;
+  const done = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+  p.kill('SIGTERM');
+  return done;
+}
+
+describe('ferrolb controller + ferrolb agent against the API server emulator', { timeout: 60_000 }, () => {
+  let emu: KubeEmulator;
+  const dir = tempDir();
+  let controller: ReturnType<typeof startRole>;
+  let agent: ReturnType<typeof startRole>;
+  let core: CoreV1Api;
+
+  before(async () => {
+    const started = await startEmulator();
+    emu = started.emu;
+    core = started.kc.makeApiClient(CoreV1Api);
+    const kubeconfig = join(dir.path, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      `apiVersion: v1\nkind: Config\nclusters: [{name: emu, cluster: {server: "${emu.url}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: emu, user: u}}]\ncurrent-context: c\n`,
+    );
+    await started.kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+      group: 'ferrolb.io',
+      version: 'v1',
+      namespace: 'ferrolb-system',
+      plural: 'ipaddresspools',
+      body: {
+        apiVersion: 'ferrolb.io/v1',
+        kind: 'IPAddressPool',
+        metadata: { name: 'public' },
+        spec: { addresses: ['10.77.0.0/30'] },
+      },
+    });
+    await core.createNamespacedService({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'web' },
+        spec: {
+          type: 'LoadBalancer',
+          loadBalancerClass: 'ferrolb.io/ferrolb',
+          ports: [{ port: 80, protocol: 'TCP', targetPort: 8080 as never }],
+          selector: { app: 'web' },
+        },
+      },
+    });
+    await started.kc.makeApiClient(DiscoveryV1Api).createNamespacedEndpointSlice({
+      namespace: 'default',
+      body: {
+        addressType: 'IPv4',
+        metadata: { name: 'web-1', labels: { 'kubernetes.io/service-name': 'web' } },
+        endpoints: [{ addresses: ['10.77.1.2'], conditions: { ready: true } }],
+        ports: [{ port: 8080, protocol: 'TCP' }],
+      },
+    });
+    controller = startRole(['controller', '--kubeconfig', kubeconfig]);
+    agent = startRole([
+      'agent',
+      '--kubeconfig',
+      kubeconfig,
+      '--state-dir',
+      dir.path,
+      '--api',
+      '127.0.0.1:0',
+      '--dataplane',
+      'off',
+      '--probes',
+      'off',
+      '--bgp-port',
+      'off',
+    ]);
+  });
+
+  after(async () => {
+    for (const p of [controller?.proc, agent?.proc]) if (p) await stop(p);
+    await emu?.stop();
+    dir.remove();
+  });
+
+  it('the controller writes an IP to the Service status', async () => {
+    const ip = await waitFor(
+      'status written',
+      async () => {
+        const s = await core.readNamespacedService({ name: 'web', namespace: 'default' });
+        return s.status?.loadBalancer?.ingress?.[0]?.ip;
+      },
+      20_000,
+      100,
+    );
+    assert.equal(ip, '10.77.0.0');
+  });
+
+  it('the agent serves the same service with its endpoints, read-only', async () => {
+    const url = await agent.url;
+    const lb = await waitFor(
+      'agent model',
+      async () => {
+        const r = await api<LoadBalancerView>(url, 'GET', '/api/v1/loadbalancers/default.web');
+        return r.status === 200 && r.body.addresses.length > 0 ? r.body : undefined;
+      },
+      20_000,
+      100,
+    );
+    assert.deepEqual(lb.addresses, ['10.77.0.0']);
+    assert.deepEqual(
+      lb.endpoints.map((e) => [e.address, e.port]),
+      [['10.77.1.2', 8080]],
+    );
+    const write = await api<{ error: { message: string } }>(
+      url,
+      'DELETE',
+      '/api/v1/loadbalancers/default.web',
+    );
+    assert.equal(write.status, 405);
+    assert.match(write.body.error.message, /Kubernetes/);
+  });
+
+  it('both roles stop cleanly on SIGTERM', async () => {
+    assert.equal(await stop(agent.proc), 0, agent.logs.join('\n'));
+    assert.equal(await stop(controller.proc), 0, controller.logs.join('\n'));
+  });
+});
