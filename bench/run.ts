@@ -5,6 +5,7 @@ import { runIpamBench } from './ipam.js';
 import { runChangeLatencyBench } from './daemon.js';
 import { runBgpBench } from './bgp.js';
 import { runDataplaneBench } from './dataplane.js';
+import { runK8sBench } from './k8s.js';
 
 async function main(): Promise<void> {
   const only = process.argv[2];
@@ -56,6 +57,12 @@ async function main(): Promise<void> {
     const r = await runBgpBench();
     results.bgp = r;
     console.log('\nBGP (real GoBGP / BIRD2 peers in namespaces)');
+    console.log(`  ${JSON.stringify(r)}`);
+  }
+  if (!only || only === 'k8s') {
+    const r = await runK8sBench();
+    results.k8s = r;
+    console.log('\nKubernetes controller against the API server emulator');
     console.log(`  ${JSON.stringify(r)}`);
   }
   console.log(`\n${JSON.stringify(results)}`);
