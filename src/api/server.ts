@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { objectShapeIssues } from '../model/validate.js';
 import { API_VERSION, Kind, type KindName, type RawObject } from '../model/types.js';
 import type { Runtime } from '../daemon/runtime.js';
@@ -18,6 +19,8 @@ export interface ApiOptions {
   readonly runtime: Runtime;
   readonly log: Logger;
   readonly token?: string;
+  /** Served at GET /metrics (no auth, like /healthz: scrapers rarely carry tokens). */
+  readonly metrics?: Registry;
   /** When set, every write is refused with this reason (e.g. the agent: Kubernetes owns the config). */
   readonly readOnly?: string;
   /** Live packet/byte counters from the data plane, merged into LoadBalancer views. */
@@ -86,6 +89,12 @@ export class ApiServer {
     const started = Date.now();
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
+      if (url.pathname === '/metrics' && this.opts.metrics) {
+        const text = await this.opts.metrics.metrics();
+        res.writeHead(200, { 'content-type': this.opts.metrics.contentType });
+        res.end(text);
+        return;
+      }
       if (url.pathname === '/healthz') {
         return sendJson(res, 200, { status: 'ok', generation: this.opts.runtime.snapshot.generation });
       }

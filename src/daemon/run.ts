@@ -8,6 +8,7 @@ import { Runtime, StartupError } from './runtime.js';
 import { DataplaneShell } from './dataplane.js';
 import { BgpShell } from './bgp.js';
 import type { Logger } from 'pino';
+import { newRegistry, registerSnapshotMetrics } from './metrics.js';
 
 export interface DaemonOptions {
   readonly configPath?: string;
@@ -88,9 +89,12 @@ export async function serve(
     ...(opts.routerId ? { routerId: opts.routerId } : {}),
   });
   await bgp.start();
+  const metrics = newRegistry();
+  registerSnapshotMetrics(metrics, () => runtime.snapshot);
   const api = new ApiServer({
     runtime,
     log,
+    metrics,
     counters: () => dataplane.counters(),
     ...(extra.token ? { token: extra.token } : {}),
     ...(extra.readOnly ? { readOnly: extra.readOnly } : {}),

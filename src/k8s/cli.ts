@@ -5,6 +5,10 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../daemon/log.js';
 import { DEFAULT_CLASS } from './annotations.js';
 import { runController, type ControllerOptions } from './controller.js';
+import type { Server } from 'node:http';
+import { Gauge } from 'prom-client';
+import { newRegistry, registerCounters, serveMetrics } from '../daemon/metrics.js';
+import { parseListen } from '../daemon/run.js';
 
 export const CONTROLLER_USAGE = `usage: ferrolb controller [flags]
   --kubeconfig FILE          default: in-cluster, else $KUBECONFIG, else ~/.kube/config
@@ -16,12 +20,13 @@ export const CONTROLLER_USAGE = `usage: ferrolb controller [flags]
   --leader-elect             elect a leader with a Lease (run several replicas)
   --lease-namespace NS       default $POD_NAMESPACE, else ferrolb-system
   --lease-name NAME          default ferrolb-controller
-  --identity ID              default $POD_NAME, else hostname-pid`;
+  --identity ID              default $POD_NAME, else hostname-pid
+  --metrics-addr HOST:PORT   Prometheus metrics at /metrics (default 127.0.0.1:11112; "off" disables)`;
 
 export function parseControllerArgs(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
-): Omit<ControllerOptions, 'kubeConfig'> & { kubeconfig?: string } {
+): Omit<ControllerOptions, 'kubeConfig'> & { kubeconfig?: string; metricsAddr: string } {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -35,6 +40,7 @@ export function parseControllerArgs(
       'lease-namespace': { type: 'string' },
       'lease-name': { type: 'string' },
       identity: { type: 'string' },
+      'metrics-addr': { type: 'string' },
     },
     allowPositionals: false,
   });
@@ -58,17 +64,42 @@ export function parseControllerArgs(
         }
       : false,
     ...(identity ? { identity } : {}),
+    metricsAddr: values['metrics-addr'] ?? '127.0.0.1:11112',
   };
 }
 
 /** Runs the controller in the foreground; resolves with the exit code after SIGTERM/SIGINT. */
 export async function controllerMain(argv: string[]): Promise<number> {
-  const { kubeconfig, ...opts } = parseControllerArgs(argv);
+  const { kubeconfig, metricsAddr, ...opts } = parseControllerArgs(argv);
   const kc = new KubeConfig();
   if (kubeconfig) kc.loadFromFile(kubeconfig);
   else kc.loadFromDefault();
   const log = createLogger('ferrolb-controller');
   const c = runController({ ...opts, kubeConfig: kc, log });
+  let metricsServer: Server | undefined;
+  if (metricsAddr !== 'off') {
+    const reg = newRegistry();
+    registerCounters(reg, 'ferrolb_controller', () => ({ ...c.metrics }), {
+      reconciles: 'Reconcile passes',
+      apiWrites: 'Writes to the API server',
+      writeConflicts: 'Writes refused with 409 Conflict and retried',
+      writeErrors: 'Writes that failed',
+      events: 'Events recorded',
+      configInvalid: 'Times the configuration was found invalid (the last good one kept serving)',
+    });
+    new Gauge({
+      name: 'ferrolb_controller_leader',
+      help: '1 while this replica holds the Lease',
+      registers: [reg],
+      collect() {
+        this.set(c.isLeader() ? 1 : 0);
+      },
+    });
+    const { host, port } = parseListen(metricsAddr);
+    const m = await serveMetrics(reg, host, port);
+    metricsServer = m.server;
+    log.info({ metrics: `http://${m.address.address}:${m.address.port}/metrics` }, 'metrics');
+  }
   log.info({ config: opts.config, leaderElection: opts.leaderElection }, 'controller started');
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
@@ -76,5 +107,6 @@ export async function controllerMain(argv: string[]): Promise<number> {
   });
   log.info({}, 'stopping');
   await c.stop();
+  metricsServer?.close();
   return 0;
 }

@@ -91,7 +91,7 @@ describe('ferrolb controller + ferrolb agent against the API server emulator', {
         ports: [{ port: 8080, protocol: 'TCP' }],
       },
     });
-    controller = startRole(['controller', '--kubeconfig', kubeconfig]);
+    controller = startRole(['controller', '--kubeconfig', kubeconfig, '--metrics-addr', '127.0.0.1:0']);
     agent = startRole([
       'agent',
       '--kubeconfig',
@@ -151,6 +151,23 @@ describe('ferrolb controller + ferrolb agent against the API server emulator', {
     );
     assert.equal(write.status, 405);
     assert.match(write.body.error.message, /Kubernetes/);
+  });
+
+  it('the controller serves Prometheus metrics', async () => {
+    const url = await waitFor(
+      'metrics address logged',
+      () => {
+        for (const l of controller.logs) {
+          const m = /"metrics":"([^"]+)"/.exec(l);
+          if (m?.[1]) return m[1];
+        }
+        return undefined;
+      },
+      10_000,
+    );
+    const text = await (await fetch(url)).text();
+    assert.match(text, /ferrolb_controller_reconciles_total [1-9]/);
+    assert.match(text, /ferrolb_controller_leader 1/);
   });
 
   it('both roles stop cleanly on SIGTERM', async () => {

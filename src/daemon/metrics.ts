@@ -1,0 +1,97 @@
+// Prometheus metrics: each role registers gauges/counters that read its live state at scrape time
+// (no bookkeeping of our own), and serves them on `GET /metrics`.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Snapshot } from '../state/snapshot.js';
+import { poolUsage } from '../ipam/stats.js';
+
+export function newRegistry(): Registry {
+  const r = new Registry();
+  collectDefaultMetrics({ register: r, prefix: 'ferrolb_process_' });
+  return r;
+}
+
+/** Standalone daemon / agent: services by phase, pool usage, configuration generation. */
+export function registerSnapshotMetrics(r: Registry, snapshot: () => Snapshot): void {
+  new Gauge({
+    name: 'ferrolb_services',
+    help: 'LoadBalancers by allocation phase',
+    labelNames: ['phase'],
+    registers: [r],
+    collect() {
+      this.reset();
+      for (const s of snapshot().status.values()) this.inc({ phase: s.phase });
+    },
+  });
+  new Gauge({
+    name: 'ferrolb_pool_addresses',
+    help: 'Addresses per pool, family and state (used/free); IPv6 counts saturate at 2^53',
+    labelNames: ['pool', 'family', 'state'],
+    registers: [r],
+    collect() {
+      this.reset();
+      const snap = snapshot();
+      for (const u of poolUsage(snap.state.pools.values(), snap.allocations)) {
+        for (const [family, f] of [
+          ['ipv4', u.ipv4],
+          ['ipv6', u.ipv6],
+        ] as const) {
+          if (f.total === 0n) continue;
+          this.set({ pool: u.name, family, state: 'used' }, Number(f.used));
+          this.set({ pool: u.name, family, state: 'free' }, Number(f.free));
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: 'ferrolb_config_generation',
+    help: 'Generation of the configuration being served',
+    registers: [r],
+    collect() {
+      this.set(snapshot().generation);
+    },
+  });
+}
+
+/** Counters kept elsewhere (e.g. the Kubernetes controller's), exposed as Prometheus counters. */
+export function registerCounters(
+  r: Registry,
+  prefix: string,
+  read: () => Record<string, number>,
+  help: Record<string, string>,
+): void {
+  for (const key of Object.keys(read())) {
+    new Counter({
+      name: `${prefix}_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`,
+      help: help[key] ?? key,
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc(read()[key] ?? 0);
+      },
+    });
+  }
+}
+
+export async function serveMetrics(
+  r: Registry,
+  host: string,
+  port: number,
+): Promise<{ server: Server; address: AddressInfo }> {
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    r.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': r.contentType }).end(text),
+      (e: unknown) => res.writeHead(500).end(String(e)),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return { server, address: server.address() as AddressInfo };
+}
