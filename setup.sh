@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PKGS=(
+  build-essential                                # cc for the small NFQUEUE addon (native/)
   iproute2 nftables iptables conntrack          # data plane, namespaces
   libusrsctp-examples                            # real SCTP peers (usrsctp echo_server/client/tsctp)
   bird2 gobgpd                                   # real BGP peers

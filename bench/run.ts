@@ -6,6 +6,7 @@ import { runChangeLatencyBench } from './daemon.js';
 import { runBgpBench } from './bgp.js';
 import { runDataplaneBench } from './dataplane.js';
 import { runK8sBench } from './k8s.js';
+import { runEngineSetupBench, runSctpThroughputBench } from './sctp.js';
 
 async function main(): Promise<void> {
   const only = process.argv[2];
@@ -58,6 +59,19 @@ async function main(): Promise<void> {
     results.bgp = r;
     console.log('\nBGP (real GoBGP / BIRD2 peers in namespaces)');
     console.log(`  ${JSON.stringify(r)}`);
+  }
+  if (!only || only === 'sctp') {
+    const e = runEngineSetupBench();
+    results.sctpEngine = e;
+    console.log(
+      `\nSCTP engine (pure): ${e.associationsPerSec} new associations/s, ${e.codecRoundTripsPerSec} codec round trips/s`,
+    );
+    if (process.getuid?.() === 0) {
+      const r = await runSctpThroughputBench();
+      results.sctpThroughput = r;
+      console.log('SCTP throughput (usrsctp tsctp) via the service ÷ direct (goal ≥ 0.80):');
+      for (const x of r) console.log(`  ${JSON.stringify(x)}`);
+    }
   }
   if (!only || only === 'k8s') {
     const r = await runK8sBench();
