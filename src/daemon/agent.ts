@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_CLASS } from '../k8s/annotations.js';
+import { CLUSTER_OPTIONS, mappingConfig } from '../k8s/cli.js';
 import { runAgentWatch, type AgentModel } from '../k8s/index.js';
 import { formatIssue } from '../model/issues.js';
 import type { ServiceStatus } from '../ipam/allocator.js';
@@ -52,12 +53,7 @@ export async function agentMain(argv: string[]): Promise<number> {
   const { values: v } = parseArgs({
     args: argv,
     options: {
-      kubeconfig: { type: 'string' },
-      'lb-class': { type: 'string' },
-      'default-class': { type: 'boolean' },
-      'loxilb-compat': { type: 'boolean' },
-      'metallb-compat': { type: 'boolean' },
-      'secondary-pools': { type: 'string' },
+      ...CLUSTER_OPTIONS,
       'state-dir': { type: 'string' },
       api: { type: 'string' },
       dataplane: { type: 'string' },
@@ -77,16 +73,7 @@ export async function agentMain(argv: string[]): Promise<number> {
   let lastIssues = '';
   const watch = runAgentWatch({
     kubeConfig: kc,
-    config: {
-      loadBalancerClass: v['lb-class'] ?? DEFAULT_CLASS,
-      defaultClass: v['default-class'] ?? false,
-      loxilbCompat: v['loxilb-compat'] ?? false,
-      metallbCompat: v['metallb-compat'] ?? false,
-      secondaryPools: (v['secondary-pools'] ?? '')
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-    },
+    config: mappingConfig(v),
     onModel: (m) => {
       const issues = m.issues.map(formatIssue).join('\n');
       if (issues !== lastIssues && issues)

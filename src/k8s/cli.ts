@@ -23,6 +23,37 @@ export const CONTROLLER_USAGE = `usage: ferrolb controller [flags]
   --identity ID              default $POD_NAME, else hostname-pid
   --metrics-addr HOST:PORT   Prometheus metrics at /metrics (default 127.0.0.1:11112; "off" disables)`;
 
+/** Flags both Kubernetes roles take: where the cluster is and which Services/resources are ours. */
+export const CLUSTER_OPTIONS = {
+  kubeconfig: { type: 'string' },
+  'lb-class': { type: 'string' },
+  'default-class': { type: 'boolean' },
+  'loxilb-compat': { type: 'boolean' },
+  'metallb-compat': { type: 'boolean' },
+  'secondary-pools': { type: 'string' },
+} as const;
+
+type ClusterValues = {
+  'lb-class'?: string;
+  'default-class'?: boolean;
+  'loxilb-compat'?: boolean;
+  'metallb-compat'?: boolean;
+  'secondary-pools'?: string;
+};
+
+export function mappingConfig(values: ClusterValues): ControllerOptions['config'] & object {
+  return {
+    loadBalancerClass: values['lb-class'] ?? DEFAULT_CLASS,
+    defaultClass: values['default-class'] ?? false,
+    loxilbCompat: values['loxilb-compat'] ?? false,
+    metallbCompat: values['metallb-compat'] ?? false,
+    secondaryPools: (values['secondary-pools'] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  };
+}
+
 export function parseControllerArgs(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
@@ -30,12 +61,7 @@ export function parseControllerArgs(
   const { values } = parseArgs({
     args: argv,
     options: {
-      kubeconfig: { type: 'string' },
-      'lb-class': { type: 'string' },
-      'default-class': { type: 'boolean' },
-      'loxilb-compat': { type: 'boolean' },
-      'metallb-compat': { type: 'boolean' },
-      'secondary-pools': { type: 'string' },
+      ...CLUSTER_OPTIONS,
       'leader-elect': { type: 'boolean' },
       'lease-namespace': { type: 'string' },
       'lease-name': { type: 'string' },
@@ -47,16 +73,7 @@ export function parseControllerArgs(
   const identity = values.identity ?? env.POD_NAME;
   return {
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
-    config: {
-      loadBalancerClass: values['lb-class'] ?? DEFAULT_CLASS,
-      defaultClass: values['default-class'] ?? false,
-      loxilbCompat: values['loxilb-compat'] ?? false,
-      metallbCompat: values['metallb-compat'] ?? false,
-      secondaryPools: (values['secondary-pools'] ?? '')
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-    },
+    config: mappingConfig(values),
     leaderElection: values['leader-elect']
       ? {
           namespace: values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'ferrolb-system',
