@@ -7,11 +7,15 @@ import { ApiClient, ApiClientError } from './client.js';
 import { stringify } from 'yaml';
 import { formatBgpStatus, type BgpStatus } from '../bgp/index.js';
 import { formatLoadBalancers, formatPools, OUTPUTS, type Output } from './format.js';
+import { sctpRows } from '../sctp/view.js';
+import type { AssociationView } from '../sctp/engine/types.js';
+import { renderTable } from './table.js';
 
 const USAGE = `usage: ferroctl [--server URL] [--token TOKEN] COMMAND
   get lb [NAME] [-o wide|json|yaml]     load balancers (wide: one row per endpoint)
   get pools [-o wide|json|yaml]         address pools with used/free per family
   get bgp [-o wide|json|yaml]           BGP sessions and advertised routes
+  get sctp [-o wide|json|yaml]          SCTP multihoming associations (wide: one row per path)
   apply -f FILE                         create or replace every object in FILE ("-" = stdin)
   delete lb NAME | delete pool NAME
   version
@@ -79,8 +83,23 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
         );
         return 0;
       }
+      if (what === 'sctp') {
+        const st = await client.request<{
+          running: boolean;
+          error?: string;
+          associations: AssociationView[];
+        }>('GET', `${API_PREFIX}/sctp`);
+        if (output === 'json') out(JSON.stringify(st, null, 2) + '\n');
+        else if (output === 'yaml') out(stringify(st));
+        else {
+          const t = sctpRows(st.associations, output === 'wide');
+          if (st.error) out(`SCTP multihoming unavailable: ${st.error}\n`);
+          out(t.rows.length > 0 ? renderTable(t.headers, t.rows) : 'No SCTP associations.\n');
+        }
+        return 0;
+      }
       const resource = RESOURCE_ALIASES[what ?? ''];
-      if (!resource) throw new UsageError(`get what? "lb", "pools" or "bgp" (got "${what ?? ''}")`);
+      if (!resource) throw new UsageError(`get what? "lb", "pools", "bgp" or "sctp" (got "${what ?? ''}")`);
       if (resource === 'loadbalancers') {
         const lbs = name
           ? [

@@ -4,6 +4,49 @@ import type { DataplaneService } from '../dataplane/types.js';
 import type { ProbeTarget } from '../probes/scheduler.js';
 import type { Snapshot } from '../state/snapshot.js';
 import { defaultEndpointState, type HealthLookup } from '../state/views.js';
+import type { LoadBalancerSpec } from '../model/types.js';
+import type { SctpService } from '../sctp/index.js';
+import { parseIp } from '../net/ip.js';
+
+/**
+ * A service carried by the SCTP multihoming engine (src/daemon/sctp.ts) instead of nft DNAT: fullnat,
+ * at least one SCTP port and at least one allocated secondary address.
+ */
+export function isMultihomedSctp(lb: LoadBalancerSpec, secondaryAddresses: readonly string[]): boolean {
+  return (
+    lb.mode === 'fullnat' && secondaryAddresses.length > 0 && lb.ports.some((p) => p.protocol === 'SCTP')
+  );
+}
+
+/**
+ * Engine input: one SctpService per SCTP port of every Allocated multihomed service; primary VIPs
+ * first, then the secondaries. Only active endpoints are listed (they alone take new associations;
+ * existing associations keep their endpoint until they end).
+ */
+export function sctpServices(snap: Snapshot, health: HealthLookup): SctpService[] {
+  const out: SctpService[] = [];
+  for (const lb of [...snap.state.loadBalancers.values()].sort((a, b) =>
+    a.meta.name.localeCompare(b.meta.name),
+  )) {
+    const alloc = snap.allocations.get(lb.meta.name);
+    if (snap.status.get(lb.meta.name)?.phase !== 'Allocated' || !alloc || alloc.addresses.length === 0)
+      continue;
+    if (!isMultihomedSctp(lb, alloc.secondaryAddresses)) continue;
+    const endpoints = lb.endpoints.filter(
+      (e) => (health(lb.meta.name, e.address) ?? defaultEndpointState(lb)) === 'active',
+    );
+    for (const p of lb.ports) {
+      if (p.protocol !== 'SCTP') continue;
+      out.push({
+        name: lb.meta.name,
+        vips: [...alloc.addresses, ...alloc.secondaryAddresses].map(parseIp),
+        port: p.port,
+        endpoints: endpoints.map((e) => ({ addresses: [parseIp(e.address)], port: p.targetPort })),
+      });
+    }
+  }
+  return out;
+}
 
 export function dataplaneServices(snap: Snapshot, health: HealthLookup): DataplaneService[] {
   const out: DataplaneService[] = [];
@@ -13,10 +56,16 @@ export function dataplaneServices(snap: Snapshot, health: HealthLookup): Datapla
     const alloc = snap.allocations.get(lb.meta.name);
     if (snap.status.get(lb.meta.name)?.phase !== 'Allocated' || !alloc || alloc.addresses.length === 0)
       continue;
+    // Multihomed SCTP goes through the SCTP engine, not nft DNAT (which would translate only the
+    // primary path and leak addresses in INIT/INIT-ACK); the SCTP shell plumbs its VIPs itself.
+    const ports = isMultihomedSctp(lb, alloc.secondaryAddresses)
+      ? lb.ports.filter((p) => p.protocol !== 'SCTP')
+      : lb.ports;
+    if (ports.length === 0) continue;
     out.push({
       name: lb.meta.name,
       addresses: alloc.addresses,
-      ports: lb.ports.map((p) => ({ port: p.port, protocol: p.protocol, targetPort: p.targetPort })),
+      ports: ports.map((p) => ({ port: p.port, protocol: p.protocol, targetPort: p.targetPort })),
       mode: lb.mode,
       algorithm: lb.algorithm,
       persistTimeoutSeconds: lb.persistTimeoutSeconds,

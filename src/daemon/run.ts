@@ -7,6 +7,7 @@ import { createLogger } from './log.js';
 import { Runtime, StartupError } from './runtime.js';
 import { DataplaneShell } from './dataplane.js';
 import { BgpShell } from './bgp.js';
+import { SctpShell } from './sctp.js';
 import type { Logger } from 'pino';
 import { newRegistry, registerSnapshotMetrics } from './metrics.js';
 
@@ -81,6 +82,9 @@ export async function serve(
     keepForwarding: opts.keepForwarding,
   });
   await dataplane.start();
+  // Multihomed SCTP (fullnat + secondary addresses) runs beside the nft data plane, never inside it.
+  const sctp = new SctpShell({ runtime, log, kernel: opts.dataplane });
+  await sctp.start();
   const bgp = new BgpShell({
     runtime,
     log,
@@ -100,6 +104,7 @@ export async function serve(
     ...(extra.readOnly ? { readOnly: extra.readOnly } : {}),
   });
   api.addRoute('bgp', () => bgp.status());
+  api.addRoute('sctp', () => sctp.status());
   const addr = await api.listen(opts.listen.host, opts.listen.port);
   log.info(
     {
@@ -123,6 +128,7 @@ export async function serve(
         await api.close();
         await runtime.drain();
         await bgp.stop().catch((err: unknown) => log.error({ err }, 'bgp shutdown failed'));
+        await sctp.stop().catch((err: unknown) => log.error({ err }, 'sctp shutdown failed'));
         await dataplane.stop().catch((err: unknown) => log.error({ err }, 'data plane shutdown failed'));
         log.info('stopped');
         resolve(0);

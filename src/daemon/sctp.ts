@@ -1,0 +1,419 @@
+// Carries multihomed SCTP services (fullnat + SCTP + secondary addresses) through the SCTP NAT engine:
+// while at least one such service is Allocated (and the data plane is on) it runs the NFQUEUE shell
+// with the nft fast path, exactly as the stand-alone src/sctp/shell/main.ts does, plus what the
+// stand-alone e2e set up by hand: sysctls, SCTP NOTRACK and NFQUEUE rules for the VIPs (in chains of
+// its own), and the VIPs on an interface of its own. Everything goes away when the last such service
+// does, or on stop(). The engine's services follow snapshots and endpoint health (only active
+// endpoints take new associations).
+import { execFile, execFileSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import type { Logger } from 'pino';
+import { hostRunner, type Runner } from '../dataplane/exec.js';
+import { removeVipInterface, syncVips } from '../dataplane/vip.js';
+import { formatIp, type IpAddr } from '../net/ip.js';
+import {
+  FAST_PATH_NAMES,
+  NativeUnavailableError,
+  PathIds,
+  SctpNatEngine,
+  SctpQueueShell,
+  fastPathScript,
+  fastPathTable,
+  loadPacketIo,
+  parseCounters,
+  tupleKey,
+  type AssociationView,
+  type EngineLimits,
+  type NatEntry,
+  type PacketIo,
+  type PathChanges,
+  type QueueStats,
+  type SctpService,
+} from '../sctp/index.js';
+import { entryKey } from '../sctp/engine/association.js';
+import { sctpServices } from './bridge.js';
+import type { Runtime } from './runtime.js';
+
+const execFileP = promisify(execFile);
+
+export const SCTP_VIP_INTERFACE = 'ferrolbsctp0';
+export const SCTP_CHAIN = 'FERROLB-SCTP';
+export const SCTP_OUT_CHAIN = 'FERROLB-SCTP-OUT';
+export const DEFAULT_SCTP_QUEUE = 7100;
+const POLL_MS = 250;
+
+export interface SctpShellOptions {
+  readonly runtime: Runtime;
+  readonly log: Logger;
+  /** The data plane is on: without it nothing is installed. */
+  readonly kernel: boolean;
+  readonly queueNum?: number;
+  readonly limits?: Partial<EngineLimits>;
+  /** For tests: the packet I/O and the command runner. */
+  readonly loadIo?: () => PacketIo;
+  readonly run?: Runner;
+}
+
+export interface SctpStatus {
+  /** The engine and its queue run (some multihomed SCTP service is Allocated). */
+  readonly running: boolean;
+  /** Why multihomed SCTP services are not carried (addon or NFQUEUE missing, ...). */
+  readonly error?: string;
+  readonly queue: number;
+  readonly services: readonly string[];
+  readonly associations: readonly AssociationView[];
+  readonly stats?: QueueStats;
+}
+
+interface Running {
+  readonly engine: SctpNatEngine;
+  readonly shell: SctpQueueShell;
+  readonly timer: ReturnType<typeof setInterval>;
+  /** VIPs the iptables chains currently name, per family. */
+  vips: string;
+}
+
+const familyCmd = (f: 4 | 6) => (f === 4 ? 'iptables' : 'ip6tables');
+
+export class SctpShell {
+  private readonly run: Runner;
+  private readonly queueNum: number;
+  private cur: Running | undefined;
+  private services: SctpService[] = [];
+  private error: string | undefined;
+  private syncing: Promise<void> | undefined;
+  private dirty = false;
+  private stopped = false;
+  /** sysctl files changed by start-up, with their previous values (restored on teardown). */
+  private readonly sysctls = new Map<string, string>();
+  private polling = false;
+  /** What is installed, so teardown undoes exactly that (and touches nothing after an early failure). */
+  private readonly installed = { fastPath: false, vips: false, rules: new Set<4 | 6>() };
+
+  constructor(private readonly opts: SctpShellOptions) {
+    this.run = opts.run ?? hostRunner;
+    this.queueNum = opts.queueNum ?? DEFAULT_SCTP_QUEUE;
+  }
+
+  async start(): Promise<void> {
+    this.opts.runtime.on('snapshot', () => this.kick());
+    this.opts.runtime.on('health', () => this.kick());
+    this.kick();
+    await this.syncing;
+  }
+
+  private kick(): void {
+    if (this.stopped) return;
+    this.dirty = true;
+    this.syncing ??= (async () => {
+      while (this.dirty && !this.stopped) {
+        this.dirty = false;
+        await this.sync().catch((err: unknown) => this.opts.log.error({ err }, 'sctp: sync failed'));
+      }
+    })().finally(() => (this.syncing = undefined));
+  }
+
+  private async sync(): Promise<void> {
+    const rt = this.opts.runtime;
+    const services = sctpServices(rt.snapshot, (s, a) => rt.endpointState(s, a));
+    this.services = services;
+    if (services.length === 0) {
+      if (this.cur) {
+        await this.teardown();
+        this.opts.log.info('sctp: no multihomed SCTP service left; engine stopped');
+      }
+      this.error = undefined;
+      return;
+    }
+    if (!this.opts.kernel) return;
+    if (!this.cur) {
+      if (this.error) return; // already reported; a restart of the daemon retries
+      try {
+        await this.setup(services);
+      } catch (err) {
+        this.error = err instanceof Error ? err.message : String(err);
+        this.opts.log.error(
+          { err, services: [...new Set(services.map((s) => s.name))] },
+          `sctp: multihomed SCTP services are NOT carried: ${this.error}`,
+        );
+        await this.teardown().catch(() => undefined);
+        return;
+      }
+    }
+    const cur = this.cur as Running | undefined;
+    if (!cur) return;
+    cur.engine.setServices(services);
+    await this.installVips(services);
+    const vips = vipList(services);
+    if (vips.join(' ') !== cur.vips) {
+      await this.installRules(vips);
+      cur.vips = vips.join(' ');
+    }
+  }
+
+  private async setup(services: SctpService[]): Promise<void> {
+    let io: PacketIo;
+    try {
+      io = (this.opts.loadIo ?? loadPacketIo)();
+    } catch (e) {
+      if (e instanceof NativeUnavailableError)
+        throw new Error(
+          `native NFQUEUE addon ferrolb_nfqueue.node missing (tried ${e.tried.join(', ')}; build it with npm run build)`,
+        );
+      throw e;
+    }
+    await this.setSysctls();
+    this.installFastPath();
+    const engine = new SctpNatEngine(services, this.opts.limits ?? {});
+    const ids = new PathIds();
+    const installed = new Map<string, NatEntry>();
+    const last = new Map<string, number>();
+    const applyChanges = (c: PathChanges) => {
+      // Synchronous on purpose: packets after the verdict must already find their entries.
+      const script = fastPathScript(c, ids);
+      if (script) nftSync(script);
+      for (const e of c.remove) {
+        const k = tupleKey(e);
+        const now = installed.get(k);
+        if (now && entryKey(now) === entryKey(e)) {
+          installed.delete(k);
+          last.delete(k);
+        }
+      }
+      for (const e of c.add) installed.set(tupleKey(e), e);
+    };
+    const shell = new SctpQueueShell({ queueNum: this.queueNum, io, engine, applyChanges });
+    try {
+      shell.start();
+    } catch (e) {
+      throw new Error(
+        `NFQUEUE ${this.queueNum} unavailable (${e instanceof Error ? e.message : String(e)}; kernel module nfnetlink_queue?)`,
+      );
+    }
+    const poll = async () => {
+      // Fast-path counters → liveness of client addresses and activity of associations.
+      if (this.polling) return;
+      this.polling = true;
+      try {
+        const now = Date.now();
+        for (const f of [4, 6] as const) {
+          if (installed.size === 0) break;
+          const { stdout } = await execFileP('nft', [
+            '-j',
+            'list',
+            'map',
+            f === 4 ? 'ip' : 'ip6',
+            FAST_PATH_NAMES.table,
+            'pathid',
+          ]);
+          for (const [k, packets] of parseCounters(stdout, f)) {
+            const e = installed.get(k);
+            if (!e || packets === (last.get(k) ?? 0)) continue;
+            last.set(k, packets);
+            if (e.toward === 'endpoint') engine.observe(e.association, e.match.src, now);
+            else engine.touch(e.association, now);
+          }
+        }
+      } catch {
+        // nft busy for a moment: liveness lags one period.
+      } finally {
+        this.polling = false;
+      }
+      shell.tick();
+    };
+    const timer = setInterval(() => void poll(), POLL_MS);
+    this.cur = { engine, shell, timer, vips: '' };
+    this.opts.log.info(
+      { queue: this.queueNum, services: [...new Set(services.map((s) => s.name))] },
+      'sctp: multihoming engine started',
+    );
+  }
+
+  private async setSysctls(): Promise<void> {
+    // Translated packets carry a VIP (a local address) as source: IPv4 drops them as martians unless
+    // accept_local is on and rp_filter off, on every device; forwarding on for both families.
+    const { stdout } = await this.must('ip', ['-o', 'link', 'show']);
+    const devs = stdout
+      .split('\n')
+      .map((l) => l.split(': ')[1]?.split('@')[0])
+      .filter((d): d is string => !!d);
+    const want: [string, string][] = [
+      ['net/ipv4/ip_forward', '1'],
+      ['net/ipv6/conf/all/forwarding', '1'],
+    ];
+    for (const d of ['all', 'default', ...devs])
+      want.push([`net/ipv4/conf/${d}/accept_local`, '1'], [`net/ipv4/conf/${d}/rp_filter`, '0']);
+    for (const [k, v] of want) {
+      const path = `/proc/sys/${k}`;
+      let old: string;
+      try {
+        old = (await readFile(path, 'utf8')).trim();
+      } catch {
+        continue; // device gone, or IPv6 disabled
+      }
+      if (old === v) continue;
+      await writeFile(path, v);
+      // Forwarding is left on: the nft data plane needs it as well.
+      if (!k.endsWith('forwarding') && !k.endsWith('ip_forward') && !this.sysctls.has(path))
+        this.sysctls.set(path, old);
+    }
+  }
+
+  private installFastPath(): void {
+    this.installed.fastPath = true;
+    dropFastPath();
+    nftSync(fastPathTable());
+  }
+
+  private async installVips(services: SctpService[]): Promise<void> {
+    this.installed.vips = true;
+    await syncVips(this.run, SCTP_VIP_INTERFACE, vipList(services));
+  }
+
+  /** NOTRACK for SCTP to/from the VIPs and NFQUEUE for SCTP to them, in chains of our own. */
+  private async installRules(vips: string[]): Promise<void> {
+    for (const f of [4, 6] as const) {
+      const mine = vips.filter((v) => v.includes(':') === (f === 6));
+      const cmd = familyCmd(f);
+      if (mine.length === 0) {
+        await this.removeRules(f);
+        continue;
+      }
+      this.installed.rules.add(f);
+      const chains = [
+        ['raw', SCTP_CHAIN, 'PREROUTING'],
+        ['raw', SCTP_OUT_CHAIN, 'OUTPUT'],
+        ['mangle', SCTP_CHAIN, 'PREROUTING'],
+      ] as const;
+      for (const [table, chain] of chains) {
+        const has = await this.run(cmd, ['-t', table, '-n', '-L', chain]);
+        if (has.code !== 0) await this.must(cmd, ['-t', table, '-N', chain]);
+      }
+      // Chain contents replaced atomically (a declared chain is flushed by iptables-restore --noflush).
+      const rules = [
+        '*raw',
+        `:${SCTP_CHAIN} - [0:0]`,
+        `:${SCTP_OUT_CHAIN} - [0:0]`,
+        ...mine.map((v) => `-A ${SCTP_CHAIN} -d ${v} -j NOTRACK`),
+        ...mine.map((v) => `-A ${SCTP_OUT_CHAIN} -s ${v} -j NOTRACK`),
+        'COMMIT',
+        '*mangle',
+        `:${SCTP_CHAIN} - [0:0]`,
+        ...mine.map((v) => `-A ${SCTP_CHAIN} -d ${v} -j NFQUEUE --queue-num ${this.queueNum} --queue-bypass`),
+        'COMMIT',
+        '',
+      ].join('\n');
+      await this.must(`${cmd}-restore`, ['--noflush'], rules);
+      for (const [table, chain, from] of chains) {
+        const jump = [from, '-p', 'sctp', '-j', chain];
+        if ((await this.run(cmd, ['-t', table, '-C', ...jump])).code !== 0)
+          await this.must(cmd, ['-t', table, '-I', ...jump]);
+      }
+    }
+  }
+
+  private async removeRules(f: 4 | 6): Promise<void> {
+    if (!this.installed.rules.has(f)) return;
+    const cmd = familyCmd(f);
+    for (const [table, chain, from] of [
+      ['mangle', SCTP_CHAIN, 'PREROUTING'],
+      ['raw', SCTP_CHAIN, 'PREROUTING'],
+      ['raw', SCTP_OUT_CHAIN, 'OUTPUT'],
+    ] as const) {
+      const jump = [from, '-p', 'sctp', '-j', chain];
+      while ((await this.run(cmd, ['-t', table, '-C', ...jump])).code === 0)
+        await this.must(cmd, ['-t', table, '-D', ...jump]);
+      if ((await this.run(cmd, ['-t', table, '-n', '-L', chain])).code === 0) {
+        await this.must(cmd, ['-t', table, '-F', chain]);
+        await this.must(cmd, ['-t', table, '-X', chain]);
+      }
+    }
+    this.installed.rules.delete(f);
+  }
+
+  /** Removes everything setup() installed: queue, rules, fast path, VIPs, sysctls. */
+  private async teardown(): Promise<void> {
+    const cur = this.cur;
+    this.cur = undefined;
+    if (cur) {
+      clearInterval(cur.timer);
+      cur.shell.stop();
+    }
+    const errors: unknown[] = [];
+    const step = async (f: () => Promise<void> | void) => {
+      try {
+        await f();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    // Rules first: with the queue closed, --queue-bypass lets packets through untranslated.
+    await step(() => this.removeRules(4));
+    await step(() => this.removeRules(6));
+    if (this.installed.fastPath)
+      await step(() => {
+        dropFastPath();
+        this.installed.fastPath = false;
+      });
+    if (this.installed.vips)
+      await step(async () => {
+        await removeVipInterface(this.run, SCTP_VIP_INTERFACE);
+        this.installed.vips = false;
+      });
+    for (const [path, old] of this.sysctls) await step(() => writeFile(path, old));
+    this.sysctls.clear();
+    if (errors.length > 0) throw errors[0];
+  }
+
+  status(): SctpStatus {
+    const cur = this.cur;
+    return {
+      running: cur !== undefined,
+      ...(this.error ? { error: this.error } : {}),
+      queue: this.queueNum,
+      services: [...new Set(this.services.map((s) => s.name))],
+      associations: cur ? cur.engine.associations(Date.now()) : [],
+      ...(cur ? { stats: cur.shell.stats } : {}),
+    };
+  }
+
+  /** Leaves nothing behind (the SCTP path cannot run without the daemon, keepForwarding or not). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.syncing;
+    const any =
+      this.cur ||
+      this.sysctls.size > 0 ||
+      this.installed.fastPath ||
+      this.installed.vips ||
+      this.installed.rules.size > 0;
+    if (!any) return;
+    await this.teardown();
+    this.opts.log.info('sctp: multihoming engine stopped, rules removed');
+  }
+
+  private async must(cmd: string, args: string[], input?: string) {
+    const r = await this.run(cmd, args, input);
+    if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
+    return r;
+  }
+}
+
+function vipList(services: readonly SctpService[]): string[] {
+  const all = new Set<string>();
+  for (const s of services) for (const v of s.vips) all.add(formatIp(v as IpAddr));
+  return [...all].sort();
+}
+
+function nftSync(script: string): void {
+  execFileSync('nft', ['-f', '-'], { input: script, stdio: ['pipe', 'ignore', 'pipe'] });
+}
+
+function dropFastPath(): void {
+  nftSync(
+    ['ip', 'ip6']
+      .map((f) => `table ${f} ${FAST_PATH_NAMES.table} {}\ndelete table ${f} ${FAST_PATH_NAMES.table}\n`)
+      .join(''),
+  );
+}

@@ -1,0 +1,168 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { dataplaneServices, isMultihomedSctp, sctpServices } from '../../../src/daemon/bridge.js';
+import { SctpShell } from '../../../src/daemon/sctp.js';
+import type { Runtime } from '../../../src/daemon/runtime.js';
+import { buildSnapshot, type Snapshot } from '../../../src/state/snapshot.js';
+import type { RawObject } from '../../../src/model/types.js';
+import { NativeUnavailableError } from '../../../src/sctp/index.js';
+import { formatIp } from '../../../src/net/ip.js';
+
+const objects: RawObject[] = [
+  {
+    apiVersion: 'ferrolb.io/v1',
+    kind: 'IPAddressPool',
+    metadata: { name: 'p' },
+    spec: { addresses: ['10.0.0.0/28'] },
+  },
+  {
+    apiVersion: 'ferrolb.io/v1',
+    kind: 'LoadBalancer',
+    metadata: { name: 'multi' },
+    spec: {
+      addresses: ['10.0.0.1'],
+      secondaryAddresses: ['10.0.0.2', '10.0.0.3'],
+      ports: [
+        { port: 7, protocol: 'SCTP' },
+        { port: 38412, protocol: 'SCTP', targetPort: 38413 },
+      ],
+      mode: 'fullnat',
+      endpoints: [{ address: '10.1.0.1' }, { address: '10.1.0.2' }],
+      healthCheck: { type: 'tcp', port: 7 },
+    },
+  },
+  {
+    apiVersion: 'ferrolb.io/v1',
+    kind: 'LoadBalancer',
+    metadata: { name: 'single' },
+    spec: {
+      addresses: ['10.0.0.4'],
+      ports: [{ port: 7, protocol: 'SCTP' }],
+      mode: 'fullnat',
+      endpoints: [{ address: '10.1.0.3' }],
+    },
+  },
+];
+
+function snap(objs = objects): Snapshot {
+  const t = buildSnapshot(
+    objs.map((object) => ({ origin: 'file' as const, object })),
+    new Map(),
+    1,
+  );
+  assert.ok(t.ok);
+  return t.next;
+}
+
+test('multihomed SCTP services stay out of the nft data plane; single-homed SCTP stays in', () => {
+  const s = snap();
+  assert.equal(s.status.get('multi')?.phase, 'Allocated');
+  const lb = s.state.loadBalancers.get('multi');
+  assert.ok(lb && isMultihomedSctp(lb, s.allocations.get('multi')?.secondaryAddresses ?? []));
+  assert.deepEqual(
+    dataplaneServices(s, () => undefined).map((x) => x.name),
+    ['single'],
+  );
+});
+
+test('engine services: one per SCTP port, primary VIP first, only active endpoints', () => {
+  const s = snap();
+  const svcs = sctpServices(s, (svc, addr) =>
+    svc === 'multi' && addr === '10.1.0.1' ? 'active' : undefined,
+  );
+  assert.deepEqual(
+    svcs.map((x) => ({
+      name: x.name,
+      port: x.port,
+      vips: x.vips.map(formatIp),
+      endpoints: x.endpoints.map((e) => ({ addresses: e.addresses.map(formatIp), port: e.port })),
+    })),
+    [
+      {
+        name: 'multi',
+        port: 7,
+        vips: ['10.0.0.1', '10.0.0.2', '10.0.0.3'],
+        endpoints: [{ addresses: ['10.1.0.1'], port: 7 }],
+      },
+      {
+        name: 'multi',
+        port: 38412,
+        vips: ['10.0.0.1', '10.0.0.2', '10.0.0.3'],
+        endpoints: [{ addresses: ['10.1.0.1'], port: 38413 }],
+      },
+    ],
+  );
+  // With a probe configured and no verdict yet, nobody takes new associations.
+  assert.deepEqual(
+    sctpServices(s, () => undefined).map((x) => x.endpoints.length),
+    [0, 0],
+  );
+});
+
+function fakes(s: Snapshot) {
+  const logs: { level: string; msg: string }[] = [];
+  const rt = Object.assign(new EventEmitter(), {
+    snapshot: s,
+    endpointState: () => undefined,
+  }) as unknown as Runtime;
+  const calls: string[] = [];
+  const run = (cmd: string, args: readonly string[]) => {
+    calls.push([cmd, ...args].join(' '));
+    return Promise.resolve({ code: 1, stdout: '', stderr: 'not in unit tests' });
+  };
+  return { logs, rt, calls, run };
+}
+
+test('without the addon: a clear error naming it, nothing installed, nothing to remove', async () => {
+  const f = fakes(snap());
+  const s2 = new SctpShell({
+    runtime: f.rt,
+    log: fakeLog(f.logs),
+    kernel: true,
+    run: f.run,
+    loadIo: () => {
+      throw new NativeUnavailableError(['/x/ferrolb_nfqueue.node']);
+    },
+  });
+  await s2.start();
+  const st = s2.status();
+  assert.equal(st.running, false);
+  assert.match(st.error ?? '', /ferrolb_nfqueue\.node/);
+  assert.deepEqual(st.services, ['multi']);
+  assert.deepEqual(st.associations, []);
+  assert.ok(
+    f.logs.some((l) => l.level === 'error' && /NOT carried.*ferrolb_nfqueue\.node/.test(l.msg)),
+    JSON.stringify(f.logs),
+  );
+  await s2.stop();
+  assert.deepEqual(f.calls, []);
+});
+
+test('data plane off: the engine never starts', async () => {
+  const f = fakes(snap());
+  let loaded = false;
+  const shell = new SctpShell({
+    runtime: f.rt,
+    log: fakeLog(f.logs),
+    kernel: false,
+    run: f.run,
+    loadIo: () => {
+      loaded = true;
+      throw new Error('unreachable');
+    },
+  });
+  await shell.start();
+  assert.equal(loaded, false);
+  assert.equal(shell.status().running, false);
+  await shell.stop();
+  assert.deepEqual(f.calls, []);
+});
+
+function fakeLog(logs: { level: string; msg: string }[]): Logger {
+  return {
+    info: (_o: unknown, msg?: string) => logs.push({ level: 'info', msg: String(msg ?? _o) }),
+    error: (_o: unknown, msg?: string) => logs.push({ level: 'error', msg: String(msg ?? _o) }),
+  } as unknown as Logger;
+}
