@@ -3,7 +3,13 @@
 // for that service, whatever the order of objects or of the config file.
 import { familyName, formatIp, parseIp, rangeContains, type Family, type IpAddr } from '../net/ip.js';
 import { anySelectorMatches } from '../model/labels.js';
-import type { DesiredState, IpFamily, LoadBalancerSpec, Pool } from '../model/types.js';
+import {
+  NAMESPACE_LABELS_ANNOTATION,
+  type DesiredState,
+  type IpFamily,
+  type LoadBalancerSpec,
+  type Pool,
+} from '../model/types.js';
 import { Usage, type Claimant } from './usage.js';
 
 export interface Allocation {
@@ -42,6 +48,18 @@ class Pending extends Error {
   }
 }
 
+/** The namespace's labels when the front door supplied them (Kubernetes); none otherwise. */
+function namespaceLabels(lb: LoadBalancerSpec): Record<string, string> {
+  const text = lb.meta.annotations[NAMESPACE_LABELS_ANNOTATION];
+  if (!text) return {};
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
+}
+
 function eligiblePools(state: DesiredState, lb: LoadBalancerSpec): Pool[] {
   if (lb.pool !== undefined) {
     const p = state.pools.get(lb.pool);
@@ -52,7 +70,7 @@ function eligiblePools(state: DesiredState, lb: LoadBalancerSpec): Pool[] {
     const sa = p.serviceAllocation;
     if (!sa) return true;
     if (sa.namespaces.length > 0 && !sa.namespaces.includes(lb.meta.namespace)) return false;
-    // Standalone services carry no namespace labels; namespace selectors apply in Kubernetes only.
+    if (!anySelectorMatches(sa.namespaceSelectors, namespaceLabels(lb))) return false;
     return anySelectorMatches(sa.serviceSelectors, lb.meta.labels);
   });
   const prio = (p: Pool) => p.serviceAllocation?.priority ?? Number.MAX_SAFE_INTEGER;

@@ -6,7 +6,7 @@ import type { DesiredState, RawObject } from '../model/types.js';
 import { buildDesiredState } from '../model/validate.js';
 import type { ConfigIssue } from '../model/issues.js';
 import { ALLOCATED } from './annotations.js';
-import { persistedAllocation, type ClusterView, type CoreConfig } from './core.js';
+import { namespaceLabelsOf, persistedAllocation, type ClusterView, type CoreConfig } from './core.js';
 import { mapCustomResources } from './crds.js';
 import { claims, lbName, mapService } from './mapping.js';
 
@@ -23,9 +23,16 @@ export function agentModel(view: ClusterView, cfg: CoreConfig): AgentModel {
   const allocations = new Map<string, Allocation>();
   const announceNodes = new Map<string, readonly string[]>();
   const issues: ConfigIssue[] = [];
+  const nsLabels = namespaceLabelsOf(view);
   for (const svc of view.services) {
     if (!claims(svc, cfg) || svc.metadata.annotations?.[ALLOCATED] === undefined) continue;
-    const m = mapService(svc, view.slices, view.nodes, cfg);
+    const m = mapService(
+      svc,
+      view.slices,
+      view.nodes,
+      cfg,
+      nsLabels.get(svc.metadata.namespace ?? 'default'),
+    );
     issues.push(...m.issues);
     if (!m.object) continue;
     const name = lbName(svc.metadata.namespace ?? 'default', svc.metadata.name ?? '');

@@ -4,7 +4,7 @@ import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type KubeConfig } from '@k
 import type { ClusterView } from './core.js';
 import { CRD_KINDS, versionFor } from './crds.js';
 import { Reflector, type Listed, type ReflectorOptions } from './reflector.js';
-import type { KCustomObject, KEndpointSlice, KNode, KService } from './types.js';
+import type { KCustomObject, KEndpointSlice, KNamespace, KNode, KService } from './types.js';
 
 export type WatchOptions = Pick<
   ReflectorOptions<never>,
@@ -17,8 +17,9 @@ export interface Caches {
   readonly services: Reflector<KService>;
   readonly slices: Reflector<KEndpointSlice>;
   readonly nodes: Reflector<KNode>;
+  readonly namespaces: Reflector<KNamespace>;
   readonly crs: readonly Reflector<KCustomObject>[];
-  readonly all: readonly Reflector<KService | KEndpointSlice | KNode | KCustomObject>[];
+  readonly all: readonly Reflector<KService | KEndpointSlice | KNode | KNamespace | KCustomObject>[];
   /** Resolves once every cache has listed once. */
   readonly ready: Promise<void>;
   view(): ClusterView;
@@ -30,13 +31,13 @@ export function makeCaches(
   kc: KubeConfig,
   metallbCompat: boolean,
   watch: WatchOptions,
-  onChange: (path: string, obj?: KService | KEndpointSlice | KNode | KCustomObject) => void,
+  onChange: (path: string, obj?: KService | KEndpointSlice | KNode | KNamespace | KCustomObject) => void,
   log: (msg: string, extra?: Record<string, unknown>) => void,
 ): Caches {
   const core = kc.makeApiClient(CoreV1Api);
   const disc = kc.makeApiClient(DiscoveryV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
-  const reflect = <T extends KService | KEndpointSlice | KNode | KCustomObject>(
+  const reflect = <T extends KService | KEndpointSlice | KNode | KNamespace | KCustomObject>(
     path: string,
     list: () => Promise<Listed<T>>,
   ) => new Reflector<T>({ kc, path, list, onChange: (obj) => onChange(path, obj), ...watch, log });
@@ -51,6 +52,11 @@ export function makeCaches(
   const nodes = reflect<KNode>(
     '/api/v1/nodes',
     async () => (await core.listNode()) as unknown as Listed<KNode>,
+  );
+  // Namespace labels feed pools' serviceAllocation.namespaceSelectors.
+  const namespaces = reflect<KNamespace>(
+    '/api/v1/namespaces',
+    async () => (await core.listNamespace()) as unknown as Listed<KNamespace>,
   );
   const groups = metallbCompat ? ['ferrolb.io', 'metallb.io'] : ['ferrolb.io'];
   const crs = groups.flatMap((group) =>
@@ -67,13 +73,14 @@ export function makeCaches(
       );
     }),
   );
-  const all = [services, slices, nodes, ...crs] as Reflector<
-    KService | KEndpointSlice | KNode | KCustomObject
+  const all = [services, slices, nodes, namespaces, ...crs] as Reflector<
+    KService | KEndpointSlice | KNode | KNamespace | KCustomObject
   >[];
   return {
     services,
     slices,
     nodes,
+    namespaces,
     crs,
     all,
     ready: Promise.all(all.map((r) => r.synced)).then(() => undefined),
@@ -81,6 +88,7 @@ export function makeCaches(
       services: [...services.items.values()],
       slices: [...slices.items.values()],
       nodes: [...nodes.items.values()],
+      namespaces: [...namespaces.items.values()],
       customObjects: crs.flatMap((r) => [...r.items.values()]),
     }),
     start: () => all.forEach((r) => r.start()),

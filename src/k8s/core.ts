@@ -11,14 +11,27 @@ import { tryParseIp, formatIp } from '../net/ip.js';
 import { ALLOCATED, ALLOCATED_SECONDARY } from './annotations.js';
 import { mapCustomResources } from './crds.js';
 import { claims, lbName, mapService, type MappingConfig } from './mapping.js';
-import { svcKey, type KCustomObject, type KEndpointSlice, type KNode, type KService } from './types.js';
+import {
+  svcKey,
+  type KCustomObject,
+  type KEndpointSlice,
+  type KNamespace,
+  type KNode,
+  type KService,
+} from './types.js';
 
 export interface ClusterView {
   readonly services: readonly KService[];
   readonly slices: readonly KEndpointSlice[];
   readonly nodes: readonly KNode[];
   readonly customObjects: readonly KCustomObject[];
+  /** For pools' namespaceSelectors; absent when the caller does not watch Namespaces. */
+  readonly namespaces?: readonly KNamespace[];
 }
+
+/** Labels of every namespace by name. */
+export const namespaceLabelsOf = (view: ClusterView): ReadonlyMap<string, Readonly<Record<string, string>>> =>
+  new Map((view.namespaces ?? []).map((n) => [n.metadata.name ?? '', n.metadata.labels ?? {}]));
 
 export interface CoreConfig extends MappingConfig {
   /** Read metallb.io custom resources as configuration too. */
@@ -148,8 +161,15 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
     previous0.set(lbName(svc.metadata.namespace ?? 'default', svc.metadata.name ?? ''), held);
   }
   const mapped = new Map<string, { svc: KService; object?: RawObject; issues: ConfigIssue[] }>();
+  const nsLabels = namespaceLabelsOf(view);
   for (const svc of claimed) {
-    const m = mapService(svc, view.slices, view.nodes, cfg);
+    const m = mapService(
+      svc,
+      view.slices,
+      view.nodes,
+      cfg,
+      nsLabels.get(svc.metadata.namespace ?? 'default'),
+    );
     mapped.set(svcKey(svc.metadata), {
       svc,
       ...(m.object ? { object: m.object } : {}),

@@ -3,7 +3,12 @@
 // a ConfigIssue naming the annotation and its value; the validator adds issues for the rest.
 import { tryParseIp, formatIp } from '../net/ip.js';
 import type { ConfigIssue } from '../model/issues.js';
-import { API_VERSION, MAX_SECONDARY_ADDRESSES, type RawObject } from '../model/types.js';
+import {
+  API_VERSION,
+  MAX_SECONDARY_ADDRESSES,
+  NAMESPACE_LABELS_ANNOTATION,
+  type RawObject,
+} from '../model/types.js';
 import {
   ANNOTATIONS,
   ANNOUNCE_NODES,
@@ -84,6 +89,7 @@ export function mapService(
   slices: readonly KEndpointSlice[],
   nodes: readonly KNode[],
   cfg: MappingConfig,
+  namespaceLabels?: Readonly<Record<string, string>>,
 ): MappedService {
   const ns = svc.metadata.namespace ?? 'default';
   const name = svc.metadata.name ?? '';
@@ -214,6 +220,7 @@ export function mapService(
   if (issues.length > 0) return { issues, warnings };
   const annotations: Record<string, string> = { [SOURCE_SERVICE]: `${ns}/${name}` };
   if (ep.announceNodes) annotations[ANNOUNCE_NODES] = ep.announceNodes.join(',');
+  if (namespaceLabels) annotations[NAMESPACE_LABELS_ANNOTATION] = JSON.stringify(namespaceLabels);
   return {
     object: {
       apiVersion: API_VERSION,

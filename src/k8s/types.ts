@@ -78,6 +78,10 @@ export interface KNode {
   };
 }
 
+export interface KNamespace {
+  metadata: KMeta;
+}
+
 export interface KCustomObject {
   apiVersion?: string;
   kind?: string;

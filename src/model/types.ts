@@ -48,6 +48,12 @@ export type HealthCheckType = (typeof HEALTH_CHECK_TYPES)[number];
 
 export const MAX_SECONDARY_ADDRESSES = 3;
 
+/**
+ * Labels of the Service's namespace, as JSON, on a LoadBalancer made from a Kubernetes Service: what
+ * pools' serviceAllocation.namespaceSelectors match against (the controller watches Namespaces).
+ */
+export const NAMESPACE_LABELS_ANNOTATION = 'ferrolb.io/namespace-labels';
+
 /** A Kubernetes-style object as it arrives from YAML, the API or the cluster. */
 export interface RawObject {
   apiVersion?: unknown;

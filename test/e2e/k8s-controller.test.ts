@@ -6,7 +6,14 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+} from '@kubernetes/client-node';
 import { startEmulator, waitFor, type KubeEmulator } from '../support/kube-emulator/index.js';
 import { runController, type Controller, type ControllerOptions } from '../../src/k8s/controller.js';
 import { agentModel } from '../../src/k8s/agent.js';
@@ -232,6 +239,63 @@ describe('k8s controller against the API server emulator', () => {
     });
     const [a, b] = [await ipsOf('dns-tcp'), await ipsOf('dns-udp')];
     assert.deepEqual(a, b);
+  });
+
+  it('namespaceSelectors: a pool serves only namespaces whose labels match', async () => {
+    const poolWith = (name: string, addresses: string[], serviceAllocation: Record<string, unknown>) =>
+      custom.createNamespacedCustomObject({
+        group: 'ferrolb.io',
+        version: 'v1',
+        namespace: 'ferrolb-system',
+        plural: 'ipaddresspools',
+        body: {
+          apiVersion: 'ferrolb.io/v1',
+          kind: 'IPAddressPool',
+          metadata: { name },
+          spec: { addresses, serviceAllocation },
+        },
+      });
+    await poolWith('team-a', ['10.10.20.0/30'], {
+      priority: 1,
+      namespaceSelectors: [{ matchLabels: { team: 'a' } }],
+    });
+    await poolWith('general', ['10.10.21.0/30'], { priority: 10 });
+    const labelNs = (name: string, team: string) =>
+      core
+        .createNamespace({ body: { metadata: { name, labels: { team } } } })
+        .catch(() =>
+          core.patchNamespace(
+            { name, body: { metadata: { labels: { team } } } },
+            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+          ),
+        );
+    // Labels are in place before the controller starts, so no watch timing is involved.
+    await labelNs(NS, 'a');
+    await labelNs('other', 'b');
+    start();
+    await service('team-a-svc');
+    assert.deepEqual(await ipsOf('team-a-svc'), ['10.10.20.0'], 'team a: its own pool first');
+    await core.createNamespacedService({
+      namespace: 'other',
+      body: {
+        metadata: { name: 'not-team-a' },
+        spec: {
+          type: 'LoadBalancer',
+          loadBalancerClass: 'ferrolb.io/ferrolb',
+          ports: [{ port: 80, protocol: 'TCP' }],
+        },
+      },
+    });
+    const other = await waitFor(async () => {
+      const s = (await core.readNamespacedService({
+        name: 'not-team-a',
+        namespace: 'other',
+      })) as unknown as KService;
+      return s.status?.loadBalancer?.ingress?.[0]?.ip;
+    }, 'not-team-a to get an address');
+    assert.equal(other, '10.10.21.0', 'team b: the general pool');
+    await core.deleteNamespacedService({ name: 'not-team-a', namespace: 'other' });
+    await labelNs(NS, 'none');
   });
 
   it('pool exhaustion: Pending with reason (condition + Warning event), recovery when an address frees', async () => {

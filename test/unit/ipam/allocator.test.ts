@@ -172,6 +172,29 @@ test('serviceAllocation: priority orders pools; namespaces and selectors scope t
   assert.deepEqual(r.allocations.get('c')?.addresses, ['10.2.0.0']);
 });
 
+test('serviceAllocation.namespaceSelectors match the namespace labels the front door supplies', () => {
+  const nsLabels = (labels: Record<string, string>) => ({
+    annotations: { 'ferrolb.io/namespace-labels': JSON.stringify(labels) },
+  });
+  const s = state(
+    pool('team', ['10.3.0.0/30'], {
+      serviceAllocation: { priority: 1, namespaceSelectors: [{ matchLabels: { team: 'a' } }] },
+    }),
+    pool('rest', ['10.4.0.0/30'], { serviceAllocation: { priority: 2 } }),
+    lb('a', {}, nsLabels({ team: 'a' })),
+    lb('b', {}, nsLabels({ team: 'b' })),
+    lb('c'),
+  );
+  const r = allocate(s, new Map());
+  assert.deepEqual(r.allocations.get('a')?.addresses, ['10.3.0.0']);
+  assert.deepEqual(r.allocations.get('b')?.addresses, ['10.4.0.0']);
+  assert.deepEqual(
+    r.allocations.get('c')?.addresses,
+    ['10.4.0.1'],
+    'no namespace labels: selectors do not match',
+  );
+});
+
 // --- properties ---------------------------------------------------------------------------------
 
 const arbScenario = fc.record({
