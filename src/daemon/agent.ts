@@ -2,6 +2,7 @@
 // API; the agent watches the same objects, rebuilds the model (no allocation of its own) and serves
 // it with the same shells as the standalone daemon: data plane, probes, BGP, read-only REST API.
 import { parseArgs } from 'node:util';
+import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_CLASS } from '../k8s/annotations.js';
 import { CLUSTER_OPTIONS, mappingConfig } from '../k8s/cli.js';
@@ -22,6 +23,7 @@ export const AGENT_USAGE = `usage: ferrolb agent [flags]
   --secondary-pools A,B,C    pools for loxilb.io/num-secondary-networks
   --state-dir DIR            BGP restart marker (default /var/lib/ferrolb)
   --api HOST:PORT            read-only REST API (default 127.0.0.1:11111)
+  --node-name NAME           this node, for externalTrafficPolicy: Local (default $NODE_NAME, else hostname)
   --dataplane on|off  --probes on|off  --bgp-port PORT|off  --router-id A.B.C.D  --keep-forwarding`;
 
 const onOff = (flag: string, v: string | undefined, dflt: boolean): boolean => {
@@ -61,6 +63,7 @@ export async function agentMain(argv: string[]): Promise<number> {
       'bgp-port': { type: 'string' },
       'router-id': { type: 'string' },
       'keep-forwarding': { type: 'boolean' },
+      'node-name': { type: 'string' },
     },
     allowPositionals: false,
   });
@@ -71,6 +74,13 @@ export async function agentMain(argv: string[]): Promise<number> {
   const stateDir = v['state-dir'] ?? process.env.FERROLB_STATE_DIR ?? '/var/lib/ferrolb';
   const runtime = new Runtime({ store: new StateStore(stateDir), log });
   let lastIssues = '';
+  // externalTrafficPolicy: Local — only nodes with a ready local endpoint announce such a service.
+  const nodeName = v['node-name'] ?? process.env.NODE_NAME ?? hostname();
+  let announceNodes: AgentModel['announceNodes'] = new Map();
+  const mayAnnounce = (service: string) => {
+    const nodes = announceNodes.get(service);
+    return nodes === undefined || nodes.includes(nodeName);
+  };
   const watch = runAgentWatch({
     kubeConfig: kc,
     config: mappingConfig(v),
@@ -82,6 +92,7 @@ export async function agentMain(argv: string[]): Promise<number> {
           'cluster configuration has problems; serving what is valid',
         );
       lastIssues = issues;
+      announceNodes = m.announceNodes;
       runtime.adopt(snapshotParts(m, runtime.snapshot));
     },
     log: (msg, extra) => log.info(extra ?? {}, msg),
@@ -102,6 +113,7 @@ export async function agentMain(argv: string[]): Promise<number> {
     {
       readOnly: 'the agent serves what Kubernetes says; change the cluster objects instead',
       onStop: () => watch.stop(),
+      mayAnnounce,
     },
   );
 }

@@ -26,6 +26,8 @@ export interface BgpShellOptions {
   readonly listenPort: number | false;
   /** BGP identifier when a BGPPeer sets no routerID; default: the first non-loopback IPv4 address. */
   readonly routerId?: string;
+  /** Whether this node may announce a service (Kubernetes externalTrafficPolicy: Local). Default: yes. */
+  readonly mayAnnounce?: (service: string) => boolean;
 }
 
 /** Marker present while the daemon runs: found at start, it means we crashed and restart under GR. */
@@ -34,6 +36,7 @@ const RUNNING_MARKER = 'bgp.running';
 export function announcements(
   snap: Snapshot,
   health: (svc: string, addr: string) => string | undefined,
+  mayAnnounce: (service: string) => boolean = () => true,
 ): ServiceAnnouncement[] {
   const pools = [...snap.state.pools.values()];
   const poolOf = (a: string) => {
@@ -43,7 +46,8 @@ export function announcements(
   const out: ServiceAnnouncement[] = [];
   for (const lb of snap.state.loadBalancers.values()) {
     const alloc = snap.allocations.get(lb.meta.name);
-    if (!alloc || snap.status.get(lb.meta.name)?.phase !== 'Allocated') continue;
+    if (!alloc || snap.status.get(lb.meta.name)?.phase !== 'Allocated' || !mayAnnounce(lb.meta.name))
+      continue;
     out.push({
       service: lb.meta.name,
       addresses: [
@@ -107,7 +111,7 @@ export class BgpShell {
       const routerId = this.opts.routerId ?? defaultRouterId() ?? '0.0.0.1';
       speaker.setPeers(peers.map((p) => peerConfigFromSpec(p, { routerId }, bfdProfiles)));
       const plan = planRoutes(
-        announcements(snap, (s, a) => this.opts.runtime.endpointState(s, a)),
+        announcements(snap, (s, a) => this.opts.runtime.endpointState(s, a), this.opts.mayAnnounce),
         advertisements,
         [...snap.state.pools.values()].map((p) => ({ name: p.meta.name, labels: p.meta.labels })),
         peers,

@@ -72,7 +72,13 @@ export async function serve(
   runtime: Runtime,
   log: Logger,
   opts: ServeOptions,
-  extra: { token?: string; readOnly?: string; onHup?: () => void; onStop?: () => Promise<void> },
+  extra: {
+    token?: string;
+    readOnly?: string;
+    onHup?: () => void;
+    onStop?: () => Promise<void>;
+    mayAnnounce?: (service: string) => boolean;
+  },
 ): Promise<number> {
   const dataplane = new DataplaneShell({
     runtime,
@@ -91,6 +97,7 @@ export async function serve(
     stateDir: opts.stateDir,
     listenPort: opts.bgpPort,
     ...(opts.routerId ? { routerId: opts.routerId } : {}),
+    ...(extra.mayAnnounce ? { mayAnnounce: extra.mayAnnounce } : {}),
   });
   await bgp.start();
   const metrics = newRegistry();
