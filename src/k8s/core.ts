@@ -131,15 +131,16 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
   let pools: readonly RawObject[] | undefined = [...cfgMap.objects, ...kept.objects];
   if (poolCheck.issues.length > 0 || cfgMap.issues.length > 0) pools = memory.pools;
   if (configIssues.length > 0) pools = memory.pools;
-  if (pools === undefined)
-    return {
-      hold: true,
-      allocations: memory.allocations,
-      configIssues,
-      configSources: cfgMap.sources,
-      outcomes: new Map(),
-      memory,
-    };
+  // Nothing may be written: keep every held allocation and say why.
+  const hold = (): Plan => ({
+    hold: true,
+    allocations: memory.allocations,
+    configIssues,
+    configSources: cfgMap.sources,
+    outcomes: new Map(),
+    memory,
+  });
+  if (pools === undefined) return hold();
 
   const previous0 = new Map<string, Allocation>();
   // 2. Services: map each claimed one; bad ones fall back to their last good mapping.
@@ -219,15 +220,7 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
         level.set(key, (level.get(key) ?? 0) + 1);
       }
   }
-  if (!state)
-    return {
-      hold: true,
-      allocations: memory.allocations,
-      configIssues,
-      configSources: cfgMap.sources,
-      outcomes: new Map(),
-      memory,
-    };
+  if (!state) return hold();
   const nextServices = new Map<string, RawObject>();
 
   // 3. Allocate (sticky: previous = what we decided last, else what the API records).
