@@ -70,6 +70,7 @@ export function dataplaneServices(snap: Snapshot, health: HealthLookup): Datapla
       algorithm: lb.algorithm,
       persistTimeoutSeconds: lb.persistTimeoutSeconds,
       flushOnInactive: lb.flushOnInactive,
+      ...(lb.snatAddresses.length > 0 ? { snatAddresses: lb.snatAddresses } : {}),
       endpoints: lb.endpoints.map((e) => ({
         address: e.address,
         weight: e.weight,

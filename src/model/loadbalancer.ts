@@ -31,6 +31,7 @@ export interface RawLoadBalancerSpec {
   algorithm?: Algorithm;
   persistTimeout?: string;
   flushOnInactive?: boolean;
+  snatAddresses?: string[];
   endpoints?: { address: string; weight?: number }[];
   healthCheck?: {
     type: HealthCheckType;
@@ -196,6 +197,17 @@ export function buildLoadBalancer(
     endpoints.push({ address, weight: e.weight ?? 1 });
   });
 
+  const snatAddresses: string[] = [];
+  (spec.snatAddresses ?? []).forEach((a, i) => {
+    const field = fieldPath('spec.snatAddresses', i);
+    const ip = tryParseIp(a);
+    if (!ip) return issue(field, a, 'not an IPv4 or IPv6 address');
+    if (snatAddresses.some((x) => tryParseIp(x)?.family === ip.family))
+      return issue(field, a, `at most one ${familyOf(ip)} source address`);
+    if (mode !== 'fullnat') return issue(field, a, 'only used with mode "fullnat"');
+    snatAddresses.push(formatIp(ip));
+  });
+
   const algorithm = spec.algorithm ?? 'roundrobin';
   let persistTimeoutSeconds = DEFAULT_PERSIST_SECONDS;
   if (spec.persistTimeout !== undefined) {
@@ -226,6 +238,7 @@ export function buildLoadBalancer(
     algorithm,
     persistTimeoutSeconds,
     flushOnInactive: spec.flushOnInactive ?? false,
+    snatAddresses,
     endpoints,
     healthCheck: buildHealthCheck(spec.healthCheck, issue),
   };

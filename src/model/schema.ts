@@ -100,6 +100,7 @@ export const loadBalancerSpecSchema = {
     algorithm: { enum: ALGORITHMS },
     persistTimeout: duration,
     flushOnInactive: { type: 'boolean' },
+    snatAddresses: { type: 'array', items: str, maxItems: 2 },
     endpoints: {
       type: 'array',
       items: {

@@ -143,6 +143,12 @@ export interface LoadBalancerSpec {
   readonly mode: Mode;
   readonly algorithm: Algorithm;
   readonly persistTimeoutSeconds: number;
+  /**
+   * fullnat: source address towards the endpoints, at most one per family (typically the LB's own
+   * address on the endpoint network, so endpoints need no route back to the service addresses).
+   * Default: the service address the client connected to.
+   */
+  readonly snatAddresses: readonly string[];
   /** When an endpoint turns inactive, also drop its established flows (default: let them finish). */
   readonly flushOnInactive: boolean;
   readonly endpoints: readonly EndpointSpec[];

@@ -37,6 +37,7 @@ spec:
   addresses: ["${VIP4}"]
   ports: [{port: 80, protocol: TCP, targetPort: 8080}, {port: 9000, protocol: TCP}]
   mode: fullnat
+  snatAddresses: ["10.201.2.1"]   # the LB's own address on the backend network: no route back to the VIP
   algorithm: weighted
   endpoints: [{address: ${b[0]?.v4}, weight: 1}, {address: ${b[1]?.v4}, weight: 1}, {address: ${b[2]?.v4}, weight: 2}]
   healthCheck: {type: http, port: 8080, path: /, interval: ${INTERVAL_MS}ms, timeout: ${TIMEOUT_MS}ms, unhealthyThreshold: ${UNHEALTHY}, healthyThreshold: 1}
@@ -48,6 +49,7 @@ spec:
   addresses: ["10.200.0.11"]
   ports: [{port: 53, protocol: UDP, targetPort: 5353}]
   mode: fullnat
+  snatAddresses: ["10.201.2.1"]
   endpoints: [{address: ${b[0]?.v4}}, {address: ${b[1]?.v4}}]
 `;
 
@@ -81,7 +83,7 @@ before(async () => {
   if (skip) return;
   topo = new Topology();
   dir = tempDir();
-  t = await buildLbTopology(topo, { backends: 3, backendDefaultRoute: true, servers: false });
+  t = await buildLbTopology(topo, { backends: 3, backendDefaultRoute: false, servers: false });
   for (const b of t.backends) servers.set(b.name, await startBackend(topo, b));
   writeFileSync(join(dir.path, 'cfg.yaml'), config(t.backends));
   daemon = await start();
@@ -115,9 +117,9 @@ test('probes bring every endpoint to active and traffic follows the weights', { 
       `${name}: ${got} replies, expected about ${want} (${JSON.stringify([...n])})`,
     );
   }
-  // fullnat: the backend sees the LB, never the client.
+  // fullnat: the backend sees the LB's own address, never the client (and has no route to the VIP).
   assert.ok(
-    r.replies.every((x) => !x.includes('10.201.1.2')),
+    r.replies.every((x) => x.endsWith(' 10.201.2.1')),
     r.replies[0],
   );
   const wide = await ctl(['get', 'lb', '-o', 'wide']);
@@ -206,7 +208,7 @@ test(
     const f = join(dir.path, 'extra.yaml');
     writeFileSync(
       f,
-      `apiVersion: ferrolb.io/v1\nkind: LoadBalancer\nmetadata: {name: extra}\nspec: {addresses: ["10.200.0.12"], ports: [{port: 8080}], endpoints: [{address: ${t.backends[0]?.v4}}]}\n`,
+      `apiVersion: ferrolb.io/v1\nkind: LoadBalancer\nmetadata: {name: extra}\nspec: {addresses: ["10.200.0.12"], mode: fullnat, snatAddresses: ["10.201.2.1"], ports: [{port: 8080}], endpoints: [{address: ${t.backends[0]?.v4}}]}\n`,
     );
     await nsExec(t.lb, process.execPath, [FERROCTL, '--server', (daemon as Daemon).url, 'apply', '-f', f]);
     const r = await waitFor(
