@@ -287,6 +287,26 @@ test('modes, algorithms, endpoints, families and health checks', () => {
   expectIssue(r4.issues, 'LoadBalancer/g', 'spec.healthCheck.expectStatus[0]', 99, />= 100/);
 });
 
+test('snatAddresses: fullnat only, one per family, real addresses', () => {
+  const r = check(
+    base,
+    lb('a', { snatAddresses: ['10.9.9.9'] }),
+    lb('b', { mode: 'fullnat', snatAddresses: ['10.9.9.9', '10.9.9.8'] }),
+    lb('c', { mode: 'fullnat', snatAddresses: ['nope'] }),
+  );
+  expectIssue(
+    r.issues,
+    'LoadBalancer/a',
+    'spec.snatAddresses[0]',
+    '10.9.9.9',
+    /only used with mode "fullnat"/,
+  );
+  expectIssue(r.issues, 'LoadBalancer/b', 'spec.snatAddresses[1]', '10.9.9.8', /at most one IPv4/);
+  expectIssue(r.issues, 'LoadBalancer/c', 'spec.snatAddresses[0]', 'nope', /not an IPv4 or IPv6/);
+  const ok = check(base, lb('d', { mode: 'fullnat', snatAddresses: ['10.9.9.9', 'FD00::1'] }));
+  assert.deepEqual(ok.state?.loadBalancers.get('d')?.snatAddresses, ['10.9.9.9', 'fd00::1']);
+});
+
 test('unknown kind, missing fields and YAML syntax errors', () => {
   const r = check(
     { apiVersion: 'ferrolb.io/v1', kind: 'Gateway', metadata: { name: 'g' }, spec: {} },
