@@ -13,7 +13,7 @@ import {
   type BgpStatus,
   type ServiceAnnouncement,
 } from '../bgp/index.js';
-import { parseIp, rangeContains } from '../net/ip.js';
+import { poolNameOf } from '../model/pools.js';
 import type { Snapshot } from '../state/snapshot.js';
 import { defaultEndpointState } from '../state/views.js';
 import type { Runtime } from './runtime.js';
@@ -38,11 +38,7 @@ export function announcements(
   health: (svc: string, addr: string) => string | undefined,
   mayAnnounce: (service: string) => boolean = () => true,
 ): ServiceAnnouncement[] {
-  const pools = [...snap.state.pools.values()];
-  const poolOf = (a: string) => {
-    const ip = parseIp(a);
-    return pools.find((p) => p.ranges.some((r) => rangeContains(r, ip)))?.meta.name ?? '';
-  };
+  const poolOf = (a: string) => poolNameOf(snap.state.pools.values(), a) ?? '';
   const out: ServiceAnnouncement[] = [];
   for (const lb of snap.state.loadBalancers.values()) {
     const alloc = snap.allocations.get(lb.meta.name);

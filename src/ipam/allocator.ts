@@ -1,8 +1,9 @@
 // IPAM: desired state + previous allocations → new allocations and a status per service. Pure and
 // deterministic. Sticky: an address a service already holds is kept as long as it is still valid
 // for that service, whatever the order of objects or of the config file.
-import { familyName, formatIp, parseIp, rangeContains, type Family, type IpAddr } from '../net/ip.js';
+import { familyName, formatIp, parseIp, type Family, type IpAddr } from '../net/ip.js';
 import { anySelectorMatches } from '../model/labels.js';
+import { poolContaining, poolHolds } from '../model/pools.js';
 import {
   NAMESPACE_LABELS_ANNOTATION,
   type DesiredState,
@@ -96,9 +97,6 @@ function wantedFamilies(lb: LoadBalancerSpec, pools: Pool[]): { required: Family
   };
 }
 
-const inPool = (p: Pool, ip: IpAddr) => p.ranges.some((r) => rangeContains(r, ip));
-const poolOf = (state: DesiredState, ip: IpAddr) => [...state.pools.values()].find((p) => inPool(p, ip));
-
 export function allocate(state: DesiredState, previous: ReadonlyMap<string, Allocation>): IpamResult {
   const usage = new Usage();
   const names = [...state.loadBalancers.keys()].sort();
@@ -123,11 +121,12 @@ export function allocate(state: DesiredState, previous: ReadonlyMap<string, Allo
       for (const text of prev.addresses) {
         const ip = parseIp(text);
         const requested = lb.addresses.find((a) => parseIp(a).family === ip.family);
-        const pool = lb.pool !== undefined ? state.pools.get(lb.pool) : poolOf(state, ip);
+        const pool =
+          lb.pool !== undefined ? state.pools.get(lb.pool) : poolContaining(state.pools.values(), ip);
         const valid =
           allowed.includes(ip.family) &&
           (requested === undefined
-            ? pool !== undefined && inPool(pool, ip)
+            ? pool !== undefined && poolHolds(pool, ip)
             : parseIp(requested).value === ip.value);
         if (valid && prim[ip.family === 4 ? 0 : 1] === undefined && usage.claim(ip, claimant(lb, false)).ok) {
           prim[ip.family === 4 ? 0 : 1] = ip;
@@ -141,7 +140,7 @@ export function allocate(state: DesiredState, previous: ReadonlyMap<string, Allo
         const valid =
           want !== undefined
             ? parseIp(want).value === ip.value && parseIp(want).family === ip.family
-            : pool !== undefined && inPool(pool, ip);
+            : pool !== undefined && poolHolds(pool, ip);
         if (valid && usage.claim(ip, claimant(lb, true)).ok) sec[j] = ip;
       });
     }
@@ -215,7 +214,7 @@ function pickPrimary(usage: Usage, lb: LoadBalancerSpec, pools: Pool[], f: Famil
     // Join an address already shared under the same key, inside a pool this service may use.
     for (const [value, h] of usage.shared(f, lb.sharingKey)) {
       const ip = { family: f, value };
-      if (!pools.some((p) => inPool(p, ip))) continue;
+      if (!pools.some((p) => poolHolds(p, ip))) continue;
       if (!h.exclusive && usage.claim(ip, c).ok) return ip;
     }
   }

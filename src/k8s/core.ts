@@ -6,6 +6,7 @@
 import { allocate, type Allocation, type ServiceStatus } from '../ipam/allocator.js';
 import type { ConfigIssue } from '../model/issues.js';
 import { buildDesiredState } from '../model/validate.js';
+import { poolNameOf } from '../model/pools.js';
 import type { DesiredState, RawObject, StoredObject } from '../model/types.js';
 import { tryParseIp, formatIp } from '../net/ip.js';
 import { ALLOCATED, ALLOCATED_SECONDARY } from './annotations.js';
@@ -233,7 +234,7 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
     if (m.issues.length > 0)
       outcomes.set(key, { phase: 'Invalid', issues: m.issues, ...(allocation ? { allocation } : {}) });
     else if (st?.phase === 'Allocated' && allocation) {
-      const pool = poolOf(state, allocation.addresses[0]);
+      const pool = poolNameOf(state.pools.values(), allocation.addresses[0]);
       outcomes.set(key, { phase: 'Allocated', allocation, ...(pool ? { pool } : {}) });
     } else if (st?.phase === 'Pending')
       outcomes.set(key, {
@@ -284,7 +285,7 @@ function inUseDeletedPools(
     const a = held(svc);
     if (!a) continue;
     for (const ip of [...a.addresses, ...a.secondaryAddresses]) {
-      const pool = poolOf(built.state, ip);
+      const pool = poolNameOf(built.state.pools.values(), ip);
       if (pool) holders.set(pool, [...(holders.get(pool) ?? []), `${svcKey(svc.metadata)} (${ip})`]);
     }
   }
@@ -300,13 +301,4 @@ function inUseDeletedPools(
     };
   });
   return { objects, issues };
-}
-
-function poolOf(state: DesiredState, address: string | undefined): string | undefined {
-  const ip = address !== undefined ? tryParseIp(address) : undefined;
-  if (!ip) return undefined;
-  for (const p of state.pools.values())
-    if (p.ranges.some((r) => r.family === ip.family && r.first <= ip.value && ip.value <= r.last))
-      return p.meta.name;
-  return undefined;
 }

@@ -2,6 +2,7 @@
 // references to pools, secondary-address rules, ports, endpoints and health checks.
 import { familyName, formatIp, rangeContains, tryParseIp, type IpAddr } from '../net/ip.js';
 import { fieldPath, parseDurationMs, type ConfigIssue } from './issues.js';
+import { poolContaining } from './pools.js';
 import {
   DEFAULT_HEALTH_CHECK,
   type Algorithm,
@@ -58,11 +59,6 @@ export interface PoolIndex {
 const DEFAULT_PERSIST_SECONDS = 3 * 3600;
 const familyOf = (ip: IpAddr): IpFamily => familyName(ip.family);
 
-function poolContaining(pools: PoolIndex, ip: IpAddr): Pool | undefined {
-  for (const p of pools.all.values()) if (p.ranges.some((r) => rangeContains(r, ip))) return p;
-  return undefined;
-}
-
 export function buildLoadBalancer(
   meta: ObjectMeta,
   spec: RawLoadBalancerSpec,
@@ -85,7 +81,8 @@ export function buildLoadBalancer(
       issue(field, text, 'not an IPv4 or IPv6 address');
       return undefined;
     }
-    if (pools.all.size > 0 && !poolContaining(pools, ip)) issue(field, text, 'not inside any IPAddressPool');
+    if (pools.all.size > 0 && !poolContaining(pools.all.values(), ip))
+      issue(field, text, 'not inside any IPAddressPool');
     return ip;
   };
 

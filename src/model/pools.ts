@@ -1,5 +1,14 @@
 // Semantic validation of IPAddressPool objects (after the schema passed): address syntax, overlaps.
-import { formatRange, IpParseError, parseRange, rangesOverlap, type IpRange } from '../net/ip.js';
+import {
+  formatRange,
+  IpParseError,
+  parseRange,
+  rangeContains,
+  rangesOverlap,
+  tryParseIp,
+  type IpAddr,
+  type IpRange,
+} from '../net/ip.js';
 import { fieldPath, type ConfigIssue } from './issues.js';
 import { toSelector } from './labels.js';
 import type { ObjectMeta, Pool, ServiceAllocation } from './types.js';
@@ -71,6 +80,21 @@ export function buildPool(
     avoidBuggyIPs: spec.avoidBuggyIPs ?? false,
     ...(serviceAllocation ? { serviceAllocation } : {}),
   };
+}
+
+/** Whether `ip` lies inside one of the pool's ranges. */
+export const poolHolds = (p: Pool, ip: IpAddr): boolean => p.ranges.some((r) => rangeContains(r, ip));
+
+/** The pool an address belongs to (pools never overlap, so there is at most one). */
+export function poolContaining(pools: Iterable<Pool>, ip: IpAddr): Pool | undefined {
+  for (const p of pools) if (poolHolds(p, ip)) return p;
+  return undefined;
+}
+
+/** Name of the pool holding `address` (text); undefined for no pool or no address. */
+export function poolNameOf(pools: Iterable<Pool>, address: string | undefined): string | undefined {
+  const ip = address !== undefined ? tryParseIp(address) : undefined;
+  return ip ? poolContaining(pools, ip)?.meta.name : undefined;
 }
 
 /** Parsed entries with their index in spec.addresses (entries that failed to parse are skipped). */

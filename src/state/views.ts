@@ -1,6 +1,6 @@
 // Read models for the API and the CLI: what a user sees of a LoadBalancer and of a pool.
-import { parseIp, rangeContains } from '../net/ip.js';
 import { poolUsage } from '../ipam/stats.js';
+import { poolNameOf } from '../model/pools.js';
 import type { LoadBalancerSpec, Pool } from '../model/types.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -57,13 +57,6 @@ export type HealthLookup = (service: string, address: string) => EndpointState |
 export const defaultEndpointState = (lb: LoadBalancerSpec): EndpointState =>
   lb.healthCheck.type === 'none' ? 'active' : 'unknown';
 
-function poolNameOf(pools: Iterable<Pool>, address: string | undefined): string | null {
-  if (address === undefined) return null;
-  const ip = parseIp(address);
-  for (const p of pools) if (p.ranges.some((r) => rangeContains(r, ip))) return p.meta.name;
-  return null;
-}
-
 export function loadBalancerView(
   snap: Snapshot,
   lb: LoadBalancerSpec,
@@ -90,7 +83,7 @@ export function loadBalancerView(
     namespace: lb.meta.namespace,
     addresses: st.phase === 'Allocated' ? (alloc?.addresses ?? []) : [],
     secondaryAddresses: st.phase === 'Allocated' ? (alloc?.secondaryAddresses ?? []) : [],
-    pool: poolNameOf(snap.state.pools.values(), alloc?.addresses[0]),
+    pool: poolNameOf(snap.state.pools.values(), alloc?.addresses[0]) ?? null,
     ports: lb.ports.map((p) => ({ ...p })),
     mode: lb.mode,
     algorithm: lb.algorithm,
