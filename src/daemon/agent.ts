@@ -13,6 +13,7 @@ import { StateStore } from '../state/persist.js';
 import { createLogger } from './log.js';
 import { Runtime } from './runtime.js';
 import { parseListen, serve } from './run.js';
+import { onOff, portOrOff } from './usage.js';
 
 export const AGENT_USAGE = `usage: ferrolb agent [flags]
   --kubeconfig FILE          default: in-cluster, else $KUBECONFIG, else ~/.kube/config
@@ -25,12 +26,6 @@ export const AGENT_USAGE = `usage: ferrolb agent [flags]
   --api HOST:PORT            read-only REST API (default 127.0.0.1:11111)
   --node-name NAME           this node, for externalTrafficPolicy: Local (default $NODE_NAME, else hostname)
   --dataplane on|off  --probes on|off  --bgp-port PORT|off  --router-id A.B.C.D  --keep-forwarding`;
-
-const onOff = (flag: string, v: string | undefined, dflt: boolean): boolean => {
-  if (v === undefined) return dflt;
-  if (v === 'on' || v === 'off') return v === 'on';
-  throw new Error(`${flag}: "${v}" is not on or off`);
-};
 
 /** Every allocation the controller recorded is served; the agent never allocates. */
 export function snapshotParts(
@@ -97,7 +92,6 @@ export async function agentMain(argv: string[]): Promise<number> {
     },
     log: (msg, extra) => log.info(extra ?? {}, msg),
   });
-  const bgpPort = v['bgp-port'] ?? '179';
   return serve(
     runtime,
     log,
@@ -106,7 +100,7 @@ export async function agentMain(argv: string[]): Promise<number> {
       listen: parseListen(v.api ?? '127.0.0.1:11111'),
       dataplane: onOff('--dataplane', v.dataplane, true),
       probes: onOff('--probes', v.probes, true),
-      bgpPort: bgpPort === 'off' ? false : Number(bgpPort),
+      bgpPort: portOrOff('--bgp-port', v['bgp-port'] ?? '179'),
       ...(v['router-id'] ? { routerId: v['router-id'] } : {}),
       keepForwarding: v['keep-forwarding'] ?? false,
     },

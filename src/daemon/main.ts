@@ -8,6 +8,7 @@ import { StartupError } from './runtime.js';
 import { VERSION } from '../version.js';
 import { controllerMain, CONTROLLER_USAGE } from '../k8s/cli.js';
 import { agentMain, AGENT_USAGE } from './agent.js';
+import { onOff, portOrOff, UsageError } from './usage.js';
 
 const USAGE = `usage:
   ferrolb run   [--config FILE] [--state-dir DIR] [--api HOST:PORT] [--api-token-file FILE]
@@ -79,10 +80,10 @@ async function main(argv: string[]): Promise<number> {
         stateDir: values['state-dir'] ?? process.env.FERROLB_STATE_DIR ?? '/var/lib/ferrolb',
         listen: parseListen(values.api ?? process.env.FERROLB_API_LISTEN ?? '127.0.0.1:11111'),
         ...(values['api-token-file'] ? { tokenFile: values['api-token-file'] } : {}),
-        dataplane: onOff('--dataplane', values.dataplane ?? process.env.FERROLB_DATAPLANE ?? 'on'),
-        probes: onOff('--probes', values.probes ?? process.env.FERROLB_PROBES ?? 'on'),
+        dataplane: onOff('--dataplane', values.dataplane ?? process.env.FERROLB_DATAPLANE, true),
+        probes: onOff('--probes', values.probes ?? process.env.FERROLB_PROBES, true),
         keepForwarding: values['keep-forwarding'] ?? false,
-        bgpPort: parseBgpPort(values['bgp-port'] ?? '179'),
+        bgpPort: portOrOff('--bgp-port', values['bgp-port'] ?? '179'),
         ...(values['router-id'] ? { routerId: values['router-id'] } : {}),
       });
     case 'version':
@@ -97,22 +98,6 @@ async function main(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command "${cmd}"`);
   }
-}
-
-class UsageError extends Error {}
-
-function parseBgpPort(v: string): number | false {
-  if (v === 'off') return false;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535)
-    throw new UsageError(`--bgp-port: "${v}" is not a port or off`);
-  return n;
-}
-
-function onOff(flag: string, v: string): boolean {
-  if (v === 'on' || v === 'true') return true;
-  if (v === 'off' || v === 'false') return false;
-  throw new UsageError(`${flag}: "${v}" is not on or off`);
 }
 
 /** Entry point of the `ferrolb` binary. */

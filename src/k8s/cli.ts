@@ -9,6 +9,7 @@ import type { Server } from 'node:http';
 import { Gauge } from 'prom-client';
 import { newRegistry, registerCounters, serveMetrics } from '../daemon/metrics.js';
 import { parseListen } from '../daemon/run.js';
+import { durationFlag, UsageError } from '../daemon/usage.js';
 
 export const CONTROLLER_USAGE = `usage: ferrolb controller [flags]
   --kubeconfig FILE          default: in-cluster, else $KUBECONFIG, else ~/.kube/config
@@ -21,6 +22,9 @@ export const CONTROLLER_USAGE = `usage: ferrolb controller [flags]
   --lease-namespace NS       default $POD_NAMESPACE, else ferrolb-system
   --lease-name NAME          default ferrolb-controller
   --identity ID              default $POD_NAME, else hostname-pid
+  --leader-elect-lease-duration D  how long a Lease holds without renewal (default 15s)
+  --leader-elect-renew-deadline D  a leader that cannot renew for this long steps down (default 10s)
+  --leader-elect-retry-period D    how often to try to acquire or renew (default 2s)
   --metrics-addr HOST:PORT   Prometheus metrics at /metrics (default 127.0.0.1:11112; "off" disables)`;
 
 /** Flags both Kubernetes roles take: where the cluster is and which Services/resources are ours. */
@@ -66,6 +70,9 @@ export function parseControllerArgs(
       'lease-namespace': { type: 'string' },
       'lease-name': { type: 'string' },
       identity: { type: 'string' },
+      'leader-elect-lease-duration': { type: 'string' },
+      'leader-elect-renew-deadline': { type: 'string' },
+      'leader-elect-retry-period': { type: 'string' },
       'metrics-addr': { type: 'string' },
     },
     allowPositionals: false,
@@ -78,11 +85,47 @@ export function parseControllerArgs(
       ? {
           namespace: values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'ferrolb-system',
           name: values['lease-name'] ?? 'ferrolb-controller',
+          ...leaseTimings(values),
         }
       : false,
     ...(identity ? { identity } : {}),
     metricsAddr: values['metrics-addr'] ?? '127.0.0.1:11112',
   };
+}
+
+/**
+ * The Lease timings, checked as client-go checks them: the lease must outlast the renew deadline (a
+ * leader steps down before anyone else may take over), and the deadline must allow more than one try.
+ */
+function leaseTimings(values: {
+  'leader-elect-lease-duration'?: string;
+  'leader-elect-renew-deadline'?: string;
+  'leader-elect-retry-period'?: string;
+}): { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number } {
+  const leaseDurationMs = durationFlag(
+    '--leader-elect-lease-duration',
+    values['leader-elect-lease-duration'],
+    15_000,
+  );
+  const renewDeadlineMs = durationFlag(
+    '--leader-elect-renew-deadline',
+    values['leader-elect-renew-deadline'],
+    10_000,
+  );
+  const retryPeriodMs = durationFlag(
+    '--leader-elect-retry-period',
+    values['leader-elect-retry-period'],
+    2_000,
+  );
+  if (leaseDurationMs <= renewDeadlineMs)
+    throw new UsageError(
+      `--leader-elect-lease-duration: ${leaseDurationMs} ms must be longer than --leader-elect-renew-deadline (${renewDeadlineMs} ms)`,
+    );
+  if (renewDeadlineMs <= retryPeriodMs)
+    throw new UsageError(
+      `--leader-elect-renew-deadline: ${renewDeadlineMs} ms must be longer than --leader-elect-retry-period (${retryPeriodMs} ms)`,
+    );
+  return { leaseDurationMs, renewDeadlineMs, retryPeriodMs };
 }
 
 /** Runs the controller in the foreground; resolves with the exit code after SIGTERM/SIGINT. */

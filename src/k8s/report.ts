@@ -1,5 +1,6 @@
 // Says why configuration is not used: per resource a Warning Event (once per message), a log line, the
-// configInvalid metric, and status (Valid condition; MetalLB's address counters on pools).
+// configInvalid metric, and status on our own resources (Valid condition; MetalLB-style address counters
+// on pools).
 import {
   PatchStrategy,
   setHeaderOptions,
@@ -86,6 +87,10 @@ export function configReporter(deps: ReporterDeps): (p: Plan) => Promise<void> {
       for (const cr of r.items.values()) {
         const kind = cr.kind ?? '';
         if (!SUPPORTED_KINDS.includes(kind)) continue;
+        // Status on MetalLB's own objects belongs to MetalLB's controller, which may still be running
+        // during a migration (two writers would flap it; its schema would prune our conditions anyway).
+        // Problems with them still get Events, logs and the metric.
+        if (cr.apiVersion?.startsWith('metallb.io/')) continue;
         const label = `${kind}/${cr.metadata.name ?? ''}`;
         if (!(p.configSources.get(label) ?? []).includes(crKey(cr))) continue;
         const msgs = p.configIssues.filter((i) => i.object === label).map(formatIssue);
