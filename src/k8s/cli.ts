@@ -5,6 +5,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../daemon/log.js';
 import { DEFAULT_CLASS } from './annotations.js';
 import { runController, type ControllerOptions } from './controller.js';
+import type { CoreConfig } from './core.js';
 import type { Server } from 'node:http';
 import { Gauge } from 'prom-client';
 import { newRegistry, registerCounters, serveMetrics } from '../daemon/metrics.js';
@@ -45,7 +46,7 @@ type ClusterValues = {
   'secondary-pools'?: string;
 };
 
-export function mappingConfig(values: ClusterValues): ControllerOptions['config'] & object {
+export function mappingConfig(values: ClusterValues): CoreConfig {
   return {
     loadBalancerClass: values['lb-class'] ?? DEFAULT_CLASS,
     defaultClass: values['default-class'] ?? false,
