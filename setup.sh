@@ -13,6 +13,8 @@ PKGS=(
   arping ndisc6 iputils-ping                     # L2 probes
   iperf3 socat haproxy wrk                       # traffic and a userspace LB to compare with
   python3-scapy                                  # odd packets
+  golang-go golang-github-masterminds-sprig-dev  # tools/helm-render: Helm's engine (Go text/template
+  golang-gopkg-yaml.v2-dev golang-gopkg-yaml.v3-dev  # + sprig) renders and checks the chart in tests
 )
 
 missing=()
