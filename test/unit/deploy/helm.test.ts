@@ -1,0 +1,349 @@
+// The Helm chart, really rendered. No helm binary can be installed here, so scripts/helm-render.sh
+// builds tools/helm-render: Helm's own engine (Go text/template + sprig, from Debian's Go packages)
+// plus the checks of `helm lint`. Every rendered object is then checked like the plain manifests
+// (kube-types.ts). With default values the chart must install what deploy/manifests does, so the two
+// cannot drift; with other values it must stay valid and do what the values say.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isDeepStrictEqual, parseArgs } from 'node:util';
+import { CLUSTER_OPTIONS, mappingConfig, parseControllerArgs } from '../../../src/k8s/cli.js';
+import { AGENT_USAGE } from '../../../src/daemon/agent.js';
+import {
+  type Doc,
+  type Obj,
+  ofKind,
+  parseDocs,
+  readManifests,
+  typeErrors,
+  wiringErrors,
+} from './kube-types.js';
+
+const ROOT = join(import.meta.dirname, '../../../..');
+const CHART = join(ROOT, 'deploy/helm/ferrolb');
+const RENDER = join(ROOT, 'scripts/helm-render.sh');
+
+// Without Go the chart cannot be rendered: a developer's machine may skip; CI must not (setup.sh
+// installs Go), so there the render itself fails and says why.
+const noGo = spawnSync('go', ['version']).error !== undefined;
+const skip = noGo && !process.env.CI ? 'no go compiler: ./setup.sh installs golang-go and sprig' : false;
+
+const run = (args: string[], chart = CHART) =>
+  spawnSync('sh', [RENDER, '--name', 'ferrolb', '--namespace', 'ferrolb-system', ...args, chart], {
+    encoding: 'utf8',
+  });
+
+/** Renders, and checks every object against the API types and the workloads' wiring. */
+function render(args: string[] = [], chart = CHART): Doc[] {
+  const r = run(args, chart);
+  assert.equal(r.status, 0, `helm-render ${args.join(' ')} failed:\n${r.stderr}`);
+  assert.match(r.stdout, /^---\n# Source: ferrolb\/(templates|crds)\//);
+  const docs = parseDocs(r.stdout, 'chart');
+  assert.deepEqual(typeErrors(docs), []);
+  assert.deepEqual(wiringErrors(docs), []);
+  return docs;
+}
+
+const key = (o: Obj) => `${o.kind}/${o.metadata.name}`;
+const workloads = (docs: Doc[]) => [...ofKind(docs, 'Deployment'), ...ofKind(docs, 'DaemonSet')];
+const container = (w: Obj): Obj => w.spec.template.spec.containers[0];
+const env = (w: Obj, name: string) => container(w).env.find((e: Obj) => e.name === name)?.value;
+
+const AGENT_FLAGS = new Set(AGENT_USAGE.match(/--[a-z-]+/g));
+
+/**
+ * What a container's args mean, read by ferrolb's own parsers, so `--lb-class=ferrolb.io/ferrolb` equals
+ * leaving the default. Throws on a flag the role does not take.
+ */
+function meaning(args: string[], namespace: string): Obj {
+  const [role, ...rest] = args;
+  if (role === 'controller') return { role, ...parseControllerArgs(rest, { POD_NAMESPACE: namespace }) };
+  const { values } = parseArgs({ args: rest, options: CLUSTER_OPTIONS, strict: false });
+  for (const k of Object.keys(values)) assert.ok(AGENT_FLAGS.has(`--${k}`), `ferrolb agent takes no --${k}`);
+  const other = Object.entries(values).filter(([k]) => !(k in CLUSTER_OPTIONS));
+  return {
+    role,
+    config: mappingConfig(values as Parameters<typeof mappingConfig>[0]),
+    ...Object.fromEntries(other),
+  };
+}
+
+/**
+ * An object as far as the chart and the manifests must agree. Labels and selectors differ on purpose
+ * (the chart adds Helm's instance/version/chart labels; wiringErrors checks selectors select their
+ * pods); imagePullPolicy IfNotPresent is Kubernetes' default for a tagged image.
+ */
+function comparable(o: Obj): Obj {
+  const c = structuredClone(o);
+  delete c.metadata.labels;
+  const pod = c.spec?.template;
+  if (pod) {
+    delete c.spec.selector;
+    delete pod.metadata.labels;
+    for (const t of pod.spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [])
+      delete t.podAffinityTerm.labelSelector;
+    for (const ctr of pod.spec.containers) {
+      delete ctr.imagePullPolicy;
+      ctr.args = meaning(ctr.args, c.metadata.namespace);
+    }
+  }
+  return c;
+}
+
+function drift(chart: Doc[], manifests: Doc[]) {
+  const c = new Map(chart.map((d) => [key(d.o), d.o]));
+  const m = new Map(manifests.map((d) => [key(d.o), d.o]));
+  return {
+    onlyChart: [...c.keys()].filter((k) => !m.has(k)).sort(),
+    onlyManifests: [...m.keys()].filter((k) => !c.has(k)).sort(),
+    differ: [...c.entries()]
+      .filter(([k, o]) => m.has(k) && !isDeepStrictEqual(comparable(o), comparable(m.get(k) as Obj)))
+      .map(([k, o]) => ({ key: k, chart: comparable(o), manifests: comparable(m.get(k) as Obj) })),
+  };
+}
+
+/** A copy of the chart to break on purpose. */
+function chartCopy(edit: (dir: string) => void): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrolb-chart-'));
+  cpSync(CHART, dir, { recursive: true });
+  edit(dir);
+  return dir;
+}
+const editFile = (dir: string, file: string, f: (s: string) => string) => {
+  const before = readFileSync(join(dir, file), 'utf8');
+  const after = f(before);
+  assert.notEqual(after, before, `the edit of ${file} changed nothing`);
+  writeFileSync(join(dir, file), after);
+};
+
+test('with default values the chart installs what deploy/manifests does', { skip }, () => {
+  const chart = render();
+  const manifests = readManifests(join(ROOT, 'deploy/manifests'));
+  const d = drift(chart, manifests);
+  // The namespace comes from `helm install --create-namespace` (or is made beforehand), not the chart.
+  assert.deepEqual(
+    { onlyChart: d.onlyChart, onlyManifests: d.onlyManifests },
+    { onlyChart: [], onlyManifests: ['Namespace/ferrolb-system'] },
+  );
+  for (const x of d.differ)
+    assert.deepEqual(x.chart, x.manifests, `${x.key}: the chart and deploy/manifests differ`);
+  // Said twice for the reader: the RBAC is the same to the letter, and so is who is bound to what.
+  for (const kind of ['ClusterRole', 'Role', 'ClusterRoleBinding', 'RoleBinding']) {
+    const strip = ({ rules, roleRef, subjects, metadata: { name, namespace } }: Obj) => ({
+      name,
+      namespace,
+      rules,
+      roleRef,
+      subjects,
+    });
+    assert.deepEqual(
+      ofKind(chart, kind).map(strip).sort(byName),
+      ofKind(manifests, kind).map(strip).sort(byName),
+    );
+  }
+});
+const byName = (a: Obj, b: Obj) => String(a.name).localeCompare(String(b.name));
+
+test('the drift check catches a chart that no longer matches the manifests', { skip }, () => {
+  const dir = chartCopy((d) => {
+    editFile(d, 'templates/rbac.yaml', (s) =>
+      s.replace('verbs: [get, list, watch, patch]', 'verbs: [get, list, watch]'),
+    );
+    editFile(d, 'templates/agent.yaml', (s) =>
+      s.replace('--state-dir=/var/lib/ferrolb', '--state-dir=/var/lib/x'),
+    );
+  });
+  try {
+    const d = drift(render([], dir), readManifests(join(ROOT, 'deploy/manifests')));
+    assert.deepEqual(d.differ.map((x) => x.key).sort(), [
+      'ClusterRole/ferrolb-controller',
+      'DaemonSet/ferrolb-agent',
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('another release name, namespace, image and replica count', { skip }, () => {
+  const docs = render([
+    ...['--name', 'edge', '--namespace', 'lb-system'],
+    ...['--set', 'image.repository=registry.example/ferrolb,image.tag=1.2.3,image.pullPolicy=Always'],
+    ...['--set', 'controller.replicas=3'],
+  ]);
+  const accounts = new Set(ofKind(docs, 'ServiceAccount').map((s) => s.metadata.name));
+  for (const { o } of docs) {
+    assert.match(o.metadata.name, /^edge-/, key(o));
+    assert.equal(o.metadata.namespace, o.kind.startsWith('Cluster') ? undefined : 'lb-system', key(o));
+    assert.equal(o.metadata.labels['app.kubernetes.io/instance'], 'edge', key(o));
+    for (const s of o.subjects ?? []) {
+      assert.equal(s.namespace, 'lb-system', key(o));
+      assert.ok(accounts.has(s.name), `${key(o)} binds ${s.name}, which is defined`);
+    }
+  }
+  for (const w of workloads(docs)) {
+    assert.equal(container(w).image, 'registry.example/ferrolb:1.2.3');
+    assert.equal(container(w).imagePullPolicy, 'Always');
+  }
+  const [controller] = ofKind(docs, 'Deployment') as [Obj];
+  assert.equal(controller.spec.replicas, 3);
+  // The Lease the controller takes is the one its Role lets it update.
+  const { namespace, name } = meaning(container(controller).args, 'lb-system').leaderElection;
+  assert.deepEqual({ namespace, name }, { namespace: 'lb-system', name: 'edge-controller' });
+  const role = ofKind(docs, 'Role').find((r) => r.metadata.name === 'edge-controller-lease');
+  assert.deepEqual(
+    role?.rules.flatMap((r: Obj) => r.resourceNames ?? []),
+    ['edge-controller'],
+  );
+});
+
+test('agent.enabled=false leaves out the DaemonSet and everything only it needs', { skip }, () => {
+  const docs = render(['--set', 'agent.enabled=false']);
+  assert.deepEqual(
+    docs.map((d) => key(d.o)).filter((k) => k.includes('agent')),
+    [],
+  );
+  assert.deepEqual(workloads(docs).map(key), ['Deployment/ferrolb-controller']);
+});
+
+test('class and compatibility values reach the controller and the agents alike', { skip }, () => {
+  const docs = render([
+    '--set',
+    'controller.loadBalancerClass=example.com/lb,controller.defaultClass=true',
+    '--set',
+    'controller.loxilbCompat=true,controller.metallbCompat=true,controller.secondaryPools={n2-a,n2-b}',
+  ]);
+  const want = {
+    loadBalancerClass: 'example.com/lb',
+    defaultClass: true,
+    loxilbCompat: true,
+    metallbCompat: true,
+    secondaryPools: ['n2-a', 'n2-b'],
+  };
+  assert.equal(workloads(docs).length, 2);
+  for (const w of workloads(docs))
+    assert.deepEqual(meaning(container(w).args, 'ferrolb-system').config, want, key(w));
+});
+
+test('a values file (-f) and --set null: resources, placement, log level, extra flags', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrolb-values-'));
+  const file = join(dir, 'values.yaml');
+  writeFileSync(
+    file,
+    `controller:
+  logLevel: debug
+  extraArgs: [--metrics-addr=0.0.0.0:11112]
+  resources: { limits: { cpu: 500m, memory: 1Gi } }
+  nodeSelector: { node-role.kubernetes.io/control-plane: '' }
+  tolerations: [{ key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule }]
+agent:
+  logLevel: warn
+  extraArgs: [--bgp-port=1179, --router-id=192.0.2.1]
+  nodeSelector: { kubernetes.io/os: linux }
+  resources: { requests: { cpu: 200m } }
+`,
+  );
+  try {
+    const docs = render(['-f', file, '--set', 'agent.tolerations=null']);
+    const [controller] = ofKind(docs, 'Deployment') as [Obj];
+    const [agent] = ofKind(docs, 'DaemonSet') as [Obj];
+    const cpod = controller.spec.template.spec;
+    const apod = agent.spec.template.spec;
+    assert.deepEqual(cpod.nodeSelector, { 'node-role.kubernetes.io/control-plane': '' });
+    assert.deepEqual(cpod.tolerations, [
+      { key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' },
+    ]);
+    // Maps merge with the chart's defaults, as helm does.
+    assert.deepEqual(container(controller).resources, {
+      requests: { cpu: '50m', memory: '96Mi' },
+      limits: { cpu: '500m', memory: '1Gi' },
+    });
+    assert.deepEqual(apod.nodeSelector, { 'ferrolb.io/lb-node': 'true', 'kubernetes.io/os': 'linux' });
+    assert.equal(apod.tolerations, undefined, 'null removes the default tolerations');
+    assert.deepEqual(container(agent).resources, {
+      requests: { cpu: '200m', memory: '128Mi' },
+      limits: { memory: '512Mi' },
+    });
+    assert.equal(env(controller, 'FERROLB_LOG_LEVEL'), 'debug');
+    assert.equal(env(agent, 'FERROLB_LOG_LEVEL'), 'warn');
+    assert.equal(meaning(container(controller).args, 'ferrolb-system').metricsAddr, '0.0.0.0:11112');
+    const a = meaning(container(agent).args, 'ferrolb-system');
+    assert.deepEqual(
+      [a['bgp-port'], a['router-id'], a['state-dir']],
+      ['1179', '192.0.2.1', '/var/lib/ferrolb'],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--include-crds prints the CRDs deploy/crds installs, and they are valid objects', { skip }, () => {
+  const crds = render(['--include-crds']).filter((d) => d.o.kind === 'CustomResourceDefinition');
+  const plain = parseDocs(readFileSync(join(ROOT, 'deploy/crds/ferrolb.io.yaml'), 'utf8'), 'crds');
+  assert.ok(crds.length > 0);
+  assert.deepEqual(
+    crds.map((d) => d.o),
+    plain.map((d) => d.o),
+  );
+});
+
+test('the renderer refuses what helm lint or the API server would', { skip }, async (t) => {
+  const cases: [string, (dir: string) => void, RegExp, string[]?][] = [
+    [
+      'a template extension helm does not load',
+      (d) => renameSync(join(d, 'templates/agent.yaml'), join(d, 'templates/agent.yaml.gotmpl')),
+      /templates\/agent\.yaml\.gotmpl: file extension not valid/,
+    ],
+    [
+      'a chart version that is not SemVer',
+      (d) => editFile(d, 'Chart.yaml', (s) => s.replace(/^version: .*$/m, 'version: one')),
+      /Chart\.yaml: version "one" is not valid SemVer/,
+    ],
+    [
+      'output that is not YAML (labels indented wrong)',
+      (d) => editFile(d, 'templates/controller.yaml', (s) => s.replace('nindent 4', 'nindent 2')),
+      /templates\/controller\.yaml \(document 1\): unable to parse YAML/,
+    ],
+    [
+      'a key given twice',
+      (d) =>
+        editFile(d, 'templates/controller.yaml', (s) =>
+          s.replace(/^( {2}replicas: .*)$/m, '$1\n  replicas: 1'),
+        ),
+      /already defined/,
+    ],
+    [
+      'an object without a name',
+      (d) =>
+        editFile(d, 'templates/controller.yaml', (s) =>
+          s.replace('  name: {{ .Release.Name }}-controller\n', ''),
+        ),
+      /Deployment has no metadata\.name/,
+    ],
+    [
+      'an include of a template nobody defines',
+      (d) => editFile(d, 'templates/agent.yaml', (s) => s.replace('"ferrolb.image"', '"ferrolb.imag"')),
+      /no template "ferrolb\.imag"/,
+    ],
+    [
+      'a release name Kubernetes refuses',
+      () => {},
+      /name "Edge-controller" is not a DNS-1123 subdomain/,
+      ['--name', 'Edge'],
+    ],
+  ];
+  for (const [what, edit, error, args] of cases)
+    await t.test(what, () => {
+      const dir = chartCopy(edit);
+      try {
+        const r = run(args ?? [], dir);
+        assert.notEqual(r.status, 0, `rendered anyway:\n${r.stdout}`);
+        assert.match(r.stderr, error);
+        assert.equal(r.stdout, '', 'nothing is printed when anything is wrong');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+});
