@@ -199,6 +199,20 @@ test('another release name, namespace, image and replica count', { skip }, () =>
   );
 });
 
+test('Lease timings reach the controller; impossible ones fail at its flag check', { skip }, () => {
+  const args = (set: string) =>
+    container(ofKind(render(['--set', set]), 'Deployment')[0] as Obj).args as string[];
+  const timings = args(
+    'controller.leaderElection.leaseDuration=30s,controller.leaderElection.renewDeadline=20s,controller.leaderElection.retryPeriod=4s',
+  );
+  const le = meaning(timings, 'ferrolb-system').leaderElection;
+  assert.deepEqual([le.leaseDurationMs, le.renewDeadlineMs, le.retryPeriodMs], [30_000, 20_000, 4_000]);
+  assert.throws(
+    () => meaning(args('controller.leaderElection.leaseDuration=5s'), 'ferrolb-system'),
+    /lease-duration: 5000 ms must be longer than --leader-elect-renew-deadline/,
+  );
+});
+
 test('agent.enabled=false leaves out the DaemonSet and everything only it needs', { skip }, () => {
   const docs = render(['--set', 'agent.enabled=false']);
   assert.deepEqual(
