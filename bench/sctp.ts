@@ -4,12 +4,12 @@
 // (plain forwarding through the same namespace, the baseline) and via the primary VIP, interleaved
 // round by round so drift hits both. Two LB modes: every packet through the NFQUEUE engine, and the
 // nft fast path (control chunks only through the engine).
-import { writeFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ChildProcess } from 'node:child_process';
-import { Topology, nsExec, waitFor } from '../test/support/netns.js';
+import { Topology, nsExec } from '../test/support/netns.js';
+import { buildSctpBed, prepareEngineLb, startEngine, type SctpPlan } from '../test/support/sctp.js';
 import { SctpNatEngine } from '../src/sctp/index.js';
 import { parseIp } from '../src/net/ip.js';
 import {
@@ -25,7 +25,14 @@ import {
 } from '../src/sctp/codec/index.js';
 
 const TSCTP = '/usr/lib/usrsctp/tsctp';
-const MAIN = fileURLToPath(new URL('../src/sctp/shell/main.js', import.meta.url));
+const PLAN: SctpPlan = {
+  family: 4,
+  client: ['10.201.1.2', '10.201.3.2'],
+  lbSide: ['10.201.1.1', '10.201.3.1', '10.201.2.1'],
+  endpoint: '10.201.2.2',
+  vips: ['10.201.9.1', '10.201.9.2', '10.201.9.3'],
+  plen: 24,
+};
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -126,78 +133,33 @@ export async function runSctpThroughputBench(rounds = 5, seconds = 2): Promise<T
   for (const fastPath of [false, true]) {
     const topo = new Topology();
     const dir = mkdtempSync(join(tmpdir(), 'ferrolb-sctp-bench-'));
-    let lb: ChildProcess | undefined;
     try {
-      const c = await topo.addNs('c');
-      const l = await topo.addNs('l');
-      const b = await topo.addNs('b');
-      await topo.link(c, ['10.201.1.2/24'], l, ['10.201.1.1/24']);
-      await topo.link(c, ['10.201.3.2/24'], l, ['10.201.3.1/24']);
-      await topo.link(b, ['10.201.2.2/24'], l, ['10.201.2.1/24']);
-      for (const v of ['10.201.9.1', '10.201.9.2', '10.201.9.3'])
-        await nsExec(l, 'ip', ['addr', 'add', `${v}/32`, 'dev', 'lo']);
-      await nsExec(c, 'ip', ['route', 'add', '10.201.9.1/32', 'via', '10.201.1.1']);
-      await nsExec(c, 'ip', ['route', 'add', '10.201.9.2/32', 'via', '10.201.3.1']);
-      await nsExec(c, 'ip', ['route', 'add', '10.201.9.3/32', 'via', '10.201.1.1']);
-      await nsExec(c, 'ip', ['route', 'add', '10.201.2.0/24', 'via', '10.201.1.1']);
-      await nsExec(b, 'ip', ['route', 'add', 'default', 'via', '10.201.2.1']);
-      await nsExec(l, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-      const devs = (await nsExec(l, 'ip', ['-o', 'link', 'show']))
-        .split('\n')
-        .map((x) => x.split(': ')[1]?.split('@')[0])
-        .filter((d): d is string => !!d);
-      for (const d of ['all', 'default', ...devs])
-        await nsExec(l, 'sysctl', [
-          '-qw',
-          `net.ipv4.conf.${d}.accept_local=1`,
-          `net.ipv4.conf.${d}.rp_filter=0`,
-        ]);
+      const { c, lb, b } = await buildSctpBed(topo, PLAN);
+      // The baseline: the client reaches the endpoint's own address through the same LB namespace.
+      await nsExec(c, 'ip', ['route', 'add', '10.201.2.0/24', 'via', PLAN.lbSide[0]]);
       // Same conntrack treatment for both paths: SCTP untracked in the LB namespace.
-      await nsExec(l, 'iptables', ['-t', 'raw', '-A', 'PREROUTING', '-p', 'sctp', '-j', 'NOTRACK']);
-      await nsExec(l, 'iptables', ['-t', 'raw', '-A', 'OUTPUT', '-p', 'sctp', '-j', 'NOTRACK']);
-      await nsExec(l, 'iptables', [
-        '-t',
-        'mangle',
-        '-A',
-        'PREROUTING',
-        '-p',
-        'sctp',
-        '-d',
-        '10.201.9.0/24',
-        '-j',
-        'NFQUEUE',
-        '--queue-num',
-        '7',
-      ]);
-      const cfg = join(dir, 'lb.json');
-      writeFileSync(
-        cfg,
-        JSON.stringify({
-          queue: 7,
-          fastPath,
-          limits: { closeLingerMs: 200 },
-          services: [
-            {
-              name: 'ts',
-              vips: ['10.201.9.1', '10.201.9.2', '10.201.9.3'],
-              port: 5001,
-              endpoints: [{ addresses: ['10.201.2.2'], port: 5001 }],
-            },
-          ],
-        }),
-      );
-      lb = topo.spawn(l, process.execPath, [MAIN, cfg]);
-      let out = '';
-      lb.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-      await waitFor('LB ready', () => (out.includes('"ready":true') ? true : undefined), 10_000);
+      await prepareEngineLb(lb, PLAN, 7, '10.201.9.0/24');
+      await startEngine(topo, lb, dir, {
+        queue: 7,
+        fastPath,
+        limits: { closeLingerMs: 200 },
+        services: [
+          {
+            name: 'ts',
+            vips: PLAN.vips,
+            port: 5001,
+            endpoints: [{ addresses: [PLAN.endpoint], port: 5001 }],
+          },
+        ],
+      });
       // tsctp logs every send; an unread pipe would fill and stall the server.
       topo.spawn(b, 'sh', ['-c', `exec ${TSCTP} >/dev/null 2>&1`]);
       await new Promise((r) => setTimeout(r, 800));
       const direct: number[] = [];
       const via: number[] = [];
       for (let i = 0; i < rounds; i++) {
-        direct.push(await tsctp(topo, c, '10.201.2.2', seconds));
-        via.push(await tsctp(topo, c, '10.201.9.1', seconds));
+        direct.push(await tsctp(topo, c, PLAN.endpoint, seconds));
+        via.push(await tsctp(topo, c, PLAN.vips[0], seconds));
       }
       const d = median(direct) / 1e6;
       const v = median(via) / 1e6;

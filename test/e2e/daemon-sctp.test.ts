@@ -5,35 +5,38 @@
 // client address, the table empties after the client leaves, and SIGTERM leaves nothing behind.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
-import { e2eSkipReason, nsExec, Topology, waitFor } from '../support/netns.js';
+import { nsExec, Topology, waitFor } from '../support/netns.js';
 import { FERROCTL, startDaemon, stopDaemon, tempDir, type Daemon } from '../support/daemon.js';
-import { readPcapIp } from '../unit/sctp/pcap.js';
-import { containsAddress } from '../unit/sctp/build.js';
-import { parseIp, formatIp } from '../../src/net/ip.js';
-import { decodeIp } from '../../src/sctp/codec/index.js';
+import {
+  assertNeverSeen,
+  buildSctpBed,
+  capturedPackets,
+  collect,
+  sctpSkipReason,
+  startCapture,
+  stopCaptures,
+  USRSCTP,
+  type SctpPlan,
+} from '../support/sctp.js';
 import type { AssociationView } from '../../src/sctp/index.js';
 
-const USRSCTP = '/usr/lib/usrsctp';
-const ADDON = fileURLToPath(new URL('../../../native/build/Release/ferrolb_nfqueue.node', import.meta.url));
-
-function skipReason(): string | undefined {
-  const root = e2eSkipReason();
-  if (root) return root;
-  const missing = [`${USRSCTP}/echo_server`, `${USRSCTP}/client`, ADDON].filter((p) => !existsSync(p));
-  if (missing.length === 0) return undefined;
-  if (process.env.CI) throw new Error(`sctp e2e prerequisites missing in CI: ${missing.join(', ')}`);
-  return `missing ${missing.join(', ')} (npm run build builds the addon)`;
-}
-const skip = skipReason();
+const skip = sctpSkipReason(['tcpdump']);
 
 const CLIENT = ['10.203.1.2', '10.203.3.2'] as const;
 const LB_SIDE = ['10.203.1.1', '10.203.3.1', '10.203.2.1'] as const;
 const ENDPOINT = '10.203.2.2';
 const VIPS = ['10.203.9.1', '10.203.9.2', '10.203.9.3'] as const;
+const PLAN: SctpPlan = {
+  family: 4,
+  client: CLIENT,
+  lbSide: LB_SIDE,
+  endpoint: ENDPOINT,
+  vips: VIPS,
+  plen: 24,
+};
 
 const CONFIG = `
 apiVersion: ferrolb.io/v1
@@ -58,14 +61,6 @@ interface SctpStatus {
   associations: AssociationView[];
 }
 
-/** Collects a child's stdout as text. */
-function collect(p: ChildProcess): () => string {
-  let buf = '';
-  p.stdout?.setEncoding('utf8');
-  p.stdout?.on('data', (d: string) => (buf += d));
-  return () => buf;
-}
-
 let topo: Topology;
 let dir: { path: string; remove: () => void };
 let daemon: Daemon | undefined;
@@ -85,17 +80,7 @@ before(async () => {
   if (skip) return;
   topo = new Topology();
   dir = tempDir('ferrolb-daemon-sctp-');
-  cNs = await topo.addNs('c');
-  lbNs = await topo.addNs('l');
-  bNs = await topo.addNs('b');
-  await topo.link(cNs, [CLIENT[0] + '/24'], lbNs, [LB_SIDE[0] + '/24']);
-  await topo.link(cNs, [CLIENT[1] + '/24'], lbNs, [LB_SIDE[1] + '/24']);
-  await topo.link(bNs, [ENDPOINT + '/24'], lbNs, [LB_SIDE[2] + '/24']);
-  // The primary VIP and one secondary over link 0, one secondary over link 1.
-  await nsExec(cNs, 'ip', ['route', 'add', VIPS[0] + '/32', 'via', LB_SIDE[0]]);
-  await nsExec(cNs, 'ip', ['route', 'add', VIPS[1] + '/32', 'via', LB_SIDE[1]]);
-  await nsExec(cNs, 'ip', ['route', 'add', VIPS[2] + '/32', 'via', LB_SIDE[0]]);
-  await nsExec(bNs, 'ip', ['route', 'add', 'default', 'via', LB_SIDE[2]]);
+  ({ c: cNs, lb: lbNs, b: bNs } = await buildSctpBed(topo, PLAN));
   writeFileSync(join(dir.path, 'cfg.yaml'), CONFIG);
   daemon = await startDaemon(
     ['--config', join(dir.path, 'cfg.yaml'), '--state-dir', dir.path, '--dataplane', 'on', '--probes', 'on'],
@@ -103,9 +88,7 @@ before(async () => {
     20_000,
     ['ip', 'netns', 'exec', lbNs],
   );
-  dumps.push(
-    topo.spawn(bNs, 'tcpdump', ['-i', 'any', '-U', '-s', '0', '-w', join(dir.path, 'endpoint.pcap'), 'sctp']),
-  );
+  dumps.push(startCapture(topo, bNs, join(dir.path, 'endpoint.pcap')));
   topo.spawn(bNs, `${USRSCTP}/echo_server`, []);
   await new Promise((r) => setTimeout(r, 1000)); // tcpdump and echo_server have no readiness signal
 });
@@ -135,7 +118,7 @@ test(
     const out = collect(client);
     const lines = ['one', 'two', 'three'].map((w) => `hello-${w}`);
     for (const l of lines) client.stdin?.write(`${l}\n`);
-    await waitFor('echo', () => (lines.every((l) => out().includes(l)) ? true : undefined), 30_000);
+    await waitFor('echo', () => (lines.every((l) => out.text().includes(l)) ? true : undefined), 30_000);
 
     const st = await sctpStatus();
     assert.equal(st.associations.length, 1, JSON.stringify(st));
@@ -168,16 +151,10 @@ test(
       250,
     );
 
-    for (const p of dumps) p.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
-    const pkts = readPcapIp(join(dir.path, 'endpoint.pcap')).map(decodeIp);
+    await stopCaptures(dumps);
+    const pkts = capturedPackets(join(dir.path, 'endpoint.pcap'));
     assert.ok(pkts.length > 5, `endpoint: only ${pkts.length} packets captured`);
-    for (const p of pkts)
-      for (const c of CLIENT)
-        assert.ok(
-          !containsAddress(p.ip.raw, parseIp(c)) && !containsAddress(p.payload, parseIp(c)),
-          `endpoint saw ${c} (${formatIp(p.ip.src)} → ${formatIp(p.ip.dst)})`,
-        );
+    assertNeverSeen(pkts, CLIENT, 'endpoint');
 
     // A clean stop removes the queue rules, the fast path and the VIPs.
     const r = await stopDaemon(d, 'SIGTERM');

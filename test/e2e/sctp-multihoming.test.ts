@@ -6,42 +6,32 @@
 // association keeps echoing; after a clean shutdown the LB's path table is empty.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
-import { Topology, e2eSkipReason, nsExec, waitFor } from '../support/netns.js';
-import { readPcapIp } from '../unit/sctp/pcap.js';
-import { containsAddress } from '../unit/sctp/build.js';
-import { parseIp, formatIp } from '../../src/net/ip.js';
-import { ChunkType, decodeInit, decodeIp, decodeSctp, initAddresses } from '../../src/sctp/codec/index.js';
+import { Topology, nsExec, waitFor } from '../support/netns.js';
+import {
+  assertNeverSeen,
+  buildSctpBed,
+  capturedPackets,
+  collect,
+  prepareEngineLb,
+  sctpSkipReason,
+  startCapture,
+  startEngine,
+  stopCaptures,
+  USRSCTP,
+  type Collected,
+  type SctpPlan,
+} from '../support/sctp.js';
+import { formatIp } from '../../src/net/ip.js';
+import { ChunkType, decodeInit, decodeSctp, initAddresses } from '../../src/sctp/codec/index.js';
 
-const USRSCTP = '/usr/lib/usrsctp';
-const MAIN = fileURLToPath(new URL('../../src/sctp/shell/main.js', import.meta.url));
-const ADDON = fileURLToPath(new URL('../../../native/build/Release/ferrolb_nfqueue.node', import.meta.url));
+const skip = sctpSkipReason(['tcpdump']);
 
-function skipReason(): string | undefined {
-  const root = e2eSkipReason();
-  if (root) return root;
-  const missing = [`${USRSCTP}/echo_server`, `${USRSCTP}/client`, ADDON].filter((p) => !existsSync(p));
-  if (missing.length === 0) return undefined;
-  if (process.env.CI) throw new Error(`sctp e2e prerequisites missing in CI: ${missing.join(', ')}`);
-  return `missing ${missing.join(', ')} (build the addon: npx node-gyp rebuild -C native)`;
-}
-const skip = skipReason();
-
-/** Addresses and tools of one run. Link 0 carries the primary VIP (and VIP 3), link 1 VIP 2. */
-interface Plan {
-  family: 4 | 6;
-  client: [string, string]; // client side of link 0 / link 1
-  lbSide: [string, string, string]; // LB side of link 0 / link 1 / endpoint link
-  endpoint: string;
-  vips: [string, string, string];
-  vipNet: string;
-  plen: number;
-  iptables: string;
-}
+/** One run's addresses; `vipNet` covers the VIPs (what the NFQUEUE rule matches). */
+type Plan = SctpPlan & { readonly vipNet: string };
 const V4: Plan = {
   family: 4,
   client: ['10.201.1.2', '10.201.3.2'],
@@ -50,7 +40,6 @@ const V4: Plan = {
   vips: ['10.201.9.1', '10.201.9.2', '10.201.9.3'],
   vipNet: '10.201.9.0/24',
   plen: 24,
-  iptables: 'iptables',
 };
 const V6: Plan = {
   family: 6,
@@ -60,16 +49,7 @@ const V6: Plan = {
   vips: ['fd01:9::1', 'fd01:9::2', 'fd01:9::3'],
   vipNet: 'fd01:9::/64',
   plen: 64,
-  iptables: 'ip6tables',
 };
-
-/** Collects a child's stdout as text and lines. */
-function collect(p: ChildProcess): { text: () => string; lines: () => string[] } {
-  let buf = '';
-  p.stdout?.setEncoding('utf8');
-  p.stdout?.on('data', (d: string) => (buf += d));
-  return { text: () => buf, lines: () => buf.split('\n').filter(Boolean) };
-}
 
 const RUNS: [Plan, boolean][] = [
   [V4, false],
@@ -81,9 +61,7 @@ for (const [plan, fastPath] of RUNS)
     `sctp e2e: multihoming through fullNAT with usrsctp (IPv${plan.family}, ${fastPath ? 'nft fast path' : 'all through NFQUEUE'})`,
     { skip, timeout: 180_000 },
     () => {
-      const CLIENT = plan.client.map(parseIp);
-      const VIPS: string[] = plan.vips;
-      const ENDPOINT = parseIp(plan.endpoint);
+      const VIPS: readonly string[] = plan.vips;
       const topo = new Topology();
       const dir = mkdtempSync(join(tmpdir(), 'ferrolb-sctp-'));
       let cNs = '';
@@ -91,7 +69,7 @@ for (const [plan, fastPath] of RUNS)
       let bNs = '';
       let lbDev0 = '';
       let lb: ChildProcess;
-      let lbOut: ReturnType<typeof collect>;
+      let lbOut: Collected;
       const dumps: ChildProcess[] = [];
 
       interface PathRow {
@@ -122,84 +100,20 @@ for (const [plan, fastPath] of RUNS)
       };
 
       before(async () => {
-        cNs = await topo.addNs('c');
-        lbNs = await topo.addNs('l');
-        bNs = await topo.addNs('b');
-        const pl = `/${plan.plen}`;
-        lbDev0 = (await topo.link(cNs, [plan.client[0] + pl], lbNs, [plan.lbSide[0] + pl])).bDev;
-        await topo.link(cNs, [plan.client[1] + pl], lbNs, [plan.lbSide[1] + pl]);
-        await topo.link(bNs, [plan.endpoint + pl], lbNs, [plan.lbSide[2] + pl]);
-        const host = plan.family === 4 ? '/32' : '/128';
-        for (const v of VIPS)
-          await nsExec(lbNs, 'ip', [
-            'addr',
-            'add',
-            v + host,
-            'dev',
-            'lo',
-            ...(plan.family === 6 ? ['nodad'] : []),
-          ]);
-        // The primary VIP and one secondary over link 0, one secondary over link 1.
-        await nsExec(cNs, 'ip', ['route', 'add', plan.vips[0] + host, 'via', plan.lbSide[0]]);
-        await nsExec(cNs, 'ip', ['route', 'add', plan.vips[1] + host, 'via', plan.lbSide[1]]);
-        await nsExec(cNs, 'ip', ['route', 'add', plan.vips[2] + host, 'via', plan.lbSide[0]]);
-        await nsExec(bNs, 'ip', ['route', 'add', 'default', 'via', plan.lbSide[2]]);
-        if (plan.family === 6) await nsExec(lbNs, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
-        else {
-          await nsExec(lbNs, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-          // Translated packets leave with a VIP (a local address) as source: IPv4 drops those as
-          // martians unless accept_local is on and rp_filter off. IPv6 has no such check.
-          const devs = (await nsExec(lbNs, 'ip', ['-o', 'link', 'show']))
-            .split('\n')
-            .map((l) => l.split(': ')[1]?.split('@')[0])
-            .filter((d): d is string => !!d);
-          for (const d of ['all', 'default', ...devs])
-            await nsExec(lbNs, 'sysctl', [
-              '-qw',
-              `net.ipv4.conf.${d}.accept_local=1`,
-              `net.ipv4.conf.${d}.rp_filter=0`,
-            ]);
-        }
-        await nsExec(lbNs, plan.iptables, ['-t', 'raw', '-A', 'PREROUTING', '-p', 'sctp', '-j', 'NOTRACK']);
-        await nsExec(lbNs, plan.iptables, ['-t', 'raw', '-A', 'OUTPUT', '-p', 'sctp', '-j', 'NOTRACK']);
-        // Only packets still addressed to a VIP go to the engine; fast-path ones were rewritten earlier.
-        const queue = ['-t', 'mangle', '-A', 'PREROUTING', '-p', 'sctp', '-d', plan.vipNet, '-j', 'NFQUEUE'];
-        await nsExec(lbNs, plan.iptables, [...queue, '--queue-num', '7']);
-        const cfg = join(dir, 'lb.json');
-        writeFileSync(
-          cfg,
-          JSON.stringify({
-            queue: 7,
-            fastPath,
-            limits: { closeLingerMs: 500 },
-            services: [
-              {
-                name: 'echo',
-                vips: VIPS,
-                port: 7,
-                endpoints: [{ addresses: [formatIp(ENDPOINT)], port: 7 }],
-              },
-            ],
-          }),
-        );
-        lb = topo.spawn(lbNs, process.execPath, [MAIN, cfg]);
-        lbOut = collect(lb);
-        await waitFor('LB ready', () => (lbOut.text().includes('"ready":true') ? true : undefined), 10_000);
-        dumps.push(
-          topo.spawn(bNs, 'tcpdump', [
-            '-i',
-            'any',
-            '-U',
-            '-s',
-            '0',
-            '-w',
-            join(dir, 'endpoint.pcap'),
-            'sctp',
-          ]),
-        );
-        dumps.push(
-          topo.spawn(cNs, 'tcpdump', ['-i', 'any', '-U', '-s', '0', '-w', join(dir, 'client.pcap'), 'sctp']),
-        );
+        let lbDevs: readonly string[];
+        ({ c: cNs, lb: lbNs, b: bNs, lbDevs } = await buildSctpBed(topo, plan));
+        lbDev0 = lbDevs[0] as string;
+        await prepareEngineLb(lbNs, plan, 7, plan.vipNet);
+        ({ proc: lb, out: lbOut } = await startEngine(topo, lbNs, dir, {
+          queue: 7,
+          fastPath,
+          limits: { closeLingerMs: 500 },
+          services: [
+            { name: 'echo', vips: VIPS, port: 7, endpoints: [{ addresses: [plan.endpoint], port: 7 }] },
+          ],
+        }));
+        dumps.push(startCapture(topo, bNs, join(dir, 'endpoint.pcap')));
+        dumps.push(startCapture(topo, cNs, join(dir, 'client.pcap')));
         topo.spawn(bNs, `${USRSCTP}/echo_server`, []);
         await new Promise((r) => setTimeout(r, 1000)); // tcpdump and echo_server have no readiness signal
       });
@@ -261,19 +175,13 @@ for (const [plan, fastPath] of RUNS)
         );
         const engineSaw = Number(final?.stats.packets ?? 0);
 
-        for (const d of dumps) d.kill('SIGTERM');
-        await new Promise((r) => setTimeout(r, 300));
-        const check = (file: string, forbidden: typeof CLIENT, side: string) => {
-          const pkts = readPcapIp(join(dir, file)).map(decodeIp);
+        await stopCaptures(dumps);
+        const check = (file: string, forbidden: readonly string[], side: string) => {
+          const pkts = capturedPackets(join(dir, file));
           assert.ok(pkts.length > 10, `${side}: only ${pkts.length} packets captured`);
+          assertNeverSeen(pkts, forbidden, side);
           let inits = 0;
           for (const p of pkts) {
-            for (const a of forbidden) {
-              assert.ok(
-                !containsAddress(p.ip.raw, a) && !containsAddress(p.payload, a),
-                `${side} saw ${formatIp(a)}`,
-              );
-            }
             // Address lists a side *receives* (from a VIP) must name VIPs only; its own INIT names itself.
             if (!VIPS.includes(formatIp(p.ip.src))) continue;
             for (const c of decodeSctp(p.payload, { verify: true }).chunks) {
@@ -287,17 +195,16 @@ for (const [plan, fastPath] of RUNS)
         };
         // Which path carried the traffic: every packet the endpoint exchanged passed the engine when all go
         // through userspace; with the fast path the engine saw only the control packets.
-        const atEndpoint = readPcapIp(join(dir, 'endpoint.pcap')).length;
+        const atEndpoint = capturedPackets(join(dir, 'endpoint.pcap')).length;
         if (fastPath)
           assert.ok(
             engineSaw > 0 && engineSaw < atEndpoint / 2,
             `engine saw ${engineSaw} of ${atEndpoint} packets`,
           );
         else assert.ok(engineSaw >= atEndpoint, `engine saw ${engineSaw} of ${atEndpoint} packets`);
-        check('endpoint.pcap', CLIENT, 'endpoint');
-        check('client.pcap', [ENDPOINT], 'client');
-        const failover = readPcapIp(join(dir, 'client.pcap'))
-          .map(decodeIp)
+        check('endpoint.pcap', plan.client, 'endpoint');
+        check('client.pcap', [plan.endpoint], 'client');
+        const failover = capturedPackets(join(dir, 'client.pcap'))
           .filter((p) => formatIp(p.ip.dst) === plan.vips[1])
           .flatMap((p) => decodeSctp(p.payload).chunks)
           .filter((c) => c.type === ChunkType.DATA).length;
