@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '@kubernetes/client-node';
-import { startEmulator, type KubeEmulator } from '../support/kube-emulator/index.js';
+import { kubeconfigYaml, startEmulator, type KubeEmulator } from '../support/kube-emulator/index.js';
 import { api, FERROLB, tempDir } from '../support/daemon.js';
 import { waitFor } from '../support/netns.js';
 import type { LoadBalancerView } from '../../src/state/views.js';
@@ -54,10 +54,7 @@ describe('ferrolb controller + ferrolb agent against the API server emulator', {
     emu = started.emu;
     core = started.kc.makeApiClient(CoreV1Api);
     const kubeconfig = join(dir.path, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      `apiVersion: v1\nkind: Config\nclusters: [{name: emu, cluster: {server: "${emu.url}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: emu, user: u}}]\ncurrent-context: c\n`,
-    );
+    writeFileSync(kubeconfig, kubeconfigYaml(emu.url));
     await started.kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
       group: 'ferrolb.io',
       version: 'v1',

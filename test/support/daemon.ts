@@ -26,17 +26,36 @@ export function tempDir(prefix = 'ferrolb-test-'): { path: string; remove: () =>
  * daemon in the host namespace must neither program the host's kernel nor probe addresses that no
  * test namespace owns. `prefix` runs it through another command (e.g. `ip netns exec NS`).
  */
-export async function startDaemon(
+export function startDaemon(
   args: string[],
   env: Record<string, string> = {},
   timeoutMs = 15_000,
   prefix: string[] = [],
 ): Promise<Daemon> {
+  return startRole('run', args, env, timeoutMs, prefix);
+}
+
+/** Starts `ferrolb agent`: the same defaults and readiness signal as `startDaemon`. */
+export function startAgent(
+  args: string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number; prefix?: string[] } = {},
+): Promise<Daemon> {
+  return startRole('agent', args, opts.env ?? {}, opts.timeoutMs ?? 15_000, opts.prefix ?? []);
+}
+
+async function startRole(
+  role: 'run' | 'agent',
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs: number,
+  prefix: string[],
+): Promise<Daemon> {
   const defaults = [
     ...(args.includes('--dataplane') ? [] : ['--dataplane', 'off']),
     ...(args.includes('--probes') ? [] : ['--probes', 'off']),
+    ...(args.includes('--api') ? [] : ['--api', '127.0.0.1:0']),
   ];
-  const all = [...prefix, process.execPath, FERROLB, 'run', '--api', '127.0.0.1:0', ...defaults, ...args];
+  const all = [...prefix, process.execPath, FERROLB, role, ...defaults, ...args];
   const proc = spawn(all[0] as string, all.slice(1), {
     env: { ...process.env, FERROLB_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -48,7 +67,7 @@ export async function startDaemon(
   let buf = '';
   const url = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`daemon did not start in ${timeoutMs} ms:\n${logs.join('\n')}`)),
+      () => reject(new Error(`ferrolb ${role} did not start in ${timeoutMs} ms:\n${logs.join('\n')}`)),
       timeoutMs,
     );
     proc.stdout?.on('data', (d: Buffer) => {
@@ -72,7 +91,7 @@ export async function startDaemon(
     proc.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
     void exited.then((x) => {
       clearTimeout(timer);
-      reject(new Error(`daemon exited early (${JSON.stringify(x)}):\n${logs.join('\n')}`));
+      reject(new Error(`ferrolb ${role} exited early (${JSON.stringify(x)}):\n${logs.join('\n')}`));
     });
   });
   return { proc, url, logs, exited };

@@ -28,11 +28,17 @@ export async function sh(cmd: string, args: string[], opts: { timeoutMs?: number
 export const nsExec = (ns: string, cmd: string, args: string[], opts: { timeoutMs?: number } = {}) =>
   sh('ip', ['netns', 'exec', ns, cmd, ...args], opts);
 
+/** The host namespace as one end of `Topology.link`. A symbol, so no string can mean it by accident. */
+export const HOST: unique symbol = Symbol('host namespace');
+export type End = string | typeof HOST;
+
 export class Topology {
   /** Short unique prefix so parallel/leftover runs never collide (interface names ≤ 15 chars). */
   readonly id = randomBytes(3).toString('hex');
   private readonly namespaces: string[] = [];
   private readonly procs: ChildProcess[] = [];
+  /** Our veth ends in the host namespace (names start with v<id>, so they are never anyone else's). */
+  private readonly hostDevs: string[] = [];
 
   ns(role: string): string {
     return `fl${this.id}${role}`;
@@ -46,25 +52,29 @@ export class Topology {
     return name;
   }
 
-  /** veth pair between two namespaces with addresses (CIDR form, e.g. 10.201.1.2/24). */
-  async link(
-    a: string,
-    aAddr: string[],
-    b: string,
-    bAddr: string[],
-  ): Promise<{ aDev: string; bDev: string }> {
+  /**
+   * veth pair between two namespaces with addresses (CIDR form, e.g. 10.201.1.2/24). One end may be
+   * `HOST` (the host namespace, e.g. a management link to a server the test runs in-process); that end
+   * goes away with the namespace at the other end, and cleanup() deletes it as well in case it did not.
+   */
+  async link(a: End, aAddr: string[], b: End, bAddr: string[]): Promise<{ aDev: string; bDev: string }> {
+    if (a === HOST && b === HOST) throw new Error('a link needs at least one namespace of its own');
     const n = this.links++;
     const aDev = `v${this.id}a${n}`;
     const bDev = `v${this.id}b${n}`;
-    await sh('ip', ['link', 'add', aDev, 'netns', a, 'type', 'veth', 'peer', 'name', bDev, 'netns', b]);
+    const where = (ns: End) => (ns === HOST ? [] : ['netns', ns]);
+    if (a === HOST) this.hostDevs.push(aDev);
+    if (b === HOST) this.hostDevs.push(bDev);
+    await sh('ip', ['link', 'add', aDev, ...where(a), 'type', 'veth', 'peer', 'name', bDev, ...where(b)]);
     for (const [ns, dev, addrs] of [
       [a, aDev, aAddr],
       [b, bDev, bAddr],
     ] as const) {
+      const ip = (args: string[]) => (ns === HOST ? sh('ip', args) : nsExec(ns, 'ip', args));
       for (const addr of addrs) {
-        await nsExec(ns, 'ip', ['addr', 'add', addr, 'dev', dev, ...(addr.includes(':') ? ['nodad'] : [])]);
+        await ip(['addr', 'add', addr, 'dev', dev, ...(addr.includes(':') ? ['nodad'] : [])]);
       }
-      await nsExec(ns, 'ip', ['link', 'set', dev, 'up']);
+      await ip(['link', 'set', dev, 'up']);
     }
     return { aDev, bDev };
   }
@@ -97,6 +107,10 @@ export class Topology {
         })
         .catch(() => undefined);
       await sh('ip', ['netns', 'del', ns]).catch(() => undefined);
+    }
+    for (const dev of this.hostDevs) {
+      const left = await sh('ip', ['-o', 'link', 'show', 'dev', dev]).catch(() => '');
+      if (left) await sh('ip', ['link', 'del', 'dev', dev]).catch(() => undefined);
     }
   }
 }

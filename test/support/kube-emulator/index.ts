@@ -18,6 +18,18 @@ export function kubeConfigFor(url: string): KubeConfig {
   return kc;
 }
 
+/** The same, as a kubeconfig file's text: for `ferrolb controller` / `ferrolb agent --kubeconfig`. */
+export const kubeconfigYaml = (url: string): string =>
+  [
+    'apiVersion: v1',
+    'kind: Config',
+    `clusters: [{name: emulator, cluster: {server: "${url}", insecure-skip-tls-verify: true}}]`,
+    'users: [{name: test, user: {token: test-token}}]',
+    'contexts: [{name: emulator, context: {cluster: emulator, user: test}}]',
+    'current-context: emulator',
+    '',
+  ].join('\n');
+
 export async function startEmulator(
   opts: EmulatorOptions = {},
 ): Promise<{ emu: KubeEmulator; kc: KubeConfig }> {

@@ -5,6 +5,7 @@
 // subresource, and fault knobs (drop watches, stall them silently, restart the server).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { withNodePorts } from './defaults.js';
 import { applyJsonPatch, mergePatch } from './patch.js';
 import { apiVersionOf, findResource, type ResourceType } from './resources.js';
 import { matchesFields, matchesLabels } from './selectors.js';
@@ -17,6 +18,12 @@ export interface EmulatorOptions {
   readonly historyLimit?: number;
   /** Answer a too-old watch with HTTP 410 instead of a 200 stream carrying an ERROR event. */
   readonly goneAsHttpStatus?: boolean;
+  /** Listen address (default 127.0.0.1): a test whose clients run in a network namespace gives the
+   * host end of a link to it. */
+  readonly host?: string;
+  /** Fill in spec.ports[].nodePort on created Services of type NodePort/LoadBalancer, as a real API
+   * server does (off by default, so tests that compare whole objects see exactly what they sent). */
+  readonly allocateNodePorts?: boolean;
 }
 
 interface ActiveWatch {
@@ -42,7 +49,8 @@ export class KubeEmulator {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    const host = this.opts.host ?? '127.0.0.1';
+    return `http://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
   }
 
   async start(port = 0): Promise<string> {
@@ -53,7 +61,7 @@ export class KubeEmulator {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
+      server.listen(port, this.opts.host ?? '127.0.0.1', () => resolve());
     });
     this.server = server;
     this.port = (server.address() as { port: number }).port;
@@ -186,7 +194,11 @@ export class KubeEmulator {
             'BadRequest',
             'the namespace of the object does not match the namespace on the request',
           );
-        return send(res, 201, this.store.create(t, ns, o));
+        const body =
+          this.opts.allocateNodePorts && t.group === '' && t.plural === 'services'
+            ? withNodePorts(o, this.store.list(t, undefined))
+            : o;
+        return send(res, 201, this.store.create(t, ns, body));
       }
       case 'PUT':
         this.count('update', t, sub);
