@@ -35,11 +35,16 @@ export function formatLoadBalancers(lbs: readonly LoadBalancerView[], output: Ou
   // wide: one row per (port, endpoint) like loxicmd; service cells blank on continuation rows.
   const rows: string[][] = [];
   for (const lb of lbs) {
-    const svc = [lb.name, or(lb.addresses.join(',')), or(lb.secondaryAddresses.join(','))];
+    const svc = [
+      lb.name,
+      or(lb.addresses.join(',')),
+      or(lb.secondaryAddresses.join(',')),
+      lb.sourceRanges.length ? lb.sourceRanges.join(',') : 'any',
+    ];
     let first = true;
     for (const p of lb.ports) {
       const eps = lb.endpoints.filter((e) => e.servicePort === p.port && e.protocol === p.protocol);
-      const lead = (i: number) => (first && i === 0 ? svc : ['', '', '']);
+      const lead = (i: number) => (first && i === 0 ? svc : ['', '', '', '']);
       const portCells = (i: number) =>
         i === 0 ? [String(p.port), p.protocol, lb.algorithm, lb.mode] : ['', '', '', ''];
       if (eps.length === 0)
@@ -64,6 +69,7 @@ export function formatLoadBalancers(lbs: readonly LoadBalancerView[], output: Ou
       'NAME',
       'EXTERNAL IP',
       'SECONDARY IPS',
+      'SOURCES',
       'PORT',
       'PROTOCOL',
       'SELECT',

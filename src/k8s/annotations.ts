@@ -32,6 +32,8 @@ export const ANNOTATIONS = {
   secondaryPools: ['ferrolb.io/secondary-pools', 'loxilb.io/poolSelectSecondary'],
   numSecondaryNetworks: ['loxilb.io/num-secondary-networks'],
   endpointType: ['ferrolb.io/endpoint-type'],
+  // Kubernetes' own, older than spec.loadBalancerSourceRanges (which wins when both are set).
+  sourceRanges: ['service.beta.kubernetes.io/load-balancer-source-ranges'],
 } as const;
 
 /** Written by the controller: the durable record of what a Service holds, so restarts never move it. */

@@ -1,7 +1,7 @@
 // Pure mapping: a Service (+ its EndpointSlices, + Nodes) → the raw LoadBalancer object that the
 // standalone model validates, so one validator serves every front door. Every bad annotation becomes
 // a ConfigIssue naming the annotation and its value; the validator adds issues for the rest.
-import { tryParseIp, formatIp } from '../net/ip.js';
+import { tryParseIp, formatIp, parseCidr } from '../net/ip.js';
 import type { ConfigIssue } from '../model/issues.js';
 import {
   API_VERSION,
@@ -157,6 +157,8 @@ export function mapService(
     } else out.sharingKey = share.value;
   }
 
+  mapSourceRanges(spec.loadBalancerSourceRanges, get('sourceRanges'), out, issue);
+
   if (spec.ipFamilies && spec.ipFamilies.length > 0) out.ipFamilies = [...spec.ipFamilies];
   if (spec.ipFamilyPolicy) out.ipFamilyPolicy = spec.ipFamilyPolicy;
 
@@ -181,6 +183,14 @@ export function mapService(
           .map((x) => `"${x}"`)
           .join(', ')}`,
       );
+  }
+
+  // sessionAffinity: ClientIP is kube-proxy's client stickiness; here it is the persist algorithm.
+  // An explicit algorithm annotation says more than the generic field, so it wins.
+  if (spec.sessionAffinity === 'ClientIP' && !alg) {
+    out.algorithm = 'persist';
+    const secs = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds;
+    if (secs !== undefined) out.persistTimeout = `${secs}s`;
   }
 
   const timeout = get('persistTimeout');
@@ -241,6 +251,28 @@ export function mapService(
 
 type Getter = (k: AnnotationKey) => { key: string; value: string } | undefined;
 type IssueFn = (f: string, value: unknown, message: string) => void;
+
+/** Who may connect: spec.loadBalancerSourceRanges, else the older annotation (Kubernetes' precedence). */
+function mapSourceRanges(
+  fromSpec: readonly string[] | undefined,
+  fromAnnotation: { key: string; value: string } | undefined,
+  out: Record<string, unknown>,
+  issue: IssueFn,
+): void {
+  const entries =
+    fromSpec && fromSpec.length > 0
+      ? fromSpec.map((v, i) => ({ f: `spec.loadBalancerSourceRanges[${i}]`, v }))
+      : fromAnnotation
+        ? list(fromAnnotation.value).map((v) => ({ f: field(fromAnnotation.key), v }))
+        : [];
+  const ranges: string[] = [];
+  for (const { f, v } of entries) {
+    const cidr = parseCidr(v);
+    if (cidr) ranges.push(cidr);
+    else issue(f, v, 'not a CIDR such as 192.0.2.0/24 or 2001:db8::/64');
+  }
+  if (ranges.length > 0) out.sourceRanges = ranges;
+}
 
 function mapHealthCheck(
   get: Getter,

@@ -46,6 +46,9 @@ export interface KService {
     ports?: KServicePort[];
     selector?: Record<string, string>;
     externalTrafficPolicy?: string;
+    loadBalancerSourceRanges?: string[];
+    sessionAffinity?: string;
+    sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } };
     ipFamilies?: string[];
     ipFamilyPolicy?: string;
     [k: string]: unknown;

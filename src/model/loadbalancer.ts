@@ -1,6 +1,6 @@
 // Semantic validation of LoadBalancer objects (after the schema passed): addresses, families,
 // references to pools, secondary-address rules, ports, endpoints and health checks.
-import { familyName, formatIp, rangeContains, tryParseIp, type IpAddr } from '../net/ip.js';
+import { familyName, formatIp, parseCidr, rangeContains, tryParseIp, type IpAddr } from '../net/ip.js';
 import { fieldPath, parseDurationMs, type ConfigIssue } from './issues.js';
 import { poolContaining } from './pools.js';
 import {
@@ -33,6 +33,7 @@ export interface RawLoadBalancerSpec {
   persistTimeout?: string;
   flushOnInactive?: boolean;
   snatAddresses?: string[];
+  sourceRanges?: string[];
   endpoints?: { address: string; weight?: number }[];
   healthCheck?: {
     type: HealthCheckType;
@@ -205,6 +206,8 @@ export function buildLoadBalancer(
     snatAddresses.push(formatIp(ip));
   });
 
+  const sourceRanges = buildSourceRanges(spec.sourceRanges ?? [], issue);
+
   const algorithm = spec.algorithm ?? 'roundrobin';
   let persistTimeoutSeconds = DEFAULT_PERSIST_SECONDS;
   if (spec.persistTimeout !== undefined) {
@@ -236,9 +239,25 @@ export function buildLoadBalancer(
     persistTimeoutSeconds,
     flushOnInactive: spec.flushOnInactive ?? false,
     snatAddresses,
+    sourceRanges,
     endpoints,
     healthCheck: buildHealthCheck(spec.healthCheck, issue),
   };
+}
+
+/** CIDRs, canonical and without repeats; host bits are cleared (as kube-proxy reads them). */
+function buildSourceRanges(
+  ranges: readonly string[],
+  issue: (field: string, value: unknown, message: string) => void,
+): string[] {
+  const out: string[] = [];
+  ranges.forEach((text, i) => {
+    const field = fieldPath('spec.sourceRanges', i);
+    const cidr = parseCidr(text);
+    if (!cidr) return issue(field, text, 'not a CIDR such as 192.0.2.0/24 or 2001:db8::/64');
+    if (!out.includes(cidr)) out.push(cidr);
+  });
+  return out;
 }
 
 function buildHealthCheck(

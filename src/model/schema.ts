@@ -101,6 +101,7 @@ export const loadBalancerSpecSchema = {
     persistTimeout: duration,
     flushOnInactive: { type: 'boolean' },
     snatAddresses: { type: 'array', items: str, maxItems: 2 },
+    sourceRanges: { type: 'array', items: str, maxItems: 1000 },
     endpoints: {
       type: 'array',
       items: {

@@ -151,6 +151,11 @@ export interface LoadBalancerSpec {
   readonly snatAddresses: readonly string[];
   /** When an endpoint turns inactive, also drop its established flows (default: let them finish). */
   readonly flushOnInactive: boolean;
+  /**
+   * Client CIDRs allowed to reach the service (canonical network/length); empty = everyone. A family
+   * with no range listed is closed to that family (Kubernetes' loadBalancerSourceRanges semantics).
+   */
+  readonly sourceRanges: readonly string[];
   readonly endpoints: readonly EndpointSpec[];
   readonly healthCheck: HealthCheck;
 }

@@ -165,6 +165,18 @@ export function parseRange(s: string): ParsedRange {
   return { family: ip.family, first: ip.value, last: ip.value };
 }
 
+/** A CIDR (and only a CIDR) as canonical "network/length" with host bits cleared; undefined if not one. */
+export function parseCidr(s: string): string | undefined {
+  const text = s.trim();
+  if (!/\/\d{1,3}$/.test(text)) return undefined;
+  try {
+    const r = parseRange(text);
+    return `${formatIp({ family: r.family, value: r.first })}/${text.slice(text.lastIndexOf('/') + 1)}`;
+  } catch {
+    return undefined;
+  }
+}
+
 export const rangeSize = (r: IpRange): bigint => r.last - r.first + 1n;
 
 export const rangesOverlap = (a: IpRange, b: IpRange): boolean =>

@@ -34,6 +34,8 @@ export interface LoadBalancerView {
   readonly mode: string;
   readonly algorithm: string;
   readonly healthCheck: string;
+  /** Client CIDRs allowed in; empty = everyone. */
+  readonly sourceRanges: readonly string[];
   readonly endpoints: readonly EndpointView[];
   readonly status: { phase: 'Allocated' | 'Pending'; code?: string; reason?: string };
   /** Packets/bytes to the service, when the data plane runs. */
@@ -88,6 +90,7 @@ export function loadBalancerView(
     mode: lb.mode,
     algorithm: lb.algorithm,
     healthCheck: lb.healthCheck.type,
+    sourceRanges: lb.sourceRanges,
     endpoints,
     status:
       st.phase === 'Allocated'

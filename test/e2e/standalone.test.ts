@@ -81,17 +81,17 @@ test('ferroctl get lb (table, wide, json, yaml) and get pools', async () => {
     const lines = wide.stdout.trimEnd().split('\n');
     assert.match(
       lines[0] ?? '',
-      /EXTERNAL IP\s+SECONDARY IPS\s+PORT\s+PROTOCOL\s+SELECT\s+MODE\s+ENDPOINT IP\s+TARGET PORT\s+WEIGHT\s+STATE/,
+      /EXTERNAL IP\s+SECONDARY IPS\s+SOURCES\s+PORT\s+PROTOCOL\s+SELECT\s+MODE\s+ENDPOINT IP\s+TARGET PORT\s+WEIGHT\s+STATE/,
     );
     const web = lines.findIndex((l) => l.startsWith('web '));
     assert.match(
       lines[web] ?? '',
-      /web\s+10\.210\.0\.\d+\s+-\s+80\s+TCP\s+maglev\s+fullnat\s+10\.201\.2\.2\s+8080\s+1\s+unknown/,
+      /web\s+10\.210\.0\.\d+\s+-\s+any\s+80\s+TCP\s+maglev\s+fullnat\s+10\.201\.2\.2\s+8080\s+1\s+unknown/,
     );
     // Continuation row: service cells blank, endpoint cells filled.
     assert.match(lines[web + 1] ?? '', /^\s+10\.201\.2\.3\s+8080\s+2\s+unknown/);
     const amf = lines.find((l) => l.startsWith('amf-n2'));
-    assert.match(amf ?? '', /10\.211\.0\.\d,10\.211\.0\.\d\s+38412\s+SCTP/);
+    assert.match(amf ?? '', /10\.211\.0\.\d,10\.211\.0\.\d\s+any\s+38412\s+SCTP/);
 
     const json = JSON.parse(ferroctl(d.url, ['get', 'lb', 'web', '-o', 'json']).stdout) as LoadBalancerView;
     assert.equal(json.name, 'web');

@@ -229,6 +229,55 @@ describe('mapService', () => {
     );
   });
 
+  it('loadBalancerSourceRanges (spec first, then the old annotation) → sourceRanges; bad CIDRs named', () => {
+    const ann = {
+      'service.beta.kubernetes.io/load-balancer-source-ranges': '198.51.100.0/24, 2001:db8::/32',
+    };
+    assert.equal(spec(svc('a')).spec?.sourceRanges, undefined);
+    assert.deepEqual(spec(svc('a', ann)).spec?.sourceRanges, ['198.51.100.0/24', '2001:db8::/32']);
+    assert.deepEqual(spec(svc('a', ann, { loadBalancerSourceRanges: ['192.0.2.7/24'] })).spec?.sourceRanges, [
+      '192.0.2.0/24',
+    ]);
+    assert.deepEqual(fieldsOf(svc('a', {}, { loadBalancerSourceRanges: ['10.0.0.0/8', '10.1.1.1'] })), [
+      'spec.loadBalancerSourceRanges[1]="10.1.1.1"',
+    ]);
+    assert.deepEqual(
+      fieldsOf(svc('a', { 'service.beta.kubernetes.io/load-balancer-source-ranges': 'x/8' })),
+      ['metadata.annotations["service.beta.kubernetes.io/load-balancer-source-ranges"]="x/8"'],
+    );
+    // The mapped object passes the model's validation with its ranges.
+    const pool = {
+      apiVersion: 'ferrolb.io/v1',
+      kind: 'IPAddressPool',
+      metadata: { name: 'p' },
+      spec: { addresses: ['10.0.0.0/24'] },
+    };
+    const r = buildDesiredState([
+      { origin: 'api', object: pool },
+      { origin: 'api', object: spec(svc('a', ann)).m.object as never },
+    ]);
+    assert.deepEqual(r.issues, []);
+    assert.deepEqual(r.state?.loadBalancers.get('ns.a')?.sourceRanges, ['198.51.100.0/24', '2001:db8::/32']);
+  });
+
+  it('sessionAffinity ClientIP → persist with its timeout; an algorithm annotation wins', () => {
+    const sticky = {
+      sessionAffinity: 'ClientIP',
+      sessionAffinityConfig: { clientIP: { timeoutSeconds: 600 } },
+    };
+    const { spec: sp } = spec(svc('a', {}, sticky));
+    assert.deepEqual([sp?.algorithm, sp?.persistTimeout], ['persist', '600s']);
+    assert.deepEqual(
+      [
+        spec(svc('a', {}, { sessionAffinity: 'ClientIP' })).spec?.algorithm,
+        spec(svc('a', {}, { sessionAffinity: 'ClientIP' })).spec?.persistTimeout,
+      ],
+      ['persist', undefined],
+    );
+    assert.equal(spec(svc('a', { 'ferrolb.io/algorithm': 'maglev' }, sticky)).spec?.algorithm, 'maglev');
+    assert.equal(spec(svc('a', {}, { sessionAffinity: 'None' })).spec?.algorithm, undefined);
+  });
+
   it('kube-loxilb multihoming manifests as found in the wild map to valid SCTP fullnat load balancers', () => {
     const sctp = {
       ports: [{ port: 55002, protocol: 'SCTP', targetPort: 9999, nodePort: 31002 }],

@@ -307,6 +307,33 @@ test('snatAddresses: fullnat only, one per family, real addresses', () => {
   assert.deepEqual(ok.state?.loadBalancers.get('d')?.snatAddresses, ['10.9.9.9', 'fd00::1']);
 });
 
+test('sourceRanges: CIDRs only, canonical network, no repeats', () => {
+  const r = check(
+    base,
+    lb('a', { sourceRanges: ['10.0.0.1'] }),
+    lb('b', { sourceRanges: ['10.0.0.0/33'] }),
+    lb('c', { sourceRanges: ['nope/8'] }),
+    lb('d', { sourceRanges: ['10.0.0.0-10.0.0.9'] }),
+  );
+  for (const [name, value] of [
+    ['a', '10.0.0.1'],
+    ['b', '10.0.0.0/33'],
+    ['c', 'nope/8'],
+    ['d', '10.0.0.0-10.0.0.9'],
+  ])
+    expectIssue(r.issues, `LoadBalancer/${name}`, 'spec.sourceRanges[0]', value, /not a CIDR/);
+  const ok = check(
+    base,
+    lb('e', { sourceRanges: ['192.0.2.77/24', '192.0.2.0/24', ' FD00:0::1/64', '0.0.0.0/0'] }),
+  );
+  assert.deepEqual(ok.state?.loadBalancers.get('e')?.sourceRanges, [
+    '192.0.2.0/24',
+    'fd00::/64',
+    '0.0.0.0/0',
+  ]);
+  assert.deepEqual(check(base, lb('f', {})).state?.loadBalancers.get('f')?.sourceRanges, []);
+});
+
 test('unknown kind, missing fields and YAML syntax errors', () => {
   const r = check(
     { apiVersion: 'ferrolb.io/v1', kind: 'Gateway', metadata: { name: 'g' }, spec: {} },

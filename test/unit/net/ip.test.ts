@@ -1,7 +1,15 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { formatIp, parseIp, parseRange, tryParseIp, rangeSize, IpParseError } from '../../../src/net/ip.js';
+import {
+  formatIp,
+  parseCidr,
+  parseIp,
+  parseRange,
+  tryParseIp,
+  rangeSize,
+  IpParseError,
+} from '../../../src/net/ip.js';
 
 test('parses and formats IPv4', () => {
   assert.equal(formatIp(parseIp('10.210.1.15')), '10.210.1.15');
@@ -48,4 +56,13 @@ test('parses CIDRs, ranges and single addresses', () => {
   assert.throws(() => parseRange('10.0.0.0/33'), /prefix length/);
   assert.throws(() => parseRange('10.0.0.1-fd00::1'), /mixes/);
   assert.throws(() => parseRange('10.0.300.0/24'), /bad CIDR address/);
+});
+
+test('parseCidr: only CIDRs, canonical network', () => {
+  assert.equal(parseCidr(' 10.1.2.3/8 '), '10.0.0.0/8');
+  assert.equal(parseCidr('FD00:0:0::7/64'), 'fd00::/64');
+  assert.equal(parseCidr('0.0.0.0/0'), '0.0.0.0/0');
+  assert.equal(parseCidr('::/0'), '::/0');
+  for (const bad of ['10.0.0.1', '10.0.0.0/33', '10.0.0.0-10.0.0.3', 'x/8', '10.0.0.0/', '10.0.0.0/8/8'])
+    assert.equal(parseCidr(bad), undefined, bad);
 });
