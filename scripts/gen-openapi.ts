@@ -13,7 +13,10 @@ const json = (schema: object) => ({ content: { 'application/json': { schema } } 
 const errors = {
   '400': { description: 'Malformed body', ...json(ref('Error')) },
   '401': { description: 'Missing or wrong bearer token', ...json(ref('Error')) },
-  '422': { description: 'The change would make the configuration invalid; issues name object, field and value', ...json(ref('Error')) },
+  '422': {
+    description: 'The change would make the configuration invalid; issues name object, field and value',
+    ...json(ref('Error')),
+  },
 };
 const body = (schema: object) => ({
   required: true,
@@ -24,30 +27,95 @@ const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 's
 function resource(path: string, kind: string, objectSchema: string, view: string) {
   return {
     [`/api/v1/${path}`]: {
-      get: { summary: `List ${kind}s`, responses: { '200': { description: 'OK', ...json({ type: 'object', properties: { items: { type: 'array', items: ref(view) } } }) }, ...errors } },
-      post: { summary: `Create a ${kind}`, requestBody: body(ref(objectSchema)), responses: { '201': { description: 'Created', ...json(ref(view)) }, '409': { description: 'Already exists', ...json(ref('Error')) }, ...errors } },
+      get: {
+        summary: `List ${kind}s`,
+        responses: {
+          '200': {
+            description: 'OK',
+            ...json({ type: 'object', properties: { items: { type: 'array', items: ref(view) } } }),
+          },
+          ...errors,
+        },
+      },
+      post: {
+        summary: `Create a ${kind}`,
+        requestBody: body(ref(objectSchema)),
+        responses: {
+          '201': { description: 'Created', ...json(ref(view)) },
+          '409': { description: 'Already exists', ...json(ref('Error')) },
+          ...errors,
+        },
+      },
     },
     [`/api/v1/${path}/{name}`]: {
       parameters: [nameParam],
-      get: { summary: `Get a ${kind}`, responses: { '200': { description: 'OK', ...json(ref(view)) }, '404': { description: 'Not found', ...json(ref('Error')) }, ...errors } },
-      put: { summary: `Create or replace a ${kind} (apiVersion, kind and metadata.name may be omitted)`, requestBody: body(ref(objectSchema)), responses: { '200': { description: 'OK', ...json(ref(view)) }, ...errors } },
-      delete: { summary: `Delete a ${kind}`, responses: { '200': { description: 'Deleted' }, '404': { description: 'Not found', ...json(ref('Error')) }, '409': { description: 'Pool still in use', ...json(ref('Error')) }, ...errors } },
+      get: {
+        summary: `Get a ${kind}`,
+        responses: {
+          '200': { description: 'OK', ...json(ref(view)) },
+          '404': { description: 'Not found', ...json(ref('Error')) },
+          ...errors,
+        },
+      },
+      put: {
+        summary: `Create or replace a ${kind} (apiVersion, kind and metadata.name may be omitted)`,
+        requestBody: body(ref(objectSchema)),
+        responses: { '200': { description: 'OK', ...json(ref(view)) }, ...errors },
+      },
+      delete: {
+        summary: `Delete a ${kind}`,
+        responses: {
+          '200': { description: 'Deleted' },
+          '404': { description: 'Not found', ...json(ref('Error')) },
+          '409': { description: 'Pool still in use', ...json(ref('Error')) },
+          ...errors,
+        },
+      },
     },
   };
 }
 
-const counts = { type: 'object', properties: { total: { type: 'string' }, used: { type: 'string' }, free: { type: 'string' } } };
+const counts = {
+  type: 'object',
+  properties: { total: { type: 'string' }, used: { type: 'string' }, free: { type: 'string' } },
+};
 export const openapi = {
   openapi: '3.1.0',
-  info: { title: 'ferrolb REST API', version: VERSION, description: 'Bound to loopback by default. When a token is configured every /api/v1 call needs `Authorization: Bearer TOKEN`.' },
+  info: {
+    title: 'ferrolb REST API',
+    version: VERSION,
+    description:
+      'Bound to loopback by default. When a token is configured every /api/v1 call needs `Authorization: Bearer TOKEN`.',
+  },
   servers: [{ url: 'http://127.0.0.1:11111' }],
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
     schemas: {
       LoadBalancer: loadBalancerObjectSchema,
       IPAddressPool: poolObjectSchema,
-      Issue: { type: 'object', required: ['object', 'field', 'message'], properties: { object: { type: 'string' }, field: { type: 'string' }, value: {}, message: { type: 'string' } } },
-      Error: { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, issues: { type: 'array', items: ref('Issue') } } } } },
+      Issue: {
+        type: 'object',
+        required: ['object', 'field', 'message'],
+        properties: {
+          object: { type: 'string' },
+          field: { type: 'string' },
+          value: {},
+          message: { type: 'string' },
+        },
+      },
+      Error: {
+        type: 'object',
+        properties: {
+          error: {
+            type: 'object',
+            properties: {
+              code: { type: 'string' },
+              message: { type: 'string' },
+              issues: { type: 'array', items: ref('Issue') },
+            },
+          },
+        },
+      },
       LoadBalancerView: {
         type: 'object',
         properties: {
@@ -56,30 +124,93 @@ export const openapi = {
           addresses: { type: 'array', items: { type: 'string' } },
           secondaryAddresses: { type: 'array', items: { type: 'string' } },
           pool: { type: ['string', 'null'] },
-          ports: { type: 'array', items: { type: 'object', properties: { port: { type: 'integer' }, protocol: { type: 'string' }, targetPort: { type: 'integer' } } } },
+          ports: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                port: { type: 'integer' },
+                protocol: { type: 'string' },
+                targetPort: { type: 'integer' },
+              },
+            },
+          },
           mode: { type: 'string' },
           algorithm: { type: 'string' },
           healthCheck: { type: 'string' },
           endpoints: {
             type: 'array',
-            items: { type: 'object', properties: { address: { type: 'string' }, port: { type: 'integer' }, servicePort: { type: 'integer' }, protocol: { type: 'string' }, weight: { type: 'integer' }, state: { enum: ['active', 'inactive', 'unknown'] } } },
+            items: {
+              type: 'object',
+              properties: {
+                address: { type: 'string' },
+                port: { type: 'integer' },
+                servicePort: { type: 'integer' },
+                protocol: { type: 'string' },
+                weight: { type: 'integer' },
+                state: { enum: ['active', 'inactive', 'unknown'] },
+              },
+            },
           },
-          status: { type: 'object', properties: { phase: { enum: ['Allocated', 'Pending'] }, code: { type: 'string' }, reason: { type: 'string' } } },
+          status: {
+            type: 'object',
+            properties: {
+              phase: { enum: ['Allocated', 'Pending'] },
+              code: { type: 'string' },
+              reason: { type: 'string' },
+            },
+          },
         },
       },
-      PoolView: { type: 'object', properties: { name: { type: 'string' }, apiVersion: { type: 'string' }, addresses: { type: 'array', items: { type: 'string' } }, autoAssign: { type: 'boolean' }, avoidBuggyIPs: { type: 'boolean' }, ipv4: counts, ipv6: counts } },
+      PoolView: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          apiVersion: { type: 'string' },
+          addresses: { type: 'array', items: { type: 'string' } },
+          autoAssign: { type: 'boolean' },
+          avoidBuggyIPs: { type: 'boolean' },
+          ipv4: counts,
+          ipv6: counts,
+        },
+      },
     },
   },
   security: [{ bearer: [] }, {}],
   paths: {
-    '/healthz': { get: { summary: 'Liveness (no auth)', security: [], responses: { '200': { description: 'OK' } } } },
+    '/healthz': {
+      get: { summary: 'Liveness (no auth)', security: [], responses: { '200': { description: 'OK' } } },
+    },
+    '/readyz': {
+      get: {
+        summary: 'Readiness (no auth): the role has its input and the data plane serves it',
+        security: [],
+        responses: { '200': { description: 'ready' }, '503': { description: 'not ready; body says why' } },
+      },
+    },
     ...resource('loadbalancers', 'LoadBalancer', 'LoadBalancer', 'LoadBalancerView'),
     ...resource('pools', 'IPAddressPool', 'IPAddressPool', 'PoolView'),
     '/api/v1/apply': {
       post: {
-        summary: 'Create or replace a set of objects atomically (multi-document YAML, a JSON array, or {objects: [...]})',
-        requestBody: { required: true, content: { 'application/yaml': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'array', items: {} } } } },
-        responses: { '200': { description: 'Applied', ...json({ type: 'object', properties: { applied: { type: 'array', items: { type: 'string' } } } }) }, ...errors },
+        summary:
+          'Create or replace a set of objects atomically (multi-document YAML, a JSON array, or {objects: [...]})',
+        requestBody: {
+          required: true,
+          content: {
+            'application/yaml': { schema: { type: 'string' } },
+            'application/json': { schema: { type: 'array', items: {} } },
+          },
+        },
+        responses: {
+          '200': {
+            description: 'Applied',
+            ...json({
+              type: 'object',
+              properties: { applied: { type: 'array', items: { type: 'string' } } },
+            }),
+          },
+          ...errors,
+        },
       },
     },
   },

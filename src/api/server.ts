@@ -25,6 +25,8 @@ export interface ApiOptions {
   readonly readOnly?: string;
   /** Live packet/byte counters from the data plane, merged into LoadBalancer views. */
   readonly counters?: () => Promise<readonly ServiceCounters[]>;
+  /** GET /readyz: undefined when ready, else why not (503). Absent: ready once listening. */
+  readonly notReady?: () => string | undefined;
 }
 
 /** Extension point for later subsystems (data plane, BGP, SCTP) to add read-only resources. */
@@ -97,6 +99,14 @@ export class ApiServer {
       }
       if (url.pathname === '/healthz') {
         return sendJson(res, 200, { status: 'ok', generation: this.opts.runtime.snapshot.generation });
+      }
+      if (url.pathname === '/readyz') {
+        const reason = this.opts.notReady?.();
+        return sendJson(
+          res,
+          reason ? 503 : 200,
+          reason ? { status: 'not ready', reason } : { status: 'ready' },
+        );
       }
       if (!url.pathname.startsWith(`${API_PREFIX}/`) && url.pathname !== API_PREFIX) {
         throw new ApiError(ApiErrorCode.NotFound, `no such path ${url.pathname}`);

@@ -76,6 +76,7 @@ export async function agentMain(argv: string[]): Promise<number> {
     const nodes = announceNodes.get(service);
     return nodes === undefined || nodes.includes(nodeName);
   };
+  let synced = false;
   const watch = runAgentWatch({
     kubeConfig: kc,
     config: mappingConfig(v),
@@ -89,6 +90,7 @@ export async function agentMain(argv: string[]): Promise<number> {
       lastIssues = issues;
       announceNodes = m.announceNodes;
       runtime.adopt(snapshotParts(m, runtime.snapshot));
+      synced = true;
     },
     log: (msg, extra) => log.info(extra ?? {}, msg),
   });
@@ -107,6 +109,7 @@ export async function agentMain(argv: string[]): Promise<number> {
     {
       readOnly: 'the agent serves what Kubernetes says; change the cluster objects instead',
       onStop: () => watch.stop(),
+      notReady: () => (synced ? undefined : 'waiting for the first full view of the cluster'),
       mayAnnounce,
     },
   );

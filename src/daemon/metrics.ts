@@ -80,6 +80,11 @@ export async function serveMetrics(
   port: number,
 ): Promise<{ server: Server; address: AddressInfo }> {
   const server = createServer((req, res) => {
+    // Liveness for the kubelet: the event loop answers.
+    if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
     if (req.url !== '/metrics') {
       res.writeHead(404).end();
       return;

@@ -27,10 +27,10 @@ export interface DaemonOptions {
   readonly keepForwarding: boolean;
 }
 
-export function parseListen(s: string): { host: string; port: number } {
+export function parseListen(s: string, flag = '--api'): { host: string; port: number } {
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(s);
   const port = Number(m?.[2]);
-  if (!m || !(port >= 0 && port <= 65535)) throw new StartupError(`--api: "${s}" is not HOST:PORT`);
+  if (!m || !(port >= 0 && port <= 65535)) throw new StartupError(`${flag}: "${s}" is not HOST:PORT`);
   return { host: m[1] as string, port };
 }
 
@@ -78,6 +78,8 @@ export async function serve(
     onHup?: () => void;
     onStop?: () => Promise<void>;
     mayAnnounce?: (service: string) => boolean;
+    /** Why the role is not ready yet (e.g. the agent before its first full view of the cluster). */
+    notReady?: () => string | undefined;
   },
 ): Promise<number> {
   const dataplane = new DataplaneShell({
@@ -100,6 +102,18 @@ export async function serve(
     ...(extra.mayAnnounce ? { mayAnnounce: extra.mayAnnounce } : {}),
   });
   await bgp.start();
+  // Ready (GET /readyz) once the role's own input is in and the kernel serves it; latched, so a busy
+  // data plane never turns a serving node unready (readiness gates rollouts, not traffic).
+  let ready = false;
+  const notReady = (): string | undefined => {
+    if (ready) return undefined;
+    const why = extra.notReady?.();
+    if (why) return why;
+    if (opts.dataplane && dataplane.generationApplied < runtime.snapshot.generation)
+      return `data plane has not applied generation ${runtime.snapshot.generation} yet`;
+    ready = true;
+    return undefined;
+  };
   const metrics = newRegistry();
   registerSnapshotMetrics(metrics, () => runtime.snapshot);
   const api = new ApiServer({
@@ -107,6 +121,7 @@ export async function serve(
     log,
     metrics,
     counters: () => dataplane.counters(),
+    notReady,
     ...(extra.token ? { token: extra.token } : {}),
     ...(extra.readOnly ? { readOnly: extra.readOnly } : {}),
   });

@@ -156,7 +156,7 @@ export async function controllerMain(argv: string[]): Promise<number> {
         this.set(c.isLeader() ? 1 : 0);
       },
     });
-    const { host, port } = parseListen(metricsAddr);
+    const { host, port } = parseListen(metricsAddr, '--metrics-addr');
     const m = await serveMetrics(reg, host, port);
     metricsServer = m.server;
     log.info({ metrics: `http://${m.address.address}:${m.address.port}/metrics` }, 'metrics');

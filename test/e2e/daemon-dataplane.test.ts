@@ -96,6 +96,12 @@ after(async () => {
 });
 
 test('probes bring every endpoint to active and traffic follows the weights', { skip }, async () => {
+  // Ready: the configuration is in and the kernel table serves it (asked from inside the LB namespace).
+  const readyz = await nsExec(t.lb, process.execPath, [
+    '-e',
+    `fetch(${JSON.stringify(new URL('/readyz', (daemon as Daemon).url).href)}).then(async (r) => console.log(r.status, await r.text()))`,
+  ]);
+  assert.match(readyz, /^200 \{\s*"status": "ready"\s*\}/);
   await waitFor(
     'all endpoints active',
     async () => ((await web()).endpoints.every((e) => e.state === 'active') ? true : undefined),

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '@kubernetes/client-node';
 import { kubeconfigYaml, startEmulator, type KubeEmulator } from '../support/kube-emulator/index.js';
@@ -148,6 +149,34 @@ describe('ferrolb controller + ferrolb agent against the API server emulator', {
     );
     assert.equal(write.status, 405);
     assert.match(write.body.error.message, /Kubernetes/);
+    assert.deepEqual(await api(url, 'GET', '/readyz'), { status: 200, body: { status: 'ready' } });
+  });
+
+  it('an agent that cannot reach the API server is live but not ready, and says why', async () => {
+    // A loopback port nobody listens on (taken and released at once).
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const kubeconfig = join(dir.path, 'kubeconfig-unreachable');
+    writeFileSync(kubeconfig, kubeconfigYaml(`http://127.0.0.1:${port}`));
+    const lonelyDir = tempDir();
+    const lonely = startRole([
+      ...['agent', '--kubeconfig', kubeconfig, '--state-dir', lonelyDir.path],
+      ...['--api', '127.0.0.1:0', '--dataplane', 'off', '--probes', 'off', '--bgp-port', 'off'],
+    ]);
+    try {
+      const url = await lonely.url;
+      assert.equal((await api(url, 'GET', '/healthz')).status, 200);
+      const ready = await api<{ status: string; reason: string }>(url, 'GET', '/readyz');
+      assert.equal(ready.status, 503);
+      assert.match(ready.body.reason, /first full view of the cluster/);
+    } finally {
+      await stop(lonely.proc);
+      lonelyDir.remove();
+    }
   });
 
   it('the controller serves Prometheus metrics', async () => {
@@ -165,6 +194,7 @@ describe('ferrolb controller + ferrolb agent against the API server emulator', {
     const text = await (await fetch(url)).text();
     assert.match(text, /ferrolb_controller_reconciles_total [1-9]/);
     assert.match(text, /ferrolb_controller_leader 1/);
+    assert.equal((await fetch(new URL('/healthz', url))).status, 200);
   });
 
   it('both roles stop cleanly on SIGTERM', async () => {

@@ -179,6 +179,7 @@ test('REST API: create, replace, delete; invalid bodies rejected with field and 
     const pools = await api<{ items: PoolView[] }>(d.url, 'GET', '/api/v1/pools');
     assert.equal(pools.body.items.find((p) => p.name === 'public')?.ipv4.used, '3');
     assert.equal((await api(d.url, 'GET', '/healthz')).status, 200);
+    assert.equal((await api(d.url, 'GET', '/readyz')).status, 200);
     const metrics = await (await fetch(new URL('/metrics', d.url))).text();
     assert.match(metrics, /ferrolb_services\{phase="Allocated"\} 3/);
     assert.match(metrics, /ferrolb_pool_addresses\{pool="public",family="ipv4",state="used"\} 3/);
