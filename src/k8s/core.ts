@@ -50,7 +50,13 @@ export interface Memory {
 export const emptyMemory = (): Memory => ({ services: new Map(), allocations: new Map() });
 
 export type ServiceOutcome =
-  | { readonly phase: 'Allocated'; readonly allocation: Allocation; readonly pool?: string }
+  | {
+      readonly phase: 'Allocated';
+      readonly allocation: Allocation;
+      readonly pool?: string;
+      /** Served, but something the user asked for is ignored (e.g. a timeout without "persist"). */
+      readonly warnings?: readonly ConfigIssue[];
+    }
   | {
       readonly phase: 'Pending';
       readonly code: string;
@@ -162,7 +168,10 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
     reserved.push(holder(svc, held));
     previous0.set(lbName(svc.metadata.namespace ?? 'default', svc.metadata.name ?? ''), held);
   }
-  const mapped = new Map<string, { svc: KService; object?: RawObject; issues: ConfigIssue[] }>();
+  const mapped = new Map<
+    string,
+    { svc: KService; object?: RawObject; issues: ConfigIssue[]; warnings: ConfigIssue[] }
+  >();
   const nsLabels = namespaceLabelsOf(view);
   for (const svc of claimed) {
     const m = mapService(
@@ -176,6 +185,7 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
       svc,
       ...(m.object ? { object: m.object } : {}),
       issues: [...m.issues],
+      warnings: [...m.warnings],
     });
   }
   const previous = new Map<string, Allocation>(previous0);
@@ -211,8 +221,14 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
       if (o) objs.push(o);
     }
     const r = buildDesiredState(stored(objs));
-    if (r.state) state = r.state;
-    else
+    if (r.state) {
+      state = r.state;
+      for (const w of r.warnings) {
+        const key = labelToKey(w.object);
+        const m = key !== undefined && level.get(key) === 0 ? mapped.get(key) : undefined;
+        m?.warnings.push({ ...w, object: `Service/${key}` });
+      }
+    } else
       for (const i of r.issues) {
         const key = labelToKey(i.object);
         const m = key !== undefined ? mapped.get(key) : undefined;
@@ -235,7 +251,12 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
       outcomes.set(key, { phase: 'Invalid', issues: m.issues, ...(allocation ? { allocation } : {}) });
     else if (st?.phase === 'Allocated' && allocation) {
       const pool = poolNameOf(state.pools.values(), allocation.addresses[0]);
-      outcomes.set(key, { phase: 'Allocated', allocation, ...(pool ? { pool } : {}) });
+      outcomes.set(key, {
+        phase: 'Allocated',
+        allocation,
+        ...(pool ? { pool } : {}),
+        ...(m.warnings.length > 0 ? { warnings: m.warnings } : {}),
+      });
     } else if (st?.phase === 'Pending')
       outcomes.set(key, {
         phase: 'Pending',

@@ -141,13 +141,19 @@ function allocatedMessage(o: Extract<Outcome, { phase: 'Allocated' }>): string {
     o.allocation.secondaryAddresses.length > 0
       ? `, secondary ${o.allocation.secondaryAddresses.join(', ')}`
       : '';
-  return `assigned ${o.allocation.addresses.join(', ')}${sec}${o.pool ? ` from IPAddressPool/${o.pool}` : ''}`;
+  // Warnings ride in the condition message, so they are shown once per change, also across restarts.
+  const warn = (o.warnings ?? []).map((w) => `; warning: ${formatIssue(w)}`).join('');
+  return `assigned ${o.allocation.addresses.join(', ')}${sec}${o.pool ? ` from IPAddressPool/${o.pool}` : ''}${warn}`;
 }
 
 function eventFor(outcome: Outcome): ServiceEvent {
   switch (outcome.phase) {
     case 'Allocated':
-      return { type: 'Normal', reason: 'IPAllocated', message: allocatedMessage(outcome) };
+      return {
+        type: outcome.warnings?.length ? 'Warning' : 'Normal',
+        reason: 'IPAllocated',
+        message: allocatedMessage(outcome),
+      };
     case 'Pending':
       return { type: 'Warning', reason: 'AllocationPending', message: `${outcome.code}: ${outcome.reason}` };
     case 'Invalid':

@@ -533,6 +533,22 @@ describe('plan and status', () => {
     assert.equal(p.outcomes.get('ns/a')?.phase, 'Released');
   });
 
+  it('something ignored is served with a warning: in the condition message and a Warning event', () => {
+    const p = plan(view([svc('a', { 'ferrolb.io/persist-timeout': '30s' })]), core, emptyMemory());
+    const o = p.outcomes.get('ns/a');
+    assert.equal(o?.phase, 'Allocated');
+    const u = serviceUpdate(svc('a'), o as never, 'VIP', 'now');
+    assert.equal(u.event?.type, 'Warning');
+    assert.equal(u.event?.reason, 'IPAllocated');
+    assert.match(
+      u.status?.conditions?.[0]?.message ?? '',
+      /^assigned 10\.0\.0\.\d from IPAddressPool\/p; warning: Service\/ns\/a: metadata\.annotations\["ferrolb\.io\/persist-timeout"\]: "30s": only used with algorithm "persist"/,
+    );
+    // Without the annotation: a plain Normal event.
+    const clean = plan(view([svc('a')]), core, emptyMemory()).outcomes.get('ns/a');
+    assert.equal(serviceUpdate(svc('a'), clean as never, 'VIP', 'now').event?.type, 'Normal');
+  });
+
   it('status: IPs only with ipMode, a condition, one event per change, nothing when in sync', () => {
     const s = svc('a');
     const o = {
