@@ -4,12 +4,19 @@
 import { canonicalIp, parseIp } from '../net/ip.js';
 import { compile, type Compiled, type CounterRef } from './compiler/compile.js';
 import { diffTables, type Transaction } from './compiler/diff.js';
-import { observeTable, parseCounters, type CounterValue } from './compiler/observe.js';
+import { observeTable, parseCounters, parseNamedCounters, type CounterValue } from './compiler/observe.js';
 import { names } from './compiler/names.js';
+import { refusedFlows, tightened } from './compiler/purge.js';
 import type { TableState } from './compiler/table.js';
-import { connKey, countConnections, flushEndpointFlows, listConntrack } from './conntrack.js';
+import {
+  connKey,
+  countConnections,
+  flushClientFlows,
+  flushEndpointFlows,
+  listConntrack,
+} from './conntrack.js';
 import { CommandError, hostRunner, type Runner } from './exec.js';
-import type { CompileOptions, DataplaneService } from './types.js';
+import type { CompileOptions, DataplaneGuard, DataplaneService } from './types.js';
 import { DEFAULT_VIP_INTERFACE, removeVipInterface, syncVips } from './vip.js';
 
 const COUNTER_SETS = [4, 6].flatMap((f) => [names.svcCounters(f as 4 | 6), names.epCounters(f as 4 | 6)]);
@@ -30,9 +37,18 @@ export interface ApplyResult {
   readonly vipsRemoved: readonly string[];
   /** Flows deleted because their endpoint stopped being active (flushOnInactive). */
   readonly flushed: number;
+  /** Established flows deleted because the source ranges no longer allow their client. */
+  readonly purged: number;
 }
 
 export interface CounterSample extends CounterRef {
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+/** Packets dropped because their source is outside the service's source ranges, per family. */
+export interface SourceRangeDrops {
+  readonly family: 4 | 6;
   readonly packets: number;
   readonly bytes: number;
 }
@@ -70,6 +86,8 @@ export class Applier {
   private kernel: TableState | undefined | null = null;
   private compiled: Compiled | undefined;
   private last: readonly DataplaneService[] = [];
+  /** Source ranges tightened and the refused clients' flows are not deleted yet. */
+  private purgePending = false;
 
   constructor(private readonly opts: ApplierOptions = {}) {
     this.run = opts.run ?? hostRunner;
@@ -89,20 +107,29 @@ export class Applier {
     return true;
   }
 
-  /** Transaction that apply(services) would run now (for dry runs and tests). */
-  async plan(services: readonly DataplaneService[]): Promise<Transaction> {
+  /** Transaction that apply(services, guards) would run now (for dry runs and tests). */
+  async plan(
+    services: readonly DataplaneService[],
+    guards: readonly DataplaneGuard[] = [],
+  ): Promise<Transaction> {
     if (this.kernel === null) await this.observe();
     return diffTables(
       this.kernel ?? undefined,
-      compile(await this.withConnections(services), this.opts).state,
+      compile(await this.withConnections(services), this.opts, guards).state,
     );
   }
 
-  /** Converges the kernel to `services`. Idempotent: a second call with the same input runs nothing. */
-  async apply(services: readonly DataplaneService[]): Promise<ApplyResult> {
+  /**
+   * Converges the kernel to `services` (and the source filters of `guards`, the SCTP engine's services).
+   * Idempotent: a second call with the same input runs nothing.
+   */
+  async apply(
+    services: readonly DataplaneService[],
+    guards: readonly DataplaneGuard[] = [],
+  ): Promise<ApplyResult> {
     if (this.kernel === null) await this.observe();
     const input = await this.withConnections(services);
-    const next = compile(input, this.opts);
+    const next = compile(input, this.opts, guards);
     const tx = diffTables(this.kernel ?? undefined, next.state);
     if (tx.statements > 0) {
       const r = await this.run('nft', ['-f', '-'], tx.script);
@@ -115,8 +142,13 @@ export class Applier {
         );
       }
     }
+    const before = this.kernel ?? undefined;
     this.kernel = next.state;
     this.compiled = next;
+    // After the commit, so no refused client can open a new flow while we look. Pending until it
+    // succeeds: a failed purge is retried by the next apply, even one that changes nothing.
+    if (tightened(before, next.state)) this.purgePending = true;
+    const purged = this.purgePending ? await this.purgeRefused(next.state) : 0;
     const vips = this.vipDev
       ? await syncVips(this.run, this.vipDev, next.addresses)
       : { added: [], removed: [] };
@@ -128,7 +160,17 @@ export class Applier {
       vipsAdded: vips.added,
       vipsRemoved: vips.removed,
       flushed,
+      purged,
     };
+  }
+
+  /** Deletes the established flows of clients the source filter now refuses (see purge.ts). */
+  private async purgeRefused(state: TableState): Promise<number> {
+    let n = 0;
+    for (const f of refusedFlows(await listConntrack(this.run), state))
+      n += await flushClientFlows(this.run, f);
+    this.purgePending = false;
+    return n;
   }
 
   /** leastconn needs current connection counts: fill them from conntrack. */
@@ -204,6 +246,17 @@ export class Applier {
       ports,
       endpoints: [...eps].map(([address, v]) => ({ address, ...v })),
     }));
+  }
+
+  /** Packets dropped by source ranges since the table was made (both hooks and the SCTP guard). */
+  async sourceRangeDrops(): Promise<SourceRangeDrops[]> {
+    const r = await this.run('nft', ['-j', 'list', 'counters', 'table', 'inet', this.table]);
+    if (r.code !== 0) return []; // no table (yet, or any more)
+    const values = parseNamedCounters(r.stdout);
+    return ([4, 6] as const).flatMap((family) => {
+      const v = values.get(names.srcDrops(family));
+      return v ? [{ family, ...v }] : []; // counters: false
+    });
   }
 
   /**

@@ -1,11 +1,14 @@
-// Conntrack: connection counts per endpoint (leastconn input) and deleting an endpoint's flows when
-// asked to (flushOnInactive). Parsing is pure; running `conntrack` goes through the Runner.
+// Conntrack: connection counts per endpoint (leastconn input), deleting an endpoint's flows when
+// asked to (flushOnInactive) and the flows source ranges no longer allow. Parsing is pure; running
+// `conntrack` goes through the Runner.
 import { canonicalIp } from '../net/ip.js';
-import { CommandError, type Runner } from './exec.js';
+import { CommandError, type Runner, type RunResult } from './exec.js';
 
 export interface ConntrackEntry {
   readonly protocol: string;
   readonly state: string;
+  /** The client (original source). */
+  readonly origSrc: string;
   readonly origDst: string;
   readonly origDport: number;
   readonly replySrc: string;
@@ -27,6 +30,7 @@ export function parseConntrack(text: string): ConntrackEntry[] {
       out.push({
         protocol: toks[0]!,
         state,
+        origSrc: canonicalIp(src[0]!),
         origDst: canonicalIp(dst[0]!),
         origDport: Number(dport[0]),
         replySrc: canonicalIp(src[1]!),
@@ -75,7 +79,21 @@ export async function flushEndpointFlows(
   const family = vip.includes(':') ? 'ipv6' : 'ipv4';
   const args = ['-D', '-f', family, '-p', protocol.toLowerCase(), '--orig-dst', vip];
   args.push('--orig-port-dst', String(port), '--reply-src', endpoint);
-  const r = await run('conntrack', args);
+  return deleted(await run('conntrack', args), args);
+}
+
+/** Deletes every flow from `src` to one service port (original tuple); returns how many. */
+export async function flushClientFlows(
+  run: Runner,
+  f: { protocol: string; src: string; dst: string; dport: number },
+): Promise<number> {
+  const family = f.dst.includes(':') ? 'ipv6' : 'ipv4';
+  const args = ['-D', '-f', family, '-p', f.protocol.toLowerCase(), '--orig-src', f.src, '--orig-dst', f.dst];
+  args.push('--orig-port-dst', String(f.dport));
+  return deleted(await run('conntrack', args), args);
+}
+
+function deleted(r: RunResult, args: readonly string[]): number {
   // conntrack exits 1 when nothing matched; the summary line is on stderr either way.
   const m = /(\d+) flow entries have been deleted/.exec(r.stderr);
   if (!m) throw new CommandError(`conntrack ${args.join(' ')}`, r);

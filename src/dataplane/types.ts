@@ -44,6 +44,33 @@ export interface DataplaneService {
   readonly endpoints: readonly DataplaneEndpoint[];
   /** When an endpoint stops being active, also delete its established flows (default false). */
   readonly flushOnInactive?: boolean;
+  /**
+   * Clients allowed to reach the service (Kubernetes' loadBalancerSourceRanges): CIDRs, IPv4 and/or
+   * IPv6. Absent or empty: everyone. Otherwise only sources inside one of them reach any of its ports
+   * on any of its addresses; a family with no range listed is refused entirely (as kube-proxy does).
+   * Every packet of the client's direction is checked, so removing a range cuts established flows.
+   */
+  readonly sourceRanges?: readonly string[];
+}
+
+/**
+ * A service whose packets another component translates — the SCTP multihoming engine (NFQUEUE and its
+ * stateless fast path) — and whose clients ferrolb's table must still filter by source. Those packets
+ * are untracked, so this filter is stateless and runs before the engine's fast path (raw, -300).
+ */
+export interface DataplaneGuard {
+  readonly name: string;
+  /** Every address clients may use: primary and secondary service addresses. */
+  readonly addresses: readonly string[];
+  readonly ports: readonly Pick<DataplanePort, 'port' | 'protocol'>[];
+  /** As DataplaneService.sourceRanges. */
+  readonly sourceRanges?: readonly string[];
+  /**
+   * Endpoint addresses. Without conntrack, an endpoint's packet to a service address (the other half
+   * of the association) looks like a client's when its port happens to equal the service port, so
+   * endpoints are always allowed.
+   */
+  readonly endpoints: readonly string[];
 }
 
 /** Tunables of the compiled table; every LB instance must use the same values to agree on Maglev. */

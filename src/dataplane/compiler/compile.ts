@@ -11,16 +11,20 @@
 //     (`ct original ip daddr . l4proto . ct original proto-dst` → source address).
 //   forward (filter): counted set elements per service port and per endpoint, matched by conntrack tuple,
 //     so every packet of both directions is counted (not just the first).
+//   srcpre/srcout/guardpre (filter): source ranges, see filter.ts.
 import { formatIp, tryParseIp, type Family } from '../../net/ip.js';
 import { slotPlan } from '../selection/index.js';
 import {
   DataplaneInputError,
   type CompileOptions,
   type DataplaneEndpoint,
+  type DataplaneGuard,
   type DataplanePort,
   type DataplaneService,
 } from '../types.js';
+import { guardRestrictions, sourceFilter, type Restriction } from './filter.js';
 import { endpointTag, names, servicePortId } from './names.js';
+import { sourceSet } from './ranges.js';
 import {
   mapSig,
   rule,
@@ -131,6 +135,9 @@ function check(s: DataplaneService, seenNames: Set<string>): void {
   }
   if (s.persistTimeoutSeconds !== undefined && !(s.persistTimeoutSeconds >= 1))
     throw bad('persistTimeoutSeconds', s.persistTimeoutSeconds, 'must be ≥ 1');
+  if (s.sourceRanges !== undefined && !Array.isArray(s.sourceRanges))
+    throw bad('sourceRanges', s.sourceRanges, 'not a list');
+  if (s.sourceRanges?.length) sourceSet(s.name, s.sourceRanges); // throws on a bad one
 }
 
 function baseChains(b: Builder, counters: boolean): void {
@@ -272,16 +279,32 @@ function selection(
   b.chain(names.selectChain(sp), n > 0 ? [`${proto} dnat ${fam(f)} to ${key} map @${shard}`] : []);
 }
 
-/** Compiles the whole table. Throws DataplaneInputError naming the service, field and value. */
-export function compile(services: readonly DataplaneService[], opts: CompileOptions = {}): Compiled {
+/**
+ * Compiles the whole table. `guards`: services the SCTP engine translates, filtered by source here
+ * (see filter.ts). Throws DataplaneInputError naming the service, field and value.
+ */
+export function compile(
+  services: readonly DataplaneService[],
+  opts: CompileOptions = {},
+  guards: readonly DataplaneGuard[] = [],
+): Compiled {
   const b = new Builder();
   const counters = opts.counters ?? true;
   baseChains(b, counters);
   const seenNames = new Set<string>();
   const owner = new Map<string, string>();
+  /** One owner per (address, protocol, port), services and guards alike. */
+  const claim = (key: string, name: string) => {
+    const prev = owner.get(key);
+    if (prev !== undefined)
+      throw new DataplaneInputError(name, 'ports', key, `already used by service "${prev}"`);
+    owner.set(key, name);
+  };
   const addresses = new Set<string>();
+  const restricted: Restriction[] = [];
   for (const s of services) {
     check(s, seenNames);
+    const srcs = s.sourceRanges?.length ? sourceSet(s.name, s.sourceRanges) : undefined;
     for (const f of FAMILIES) {
       const vips = s.addresses.map(canon).filter((a) => familyOf(a) === f);
       if (vips.length === 0) continue;
@@ -293,11 +316,9 @@ export function compile(services: readonly DataplaneService[], opts: CompileOpti
         for (const vip of vips) {
           addresses.add(vip);
           const key = `${vip} . ${l4(p.protocol)} . ${p.port}`;
-          const prev = owner.get(key);
-          if (prev !== undefined)
-            throw new DataplaneInputError(s.name, 'ports', key, `already used by service "${prev}"`);
-          owner.set(key, s.name);
+          claim(key, s.name);
           b.el(names.dispatch(f)).set(key, `goto ${names.selectChain(sp)}`);
+          if (srcs) restricted.push({ family: f, key, sources: srcs[f] });
           if (s.mode === 'fullnat') b.el(names.snat(f)).set(key, snatTo ?? vip);
           if (counters) {
             const ref = { service: s.name, protocol: p.protocol, port: p.port, family: f };
@@ -313,8 +334,11 @@ export function compile(services: readonly DataplaneService[], opts: CompileOpti
       }
     }
   }
+  const filter = sourceFilter(restricted, guardRestrictions(guards, claim), counters);
+  for (const c of filter.chains) b.chains.set(c.name, c);
+  for (const m of filter.maps) b.maps.set(m.name, m);
   return {
-    state: { table: opts.table ?? 'ferrolb', chains: b.chains, maps: b.maps, counters: new Map() },
+    state: { table: opts.table ?? 'ferrolb', chains: b.chains, maps: b.maps, counters: filter.counters },
     counters: b.counterRefs,
     addresses: [...addresses],
   };

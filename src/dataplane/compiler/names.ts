@@ -23,4 +23,14 @@ export const names = {
   verdicts: (sp: string) => `v_${sp}`,
   endpointChain: (sp: string, ep: string) => `e_${sp}_${ep}`,
   affinity: (sp: string, ep: string) => `a_${sp}_${ep}`,
+  // Source ranges: restricted (VIP . proto . port) and allowed (… . source interval) sets per family,
+  // for conntrack-tracked services (filter) and for the SCTP engine's untracked ones (guard).
+  srcRestricted: (f: Family) => `srcr${f}`,
+  srcAllowed: (f: Family) => `srca${f}`,
+  guardRestricted: (f: Family) => `guardr${f}`,
+  guardAllowed: (f: Family) => `guarda${f}`,
+  srcDrops: (f: Family) => `srcdrop${f}`,
+  filterPre: 'srcpre',
+  filterOut: 'srcout',
+  guardPre: 'guardpre',
 } as const;

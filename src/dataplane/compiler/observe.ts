@@ -25,6 +25,10 @@ export function atomText(x: Json): string {
   }
   const o = obj(x);
   if (Array.isArray(o.concat)) return o.concat.map(atomText).join(' . ');
+  // Interval set elements (source ranges): the same text ranges.ts writes for them.
+  if ('prefix' in o) return `${atomText(obj(o.prefix).addr)}/${String(obj(o.prefix).len)}`;
+  if (Array.isArray(o.range) && o.range.length === 2)
+    return `${atomText(o.range[0])}-${atomText(o.range[1])}`;
   if ('elem' in o) return atomText(obj(o.elem).val);
   if ('goto' in o) return `goto ${String(obj(o.goto).target)}`;
   if ('jump' in o) return `jump ${String(obj(o.jump).target)}`;
@@ -83,6 +87,17 @@ export function observeTable(json: string, table: string): TableState {
 export interface CounterValue {
   readonly packets: number;
   readonly bytes: number;
+}
+
+/** Named counter objects (name → value) from `nft -j list counters table …` (or a table listing). */
+export function parseNamedCounters(json: string): Map<string, CounterValue> {
+  const out = new Map<string, CounterValue>();
+  for (const item of parseItems(json)) {
+    const c = obj(item.counter);
+    if (c.name === undefined || c.packets === undefined) continue;
+    out.set(String(c.name), { packets: Number(c.packets), bytes: Number(c.bytes ?? 0) });
+  }
+  return out;
 }
 
 /**

@@ -2,6 +2,7 @@
 // reference rules (no dangling @map / goto / counter, no deleting what is still referenced), so
 // "apply(diff(a, b)) to a gives b" can be checked as a property without a kernel.
 import type { TableChain, TableMap, TableRule, TableState } from '../../../src/dataplane/compiler/table.js';
+import { parseRange, rangesOverlap } from '../../../src/net/ip.js';
 
 export class SimError extends Error {}
 
@@ -101,6 +102,7 @@ export function run(start: Sim | undefined, script: string): Sim | undefined {
         }
         const [k, v = ''] = mp.kind === 'set' ? [item] : item.split(' : ');
         if (mp.elements.has(k!)) throw new SimError(`element ${k} exists in ${name}`);
+        if (mp.decl.includes('flags interval')) overlapCheck(mp, k!, name);
         for (const c of refsOf(v).chains) if (!tab.chains.has(c)) throw new SimError(`dangling goto ${c}`);
         if (mp.decl.includes(': counter') && !tab.counters.has(v))
           throw new SimError(`dangling counter ${v}`);
@@ -118,6 +120,21 @@ export function run(start: Sim | undefined, script: string): Sim | undefined {
     }
   }
   return t;
+}
+
+/**
+ * Interval sets (source ranges): the kernel refuses an element whose last (interval) field overlaps
+ * that of an element with the same leading fields — "File exists".
+ */
+function overlapCheck(mp: SimMap, key: string, name: string): void {
+  const cut = key.lastIndexOf(' . ');
+  const head = key.slice(0, cut);
+  const r = parseRange(key.slice(cut + 3));
+  for (const other of mp.elements.keys()) {
+    const oc = other.lastIndexOf(' . ');
+    if (other.slice(0, oc) === head && rangesOverlap(r, parseRange(other.slice(oc + 3))))
+      throw new SimError(`element ${key} overlaps ${other} in ${name}`);
+  }
 }
 
 /** Sim equals the compiled state (dynamic sets compare by declaration only). */

@@ -132,6 +132,7 @@ describe('conntrack parsing', () => {
     assert.deepEqual(e[2], {
       protocol: 'udp',
       state: '',
+      origSrc: 'fd01:1::2',
       origDst: 'fd00:200::10',
       origDport: 53,
       replySrc: 'fd01:2::12',
