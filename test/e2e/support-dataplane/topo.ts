@@ -96,12 +96,19 @@ export interface Batch {
 
 const parseBatch = (out: string): Batch => JSON.parse(out.trim().split('\n').pop()!) as Batch;
 
-export async function httpBatch(t: LbTopo, host: string, port: number, count: number): Promise<Batch> {
+/** `from`: the client's source address (default: the kernel's choice); `ns`: default the client's. */
+export async function httpBatch(
+  t: LbTopo,
+  host: string,
+  port: number,
+  count: number,
+  opts: { from?: string; ns?: string } = {},
+): Promise<Batch> {
   const h = host.includes(':') ? `[${host}]` : host;
   const out = await nsExec(
-    t.client,
+    opts.ns ?? t.client,
     process.execPath,
-    [CLIENT_JS, 'http', `http://${h}:${port}/`, String(count)],
+    [CLIENT_JS, 'http', `http://${h}:${port}/`, String(count), opts.from ?? ''],
     {
       timeoutMs: 60_000,
     },
@@ -109,11 +116,18 @@ export async function httpBatch(t: LbTopo, host: string, port: number, count: nu
   return parseBatch(out);
 }
 
-export async function udpBatch(t: LbTopo, host: string, port: number, count: number): Promise<Batch> {
+/** `from`/`sport`: the client's source address and port (default: the kernel's choice). */
+export async function udpBatch(
+  t: LbTopo,
+  host: string,
+  port: number,
+  count: number,
+  opts: { from?: string; sport?: number } = {},
+): Promise<Batch> {
   const out = await nsExec(
     t.client,
     process.execPath,
-    [CLIENT_JS, 'udp', host, String(port), String(count)],
+    [CLIENT_JS, 'udp', host, String(port), String(count), opts.from ?? '', String(opts.sport ?? '')],
     {
       timeoutMs: 60_000,
     },
@@ -138,8 +152,10 @@ export class Hold {
   private constructor(readonly proc: ChildProcess) {
     this.out = lines(proc);
   }
-  static async open(t: LbTopo, host: string, port: number): Promise<Hold> {
-    const h = new Hold(t.topo.spawn(t.client, process.execPath, [CLIENT_JS, 'hold', host, String(port)]));
+  static async open(t: LbTopo, host: string, port: number, from = ''): Promise<Hold> {
+    const h = new Hold(
+      t.topo.spawn(t.client, process.execPath, [CLIENT_JS, 'hold', host, String(port), from]),
+    );
     await waitFor('connection', () => (h.out.includes('connected') ? true : undefined), 5000);
     return h;
   }
