@@ -1,9 +1,12 @@
 // Data plane benchmark (not a test): on the e2e topology (client — LB — backend), measure
 //   • connections/s (wrk, one request per connection) and bulk TCP throughput (iperf3)
 //     direct to the backend (routed through the LB namespace, no NAT) vs via the VIP (ferrolb's nft
-//     table) vs through HAProxy (mode tcp) in the LB namespace — same run, same hosts;
+//     table) vs through HAProxy (mode tcp) in the LB namespace — same run, same hosts; plus the VIP
+//     on ports of a service with source ranges (the filter's per-packet cost);
 //   • cold programming of 10k services × 8 endpoints through the Applier (compile + nft + VIPs),
-//     then a one-endpoint incremental change and a no-op re-sync by a fresh (restarted) applier.
+//     then a one-endpoint incremental change and a no-op re-sync by a fresh (restarted) applier;
+//   • the same 10k services each with source ranges (3 CIDRs, two overlapping → 2 interval elements):
+//     cold, no-op re-sync by a fresh applier, one service's ranges changed.
 // Goals (issue 3): VIP ≥ 0.90 × direct; VIP ≥ 1.5 × HAProxy; cold programming ≤ 5 s.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,8 +23,11 @@ export interface PathNumbers {
   direct: number;
   vip: number;
   haproxy: number;
+  /** Via the VIP, to a service with source ranges (the client inside them). */
+  ranged: number;
   vipOverDirect: number;
   vipOverHaproxy: number;
+  rangedOverVip: number;
 }
 
 export interface DataplaneBenchResult {
@@ -38,6 +44,12 @@ export interface DataplaneBenchResult {
   };
   incremental: { seconds: number; statements: number };
   resyncNoop: { seconds: number; statements: number };
+  /** 10k services × 8 endpoints, every one with source ranges. */
+  sourceRanges: {
+    cold: { seconds: number; statements: number };
+    resyncNoop: { seconds: number; statements: number };
+    change: { seconds: number; statements: number };
+  };
   goals: { vipOverDirect090: boolean; vipOverHaproxy150: boolean; cold5s: boolean };
 }
 
@@ -49,11 +61,12 @@ defaults
   timeout client 30s
   timeout server 30s
 frontend web
-  # One port per path (8080 direct, 8081 VIP, 8082 HAProxy): the paths never share a 4-tuple, so a
+  # One port per path (8080 direct, 8081 VIP, 8082 HAProxy, 8083 VIP with source ranges): the paths never share a 4-tuple, so a
   # TIME_WAIT left by one path (with another TCP timestamp offset) never stalls the next one's SYN.
   bind :8080
   bind :8081
   bind :8082
+  bind :8083
   http-request return status 200 content-type text/plain string ok hdr connection close
 `;
 
@@ -78,12 +91,14 @@ const median = (xs: readonly number[]): number => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
-const paths = (x: Record<'direct' | 'vip' | 'haproxy', number[]>): PathNumbers => ({
+const paths = (x: Record<keyof typeof PATHS, number[]>): PathNumbers => ({
   direct: round(median(x.direct)),
   vip: round(median(x.vip)),
   haproxy: round(median(x.haproxy)),
+  ranged: round(median(x.ranged)),
   vipOverDirect: round(median(x.vip.map((v, i) => v / x.direct[i]!)), 3),
   vipOverHaproxy: round(median(x.vip.map((v, i) => v / x.haproxy[i]!)), 3),
+  rangedOverVip: round(median(x.ranged.map((v, i) => v / x.vip[i]!)), 3),
 });
 
 /** Where each path's traffic goes (distinct backend ports, see HAPROXY_BACKEND). */
@@ -91,6 +106,7 @@ const PATHS = {
   direct: { url: (b: string) => `http://${b}:8080/`, iperf: (b: string) => [b, 5201] as const },
   vip: { url: () => `http://${VIP4}:80/`, iperf: () => [VIP4, 5201] as const },
   haproxy: { url: () => 'http://10.201.1.1:81/', iperf: () => ['10.201.1.1', 5202] as const },
+  ranged: { url: () => `http://${VIP4}:82/`, iperf: () => [VIP4, 5204] as const },
 };
 
 async function wrk(t: LbTopo, url: string, seconds: number): Promise<number> {
@@ -137,15 +153,42 @@ export function bigServiceSet(services: number, endpoints: number): DataplaneSer
   }));
 }
 
+const timed = async <T>(f: () => Promise<T>): Promise<[T, number]> => {
+  const t0 = performance.now();
+  const r = await f();
+  return [r, round((performance.now() - t0) / 1000, 3)];
+};
+
+/** Every service restricted: a shared office network plus its own /24, with an overlapping /25 inside. */
+const withRanges = (s: DataplaneService, i: number, extra = ''): DataplaneService => ({
+  ...s,
+  sourceRanges: [
+    '10.128.0.0/16',
+    `192.168.${i & 255}.0/24`,
+    `192.168.${i & 255}.128/25`,
+    ...(extra ? [extra] : []),
+  ],
+});
+
+async function rangesProgramming(topo: Topology, services: number, endpoints: number) {
+  const run = netnsRunner(await topo.addNs('ranges'));
+  const desired = bigServiceSet(services, endpoints).map((s, i) => withRanges(s, i));
+  const [cold, coldS] = await timed(() => new Applier({ run, vipInterface: false }).apply(desired));
+  const restarted = new Applier({ run, vipInterface: false });
+  const [noop, noopS] = await timed(() => restarted.apply(desired));
+  const changed = desired.map((s, i) => (i === services >> 1 ? withRanges(s, i, '172.31.0.0/16') : s));
+  const [chg, chgS] = await timed(() => restarted.apply(changed));
+  return {
+    cold: { seconds: coldS, statements: cold.statements },
+    resyncNoop: { seconds: noopS, statements: noop.statements },
+    change: { seconds: chgS, statements: chg.statements },
+  };
+}
+
 async function programming(topo: Topology, services: number, endpoints: number) {
   const ns = await topo.addNs('cold');
   const run = netnsRunner(ns);
   const desired = bigServiceSet(services, endpoints);
-  const timed = async <T>(f: () => Promise<T>): Promise<[T, number]> => {
-    const t0 = performance.now();
-    const r = await f();
-    return [r, round((performance.now() - t0) / 1000, 3)];
-  };
   // The table (compile + diff + one nft transaction), then the VIPs (one `ip -batch`), separately:
   // nodes that announce VIPs without owning them locally skip the second part.
   const [cold, coldS] = await timed(() => new Applier({ run, vipInterface: false }).apply(desired));
@@ -189,7 +232,7 @@ export async function runDataplaneBench(
     writeFileSync(join(dir, 'backend.cfg'), HAPROXY_BACKEND);
     writeFileSync(join(dir, 'lb.cfg'), haproxyLb(b.v4));
     topo.spawn(b.ns, 'haproxy', ['-db', '-f', join(dir, 'backend.cfg')]);
-    for (const port of ['5201', '5202', '5203']) topo.spawn(b.ns, 'iperf3', ['-s', '-p', port]);
+    for (const port of ['5201', '5202', '5203', '5204']) topo.spawn(b.ns, 'iperf3', ['-s', '-p', port]);
     topo.spawn(t.lb, 'haproxy', ['-db', '-f', join(dir, 'lb.cfg')]);
     const applier = new Applier({ run: t.run });
     await applier.apply([
@@ -204,6 +247,19 @@ export async function runDataplaneBench(
         algorithm: 'roundrobin',
         endpoints: [{ address: b.v4, weight: 1, state: 'active' }],
       },
+      {
+        // The client (10.201.1.2) is inside: every packet of its direction pays the filter's lookups.
+        name: 'bench-ranged',
+        addresses: [VIP4],
+        ports: [
+          { port: 82, protocol: 'TCP', targetPort: 8083 },
+          { port: 5204, protocol: 'TCP', targetPort: 5204 },
+        ],
+        mode: 'default',
+        algorithm: 'roundrobin',
+        endpoints: [{ address: b.v4, weight: 1, state: 'active' }],
+        sourceRanges: ['10.201.1.0/24', '192.168.0.0/16', '172.16.0.0/12', 'fd01:1::/64'],
+      },
     ]);
     const direct = `http://${b.v4}:8080/`;
     await waitFor('servers', async () => ((await wrk(t, direct, 1)) > 0 ? true : undefined), 15_000, 300);
@@ -213,20 +269,21 @@ export async function runDataplaneBench(
       15_000,
       300,
     );
-    // Interleave the paths so background noise hits all three alike; each ratio is the median of
+    // Interleave the paths so background noise hits all of them alike; each ratio is the median of
     // per-round ratios (the paths of one round run back to back), absolute numbers are medians.
     const rounds = opts.rounds ?? 5;
-    const cps: Record<keyof typeof PATHS, number[]> = { direct: [], vip: [], haproxy: [] };
-    const bw: Record<keyof typeof PATHS, number[]> = { direct: [], vip: [], haproxy: [] };
+    const cps: Record<keyof typeof PATHS, number[]> = { direct: [], vip: [], haproxy: [], ranged: [] };
+    const bw: Record<keyof typeof PATHS, number[]> = { direct: [], vip: [], haproxy: [], ranged: [] };
+    const order = ['direct', 'vip', 'haproxy', 'ranged'] as const;
     for (let r = 0; r < rounds; r++) {
-      for (const k of ['direct', 'vip', 'haproxy'] as const)
-        cps[k].push(await wrk(t, PATHS[k].url(b.v4), seconds));
-      for (const k of ['direct', 'vip', 'haproxy'] as const) {
+      for (const k of order) cps[k].push(await wrk(t, PATHS[k].url(b.v4), seconds));
+      for (const k of order) {
         const [host, port] = PATHS[k].iperf(b.v4);
         bw[k].push(await iperf(t, host, port, seconds));
       }
     }
     const prog = await programming(topo, opts.services ?? 10_000, opts.endpoints ?? 8);
+    const sourceRanges = await rangesProgramming(topo, opts.services ?? 10_000, opts.endpoints ?? 8);
     const connectionsPerSecond = paths(cps);
     const throughputGbps = paths(bw);
     return {
@@ -234,6 +291,7 @@ export async function runDataplaneBench(
       connectionsPerSecond,
       throughputGbps,
       ...prog,
+      sourceRanges,
       goals: {
         vipOverDirect090: connectionsPerSecond.vipOverDirect >= 0.9 && throughputGbps.vipOverDirect >= 0.9,
         vipOverHaproxy150: connectionsPerSecond.vipOverHaproxy >= 1.5 && throughputGbps.vipOverHaproxy >= 1.5,

@@ -39,7 +39,14 @@ async function main(): Promise<void> {
       `  throughput Gb/s direct ${t.direct}, via VIP ${t.vip}, via HAProxy ${t.haproxy} → VIP ÷ direct ${t.vipOverDirect}, VIP ÷ HAProxy ${t.vipOverHaproxy}`,
     );
     console.log(
+      `  via a VIP with source ranges: ${c.ranged} connections/s (÷ VIP ${c.rangedOverVip}), ${t.ranged} Gb/s (÷ VIP ${t.rangedOverVip})`,
+    );
+    console.log(
       `  cold programming ${r.cold.services} services × ${r.cold.endpointsPerService} endpoints: ${r.cold.seconds} s nft + ${r.cold.vipSeconds} s VIPs (goal ≤ 5 s: ${r.goals.cold5s ? 'met' : 'NOT met'}); one endpoint change ${r.incremental.seconds} s (${r.incremental.statements} statements); no-op resync ${r.resyncNoop.seconds} s (${r.resyncNoop.statements} statements)`,
+    );
+    const sr = r.sourceRanges;
+    console.log(
+      `  the same, every service with source ranges: cold ${sr.cold.seconds} s (${sr.cold.statements} statements); no-op resync ${sr.resyncNoop.seconds} s (${sr.resyncNoop.statements} statements); one service's ranges changed ${sr.change.seconds} s (${sr.change.statements} statements)`,
     );
   }
   if ((!only || only === 'change') && process.getuid?.() === 0) {
