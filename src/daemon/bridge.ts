@@ -1,6 +1,6 @@
 // Pure mappings from a Snapshot (+ endpoint health) to the inputs of the data plane and the probe
 // scheduler. Only Allocated services reach the kernel: a Pending service has no address to serve.
-import type { DataplaneService } from '../dataplane/types.js';
+import type { DataplaneGuard, DataplaneService } from '../dataplane/types.js';
 import type { ProbeTarget } from '../probes/scheduler.js';
 import type { Snapshot } from '../state/snapshot.js';
 import { defaultEndpointState, type HealthLookup } from '../state/views.js';
@@ -71,6 +71,7 @@ export function dataplaneServices(snap: Snapshot, health: HealthLookup): Datapla
       persistTimeoutSeconds: lb.persistTimeoutSeconds,
       flushOnInactive: lb.flushOnInactive,
       ...(lb.snatAddresses.length > 0 ? { snatAddresses: lb.snatAddresses } : {}),
+      ...(lb.sourceRanges.length > 0 ? { sourceRanges: lb.sourceRanges } : {}),
       endpoints: lb.endpoints.map((e) => ({
         address: e.address,
         weight: e.weight,
@@ -79,6 +80,30 @@ export function dataplaneServices(snap: Snapshot, health: HealthLookup): Datapla
     });
   }
   return out;
+}
+
+/**
+ * Source filters for the services the SCTP engine carries (untracked packets, translated before the
+ * nft table's own filter would see them): every address, primary and secondary, on every SCTP port.
+ */
+export function dataplaneGuards(snap: Snapshot): DataplaneGuard[] {
+  const out: DataplaneGuard[] = [];
+  for (const lb of snap.state.loadBalancers.values()) {
+    const alloc = snap.allocations.get(lb.meta.name);
+    if (lb.sourceRanges.length === 0 || snap.status.get(lb.meta.name)?.phase !== 'Allocated' || !alloc)
+      continue;
+    if (!isMultihomedSctp(lb, alloc.secondaryAddresses)) continue;
+    out.push({
+      name: lb.meta.name,
+      addresses: [...alloc.addresses, ...alloc.secondaryAddresses],
+      ports: lb.ports
+        .filter((p) => p.protocol === 'SCTP')
+        .map((p) => ({ port: p.port, protocol: p.protocol })),
+      sourceRanges: lb.sourceRanges,
+      endpoints: lb.endpoints.map((e) => e.address),
+    });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** One probe target per (service, endpoint); the probe port defaults to the first port's target. */

@@ -2,9 +2,9 @@
 // is compiled and applied (coalesced: while one apply runs, later changes fold into the next one).
 // Probes run here too, and their verdicts flow back into the runtime's endpoint states.
 import type { Logger } from 'pino';
-import { Applier, type ServiceCounters } from '../dataplane/applier.js';
+import { Applier, type ServiceCounters, type SourceRangeDrops } from '../dataplane/applier.js';
 import { ProbeScheduler } from '../probes/scheduler.js';
-import { dataplaneServices, probeTargets } from './bridge.js';
+import { dataplaneGuards, dataplaneServices, probeTargets } from './bridge.js';
 import type { Runtime } from './runtime.js';
 
 export interface DataplaneShellOptions {
@@ -81,9 +81,9 @@ export class DataplaneShell {
       try {
         if (this.applier) {
           const t0 = performance.now();
-          const r = await this.applier.apply(services);
+          const r = await this.applier.apply(services, dataplaneGuards(snap));
           const ms = Math.round(performance.now() - t0);
-          if (r.statements > 0 || r.vipsAdded.length || r.vipsRemoved.length) {
+          if (r.statements > 0 || r.vipsAdded.length || r.vipsRemoved.length || r.purged > 0) {
             this.opts.log.info(
               {
                 generation: snap.generation,
@@ -93,6 +93,7 @@ export class DataplaneShell {
                 vipsAdded: r.vipsAdded,
                 vipsRemoved: r.vipsRemoved,
                 flushed: r.flushed,
+                purged: r.purged,
               },
               'data plane applied',
             );
@@ -124,6 +125,10 @@ export class DataplaneShell {
 
   async counters(): Promise<ServiceCounters[]> {
     return this.applier ? this.applier.counters() : [];
+  }
+
+  async sourceRangeDrops(): Promise<SourceRangeDrops[]> {
+    return this.applier ? this.applier.sourceRangeDrops() : [];
   }
 
   async stop(): Promise<void> {

@@ -55,6 +55,23 @@ export function registerSnapshotMetrics(r: Registry, snapshot: () => Snapshot): 
 }
 
 /** Counters kept elsewhere (e.g. the Kubernetes controller's), exposed as Prometheus counters. */
+/** Packets refused by LoadBalancer.sourceRanges, read from the kernel's counters at scrape time. */
+export function registerSourceRangeDrops(
+  r: Registry,
+  drops: () => Promise<readonly { family: 4 | 6; packets: number; bytes: number }[]>,
+): void {
+  new Counter({
+    name: 'ferrolb_source_range_dropped_packets_total',
+    help: "Packets from clients outside a LoadBalancer's sourceRanges, dropped (by IP family)",
+    labelNames: ['family'],
+    registers: [r],
+    async collect() {
+      this.reset();
+      for (const d of await drops()) this.inc({ family: `ipv${d.family}` }, d.packets);
+    },
+  });
+}
+
 export function registerCounters(
   r: Registry,
   prefix: string,

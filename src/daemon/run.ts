@@ -9,7 +9,7 @@ import { DataplaneShell } from './dataplane.js';
 import { BgpShell } from './bgp.js';
 import { SctpShell } from './sctp.js';
 import type { Logger } from 'pino';
-import { newRegistry, registerSnapshotMetrics } from './metrics.js';
+import { newRegistry, registerSnapshotMetrics, registerSourceRangeDrops } from './metrics.js';
 
 export interface DaemonOptions {
   readonly configPath?: string;
@@ -116,6 +116,7 @@ export async function serve(
   };
   const metrics = newRegistry();
   registerSnapshotMetrics(metrics, () => runtime.snapshot);
+  registerSourceRangeDrops(metrics, () => dataplane.sourceRangeDrops());
   const api = new ApiServer({
     runtime,
     log,

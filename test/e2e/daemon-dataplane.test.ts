@@ -238,3 +238,56 @@ test(
     );
   },
 );
+
+test(
+  'sourceRanges: a client outside them is dropped (and counted), a live change lets it in',
+  { skip },
+  async () => {
+    const f = join(dir.path, 'guarded.yaml');
+    const apply = async (ranges: string[]) => {
+      writeFileSync(
+        f,
+        `apiVersion: ferrolb.io/v1\nkind: LoadBalancer\nmetadata: {name: guarded}\nspec: {addresses: ["10.200.0.13"], mode: fullnat, snatAddresses: ["10.201.2.1"], ports: [{port: 8080}], sourceRanges: ${JSON.stringify(ranges)}, endpoints: [{address: ${t.backends[0]?.v4}}]}\n`,
+      );
+      await ctl(['apply', '-f', f]);
+    };
+    const metric = async () => {
+      const text = await nsExec(t.lb, process.execPath, [
+        '-e',
+        `fetch(${JSON.stringify(new URL('/metrics', (daemon as Daemon).url).href)}).then(async (r) => console.log(await r.text()))`,
+      ]);
+      return Number(
+        /ferrolb_source_range_dropped_packets_total\{family="ipv4"\} (\d+)/.exec(text)?.[1] ?? NaN,
+      );
+    };
+    // The client (10.201.1.2) is outside the range: nothing gets through, and the drops are counted.
+    await apply(['192.0.2.0/24']);
+    await waitFor('guarded in the kernel', async () =>
+      (await nsExec(t.lb, 'nft', ['list', 'table', 'inet', 'ferrolb'])).includes('10.200.0.13')
+        ? true
+        : undefined,
+    );
+    const before = await metric();
+    const refused = await httpBatch(t, '10.200.0.13', 8080, 2);
+    assert.equal(refused.replies.length, 0);
+    assert.ok((await metric()) > before, 'drops counted');
+    assert.match(
+      await ctl(['get', 'lb', 'guarded', '-o', 'wide']),
+      /guarded\s+10\.200\.0\.13\s+-\s+192\.0\.2\.0\/24\s+8080/,
+    );
+
+    // Its range added live: served.
+    await apply(['192.0.2.0/24', '10.201.1.0/24']);
+    const r = await waitFor(
+      'guarded serves the client',
+      async () => {
+        const b = await httpBatch(t, '10.200.0.13', 8080, 3);
+        return b.errors === 0 ? b : undefined;
+      },
+      15_000,
+      100,
+    );
+    assert.deepEqual([...tally(r.replies).keys()], ['b1']);
+    await ctl(['delete', 'lb', 'guarded']);
+  },
+);

@@ -2,7 +2,12 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { dataplaneServices, isMultihomedSctp, sctpServices } from '../../../src/daemon/bridge.js';
+import {
+  dataplaneGuards,
+  dataplaneServices,
+  isMultihomedSctp,
+  sctpServices,
+} from '../../../src/daemon/bridge.js';
 import { SctpShell } from '../../../src/daemon/sctp.js';
 import type { Runtime } from '../../../src/daemon/runtime.js';
 import { buildSnapshot, type Snapshot } from '../../../src/state/snapshot.js';
@@ -65,6 +70,34 @@ test('multihomed SCTP services stay out of the nft data plane; single-homed SCTP
     dataplaneServices(s, () => undefined).map((x) => x.name),
     ['single'],
   );
+});
+
+test('sourceRanges: nft services carry them; engine services get a guard on every address and SCTP port', () => {
+  const ranged = objects.map((o) =>
+    o.kind === 'LoadBalancer'
+      ? { ...o, spec: { ...(o.spec as object), sourceRanges: ['192.0.2.0/24', '2001:db8::/32'] } }
+      : o,
+  );
+  const s = snap(ranged);
+  assert.deepEqual(
+    dataplaneServices(s, () => undefined).map((x) => [x.name, x.sourceRanges]),
+    [['single', ['192.0.2.0/24', '2001:db8::/32']]],
+  );
+  assert.deepEqual(dataplaneGuards(s), [
+    {
+      name: 'multi',
+      addresses: ['10.0.0.1', '10.0.0.2', '10.0.0.3'],
+      ports: [
+        { port: 7, protocol: 'SCTP' },
+        { port: 38412, protocol: 'SCTP' },
+      ],
+      sourceRanges: ['192.0.2.0/24', '2001:db8::/32'],
+      endpoints: ['10.1.0.1', '10.1.0.2'],
+    },
+  ]);
+  // No ranges, no guard (and no sourceRanges field for the nft service).
+  assert.deepEqual(dataplaneGuards(snap()), []);
+  assert.equal(dataplaneServices(snap(), () => undefined)[0]?.sourceRanges, undefined);
 });
 
 test('engine services: one per SCTP port, primary VIP first, only active endpoints', () => {
