@@ -17,10 +17,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { parse } from 'yaml';
-import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type V1Service } from '@kubernetes/client-node';
+import { CoreV1Api, DiscoveryV1Api, type V1Service } from '@kubernetes/client-node';
 import { HOST, nsExec, sh, Topology, waitFor } from '../support/netns.js';
 import { FERROCTL, REPO, startAgent, stopDaemon, tempDir, type Daemon } from '../support/daemon.js';
-import { kubeconfigYaml, startEmulator, type KubeEmulator } from '../support/kube-emulator/index.js';
+import {
+  createPool,
+  kubeconfigYaml,
+  startEmulator,
+  type KubeEmulator,
+} from '../support/kube-emulator/index.js';
 import {
   assertNeverSeen,
   buildSctpBed,
@@ -142,19 +147,8 @@ describe(
       emu = started.emu;
       const kc = started.kc;
       core = kc.makeApiClient(CoreV1Api);
-      await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-        group: 'ferrolb.io',
-        version: 'v1',
-        namespace: 'ferrolb-system',
-        plural: 'ipaddresspools',
-        body: {
-          apiVersion: 'ferrolb.io/v1',
-          kind: 'IPAddressPool',
-          metadata: { name: 'n2' },
-          // The primary comes from here; the requested secondaryIPs must lie inside a pool as well.
-          spec: { addresses: [`${PRIMARY}-${SECONDARY[SECONDARY.length - 1]}`] },
-        },
-      });
+      // The primary comes from here; the requested secondaryIPs must lie inside a pool as well.
+      await createPool(kc, 'n2', [`${PRIMARY}-${SECONDARY[SECONDARY.length - 1]}`]);
       // The node the AMF runs on, as the kubelet reports it (status is a subresource: set after create).
       const node = await core.createNode({ body: { metadata: { name: 'node-b' } } });
       node.status = {

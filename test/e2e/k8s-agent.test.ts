@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { e2eSkipReason, Topology } from '../support/netns.js';
-import { startEmulator, waitFor, type KubeEmulator } from '../support/kube-emulator/index.js';
+import { createPool, startEmulator, waitFor, type KubeEmulator } from '../support/kube-emulator/index.js';
 import { buildLbTopology, httpBatch, tally, VIP4, type LbTopo } from './support-dataplane/topo.js';
 import { Applier } from '../../src/dataplane/applier.js';
 import type { DataplaneService } from '../../src/dataplane/types.js';
@@ -81,18 +81,7 @@ describe('k8s agent programs the kernel from Kubernetes objects', { skip }, () =
   it('Service + EndpointSlice → allocated VIP → traffic to every ready pod; a not-ready pod drops out', async () => {
     const core = kc.makeApiClient(CoreV1Api);
     const disc = kc.makeApiClient(DiscoveryV1Api);
-    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-      group: 'ferrolb.io',
-      version: 'v1',
-      namespace: 'ferrolb-system',
-      plural: 'ipaddresspools',
-      body: {
-        apiVersion: 'ferrolb.io/v1',
-        kind: 'IPAddressPool',
-        metadata: { name: 'vips' },
-        spec: { addresses: [`${VIP4}/32`] },
-      },
-    });
+    await createPool(kc, 'vips', [`${VIP4}/32`]);
     await core.createNamespacedService({
       namespace: 'web',
       body: {

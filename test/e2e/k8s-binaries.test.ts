@@ -7,8 +7,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '@kubernetes/client-node';
-import { kubeconfigYaml, startEmulator, type KubeEmulator } from '../support/kube-emulator/index.js';
+import { CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
+import {
+  createPool,
+  kubeconfigYaml,
+  startEmulator,
+  type KubeEmulator,
+} from '../support/kube-emulator/index.js';
 import { api, FERROLB, tempDir } from '../support/daemon.js';
 import { waitFor } from '../support/netns.js';
 import type { LoadBalancerView } from '../../src/state/views.js';
@@ -56,18 +61,7 @@ describe('ferrolb controller + ferrolb agent against the API server emulator', {
     core = started.kc.makeApiClient(CoreV1Api);
     const kubeconfig = join(dir.path, 'kubeconfig');
     writeFileSync(kubeconfig, kubeconfigYaml(emu.url));
-    await started.kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-      group: 'ferrolb.io',
-      version: 'v1',
-      namespace: 'ferrolb-system',
-      plural: 'ipaddresspools',
-      body: {
-        apiVersion: 'ferrolb.io/v1',
-        kind: 'IPAddressPool',
-        metadata: { name: 'public' },
-        spec: { addresses: ['10.77.0.0/30'] },
-      },
-    });
+    await createPool(started.kc, 'public', ['10.77.0.0/30']);
     await core.createNamespacedService({
       namespace: 'default',
       body: {

@@ -1,5 +1,5 @@
 // Test entry point: the emulator plus a KubeConfig for @kubernetes/client-node pointing at it.
-import { KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { KubeEmulator, type EmulatorOptions } from './server.js';
 
 export { KubeEmulator, type EmulatorOptions } from './server.js';
@@ -58,4 +58,15 @@ export async function waitFor<T>(
       throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** Creates a ferrolb.io/v1 IPAddressPool (in ferrolb-system) — the configuration most scenarios start from. */
+export async function createPool(kc: KubeConfig, name: string, addresses: string[]): Promise<void> {
+  await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+    group: 'ferrolb.io',
+    version: 'v1',
+    namespace: 'ferrolb-system',
+    plural: 'ipaddresspools',
+    body: { apiVersion: 'ferrolb.io/v1', kind: 'IPAddressPool', metadata: { name }, spec: { addresses } },
+  });
 }
