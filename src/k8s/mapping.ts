@@ -224,6 +224,15 @@ export function mapService(
   }
   const ep = endpointsFor(svc, slices, nodes, nodePorts);
   for (const e of ep.issues) issue(e.field, e.value, e.message);
+  // Multihoming through a NodePort: kube-proxy's conntrack NAT on the node translates only the path the
+  // LB opened; the endpoint's HEARTBEATs to the secondary addresses leave from the pod's port, so those
+  // paths never confirm and the association cannot fail over. Served as asked, but said.
+  if (nodePorts && wantsSecondaries && (spec.ports ?? []).some((p) => p.protocol === 'SCTP'))
+    warn(
+      epType ? field(epType.key) : 'spec.loadBalancerClass',
+      epType ? epType.value : spec.loadBalancerClass,
+      'multihomed SCTP through node ports fails over only if the nodes translate every path (kube-proxy does not); set ferrolb.io/endpoint-type: pod where the LB can reach pod addresses',
+    );
   out.ports = ep.ports;
   out.endpoints = ep.endpoints;
 

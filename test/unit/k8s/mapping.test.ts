@@ -260,6 +260,26 @@ describe('mapService', () => {
     assert.deepEqual(r.state?.loadBalancers.get('ns.a')?.sourceRanges, ['198.51.100.0/24', '2001:db8::/32']);
   });
 
+  it('multihomed SCTP through node ports is served with a warning; pod endpoints are not warned about', () => {
+    const sctp = {
+      loadBalancerClass: 'loxilb.io/loxilb',
+      ports: [{ port: 38412, protocol: 'SCTP', targetPort: 38412, nodePort: 31000 }],
+    };
+    const loxi = { ...cfg, loxilbCompat: true };
+    const ann = { 'loxilb.io/secondaryIPs': '10.0.1.10' };
+    const warned = mapService(svc('n2', ann, sctp), [], [node('n1', '10.9.0.1')], loxi);
+    assert.ok(warned.object);
+    assert.deepEqual(
+      warned.warnings.map((w) => [w.field, w.value]),
+      [['spec.loadBalancerClass', 'loxilb.io/loxilb']],
+    );
+    assert.match(warned.warnings[0]?.message ?? '', /ferrolb\.io\/endpoint-type: pod/);
+    const pods = mapService(svc('n2', { ...ann, 'ferrolb.io/endpoint-type': 'pod' }, sctp), [], [], loxi);
+    assert.deepEqual(pods.warnings, []);
+    // Single-homed SCTP through node ports is fine.
+    assert.deepEqual(mapService(svc('n2', {}, sctp), [], [node('n1', '10.9.0.1')], loxi).warnings, []);
+  });
+
   it('sessionAffinity ClientIP → persist with its timeout; an algorithm annotation wins', () => {
     const sticky = {
       sessionAffinity: 'ClientIP',
