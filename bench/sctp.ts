@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Topology, nsExec } from '../test/support/netns.js';
-import { buildSctpBed, prepareEngineLb, startEngine, type SctpPlan } from '../test/support/sctp.js';
+import { buildSctpBed, prepareEngineLb, SCTP_V4, startEngine } from '../test/support/sctp.js';
 import { SctpNatEngine } from '../src/sctp/index.js';
 import { parseIp } from '../src/net/ip.js';
 import {
@@ -25,14 +25,7 @@ import {
 } from '../src/sctp/codec/index.js';
 
 const TSCTP = '/usr/lib/usrsctp/tsctp';
-const PLAN: SctpPlan = {
-  family: 4,
-  client: ['10.201.1.2', '10.201.3.2'],
-  lbSide: ['10.201.1.1', '10.201.3.1', '10.201.2.1'],
-  endpoint: '10.201.2.2',
-  vips: ['10.201.9.1', '10.201.9.2', '10.201.9.3'],
-  plen: 24,
-};
+const PLAN = SCTP_V4;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -138,7 +131,7 @@ export async function runSctpThroughputBench(rounds = 5, seconds = 2): Promise<T
       // The baseline: the client reaches the endpoint's own address through the same LB namespace.
       await nsExec(c, 'ip', ['route', 'add', '10.201.2.0/24', 'via', PLAN.lbSide[0]]);
       // Same conntrack treatment for both paths: SCTP untracked in the LB namespace.
-      await prepareEngineLb(lb, PLAN, 7, '10.201.9.0/24');
+      await prepareEngineLb(lb, PLAN, 7);
       await startEngine(topo, lb, dir, {
         queue: 7,
         fastPath,

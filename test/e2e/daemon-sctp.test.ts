@@ -35,6 +35,7 @@ const PLAN: SctpPlan = {
   lbSide: LB_SIDE,
   endpoint: ENDPOINT,
   vips: VIPS,
+  vipNet: '10.203.9.0/24',
   plen: 24,
 };
 

@@ -17,6 +17,8 @@ import {
   startEngine,
   USRSCTP,
   type Collected,
+  SCTP_V4,
+  SCTP_V6,
   type SctpPlan,
 } from '../support/sctp.js';
 import { Applier } from '../../src/dataplane/applier.js';
@@ -26,28 +28,10 @@ import type { DataplaneGuard } from '../../src/dataplane/types.js';
 const skip = sctpSkipReason();
 const QUEUE = 11;
 
-type Plan = SctpPlan & { readonly vipNet: string; readonly outside: string };
-const PLANS: readonly Plan[] = [
-  {
-    family: 4,
-    client: ['10.201.1.2', '10.201.3.2'],
-    lbSide: ['10.201.1.1', '10.201.3.1', '10.201.2.1'],
-    endpoint: '10.201.2.2',
-    vips: ['10.201.9.1', '10.201.9.2', '10.201.9.3'],
-    vipNet: '10.201.9.0/24',
-    outside: '192.0.2.0/24',
-    plen: 24,
-  },
-  {
-    family: 6,
-    client: ['fd01:1::2', 'fd01:3::2'],
-    lbSide: ['fd01:1::1', 'fd01:3::1', 'fd01:2::1'],
-    endpoint: 'fd01:2::2',
-    vips: ['fd01:9::1', 'fd01:9::2', 'fd01:9::3'],
-    vipNet: 'fd01:9::/64',
-    outside: '2001:db8::/32',
-    plen: 64,
-  },
+/** Each standard bed, with a range none of its addresses is in. */
+const PLANS: readonly (SctpPlan & { readonly outside: string })[] = [
+  { ...SCTP_V4, outside: '192.0.2.0/24' },
+  { ...SCTP_V6, outside: '2001:db8::/32' },
 ];
 
 for (const PLAN of PLANS)
@@ -101,7 +85,7 @@ for (const PLAN of PLANS)
         const bed = await buildSctpBed(topo, PLAN);
         lbNs = bed.lb;
         cNs = bed.c;
-        await prepareEngineLb(lbNs, PLAN, QUEUE, PLAN.vipNet);
+        await prepareEngineLb(lbNs, PLAN, QUEUE);
         engine = await startEngine(topo, lbNs, dir, {
           queue: QUEUE,
           fastPath: true,

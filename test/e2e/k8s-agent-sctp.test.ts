@@ -80,6 +80,7 @@ const PLAN: SctpPlan = {
   lbSide: ['198.51.100.1', '203.0.113.1', '10.204.2.1'],
   endpoint: '10.204.2.2',
   vips: [PRIMARY, SECONDARY[0] ?? '', SECONDARY[1] ?? ''],
+  vipNet: '192.0.2.0/24',
   plen: 24,
 };
 const VIPS: readonly string[] = PLAN.vips;

@@ -23,6 +23,8 @@ import {
   stopCaptures,
   USRSCTP,
   type Collected,
+  SCTP_V4,
+  SCTP_V6,
   type SctpPlan,
 } from '../support/sctp.js';
 import { formatIp } from '../../src/net/ip.js';
@@ -30,31 +32,10 @@ import { ChunkType, decodeInit, decodeSctp, initAddresses } from '../../src/sctp
 
 const skip = sctpSkipReason(['tcpdump']);
 
-/** One run's addresses; `vipNet` covers the VIPs (what the NFQUEUE rule matches). */
-type Plan = SctpPlan & { readonly vipNet: string };
-const V4: Plan = {
-  family: 4,
-  client: ['10.201.1.2', '10.201.3.2'],
-  lbSide: ['10.201.1.1', '10.201.3.1', '10.201.2.1'],
-  endpoint: '10.201.2.2',
-  vips: ['10.201.9.1', '10.201.9.2', '10.201.9.3'],
-  vipNet: '10.201.9.0/24',
-  plen: 24,
-};
-const V6: Plan = {
-  family: 6,
-  client: ['fd01:1::2', 'fd01:3::2'],
-  lbSide: ['fd01:1::1', 'fd01:3::1', 'fd01:2::1'],
-  endpoint: 'fd01:2::2',
-  vips: ['fd01:9::1', 'fd01:9::2', 'fd01:9::3'],
-  vipNet: 'fd01:9::/64',
-  plen: 64,
-};
-
-const RUNS: [Plan, boolean][] = [
-  [V4, false],
-  [V4, true],
-  [V6, true],
+const RUNS: [SctpPlan, boolean][] = [
+  [SCTP_V4, false],
+  [SCTP_V4, true],
+  [SCTP_V6, true],
 ];
 for (const [plan, fastPath] of RUNS)
   describe(
@@ -103,7 +84,7 @@ for (const [plan, fastPath] of RUNS)
         let lbDevs: readonly string[];
         ({ c: cNs, lb: lbNs, b: bNs, lbDevs } = await buildSctpBed(topo, plan));
         lbDev0 = lbDevs[0] as string;
-        await prepareEngineLb(lbNs, plan, 7, plan.vipNet);
+        await prepareEngineLb(lbNs, plan, 7);
         ({ proc: lb, out: lbOut } = await startEngine(topo, lbNs, dir, {
           queue: 7,
           fastPath,

@@ -50,7 +50,29 @@ export interface SctpPlan {
   readonly vips: readonly [string, string, string];
   /** Prefix length of every link. */
   readonly plen: number;
+  /** Covers the VIPs (what an NFQUEUE rule matches). */
+  readonly vipNet: string;
 }
+
+/** The standard bed's addresses (private ranges, only ever inside the test's namespaces). */
+export const SCTP_V4: SctpPlan = {
+  family: 4,
+  client: ['10.201.1.2', '10.201.3.2'],
+  lbSide: ['10.201.1.1', '10.201.3.1', '10.201.2.1'],
+  endpoint: '10.201.2.2',
+  vips: ['10.201.9.1', '10.201.9.2', '10.201.9.3'],
+  vipNet: '10.201.9.0/24',
+  plen: 24,
+};
+export const SCTP_V6: SctpPlan = {
+  family: 6,
+  client: ['fd01:1::2', 'fd01:3::2'],
+  lbSide: ['fd01:1::1', 'fd01:3::1', 'fd01:2::1'],
+  endpoint: 'fd01:2::2',
+  vips: ['fd01:9::1', 'fd01:9::2', 'fd01:9::3'],
+  vipNet: 'fd01:9::/64',
+  plen: 64,
+};
 
 export interface SctpBed {
   readonly c: string;
@@ -81,9 +103,10 @@ export async function buildSctpBed(topo: Topology, plan: SctpPlan): Promise<Sctp
 
 /**
  * By hand, what the daemon's SctpShell does by itself, for the stand-alone engine: VIPs local (on lo),
- * forwarding, SCTP untracked, and SCTP to `vipNet` queued to `queue`.
+ * forwarding, SCTP untracked, and SCTP to the plan's `vipNet` queued to `queue`.
  */
-export async function prepareEngineLb(ns: string, plan: SctpPlan, queue: number, vipNet: string) {
+export async function prepareEngineLb(ns: string, plan: SctpPlan, queue: number) {
+  const { vipNet } = plan;
   const iptables = plan.family === 4 ? 'iptables' : 'ip6tables';
   for (const v of plan.vips)
     await nsExec(ns, 'ip', [
