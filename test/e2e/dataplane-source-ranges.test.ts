@@ -8,6 +8,7 @@ import { Applier } from '../../src/dataplane/applier.js';
 import type { DataplaneService } from '../../src/dataplane/types.js';
 import {
   buildLbTopology,
+  webService,
   CLIENT4,
   CLIENT6,
   Hold,
@@ -39,22 +40,6 @@ async function withTopo(opts: Parameters<typeof buildLbTopology>[1], body: (t: L
   }
 }
 
-const web = (t: LbTopo, over: Partial<DataplaneService> = {}): DataplaneService => ({
-  name: 'default/web',
-  addresses: [VIP4, VIP6],
-  ports: [
-    { port: 80, protocol: 'TCP', targetPort: 8080 },
-    { port: 7000, protocol: 'TCP', targetPort: 9000 },
-    { port: 53, protocol: 'UDP', targetPort: 5353 },
-  ],
-  mode: 'default',
-  algorithm: 'roundrobin',
-  endpoints: t.backends.flatMap((b) =>
-    [b.v4, b.v6].map((address) => ({ address, weight: 1, state: 'active' as const })),
-  ),
-  ...over,
-});
-
 /** Every one of `n` requests answered / none answered (each refused one costs the client's 3 s timeout). */
 async function reaches(t: LbTopo, vip: string, from: string, n: number): Promise<boolean> {
   const b = await httpBatch(t, vip, 80, n, { from });
@@ -72,14 +57,14 @@ describe('source ranges in the kernel', { skip, timeout: 240_000 }, () => {
       // A second service with a /0, ::/0 and a merged non-prefix range: their kernel text must read back
       // exactly as compiled (the fresh applier below finds nothing to do).
       const other: DataplaneService = {
-        ...web(t),
+        ...webService(t),
         name: 'default/other',
         addresses: ['10.200.0.11', 'fd00:200::11'],
         sourceRanges: ['0.0.0.0/0', '::/0', '192.0.2.1/32', '192.0.2.2/31', '192.0.2.4/32'],
       };
       const first = { sourceRanges: [`${CLIENT4}/32`, '192.0.2.0/24', `${CLIENT6}/128`, 'fd01:9::/48'] };
-      await ap.apply([web(t, first), other]);
-      assert.equal((await new Applier({ run: t.run }).plan([web(t, first), other])).statements, 0);
+      await ap.apply([webService(t, first), other]);
+      assert.equal((await new Applier({ run: t.run }).plan([webService(t, first), other])).statements, 0);
       assert.deepEqual(
         await drops(ap),
         new Map([
@@ -110,7 +95,7 @@ describe('source ranges in the kernel', { skip, timeout: 240_000 }, () => {
       // Swap: now only the second addresses are allowed. Element changes only, no reload; the held
       // flow of the now-refused client is deleted from conntrack, and its next packet is refused.
       const swapped = { sourceRanges: [`${OTHER4}/32`, `${OTHER6}/128`] };
-      const r = await ap.apply([web(t, swapped), other]);
+      const r = await ap.apply([webService(t, swapped), other]);
       assert.ok(!r.full && r.statements <= 4, `${r.statements} statements`);
       assert.ok(r.purged >= 1, `${r.purged} flows purged`);
       await assert.rejects(held.ping(3000), 'the established flow of a now-disallowed client is cut');
@@ -120,13 +105,13 @@ describe('source ranges in the kernel', { skip, timeout: 240_000 }, () => {
       assert.equal(await reaches(t, VIP6, CLIENT6, 2), false);
 
       // Removed: everyone; the filter chains go away with the last restricted service.
-      await ap.apply([web(t), { ...other, sourceRanges: [] }]);
+      await ap.apply([webService(t), { ...other, sourceRanges: [] }]);
       for (const from of [CLIENT4, OTHER4]) assert.equal(await reaches(t, VIP4, from, 3), true, from);
       for (const from of [CLIENT6, OTHER6]) assert.equal(await reaches(t, VIP6, from, 3), true, from);
       assert.equal((await httpBatch(t, VIP4, 80, 1, { ns: t.lb })).errors, 0, 'local client');
       assert.notEqual((await t.run('nft', ['list', 'chain', 'inet', 'ferrolb', 'srcpre'])).code, 0);
       assert.ok((await drops(ap)).get(4)! > 0, 'the counter outlives the chains');
-      const open = [web(t), { ...other, sourceRanges: [] }];
+      const open = [webService(t), { ...other, sourceRanges: [] }];
       assert.equal((await new Applier({ run: t.run }).plan(open)).statements, 0, 'adopted as is');
     });
   });
@@ -138,7 +123,7 @@ describe('source ranges in the kernel', { skip, timeout: 240_000 }, () => {
       // VIP:<client port>. A client sending from port 53 to the service's port 53 makes every reply look
       // like (VIP . udp . 53) from an endpoint outside the ranges — only a stateful rule (`ct state
       // new`) lets them through (the same rule without it drops them: checked by hand on this kernel).
-      await ap.apply([web(t, { mode: 'fullnat', sourceRanges: [`${CLIENT4}/32`, `${CLIENT6}/128`] })]);
+      await ap.apply([webService(t, { mode: 'fullnat', sourceRanges: [`${CLIENT4}/32`, `${CLIENT6}/128`] })]);
       for (const [vip, inside] of [
         [VIP4, CLIENT4],
         [VIP6, CLIENT6],

@@ -6,9 +6,11 @@ import assert from 'node:assert/strict';
 import { e2eSkipReason, nsExec, Topology, waitFor } from '../support/netns.js';
 import { Applier } from '../../src/dataplane/applier.js';
 import { netnsRunner } from '../../src/dataplane/exec.js';
-import type { DataplaneService, DataplaneEndpoint } from '../../src/dataplane/types.js';
+import type { DataplaneService } from '../../src/dataplane/types.js';
 import {
   buildLbTopology,
+  eps,
+  webService,
   CLIENT4,
   CLIENT6,
   httpBatch,
@@ -23,34 +25,6 @@ import {
 
 const skip = e2eSkipReason();
 
-const eps = (
-  t: LbTopo,
-  family: 4 | 6 | 46,
-  overrides: Partial<Record<string, Partial<DataplaneEndpoint>>> = {},
-) =>
-  t.backends.flatMap((b) =>
-    (family === 46 ? [b.v4, b.v6] : [family === 4 ? b.v4 : b.v6]).map((address) => ({
-      address,
-      weight: 1,
-      state: 'active' as const,
-      ...overrides[b.name],
-    })),
-  );
-
-const web = (t: LbTopo, over: Partial<DataplaneService> = {}): DataplaneService => ({
-  name: 'default/web',
-  addresses: [VIP4, VIP6],
-  ports: [
-    { port: 80, protocol: 'TCP', targetPort: 8080 },
-    { port: 7000, protocol: 'TCP', targetPort: 9000 },
-    { port: 53, protocol: 'UDP', targetPort: 5353 },
-  ],
-  mode: 'default',
-  algorithm: 'roundrobin',
-  endpoints: eps(t, 46),
-  ...over,
-});
-
 async function withTopo(opts: Parameters<typeof buildLbTopology>[1], body: (t: LbTopo) => Promise<void>) {
   const topo = new Topology();
   try {
@@ -64,7 +38,7 @@ describe('data plane in the kernel', { skip }, () => {
   it('default mode: TCP and UDP over IPv4 and IPv6, round robin, client address preserved, counters, VIPs', async () => {
     await withTopo({}, async (t) => {
       const ap = new Applier({ run: t.run });
-      const r = await ap.apply([web(t)]);
+      const r = await ap.apply([webService(t)]);
       assert.ok(r.full && r.statements > 0);
       assert.deepEqual(new Set(r.vipsAdded), new Set([VIP4, VIP6]));
       for (const [vip, client] of [
@@ -95,8 +69,8 @@ describe('data plane in the kernel', { skip }, () => {
       assert.match(addrs, /10\.200\.0\.10\/32/);
       assert.match(addrs, /fd00:200::10\/128/);
       // Converged: the same desired state changes nothing, even through a fresh applier.
-      assert.equal((await ap.apply([web(t)])).statements, 0);
-      assert.equal((await new Applier({ run: t.run }).apply([web(t)])).statements, 0);
+      assert.equal((await ap.apply([webService(t)])).statements, 0);
+      assert.equal((await new Applier({ run: t.run }).apply([webService(t)])).statements, 0);
       await ap.shutdown(false);
       assert.equal((await t.run('nft', ['list', 'table', 'inet', 'ferrolb'])).code, 1);
       assert.notEqual((await t.run('ip', ['link', 'show', 'ferrolb0'])).code, 0);
@@ -114,7 +88,7 @@ describe('data plane in the kernel', { skip }, () => {
         algorithm: 'hash',
         endpoints: [{ address: t.backends[2]!.v4, weight: 1, state: 'active' }],
       };
-      await ap.apply([web(t, { addresses: [VIP4] }), admin]);
+      await ap.apply([webService(t, { addresses: [VIP4] }), admin]);
       const w = await httpBatch(t, VIP4, 80, 9);
       assert.deepEqual([...tally(w.replies).values()], [3, 3, 3]);
       for (const r of w.replies) assert.equal(r.split(' ')[1], CLIENT4);
@@ -136,7 +110,7 @@ describe('data plane in the kernel', { skip }, () => {
         snatAddresses: [LB_BR4, LB_BR6],
         endpoints: eps(t, 46),
       };
-      await ap.apply([web(t, { mode: 'fullnat', snatAddresses: [LB_BR4, LB_BR6] }), sctp]);
+      await ap.apply([webService(t, { mode: 'fullnat', snatAddresses: [LB_BR4, LB_BR6] }), sctp]);
       for (const [vip, snat] of [
         [VIP4, LB_BR4],
         [VIP6, LB_BR6],
@@ -194,7 +168,7 @@ describe('data plane in the kernel', { skip }, () => {
       const src = '10.201.9.9';
       await nsExec(t.client, 'ip', ['addr', 'add', `${src}/32`, 'dev', 'lo']);
       const mg = (order: 1 | -1): DataplaneService => ({
-        ...web(t, { algorithm: 'maglev', addresses: [VIP4] }),
+        ...webService(t, { algorithm: 'maglev', addresses: [VIP4] }),
         endpoints: order === 1 ? eps(t, 4) : eps(t, 4).reverse(),
       });
       await new Applier({ run: t.run }).apply([mg(1)]);
@@ -228,7 +202,7 @@ describe('data plane in the kernel', { skip }, () => {
   it('persist: affinity lasts for the timeout after the last new flow, then the client is re-balanced', async () => {
     await withTopo({}, async (t) => {
       const ap = new Applier({ run: t.run });
-      await ap.apply([web(t, { algorithm: 'persist', persistTimeoutSeconds: 1, addresses: [VIP4] })]);
+      await ap.apply([webService(t, { algorithm: 'persist', persistTimeoutSeconds: 1, addresses: [VIP4] })]);
       const stick = tally((await httpBatch(t, VIP4, 80, 8)).replies);
       assert.equal(stick.size, 1, 'sticky within the timeout');
       const first = [...stick.keys()][0]!;
@@ -246,9 +220,20 @@ describe('data plane in the kernel', { skip }, () => {
       const weights: Record<string, number> = { b1: 1, b2: 2, b3: 3 };
       const w = (name: string) => ({ weight: weights[name]! });
       await ap.apply([
-        web(t, { algorithm: 'weighted', endpoints: eps(t, 4, { b1: w('b1'), b2: w('b2'), b3: w('b3') }) }),
-        { ...web(t, { algorithm: 'maglev', endpoints: eps(t, 4) }), name: 'mg', addresses: ['10.200.0.11'] },
-        { ...web(t, { algorithm: 'persist', endpoints: eps(t, 4) }), name: 'ps', addresses: ['10.200.0.12'] },
+        webService(t, {
+          algorithm: 'weighted',
+          endpoints: eps(t, 4, { b1: w('b1'), b2: w('b2'), b3: w('b3') }),
+        }),
+        {
+          ...webService(t, { algorithm: 'maglev', endpoints: eps(t, 4) }),
+          name: 'mg',
+          addresses: ['10.200.0.11'],
+        },
+        {
+          ...webService(t, { algorithm: 'persist', endpoints: eps(t, 4) }),
+          name: 'ps',
+          addresses: ['10.200.0.12'],
+        },
       ]);
       const n = 120;
       const wb = await httpBatch(t, VIP4, 80, n);
@@ -267,10 +252,20 @@ describe('data plane in the kernel', { skip }, () => {
       // The affinity endpoint goes inactive: the client moves (and stays) elsewhere.
       const first = [...pt.keys()][0]!;
       await ap.apply([
-        web(t, { algorithm: 'weighted', endpoints: eps(t, 4, { b1: w('b1'), b2: w('b2'), b3: w('b3') }) }),
-        { ...web(t, { algorithm: 'maglev', endpoints: eps(t, 4) }), name: 'mg', addresses: ['10.200.0.11'] },
+        webService(t, {
+          algorithm: 'weighted',
+          endpoints: eps(t, 4, { b1: w('b1'), b2: w('b2'), b3: w('b3') }),
+        }),
         {
-          ...web(t, { algorithm: 'persist', endpoints: eps(t, 4, { [first]: { state: 'inactive' } }) }),
+          ...webService(t, { algorithm: 'maglev', endpoints: eps(t, 4) }),
+          name: 'mg',
+          addresses: ['10.200.0.11'],
+        },
+        {
+          ...webService(t, {
+            algorithm: 'persist',
+            endpoints: eps(t, 4, { [first]: { state: 'inactive' } }),
+          }),
           name: 'ps',
           addresses: ['10.200.0.12'],
         },

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { nsExec, Topology, waitFor } from '../../support/netns.js';
 import { netnsRunner, type Runner } from '../../../src/dataplane/exec.js';
+import type { DataplaneEndpoint, DataplaneService } from '../../../src/dataplane/types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const BACKEND_JS = join(here, 'backend.js');
@@ -182,3 +183,33 @@ export class Hold {
     return this.out.some((l) => l.startsWith('error') || l === 'closed');
   }
 }
+
+/** Every backend as an active endpoint, of one family or both (46), with per-backend overrides. */
+export const eps = (
+  t: LbTopo,
+  family: 4 | 6 | 46,
+  overrides: Partial<Record<string, Partial<DataplaneEndpoint>>> = {},
+) =>
+  t.backends.flatMap((b) =>
+    (family === 46 ? [b.v4, b.v6] : [family === 4 ? b.v4 : b.v6]).map((address) => ({
+      address,
+      weight: 1,
+      state: 'active' as const,
+      ...overrides[b.name],
+    })),
+  );
+
+/** The data plane tests' usual service: both VIPs, HTTP, a second TCP port and DNS over UDP. */
+export const webService = (t: LbTopo, over: Partial<DataplaneService> = {}): DataplaneService => ({
+  name: 'default/web',
+  addresses: [VIP4, VIP6],
+  ports: [
+    { port: 80, protocol: 'TCP', targetPort: 8080 },
+    { port: 7000, protocol: 'TCP', targetPort: 9000 },
+    { port: 53, protocol: 'UDP', targetPort: 5353 },
+  ],
+  mode: 'default',
+  algorithm: 'roundrobin',
+  endpoints: eps(t, 46),
+  ...over,
+});
