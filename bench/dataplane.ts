@@ -248,7 +248,7 @@ export async function runDataplaneBench(
         endpoints: [{ address: b.v4, weight: 1, state: 'active' }],
       },
       {
-        // The client (10.201.1.2) is inside: every packet of its direction pays the filter's lookups.
+        // The client (10.201.1.2) is inside: each new connection pays the filter's two lookups.
         name: 'bench-ranged',
         addresses: [VIP4],
         ports: [
