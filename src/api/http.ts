@@ -61,21 +61,24 @@ export function sendError(res: ServerResponse, e: ApiError): void {
   });
 }
 
-export async function readBody(req: IncomingMessage): Promise<string> {
+export async function readBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > maxBytes)
+    throw new ApiError(ApiErrorCode.PayloadTooLarge, `body of ${declared} bytes is over the limit of ${maxBytes}`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES)
-      throw new ApiError(ApiErrorCode.PayloadTooLarge, `body over ${MAX_BODY_BYTES} bytes`);
+    if (size > maxBytes)
+      throw new ApiError(ApiErrorCode.PayloadTooLarge, `body over the limit of ${maxBytes} bytes`);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
 }
 
 /** A body is JSON (one object, an array, or {objects:[...]}) or YAML (one or more documents). */
-export async function readObjects(req: IncomingMessage): Promise<RawObject[]> {
-  const text = await readBody(req);
+export async function readObjects(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<RawObject[]> {
+  const text = await readBody(req, maxBytes);
   if (text.trim() === '') throw new ApiError(ApiErrorCode.BadRequest, 'empty body');
   const type = req.headers['content-type'] ?? '';
   if (type.includes('json')) {

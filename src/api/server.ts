@@ -11,7 +11,15 @@ import { TransitionError, type Change } from '../state/snapshot.js';
 import { loadBalancerViews, poolViews, type LoadBalancerView, type PoolView } from '../state/views.js';
 import type { ServiceCounters } from '../dataplane/applier.js';
 import { withCounters } from '../state/views.js';
-import { ApiError, ApiErrorCode, authorized, readObjects, sendError, sendJson } from './http.js';
+import {
+  ApiError,
+  ApiErrorCode,
+  authorized,
+  MAX_BODY_BYTES,
+  readObjects,
+  sendError,
+  sendJson,
+} from './http.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -27,7 +35,35 @@ export interface ApiOptions {
   readonly counters?: () => Promise<readonly ServiceCounters[]>;
   /** GET /readyz: undefined when ready, else why not (503). Absent: ready once listening. */
   readonly notReady?: () => string | undefined;
+  /** Extra detail in the /readyz body (the role's components and their states). */
+  readonly readyDetail?: () => unknown;
+  readonly limits?: Partial<ApiLimits>;
 }
+
+/** Bounds on what one client can hold: connections, slow or idle sockets, body size. */
+export interface ApiLimits {
+  /** Open connections at once; more are accepted and closed at once (fds stay free for the kernel work). */
+  readonly maxConnections: number;
+  /** Time to receive a request's headers, counted from the connection (slowloris, idle sockets). */
+  readonly headersTimeoutMs: number;
+  /** Time to receive a whole request. */
+  readonly requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  readonly keepAliveTimeoutMs: number;
+  /** A socket with no traffic at all for this long is closed. */
+  readonly idleTimeoutMs: number;
+  /** Request bodies over this are refused with 413. */
+  readonly maxBodyBytes: number;
+}
+
+export const DEFAULT_API_LIMITS: ApiLimits = {
+  maxConnections: 256,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 120_000,
+  maxBodyBytes: MAX_BODY_BYTES,
+};
 
 /** Extension point for later subsystems (data plane, BGP, SCTP) to add read-only resources. */
 export type ExtraRoute = (path: string[], req: IncomingMessage) => unknown;
@@ -44,20 +80,48 @@ const RESOURCES: Record<string, KindName> = {
 export class ApiServer {
   private server?: Server;
   private readonly extras = new Map<string, ExtraRoute>();
+  private readonly limits: ApiLimits;
+  /** Connections closed at once because maxConnections were open. */
+  droppedConnections = 0;
 
-  constructor(private readonly opts: ApiOptions) {}
+  constructor(private readonly opts: ApiOptions) {
+    this.limits = { ...DEFAULT_API_LIMITS, ...opts.limits };
+  }
 
   addRoute(resource: string, handler: ExtraRoute): void {
     this.extras.set(resource, handler);
   }
 
   async listen(host: string, port: number): Promise<AddressInfo> {
-    const server = createServer((req, res) => void this.handle(req, res));
-    this.server = server;
+    const l = this.limits;
+    const server = createServer(
+      {
+        headersTimeout: l.headersTimeoutMs,
+        requestTimeout: l.requestTimeoutMs,
+        keepAliveTimeout: l.keepAliveTimeoutMs,
+        connectionsCheckingInterval: Math.min(1_000, l.headersTimeoutMs),
+      },
+      (req, res) => void this.handle(req, res),
+    );
+    server.maxConnections = l.maxConnections;
+    server.timeout = l.idleTimeoutMs;
+    server.on('drop', () => {
+      if (this.droppedConnections++ % 1000 === 0)
+        this.opts.log.warn(
+          { maxConnections: l.maxConnections, dropped: this.droppedConnections },
+          'api: connection limit reached; new connections are closed',
+        );
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => resolve());
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
+    // Once listening, an accept error (EMFILE when fds run out) is logged, never a crash.
+    server.on('error', (err) => this.opts.log.error({ err }, 'api: server error'));
+    this.server = server;
     return server.address() as AddressInfo;
   }
 
@@ -102,11 +166,11 @@ export class ApiServer {
       }
       if (url.pathname === '/readyz') {
         const reason = this.opts.notReady?.();
-        return sendJson(
-          res,
-          reason ? 503 : 200,
-          reason ? { status: 'not ready', reason } : { status: 'ready' },
-        );
+        const detail = this.opts.readyDetail?.();
+        return sendJson(res, reason ? 503 : 200, {
+          ...(reason ? { status: 'not ready', reason } : { status: 'ready' }),
+          ...(detail !== undefined ? { components: detail } : {}),
+        });
       }
       if (!url.pathname.startsWith(`${API_PREFIX}/`) && url.pathname !== API_PREFIX) {
         throw new ApiError(ApiErrorCode.NotFound, `no such path ${url.pathname}`);
@@ -121,7 +185,10 @@ export class ApiServer {
     } catch (e) {
       const err = e instanceof ApiError ? e : new ApiError(ApiErrorCode.Internal, (e as Error).message);
       if (err.code === ApiErrorCode.Internal) this.opts.log.error({ err: e }, 'api internal error');
-      sendError(res, err);
+      // The rest of an oversized body is not read: close the connection instead.
+      if (err.code === ApiErrorCode.PayloadTooLarge) res.setHeader('connection', 'close');
+      if (res.headersSent) res.destroy();
+      else sendError(res, err);
     } finally {
       this.opts.log.debug(
         { method: req.method, url: req.url, status: res.statusCode, ms: Date.now() - started },
@@ -139,7 +206,7 @@ export class ApiServer {
       return [200, { resources: [...Object.keys(RESOURCES), 'apply', ...this.extras.keys()] }];
     if (resource === 'apply') {
       if (method !== 'POST') throw new ApiError(ApiErrorCode.MethodNotAllowed, 'use POST');
-      const objects = await readObjects(req);
+      const objects = await readObjects(req, this.limits.maxBodyBytes);
       return this.change({ type: 'apply', objects }, 200, () => ({
         applied: objects.map((o) => `${String(o.kind)}/${String((o.metadata as { name?: unknown })?.name)}`),
       }));
@@ -183,12 +250,12 @@ export class ApiServer {
             ApiErrorCode.MethodNotAllowed,
             `POST to /${resource}, or PUT to /${resource}/${name}`,
           );
-        const o = this.single(await readObjects(req), kind);
+        const o = this.single(await readObjects(req, this.limits.maxBodyBytes), kind);
         return this.change({ type: 'apply', objects: [o], createOnly: true }, 201, () => one(this.nameOf(o)));
       }
       case 'PUT': {
         if (name === undefined) throw new ApiError(ApiErrorCode.MethodNotAllowed, `PUT to /${resource}/NAME`);
-        const o = this.single(await readObjects(req), kind, name);
+        const o = this.single(await readObjects(req, this.limits.maxBodyBytes), kind, name);
         return this.change({ type: 'apply', objects: [o] }, 200, () => one(name));
       }
       case 'DELETE': {

@@ -11,17 +11,46 @@ import { sctpRows } from '../sctp/view.js';
 import type { AssociationView } from '../sctp/engine/types.js';
 import { renderTable } from './table.js';
 
-const USAGE = `usage: ferroctl [--server URL] [--token TOKEN] COMMAND
+const USAGE = `usage: ferroctl [--server URL] [--token TOKEN] COMMAND   (ferroctl COMMAND --help for more)
   get lb [NAME] [-o wide|json|yaml]     load balancers (wide: one row per endpoint)
-  get pools [-o wide|json|yaml]         address pools with used/free per family
+  get pools [NAME] [-o wide|json|yaml]  address pools with used/free per family
   get bgp [-o wide|json|yaml]           BGP sessions and advertised routes
   get sctp [-o wide|json|yaml]          SCTP multihoming associations (wide: one row per path)
   apply -f FILE                         create or replace every object in FILE ("-" = stdin)
   delete lb NAME | delete pool NAME
-  version
+  version                               (also --version)
 server: --server, else $FERROLB_API, else http://127.0.0.1:11111; token: --token or $FERROLB_TOKEN`;
 
-class UsageError extends Error {}
+const GET_USAGE = `usage: ferroctl get lb|pools [NAME] [-o wide|json|yaml]
+       ferroctl get bgp|sctp [-o wide|json|yaml]
+  lb     load balancers: addresses, ports, endpoints and their health (wide: one row per endpoint)
+  pools  address pools with used/free per family
+  bgp    BGP sessions and advertised routes
+  sctp   SCTP multihoming associations (wide: one row per path)`;
+
+const APPLY_USAGE = `usage: ferroctl apply -f FILE
+  create or replace every object in FILE (multi-document YAML or JSON; "-" reads stdin)`;
+
+const DELETE_USAGE = `usage: ferroctl delete lb NAME | ferroctl delete pool NAME
+  a pool that still has allocated addresses is refused`;
+
+const VERSION_USAGE = 'usage: ferroctl version   (or ferroctl --version)';
+
+const VERB_USAGE: Record<string, string> = {
+  get: GET_USAGE,
+  apply: APPLY_USAGE,
+  delete: DELETE_USAGE,
+  version: VERSION_USAGE,
+};
+
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly usage = USAGE,
+  ) {
+    super(message);
+  }
+}
 
 const RESOURCE_ALIASES: Record<string, 'loadbalancers' | 'pools'> = {
   lb: 'loadbalancers',
@@ -50,21 +79,34 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
       output: { type: 'string', short: 'o' },
       filename: { type: 'string', short: 'f' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
     },
     allowPositionals: true,
   });
-  const [verb, what, name] = positionals;
-  if (values.help || verb === undefined) {
-    out(USAGE + '\n');
-    return verb === undefined && !values.help ? 2 : 0;
+  const [verb, what, name, ...extra] = positionals;
+  if (values.help) {
+    out((VERB_USAGE[verb ?? ''] ?? USAGE) + '\n');
+    return 0;
   }
+  if (values.version && verb === undefined) {
+    out(`${(await import('../version.js')).VERSION}\n`);
+    return 0;
+  }
+  if (verb === undefined) throw new UsageError('no command given');
+  const usage = VERB_USAGE[verb];
+  if (!usage) throw new UsageError(`unknown command "${verb}"`);
+  const maxArgs = { get: 2, apply: 0, delete: 2, version: 0 }[verb] ?? 0;
+  const args = [what, name, ...extra].filter((x) => x !== undefined);
+  if (args.length > maxArgs) throw new UsageError(`unexpected argument "${args[maxArgs]}"`, usage);
+  if (values.filename !== undefined && verb !== 'apply')
+    throw new UsageError('-f/--filename belongs to apply', usage);
   if (verb === 'version') {
     out(`${(await import('../version.js')).VERSION}\n`);
     return 0;
   }
   const output = (values.output ?? 'table') as Output;
   if (!OUTPUTS.includes(output))
-    throw new UsageError(`-o: "${values.output}" is not one of wide, json, yaml`);
+    throw new UsageError(`-o: "${values.output}" is not one of wide, json, yaml`, usage);
   const client = new ApiClient(
     values.server ?? process.env.FERROLB_API ?? 'http://127.0.0.1:11111',
     values.token ?? process.env.FERROLB_TOKEN,
@@ -99,7 +141,8 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
         return 0;
       }
       const resource = RESOURCE_ALIASES[what ?? ''];
-      if (!resource) throw new UsageError(`get what? "lb", "pools", "bgp" or "sctp" (got "${what ?? ''}")`);
+      if (!resource)
+        throw new UsageError(`get what? "lb", "pools", "bgp" or "sctp" (got "${what ?? ''}")`, GET_USAGE);
       if (resource === 'loadbalancers') {
         const lbs = name
           ? [
@@ -119,7 +162,7 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
       return 0;
     }
     case 'apply': {
-      if (!values.filename) throw new UsageError('apply needs -f FILE');
+      if (!values.filename) throw new UsageError('apply needs -f FILE', APPLY_USAGE);
       const text = await readInput(values.filename);
       const r = await client.request<{ applied: string[] }>('POST', `${API_PREFIX}/apply`, {
         text,
@@ -130,7 +173,7 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
     }
     case 'delete': {
       const resource = RESOURCE_ALIASES[what ?? ''];
-      if (!resource || !name) throw new UsageError('delete lb NAME | delete pool NAME');
+      if (!resource || !name) throw new UsageError('delete what? lb NAME or pool NAME', DELETE_USAGE);
       const r = await client.request<{ deleted: string }>(
         'DELETE',
         `${API_PREFIX}/${resource}/${encodeURIComponent(name)}`,
@@ -150,7 +193,7 @@ export function runFerroctl(): void {
     (e: unknown) => {
       if (e instanceof ApiClientError) console.error(`error: ${e.describe()}`);
       else if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-        console.error(`error: ${(e as Error).message}\n${USAGE}`);
+        console.error(`error: ${(e as Error).message}\n${e instanceof UsageError ? e.usage : USAGE}`);
         process.exitCode = 2;
         return;
       } else console.error(`error: ${(e as Error).message}`);

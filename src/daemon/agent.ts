@@ -1,7 +1,6 @@
 // `ferrolb agent`: the node role in Kubernetes. The controller allocates and records addresses in the
 // API; the agent watches the same objects, rebuilds the model (no allocation of its own) and serves
 // it with the same shells as the standalone daemon: data plane, probes, BGP, read-only REST API.
-import { parseArgs } from 'node:util';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_CLASS } from '../k8s/annotations.js';
@@ -13,7 +12,9 @@ import { StateStore } from '../state/persist.js';
 import { createLogger } from './log.js';
 import { Runtime } from './runtime.js';
 import { parseListen, serve } from './run.js';
-import { onOff, portOrOff } from './usage.js';
+import { onOff, parseCommand, portOrOff } from './usage.js';
+import { loadApiSecurity } from './auth.js';
+import type { Component } from './component.js';
 
 export const AGENT_USAGE = `usage: ferrolb agent [flags]
   --kubeconfig FILE          default: in-cluster, else $KUBECONFIG, else ~/.kube/config
@@ -24,6 +25,8 @@ export const AGENT_USAGE = `usage: ferrolb agent [flags]
   --secondary-pools A,B,C    pools for loxilb.io/num-secondary-networks
   --state-dir DIR            BGP restart marker (default /var/lib/ferrolb)
   --api HOST:PORT            read-only REST API (default 127.0.0.1:11111)
+  --api-token-file FILE      bearer token for /api/v1 (default $FERROLB_API_TOKEN)
+  --insecure-api             allow a non-loopback --api without a token
   --node-name NAME           this node, for externalTrafficPolicy: Local (default $NODE_NAME, else hostname)
   --dataplane on|off  --probes on|off  --bgp-port PORT|off  --router-id A.B.C.D  --keep-forwarding`;
 
@@ -46,28 +49,48 @@ export function snapshotParts(
   };
 }
 
+export const AGENT_OPTIONS = {
+  ...CLUSTER_OPTIONS,
+  'state-dir': { type: 'string' },
+  api: { type: 'string' },
+  'api-token-file': { type: 'string' },
+  'insecure-api': { type: 'boolean' },
+  dataplane: { type: 'string' },
+  probes: { type: 'string' },
+  'bgp-port': { type: 'string' },
+  'router-id': { type: 'string' },
+  'keep-forwarding': { type: 'boolean' },
+  'node-name': { type: 'string' },
+} as const;
+
 export async function agentMain(argv: string[]): Promise<number> {
-  const { values: v } = parseArgs({
-    args: argv,
-    options: {
-      ...CLUSTER_OPTIONS,
-      'state-dir': { type: 'string' },
-      api: { type: 'string' },
-      dataplane: { type: 'string' },
-      probes: { type: 'string' },
-      'bgp-port': { type: 'string' },
-      'router-id': { type: 'string' },
-      'keep-forwarding': { type: 'boolean' },
-      'node-name': { type: 'string' },
-    },
-    allowPositionals: false,
-  });
+  const { values: v } = parseCommand(argv, AGENT_OPTIONS, AGENT_USAGE);
+  if (v.help) {
+    console.log(AGENT_USAGE);
+    return 0;
+  }
+  const listen = parseListen(v.api ?? '127.0.0.1:11111');
+  const serveOpts = {
+    stateDir: v['state-dir'] ?? process.env.FERROLB_STATE_DIR ?? '/var/lib/ferrolb',
+    listen,
+    dataplane: onOff('--dataplane', v.dataplane, true),
+    probes: onOff('--probes', v.probes, true),
+    bgpPort: portOrOff('--bgp-port', v['bgp-port'] ?? '179'),
+    ...(v['router-id'] ? { routerId: v['router-id'] } : {}),
+    keepForwarding: v['keep-forwarding'] ?? false,
+  };
   const log = createLogger('ferrolb-agent');
+  const security = await loadApiSecurity(
+    v['api-token-file'],
+    process.env.FERROLB_API_TOKEN,
+    listen.host,
+    v['insecure-api'] ?? false,
+  );
+  for (const w of security.warnings) log.warn(w);
   const kc = new KubeConfig();
   if (v.kubeconfig) kc.loadFromFile(v.kubeconfig);
   else kc.loadFromDefault();
-  const stateDir = v['state-dir'] ?? process.env.FERROLB_STATE_DIR ?? '/var/lib/ferrolb';
-  const runtime = new Runtime({ store: new StateStore(stateDir), log });
+  const runtime = new Runtime({ store: new StateStore(serveOpts.stateDir), log });
   let lastIssues = '';
   // externalTrafficPolicy: Local — only nodes with a ready local endpoint announce such a service.
   const nodeName = v['node-name'] ?? process.env.NODE_NAME ?? hostname();
@@ -77,40 +100,37 @@ export async function agentMain(argv: string[]): Promise<number> {
     return nodes === undefined || nodes.includes(nodeName);
   };
   let synced = false;
-  const watch = runAgentWatch({
-    kubeConfig: kc,
-    config: mappingConfig(v),
-    onModel: (m) => {
-      const issues = m.issues.map(formatIssue).join('\n');
-      if (issues !== lastIssues && issues)
-        log.warn(
-          { issues: m.issues.map(formatIssue) },
-          'cluster configuration has problems; serving what is valid',
-        );
-      lastIssues = issues;
-      announceNodes = m.announceNodes;
-      runtime.adopt(snapshotParts(m, runtime.snapshot));
-      synced = true;
+  let watch: { stop(): Promise<void> } | undefined;
+  // The agent's input: the cluster watch (started after the locks, before the API and the kernel).
+  const clusterWatch: Component = {
+    name: 'cluster-watch',
+    start: async () => {
+      watch = runAgentWatch({
+        kubeConfig: kc,
+        config: mappingConfig(v),
+        onModel: (m) => {
+          const issues = m.issues.map(formatIssue).join('\n');
+          if (issues !== lastIssues && issues)
+            log.warn(
+              { issues: m.issues.map(formatIssue) },
+              'cluster configuration has problems; serving what is valid',
+            );
+          lastIssues = issues;
+          announceNodes = m.announceNodes;
+          runtime.adopt(snapshotParts(m, runtime.snapshot));
+          synced = true;
+        },
+        log: (msg, extra) => log.info(extra ?? {}, msg),
+      });
     },
-    log: (msg, extra) => log.info(extra ?? {}, msg),
+    drain: async () => watch?.stop(),
+    stop: async () => watch?.stop(),
+  };
+  return serve(runtime, log, serveOpts, {
+    ...(security.token ? { token: security.token } : {}),
+    readOnly: 'the agent serves what Kubernetes says; change the cluster objects instead',
+    input: [clusterWatch],
+    notReady: () => (synced ? undefined : 'waiting for the first full view of the cluster'),
+    mayAnnounce,
   });
-  return serve(
-    runtime,
-    log,
-    {
-      stateDir,
-      listen: parseListen(v.api ?? '127.0.0.1:11111'),
-      dataplane: onOff('--dataplane', v.dataplane, true),
-      probes: onOff('--probes', v.probes, true),
-      bgpPort: portOrOff('--bgp-port', v['bgp-port'] ?? '179'),
-      ...(v['router-id'] ? { routerId: v['router-id'] } : {}),
-      keepForwarding: v['keep-forwarding'] ?? false,
-    },
-    {
-      readOnly: 'the agent serves what Kubernetes says; change the cluster objects instead',
-      onStop: () => watch.stop(),
-      notReady: () => (synced ? undefined : 'waiting for the first full view of the cluster'),
-      mayAnnounce,
-    },
-  );
 }

@@ -28,6 +28,8 @@ export interface BgpShellOptions {
   readonly routerId?: string;
   /** Whether this node may announce a service (Kubernetes externalTrafficPolicy: Local). Default: yes. */
   readonly mayAnnounce?: (service: string) => boolean;
+  /** A sync failed after start (e.g. the speaker could not start for newly added peers). */
+  readonly onError?: (err: unknown) => void;
 }
 
 /** Marker present while the daemon runs: found at start, it means we crashed and restart under GR. */
@@ -72,13 +74,19 @@ export class BgpShell {
 
   constructor(private readonly opts: BgpShellOptions) {}
 
+  private readonly onChange = () => void this.sync();
+
+  /** Throws when BGP peers are configured and the speaker cannot start (the supervisor retries). */
   async start(): Promise<void> {
-    this.opts.runtime.on('snapshot', () => void this.sync());
-    this.opts.runtime.on('health', () => void this.sync());
-    await this.sync();
+    this.opts.runtime.on('snapshot', this.onChange);
+    this.opts.runtime.on('health', this.onChange);
+    await this.sync(true);
   }
 
-  /** One speaker for the daemon's life; concurrent callers share its start-up. */
+  /**
+   * One speaker for the shell's life; concurrent callers share its start-up. A failed start is not
+   * kept: the next sync tries again.
+   */
   private ensureSpeaker(): Promise<BgpSpeaker> {
     this.starting ??= (async () => {
       const marker = join(this.opts.stateDir, RUNNING_MARKER);
@@ -94,11 +102,15 @@ export class BgpShell {
       this.speaker = speaker;
       return speaker;
     })();
-    return this.starting;
+    const p = this.starting;
+    p.catch(() => {
+      if (this.starting === p) this.starting = undefined;
+    });
+    return p;
   }
 
   /** Converges peers and routes to the current snapshot and health. */
-  async sync(): Promise<void> {
+  async sync(throwOnError = false): Promise<void> {
     const snap = this.opts.runtime.snapshot;
     const { peers, advertisements, bfdProfiles } = snap.state.bgp;
     if (peers.length === 0 && !this.starting) return;
@@ -117,7 +129,9 @@ export class BgpShell {
       if (notes !== this.lastNotes && notes) this.opts.log.info({ notes: plan.notes }, 'bgp: not announced');
       this.lastNotes = notes;
     } catch (err) {
+      if (throwOnError) throw err;
       this.opts.log.error({ err }, 'bgp sync failed');
+      this.opts.onError?.(err);
     }
   }
 
@@ -127,8 +141,13 @@ export class BgpShell {
 
   /** Clean stop: sessions closed with a Cease; the marker goes, so the next start is not a GR restart. */
   async stop(): Promise<void> {
-    if (!this.starting) return;
-    await (await this.starting).close();
+    this.opts.runtime.off('snapshot', this.onChange);
+    this.opts.runtime.off('health', this.onChange);
+    const speaker = await this.starting?.catch(() => undefined);
+    this.starting = undefined;
+    this.speaker = undefined;
+    if (!speaker) return;
+    await speaker.close();
     await rm(join(this.opts.stateDir, RUNNING_MARKER), { force: true });
   }
 }

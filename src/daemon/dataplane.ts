@@ -46,15 +46,17 @@ export class DataplaneShell {
     });
   }
 
+  private readonly updateProbes = () => {
+    if (this.opts.probes) this.probes.update(probeTargets(this.opts.runtime.snapshot));
+  };
+  private readonly onSnapshot = () => {
+    this.updateProbes();
+    this.kick();
+  };
+
   async start(): Promise<void> {
-    const updateProbes = () => {
-      if (this.opts.probes) this.probes.update(probeTargets(this.opts.runtime.snapshot));
-    };
-    this.opts.runtime.on('snapshot', () => {
-      updateProbes();
-      this.kick();
-    });
-    updateProbes();
+    this.opts.runtime.on('snapshot', this.onSnapshot);
+    this.updateProbes();
     if (this.applier) {
       const adopted = await this.applier.observe();
       this.opts.log.info(
@@ -133,6 +135,7 @@ export class DataplaneShell {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.opts.runtime.off('snapshot', this.onSnapshot);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.probes.stop();
     await this.running;

@@ -1,5 +1,4 @@
-// `ferrolb` command line: run | check | version.
-import { parseArgs } from 'node:util';
+// `ferrolb` command line: run | check | controller | agent | version. Every command takes --help.
 import { formatIssue, ValidationError } from '../model/issues.js';
 import { loadConfigFile } from '../model/load.js';
 import { buildDesiredState } from '../model/validate.js';
@@ -8,23 +7,56 @@ import { StartupError } from './runtime.js';
 import { VERSION } from '../version.js';
 import { controllerMain, CONTROLLER_USAGE } from '../k8s/cli.js';
 import { agentMain, AGENT_USAGE } from './agent.js';
-import { onOff, portOrOff, UsageError } from './usage.js';
+import { CommandUsageError, onOff, parseCommand, portOrOff, UsageError } from './usage.js';
+import { ComponentStartError } from './component.js';
+import { LockError } from './lock.js';
 
-const USAGE = `usage:
-  ferrolb run   [--config FILE] [--state-dir DIR] [--api HOST:PORT] [--api-token-file FILE]
-                [--dataplane on|off] [--probes on|off] [--keep-forwarding]
-                [--bgp-port PORT|off] [--router-id A.B.C.D]
-  ferrolb check --config FILE
-  ferrolb controller [flags]   (Kubernetes: allocate addresses, write Service status)
-  ferrolb agent [flags]        (Kubernetes: program data plane, probes and BGP on an LB node)
-  ferrolb version
+const RUN_USAGE = `usage: ferrolb run [flags]
+  start the daemon in the foreground (JSON logs on stdout; SIGHUP reloads, SIGTERM stops)
+  -c, --config FILE          objects to serve (multi-document YAML); re-read on SIGHUP
+  --state-dir DIR            persisted state, locked while running (default $FERROLB_STATE_DIR, else /var/lib/ferrolb)
+  --api HOST:PORT            REST API (default $FERROLB_API_LISTEN, else 127.0.0.1:11111)
+  --api-token-file FILE      bearer token for /api/v1 (default $FERROLB_API_TOKEN); an empty file is refused
+  --insecure-api             allow a non-loopback --api without a token
+  --api-max-connections N    open API connections at once (default: a quarter of the fd limit, 16..1024)
+  --dataplane on|off         program the kernel (nftables, VIPs) (default on)
+  --probes on|off            run endpoint health checks (default on)
+  --keep-forwarding          on SIGTERM leave rules and VIPs in place
+  --bgp-port PORT|off        inbound BGP sessions (default 179)
+  --router-id A.B.C.D        BGP identifier when a BGPPeer sets none`;
 
-run     start the daemon in the foreground (JSON logs on stdout; SIGHUP reloads, SIGTERM stops)
-check   validate a config file and print every error (exit 1 when invalid)
+const CHECK_USAGE = `usage: ferrolb check --config FILE
+  validate a config file and print every error (exit 1 when invalid)`;
 
-${CONTROLLER_USAGE}
+const VERSION_USAGE = `usage: ferrolb version   (or ferrolb --version)`;
 
-${AGENT_USAGE}`;
+const USAGE = `usage: ferrolb COMMAND [flags]   (ferrolb COMMAND --help for its flags)
+  run          start the standalone daemon
+  check        validate a config file
+  controller   Kubernetes: allocate addresses, write Service status
+  agent        Kubernetes: program data plane, probes and BGP on an LB node
+  version      print the version (also --version)`;
+
+const RUN_OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  'state-dir': { type: 'string' },
+  api: { type: 'string' },
+  'api-token-file': { type: 'string' },
+  'insecure-api': { type: 'boolean' },
+  'api-max-connections': { type: 'string' },
+  dataplane: { type: 'string' },
+  probes: { type: 'string' },
+  'bgp-port': { type: 'string' },
+  'router-id': { type: 'string' },
+  'keep-forwarding': { type: 'boolean' },
+} as const;
+
+function positiveInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new CommandUsageError(`${flag}: "${v}" is not a positive integer`, RUN_USAGE);
+  return n;
+}
 
 async function check(path: string): Promise<number> {
   let objects;
@@ -51,73 +83,100 @@ async function check(path: string): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  // The Kubernetes roles have flags of their own.
-  if (cmd === 'controller') return controllerMain(rest);
-  if (cmd === 'agent') return agentMain(rest);
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      config: { type: 'string', short: 'c' },
-      'state-dir': { type: 'string' },
-      api: { type: 'string' },
-      'api-token-file': { type: 'string' },
-      dataplane: { type: 'string' },
-      probes: { type: 'string' },
-      'bgp-port': { type: 'string' },
-      'router-id': { type: 'string' },
-      'keep-forwarding': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    allowPositionals: false,
-  });
   switch (cmd) {
-    case 'check':
-      if (!values.config) throw new UsageError('check needs --config FILE');
+    case 'controller':
+      return controllerMain(rest);
+    case 'agent':
+      return agentMain(rest);
+    case 'check': {
+      const { values } = parseCommand(rest, { config: { type: 'string', short: 'c' } }, CHECK_USAGE);
+      if (values.help) return help(CHECK_USAGE);
+      if (!values.config) throw new CommandUsageError('check needs --config FILE', CHECK_USAGE);
       return check(values.config);
-    case 'run':
+    }
+    case 'run': {
+      const { values } = parseCommand(rest, RUN_OPTIONS, RUN_USAGE);
+      if (values.help) return help(RUN_USAGE);
+      const usage = <T>(f: () => T): T => {
+        try {
+          return f();
+        } catch (e) {
+          if (e instanceof UsageError || e instanceof StartupError)
+            throw new CommandUsageError(e.message, RUN_USAGE);
+          throw e;
+        }
+      };
+      const maxConn = positiveInt('--api-max-connections', values['api-max-connections']);
       return runDaemon({
         ...(values.config ? { configPath: values.config } : {}),
         stateDir: values['state-dir'] ?? process.env.FERROLB_STATE_DIR ?? '/var/lib/ferrolb',
-        listen: parseListen(values.api ?? process.env.FERROLB_API_LISTEN ?? '127.0.0.1:11111'),
+        listen: usage(() => parseListen(values.api ?? process.env.FERROLB_API_LISTEN ?? '127.0.0.1:11111')),
         ...(values['api-token-file'] ? { tokenFile: values['api-token-file'] } : {}),
-        dataplane: onOff('--dataplane', values.dataplane ?? process.env.FERROLB_DATAPLANE, true),
-        probes: onOff('--probes', values.probes ?? process.env.FERROLB_PROBES, true),
+        insecureApi: values['insecure-api'] ?? false,
+        ...(maxConn ? { apiMaxConnections: maxConn } : {}),
+        dataplane: usage(() => onOff('--dataplane', values.dataplane ?? process.env.FERROLB_DATAPLANE, true)),
+        probes: usage(() => onOff('--probes', values.probes ?? process.env.FERROLB_PROBES, true)),
         keepForwarding: values['keep-forwarding'] ?? false,
-        bgpPort: portOrOff('--bgp-port', values['bgp-port'] ?? '179'),
+        bgpPort: usage(() => portOrOff('--bgp-port', values['bgp-port'] ?? '179')),
         ...(values['router-id'] ? { routerId: values['router-id'] } : {}),
       });
+    }
     case 'version':
+    case '--version':
+    case '-V': {
+      const { values } = parseCommand(rest, {}, VERSION_USAGE);
+      if (values.help) return help(VERSION_USAGE);
       console.log(VERSION);
       return 0;
-    case undefined:
+    }
     case 'help':
     case '--help':
-    case '-h':
-      console.log(USAGE);
-      return cmd === undefined ? 2 : 0;
+    case '-h': {
+      const sub = { run: RUN_USAGE, check: CHECK_USAGE, controller: CONTROLLER_USAGE, agent: AGENT_USAGE }[
+        rest[0] ?? ''
+      ];
+      return help(sub ?? USAGE);
+    }
+    case undefined:
+      throw new CommandUsageError('no command given', USAGE);
     default:
-      throw new UsageError(`unknown command "${cmd}"`);
+      throw new CommandUsageError(`unknown command "${cmd}"`, USAGE);
   }
+}
+
+function help(text: string): number {
+  console.log(text);
+  return 0;
 }
 
 /** Entry point of the `ferrolb` binary. */
 export function runFerrolb(): void {
+  // A role that has stopped (or failed to start, rolled back) must end even if some library left a
+  // handle open: give the event loop a moment to drain, then exit. The timer itself keeps nothing alive.
+  const exitSoon = () => setTimeout(() => process.exit(), 2_000).unref();
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
+      exitSoon();
     },
     (e: unknown) => {
-      if (e instanceof StartupError) {
+      const startup =
+        e instanceof ComponentStartError && e.cause instanceof StartupError ? e.cause : e;
+      if (startup instanceof StartupError) {
+        console.error(`ferrolb: ${e instanceof ComponentStartError ? `${e.component}: ` : ''}${startup.message}`);
+        for (const i of startup.issues) console.error(`  error: ${formatIssue(i)}`);
+      } else if (e instanceof ComponentStartError || e instanceof LockError) {
         console.error(`ferrolb: ${e.message}`);
-        for (const i of e.issues) console.error(`  error: ${formatIssue(i)}`);
       } else if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-        console.error(`ferrolb: ${(e as Error).message}\n${USAGE}`);
+        const usage = e instanceof CommandUsageError ? e.usage : USAGE;
+        console.error(`ferrolb: ${(e as Error).message}\n${usage}`);
         process.exitCode = 2;
         return;
       } else {
         console.error(`ferrolb: ${(e as Error).stack ?? String(e)}`);
       }
       process.exitCode = 1;
+      exitSoon();
     },
   );
 }

@@ -1,7 +1,7 @@
-// Composition root of the standalone daemon: state store, runtime, REST API, signals.
-import { readFile } from 'node:fs/promises';
-import { ApiServer } from '../api/server.js';
-import { formatIssue } from '../model/issues.js';
+// Composition root of the serving roles: the standalone daemon (`ferrolb run`) and, through serve(),
+// the Kubernetes agent. Both are a list of components run by one Supervisor (src/daemon/component.ts).
+import { readFileSync } from 'node:fs';
+import { ApiServer, DEFAULT_API_LIMITS } from '../api/server.js';
 import { StateStore } from '../state/persist.js';
 import { createLogger } from './log.js';
 import { Runtime, StartupError } from './runtime.js';
@@ -10,6 +10,21 @@ import { BgpShell } from './bgp.js';
 import { SctpShell } from './sctp.js';
 import type { Logger } from 'pino';
 import { newRegistry, registerSnapshotMetrics, registerSourceRangeDrops } from './metrics.js';
+import { Supervisor, type Component } from './component.js';
+import {
+  apiComponent,
+  bgpComponent,
+  dataplaneComponent,
+  netnsLockComponent,
+  runtimeComponent,
+  sctpComponent,
+  stateDirLockComponent,
+} from './components.js';
+import { loadApiSecurity } from './auth.js';
+import { runRole } from './role.js';
+
+/** The nft table the data plane owns (one per network namespace: the kernel lock is named after it). */
+const NFT_TABLE = 'ferrolb';
 
 export interface DaemonOptions {
   readonly configPath?: string;
@@ -25,6 +40,10 @@ export interface DaemonOptions {
   readonly routerId?: string;
   /** On SIGTERM leave rules and VIPs in place so traffic keeps flowing. */
   readonly keepForwarding: boolean;
+  /** Serve the API on a non-loopback address without a token. */
+  readonly insecureApi?: boolean;
+  /** Open API connections at once (default: from the fd limit, see defaultMaxConnections). */
+  readonly apiMaxConnections?: number;
 }
 
 export function parseListen(s: string, flag = '--api'): { host: string; port: number } {
@@ -36,22 +55,21 @@ export function parseListen(s: string, flag = '--api'): { host: string; port: nu
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const log = createLogger();
-  const token = opts.tokenFile
-    ? (await readFile(opts.tokenFile, 'utf8')).trim()
-    : process.env.FERROLB_API_TOKEN;
+  const security = await loadApiSecurity(
+    opts.tokenFile,
+    process.env.FERROLB_API_TOKEN,
+    opts.listen.host,
+    opts.insecureApi ?? false,
+  );
+  for (const w of security.warnings) log.warn(w);
   const runtime = new Runtime({
     store: new StateStore(opts.stateDir),
     log,
     ...(opts.configPath ? { configPath: opts.configPath } : {}),
   });
-  try {
-    await runtime.start();
-  } catch (e) {
-    if (e instanceof StartupError) log.fatal({ issues: e.issues.map(formatIssue) }, e.message);
-    throw e;
-  }
   return serve(runtime, log, opts, {
-    token,
+    ...(security.token ? { token: security.token } : {}),
+    input: [runtimeComponent(runtime)],
     onHup: () => {
       if (!opts.configPath) return log.warn('SIGHUP ignored: no --config file to reload');
       void runtime.reload();
@@ -61,27 +79,50 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
 export type ServeOptions = Pick<
   DaemonOptions,
-  'stateDir' | 'listen' | 'dataplane' | 'probes' | 'bgpPort' | 'routerId' | 'keepForwarding'
+  | 'stateDir'
+  | 'listen'
+  | 'dataplane'
+  | 'probes'
+  | 'bgpPort'
+  | 'routerId'
+  | 'keepForwarding'
+  | 'apiMaxConnections'
 >;
 
+export interface ServeExtra {
+  token?: string;
+  readOnly?: string;
+  onHup?: () => void;
+  /** The role's input (the state store and config file; the Kubernetes watch): after the locks, before the API. */
+  input?: readonly Component[];
+  mayAnnounce?: (service: string) => boolean;
+  /** Why the role is not ready yet (e.g. the agent before its first full view of the cluster). */
+  notReady?: () => string | undefined;
+}
+
+/** Open API connections allowed: a quarter of the fd limit (the rest is for nft, ip, probes), 16..1024. */
+export function defaultMaxConnections(limitsText?: string): number {
+  let text = limitsText;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/limits', 'utf8');
+    } catch {
+      return DEFAULT_API_LIMITS.maxConnections;
+    }
+  }
+  const soft = Number(/^Max open files\s+(\d+|unlimited)/m.exec(text)?.[1]);
+  if (!Number.isFinite(soft)) return 1024;
+  return Math.max(16, Math.min(1024, Math.floor(soft / 4)));
+}
+
 /**
- * The shells every role runs around a Runtime: data plane + probes, BGP, REST API; then waits for
- * SIGTERM/SIGINT and stops them in order. Shared by `ferrolb run` and `ferrolb agent`.
+ * Every role that serves traffic (`ferrolb run`, `ferrolb agent`) is this list of components, started
+ * in order by one Supervisor: locks (state dir, then the kernel table of this network namespace)
+ * before anything is touched, the role's input, the API bound before the kernel is, then data
+ * plane + probes, SCTP multihoming and BGP. A required component that fails rolls the others back
+ * and the process exits non-zero. A new subsystem (L2, cluster sync) is one more entry in the list.
  */
-export async function serve(
-  runtime: Runtime,
-  log: Logger,
-  opts: ServeOptions,
-  extra: {
-    token?: string;
-    readOnly?: string;
-    onHup?: () => void;
-    onStop?: () => Promise<void>;
-    mayAnnounce?: (service: string) => boolean;
-    /** Why the role is not ready yet (e.g. the agent before its first full view of the cluster). */
-    notReady?: () => string | undefined;
-  },
-): Promise<number> {
+export async function serve(runtime: Runtime, log: Logger, opts: ServeOptions, extra: ServeExtra): Promise<number> {
   const dataplane = new DataplaneShell({
     runtime,
     log,
@@ -89,10 +130,9 @@ export async function serve(
     probes: opts.probes,
     keepForwarding: opts.keepForwarding,
   });
-  await dataplane.start();
   // Multihomed SCTP (fullnat + secondary addresses) runs beside the nft data plane, never inside it.
   const sctp = new SctpShell({ runtime, log, kernel: opts.dataplane });
-  await sctp.start();
+  let bgpFailed: (err: unknown) => void = () => undefined;
   const bgp = new BgpShell({
     runtime,
     log,
@@ -100,18 +140,21 @@ export async function serve(
     listenPort: opts.bgpPort,
     ...(opts.routerId ? { routerId: opts.routerId } : {}),
     ...(extra.mayAnnounce ? { mayAnnounce: extra.mayAnnounce } : {}),
+    onError: (err) => bgpFailed(err),
   });
-  await bgp.start();
-  // Ready (GET /readyz) once the role's own input is in and the kernel serves it; latched, so a busy
-  // data plane never turns a serving node unready (readiness gates rollouts, not traffic).
-  let ready = false;
+  // Ready (GET /readyz) once every component runs, the role's own input is in and the kernel serves
+  // it. The data plane part is latched, so a busy data plane never turns a serving node unready
+  // (readiness gates rollouts, not traffic); a component that fails (BGP retrying) always shows.
+  let latched = false;
   const notReady = (): string | undefined => {
-    if (ready) return undefined;
+    const comp = supervisor.notReady();
+    if (comp) return comp;
+    if (latched) return undefined;
     const why = extra.notReady?.();
     if (why) return why;
     if (opts.dataplane && dataplane.generationApplied < runtime.snapshot.generation)
       return `data plane has not applied generation ${runtime.snapshot.generation} yet`;
-    ready = true;
+    latched = true;
     return undefined;
   };
   const metrics = newRegistry();
@@ -123,42 +166,41 @@ export async function serve(
     metrics,
     counters: () => dataplane.counters(),
     notReady,
+    readyDetail: () => supervisor.status(),
+    limits: { maxConnections: opts.apiMaxConnections ?? defaultMaxConnections() },
     ...(extra.token ? { token: extra.token } : {}),
     ...(extra.readOnly ? { readOnly: extra.readOnly } : {}),
   });
   api.addRoute('bgp', () => bgp.status());
   api.addRoute('sctp', () => sctp.status());
-  const addr = await api.listen(opts.listen.host, opts.listen.port);
-  log.info(
-    {
-      api: `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`,
-      stateDir: opts.stateDir,
-      dataplane: opts.dataplane,
-      probes: opts.probes,
-      auth: Boolean(extra.token),
-    },
-    'ferrolb running',
-  );
-
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal }, 'shutting down');
-      void (async () => {
-        await extra.onStop?.();
-        await api.close();
-        await runtime.drain();
-        await bgp.stop().catch((err: unknown) => log.error({ err }, 'bgp shutdown failed'));
-        await sctp.stop().catch((err: unknown) => log.error({ err }, 'sctp shutdown failed'));
-        await dataplane.stop().catch((err: unknown) => log.error({ err }, 'data plane shutdown failed'));
-        log.info('stopped');
-        resolve(0);
-      })();
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => extra.onHup?.());
+  api.addRoute('components', () => ({ items: supervisor.status() }));
+  let url = '';
+  const components: Component[] = [
+    stateDirLockComponent(opts.stateDir),
+    ...(opts.dataplane
+      ? [netnsLockComponent(NFT_TABLE, () => ({ stateDir: opts.stateDir, api: url }))]
+      : []),
+    ...(extra.input ?? []),
+    apiComponent(api, opts.listen, (addr) => {
+      url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    }),
+    dataplaneComponent(dataplane),
+    sctpComponent(sctp),
+    bgpComponent(bgp, (f) => (bgpFailed = f)),
+  ];
+  const supervisor = new Supervisor(components, { log });
+  return runRole(supervisor, log, {
+    ...(extra.onHup ? { onHup: extra.onHup } : {}),
+    running: () =>
+      log.info(
+        {
+          api: url,
+          stateDir: opts.stateDir,
+          dataplane: opts.dataplane,
+          probes: opts.probes,
+          auth: Boolean(extra.token),
+        },
+        'ferrolb running',
+      ),
   });
 }

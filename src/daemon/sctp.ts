@@ -96,9 +96,11 @@ export class SctpShell {
     this.queueNum = opts.queueNum ?? DEFAULT_SCTP_QUEUE;
   }
 
+  private readonly onChange = () => this.kick();
+
   async start(): Promise<void> {
-    this.opts.runtime.on('snapshot', () => this.kick());
-    this.opts.runtime.on('health', () => this.kick());
+    this.opts.runtime.on('snapshot', this.onChange);
+    this.opts.runtime.on('health', this.onChange);
     this.kick();
     await this.syncing;
   }
@@ -381,6 +383,8 @@ export class SctpShell {
   /** Leaves nothing behind (the SCTP path cannot run without the daemon, keepForwarding or not). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.opts.runtime.off('snapshot', this.onChange);
+    this.opts.runtime.off('health', this.onChange);
     await this.syncing;
     const any =
       this.cur ||

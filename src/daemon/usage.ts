@@ -1,5 +1,8 @@
 // Command-line mistakes: a typed error so the entry point prints the usage and exits 2, and the flag
 // parsers every role shares.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
 import { parseDurationMs } from '../model/issues.js';
 
 export class UsageError extends Error {}
@@ -26,4 +29,34 @@ export function portOrOff(flag: string, v: string): number | false {
   if (!Number.isInteger(n) || n < 1 || n > 65535)
     throw new UsageError(`${flag}: "${v}" is not a port or off`);
   return n;
+}
+
+/** How a command's usage error is reported: the message and that command's usage, exit code 2. */
+export class CommandUsageError extends UsageError {
+  constructor(
+    message: string,
+    readonly usage: string,
+  ) {
+    super(message);
+  }
+}
+
+const HELP = { help: { type: 'boolean', short: 'h' } } as const;
+
+/**
+ * Strict flag parsing for one command: every command takes --help/-h; an unknown flag or a stray
+ * argument is a CommandUsageError carrying the command's usage.
+ */
+export function parseCommand<O extends OptionsConfig>(
+  args: readonly string[],
+  options: O,
+  usage: string,
+) {
+  try {
+    return parseArgs({ args: [...args], options: { ...options, ...HELP }, allowPositionals: false, strict: true });
+  } catch (e) {
+    if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
+      throw new CommandUsageError((e as Error).message, usage);
+    throw e;
+  }
 }

@@ -1,6 +1,6 @@
 // How the applier runs commands. Production runs them in the host namespace; tests hand in a runner
 // that prefixes `ip netns exec NS`, so the same shell code is exercised against a real kernel.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 export interface RunResult {
   readonly stdout: string;
@@ -28,23 +28,56 @@ export class CommandError extends Error {
   }
 }
 
+/**
+ * The command could not be started at all (EMFILE/ENFILE when fds run out, ENOENT, EAGAIN): a
+ * rejection of the run, handled like any failed command, never an unhandled 'error' event.
+ */
+export class SpawnError extends Error {
+  constructor(
+    readonly command: string,
+    readonly code: string | undefined,
+    cause: unknown,
+  ) {
+    super(`cannot run ${command}: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = 'SpawnError';
+  }
+}
+
 export function spawnRunner(prefix: readonly string[] = [], timeoutMs = 120_000): Runner {
   return (cmd, args, input) =>
     new Promise((resolve, reject) => {
       const argv = [...prefix, cmd, ...args];
-      const p = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], timeout: timeoutMs });
+      let settled = false;
+      const fail = (e: unknown) => {
+        if (settled) return;
+        settled = true;
+        reject(new SpawnError(argv.slice(0, 3).join(' '), (e as NodeJS.ErrnoException)?.code, e));
+      };
+      let p: ChildProcess;
+      try {
+        p = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], timeout: timeoutMs });
+      } catch (e) {
+        fail(e);
+        return;
+      }
+      // First the error handler: a failed spawn (EMFILE) emits 'error' and has no stdio streams.
+      p.on('error', fail);
+      if (!p.stdout || !p.stderr || !p.stdin) return; // 'error' follows and rejects
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       p.stdout.on('data', (d: Buffer) => out.push(d));
       p.stderr.on('data', (d: Buffer) => err.push(d));
-      p.on('error', reject);
-      p.on('close', (code) =>
+      p.stdout.on('error', () => undefined);
+      p.stderr.on('error', () => undefined);
+      p.on('close', (code) => {
+        if (settled) return;
+        settled = true;
         resolve({
           stdout: Buffer.concat(out).toString('utf8'),
           stderr: Buffer.concat(err).toString('utf8'),
           code: code ?? -1,
-        }),
-      );
+        });
+      });
       p.stdin.on('error', () => undefined);
       p.stdin.end(input ?? '');
     });

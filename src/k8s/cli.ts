@@ -1,6 +1,5 @@
 // `ferrolb controller [flags]`: flags → ControllerOptions, run until SIGTERM/SIGINT, release the
 // Lease on the way out. The integrator wires it as one `case 'controller'` in src/daemon/main.ts.
-import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../daemon/log.js';
 import { DEFAULT_CLASS } from './annotations.js';
@@ -10,7 +9,9 @@ import type { Server } from 'node:http';
 import { Gauge } from 'prom-client';
 import { newRegistry, registerCounters, serveMetrics } from '../daemon/metrics.js';
 import { parseListen } from '../daemon/run.js';
-import { durationFlag, UsageError } from '../daemon/usage.js';
+import { durationFlag, parseCommand, UsageError } from '../daemon/usage.js';
+import { Supervisor, type Component } from '../daemon/component.js';
+import { runRole } from '../daemon/role.js';
 
 export const CONTROLLER_USAGE = `usage: ferrolb controller [flags]
   --kubeconfig FILE          default: in-cluster, else $KUBECONFIG, else ~/.kube/config
@@ -62,10 +63,10 @@ export function mappingConfig(values: ClusterValues): CoreConfig {
 export function parseControllerArgs(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
-): Omit<ControllerOptions, 'kubeConfig'> & { kubeconfig?: string; metricsAddr: string } {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+): Omit<ControllerOptions, 'kubeConfig'> & { kubeconfig?: string; metricsAddr: string; help: boolean } {
+  const { values } = parseCommand(
+    argv,
+    {
       ...CLUSTER_OPTIONS,
       'leader-elect': { type: 'boolean' },
       'lease-namespace': { type: 'string' },
@@ -76,10 +77,11 @@ export function parseControllerArgs(
       'leader-elect-retry-period': { type: 'string' },
       'metrics-addr': { type: 'string' },
     },
-    allowPositionals: false,
-  });
+    CONTROLLER_USAGE,
+  );
   const identity = values.identity ?? env.POD_NAME;
   return {
+    help: values.help ?? false,
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     config: mappingConfig(values),
     leaderElection: values['leader-elect']
@@ -131,43 +133,63 @@ function leaseTimings(values: {
 
 /** Runs the controller in the foreground; resolves with the exit code after SIGTERM/SIGINT. */
 export async function controllerMain(argv: string[]): Promise<number> {
-  const { kubeconfig, metricsAddr, ...opts } = parseControllerArgs(argv);
+  const { help, kubeconfig, metricsAddr, ...opts } = parseControllerArgs(argv);
+  if (help) {
+    console.log(CONTROLLER_USAGE);
+    return 0;
+  }
+  const metricsListen = metricsAddr === 'off' ? undefined : parseListen(metricsAddr, '--metrics-addr');
   const kc = new KubeConfig();
   if (kubeconfig) kc.loadFromFile(kubeconfig);
   else kc.loadFromDefault();
   const log = createLogger('ferrolb-controller');
-  const c = runController({ ...opts, kubeConfig: kc, log });
+  let c: ReturnType<typeof runController> | undefined;
   let metricsServer: Server | undefined;
-  if (metricsAddr !== 'off') {
-    const reg = newRegistry();
-    registerCounters(reg, 'ferrolb_controller', () => ({ ...c.metrics }), {
-      reconciles: 'Reconcile passes',
-      apiWrites: 'Writes to the API server',
-      writeConflicts: 'Writes refused with 409 Conflict and retried',
-      writeErrors: 'Writes that failed',
-      events: 'Events recorded',
-      configInvalid: 'Times the configuration was found invalid (the last good one kept serving)',
-    });
-    new Gauge({
-      name: 'ferrolb_controller_leader',
-      help: '1 while this replica holds the Lease',
-      registers: [reg],
-      collect() {
-        this.set(c.isLeader() ? 1 : 0);
-      },
-    });
-    const { host, port } = parseListen(metricsAddr, '--metrics-addr');
-    const m = await serveMetrics(reg, host, port);
-    metricsServer = m.server;
-    log.info({ metrics: `http://${m.address.address}:${m.address.port}/metrics` }, 'metrics');
-  }
-  log.info({ config: opts.config, leaderElection: opts.leaderElection }, 'controller started');
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
+  // The role as components: the metrics endpoint is bound first (a taken port fails before the
+  // controller writes anything), then the controller itself.
+  const metrics: Component = {
+    name: 'metrics',
+    start: async () => {
+      if (!metricsListen) return;
+      const reg = newRegistry();
+      registerCounters(reg, 'ferrolb_controller', () => ({ ...(c?.metrics ?? {}) }), {
+        reconciles: 'Reconcile passes',
+        apiWrites: 'Writes to the API server',
+        writeConflicts: 'Writes refused with 409 Conflict and retried',
+        writeErrors: 'Writes that failed',
+        events: 'Events recorded',
+        configInvalid: 'Times the configuration was found invalid (the last good one kept serving)',
+      });
+      new Gauge({
+        name: 'ferrolb_controller_leader',
+        help: '1 while this replica holds the Lease',
+        registers: [reg],
+        collect() {
+          this.set(c?.isLeader() ? 1 : 0);
+        },
+      });
+      const m = await serveMetrics(reg, metricsListen.host, metricsListen.port);
+      metricsServer = m.server;
+      log.info({ metrics: `http://${m.address.address}:${m.address.port}/metrics` }, 'metrics');
+    },
+    stop: async () => {
+      const s = metricsServer;
+      metricsServer = undefined;
+      if (s) await new Promise<void>((r) => s.close(() => r()));
+    },
+  };
+  const controller: Component = {
+    name: 'controller',
+    start: async () => {
+      c = runController({ ...opts, kubeConfig: kc, log });
+    },
+    stop: async () => {
+      await c?.stop();
+      c = undefined;
+    },
+  };
+  return runRole(new Supervisor([metrics, controller], { log }), log, {
+    running: () =>
+      log.info({ config: opts.config, leaderElection: opts.leaderElection }, 'controller started'),
   });
-  log.info({}, 'stopping');
-  await c.stop();
-  metricsServer?.close();
-  return 0;
 }

@@ -1,0 +1,79 @@
+// The daemon's subsystems as Components (src/daemon/component.ts). Each wraps an existing shell and
+// adds nothing but the lifecycle: what start and stop mean, and whether a failure is retried.
+import type { AddressInfo } from 'node:net';
+import type { ApiServer } from '../api/server.js';
+import type { BgpShell } from './bgp.js';
+import type { Component } from './component.js';
+import type { DataplaneShell } from './dataplane.js';
+import { NetnsLock, StateDirLock } from './lock.js';
+import type { Runtime } from './runtime.js';
+import type { SctpShell } from './sctp.js';
+
+export function stateDirLockComponent(dir: string): Component {
+  const lock = new StateDirLock(dir);
+  return {
+    name: 'state-lock',
+    start: () => lock.acquire(),
+    stop: () => lock.release(),
+    detail: () => ({ dir }),
+  };
+}
+
+export function netnsLockComponent(table: string, about: () => Record<string, unknown>): Component {
+  const lock = new NetnsLock(table, about);
+  return {
+    name: 'kernel-lock',
+    start: () => lock.acquire(),
+    stop: () => lock.release(),
+    detail: () => ({ table }),
+  };
+}
+
+/** Loads the persisted state and applies the config file (no kernel work). Stop waits for queued changes. */
+export function runtimeComponent(runtime: Runtime): Component {
+  return {
+    name: 'state',
+    start: () => runtime.start(),
+    drain: () => runtime.drain(),
+    stop: async () => undefined,
+  };
+}
+
+/** Binds the REST API. Drained (closed) first at shutdown so no write arrives while the rest stops. */
+export function apiComponent(
+  api: ApiServer,
+  listen: { host: string; port: number },
+  onListening: (a: AddressInfo) => void,
+): Component {
+  return {
+    name: 'api',
+    startTimeoutMs: 10_000,
+    start: async () => onListening(await api.listen(listen.host, listen.port)),
+    drain: () => api.close(),
+    stop: () => api.close(),
+  };
+}
+
+export function dataplaneComponent(shell: DataplaneShell): Component {
+  return { name: 'dataplane', start: () => shell.start(), stop: () => shell.stop() };
+}
+
+export function sctpComponent(shell: SctpShell): Component {
+  return { name: 'sctp', start: () => shell.start(), stop: () => shell.stop() };
+}
+
+/**
+ * The BGP speaker: retriable. A start that fails (port 179 taken, ...) or a speaker that cannot
+ * start later for newly configured peers is retried with backoff, never cached as failed.
+ */
+export function bgpComponent(shell: BgpShell, setOnError: (f: (err: unknown) => void) => void): Component {
+  return {
+    name: 'bgp',
+    retry: { initialMs: 1_000, maxMs: 30_000 },
+    start: async (ctx) => {
+      setOnError((err) => ctx.fail(err));
+      await shell.start();
+    },
+    stop: () => shell.stop(),
+  };
+}
