@@ -64,7 +64,10 @@ export function sendError(res: ServerResponse, e: ApiError): void {
 export async function readBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<string> {
   const declared = Number(req.headers['content-length']);
   if (declared > maxBytes)
-    throw new ApiError(ApiErrorCode.PayloadTooLarge, `body of ${declared} bytes is over the limit of ${maxBytes}`);
+    throw new ApiError(
+      ApiErrorCode.PayloadTooLarge,
+      `body of ${declared} bytes is over the limit of ${maxBytes}`,
+    );
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {

@@ -1,7 +1,7 @@
 // REST API (/api/v1): LoadBalancers and pools, apply of object sets, health. Every write goes through
 // the same validation as the config file, and is acknowledged only once it is durable.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { objectShapeIssues } from '../model/validate.js';
@@ -44,7 +44,7 @@ export interface ApiOptions {
 export interface ApiLimits {
   /** Open connections at once; more are accepted and closed at once (fds stay free for the kernel work). */
   readonly maxConnections: number;
-  /** Time to receive a request's headers, counted from the connection (slowloris, idle sockets). */
+  /** Time to receive a request's headers; a new connection must send its first request within it too. */
   readonly headersTimeoutMs: number;
   /** Time to receive a whole request. */
   readonly requestTimeoutMs: number;
@@ -61,7 +61,7 @@ export const DEFAULT_API_LIMITS: ApiLimits = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 5_000,
-  idleTimeoutMs: 120_000,
+  idleTimeoutMs: 60_000,
   maxBodyBytes: MAX_BODY_BYTES,
 };
 
@@ -83,6 +83,8 @@ export class ApiServer {
   private readonly limits: ApiLimits;
   /** Connections closed at once because maxConnections were open. */
   droppedConnections = 0;
+  /** Connections that have not sent a request yet, and the timer that closes them. */
+  private readonly firstRequest = new WeakMap<Socket, ReturnType<typeof setTimeout>>();
 
   constructor(private readonly opts: ApiOptions) {
     this.limits = { ...DEFAULT_API_LIMITS, ...opts.limits };
@@ -101,10 +103,23 @@ export class ApiServer {
         keepAliveTimeout: l.keepAliveTimeoutMs,
         connectionsCheckingInterval: Math.min(1_000, l.headersTimeoutMs),
       },
-      (req, res) => void this.handle(req, res),
+      (req, res) => {
+        const t = this.firstRequest.get(req.socket);
+        if (t) clearTimeout(t);
+        this.firstRequest.delete(req.socket);
+        void this.handle(req, res);
+      },
     );
     server.maxConnections = l.maxConnections;
     server.timeout = l.idleTimeoutMs;
+    // Node's headersTimeout counts from a request's first byte; a connection that sends nothing at
+    // all would hold its slot until the idle timeout. Close it after headersTimeout too.
+    server.on('connection', (sock: Socket) => {
+      const t = setTimeout(() => sock.destroy(), l.headersTimeoutMs);
+      t.unref();
+      this.firstRequest.set(sock, t);
+      sock.once('close', () => clearTimeout(t));
+    });
     server.on('drop', () => {
       if (this.droppedConnections++ % 1000 === 0)
         this.opts.log.warn(

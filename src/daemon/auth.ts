@@ -42,7 +42,9 @@ export function apiSecurity(src: TokenSource, host: string, insecure: boolean): 
   } else if (src.env !== undefined) {
     token = src.env.trim();
     if (token === '')
-      throw new StartupError('$FERROLB_API_TOKEN is set but empty; refusing to start with authentication off');
+      throw new StartupError(
+        '$FERROLB_API_TOKEN is set but empty; refusing to start with authentication off',
+      );
   }
   if (!token && !isLoopbackHost(host)) {
     const where = `--api ${host.includes(':') ? `[${host}]` : host || '(all addresses)'}`;
@@ -51,7 +53,9 @@ export function apiSecurity(src: TokenSource, host: string, insecure: boolean): 
         `${where} is reachable from other hosts but no API token is set; give --api-token-file FILE, ` +
           `bind to 127.0.0.1, or pass --insecure-api to run without authentication`,
       );
-    warnings.push(`${where} without a token (--insecure-api): anyone who can reach it can change the configuration`);
+    warnings.push(
+      `${where} without a token (--insecure-api): anyone who can reach it can change the configuration`,
+    );
   }
   return { ...(token ? { token } : {}), warnings };
 }

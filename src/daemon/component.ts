@@ -202,7 +202,10 @@ export class Supervisor {
     }
     slot.state = 'running';
     if (slot.failures > 0)
-      this.opts.log.info({ component: slot.c.name, failures: slot.failures }, 'component started after retries');
+      this.opts.log.info(
+        { component: slot.c.name, failures: slot.failures },
+        'component started after retries',
+      );
     slot.failures = 0;
     delete slot.error;
   }

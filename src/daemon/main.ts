@@ -54,7 +54,8 @@ const RUN_OPTIONS = {
 function positiveInt(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new CommandUsageError(`${flag}: "${v}" is not a positive integer`, RUN_USAGE);
+  if (!Number.isInteger(n) || n < 1)
+    throw new CommandUsageError(`${flag}: "${v}" is not a positive integer`, RUN_USAGE);
   return n;
 }
 
@@ -160,10 +161,11 @@ export function runFerrolb(): void {
       exitSoon();
     },
     (e: unknown) => {
-      const startup =
-        e instanceof ComponentStartError && e.cause instanceof StartupError ? e.cause : e;
+      const startup = e instanceof ComponentStartError && e.cause instanceof StartupError ? e.cause : e;
       if (startup instanceof StartupError) {
-        console.error(`ferrolb: ${e instanceof ComponentStartError ? `${e.component}: ` : ''}${startup.message}`);
+        console.error(
+          `ferrolb: ${e instanceof ComponentStartError ? `${e.component}: ` : ''}${startup.message}`,
+        );
         for (const i of startup.issues) console.error(`  error: ${formatIssue(i)}`);
       } else if (e instanceof ComponentStartError || e instanceof LockError) {
         console.error(`ferrolb: ${e.message}`);

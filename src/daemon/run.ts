@@ -122,7 +122,12 @@ export function defaultMaxConnections(limitsText?: string): number {
  * plane + probes, SCTP multihoming and BGP. A required component that fails rolls the others back
  * and the process exits non-zero. A new subsystem (L2, cluster sync) is one more entry in the list.
  */
-export async function serve(runtime: Runtime, log: Logger, opts: ServeOptions, extra: ServeExtra): Promise<number> {
+export async function serve(
+  runtime: Runtime,
+  log: Logger,
+  opts: ServeOptions,
+  extra: ServeExtra,
+): Promise<number> {
   const dataplane = new DataplaneShell({
     runtime,
     log,
@@ -177,9 +182,7 @@ export async function serve(runtime: Runtime, log: Logger, opts: ServeOptions, e
   let url = '';
   const components: Component[] = [
     stateDirLockComponent(opts.stateDir),
-    ...(opts.dataplane
-      ? [netnsLockComponent(NFT_TABLE, () => ({ stateDir: opts.stateDir, api: url }))]
-      : []),
+    ...(opts.dataplane ? [netnsLockComponent(NFT_TABLE, () => ({ stateDir: opts.stateDir, api: url }))] : []),
     ...(extra.input ?? []),
     apiComponent(api, opts.listen, (addr) => {
       url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;

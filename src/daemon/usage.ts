@@ -47,13 +47,14 @@ const HELP = { help: { type: 'boolean', short: 'h' } } as const;
  * Strict flag parsing for one command: every command takes --help/-h; an unknown flag or a stray
  * argument is a CommandUsageError carrying the command's usage.
  */
-export function parseCommand<O extends OptionsConfig>(
-  args: readonly string[],
-  options: O,
-  usage: string,
-) {
+export function parseCommand<O extends OptionsConfig>(args: readonly string[], options: O, usage: string) {
   try {
-    return parseArgs({ args: [...args], options: { ...options, ...HELP }, allowPositionals: false, strict: true });
+    return parseArgs({
+      args: [...args],
+      options: { ...options, ...HELP },
+      allowPositionals: false,
+      strict: true,
+    });
   } catch (e) {
     if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
       throw new CommandUsageError((e as Error).message, usage);
