@@ -5,8 +5,6 @@ import { buildDesiredState } from '../model/validate.js';
 import { runDaemon, parseListen } from './run.js';
 import { StartupError } from './runtime.js';
 import { VERSION } from '../version.js';
-import { controllerMain, CONTROLLER_USAGE } from '../k8s/cli.js';
-import { agentMain, AGENT_USAGE } from './agent.js';
 import { CommandUsageError, onOff, parseCommand, portOrOff, UsageError } from './usage.js';
 import { ComponentStartError } from './component.js';
 import { LockError } from './lock.js';
@@ -85,10 +83,11 @@ async function check(path: string): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
+    // The Kubernetes roles load the Kubernetes client: only when asked for (start-up of the others).
     case 'controller':
-      return controllerMain(rest);
+      return (await import('../k8s/cli.js')).controllerMain(rest);
     case 'agent':
-      return agentMain(rest);
+      return (await import('./agent.js')).agentMain(rest);
     case 'check': {
       const { values } = parseCommand(rest, { config: { type: 'string', short: 'c' } }, CHECK_USAGE);
       if (values.help) return help(CHECK_USAGE);
@@ -133,10 +132,10 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h': {
-      const sub = { run: RUN_USAGE, check: CHECK_USAGE, controller: CONTROLLER_USAGE, agent: AGENT_USAGE }[
-        rest[0] ?? ''
-      ];
-      return help(sub ?? USAGE);
+      const sub = rest[0] ?? '';
+      if (sub === 'controller') return help((await import('../k8s/cli.js')).CONTROLLER_USAGE);
+      if (sub === 'agent') return help((await import('./agent.js')).AGENT_USAGE);
+      return help({ run: RUN_USAGE, check: CHECK_USAGE }[sub] ?? USAGE);
     }
     case undefined:
       throw new CommandUsageError('no command given', USAGE);
