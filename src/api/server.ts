@@ -35,7 +35,7 @@ export interface ApiOptions {
   readonly counters?: () => Promise<readonly ServiceCounters[]>;
   /** GET /readyz: undefined when ready, else why not (503). Absent: ready once listening. */
   readonly notReady?: () => string | undefined;
-  /** Extra detail in the /readyz body (the role's components and their states). */
+  /** Extra detail in a 503 /readyz body (the role's components and their states). */
   readonly readyDetail?: () => unknown;
   readonly limits?: Partial<ApiLimits>;
 }
@@ -181,7 +181,8 @@ export class ApiServer {
       }
       if (url.pathname === '/readyz') {
         const reason = this.opts.notReady?.();
-        const detail = this.opts.readyDetail?.();
+        // Detail only when not ready: a ready answer stays `{"status": "ready"}`.
+        const detail = reason ? this.opts.readyDetail?.() : undefined;
         return sendJson(res, reason ? 503 : 200, {
           ...(reason ? { status: 'not ready', reason } : { status: 'ready' }),
           ...(detail !== undefined ? { components: detail } : {}),

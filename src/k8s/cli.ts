@@ -152,14 +152,17 @@ export async function controllerMain(argv: string[]): Promise<number> {
     start: async () => {
       if (!metricsListen) return;
       const reg = newRegistry();
-      registerCounters(reg, 'ferrolb_controller', () => ({ ...(c?.metrics ?? {}) }), {
+      const help = {
         reconciles: 'Reconcile passes',
         apiWrites: 'Writes to the API server',
         writeConflicts: 'Writes refused with 409 Conflict and retried',
         writeErrors: 'Writes that failed',
         events: 'Events recorded',
         configInvalid: 'Times the configuration was found invalid (the last good one kept serving)',
-      });
+      };
+      // Bound before the controller starts: zeros until it runs.
+      const zero = Object.fromEntries(Object.keys(help).map((k) => [k, 0]));
+      registerCounters(reg, 'ferrolb_controller', () => ({ ...zero, ...(c?.metrics ?? {}) }), help);
       new Gauge({
         name: 'ferrolb_controller_leader',
         help: '1 while this replica holds the Lease',
