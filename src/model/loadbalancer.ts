@@ -186,12 +186,14 @@ export function buildLoadBalancer(
   });
 
   const endpoints: EndpointSpec[] = [];
+  const endpointSeen = new Set<string>();
   (spec.endpoints ?? []).forEach((e, i) => {
     const field = fieldPath(fieldPath('spec.endpoints', i), 'address');
     const ip = tryParseIp(e.address);
     if (!ip) return issue(field, e.address, 'not an IPv4 or IPv6 address');
     const address = formatIp(ip);
-    if (endpoints.some((x) => x.address === address)) return issue(field, e.address, 'endpoint listed twice');
+    if (endpointSeen.has(address)) return issue(field, e.address, 'endpoint listed twice');
+    endpointSeen.add(address);
     endpoints.push({ address, weight: e.weight ?? 1 });
   });
 
