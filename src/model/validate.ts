@@ -5,6 +5,7 @@ import { buildLoadBalancer, type PoolIndex, type RawLoadBalancerSpec } from './l
 import { buildPool, poolOverlapIssues } from './pools.js';
 import { loadBalancerObjectSchema, metadataSchema, poolObjectSchema } from './schema.js';
 import { structuralIssues } from './structural.js';
+import { limitIssues } from './limits.js';
 import { parseBgpObjects } from '../bgp/config.js';
 import {
   BGP_KINDS,
@@ -58,6 +59,9 @@ function metaOf(o: RawObject): ObjectMeta {
 /** Checks one object alone: kind known, shape right. Used by the REST API before a whole-set check. */
 export function objectShapeIssues(o: RawObject, index = 0): ConfigIssue[] {
   const object = objectLabel(o, index);
+  // Limits first: nothing recursive may touch a 100k-deep or 1 MB-string object.
+  const limits = limitIssues([o], index);
+  if (limits.length > 0) return limits;
   if (o === null || typeof o !== 'object' || Array.isArray(o)) {
     return [
       { object, field: '', value: o, message: 'must be an object with apiVersion, kind, metadata and spec' },
@@ -67,7 +71,12 @@ export function objectShapeIssues(o: RawObject, index = 0): ConfigIssue[] {
   // BGP kinds: field checks need the whole set (aliases, profiles); here only the identity.
   if (typeof o.kind === 'string' && BGP_KINDS.includes(o.kind)) {
     return structuralIssues(
-      { type: 'object', required: ['metadata', 'spec'], properties: { metadata: metadataSchema } },
+      {
+        type: 'object',
+        required: ['metadata', 'spec'],
+        additionalProperties: false,
+        properties: { apiVersion: {}, kind: {}, metadata: metadataSchema, spec: {}, status: {} },
+      },
       o,
       object,
     );
@@ -113,7 +122,8 @@ let lastPoolContext: PoolContext | undefined;
 /** The context each validated pool map came from, for updateDesiredState. */
 const contexts = new WeakMap<ReadonlyMap<string, Pool>, PoolContext>();
 
-function shapeOf(o: RawObject, index: number): readonly ConfigIssue[] {
+/** objectShapeIssues, memoised per named object (limits, kind, schema: the object alone). */
+export function shapeOf(o: RawObject, index: number): readonly ConfigIssue[] {
   if (o === null || typeof o !== 'object' || typeof o.kind !== 'string') return objectShapeIssues(o, index);
   if (typeof (o.metadata as { name?: unknown } | undefined)?.name !== 'string')
     return objectShapeIssues(o, index);

@@ -2,7 +2,8 @@
 // from one snapshot to the next. Invalid changes produce issues and leave the snapshot as it was.
 import { allocate, type Allocation, type IpamMemo, type ServiceStatus } from '../ipam/allocator.js';
 import type { ConfigIssue } from '../model/issues.js';
-import { buildDesiredState, objectLabel, updateDesiredState } from '../model/validate.js';
+import { buildDesiredState, objectLabel, shapeOf, updateDesiredState } from '../model/validate.js';
+import { countIssues } from '../model/limits.js';
 import { poolHolds } from '../model/pools.js';
 import { tryParseIp } from '../net/ip.js';
 import {
@@ -112,6 +113,18 @@ const sameObject = (a: StoredObject | undefined, origin: Origin, o: RawObject): 
   a.origin === origin &&
   (a.object === o || JSON.stringify(a.object) === JSON.stringify(o));
 
+/**
+ * What the change's objects get wrong on their own (limits, kind, shape, duplicates), labelled by
+ * their place in the change itself ("document 2" of a two-document file, never of the whole set).
+ */
+function changeIssues(objects: readonly RawObject[]): ConfigIssue[] {
+  const count = countIssues(objects.length);
+  if (count.length > 0) return count;
+  const issues: ConfigIssue[] = [];
+  objects.forEach((o, i) => issues.push(...shapeOf(o, i)));
+  return issues.length > 0 ? issues : duplicateIssues(objects);
+}
+
 /** Two objects of one change with the same Kind/name: refused by every front door alike. */
 function duplicateIssues(objects: readonly RawObject[]): ConfigIssue[] {
   const seen = new Map<string, number>();
@@ -173,8 +186,8 @@ export function transition(current: Snapshot, change: Change): Transition {
   const touched = new Set<string>();
   switch (change.type) {
     case 'file': {
-      const dups = duplicateIssues(change.objects);
-      if (dups.length > 0) return invalid(dups);
+      const bad = changeIssues(change.objects);
+      if (bad.length > 0) return invalid(bad);
       const labels = new Set(change.objects.map((o, i) => objectLabel(o, i)));
       const before = [...index.values()].filter((s) => s.origin === 'file');
       if (
@@ -211,8 +224,8 @@ export function transition(current: Snapshot, change: Change): Transition {
       break;
     }
     case 'apply': {
-      const dups = duplicateIssues(change.objects);
-      if (dups.length > 0) return invalid(dups);
+      const bad = changeIssues(change.objects);
+      if (bad.length > 0) return invalid(bad);
       for (const [i, o] of change.objects.entries()) {
         const label = objectLabel(o, i);
         const prev = index.get(label);
