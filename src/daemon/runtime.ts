@@ -120,8 +120,9 @@ export class Runtime extends EventEmitter<{
       });
       if (!t.ok) throw new StartupError(`config ${this.opts.configPath} is refused`, t.issues);
     }
-    // First start: make the (possibly empty) state durable and mark the directory initialised.
-    if (!persisted && !(await store.initialised()))
+    // First start (or a directory from before the marker existed): make the state durable and mark
+    // the directory initialised, so a lost state.json is never taken for a first start.
+    if (!(await store.initialised()))
       await store
         .save({ objects: this.current.objects, allocations: this.current.allocations })
         .catch((e: unknown) => {

@@ -28,7 +28,14 @@ export interface ProbeTarget {
   readonly check: HealthCheckConfig;
 }
 
-export type OnChange = (service: string, endpoint: string, state: EndpointState, reason: string) => void;
+/** `target` says which check produced the verdict (the core ignores verdicts of a check that went). */
+export type OnChange = (
+  service: string,
+  endpoint: string,
+  state: EndpointState,
+  reason: string,
+  target: ProbeTarget,
+) => void;
 
 export interface Timers {
   now(): number;
@@ -303,7 +310,7 @@ export class ProbeScheduler {
   }
 
   private emit(t: ProbeTarget, state: EndpointState, reason: string): void {
-    this.safely(() => this.opts.onChange(t.service, t.endpoint, state, reason));
+    this.safely(() => this.opts.onChange(t.service, t.endpoint, state, reason, t));
   }
 
   private safely(fn: () => void): void {

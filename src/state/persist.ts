@@ -161,7 +161,10 @@ export class StateStore {
    */
   async save(state: PersistedState): Promise<boolean> {
     const payload = serialise(state.objects, state.allocations);
-    if (payload === this.lastWritten) return false;
+    if (payload === this.lastWritten) {
+      if (!(await this.initialised())) await this.mark();
+      return false;
+    }
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const tmp = join(this.dir, `.${STATE_FILE}.${process.pid}.${this.seq++}.tmp`);
     try {
@@ -186,16 +189,18 @@ export class StateStore {
     } finally {
       await dh.close();
     }
-    if (!(await this.initialised())) {
-      const fh = await open(this.markerPath, 'w', 0o600);
-      try {
-        await fh.writeFile(`ferrolb state directory, first state written ${new Date().toISOString()}\n`);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-    }
+    if (!(await this.initialised())) await this.mark();
     return true;
+  }
+
+  private async mark(): Promise<void> {
+    const fh = await open(this.markerPath, 'w', 0o600);
+    try {
+      await fh.writeFile(`ferrolb state directory, first state written ${new Date().toISOString()}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
   }
 }
 
