@@ -8,7 +8,7 @@ import type { RawObject } from '../model/types.js';
 import {
   buildSnapshot,
   emptySnapshot,
-  transition,
+  transitionSteps,
   TransitionError,
   type Change,
   type Snapshot,
@@ -18,6 +18,7 @@ import { PersistError, StateFileError, type StateStore } from '../state/persist.
 import type { Allocation } from '../ipam/allocator.js';
 import type { EndpointState } from '../state/views.js';
 import { HealthTable } from '../state/health.js';
+import { runSliced } from '../model/steps.js';
 
 export interface RuntimeOptions {
   readonly store: StateStore;
@@ -124,7 +125,11 @@ export class Runtime extends EventEmitter<{
     // the directory initialised, so a lost state.json is never taken for a first start.
     if (!(await store.initialised()))
       await store
-        .save({ objects: this.current.objects, allocations: this.current.allocations })
+        .save({
+          objects: this.current.objects,
+          allocations: this.current.allocations,
+          index: this.current.state.objects,
+        })
         .catch((e: unknown) => {
           throw new StartupError(`${store.path}: cannot write the first state (${(e as Error).message})`);
         });
@@ -189,7 +194,8 @@ export class Runtime extends EventEmitter<{
   submit(change: Change): Promise<Transition> {
     const run = async (): Promise<Transition> => {
       const before = this.current;
-      const t = transition(before, change);
+      // Sliced: a 10,000-object apply gives the event loop back every few ms (probes, BGP, /healthz).
+      const t = await runSliced(transitionSteps(before, change));
       if (!t.ok) {
         this.opts.log.warn(
           { change: change.type, issues: t.issues.map(formatIssue) },
@@ -202,7 +208,11 @@ export class Runtime extends EventEmitter<{
       // disk, so a failed write (ENOSPC) changes nothing that serves — the last good snapshot keeps
       // serving, the caller gets the error, and the next change (or retry) saves once space is back.
       try {
-        await this.opts.store.save({ objects: t.next.objects, allocations: t.next.allocations });
+        await this.opts.store.save({
+          objects: t.next.objects,
+          allocations: t.next.allocations,
+          index: t.next.state.objects,
+        });
       } catch (err) {
         this.opts.log.error(
           { err, change: change.type },

@@ -12,6 +12,7 @@ import {
   type Pool,
 } from '../model/types.js';
 import { Usage, type Claimant } from './usage.js';
+import { runSync, STEP, type Steps } from '../model/steps.js';
 
 export interface Allocation {
   /** Primary addresses, IPv4 first. */
@@ -179,6 +180,16 @@ export function allocate(
   previous: ReadonlyMap<string, Allocation>,
   before?: PreviousRun,
 ): IpamResult {
+  return runSync(allocateSteps(state, previous, before));
+}
+
+/** allocate() as resumable steps (see model/steps.ts): a 10k-service run can yield to the loop. */
+export function* allocateSteps(
+  state: DesiredState,
+  previous: ReadonlyMap<string, Allocation>,
+  before?: PreviousRun,
+): Steps<IpamResult> {
+  let n = 0;
   const memo = before?.memo;
   const incremental =
     before !== undefined &&
@@ -217,6 +228,7 @@ export function allocate(
 
   // Pass 1: keep what each service already holds and may still hold.
   for (const name of affected) {
+    if (++n % STEP === 0) yield;
     const lb = state.loadBalancers.get(name) as LoadBalancerSpec;
     const plan = planOf(state, lb);
     const prev = previous.get(name);
@@ -257,6 +269,7 @@ export function allocate(
   // Pass 2: explicit requests, before any automatic pick can take one of those addresses.
   const failed = new Map<string, Pending>();
   for (const name of affected) {
+    if (++n % STEP === 0) yield;
     const lb = state.loadBalancers.get(name) as LoadBalancerSpec;
     const plan = planOf(state, lb);
     const prim = primaries.get(name) as (IpAddr | undefined)[];
@@ -292,6 +305,7 @@ export function allocate(
 
   // Pass 3: fill in what is missing, in name order (deterministic whatever the input order).
   for (const name of affected) {
+    if (++n % STEP === 0) yield;
     const lb = state.loadBalancers.get(name) as LoadBalancerSpec;
     const plan = planOf(state, lb);
     const prim = primaries.get(name) as (IpAddr | undefined)[];

@@ -6,6 +6,7 @@ import { buildPool, poolOverlapIssues } from './pools.js';
 import { loadBalancerObjectSchema, metadataSchema, poolObjectSchema } from './schema.js';
 import { structuralIssues } from './structural.js';
 import { limitIssues } from './limits.js';
+import { runSync, STEP, type Steps } from './steps.js';
 import { parseBgpObjects } from '../bgp/config.js';
 import {
   BGP_KINDS,
@@ -223,9 +224,19 @@ export function updateDesiredState(
   next: ReadonlyMap<string, StoredObject>,
   changed: ReadonlySet<string>,
 ): ValidationResult {
+  return runSync(updateDesiredStateSteps(prev, prevWarnings, next, changed));
+}
+
+export function* updateDesiredStateSteps(
+  prev: DesiredState,
+  prevWarnings: readonly ConfigIssue[],
+  next: ReadonlyMap<string, StoredObject>,
+  changed: ReadonlySet<string>,
+): Steps<ValidationResult> {
   const ctx = contexts.get(prev.pools);
-  const all = () => buildDesiredState([...next.values()]);
-  if (!ctx) return all();
+  const all = () => buildDesiredStateSteps([...next.values()]);
+  if (!ctx) return yield* all();
+  let n = 0;
   const issues: ConfigIssue[] = [];
   const warnings = prevWarnings.filter((w) => !changed.has(w.object));
   const loadBalancers = new Map(prev.loadBalancers);
@@ -233,7 +244,8 @@ export function updateDesiredState(
   for (const label of changed) {
     const s = next.get(label);
     const kind = s ? s.object?.kind : label.slice(0, label.indexOf('/'));
-    if (kind === Kind.IPAddressPool) return all();
+    if (kind === Kind.IPAddressPool) return yield* all();
+    if (++n % STEP === 0) yield;
     if (typeof kind === 'string' && BGP_KINDS.includes(kind)) bgpChanged = true;
     if (!s) {
       if (kind === Kind.LoadBalancer) loadBalancers.delete(label.slice(label.indexOf('/') + 1));
@@ -263,13 +275,18 @@ export function updateDesiredState(
 }
 
 export function buildDesiredState(stored: readonly StoredObject[]): ValidationResult {
+  return runSync(buildDesiredStateSteps(stored));
+}
+
+export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<ValidationResult> {
   const issues: ConfigIssue[] = [];
   const warnings: ConfigIssue[] = [];
   const shapeOk: { o: RawObject; label: string; index: number }[] = [];
   const seen = new Map<string, number>();
   const poolNames = new Set<string>();
 
-  stored.forEach(({ object: o }, index) => {
+  for (const [index, { object: o }] of stored.entries()) {
+    if (index % STEP === STEP - 1) yield;
     const shape = shapeOf(o, index);
     const label = objectLabel(o, index);
     const name =
@@ -283,14 +300,14 @@ export function buildDesiredState(stored: readonly StoredObject[]): ValidationRe
           value: name,
           message: `duplicate ${o.kind} name (also document ${first + 1})`,
         });
-        return;
+        continue;
       }
       seen.set(label, index);
       if (o.kind === Kind.IPAddressPool) poolNames.add(name);
     }
     if (shape.length > 0) issues.push(...shape);
     else shapeOk.push({ o, label, index });
-  });
+  }
 
   const ctx = poolContext(
     shapeOk.filter((x) => x.o.kind === Kind.IPAddressPool),
@@ -301,7 +318,9 @@ export function buildDesiredState(stored: readonly StoredObject[]): ValidationRe
 
   const loadBalancers = new Map<string, LoadBalancerSpec>();
   const bgpRaw: RawObject[] = [];
+  let n = 0;
   for (const { o, label } of shapeOk) {
+    if (++n % STEP === 0) yield;
     if (o.kind === Kind.LoadBalancer) {
       const lb = loadBalancerOf(o, label, ctx);
       if (lb.issues.length > 0) issues.push(...lb.issues);

@@ -1,25 +1,37 @@
-// Durable state: objects and allocations in one JSON file, replaced atomically (write a temp file,
-// fsync, rename, fsync the directory), so a crash at any instant leaves either the old or the new
-// state on disk — never a torn file, never allocations without the objects they belong to.
+// Durable state: a base file (state.json, replaced atomically: temp file, fsync, rename, fsync the
+// directory) plus an append-only journal (state.journal) with one line per change — the objects and
+// allocations that change touched — fsynced before the change is acknowledged. A change therefore
+// writes O(change) bytes, not the whole state; the journal is folded into a new base once it grows
+// past the base's size (amortised O(1) per change). Every line carries a sequence number and the base
+// records the last one it contains, so a crash at any instant (mid-append, between a new base and the
+// journal's truncation) leaves a state that loads: a torn last line was never acknowledged and is
+// dropped; anything else that does not parse refuses the start.
 //
 // Fail closed: a file whose content is wrong (shape, addresses, references) refuses the start rather
 // than silently re-allocating; an "initialised" marker written with the first state makes a missing
 // state.json an error (a lost file must not look like a first start).
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Allocation } from '../ipam/allocator.js';
 import { tryParseIp } from '../net/ip.js';
 import { ORIGINS, type StoredObject } from '../model/types.js';
+import { objectLabel } from '../model/validate.js';
+import { runSliced, STEP, type Steps } from '../model/steps.js';
 
 export const STATE_FILE = 'state.json';
 /** Written next to state.json once the first state is durable. */
 export const MARKER_FILE = 'initialised';
+export const JOURNAL_FILE = 'state.journal';
+/** The journal is folded into a new base once it is larger than this and than the base itself. */
+const MIN_COMPACT_BYTES = 1 << 20;
 const FORMAT_VERSION = 1;
 const TMP_RE = /^\.state\.json\..*\.tmp$/;
 
 export interface PersistedState {
   readonly objects: readonly StoredObject[];
   readonly allocations: ReadonlyMap<string, Allocation>;
+  /** The objects by "Kind/name" (the snapshot has it): spares the store building it. */
+  readonly index?: ReadonlyMap<string, StoredObject>;
 }
 
 export class StateFileError extends Error {
@@ -45,6 +57,8 @@ export class PersistError extends Error {
 interface FileShape {
   version: number;
   savedAt: string;
+  /** Last journal sequence number folded into this base (absent: 0). */
+  seq?: number;
   objects: StoredObject[];
   allocations: Record<string, Allocation>;
 }
@@ -83,14 +97,44 @@ export function stateFileProblems(data: unknown): string[] {
 const kindOf = (v: unknown): string =>
   v === null ? 'null' : Array.isArray(v) ? 'an array' : v === undefined ? 'nothing' : typeof v;
 
+interface Durable {
+  readonly index: ReadonlyMap<string, StoredObject>;
+  readonly allocations: ReadonlyMap<string, Allocation>;
+}
+
+interface JournalRecord {
+  seq: number;
+  set: StoredObject[];
+  del: string[];
+  alloc: Record<string, Allocation | null>;
+}
+
+const indexOf = (objects: readonly StoredObject[]): Map<string, StoredObject> =>
+  new Map(objects.map((o) => [objectLabel(o.object, 0), o]));
+
 export class StateStore {
   private seq = 0;
-  /** Serialised form of the last state written or read: an unchanged state is not rewritten. */
-  private lastWritten: string | undefined;
-  constructor(readonly dir: string) {}
+  private tmpSeq = 0;
+  /** What is on disk now (base + journal), by identity: the next save writes only the difference. */
+  private durable: Durable | undefined;
+  private baseBytes = 0;
+  private journalBytes = 0;
+  /** The journal's tail is not known to be clean (a failed append): the next save writes a base. */
+  private journalSuspect = false;
+  private readonly compactBytes: number;
+  constructor(
+    readonly dir: string,
+    opts: { compactBytes?: number } = {},
+  ) {
+    this.compactBytes = opts.compactBytes ?? MIN_COMPACT_BYTES;
+  }
 
   get path(): string {
     return join(this.dir, STATE_FILE);
+  }
+
+  get journalPath(): string {
+    return join(this.dir, JOURNAL_FILE);
   }
 
   get markerPath(): string {
@@ -111,7 +155,7 @@ export class StateStore {
   }
 
   /**
-   * undefined when the directory has never held state; throws StateFileError when the file is
+   * undefined when the directory has never held state; throws StateFileError when the files are
    * unreadable, malformed, or missing although the directory was initialised.
    */
   async load(): Promise<PersistedState | undefined> {
@@ -146,8 +190,66 @@ export class StateStore {
         `${problems.slice(0, 10).join('; ')}${problems.length > 10 ? `; ... (${problems.length} problems)` : ''}`,
       );
     const f = data as FileShape;
-    this.lastWritten = serialise(f.objects, new Map(Object.entries(f.allocations)));
-    return { objects: f.objects, allocations: new Map(Object.entries(f.allocations)) };
+    const index = indexOf(f.objects);
+    const allocations = new Map(Object.entries(f.allocations));
+    this.baseBytes = Buffer.byteLength(text);
+    this.seq = typeof f.seq === 'number' ? f.seq : 0;
+    await this.replay(index, allocations);
+    this.durable = { index, allocations };
+    return { objects: [...index.values()], allocations, index };
+  }
+
+  private async replay(
+    index: Map<string, StoredObject>,
+    allocations: Map<string, Allocation>,
+  ): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.journalPath, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new StateFileError(this.journalPath, (e as Error).message);
+    }
+    this.journalBytes = Buffer.byteLength(text);
+    const lines = text.split('\n');
+    for (const [i, line] of lines.entries()) {
+      if (line === '') continue;
+      let rec: JournalRecord;
+      try {
+        rec = JSON.parse(line) as JournalRecord;
+      } catch {
+        // The last line without its newline is an append a crash cut short: never acknowledged.
+        if (i === lines.length - 1) {
+          this.journalSuspect = true;
+          continue;
+        }
+        throw new StateFileError(this.journalPath, `line ${i + 1} is corrupt; restore the state directory`);
+      }
+      if (
+        typeof rec.seq !== 'number' ||
+        !Array.isArray(rec.set) ||
+        !Array.isArray(rec.del) ||
+        !isPlainObject(rec.alloc)
+      )
+        throw new StateFileError(this.journalPath, `line ${i + 1} is not a journal record`);
+      if (rec.seq <= this.seq) continue; // already folded into the base
+      if (rec.seq !== this.seq + 1)
+        throw new StateFileError(this.journalPath, `line ${i + 1}: sequence ${rec.seq} after ${this.seq}`);
+      const problems = stateFileProblems({
+        version: FORMAT_VERSION,
+        objects: rec.set,
+        allocations: Object.fromEntries(Object.entries(rec.alloc).filter(([, a]) => a !== null)),
+      });
+      if (problems.length > 0)
+        throw new StateFileError(this.journalPath, `line ${i + 1}: ${problems.slice(0, 5).join('; ')}`);
+      for (const label of rec.del) index.delete(label);
+      for (const o of rec.set) index.set(objectLabel(o.object, 0), o);
+      for (const [name, a] of Object.entries(rec.alloc)) {
+        if (a === null) allocations.delete(name);
+        else allocations.set(name, a);
+      }
+      this.seq = rec.seq;
+    }
   }
 
   /** Whether the marker exists (the directory has held state before). */
@@ -156,23 +258,66 @@ export class StateStore {
   }
 
   /**
-   * Writes the state durably; a no-op when it equals what was last read or written. A failed write
-   * (ENOSPC, EIO) removes its temp file and leaves the previous state.json as it was.
+   * Makes the state durable: appends the difference to what is on disk (or writes a new base when
+   * there is no journal yet, it grew large, or its tail is suspect). No-op when nothing changed.
+   * A failed write (ENOSPC, EIO) leaves the files as they were (temp removed, append cut back).
    */
   async save(state: PersistedState): Promise<boolean> {
-    const payload = serialise(state.objects, state.allocations);
-    if (payload === this.lastWritten) {
+    const index = state.index ?? indexOf(state.objects);
+    const next: Durable = { index, allocations: state.allocations };
+    const last = this.durable;
+    const limit = Math.max(this.compactBytes, this.baseBytes);
+    const rec = last ? delta(last, next, this.seq + 1) : undefined;
+    if (
+      rec &&
+      rec.set.length === 0 &&
+      rec.del.length === 0 &&
+      Object.keys(rec.alloc).length === 0 &&
+      !this.journalSuspect
+    ) {
       if (!(await this.initialised())) await this.mark();
       return false;
     }
+    const line =
+      rec && !this.journalSuspect && this.journalBytes <= limit
+        ? await runSliced(recordLine(rec))
+        : undefined;
+    // A change as big as the base (a bulk apply) is cheaper as a new base than as a journal line.
+    if (rec && line !== undefined && Buffer.byteLength(line) <= limit) await this.append(rec, line);
+    else await this.writeBase(next);
+    this.durable = next;
+    if (!(await this.initialised())) await this.mark();
+    return true;
+  }
+
+  private async append(rec: JournalRecord, line: string): Promise<void> {
+    const created = this.journalBytes === 0 && !(await stat(this.journalPath).catch(() => undefined));
+    const fh = await open(this.journalPath, 'a', 0o600);
+    try {
+      await fh.write(line);
+      await fh.datasync();
+    } catch (e) {
+      // Cut a partial line back off; if even that fails, the next save writes a whole new base.
+      await fh.truncate(this.journalBytes).catch(() => (this.journalSuspect = true));
+      throw e;
+    } finally {
+      await fh.close();
+    }
+    if (created) await this.syncDir();
+    this.journalBytes += Buffer.byteLength(line);
+    this.seq = rec.seq;
+  }
+
+  private async writeBase(next: Durable): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const tmp = join(this.dir, `.${STATE_FILE}.${process.pid}.${this.seq++}.tmp`);
+    const seq = this.seq + 1;
+    const body = await runSliced(serialise(next.index.values(), next.allocations));
+    const text = `{"version":${FORMAT_VERSION},"savedAt":${JSON.stringify(new Date().toISOString())},"seq":${seq},${body}}`;
+    const tmp = join(this.dir, `.${STATE_FILE}.${process.pid}.${this.tmpSeq++}.tmp`);
     try {
       const fh = await open(tmp, 'w', 0o600);
       try {
-        await fh.writeFile(
-          `{"version":${FORMAT_VERSION},"savedAt":${JSON.stringify(new Date().toISOString())},${payload}}`,
-        );
+        await fh.writeFile(text);
         await fh.sync();
       } finally {
         await fh.close();
@@ -182,15 +327,32 @@ export class StateStore {
       await rm(tmp, { force: true }).catch(() => undefined);
       throw e;
     }
-    this.lastWritten = payload;
+    await this.syncDir();
+    this.seq = seq;
+    this.baseBytes = Buffer.byteLength(text);
+    // Journal lines up to `seq` are in the base now; emptying the journal is only tidying (a crash
+    // before it leaves lines the next load skips by their sequence numbers).
+    await truncate(this.journalPath, 0).then(
+      () => {
+        this.journalBytes = 0;
+        this.journalSuspect = false;
+      },
+      (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') {
+          this.journalBytes = 0;
+          this.journalSuspect = false;
+        } else this.journalSuspect = true;
+      },
+    );
+  }
+
+  private async syncDir(): Promise<void> {
     const dh = await open(this.dir, 'r');
     try {
       await dh.sync();
     } finally {
       await dh.close();
     }
-    if (!(await this.initialised())) await this.mark();
-    return true;
   }
 
   private async mark(): Promise<void> {
@@ -204,28 +366,78 @@ export class StateStore {
   }
 }
 
+/** What changed between two durable states, by identity (unchanged objects are shared). */
+function delta(a: Durable, b: Durable, seq: number): JournalRecord {
+  const set: StoredObject[] = [];
+  const del: string[] = [];
+  const alloc: Record<string, Allocation | null> = {};
+  for (const [label, o] of b.index) if (a.index.get(label) !== o) set.push(o);
+  for (const label of a.index.keys()) if (!b.index.has(label)) del.push(label);
+  for (const [name, x] of b.allocations) {
+    const y = a.allocations.get(name);
+    if (
+      y !== x &&
+      (!y ||
+        y.addresses.join() !== x.addresses.join() ||
+        y.secondaryAddresses.join() !== x.secondaryAddresses.join())
+    )
+      alloc[name] = x;
+  }
+  for (const name of a.allocations.keys()) if (!b.allocations.has(name)) alloc[name] = null;
+  return { seq, set, del, alloc };
+}
+
 /**
  * `"objects":[...],"allocations":{...}` with each object's JSON memoised by identity: a change
- * re-serialises the objects it touched, the rest is concatenation.
+ * re-serialises the objects it touched, the rest is concatenation. In steps (a 10k-object base is
+ * written without holding the event loop).
  */
 const objectJson = new WeakMap<StoredObject, string>();
 const allocationJson = new WeakMap<Allocation, string>();
-function serialise(objects: readonly StoredObject[], allocations: ReadonlyMap<string, Allocation>): string {
+function jsonOf(s: StoredObject): string {
+  let j = objectJson.get(s);
+  if (j === undefined) objectJson.set(s, (j = JSON.stringify({ origin: s.origin, object: s.object })));
+  return j;
+}
+function allocJsonOf(a: Allocation): string {
+  let j = allocationJson.get(a);
+  if (j === undefined)
+    allocationJson.set(
+      a,
+      (j = JSON.stringify({ addresses: a.addresses, secondaryAddresses: a.secondaryAddresses })),
+    );
+  return j;
+}
+function* serialise(
+  objects: Iterable<StoredObject>,
+  allocations: ReadonlyMap<string, Allocation>,
+): Steps<string> {
   const parts: string[] = [];
+  let n = 0;
   for (const s of objects) {
-    let j = objectJson.get(s);
-    if (j === undefined) objectJson.set(s, (j = JSON.stringify({ origin: s.origin, object: s.object })));
-    parts.push(j);
+    if (++n % STEP === 0) yield;
+    parts.push(jsonOf(s));
   }
   const allocs: string[] = [];
   for (const [name, a] of allocations) {
-    let j = allocationJson.get(a);
-    if (j === undefined)
-      allocationJson.set(
-        a,
-        (j = JSON.stringify({ addresses: a.addresses, secondaryAddresses: a.secondaryAddresses })),
-      );
-    allocs.push(`${JSON.stringify(name)}:${j}`);
+    if (++n % STEP === 0) yield;
+    allocs.push(`${JSON.stringify(name)}:${allocJsonOf(a)}`);
   }
   return `"objects":[${parts.join(',')}],"allocations":{${allocs.join(',')}}`;
+}
+
+/** One journal line (newline included), built like serialise(). */
+function* recordLine(rec: JournalRecord): Steps<string> {
+  const set: string[] = [];
+  let n = 0;
+  for (const s of rec.set) {
+    if (++n % STEP === 0) yield;
+    set.push(jsonOf(s));
+  }
+  const alloc: string[] = [];
+  for (const [name, a] of Object.entries(rec.alloc)) {
+    if (++n % STEP === 0) yield;
+    alloc.push(`${JSON.stringify(name)}:${a === null ? 'null' : allocJsonOf(a)}`);
+  }
+  return `{"seq":${rec.seq},"set":[${set.join(',')}],"del":${JSON.stringify(rec.del)},"alloc":{${alloc.join(',')}}}\n`;
 }

@@ -1,8 +1,15 @@
 // The controller core: a snapshot (objects + validated state + allocations) and pure transitions
 // from one snapshot to the next. Invalid changes produce issues and leave the snapshot as it was.
-import { allocate, type Allocation, type IpamMemo, type ServiceStatus } from '../ipam/allocator.js';
+import { allocateSteps, type Allocation, type IpamMemo, type ServiceStatus } from '../ipam/allocator.js';
 import type { ConfigIssue } from '../model/issues.js';
-import { buildDesiredState, objectLabel, shapeOf, updateDesiredState } from '../model/validate.js';
+import {
+  buildDesiredState,
+  buildDesiredStateSteps,
+  objectLabel,
+  shapeOf,
+  updateDesiredStateSteps,
+} from '../model/validate.js';
+import { runSync, STEP, type Steps } from '../model/steps.js';
 import { countIssues } from '../model/limits.js';
 import { poolHolds } from '../model/pools.js';
 import { tryParseIp } from '../net/ip.js';
@@ -73,21 +80,31 @@ export function buildSnapshot(
   previous: ReadonlyMap<string, Allocation>,
   generation: number,
   before?: Snapshot,
-  /** With `before`: the labels that differ from it, so validation looks at those alone. */
   changed?: ReadonlySet<string>,
 ): Transition {
+  return runSync(buildSnapshotSteps(objects, previous, generation, before, changed));
+}
+
+function* buildSnapshotSteps(
+  objects: readonly StoredObject[] | ReadonlyMap<string, StoredObject>,
+  previous: ReadonlyMap<string, Allocation>,
+  generation: number,
+  before?: Snapshot,
+  /** With `before`: the labels that differ from it, so validation looks at those alone. */
+  changed?: ReadonlySet<string>,
+): Steps<Transition> {
   const list = Array.isArray(objects) ? objects : [...objects.values()];
   const built =
     before && changed && !Array.isArray(objects)
-      ? updateDesiredState(
+      ? yield* updateDesiredStateSteps(
           before.state,
           before.warnings,
           objects as ReadonlyMap<string, StoredObject>,
           changed,
         )
-      : buildDesiredState(list);
+      : yield* buildDesiredStateSteps(list);
   if (!built.state) return { ok: false, code: TransitionError.Invalid, issues: built.issues };
-  const ipam = allocate(
+  const ipam = yield* allocateSteps(
     built.state,
     previous,
     before && { state: before.state, status: before.status, ...(before.ipam ? { memo: before.ipam } : {}) },
@@ -117,11 +134,14 @@ const sameObject = (a: StoredObject | undefined, origin: Origin, o: RawObject): 
  * What the change's objects get wrong on their own (limits, kind, shape, duplicates), labelled by
  * their place in the change itself ("document 2" of a two-document file, never of the whole set).
  */
-function changeIssues(objects: readonly RawObject[]): ConfigIssue[] {
+function* changeIssues(objects: readonly RawObject[]): Steps<ConfigIssue[]> {
   const count = countIssues(objects.length);
   if (count.length > 0) return count;
   const issues: ConfigIssue[] = [];
-  objects.forEach((o, i) => issues.push(...shapeOf(o, i)));
+  for (const [i, o] of objects.entries()) {
+    if (i % STEP === STEP - 1) yield;
+    issues.push(...shapeOf(o, i));
+  }
   return issues.length > 0 ? issues : duplicateIssues(objects);
 }
 
@@ -182,11 +202,16 @@ function poolsInUseIssues(current: Snapshot, next: ReadonlyMap<string, StoredObj
 
 /** Applies a change to a snapshot. Pure. Work is proportional to the change (plus a few O(n) copies). */
 export function transition(current: Snapshot, change: Change): Transition {
+  return runSync(transitionSteps(current, change));
+}
+
+/** transition() in resumable steps: the runtime runs big changes in slices (model/steps.ts). */
+export function* transitionSteps(current: Snapshot, change: Change): Steps<Transition> {
   const index = new Map(current.state.objects);
   const touched = new Set<string>();
   switch (change.type) {
     case 'file': {
-      const bad = changeIssues(change.objects);
+      const bad = yield* changeIssues(change.objects);
       if (bad.length > 0) return invalid(bad);
       const labels = new Set(change.objects.map((o, i) => objectLabel(o, i)));
       const before = [...index.values()].filter((s) => s.origin === 'file');
@@ -214,19 +239,21 @@ export function transition(current: Snapshot, change: Change): Transition {
           touched.add(label);
         }
       }
-      change.objects.forEach((o, i) => {
+      for (const [i, o] of change.objects.entries()) {
+        if (i % STEP === STEP - 1) yield;
         const label = objectLabel(o, i);
         const prev = index.get(label);
-        if (sameObject(prev, 'file', o)) return;
+        if (sameObject(prev, 'file', o)) continue;
         index.set(label, { origin: 'file', object: o });
         touched.add(label);
-      });
+      }
       break;
     }
     case 'apply': {
-      const bad = changeIssues(change.objects);
+      const bad = yield* changeIssues(change.objects);
       if (bad.length > 0) return invalid(bad);
       for (const [i, o] of change.objects.entries()) {
+        if (i % STEP === STEP - 1) yield;
         const label = objectLabel(o, i);
         const prev = index.get(label);
         if (change.createOnly && prev) {
@@ -265,5 +292,5 @@ export function transition(current: Snapshot, change: Change): Transition {
   if (touched.size === 0) return { ok: true, changed: false, next: current };
   const inUse = poolsInUseIssues(current, index);
   if (inUse.length > 0) return invalid(inUse, TransitionError.Conflict);
-  return buildSnapshot(index, current.allocations, current.generation + 1, current, touched);
+  return yield* buildSnapshotSteps(index, current.allocations, current.generation + 1, current, touched);
 }

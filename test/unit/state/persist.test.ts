@@ -8,6 +8,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -140,10 +141,11 @@ test(
     await again.start();
     assert.equal(statSync(join(dir, 'state.json')).mtimeMs, before);
     assert.equal(readFileSync(join(dir, 'state.json'), 'utf8'), text);
-    // A write that fails at the rename (state.json replaced by a non-empty directory): no temp left,
-    // the change is refused and the last good snapshot still serves.
-    rmSync(join(dir, 'state.json'));
-    mkdirSync(join(dir, 'state.json', 'x'), { recursive: true });
+    // A write that fails (the journal cannot be opened): the change is refused and the last good
+    // snapshot still serves; nothing is left behind.
+    const journal = join(dir, 'state.journal');
+    renameSync(journal, `${journal}.aside`);
+    mkdirSync(join(journal, 'x'), { recursive: true });
     const gen = again.snapshot.generation;
     await assert.rejects(again.submit({ type: 'apply', objects: [lb('b')] }), /state could not be saved/);
     assert.equal(again.snapshot.generation, gen);
@@ -152,10 +154,83 @@ test(
       readdirSync(dir).filter((n) => n.endsWith('.tmp')),
       [],
     );
-    // Once the obstacle is gone the same change goes through.
-    rmSync(join(dir, 'state.json'), { recursive: true });
+    // Once the obstacle is gone the same change goes through, and survives a restart.
+    rmSync(journal, { recursive: true });
+    renameSync(`${journal}.aside`, journal);
     const ok = await again.submit({ type: 'apply', objects: [lb('b')] });
     assert.ok(ok.ok && ok.changed);
-    assert.match(readFileSync(join(dir, 'state.json'), 'utf8'), /"b"/);
+    const third = new Runtime({ store: new StateStore(dir), log });
+    await third.start();
+    assert.deepEqual(third.snapshot.allocations.get('b'), again.snapshot.allocations.get('b'));
+  }),
+);
+
+test(
+  'a change appends O(change) bytes; restarts replay the journal; a torn last line is dropped, a corrupt one refused',
+  withDir(async (dir) => {
+    const rt = new Runtime({ store: new StateStore(dir), log });
+    await rt.start();
+    await rt.submit({ type: 'apply', objects: [pool, lb('a'), lb('b')] });
+    const base = readFileSync(join(dir, 'state.json'), 'utf8');
+    await rt.submit({ type: 'apply', objects: [{ ...lb('a'), spec: { ports: [{ port: 81 }] } }] });
+    await rt.submit({ type: 'delete', kind: 'LoadBalancer', name: 'b' });
+    assert.equal(readFileSync(join(dir, 'state.json'), 'utf8'), base, 'the base is not rewritten per change');
+    const lines = readFileSync(join(dir, 'state.journal'), 'utf8').trim().split('\n');
+    assert.ok(lines.length >= 2);
+    const last = JSON.parse(lines.at(-1) as string) as {
+      del: string[];
+      set: unknown[];
+      alloc: Record<string, unknown>;
+    };
+    assert.deepEqual(last.del, ['LoadBalancer/b']);
+    assert.deepEqual(last.set, []);
+    assert.deepEqual(last.alloc, { b: null });
+    const restarted = new Runtime({ store: new StateStore(dir), log });
+    await restarted.start();
+    assert.deepEqual([...restarted.snapshot.allocations], [...rt.snapshot.allocations]);
+    assert.deepEqual(
+      restarted.snapshot.objects.map((o) => o.object),
+      rt.snapshot.objects.map((o) => o.object),
+    );
+    // A crash mid-append leaves a torn last line: it was never acknowledged, so it is dropped.
+    writeFileSync(
+      join(dir, 'state.journal'),
+      `${readFileSync(join(dir, 'state.journal'), 'utf8')}{"seq":99,"set":[{"ori`,
+    );
+    const torn = new Runtime({ store: new StateStore(dir), log });
+    await torn.start();
+    assert.deepEqual([...torn.snapshot.allocations], [...rt.snapshot.allocations]);
+    // Corruption in the middle is not guessed around.
+    const text = readFileSync(join(dir, 'state.journal'), 'utf8').split('\n');
+    text[0] = '{"seq": garbage';
+    writeFileSync(join(dir, 'state.journal'), text.join('\n'));
+    assert.match(await startError(dir), /state\.journal.*line 1 is corrupt/);
+  }),
+);
+
+test(
+  'the journal is folded into a new base once it outgrows it; a crash before the truncation is harmless',
+  withDir(async (dir) => {
+    const rt = new Runtime({ store: new StateStore(dir, { compactBytes: 1 }), log });
+    await rt.start();
+    await rt.submit({ type: 'apply', objects: [pool, lb('a')] });
+    await rt.submit({ type: 'apply', objects: [{ ...lb('a'), spec: { ports: [{ port: 99 }] } }] });
+    const keep = readFileSync(join(dir, 'state.journal'), 'utf8');
+    for (let i = 0; i < 5; i++)
+      await rt.submit({ type: 'apply', objects: [{ ...lb('a'), spec: { ports: [{ port: 100 + i }] } }] });
+    const journal = readFileSync(join(dir, 'state.journal'), 'utf8');
+    assert.ok(journal.length < keep.length * 3, 'compacted along the way');
+    // Old lines put back after a compaction (as if the truncation never happened) are skipped.
+    writeFileSync(join(dir, 'state.journal'), keep + journal);
+    const again = new Runtime({ store: new StateStore(dir), log });
+    await again.start();
+    assert.deepEqual(
+      (
+        again.snapshot.objects.find((o) => o.object.kind === 'LoadBalancer')?.object.spec as {
+          ports: unknown;
+        }
+      ).ports,
+      [{ port: 104 }],
+    );
   }),
 );
