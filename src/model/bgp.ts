@@ -5,7 +5,7 @@
 import { tryParseIp } from '../net/ip.js';
 import { fieldPath, parseDurationMs, type ConfigIssue } from './issues.js';
 import { toSelector } from './labels.js';
-import type { LabelSelector } from './types.js';
+import type { LabelSelector } from './labels.js';
 import { parseCommunity, type LargeCommunity } from './communities.js';
 
 export const FERROLB_V1 = 'ferrolb.io/v1';

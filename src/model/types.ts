@@ -70,16 +70,8 @@ export interface ObjectMeta {
   readonly annotations: Readonly<Record<string, string>>;
 }
 
-export interface LabelSelectorRequirement {
-  readonly key: string;
-  readonly operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
-  readonly values: readonly string[];
-}
-
-export interface LabelSelector {
-  readonly matchLabels: Readonly<Record<string, string>>;
-  readonly matchExpressions: readonly LabelSelectorRequirement[];
-}
+import type { LabelSelector, LabelSelectorRequirement } from './labels.js';
+export type { LabelSelector, LabelSelectorRequirement };
 
 export interface ServiceAllocation {
   /** Lower number = tried first (MetalLB semantics); pools without a priority come last. */
