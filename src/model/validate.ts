@@ -7,7 +7,7 @@ import { loadBalancerObjectSchema, metadataSchema, poolObjectSchema } from './sc
 import { structuralIssues } from './structural.js';
 import { limitIssues } from './limits.js';
 import { runSync, STEP, type Steps } from './steps.js';
-import { parseBgpObjects } from '../bgp/config.js';
+import { parseBgpObjects } from './bgp.js';
 import {
   BGP_KINDS,
   Kind,
