@@ -13,10 +13,21 @@
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Allocation } from '../ipam/allocator.js';
-import { tryParseIp } from '../net/ip.js';
-import { ORIGINS, type StoredObject } from '../model/types.js';
-import { objectLabel } from '../model/validate.js';
-import { runSliced, STEP, type Steps } from '../model/steps.js';
+import type { StoredObject } from '../model/types.js';
+import { runSliced } from '../model/steps.js';
+import {
+  delta,
+  FORMAT_VERSION,
+  indexOf,
+  recordLine,
+  replayJournal,
+  serialise,
+  stateFileProblems,
+  type Durable,
+  type JournalRecord,
+} from './journal.js';
+
+export { stateFileProblems } from './journal.js';
 
 export const STATE_FILE = 'state.json';
 /** Written next to state.json once the first state is durable. */
@@ -24,7 +35,6 @@ export const MARKER_FILE = 'initialised';
 export const JOURNAL_FILE = 'state.journal';
 /** The journal is folded into a new base once it is larger than this and than the base itself. */
 const MIN_COMPACT_BYTES = 1 << 20;
-const FORMAT_VERSION = 1;
 const TMP_RE = /^\.state\.json\..*\.tmp$/;
 
 export interface PersistedState {
@@ -62,55 +72,6 @@ interface FileShape {
   objects: StoredObject[];
   allocations: Record<string, Allocation>;
 }
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === 'object' && !Array.isArray(v);
-
-/** Structural checks of a parsed state file; every problem, each naming where it is. */
-export function stateFileProblems(data: unknown): string[] {
-  if (!isPlainObject(data)) return ['the top level must be an object'];
-  const out: string[] = [];
-  if (data.version !== FORMAT_VERSION)
-    out.push(`unsupported format version ${JSON.stringify(data.version)} (expected ${FORMAT_VERSION})`);
-  if (!Array.isArray(data.objects)) out.push(`"objects" must be an array, got ${kindOf(data.objects)}`);
-  else
-    data.objects.forEach((s: unknown, i) => {
-      if (!isPlainObject(s) || !ORIGINS.includes(s.origin as never) || !isPlainObject(s.object))
-        out.push(`objects[${i}] must be {origin: ${ORIGINS.join('|')}, object: {...}}`);
-    });
-  if (!isPlainObject(data.allocations))
-    out.push(`"allocations" must be a map of service name to allocation, got ${kindOf(data.allocations)}`);
-  else
-    for (const [name, a] of Object.entries(data.allocations)) {
-      const where = `allocations[${JSON.stringify(name)}]`;
-      if (!isPlainObject(a) || !Array.isArray(a.addresses) || !Array.isArray(a.secondaryAddresses)) {
-        out.push(`${where} must be {addresses: [...], secondaryAddresses: [...]}`);
-        continue;
-      }
-      for (const x of [...(a.addresses as unknown[]), ...(a.secondaryAddresses as unknown[])])
-        if (typeof x !== 'string' || !tryParseIp(x))
-          out.push(`${where}: ${JSON.stringify(x)} is not an IP address`);
-    }
-  return out;
-}
-
-const kindOf = (v: unknown): string =>
-  v === null ? 'null' : Array.isArray(v) ? 'an array' : v === undefined ? 'nothing' : typeof v;
-
-interface Durable {
-  readonly index: ReadonlyMap<string, StoredObject>;
-  readonly allocations: ReadonlyMap<string, Allocation>;
-}
-
-interface JournalRecord {
-  seq: number;
-  set: StoredObject[];
-  del: string[];
-  alloc: Record<string, Allocation | null>;
-}
-
-const indexOf = (objects: readonly StoredObject[]): Map<string, StoredObject> =>
-  new Map(objects.map((o) => [objectLabel(o.object, 0), o]));
 
 export class StateStore {
   private seq = 0;
@@ -211,44 +172,12 @@ export class StateStore {
       throw new StateFileError(this.journalPath, (e as Error).message);
     }
     this.journalBytes = Buffer.byteLength(text);
-    const lines = text.split('\n');
-    for (const [i, line] of lines.entries()) {
-      if (line === '') continue;
-      let rec: JournalRecord;
-      try {
-        rec = JSON.parse(line) as JournalRecord;
-      } catch {
-        // The last line without its newline is an append a crash cut short: never acknowledged.
-        if (i === lines.length - 1) {
-          this.journalSuspect = true;
-          continue;
-        }
-        throw new StateFileError(this.journalPath, `line ${i + 1} is corrupt; restore the state directory`);
-      }
-      if (
-        typeof rec.seq !== 'number' ||
-        !Array.isArray(rec.set) ||
-        !Array.isArray(rec.del) ||
-        !isPlainObject(rec.alloc)
-      )
-        throw new StateFileError(this.journalPath, `line ${i + 1} is not a journal record`);
-      if (rec.seq <= this.seq) continue; // already folded into the base
-      if (rec.seq !== this.seq + 1)
-        throw new StateFileError(this.journalPath, `line ${i + 1}: sequence ${rec.seq} after ${this.seq}`);
-      const problems = stateFileProblems({
-        version: FORMAT_VERSION,
-        objects: rec.set,
-        allocations: Object.fromEntries(Object.entries(rec.alloc).filter(([, a]) => a !== null)),
-      });
-      if (problems.length > 0)
-        throw new StateFileError(this.journalPath, `line ${i + 1}: ${problems.slice(0, 5).join('; ')}`);
-      for (const label of rec.del) index.delete(label);
-      for (const o of rec.set) index.set(objectLabel(o.object, 0), o);
-      for (const [name, a] of Object.entries(rec.alloc)) {
-        if (a === null) allocations.delete(name);
-        else allocations.set(name, a);
-      }
-      this.seq = rec.seq;
+    try {
+      const r = replayJournal(text, this.seq, index, allocations);
+      this.seq = r.seq;
+      if (r.tornTail) this.journalSuspect = true;
+    } catch (e) {
+      throw new StateFileError(this.journalPath, (e as Error).message);
     }
   }
 
@@ -364,80 +293,4 @@ export class StateStore {
       await fh.close();
     }
   }
-}
-
-/** What changed between two durable states, by identity (unchanged objects are shared). */
-function delta(a: Durable, b: Durable, seq: number): JournalRecord {
-  const set: StoredObject[] = [];
-  const del: string[] = [];
-  const alloc: Record<string, Allocation | null> = {};
-  for (const [label, o] of b.index) if (a.index.get(label) !== o) set.push(o);
-  for (const label of a.index.keys()) if (!b.index.has(label)) del.push(label);
-  for (const [name, x] of b.allocations) {
-    const y = a.allocations.get(name);
-    if (
-      y !== x &&
-      (!y ||
-        y.addresses.join() !== x.addresses.join() ||
-        y.secondaryAddresses.join() !== x.secondaryAddresses.join())
-    )
-      alloc[name] = x;
-  }
-  for (const name of a.allocations.keys()) if (!b.allocations.has(name)) alloc[name] = null;
-  return { seq, set, del, alloc };
-}
-
-/**
- * `"objects":[...],"allocations":{...}` with each object's JSON memoised by identity: a change
- * re-serialises the objects it touched, the rest is concatenation. In steps (a 10k-object base is
- * written without holding the event loop).
- */
-const objectJson = new WeakMap<StoredObject, string>();
-const allocationJson = new WeakMap<Allocation, string>();
-function jsonOf(s: StoredObject): string {
-  let j = objectJson.get(s);
-  if (j === undefined) objectJson.set(s, (j = JSON.stringify({ origin: s.origin, object: s.object })));
-  return j;
-}
-function allocJsonOf(a: Allocation): string {
-  let j = allocationJson.get(a);
-  if (j === undefined)
-    allocationJson.set(
-      a,
-      (j = JSON.stringify({ addresses: a.addresses, secondaryAddresses: a.secondaryAddresses })),
-    );
-  return j;
-}
-function* serialise(
-  objects: Iterable<StoredObject>,
-  allocations: ReadonlyMap<string, Allocation>,
-): Steps<string> {
-  const parts: string[] = [];
-  let n = 0;
-  for (const s of objects) {
-    if (++n % STEP === 0) yield;
-    parts.push(jsonOf(s));
-  }
-  const allocs: string[] = [];
-  for (const [name, a] of allocations) {
-    if (++n % STEP === 0) yield;
-    allocs.push(`${JSON.stringify(name)}:${allocJsonOf(a)}`);
-  }
-  return `"objects":[${parts.join(',')}],"allocations":{${allocs.join(',')}}`;
-}
-
-/** One journal line (newline included), built like serialise(). */
-function* recordLine(rec: JournalRecord): Steps<string> {
-  const set: string[] = [];
-  let n = 0;
-  for (const s of rec.set) {
-    if (++n % STEP === 0) yield;
-    set.push(jsonOf(s));
-  }
-  const alloc: string[] = [];
-  for (const [name, a] of Object.entries(rec.alloc)) {
-    if (++n % STEP === 0) yield;
-    alloc.push(`${JSON.stringify(name)}:${a === null ? 'null' : allocJsonOf(a)}`);
-  }
-  return `{"seq":${rec.seq},"set":[${set.join(',')}],"del":${JSON.stringify(rec.del)},"alloc":{${alloc.join(',')}}}\n`;
 }
