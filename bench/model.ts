@@ -13,12 +13,17 @@ import type { RawObject } from '../src/model/types.js';
 import { emptySnapshot, transition, type Snapshot } from '../src/state/snapshot.js';
 import { StateStore } from '../src/state/persist.js';
 import { Runtime } from '../src/daemon/runtime.js';
+import { ApiServer } from '../src/api/server.js';
 
 export interface ModelBenchResult {
   services: number;
   endpointsPerService: number;
   putTransition: { p50Ms: number; p99Ms: number };
   putRuntime: { p50Ms: number; p99Ms: number };
+  /** PUT /api/v1/loadbalancers/NAME over HTTP (in-process API server, loopback). */
+  putHttp: { p50Ms: number; p99Ms: number };
+  /** GET /healthz while one 10k-object apply runs through the API. */
+  healthzDuringApply: { p50Ms: number; p99Ms: number; maxMs: number };
   baselineWholeSetMs: number;
   putOverBaselineP50: number;
   bigLb: { endpoints: number; unrelatedPutP99Ms: number };
@@ -97,6 +102,8 @@ export async function runModelBench(services = 10_000, puts = 200): Promise<Mode
   const lag = monitorEventLoopDelay({ resolution: 1 });
   let bulk: ModelBenchResult['bulkApply'];
   const rt: number[] = [];
+  const http: number[] = [];
+  const hz: number[] = [];
   try {
     const runtime = new Runtime({ store: new StateStore(dir), log: pino({ level: 'silent' }) });
     await runtime.start();
@@ -123,6 +130,46 @@ export async function runModelBench(services = 10_000, puts = 200): Promise<Mode
       rt.push(performance.now() - p0);
       if (!r.ok) throw new Error('PUT refused');
     }
+    // Over HTTP: what a client sees (request parsing, the change, the response body).
+    const server = new ApiServer({ runtime, log: pino({ level: 'silent' }) });
+    const addr = await server.listen('127.0.0.1', 0);
+    const base = `http://127.0.0.1:${addr.port}`;
+    try {
+      for (let k = 0; k < puts; k++) {
+        const i = (k * 43) % services;
+        const body = JSON.stringify({ spec: lb(i, 4000 + k).spec as object });
+        const p0 = performance.now();
+        const r = await fetch(`${base}/api/v1/loadbalancers/svc-${i}`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+        await r.arrayBuffer();
+        http.push(performance.now() - p0);
+        if (r.status !== 200) throw new Error(`PUT ${r.status}`);
+      }
+      // /healthz while 10,000 new services arrive in one apply body.
+      const more = Array.from({ length: services }, (_, i) => lb(services + i));
+      let done = false;
+      const apply = fetch(`${base}/api/v1/apply`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(more),
+      }).then(async (r) => {
+        await r.arrayBuffer();
+        done = true;
+        if (r.status !== 200) throw new Error(`apply ${r.status}`);
+      });
+      while (!done) {
+        const h0 = performance.now();
+        await (await fetch(`${base}/healthz`)).arrayBuffer();
+        hz.push(performance.now() - h0);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await apply;
+    } finally {
+      await server.close();
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -147,10 +194,12 @@ export async function runModelBench(services = 10_000, puts = 200): Promise<Mode
     endpointsPerService: 8,
     putTransition: { p50Ms: pct(tr, 50), p99Ms: pct(tr, 99) },
     putRuntime,
+    putHttp: { p50Ms: pct(http, 50), p99Ms: pct(http, 99) },
+    healthzDuringApply: { p50Ms: pct(hz, 50), p99Ms: pct(hz, 99), maxMs: pct(hz, 100) },
     baselineWholeSetMs: Math.round(baselineWholeSetMs),
     putOverBaselineP50: Math.round((pct(tr, 50) / baselineWholeSetMs) * 1000) / 1000,
     bigLb: { endpoints: 40_000, unrelatedPutP99Ms: pct(bg, 99) },
     bulkApply: bulk,
-    goals: { put50ms: putRuntime.p99Ms <= 50, healthz50ms: bulk.loopDelayP99Ms <= 50 },
+    goals: { put50ms: pct(http, 99) <= 50, healthz50ms: pct(hz, 99) <= 50 },
   };
 }

@@ -9,7 +9,13 @@ import { API_VERSION, Kind, type KindName, type RawObject } from '../model/types
 import type { Runtime } from '../daemon/runtime.js';
 import { PersistError } from '../state/persist.js';
 import { TransitionError, type Change } from '../state/snapshot.js';
-import { loadBalancerViews, poolViews, type LoadBalancerView, type PoolView } from '../state/views.js';
+import {
+  loadBalancerView,
+  loadBalancerViews,
+  poolViews,
+  type LoadBalancerView,
+  type PoolView,
+} from '../state/views.js';
 import type { ServiceCounters } from '../dataplane/applier.js';
 import { withCounters } from '../state/views.js';
 import { ApiError, ApiErrorCode, authorized, readObjects, sendError, sendJson } from './http.js';
@@ -182,6 +188,10 @@ export class ApiServer {
           ? this.views().pools
           : raw();
     const one = (n: string) => {
+      // One LoadBalancer's view directly (a write's answer must not cost a view of every service).
+      const snap = this.opts.runtime.snapshot;
+      const spec = kind === Kind.LoadBalancer ? snap.state.loadBalancers.get(n) : undefined;
+      if (spec) return loadBalancerView(snap, spec, (s, a) => this.opts.runtime.endpointState(s, a));
       const v = (list() as { name: string }[]).find((x) => x.name === n);
       if (!v) throw new ApiError(ApiErrorCode.NotFound, `${kind}/${n} not found`);
       return v;
