@@ -131,3 +131,71 @@ test('incremental IPAM (one change at a time) gives what a full run over the sam
     { numRuns: 150 },
   );
 });
+
+test('incremental validation accepts and refuses exactly what whole-set validation does', () => {
+  const opArb2 = fc.record({
+    name: fc.constantFrom('a', 'b', 'c', 'd'),
+    kind: fc.constantFrom('ok', 'ghost-pool', 'bad-address', 'delete', 'pool-change'),
+    port: fc.integer({ min: 1, max: 3 }),
+  });
+  fc.assert(
+    fc.property(fc.array(opArb2, { minLength: 1, maxLength: 20 }), (ops) => {
+      let snap: Snapshot = emptySnapshot();
+      const t0 = transition(snap, { type: 'apply', objects: [pool('v4', ['10.0.0.0/28'])] });
+      assert.ok(t0.ok);
+      snap = t0.next;
+      for (const o of ops) {
+        const t =
+          o.kind === 'delete'
+            ? transition(snap, { type: 'delete', kind: 'LoadBalancer', name: o.name })
+            : o.kind === 'pool-change'
+              ? transition(snap, { type: 'apply', objects: [pool('v4', [`10.0.0.0/${27 + (o.port % 2)}`])] })
+              : transition(snap, {
+                  type: 'apply',
+                  objects: [
+                    lb(o.name, {
+                      ports: [{ port: o.port }],
+                      ...(o.kind === 'ghost-pool' ? { pool: 'ghost' } : {}),
+                      ...(o.kind === 'bad-address' ? { addresses: ['10.9.9.9'] } : {}),
+                    }),
+                  ],
+                });
+        if (o.kind === 'delete' && !t.ok) continue;
+        // The whole-set verdict over the same resulting objects.
+        const objects = t.ok
+          ? t.next.objects
+          : o.kind === 'pool-change'
+            ? null
+            : [
+                ...snap.objects.filter(
+                  (s) =>
+                    (s.object.metadata as { name: string }).name !== o.name ||
+                    s.object.kind !== 'LoadBalancer',
+                ),
+                {
+                  origin: 'api' as const,
+                  object: lb(o.name, {
+                    ports: [{ port: o.port }],
+                    ...(o.kind === 'ghost-pool' ? { pool: 'ghost' } : {}),
+                    ...(o.kind === 'bad-address' ? { addresses: ['10.9.9.9'] } : {}),
+                  }),
+                },
+              ];
+        if (objects === null) continue; // a pool change refused by an invariant (pool in use), not validation
+        const whole = buildDesiredState(objects);
+        if (t.ok) {
+          assert.ok(
+            whole.state,
+            `incremental accepted what the whole set refuses: ${JSON.stringify(whole.issues)}`,
+          );
+          assert.deepEqual([...t.next.state.loadBalancers].sort(), [...whole.state.loadBalancers].sort());
+          assert.deepEqual(t.next.warnings.length, whole.warnings.length);
+          snap = t.next;
+        } else if (t.code === 'Invalid') {
+          assert.equal(whole.state, undefined, 'incremental refused what the whole set accepts');
+        }
+      }
+    }),
+    { numRuns: 150 },
+  );
+});
