@@ -60,6 +60,9 @@ export class StartupError extends Error {
   }
 }
 
+/** Per-service status lines logged at info for one change; above it, a summary. */
+const MAX_STATUS_LINES = 100;
+
 export class Runtime extends EventEmitter<{
   snapshot: [Snapshot, Snapshot];
   health: [string, string, EndpointState];
@@ -230,6 +233,8 @@ export class Runtime extends EventEmitter<{
   }
 
   private logStatus(before: Snapshot, after: Snapshot): void {
+    type Line = ['info' | 'warn', Record<string, unknown>, string];
+    const lines: Line[] = [];
     for (const [name, st] of after.status) {
       const prev = before.status.get(name);
       const alloc = after.allocations.get(name);
@@ -242,15 +247,27 @@ export class Runtime extends EventEmitter<{
       )
         continue;
       if (st.phase === 'Allocated')
-        this.opts.log.info(
+        lines.push([
+          'info',
           { service: name, addresses: alloc?.addresses, secondaryAddresses: alloc?.secondaryAddresses },
           'allocated',
-        );
-      else this.opts.log.warn({ service: name, code: st.code, reason: st.reason }, 'pending');
+        ]);
+      else lines.push(['warn', { service: name, code: st.code, reason: st.reason }, 'pending']);
     }
-    for (const name of before.status.keys()) {
-      if (!after.status.has(name)) this.opts.log.info({ service: name }, 'released');
+    for (const name of before.status.keys())
+      if (!after.status.has(name)) lines.push(['info', { service: name }, 'released']);
+    // A bulk change (thousands of services) gets one summary line; the details go to debug, so
+    // writing the log does not hold the event loop for as long as the change itself took.
+    if (lines.length > MAX_STATUS_LINES) {
+      const count = (msg: string) => lines.filter((l) => l[2] === msg).length;
+      this.opts.log.info(
+        { allocated: count('allocated'), pending: count('pending'), released: count('released') },
+        'allocation changes (per service at debug level)',
+      );
+      if (this.opts.log.isLevelEnabled('debug')) for (const [, o, m] of lines) this.opts.log.debug(o, m);
+      return;
     }
+    for (const [level, o, m] of lines) this.opts.log[level](o, m);
   }
 
   /**
