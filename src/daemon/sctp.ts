@@ -5,9 +5,7 @@
 // its own), and the VIPs on an interface of its own. Everything goes away when the last such service
 // does, or on stop(). The engine's services follow snapshots and endpoint health (only active
 // endpoints take new associations).
-import { execFile, execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { hostRunner, type Runner } from '../dataplane/exec.js';
 import { removeVipInterface, syncVips } from '../dataplane/vip.js';
@@ -32,16 +30,18 @@ import {
   type SctpService,
 } from '../sctp/index.js';
 import { entryKey } from '../sctp/engine/association.js';
+import { NftBatchWriter, nftFileRunner, type WriterStats } from '../sctp/kernel/writer.js';
 import { sctpServices } from './bridge.js';
 import type { Runtime } from './runtime.js';
-
-const execFileP = promisify(execFile);
 
 export const SCTP_VIP_INTERFACE = 'ferrolbsctp0';
 export const SCTP_CHAIN = 'FERROLB-SCTP';
 export const SCTP_OUT_CHAIN = 'FERROLB-SCTP-OUT';
 export const DEFAULT_SCTP_QUEUE = 7100;
-const POLL_MS = 250;
+const TICK_MS = 250;
+/** Counter polls run at most this often, and never more than a third of the time (nft at 6k keys: ~0.8 s). */
+const POLL_MIN_MS = 250;
+const POLL_DUTY = 3;
 
 export interface SctpShellOptions {
   readonly runtime: Runtime;
@@ -64,12 +64,19 @@ export interface SctpStatus {
   readonly services: readonly string[];
   readonly associations: readonly AssociationView[];
   readonly stats?: QueueStats;
+  /** The batched fast-path writer (nft runs, scripts, failures). */
+  readonly writer?: WriterStats;
+  /** How long the last counter poll took, and the interval it implies. */
+  readonly counterPoll?: { readonly lastMs: number; readonly intervalMs: number };
 }
 
 interface Running {
   readonly engine: SctpNatEngine;
   readonly shell: SctpQueueShell;
   readonly timer: ReturnType<typeof setInterval>;
+  readonly writer: NftBatchWriter;
+  pollTimer?: ReturnType<typeof setTimeout>;
+  poll: { lastMs: number; intervalMs: number };
   /** VIPs the iptables chains currently name, per family. */
   vips: string;
 }
@@ -164,15 +171,18 @@ export class SctpShell {
       throw e;
     }
     await this.setSysctls();
-    this.installFastPath();
+    await this.installFastPath();
     const engine = new SctpNatEngine(services, this.opts.limits ?? {});
     const ids = new PathIds();
     const installed = new Map<string, NatEntry>();
     const last = new Map<string, number>();
-    const applyChanges = (c: PathChanges) => {
-      // Synchronous on purpose: packets after the verdict must already find their entries.
+    // Asynchronous and batched: the queue shell holds a packet's verdict until its entries are in.
+    const writer = new NftBatchWriter(nftFileRunner(this.run), (err) =>
+      this.opts.log.warn({ err }, 'sctp: fast-path entries refused; those paths stay in userspace'),
+    );
+    const applyChanges = async (c: PathChanges): Promise<boolean> => {
       const script = fastPathScript(c, ids);
-      if (script) nftSync(script);
+      const ok = script === '' || (await writer.write(script));
       for (const e of c.remove) {
         const k = tupleKey(e);
         const now = installed.get(k);
@@ -181,7 +191,8 @@ export class SctpShell {
           last.delete(k);
         }
       }
-      for (const e of c.add) installed.set(tupleKey(e), e);
+      if (ok) for (const e of c.add) installed.set(tupleKey(e), e);
+      return ok;
     };
     const shell = new SctpQueueShell({ queueNum: this.queueNum, io, engine, applyChanges });
     try {
@@ -191,15 +202,22 @@ export class SctpShell {
         `NFQUEUE ${this.queueNum} unavailable (${e instanceof Error ? e.message : String(e)}; kernel module nfnetlink_queue?)`,
       );
     }
+    const cur: Running = {
+      engine,
+      shell,
+      writer,
+      timer: setInterval(() => shell.tick(), TICK_MS),
+      vips: '',
+      poll: { lastMs: 0, intervalMs: POLL_MIN_MS },
+    };
     const poll = async () => {
-      // Fast-path counters → liveness of client addresses and activity of associations.
-      if (this.polling) return;
-      this.polling = true;
+      // Fast-path counters → liveness of client addresses and activity of associations. The listing
+      // grows with the paths: the next poll waits POLL_DUTY × as long as this one took.
+      const started = Date.now();
       try {
-        const now = Date.now();
         for (const f of [4, 6] as const) {
           if (installed.size === 0) break;
-          const { stdout } = await execFileP('nft', [
+          const r = await this.run('nft', [
             '-j',
             'list',
             'map',
@@ -207,7 +225,9 @@ export class SctpShell {
             FAST_PATH_NAMES.table,
             'pathid',
           ]);
-          for (const [k, packets] of parseCounters(stdout, f)) {
+          if (r.code !== 0) continue; // nft busy for a moment: liveness lags one period
+          const now = Date.now();
+          for (const [k, packets] of parseCounters(r.stdout, f)) {
             const e = installed.get(k);
             if (!e || packets === (last.get(k) ?? 0)) continue;
             last.set(k, packets);
@@ -216,14 +236,14 @@ export class SctpShell {
           }
         }
       } catch {
-        // nft busy for a moment: liveness lags one period.
-      } finally {
-        this.polling = false;
+        // spawn failed (EMFILE, ...): try again next period
       }
-      shell.tick();
+      const took = Date.now() - started;
+      cur.poll = { lastMs: took, intervalMs: Math.max(POLL_MIN_MS, POLL_DUTY * took) };
+      if (this.cur === cur) cur.pollTimer = setTimeout(() => void poll(), cur.poll.intervalMs);
     };
-    const timer = setInterval(() => void poll(), POLL_MS);
-    this.cur = { engine, shell, timer, vips: '' };
+    this.cur = cur;
+    cur.pollTimer = setTimeout(() => void poll(), POLL_MIN_MS);
     this.opts.log.info(
       { queue: this.queueNum, services: [...new Set(services.map((s) => s.name))] },
       'sctp: multihoming engine started',
@@ -260,10 +280,20 @@ export class SctpShell {
     }
   }
 
-  private installFastPath(): void {
+  private async installFastPath(): Promise<void> {
     this.installed.fastPath = true;
-    dropFastPath();
-    nftSync(fastPathTable());
+    await this.dropFastPath();
+    await this.must('nft', ['-f', '-'], fastPathTable());
+  }
+
+  private async dropFastPath(): Promise<void> {
+    await this.must(
+      'nft',
+      ['-f', '-'],
+      ['ip', 'ip6']
+        .map((f) => `table ${f} ${FAST_PATH_NAMES.table} {}\ndelete table ${f} ${FAST_PATH_NAMES.table}\n`)
+        .join(''),
+    );
   }
 
   private async installVips(services: SctpService[]): Promise<void> {
@@ -338,7 +368,9 @@ export class SctpShell {
     this.cur = undefined;
     if (cur) {
       clearInterval(cur.timer);
+      if (cur.pollTimer) clearTimeout(cur.pollTimer);
       cur.shell.stop();
+      await cur.writer.idle();
     }
     const errors: unknown[] = [];
     const step = async (f: () => Promise<void> | void) => {
@@ -352,8 +384,8 @@ export class SctpShell {
     await step(() => this.removeRules(4));
     await step(() => this.removeRules(6));
     if (this.installed.fastPath)
-      await step(() => {
-        dropFastPath();
+      await step(async () => {
+        await this.dropFastPath();
         this.installed.fastPath = false;
       });
     if (this.installed.vips)
@@ -374,7 +406,7 @@ export class SctpShell {
       queue: this.queueNum,
       services: [...new Set(this.services.map((s) => s.name))],
       associations: cur ? cur.engine.associations(Date.now()) : [],
-      ...(cur ? { stats: cur.shell.stats } : {}),
+      ...(cur ? { stats: cur.shell.stats, writer: cur.writer.stats, counterPoll: cur.poll } : {}),
     };
   }
 
@@ -404,16 +436,4 @@ function vipList(services: readonly SctpService[]): string[] {
   const all = new Set<string>();
   for (const s of services) for (const v of s.vips) all.add(formatIp(v as IpAddr));
   return [...all].sort();
-}
-
-function nftSync(script: string): void {
-  execFileSync('nft', ['-f', '-'], { input: script, stdio: ['pipe', 'ignore', 'pipe'] });
-}
-
-function dropFastPath(): void {
-  nftSync(
-    ['ip', 'ip6']
-      .map((f) => `table ${f} ${FAST_PATH_NAMES.table} {}\ndelete table ${f} ${FAST_PATH_NAMES.table}\n`)
-      .join(''),
-  );
 }

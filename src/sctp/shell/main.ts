@@ -2,8 +2,8 @@
 // wires SctpQueueShell in): `node dist/src/sctp/shell/main.js CONFIG.json`. Config:
 // { "queue": 7, "services": [{ "name", "vips": ["10.0.0.1", ...], "port", "endpoints": [{ "addresses": [...], "port" }] }] }
 // stdin commands: "dump" → one JSON line {associations, stats}; "quit" → exit 0.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { spawnRunner } from '../../dataplane/exec.js';
 import { createInterface } from 'node:readline';
 import { parseIp } from '../../net/ip.js';
 import { SctpNatEngine } from '../engine/engine.js';
@@ -20,6 +20,7 @@ import {
 } from '../kernel/nft.js';
 import type { NatEntry, PathChanges } from '../engine/types.js';
 import { entryKey } from '../engine/association.js';
+import { NftBatchWriter, nftFileRunner } from '../kernel/writer.js';
 
 interface RawConfig {
   queue: number;
@@ -34,6 +35,7 @@ interface RawConfig {
   }[];
 }
 
+// Start-up only (before the queue opens): reading the config synchronously delays no packet.
 const cfg = JSON.parse(readFileSync(process.argv[2] ?? '/dev/stdin', 'utf8')) as RawConfig;
 const services: SctpService[] = cfg.services.map((s) => ({
   name: s.name,
@@ -42,41 +44,48 @@ const services: SctpService[] = cfg.services.map((s) => ({
   endpoints: s.endpoints.map((e) => ({ addresses: e.addresses.map(parseIp), port: e.port })),
 }));
 const engine = new SctpNatEngine(services, cfg.limits ?? {});
-const nft = (script: string) =>
-  execFileSync('nft', ['-f', '-'], { input: script, stdio: ['pipe', 'ignore', 'inherit'] });
+const run = spawnRunner();
+const nftRun = nftFileRunner(run);
 const dropTables = () =>
-  nft(
+  nftRun(
     ['ip', 'ip6']
       .map((f) => `table ${f} ${DEFAULT_NAMES.table} {}\ndelete table ${f} ${DEFAULT_NAMES.table}\n`)
       .join(''),
   );
-let applyChanges: ((c: PathChanges) => void) | undefined;
-let pollCounters: (() => void) | undefined;
+let applyChanges: ((c: PathChanges) => Promise<boolean>) | undefined;
+let pollCounters: (() => Promise<void>) | undefined;
 if (cfg.fastPath) {
-  dropTables();
-  nft(fastPathTable());
+  await dropTables();
+  await nftRun(fastPathTable());
   const ids = new PathIds();
   // Kernel key → the entry installed for it, to map counter movement back to associations.
   const installed = new Map<string, NatEntry>();
   const last = new Map<string, number>();
-  applyChanges = (c) => {
+  // Batched and asynchronous: the queue shell holds each verdict until its entries are in.
+  const writer = new NftBatchWriter(nftRun, (err) => process.stderr.write(`fast path: ${String(err)}\n`));
+  applyChanges = async (c) => {
     const script = fastPathScript(c, ids);
-    if (script) nft(script);
+    const ok = script === '' || (await writer.write(script));
     for (const e of c.remove) {
       const cur = installed.get(tupleKey(e));
       if (cur && entryKey(cur) === entryKey(e)) installed.delete(tupleKey(e));
     }
-    for (const e of c.add) installed.set(tupleKey(e), e);
+    if (ok) for (const e of c.add) installed.set(tupleKey(e), e);
+    return ok;
   };
-  pollCounters = () => {
-    const now = Date.now();
+  pollCounters = async () => {
     for (const f of [4, 6] as const) {
-      const json = execFileSync(
-        'nft',
-        ['-j', 'list', 'map', f === 4 ? 'ip' : 'ip6', DEFAULT_NAMES.table, 'pathid'],
-        { encoding: 'utf8' },
-      );
-      for (const [k, packets] of parseCounters(json, f)) {
+      const r = await run('nft', [
+        '-j',
+        'list',
+        'map',
+        f === 4 ? 'ip' : 'ip6',
+        DEFAULT_NAMES.table,
+        'pathid',
+      ]);
+      if (r.code !== 0) continue;
+      const now = Date.now();
+      for (const [k, packets] of parseCounters(r.stdout, f)) {
         const e = installed.get(k);
         if (!e || packets === (last.get(k) ?? 0)) continue;
         last.set(k, packets);
@@ -93,14 +102,15 @@ const shell = new SctpQueueShell({
   ...(applyChanges ? { applyChanges } : {}),
 });
 shell.start();
-const timer = setInterval(() => {
-  try {
-    pollCounters?.();
-  } catch {
-    // nft unavailable for a moment: liveness just lags one period.
-  }
-  shell.tick();
-}, 250);
+const timer = setInterval(() => shell.tick(), 250);
+// Counter polls never overlap, and wait 3 × as long as the last one took (the listing grows with paths).
+let pollTimer: ReturnType<typeof setTimeout> | undefined;
+const poll = async () => {
+  const started = Date.now();
+  await pollCounters?.().catch(() => undefined); // nft unavailable for a moment: liveness lags
+  pollTimer = setTimeout(() => void poll(), Math.max(250, 3 * (Date.now() - started)));
+};
+if (pollCounters) pollTimer = setTimeout(() => void poll(), 250);
 const bigints = (_: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
 createInterface({ input: process.stdin }).on('line', (line) => {
   const cmd = line.trim();
@@ -110,9 +120,9 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     );
   if (cmd === 'quit') {
     clearInterval(timer);
+    if (pollTimer) clearTimeout(pollTimer);
     shell.stop();
-    if (cfg.fastPath) dropTables();
-    process.exit(0);
+    void (cfg.fastPath ? dropTables() : Promise.resolve()).finally(() => process.exit(0));
   }
 });
 process.stdout.write(JSON.stringify({ ready: true, queue: cfg.queue }) + '\n');
