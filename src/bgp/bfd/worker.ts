@@ -3,6 +3,7 @@
 // a control packet (BFD at 100 ms × 3 tolerates no pause of even 0.3 s).
 import { parentPort } from 'node:worker_threads';
 import { parseToBfd, type FromBfd } from '../thread/protocol.js';
+import { raiseThreadPriority } from '../../threads/priority.js';
 import { BfdManager } from './shell.js';
 
 const port = parentPort;
@@ -15,6 +16,10 @@ const mgr = new BfdManager({
   onTransition: () => post({ type: 'states', states: mgr.states() }),
   log: (msg) => post({ type: 'log', msg }),
 });
+
+// Readlink + setpriority are one-off start-up calls on this thread, never on the packet path.
+const nice = raiseThreadPriority(-10);
+if (nice) post({ type: 'log', msg: `BFD thread keeps the default priority (${nice})` });
 
 let queue: Promise<void> = Promise.resolve();
 const starting = mgr.start().then(
