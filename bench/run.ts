@@ -4,6 +4,7 @@ import { cpus } from 'node:os';
 import { runIpamBench } from './ipam.js';
 import { runChangeLatencyBench } from './daemon.js';
 import { runBgpBench } from './bgp.js';
+import { printBfdBench, runBfdBench } from './bfd.js';
 import { runDataplaneBench } from './dataplane.js';
 import { runK8sBench } from './k8s.js';
 import { runEngineSetupBench, runSctpThroughputBench } from './sctp.js';
@@ -66,6 +67,13 @@ async function main(): Promise<void> {
     results.bgp = r;
     console.log('\nBGP (real GoBGP / BIRD2 peers in namespaces)');
     console.log(`  ${JSON.stringify(r)}`);
+  }
+  if ((!only || only === 'bfd') && process.getuid?.() === 0) {
+    // `npm run bench -- bfd 2000` runs one size only.
+    const sizes = only === 'bfd' && process.argv[3] ? process.argv.slice(3).map(Number) : undefined;
+    const r = await runBfdBench(sizes);
+    results.bfd = r;
+    printBfdBench(r);
   }
   if (!only || only === 'sctp') {
     const e = runEngineSetupBench();
