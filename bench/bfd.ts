@@ -7,6 +7,7 @@ import { runBfdLoad, type BfdLoadResult } from '../test/support/bfd-load.js';
 export interface BfdBenchRow {
   readonly services: number;
   readonly applyMs: number;
+  readonly applyError?: string;
   readonly windowMs: number;
   readonly intervalMs: number;
   readonly maxGapMs: Record<string, number>;
@@ -28,6 +29,7 @@ export async function runBfdBench(sizes: readonly number[] = [2000, 10_000]): Pr
     rows.push({
       services: r.services,
       applyMs: r.applyMs,
+      ...(r.applyError ? { applyError: r.applyError } : {}),
       windowMs: r.windowMs,
       intervalMs: r.intervalMs,
       maxGapMs: r.maxGapMs,
@@ -54,7 +56,7 @@ export function printBfdBench(rows: readonly BfdBenchRow[]): void {
   console.log('\nBFD under load (real BIRD2 peer, BFD 100 ms × 3 on IPv4 and IPv6, one `ferroctl apply -f`)');
   for (const r of rows) {
     console.log(
-      `  ${r.services} services: apply ${r.applyMs} ms, measured ${r.windowMs} ms; largest ferrolb BFD TX gap ${Math.max(...Object.values(r.maxGapMs))} ms = ${r.maxGapOverInterval} × interval (goal ≤ 1.5: ${met(r.goals.gap)}); BIRD's own ${r.birdMaxGapMs} ms → ferrolb ÷ BIRD ${r.overBird}`,
+      `  ${r.services} services: apply ${r.applyMs} ms${r.applyError ? ` (ferroctl: ${r.applyError})` : ''}, measured ${r.windowMs} ms; largest ferrolb BFD TX gap ${Math.max(...Object.values(r.maxGapMs))} ms = ${r.maxGapOverInterval} × interval (goal ≤ 1.5: ${met(r.goals.gap)}); BIRD's own ${r.birdMaxGapMs} ms → ferrolb ÷ BIRD ${r.overBird}`,
     );
     console.log(
       `    session resets at BIRD: BGP ${r.bgpResets}, BFD ${r.bfdResets} (goal 0: ${met(r.goals.resets)}); probed endpoint (50 ms timeout) ${r.probedEndpointState}, route ${r.probedRouteChanged ? 'WITHDRAWN/replaced' : 'kept'}; /healthz p50 ${r.healthz.p50Ms} ms, p99 ${r.healthz.p99Ms} ms, max ${r.healthz.maxMs} ms over ${r.healthz.samples} samples (goal p99 ≤ 50 ms: ${met(r.goals.healthzP99)})`,

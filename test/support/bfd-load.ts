@@ -35,6 +35,8 @@ export interface BfdLoadResult {
   readonly services: number;
   readonly endpointsPerService: number;
   readonly applyMs: number;
+  /** ferroctl apply failed (e.g. its 30 s timeout) although the daemon went on. */
+  readonly applyError?: string;
   /** From the apply until BIRD had every route, plus the settle time. */
   readonly windowMs: number;
   readonly intervalMs: number;
@@ -272,6 +274,8 @@ export async function runBfdLoad(o: BfdLoadOptions): Promise<BfdLoadResult> {
     await new Promise((r) => setTimeout(r, 300));
 
     const t0 = Date.now();
+    // ferroctl gives up after its own 30 s; the daemon may still finish the apply, so measuring goes on.
+    let applyError: string | undefined;
     await nsExec(
       lb,
       process.execPath,
@@ -279,6 +283,11 @@ export async function runBfdLoad(o: BfdLoadOptions): Promise<BfdLoadResult> {
       {
         timeoutMs: 900_000,
       },
+    ).catch(
+      (e: unknown) =>
+        (applyError = String((e as { stderr?: string }).stderr ?? e)
+          .trim()
+          .slice(0, 300)),
     );
     const applyMs = Date.now() - t0;
     const want = routesBefore + o.services; // one network per service
@@ -333,6 +342,7 @@ export async function runBfdLoad(o: BfdLoadOptions): Promise<BfdLoadResult> {
       services: o.services,
       endpointsPerService: endpoints,
       applyMs,
+      ...(applyError ? { applyError } : {}),
       windowMs: t1 - t0,
       intervalMs: BFD_INTERVAL_MS,
       maxGapMs,
