@@ -9,7 +9,9 @@ function fakeNft(refuse: (script: string) => boolean = () => false) {
   let gate: Promise<void> | undefined;
   return {
     runs,
-    hold: () => (gate = new Promise<void>((r) => (release = r))),
+    hold: () => {
+      gate = new Promise<void>((r) => (release = r));
+    },
     release: () => release?.(),
     run: async (script: string) => {
       runs.push(script);
