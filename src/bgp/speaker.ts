@@ -8,7 +8,13 @@ import type { BfdService } from './bfd/thread.js';
 import { formatPrefix, prefixKey } from './codec/index.js';
 import type { AdvertisedRoute } from './ribout.js';
 import { PeerSession } from './session.js';
-import { BgpUnsupportedError, type AdvertisedRouteStatus, type BgpStatus, type PeerConfig } from './types.js';
+import {
+  BgpUnsupportedError,
+  type AdvertisedRouteStatus,
+  type BgpStatus,
+  type PeerConfig,
+  type SessionStatus,
+} from './types.js';
 
 export interface SpeakerOptions {
   /** Accept inbound sessions on this port (179 by default); false disables listening. */
@@ -121,12 +127,17 @@ export class BgpSpeaker {
     for (const s of this.sessions.values()) if (canonical(s.config.peerAddress) === addr) s.bfdDown();
   }
 
-  status(): BgpStatus {
-    const sessions = [...this.sessions.values()].map((s) => {
+  /** The sessions part of status(): cheap (no per-route work), for change detection. */
+  sessionsStatus(): SessionStatus[] {
+    return [...this.sessions.values()].map((s) => {
       const st = s.status();
       const bfd = s.config.bfd ? this.bfd?.state(s.config.peerAddress) : undefined;
       return bfd ? { ...st, bfd } : st;
     });
+  }
+
+  status(): BgpStatus {
+    const sessions = this.sessionsStatus();
     const routes = new Map<string, AdvertisedRouteStatus>();
     for (const s of this.sessions.values()) {
       for (const r of s.sentRoutes().values()) {
