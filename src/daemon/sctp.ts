@@ -4,7 +4,8 @@
 // stand-alone e2e set up by hand: sysctls, SCTP NOTRACK and NFQUEUE rules for the VIPs (in chains of
 // its own), and the VIPs on an interface of its own. Everything goes away when the last such service
 // does, or on stop(). The engine's services follow snapshots and endpoint health (only active
-// endpoints take new associations).
+// endpoints take new associations). The queue, engine and fast-path writes run on a thread of their
+// own (SctpCarrier on sctp/thread/worker.ts) so config work here never delays a packet's verdict.
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { hostRunner, type Runner } from '../dataplane/exec.js';
@@ -13,24 +14,17 @@ import { formatIp, type IpAddr } from '../net/ip.js';
 import {
   FAST_PATH_NAMES,
   NativeUnavailableError,
-  PathIds,
-  SctpNatEngine,
-  SctpQueueShell,
-  fastPathScript,
   fastPathTable,
   loadPacketIo,
-  parseCounters,
-  tupleKey,
   type AssociationView,
   type EngineLimits,
-  type NatEntry,
   type PacketIo,
-  type PathChanges,
   type QueueStats,
   type SctpService,
 } from '../sctp/index.js';
-import { entryKey } from '../sctp/engine/association.js';
-import { NftBatchWriter, nftFileRunner, type WriterStats } from '../sctp/kernel/writer.js';
+import type { WriterStats } from '../sctp/kernel/writer.js';
+import { SctpCarrier, type CarrierStatus } from '../sctp/shell/carrier.js';
+import { SctpThread } from '../sctp/thread/client.js';
 import { sctpServices } from './bridge.js';
 import type { Runtime } from './runtime.js';
 
@@ -38,10 +32,6 @@ export const SCTP_VIP_INTERFACE = 'ferrolbsctp0';
 export const SCTP_CHAIN = 'FERROLB-SCTP';
 export const SCTP_OUT_CHAIN = 'FERROLB-SCTP-OUT';
 export const DEFAULT_SCTP_QUEUE = 7100;
-const TICK_MS = 250;
-/** Counter polls run at most this often, and never more than a third of the time (nft at 6k keys: ~0.8 s). */
-const POLL_MIN_MS = 250;
-const POLL_DUTY = 3;
 
 export interface SctpShellOptions {
   readonly runtime: Runtime;
@@ -70,13 +60,15 @@ export interface SctpStatus {
   readonly counterPoll?: { readonly lastMs: number; readonly intervalMs: number };
 }
 
+/** The running SCTP path: on its own thread in the daemon, in-process in tests. */
+interface Carrier {
+  setServices(services: readonly SctpService[]): void;
+  status(): CarrierStatus | undefined;
+  stop(): Promise<void>;
+}
+
 interface Running {
-  readonly engine: SctpNatEngine;
-  readonly shell: SctpQueueShell;
-  readonly timer: ReturnType<typeof setInterval>;
-  readonly writer: NftBatchWriter;
-  pollTimer?: ReturnType<typeof setTimeout>;
-  poll: { lastMs: number; intervalMs: number };
+  readonly carrier: Carrier;
   /** VIPs the iptables chains currently name, per family. */
   vips: string;
 }
@@ -150,7 +142,7 @@ export class SctpShell {
     }
     const cur = this.cur as Running | undefined;
     if (!cur) return;
-    cur.engine.setServices(services);
+    cur.carrier.setServices(services);
     await this.installVips(services);
     const vips = vipList(services);
     if (vips.join(' ') !== cur.vips) {
@@ -160,9 +152,12 @@ export class SctpShell {
   }
 
   private async setup(services: SctpService[]): Promise<void> {
-    let io: PacketIo;
+    let io: PacketIo | undefined;
     try {
-      io = (this.opts.loadIo ?? loadPacketIo)();
+      // In the daemon the addon is loaded here only to report its absence clearly; the queue itself
+      // opens on the carrier thread. Tests hand in a fake PacketIo and run the carrier in-process.
+      if (this.opts.loadIo) io = this.opts.loadIo();
+      else loadPacketIo();
     } catch (e) {
       if (e instanceof NativeUnavailableError)
         throw new Error(
@@ -172,80 +167,37 @@ export class SctpShell {
     }
     await this.setSysctls();
     await this.installFastPath();
-    const engine = new SctpNatEngine(services, this.opts.limits ?? {});
-    const ids = new PathIds();
-    const installed = new Map<string, NatEntry>();
-    const last = new Map<string, number>();
-    // Asynchronous and batched: the queue shell holds a packet's verdict until its entries are in.
-    const writer = new NftBatchWriter(nftFileRunner(this.run), (err) =>
-      this.opts.log.warn({ err }, 'sctp: fast-path entries refused; those paths stay in userspace'),
-    );
-    const applyChanges = async (c: PathChanges): Promise<boolean> => {
-      const script = fastPathScript(c, ids);
-      const ok = script === '' || (await writer.write(script));
-      for (const e of c.remove) {
-        const k = tupleKey(e);
-        const now = installed.get(k);
-        if (now && entryKey(now) === entryKey(e)) {
-          installed.delete(k);
-          last.delete(k);
-        }
-      }
-      if (ok) for (const e of c.add) installed.set(tupleKey(e), e);
-      return ok;
-    };
-    const shell = new SctpQueueShell({ queueNum: this.queueNum, io, engine, applyChanges });
-    try {
-      shell.start();
-    } catch (e) {
-      throw new Error(
+    const queueErr = (e: unknown) =>
+      new Error(
         `NFQUEUE ${this.queueNum} unavailable (${e instanceof Error ? e.message : String(e)}; kernel module nfnetlink_queue?)`,
       );
-    }
-    const cur: Running = {
-      engine,
-      shell,
-      writer,
-      timer: setInterval(() => shell.tick(), TICK_MS),
-      vips: '',
-      poll: { lastMs: 0, intervalMs: POLL_MIN_MS },
-    };
-    const poll = async () => {
-      // Fast-path counters → liveness of client addresses and activity of associations. The listing
-      // grows with the paths: the next poll waits POLL_DUTY × as long as this one took.
-      const started = Date.now();
+    let carrier: Carrier;
+    if (io) {
       try {
-        for (const f of [4, 6] as const) {
-          if (installed.size === 0) break;
-          const r = await this.run('nft', [
-            '-j',
-            'list',
-            'map',
-            f === 4 ? 'ip' : 'ip6',
-            FAST_PATH_NAMES.table,
-            'pathid',
-          ]);
-          if (r.code !== 0) continue; // nft busy for a moment: liveness lags one period
-          const now = Date.now();
-          for (const [k, packets] of parseCounters(r.stdout, f)) {
-            const e = installed.get(k);
-            if (!e || packets === (last.get(k) ?? 0)) continue;
-            last.set(k, packets);
-            if (e.toward === 'endpoint') engine.observe(e.association, e.match.src, now);
-            else engine.touch(e.association, now);
-          }
-        }
-      } catch {
-        // spawn failed (EMFILE, ...): try again next period
+        carrier = new SctpCarrier({
+          queueNum: this.queueNum,
+          io,
+          services,
+          ...(this.opts.limits ? { limits: this.opts.limits } : {}),
+          run: this.run,
+          warn: (msg, err) => this.opts.log.warn({ err }, msg),
+        });
+      } catch (e) {
+        throw queueErr(e);
       }
-      const took = Date.now() - started;
-      cur.poll = { lastMs: took, intervalMs: Math.max(POLL_MIN_MS, POLL_DUTY * took) };
-      if (this.cur === cur) cur.pollTimer = setTimeout(() => void poll(), cur.poll.intervalMs);
-    };
-    this.cur = cur;
-    cur.pollTimer = setTimeout(() => void poll(), POLL_MIN_MS);
+    } else {
+      carrier = await SctpThread.start({
+        queueNum: this.queueNum,
+        services,
+        ...(this.opts.limits ? { limits: this.opts.limits } : {}),
+        log: (level, msg, err) => this.opts.log[level]({ err }, msg),
+      }).catch((e: unknown) => {
+        throw queueErr(e);
+      });
+    }
+    this.cur = { carrier, vips: '' };
     this.opts.log.info(
-      { queue: this.queueNum, services: [...new Set(services.map((s) => s.name))] },
+      { queue: this.queueNum, services: [...new Set(services.map((s) => s.name))], thread: !io },
       'sctp: multihoming engine started',
     );
   }
@@ -366,12 +318,7 @@ export class SctpShell {
   private async teardown(): Promise<void> {
     const cur = this.cur;
     this.cur = undefined;
-    if (cur) {
-      clearInterval(cur.timer);
-      if (cur.pollTimer) clearTimeout(cur.pollTimer);
-      cur.shell.stop();
-      await cur.writer.idle();
-    }
+    if (cur) await cur.carrier.stop();
     const errors: unknown[] = [];
     const step = async (f: () => Promise<void> | void) => {
       try {
@@ -400,13 +347,14 @@ export class SctpShell {
 
   status(): SctpStatus {
     const cur = this.cur;
+    const st = cur?.carrier.status();
     return {
       running: cur !== undefined,
       ...(this.error ? { error: this.error } : {}),
       queue: this.queueNum,
       services: [...new Set(this.services.map((s) => s.name))],
-      associations: cur ? cur.engine.associations(Date.now()) : [],
-      ...(cur ? { stats: cur.shell.stats, writer: cur.writer.stats, counterPoll: cur.poll } : {}),
+      associations: st?.associations ?? [],
+      ...(st ? { stats: st.stats, writer: st.writer, counterPoll: st.counterPoll } : {}),
     };
   }
 
