@@ -3,7 +3,7 @@
 // Probes run here too, and their verdicts flow back into the runtime's endpoint states.
 import type { Logger } from 'pino';
 import { Applier, type ServiceCounters, type SourceRangeDrops } from '../dataplane/applier.js';
-import { ProbeScheduler } from '../probes/scheduler.js';
+import { ProbeThread as ProbeScheduler } from '../probes/thread/client.js'; // probes on a worker thread
 import { dataplaneGuards, dataplaneServices, probeTargets } from './bridge.js';
 import type { Runtime } from './runtime.js';
 
