@@ -63,17 +63,15 @@ export function sctpComponent(shell: SctpShell): Component {
 }
 
 /**
- * The BGP speaker: retriable. A start that fails (port 179 taken, ...) or a speaker that cannot
- * start later for newly configured peers is retried with backoff, never cached as failed.
+ * The BGP speaker (on its own thread, which retries a failed start with backoff itself): retriable
+ * here too, and not ready while the speaker is down, so /readyz says why.
  */
-export function bgpComponent(shell: BgpShell, setOnError: (f: (err: unknown) => void) => void): Component {
+export function bgpComponent(shell: BgpShell): Component {
   return {
     name: 'bgp',
     retry: { initialMs: 1_000, maxMs: 30_000 },
-    start: async (ctx) => {
-      setOnError((err) => ctx.fail(err));
-      await shell.start();
-    },
+    start: () => shell.start(),
     stop: () => shell.stop(),
+    ready: () => shell.speakerDown(),
   };
 }

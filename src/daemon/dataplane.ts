@@ -3,9 +3,10 @@
 // Probes run here too, and their verdicts flow back into the runtime's endpoint states.
 import type { Logger } from 'pino';
 import { Applier, type ServiceCounters, type SourceRangeDrops } from '../dataplane/applier.js';
-import { ProbeScheduler } from '../probes/scheduler.js';
+import { ProbeThread as ProbeScheduler } from '../probes/thread/client.js'; // probes on a worker thread
 import { dataplaneGuards, dataplaneServices, probeTargets } from './bridge.js';
 import type { Runtime } from './runtime.js';
+import { checkKey } from '../state/health.js';
 
 export interface DataplaneShellOptions {
   readonly runtime: Runtime;
@@ -37,9 +38,18 @@ export class DataplaneShell {
   constructor(private readonly opts: DataplaneShellOptions) {
     this.applier = opts.kernel ? (opts.applier ?? new Applier()) : undefined;
     this.probes = new ProbeScheduler({
-      onChange: (service, endpoint, state, reason) => {
+      onChange: (service, endpoint, state, reason, target) => {
+        // Keyed by the check that produced it: a late verdict of a removed/changed check is dropped.
+        if (
+          !opts.runtime.setEndpointState(
+            service,
+            endpoint,
+            state,
+            target && checkKey(target.check, target.targetPort),
+          )
+        )
+          return;
         opts.log.info({ service, endpoint, state, reason }, 'endpoint state changed');
-        opts.runtime.setEndpointState(service, endpoint, state);
         this.kick();
       },
       onError: (err) => opts.log.error({ err }, 'probe callback failed'),

@@ -21,7 +21,9 @@ const RUN_USAGE = `usage: ferrolb run [flags]
   --probes on|off            run endpoint health checks (default on)
   --keep-forwarding          on SIGTERM leave rules and VIPs in place
   --bgp-port PORT|off        inbound BGP sessions (default 179)
-  --router-id A.B.C.D        BGP identifier when a BGPPeer sets none`;
+  --router-id A.B.C.D        BGP identifier when a BGPPeer sets none
+  --allow-empty              accept a config file (start or SIGHUP) that would delete every
+                             file-defined object (empty, truncated); refused without it`;
 
 const CHECK_USAGE = `usage: ferrolb check --config FILE
   validate a config file and print every error (exit 1 when invalid)`;
@@ -47,6 +49,7 @@ const RUN_OPTIONS = {
   'bgp-port': { type: 'string' },
   'router-id': { type: 'string' },
   'keep-forwarding': { type: 'boolean' },
+  'allow-empty': { type: 'boolean' },
 } as const;
 
 function positiveInt(flag: string, v: string | undefined): number | undefined {
@@ -117,6 +120,7 @@ async function main(argv: string[]): Promise<number> {
         dataplane: usage(() => onOff('--dataplane', values.dataplane ?? process.env.FERROLB_DATAPLANE, true)),
         probes: usage(() => onOff('--probes', values.probes ?? process.env.FERROLB_PROBES, true)),
         keepForwarding: values['keep-forwarding'] ?? false,
+        allowEmpty: values['allow-empty'] ?? false,
         bgpPort: usage(() => portOrOff('--bgp-port', values['bgp-port'] ?? '179')),
         ...(values['router-id'] ? { routerId: values['router-id'] } : {}),
       });

@@ -44,6 +44,8 @@ export interface DaemonOptions {
   readonly insecureApi?: boolean;
   /** Open API connections at once (default: from the fd limit, see defaultMaxConnections). */
   readonly apiMaxConnections?: number;
+  /** Accept a config file (start or SIGHUP) that would delete every file-defined object. */
+  readonly allowEmpty?: boolean;
 }
 
 export function parseListen(s: string, flag = '--api'): { host: string; port: number } {
@@ -66,6 +68,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     store: new StateStore(opts.stateDir),
     log,
     ...(opts.configPath ? { configPath: opts.configPath } : {}),
+    ...(opts.allowEmpty ? { allowEmpty: true } : {}),
   });
   return serve(runtime, log, opts, {
     ...(security.token ? { token: security.token } : {}),
@@ -137,7 +140,6 @@ export async function serve(
   });
   // Multihomed SCTP (fullnat + secondary addresses) runs beside the nft data plane, never inside it.
   const sctp = new SctpShell({ runtime, log, kernel: opts.dataplane });
-  let bgpFailed: (err: unknown) => void = () => undefined;
   const bgp = new BgpShell({
     runtime,
     log,
@@ -145,7 +147,6 @@ export async function serve(
     listenPort: opts.bgpPort,
     ...(opts.routerId ? { routerId: opts.routerId } : {}),
     ...(extra.mayAnnounce ? { mayAnnounce: extra.mayAnnounce } : {}),
-    onError: (err) => bgpFailed(err),
   });
   // Ready (GET /readyz) once every component runs, the role's own input is in and the kernel serves
   // it. The data plane part is latched, so a busy data plane never turns a serving node unready
@@ -189,7 +190,7 @@ export async function serve(
     }),
     dataplaneComponent(dataplane),
     sctpComponent(sctp),
-    bgpComponent(bgp, (f) => (bgpFailed = f)),
+    bgpComponent(bgp),
   ];
   const supervisor = new Supervisor(components, { log });
   return runRole(supervisor, log, {

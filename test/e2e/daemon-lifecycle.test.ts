@@ -257,7 +257,14 @@ test(
       // While the flood holds the API: a change through SIGHUP is programmed into the kernel.
       writeFileSync(join(dir.path, 'cfg.yaml'), config(t.backends, lb('web2', VIP_NEW, t.backends)));
       d.proc.kill('SIGHUP');
-      await waitFor('traffic through the new VIP', () => trafficWorks(VIP_NEW).then(() => true), 20_000, 250);
+      await waitFor(
+        'traffic through the new VIP',
+        () => trafficWorks(VIP_NEW).then(() => true),
+        20_000,
+        250,
+      ).catch((e: unknown) => {
+        throw new Error(`${(e as Error).message}\ndaemon log:\n${d.logs.slice(-15).join('\n')}`);
+      });
       assert.equal(d.proc.exitCode, null, 'the daemon is alive');
       await trafficWorks(VIP4);
 
