@@ -260,7 +260,7 @@ test(
       await waitFor(
         'traffic through the new VIP',
         () => trafficWorks(VIP_NEW).then(() => true),
-        20_000,
+        30_000,
         250,
       ).catch((e: unknown) => {
         throw new Error(`${(e as Error).message}\ndaemon log:\n${d.logs.slice(-15).join('\n')}`);
