@@ -10,7 +10,7 @@ import type { Runtime } from '../daemon/runtime.js';
 import { TransitionError, type Change } from '../state/snapshot.js';
 import { loadBalancerViews, poolViews, type LoadBalancerView, type PoolView } from '../state/views.js';
 import type { ServiceCounters } from '../dataplane/applier.js';
-import { withCounters } from '../state/views.js';
+import { withCounters, withDataplaneFailures } from '../state/views.js';
 import { ApiError, ApiErrorCode, authorized, readObjects, sendError, sendJson } from './http.js';
 
 export const API_PREFIX = '/api/v1';
@@ -25,6 +25,8 @@ export interface ApiOptions {
   readonly readOnly?: string;
   /** Live packet/byte counters from the data plane, merged into LoadBalancer views. */
   readonly counters?: () => Promise<readonly ServiceCounters[]>;
+  /** Services the data plane could not program, by name (shown in LoadBalancer views). */
+  readonly dataplaneFailures?: () => ReadonlyMap<string, { kind: string; reason: string }>;
   /** GET /readyz: undefined when ready, else why not (503). Absent: ready once listening. */
   readonly notReady?: () => string | undefined;
 }
@@ -71,7 +73,10 @@ export class ApiServer {
   private views(): { lbs: LoadBalancerView[]; pools: PoolView[] } {
     const snap = this.opts.runtime.snapshot;
     return {
-      lbs: loadBalancerViews(snap, (s, a) => this.opts.runtime.endpointState(s, a)),
+      lbs: withDataplaneFailures(
+        loadBalancerViews(snap, (s, a) => this.opts.runtime.endpointState(s, a)),
+        this.opts.dataplaneFailures?.(),
+      ),
       pools: poolViews(snap),
     };
   }

@@ -106,6 +106,9 @@ export async function serve(
   // data plane never turns a serving node unready (readiness gates rollouts, not traffic).
   let ready = false;
   const notReady = (): string | undefined => {
+    // Not latched: a kernel that no longer matches while repair keeps failing is not serving.
+    const broken = dataplane.problem();
+    if (broken) return broken;
     if (ready) return undefined;
     const why = extra.notReady?.();
     if (why) return why;
@@ -117,17 +120,20 @@ export async function serve(
   const metrics = newRegistry();
   registerSnapshotMetrics(metrics, () => runtime.snapshot);
   registerSourceRangeDrops(metrics, () => dataplane.sourceRangeDrops());
+  dataplane.registerMetrics(metrics);
   const api = new ApiServer({
     runtime,
     log,
     metrics,
     counters: () => dataplane.counters(),
+    dataplaneFailures: () => dataplane.failures(),
     notReady,
     ...(extra.token ? { token: extra.token } : {}),
     ...(extra.readOnly ? { readOnly: extra.readOnly } : {}),
   });
   api.addRoute('bgp', () => bgp.status());
   api.addRoute('sctp', () => sctp.status());
+  api.addRoute('dataplane', () => dataplane.status());
   const addr = await api.listen(opts.listen.host, opts.listen.port);
   log.info(
     {

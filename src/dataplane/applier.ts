@@ -3,11 +3,12 @@
 // and reports counters. Every decision is made by the pure modules; this file only runs commands.
 import { canonicalIp, parseIp } from '../net/ip.js';
 import { compile, type Compiled, type CounterRef } from './compiler/compile.js';
+import { servicePortId } from './compiler/names.js';
 import { diffTables, type Transaction } from './compiler/diff.js';
 import { observeTable, parseCounters, parseNamedCounters, type CounterValue } from './compiler/observe.js';
 import { names } from './compiler/names.js';
 import { refusedFlows, tightened } from './compiler/purge.js';
-import type { TableState } from './compiler/table.js';
+import type { TableMap, TableState } from './compiler/table.js';
 import {
   connKey,
   countConnections,
@@ -15,9 +16,16 @@ import {
   flushEndpointFlows,
   listConntrack,
 } from './conntrack.js';
+import { errorSummary, implicatedText, isolate } from './containment.js';
+import { applyHints, classifyDrift, type DriftHint, type DriftKind } from './drift.js';
 import { CommandError, hostRunner, type Runner } from './exec.js';
-import type { CompileOptions, DataplaneGuard, DataplaneService } from './types.js';
-import { DEFAULT_VIP_INTERFACE, removeVipInterface, syncVips } from './vip.js';
+import {
+  DataplaneInputError,
+  type CompileOptions,
+  type DataplaneGuard,
+  type DataplaneService,
+} from './types.js';
+import { DEFAULT_VIP_INTERFACE, removeVipInterface, syncVips, type VipFailure } from './vip.js';
 
 const COUNTER_SETS = [4, 6].flatMap((f) => [names.svcCounters(f as 4 | 6), names.epCounters(f as 4 | 6)]);
 
@@ -39,7 +47,27 @@ export interface ApplyResult {
   readonly flushed: number;
   /** Established flows deleted because the source ranges no longer allow their client. */
   readonly purged: number;
+  /** VIPs we had plumbed before that were missing from the kernel and are back (drift). */
+  readonly vipsRepaired: readonly string[];
+  /** Services newly found failing in this apply (the others were programmed). */
+  readonly failed: readonly ServiceFailure[];
+  /** Transactions the containment tried (0 when the first one was accepted). */
+  readonly attempts: number;
 }
+
+/** Why one service is not (fully) programmed. */
+export interface ServiceFailure {
+  readonly service: string;
+  /** input: the compiler refused it; rules: nft refused its rules; vip: an address not plumbed. */
+  readonly kind: 'input' | 'rules' | 'vip';
+  readonly reason: string;
+  /** The service's content when it failed: it is retried once that changes. */
+  readonly sig: string;
+}
+
+/** Content identity of a service for retry decisions (live connection counts left out). */
+export const serviceSig = (s: DataplaneService): string =>
+  JSON.stringify({ ...s, endpoints: s.endpoints.map(({ connections: _c, ...e }) => e) });
 
 export interface CounterSample extends CounterRef {
   readonly packets: number;
@@ -88,6 +116,16 @@ export class Applier {
   private last: readonly DataplaneService[] = [];
   /** Source ranges tightened and the refused clients' flows are not deleted yet. */
   private purgePending = false;
+  /** Services not (fully) programmed, by name. */
+  private readonly failures = new Map<string, ServiceFailure>();
+  /** VIPs the last VIP sync left in place (to tell a repaired VIP from a new one). */
+  private vipsHeld = new Set<string>();
+  /** Process ids of our recent nft transactions (the monitor tells ours from others' by them). */
+  private readonly ownPids: number[] = [];
+  /** Bumped by every commit: a full read that overlapped one is stale. */
+  private version = 0;
+  /** An apply is between its diff and its commit: a full read must not replace the model now. */
+  private applying = false;
 
   constructor(private readonly opts: ApplierOptions = {}) {
     this.run = opts.run ?? hostRunner;
@@ -121,47 +159,324 @@ export class Applier {
 
   /**
    * Converges the kernel to `services` (and the source filters of `guards`, the SCTP engine's services).
-   * Idempotent: a second call with the same input runs nothing.
+   * Idempotent: a second call with the same input runs nothing. A service the compiler or the kernel
+   * refuses is isolated (see containment.ts): it keeps its last good version (or stays out), is
+   * reported by failures(), and is retried once its content changes; every other one is programmed.
+   * Throws only when even the last good state cannot be committed.
    */
   async apply(
     services: readonly DataplaneService[],
     guards: readonly DataplaneGuard[] = [],
   ): Promise<ApplyResult> {
+    this.applying = true;
+    try {
+      return await this.applyNow(services, guards);
+    } finally {
+      this.applying = false;
+    }
+  }
+
+  private async applyNow(
+    services: readonly DataplaneService[],
+    guards: readonly DataplaneGuard[],
+  ): Promise<ApplyResult> {
     if (this.kernel === null) await this.observe();
     const input = await this.withConnections(services);
-    const next = compile(input, this.opts, guards);
-    const tx = diffTables(this.kernel ?? undefined, next.state);
-    if (tx.statements > 0) {
-      const r = await this.run('nft', ['-f', '-'], tx.script);
-      if (r.code !== 0) {
-        this.kernel = null; // unknown now: re-read before the next diff
-        throw new DataplaneApplyError(
-          `nft rejected the transaction: ${r.stderr.trim().slice(0, 2000)}`,
-          tx.script,
-          tx.statements,
-        );
-      }
-    }
+    const fresh: ServiceFailure[] = [];
+    const prev = this.failures.size > 0 ? this.lastByName() : undefined;
+    const candidate = this.skipKnownFailures(input, prev);
     const before = this.kernel ?? undefined;
-    this.kernel = next.state;
-    this.compiled = next;
+    const first = await this.tryCommit(candidate, guards, fresh);
+    const done =
+      'refused' in first
+        ? await this.contain(first.list, guards, first.refused, fresh)
+        : { ...first, attempts: 0 };
+    const { statements, full, attempts } = done;
+    const applied = done.list;
+    const next = this.compiled!;
     // After the commit, so no refused client can open a new flow while we look. Pending until it
     // succeeds: a failed purge is retried by the next apply, even one that changes nothing.
     if (tightened(before, next.state)) this.purgePending = true;
     const purged = this.purgePending ? await this.purgeRefused(next.state) : 0;
     const vips = this.vipDev
-      ? await syncVips(this.run, this.vipDev, next.addresses)
-      : { added: [], removed: [] };
-    const flushed = await this.flushInactive(this.last, input);
-    this.last = input;
+      ? await syncVips(this.run, this.vipDev, next.addresses, 'route')
+      : { added: [], removed: [], failed: [] };
+    const vipsRepaired = vips.added.filter((a) => this.vipsHeld.has(a));
+    this.vipsHeld = new Set([...this.vipsHeld, ...vips.added].filter((a) => !vips.removed.includes(a)));
+    fresh.push(...this.noteVipFailures(applied, vips.failed));
+    const flushed = await this.flushInactive(this.last, applied);
+    this.last = applied;
     return {
-      statements: tx.statements,
-      full: tx.full,
+      statements,
+      full,
       vipsAdded: vips.added,
       vipsRemoved: vips.removed,
       flushed,
       purged,
+      vipsRepaired,
+      failed: fresh,
+      attempts,
     };
+  }
+
+  /** Services not (fully) programmed, and why; cleared when they are programmed or deleted. */
+  failed(): ReadonlyMap<string, ServiceFailure> {
+    return this.failures;
+  }
+
+  private lastByName(): Map<string, DataplaneService> {
+    return new Map(this.last.map((s) => [s.name, s]));
+  }
+
+  /** Services that failed before with the same content are not retried: their last good version stays. */
+  private skipKnownFailures(
+    input: readonly DataplaneService[],
+    prev: ReadonlyMap<string, DataplaneService> | undefined,
+  ): DataplaneService[] {
+    if (this.failures.size === 0) return [...input];
+    const names = new Set(input.map((s) => s.name));
+    for (const n of this.failures.keys()) if (!names.has(n)) this.failures.delete(n);
+    const out: DataplaneService[] = [];
+    for (const s of input) {
+      const f = this.failures.get(s.name);
+      if (f && f.sig !== serviceSig(s))
+        this.failures.delete(s.name); // changed: try again
+      else if (f && f.kind !== 'vip') {
+        const old = prev?.get(s.name);
+        if (old) out.push(old);
+        continue;
+      }
+      out.push(s);
+    }
+    return out;
+  }
+
+  /**
+   * compile + diff + one nft transaction. Services the compiler refuses are dropped (their last good
+   * version kept when that compiles) and recorded; a kernel refusal is returned, not thrown.
+   */
+  private async tryCommit(
+    list: readonly DataplaneService[],
+    guards: readonly DataplaneGuard[],
+    fresh: ServiceFailure[],
+    /** `nft -c`: the kernel checks the transaction without committing it. */
+    dryRun = false,
+  ): Promise<
+    | { list: DataplaneService[]; statements: number; full: boolean }
+    | { list: DataplaneService[]; refused: DataplaneApplyError }
+  > {
+    let cur = [...list];
+    let gs = [...guards];
+    let next: Compiled | undefined;
+    const prev = this.lastByName();
+    for (let i = 0; !next; i++) {
+      try {
+        next = compile(cur, this.opts, gs);
+      } catch (e) {
+        if (!(e instanceof DataplaneInputError) || i > 1000) throw e;
+        const at = cur.findIndex((s) => s.name === e.service);
+        if (at < 0) {
+          const g = gs.findIndex((x) => x.name === e.service);
+          if (g < 0) throw e;
+          gs = gs.filter((_, k) => k !== g); // an SCTP engine service: its filter stays out
+          continue;
+        }
+        const bad = cur[at]!;
+        const orig = list.find((s) => s.name === bad.name) ?? bad;
+        if (!this.failures.has(bad.name)) {
+          const f: ServiceFailure = {
+            service: bad.name,
+            kind: 'input',
+            reason: e.message,
+            sig: serviceSig(orig),
+          };
+          this.failures.set(bad.name, f);
+          fresh.push(f);
+        }
+        const old = prev.get(bad.name);
+        cur = old && old !== bad ? cur.map((s, k) => (k === at ? old : s)) : cur.filter((_, k) => k !== at);
+      }
+    }
+    const tx = diffTables(this.kernel ?? undefined, next.state);
+    if (tx.statements > 0) {
+      const r = await this.run('nft', dryRun ? ['-c', '-f', '-'] : ['-f', '-'], tx.script);
+      if (r.pid !== undefined && !dryRun && this.ownPids.push(r.pid) > 64) this.ownPids.shift();
+      if (r.code !== 0) {
+        // nft -f is atomic: the kernel (and so our model of it) is unchanged.
+        return {
+          list: cur,
+          refused: new DataplaneApplyError(
+            `nft rejected the transaction: ${r.stderr.trim().slice(0, 2000)}`,
+            tx.script,
+            tx.statements,
+          ),
+        };
+      }
+      if (dryRun) return { list: cur, statements: tx.statements, full: tx.full };
+      this.version++;
+    }
+    if (dryRun) return { list: cur, statements: tx.statements, full: tx.full };
+    this.kernel = next.state;
+    this.compiled = next;
+    return { list: cur, statements: tx.statements, full: tx.full };
+  }
+
+  /**
+   * The kernel refused `list`. Find the changed services it cannot take with dry runs (`nft -c`: the
+   * kernel checks, nothing is committed, so live traffic never sees a trial), record them as failed
+   * (their last good version stays), and commit everything else in one transaction.
+   */
+  private async contain(
+    list: readonly DataplaneService[],
+    guards: readonly DataplaneGuard[],
+    refused: DataplaneApplyError,
+    fresh: ServiceFailure[],
+  ): Promise<{ list: DataplaneService[]; attempts: number; statements: number; full: boolean }> {
+    const prev = this.lastByName();
+    const changed = list.filter((s) => {
+      const p = prev.get(s.name);
+      return !p || serviceSig(p) !== serviceSig(s);
+    });
+    const changedNames = new Set(changed.map((s) => s.name));
+    const current = new Map<string, DataplaneService>();
+    for (const s of list) {
+      const p = prev.get(s.name);
+      if (!changedNames.has(s.name)) current.set(s.name, s);
+      else if (p) current.set(s.name, p);
+    }
+    const ordered = () => list.flatMap((s) => (current.has(s.name) ? [current.get(s.name)!] : []));
+    const why = (e: DataplaneApplyError) =>
+      errorSummary(e.message.replace(/^nft rejected the transaction: /, ''));
+    const base = await this.tryCommit(ordered(), guards, fresh, true);
+    if ('refused' in base) {
+      this.kernel = null; // not attributable to a service: re-read before the next diff
+      throw refused;
+    }
+    const text = implicatedText(refused.message, refused.script);
+    const suspects = new Set(changed.filter((s) => mentions(text, s)));
+    const result = await isolate(
+      changed,
+      suspects,
+      async (group) => {
+        const saved = group.map((s) => [s.name, current.get(s.name)] as const);
+        for (const s of group) current.set(s.name, s);
+        const r = await this.tryCommit(ordered(), guards, fresh, true);
+        if (!('refused' in r)) return undefined;
+        for (const [n, s] of saved)
+          if (s) current.set(n, s);
+          else current.delete(n);
+        return why(r.refused);
+      },
+      why(refused),
+    );
+    for (const { item, reason } of result.culprits) {
+      const f: ServiceFailure = {
+        service: item.name,
+        kind: 'rules',
+        reason: `nft refused its rules: ${reason}`,
+        sig: serviceSig(item),
+      };
+      this.failures.set(item.name, f);
+      fresh.push(f);
+    }
+    const done = await this.tryCommit(ordered(), guards, fresh);
+    if ('refused' in done) {
+      this.kernel = null;
+      throw done.refused;
+    }
+    return { list: done.list, attempts: result.attempts + 2, statements: done.statements, full: done.full };
+  }
+
+  private noteVipFailures(
+    applied: readonly DataplaneService[],
+    failed: readonly VipFailure[],
+  ): ServiceFailure[] {
+    for (const [n, f] of this.failures) if (f.kind === 'vip') this.failures.delete(n);
+    if (failed.length === 0) return [];
+    const why = new Map(failed.map((f) => [canonicalOrSelf(f.address), f.reason]));
+    const out: ServiceFailure[] = [];
+    for (const s of applied) {
+      const bad = s.addresses.filter((a) => why.has(canonicalOrSelf(a)));
+      if (bad.length === 0 || this.failures.has(s.name)) continue;
+      const f: ServiceFailure = {
+        service: s.name,
+        kind: 'vip',
+        reason: bad.map((a) => `VIP ${a} not plumbed: ${why.get(canonicalOrSelf(a))}`).join('; '),
+        sig: serviceSig(s),
+      };
+      this.failures.set(s.name, f);
+      out.push(f);
+    }
+    return out;
+  }
+
+  /** Whether a monitored nft transaction was one of ours (by the committing process id). */
+  isOwnTransaction(pid: number): boolean {
+    return this.ownPids.includes(pid);
+  }
+
+  /**
+   * Someone else changed the objects `hints` name: update the model of the kernel so the next apply
+   * re-adds what went missing. Reads only the maps whose elements changed.
+   */
+  async absorb(hints: readonly DriftHint[]): Promise<void> {
+    if (this.kernel === null || hints.length === 0) return;
+    // Table deleted: read it (cheap when it is gone; right when someone restored one meanwhile).
+    if (hints.some((h) => h.kind === 'table')) {
+      this.kernel = null;
+      return;
+    }
+    const reread = new Map<string, TableMap | undefined>();
+    for (const h of hints) {
+      if (h.kind !== 'element' || reread.has(h.name)) continue;
+      const m = this.kernel?.maps.get(h.name);
+      if (!m) continue;
+      const r = await this.run('nft', ['-j', 'list', m.sig.split('|')[0]!, 'inet', this.table, h.name]);
+      reread.set(h.name, r.code === 0 ? observeTable(r.stdout, this.table).maps.get(h.name) : undefined);
+    }
+    this.kernel = applyHints(this.kernel, hints, reread);
+  }
+
+  /**
+   * Full verification: reads the whole table and compares it with the model. On drift the model
+   * becomes what was read, so the next apply repairs it. `stale`: a commit overlapped the read.
+   */
+  async verify(): Promise<{ drift: DriftKind[]; stale: boolean }> {
+    const expected = this.kernel;
+    const v0 = this.version;
+    if (expected === null) return { drift: [], stale: true };
+    const r = await this.run('nft', ['-j', 'list', 'table', 'inet', this.table]);
+    if (r.code !== 0 && !/No such file or directory/i.test(r.stderr))
+      throw new CommandError('nft -j list table', r);
+    const observed = r.code === 0 ? observeTable(r.stdout, this.table) : undefined;
+    if (this.applying || this.version !== v0 || this.kernel !== expected) return { drift: [], stale: true };
+    const drift = classifyDrift(expected, observed);
+    if (drift.length > 0) this.kernel = observed;
+    return { drift, stale: false };
+  }
+
+  /** Re-plumbs the VIPs of the last apply (after a VIP monitor event); returns the repaired ones. */
+  async repairVips(): Promise<{ repaired: string[]; failed: VipFailure[] }> {
+    if (!this.vipDev || !this.compiled) return { repaired: [], failed: [] };
+    const vips = await syncVips(this.run, this.vipDev, this.compiled.addresses, 'route');
+    const repaired = vips.added.filter((a) => this.vipsHeld.has(a));
+    this.vipsHeld = new Set([...this.vipsHeld, ...vips.added].filter((a) => !vips.removed.includes(a)));
+    return { repaired, failed: vips.failed };
+  }
+
+  /** Where the applier runs its commands. */
+  get runner(): Runner {
+    return this.run;
+  }
+
+  /** VIP interface the applier plumbs (false: none). */
+  get vipInterface(): string | false {
+    return this.vipDev;
+  }
+
+  /** Addresses of the families the last apply serves (for the forwarding sysctls). */
+  families(): Set<4 | 6> {
+    return new Set((this.compiled?.addresses ?? []).map((a) => (a.includes(':') ? 6 : 4)));
   }
 
   /** Deletes the established flows of clients the source filter now refuses (see purge.ts). */
@@ -274,3 +589,19 @@ export class Applier {
     this.last = [];
   }
 }
+
+/** Whether a rejected script/error text names one of the service's objects (its chains and maps). */
+function mentions(text: string, s: DataplaneService): boolean {
+  for (const p of s.ports)
+    for (const f of [4, 6] as const)
+      if (text.includes(servicePortId(s.name, p.protocol, p.port, f))) return true;
+  return false;
+}
+
+const canonicalOrSelf = (a: string): string => {
+  try {
+    return canonicalIp(a);
+  } catch {
+    return a;
+  }
+};
