@@ -57,7 +57,7 @@ export class DataplaneShell {
       this.reconciler = new Reconciler({
         applier: this.applier,
         log: opts.log,
-        kick: () => this.kick(),
+        kick: () => this.kickRepair(),
         onDrift: (kinds) => this.countRepairs(kinds),
         ...(typeof opts.reconcile === 'object' ? opts.reconcile : {}),
       });
@@ -100,18 +100,31 @@ export class DataplaneShell {
     if (!this.running) this.running = this.loop().finally(() => (this.running = undefined));
   }
 
+  /** Drift to repair: runs the loop without recompiling when nothing else changed. */
+  private kickRepair(): void {
+    if (this.stopped) return;
+    if (!this.running) this.running = this.loop().finally(() => (this.running = undefined));
+  }
+
   private async loop(): Promise<void> {
     while ((this.dirty || this.reconciler?.hasWork()) && !this.stopped) {
+      // Only drift (no new snapshot, no health change): diff the last compiled state against the
+      // kernel instead of compiling everything again.
+      const repairOnly = !this.dirty && this.applier?.hasCompiled() === true;
       this.dirty = false;
       const snap = this.opts.runtime.snapshot;
-      const services = dataplaneServices(snap, (s, a) => this.opts.runtime.endpointState(s, a));
       try {
         if (this.applier) {
           const work = this.reconciler?.take();
           for (const k of work?.kinds ?? []) this.unrepaired.add(k);
           if (work?.hints.length) await this.applier.absorb(work.hints);
           const t0 = performance.now();
-          const r = await this.applier.apply(services, dataplaneGuards(snap));
+          const r = repairOnly
+            ? await this.applier.repair()
+            : await this.applier.apply(
+                dataplaneServices(snap, (s, a) => this.opts.runtime.endpointState(s, a)),
+                dataplaneGuards(snap),
+              );
           const ms = Math.round(performance.now() - t0);
           const drift = [...this.unrepaired];
           this.unrepaired.clear();
@@ -151,9 +164,10 @@ export class DataplaneShell {
             );
           }
         }
-        this.generationApplied = snap.generation;
         this.lastError = undefined;
         this.retryMs = RETRY_MIN_MS;
+        if (repairOnly) continue;
+        this.generationApplied = snap.generation;
         for (const w of this.appliedWaiters.splice(0)) w();
       } catch (err) {
         this.lastError = (err as Error).message.slice(0, 300);

@@ -25,7 +25,7 @@ import {
   type DataplaneGuard,
   type DataplaneService,
 } from './types.js';
-import { DEFAULT_VIP_INTERFACE, removeVipInterface, syncVips, type VipFailure } from './vip.js';
+import { DEFAULT_VIP_INTERFACE, removeVipInterface, syncVips, type VipFailure, type VipSync } from './vip.js';
 
 const COUNTER_SETS = [4, 6].flatMap((f) => [names.svcCounters(f as 4 | 6), names.epCounters(f as 4 | 6)]);
 
@@ -118,7 +118,7 @@ export class Applier {
   private purgePending = false;
   /** Services not (fully) programmed, by name. */
   private readonly failures = new Map<string, ServiceFailure>();
-  /** VIPs the last VIP sync left in place (to tell a repaired VIP from a new one). */
+  /** VIPs the last VIP sync left in place (to tell a repaired VIP from a new one), canonical. */
   private vipsHeld = new Set<string>();
   /** Process ids of our recent nft transactions (the monitor tells ours from others' by them). */
   private readonly ownPids: number[] = [];
@@ -198,11 +198,7 @@ export class Applier {
     // succeeds: a failed purge is retried by the next apply, even one that changes nothing.
     if (tightened(before, next.state)) this.purgePending = true;
     const purged = this.purgePending ? await this.purgeRefused(next.state) : 0;
-    const vips = this.vipDev
-      ? await syncVips(this.run, this.vipDev, next.addresses, 'route')
-      : { added: [], removed: [], failed: [] };
-    const vipsRepaired = vips.added.filter((a) => this.vipsHeld.has(a));
-    this.vipsHeld = new Set([...this.vipsHeld, ...vips.added].filter((a) => !vips.removed.includes(a)));
+    const { vips, vipsRepaired } = await this.plumbVips(next.addresses);
     fresh.push(...this.noteVipFailures(applied, vips.failed));
     const flushed = await this.flushInactive(this.last, applied);
     this.last = applied;
@@ -217,6 +213,53 @@ export class Applier {
       failed: fresh,
       attempts,
     };
+  }
+
+  /** Whether an apply has compiled a desired state (repair() needs one). */
+  hasCompiled(): boolean {
+    return this.compiled !== undefined;
+  }
+
+  /**
+   * Converges the kernel to the last applied desired state without compiling it again (drift
+   * repair: the input did not change, the kernel did). O(diff), not O(services) of compile work.
+   */
+  async repair(): Promise<ApplyResult> {
+    const next = this.compiled;
+    if (!next) throw new Error('repair() before the first apply()');
+    this.applying = true;
+    try {
+      if (this.kernel === null) await this.observe();
+      const tx = diffTables(this.kernel ?? undefined, next.state);
+      if (tx.statements > 0) {
+        const r = await this.run('nft', ['-f', '-'], tx.script);
+        if (r.pid !== undefined && this.ownPids.push(r.pid) > 64) this.ownPids.shift();
+        if (r.code !== 0) {
+          this.kernel = null;
+          throw new DataplaneApplyError(
+            `nft rejected the repair: ${r.stderr.trim().slice(0, 2000)}`,
+            tx.script,
+            tx.statements,
+          );
+        }
+        this.version++;
+      }
+      this.kernel = next.state;
+      const { vips, vipsRepaired } = await this.plumbVips(next.addresses);
+      return {
+        statements: tx.statements,
+        full: tx.full,
+        vipsAdded: vips.added,
+        vipsRemoved: vips.removed,
+        flushed: 0,
+        purged: 0,
+        vipsRepaired,
+        failed: [],
+        attempts: 0,
+      };
+    } finally {
+      this.applying = false;
+    }
   }
 
   /** Services not (fully) programmed, and why; cleared when they are programmed or deleted. */
@@ -455,13 +498,15 @@ export class Applier {
     return { drift, stale: false };
   }
 
-  /** Re-plumbs the VIPs of the last apply (after a VIP monitor event); returns the repaired ones. */
-  async repairVips(): Promise<{ repaired: string[]; failed: VipFailure[] }> {
-    if (!this.vipDev || !this.compiled) return { repaired: [], failed: [] };
-    const vips = await syncVips(this.run, this.vipDev, this.compiled.addresses, 'route');
-    const repaired = vips.added.filter((a) => this.vipsHeld.has(a));
-    this.vipsHeld = new Set([...this.vipsHeld, ...vips.added].filter((a) => !vips.removed.includes(a)));
-    return { repaired, failed: vips.failed };
+  /** Puts `addresses` on the VIP interface; `vipsRepaired`: ones we had held before (drift). */
+  private async plumbVips(addresses: readonly string[]): Promise<{ vips: VipSync; vipsRepaired: string[] }> {
+    if (!this.vipDev) return { vips: { added: [], removed: [], failed: [] }, vipsRepaired: [] };
+    const vips = await syncVips(this.run, this.vipDev, addresses, 'route');
+    const vipsRepaired = vips.added.filter((a) => this.vipsHeld.has(a));
+    // Held now: everything wanted except what failed (adopted VIPs included, so their loss counts).
+    const failed = new Set(vips.failed.map((f) => f.address));
+    this.vipsHeld = new Set(addresses.filter((a) => !failed.has(a)));
+    return { vips, vipsRepaired };
   }
 
   /** Where the applier runs its commands. */

@@ -1,0 +1,80 @@
+// Reconcile loop benchmark (not a test), in a scratch network namespace:
+//   • one full kernel verification at 10k services × 8 endpoints (nft -j list table + parse +
+//     compare with the model): what pacing the periodic verification needs (≤ 1 % of a core);
+//   • a targeted repair (one dispatch element deleted by someone else): read of that map + apply;
+//   • VIP plumbing, 10k and 20k VIPs: local routes (the data plane's choice) vs interface addresses
+//     (the baseline: what earlier versions did), each into a fresh namespace.
+import { performance } from 'node:perf_hooks';
+import { Topology } from '../test/support/netns.js';
+import { Applier } from '../src/dataplane/applier.js';
+import { netnsRunner } from '../src/dataplane/exec.js';
+import { syncVips, type VipMode } from '../src/dataplane/vip.js';
+import { bigServiceSet } from './dataplane.js';
+
+export interface ReconcileBenchResult {
+  services: number;
+  endpointsPerService: number;
+  fullVerifySeconds: number;
+  /** Pacing the Reconciler picks for that cost (max(30 s, 100 × cost)). */
+  verifyIntervalSeconds: number;
+  elementRepair: { readSeconds: number; applySeconds: number; statements: number };
+  vips: { count: number; routeSeconds: number; addressSeconds: number; addressOverRoute: number }[];
+}
+
+const secs = (t0: number) => Math.round(performance.now() - t0) / 1000;
+
+async function vipTime(topo: Topology, count: number, mode: VipMode): Promise<number> {
+  const run = netnsRunner(await topo.addNs(`v${mode[0]}${count}`));
+  const addrs = Array.from({ length: count }, (_, i) => `10.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`);
+  const t0 = performance.now();
+  await syncVips(run, 'ferrolb0', addrs, mode);
+  return secs(t0);
+}
+
+export async function runReconcileBench(
+  opts: { services?: number; endpoints?: number; vipCounts?: number[] } = {},
+): Promise<ReconcileBenchResult> {
+  const services = opts.services ?? 10_000;
+  const endpoints = opts.endpoints ?? 8;
+  const topo = new Topology();
+  try {
+    const run = netnsRunner(await topo.addNs('verify'));
+    const desired = bigServiceSet(services, endpoints);
+    const ap = new Applier({ run, vipInterface: false });
+    await ap.apply(desired);
+    let t0 = performance.now();
+    const v = await ap.verify();
+    const fullVerifySeconds = secs(t0);
+    if (v.drift.length > 0) throw new Error(`unexpected drift right after apply: ${v.drift.join(',')}`);
+    // Someone deletes one dispatch element; the monitor hint makes the shell read that map only.
+    const vip = desired[services >> 1]!.addresses[0]!;
+    await run('nft', ['delete', 'element', 'inet', 'ferrolb', 'svc4', `{ ${vip} . tcp . 80 }`]);
+    t0 = performance.now();
+    await ap.absorb([{ kind: 'element', name: 'svc4' }]);
+    const readSeconds = secs(t0);
+    t0 = performance.now();
+    const r = await ap.apply(desired);
+    const applySeconds = secs(t0);
+    const vips = [];
+    for (const count of opts.vipCounts ?? [10_000, 20_000]) {
+      const routeSeconds = await vipTime(topo, count, 'route');
+      const addressSeconds = await vipTime(topo, count, 'address');
+      vips.push({
+        count,
+        routeSeconds,
+        addressSeconds,
+        addressOverRoute: Math.round((addressSeconds / Math.max(routeSeconds, 0.001)) * 10) / 10,
+      });
+    }
+    return {
+      services,
+      endpointsPerService: endpoints,
+      fullVerifySeconds,
+      verifyIntervalSeconds: Math.max(30, Math.round(fullVerifySeconds * 100)),
+      elementRepair: { readSeconds, applySeconds, statements: r.statements },
+      vips,
+    };
+  } finally {
+    await topo.cleanup();
+  }
+}
