@@ -3,7 +3,6 @@
 // and reports counters. Every decision is made by the pure modules; this file only runs commands.
 import { canonicalIp, parseIp } from '../net/ip.js';
 import { compile, type Compiled, type CounterRef } from './compiler/compile.js';
-import { servicePortId } from './compiler/names.js';
 import { diffTables, type Transaction } from './compiler/diff.js';
 import { observeTable, parseCounters, parseNamedCounters, type CounterValue } from './compiler/observe.js';
 import { names } from './compiler/names.js';
@@ -17,6 +16,8 @@ import {
   listConntrack,
 } from './conntrack.js';
 import { errorSummary, implicatedText, isolate } from './containment.js';
+import { FailureBook, mentions, serviceSig, type ServiceFailure } from './failures.js';
+export type { ServiceFailure } from './failures.js';
 import { applyHints, classifyDrift, type DriftHint, type DriftKind } from './drift.js';
 import { CommandError, hostRunner, type Runner } from './exec.js';
 import {
@@ -25,7 +26,7 @@ import {
   type DataplaneGuard,
   type DataplaneService,
 } from './types.js';
-import { DEFAULT_VIP_INTERFACE, removeVipInterface, syncVips, type VipFailure, type VipSync } from './vip.js';
+import { DEFAULT_VIP_INTERFACE, removeVipInterface, syncVips, type VipSync } from './vip.js';
 
 const COUNTER_SETS = [4, 6].flatMap((f) => [names.svcCounters(f as 4 | 6), names.epCounters(f as 4 | 6)]);
 
@@ -54,20 +55,6 @@ export interface ApplyResult {
   /** Transactions the containment tried (0 when the first one was accepted). */
   readonly attempts: number;
 }
-
-/** Why one service is not (fully) programmed. */
-export interface ServiceFailure {
-  readonly service: string;
-  /** input: the compiler refused it; rules: nft refused its rules; vip: an address not plumbed. */
-  readonly kind: 'input' | 'rules' | 'vip';
-  readonly reason: string;
-  /** The service's content when it failed: it is retried once that changes. */
-  readonly sig: string;
-}
-
-/** Content identity of a service for retry decisions (live connection counts left out). */
-export const serviceSig = (s: DataplaneService): string =>
-  JSON.stringify({ ...s, endpoints: s.endpoints.map(({ connections: _c, ...e }) => e) });
 
 export interface CounterSample extends CounterRef {
   readonly packets: number;
@@ -117,7 +104,7 @@ export class Applier {
   /** Source ranges tightened and the refused clients' flows are not deleted yet. */
   private purgePending = false;
   /** Services not (fully) programmed, by name. */
-  private readonly failures = new Map<string, ServiceFailure>();
+  private readonly failures = new FailureBook();
   /** VIPs the last VIP sync left in place (to tell a repaired VIP from a new one), canonical. */
   private vipsHeld = new Set<string>();
   /** Process ids of our recent nft transactions (the monitor tells ours from others' by them). */
@@ -183,8 +170,7 @@ export class Applier {
     if (this.kernel === null) await this.observe();
     const input = await this.withConnections(services);
     const fresh: ServiceFailure[] = [];
-    const prev = this.failures.size > 0 ? this.lastByName() : undefined;
-    const candidate = this.skipKnownFailures(input, prev);
+    const candidate = this.failures.screen(input, () => this.lastByName());
     const before = this.kernel ?? undefined;
     const first = await this.tryCommit(candidate, guards, fresh);
     const done =
@@ -199,7 +185,7 @@ export class Applier {
     if (tightened(before, next.state)) this.purgePending = true;
     const purged = this.purgePending ? await this.purgeRefused(next.state) : 0;
     const { vips, vipsRepaired } = await this.plumbVips(next.addresses);
-    fresh.push(...this.noteVipFailures(applied, vips.failed));
+    fresh.push(...this.failures.noteVips(applied, vips.failed));
     const flushed = await this.flushInactive(this.last, applied);
     this.last = applied;
     return {
@@ -264,34 +250,11 @@ export class Applier {
 
   /** Services not (fully) programmed, and why; cleared when they are programmed or deleted. */
   failed(): ReadonlyMap<string, ServiceFailure> {
-    return this.failures;
+    return this.failures.all;
   }
 
   private lastByName(): Map<string, DataplaneService> {
     return new Map(this.last.map((s) => [s.name, s]));
-  }
-
-  /** Services that failed before with the same content are not retried: their last good version stays. */
-  private skipKnownFailures(
-    input: readonly DataplaneService[],
-    prev: ReadonlyMap<string, DataplaneService> | undefined,
-  ): DataplaneService[] {
-    if (this.failures.size === 0) return [...input];
-    const names = new Set(input.map((s) => s.name));
-    for (const n of this.failures.keys()) if (!names.has(n)) this.failures.delete(n);
-    const out: DataplaneService[] = [];
-    for (const s of input) {
-      const f = this.failures.get(s.name);
-      if (f && f.sig !== serviceSig(s))
-        this.failures.delete(s.name); // changed: try again
-      else if (f && f.kind !== 'vip') {
-        const old = prev?.get(s.name);
-        if (old) out.push(old);
-        continue;
-      }
-      out.push(s);
-    }
-    return out;
   }
 
   /**
@@ -326,16 +289,7 @@ export class Applier {
         }
         const bad = cur[at]!;
         const orig = list.find((s) => s.name === bad.name) ?? bad;
-        if (!this.failures.has(bad.name)) {
-          const f: ServiceFailure = {
-            service: bad.name,
-            kind: 'input',
-            reason: e.message,
-            sig: serviceSig(orig),
-          };
-          this.failures.set(bad.name, f);
-          fresh.push(f);
-        }
+        if (!this.failures.has(bad.name)) fresh.push(this.failures.record(orig, 'input', e.message));
         const old = prev.get(bad.name);
         cur = old && old !== bad ? cur.map((s, k) => (k === at ? old : s)) : cur.filter((_, k) => k !== at);
       }
@@ -412,45 +366,14 @@ export class Applier {
       },
       why(refused),
     );
-    for (const { item, reason } of result.culprits) {
-      const f: ServiceFailure = {
-        service: item.name,
-        kind: 'rules',
-        reason: `nft refused its rules: ${reason}`,
-        sig: serviceSig(item),
-      };
-      this.failures.set(item.name, f);
-      fresh.push(f);
-    }
+    for (const { item, reason } of result.culprits)
+      fresh.push(this.failures.record(item, 'rules', `nft refused its rules: ${reason}`));
     const done = await this.tryCommit(ordered(), guards, fresh);
     if ('refused' in done) {
       this.kernel = null;
       throw done.refused;
     }
     return { list: done.list, attempts: result.attempts + 2, statements: done.statements, full: done.full };
-  }
-
-  private noteVipFailures(
-    applied: readonly DataplaneService[],
-    failed: readonly VipFailure[],
-  ): ServiceFailure[] {
-    for (const [n, f] of this.failures) if (f.kind === 'vip') this.failures.delete(n);
-    if (failed.length === 0) return [];
-    const why = new Map(failed.map((f) => [canonicalOrSelf(f.address), f.reason]));
-    const out: ServiceFailure[] = [];
-    for (const s of applied) {
-      const bad = s.addresses.filter((a) => why.has(canonicalOrSelf(a)));
-      if (bad.length === 0 || this.failures.has(s.name)) continue;
-      const f: ServiceFailure = {
-        service: s.name,
-        kind: 'vip',
-        reason: bad.map((a) => `VIP ${a} not plumbed: ${why.get(canonicalOrSelf(a))}`).join('; '),
-        sig: serviceSig(s),
-      };
-      this.failures.set(s.name, f);
-      out.push(f);
-    }
-    return out;
   }
 
   /** Whether a monitored nft transaction was one of ours (by the committing process id). */
@@ -634,19 +557,3 @@ export class Applier {
     this.last = [];
   }
 }
-
-/** Whether a rejected script/error text names one of the service's objects (its chains and maps). */
-function mentions(text: string, s: DataplaneService): boolean {
-  for (const p of s.ports)
-    for (const f of [4, 6] as const)
-      if (text.includes(servicePortId(s.name, p.protocol, p.port, f))) return true;
-  return false;
-}
-
-const canonicalOrSelf = (a: string): string => {
-  try {
-    return canonicalIp(a);
-  } catch {
-    return a;
-  }
-};
