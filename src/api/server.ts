@@ -13,7 +13,9 @@ import type { ServiceCounters } from '../dataplane/applier.js';
 import { withCounters, withDataplaneFailures } from '../state/views.js';
 import { ApiError, ApiErrorCode, authorized, readObjects, sendError, sendJson } from './http.js';
 
-export const API_PREFIX = '/api/v1';
+import { API_PREFIX } from './paths.js';
+
+export { API_PREFIX };
 
 export interface ApiOptions {
   readonly runtime: Runtime;
