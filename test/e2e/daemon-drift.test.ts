@@ -5,7 +5,7 @@
 // service the kernel refuses next to good ones: the good ones and later changes are programmed.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { e2eSkipReason, nsExec, Topology, waitFor } from '../support/netns.js';
 import { FERROCTL, startDaemon, stopDaemon, tempDir, type Daemon } from '../support/daemon.js';
@@ -184,6 +184,41 @@ test('a VIP removed from the node: plumbed again (the VIP answers ping)', { skip
     async () => (await pings()) && (await webWorks()),
   );
   assert.ok((await repairs('vip')) > before, 'counted as drift of kind vip');
+});
+
+/** Pids of the daemon's child processes running `argv0 argv1` (e.g. nft monitor). */
+function children(argv: string[]): number[] {
+  const pid = (daemon as Daemon).proc.pid!;
+  const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  return kids.map(Number).filter((k) => {
+    try {
+      return (
+        readFileSync(`/proc/${k}/cmdline`, 'utf8').split('\0').slice(0, argv.length).join(' ') ===
+        argv.join(' ')
+      );
+    } catch {
+      return false;
+    }
+  });
+}
+
+test('the nft monitor dies: it is restarted and its events repair drift again', { skip }, async () => {
+  const [old] = children(['nft', 'monitor']);
+  assert.ok(old, 'the daemon runs nft monitor');
+  process.kill(old, 'SIGKILL'); // our own daemon's child, by pid
+  const fresh = await waitFor(
+    'monitor restarted',
+    () => children(['nft', 'monitor']).find((p) => p !== old),
+    5000,
+    50,
+  );
+  assert.ok(fresh);
+  // Past the full verification a restart schedules (1 s): the repair below comes from the new
+  // monitor's events (the next verification is ≥ 30 s away).
+  await new Promise((r) => setTimeout(r, 2500));
+  await breakAndRecover('element deleted after a monitor restart', () =>
+    inLb('nft', ['delete', 'element', 'inet', 'ferrolb', 'svc4', `{ ${VIP4} . tcp . 80 }`]),
+  );
 });
 
 test('the forwarding sysctl turned off: turned on again', { skip }, async () => {
