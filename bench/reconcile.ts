@@ -5,7 +5,7 @@
 //     (diff against the last compiled state, one statement);
 //   • VIP plumbing, 10k and 20k VIPs: local routes (the data plane's choice) vs interface addresses
 //     (the baseline: what earlier versions did), each into a fresh namespace.
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Topology } from '../test/support/netns.js';
 import { Applier } from '../src/dataplane/applier.js';
 import { netnsRunner } from '../src/dataplane/exec.js';
@@ -16,6 +16,8 @@ export interface ReconcileBenchResult {
   services: number;
   endpointsPerService: number;
   fullVerifySeconds: number;
+  /** Largest event-loop stall during it (the JSON parse runs in a worker thread). */
+  verifyMaxLoopLagMs: number;
   /** Pacing the Reconciler picks for that cost (max(30 s, 100 × cost)). */
   verifyIntervalSeconds: number;
   elementRepair: { readSeconds: number; applySeconds: number; statements: number };
@@ -43,9 +45,13 @@ export async function runReconcileBench(
     const desired = bigServiceSet(services, endpoints);
     const ap = new Applier({ run, vipInterface: false });
     await ap.apply(desired);
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
     let t0 = performance.now();
     const v = await ap.verify();
     const fullVerifySeconds = secs(t0);
+    lag.disable();
+    const verifyMaxLoopLagMs = Math.round(lag.max / 1e6);
     if (v.drift.length > 0) throw new Error(`unexpected drift right after apply: ${v.drift.join(',')}`);
     // Someone deletes one dispatch element; the monitor hint makes the shell read that map only.
     const vip = desired[services >> 1]!.addresses[0]!;
@@ -73,6 +79,7 @@ export async function runReconcileBench(
       services,
       endpointsPerService: endpoints,
       fullVerifySeconds,
+      verifyMaxLoopLagMs,
       verifyIntervalSeconds: Math.max(30, Math.round(fullVerifySeconds * 100)),
       elementRepair: { readSeconds, applySeconds, statements: r.statements },
       vips,

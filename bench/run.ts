@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     results.reconcile = r;
     console.log(`\nReconcile loop (${r.services} services × ${r.endpointsPerService} endpoints)`);
     console.log(
-      `  one full kernel verification ${r.fullVerifySeconds} s → paced every ${r.verifyIntervalSeconds} s (≤ 1 % of a core); events repair in between`,
+      `  one full kernel verification ${r.fullVerifySeconds} s (largest event-loop stall ${r.verifyMaxLoopLagMs} ms) → paced every ${r.verifyIntervalSeconds} s (≤ 1 % of a core); events repair in between`,
     );
     console.log(
       `  one deleted dispatch element: map read ${r.elementRepair.readSeconds} s + repair ${r.elementRepair.applySeconds} s (${r.elementRepair.statements} statement) — goal ≤ 2 s: ${r.elementRepair.readSeconds + r.elementRepair.applySeconds <= 2 ? 'met' : 'NOT met'}`,

@@ -18,7 +18,8 @@ import {
 import { errorSummary, implicatedText, isolate } from './containment.js';
 import { FailureBook, mentions, serviceSig, type ServiceFailure } from './failures.js';
 export type { ServiceFailure } from './failures.js';
-import { applyHints, classifyDrift, type DriftHint, type DriftKind } from './drift.js';
+import { applyHints, digestStateAsync, type DriftHint, type DriftKind } from './drift.js';
+import { judgeInWorker } from './verify-worker.js';
 import { CommandError, hostRunner, type Runner } from './exec.js';
 import {
   DataplaneInputError,
@@ -404,21 +405,25 @@ export class Applier {
   }
 
   /**
-   * Full verification: reads the whole table and compares it with the model. On drift the model
-   * becomes what was read, so the next apply repairs it. `stale`: a commit overlapped the read.
+   * Full verification: reads the whole table and compares it with the model (JSON parse and compare
+   * in a worker thread). Returns the drift and the hints that repair it, for the shell to absorb
+   * between applies. `stale`: a commit overlapped the read (the verdict may be about our own change).
    */
-  async verify(): Promise<{ drift: DriftKind[]; stale: boolean }> {
+  async verify(): Promise<{ drift: DriftKind[]; hints: DriftHint[]; stale: boolean }> {
     const expected = this.kernel;
     const v0 = this.version;
-    if (expected === null) return { drift: [], stale: true };
+    if (expected === null || this.applying) return { drift: [], hints: [], stale: true };
+    const model = await digestStateAsync(
+      expected ?? { table: this.table, chains: new Map(), maps: new Map(), counters: new Map() },
+    );
     const r = await this.run('nft', ['-j', 'list', 'table', 'inet', this.table]);
     if (r.code !== 0 && !/No such file or directory/i.test(r.stderr))
       throw new CommandError('nft -j list table', r);
-    const observed = r.code === 0 ? observeTable(r.stdout, this.table) : undefined;
-    if (this.applying || this.version !== v0 || this.kernel !== expected) return { drift: [], stale: true };
-    const drift = classifyDrift(expected, observed);
-    if (drift.length > 0) this.kernel = observed;
-    return { drift, stale: false };
+    if (this.applying || this.version !== v0 || this.kernel !== expected)
+      return { drift: [], hints: [], stale: true };
+    const v = await judgeInWorker({ json: r.code === 0 ? r.stdout : undefined, table: this.table, model });
+    if (expected === undefined) return { drift: [], hints: [], stale: false }; // nothing programmed yet
+    return { ...v, stale: this.version !== v0 };
   }
 
   /** Puts `addresses` on the VIP interface; `vipsRepaired`: ones we had held before (drift). */

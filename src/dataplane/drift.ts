@@ -175,3 +175,115 @@ export function vipEventHint(line: string, dev: string): boolean {
   const flags = /^\d+: [^:]+: <([^>]*)>/.exec(line);
   return flags !== null && !flags[1]!.split(',').includes('UP');
 }
+
+/**
+ * Order-independent fingerprint of a table: per chain its signature, per map its signature and an
+ * element digest (count + sum of 32-bit FNV-1a hashes of "key\tvalue"). Small enough to hand to a
+ * worker thread, so a full verification's JSON parse and comparison never run on the event loop.
+ */
+export interface StateDigest {
+  readonly chains: readonly (readonly [name: string, sig: string])[];
+  readonly maps: readonly (readonly [name: string, sig: string, dynamic: boolean, elements: string])[];
+  readonly counters: readonly string[];
+}
+
+function fnv(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+const elementsDigest = (m: TableMap): string => {
+  let sum = 0;
+  for (const [k, v] of m.elements) sum = (sum + fnv(`${k}\t${v}`)) >>> 0;
+  return `${m.elements.size}:${sum}`;
+};
+
+/** digestState, yielding to the event loop every `slice` elements (a 10k-service model has 300k). */
+export async function digestStateAsync(s: TableState, slice = 20_000): Promise<StateDigest> {
+  const maps: [string, string, boolean, string][] = [];
+  let budget = slice;
+  for (const m of s.maps.values()) {
+    let sum = 0;
+    if (!m.dynamic)
+      for (const [k, v] of m.elements) {
+        sum = (sum + fnv(`${k}\t${v}`)) >>> 0;
+        if (--budget === 0) {
+          budget = slice;
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+    maps.push([m.name, m.sig, m.dynamic, m.dynamic ? '' : `${m.elements.size}:${sum}`]);
+  }
+  return {
+    chains: [...s.chains.values()].map((c) => [c.name, chainSig(c)] as const),
+    maps,
+    counters: [...s.counters.keys()],
+  };
+}
+
+export function digestState(s: TableState): StateDigest {
+  return {
+    chains: [...s.chains.values()].map((c) => [c.name, chainSig(c)] as const),
+    maps: [...s.maps.values()].map(
+      (m) => [m.name, m.sig, m.dynamic, m.dynamic ? '' : elementsDigest(m)] as const,
+    ),
+    counters: [...s.counters.keys()],
+  };
+}
+
+/**
+ * classifyDrift on digests, plus the hints that repair it: a differing map's elements re-read, a
+ * differing chain rewritten, a missing object re-added. Foreign objects have no hint (the next
+ * apply's diff removes chains and maps we do not want only once the model knows of them).
+ */
+export function compareDigests(
+  model: StateDigest,
+  kernel: StateDigest | undefined,
+): { drift: DriftKind[]; hints: DriftHint[] } {
+  if (!kernel) return { drift: ['table'], hints: [{ kind: 'table' }] };
+  const kinds = new Set<DriftKind>();
+  const hints: DriftHint[] = [];
+  const kc = new Map(kernel.chains);
+  for (const [name, sig] of model.chains) {
+    const k = kc.get(name);
+    if (k === undefined) {
+      kinds.add('chain');
+      hints.push({ kind: 'chain', name });
+    } else if (k !== sig) {
+      kinds.add(k.split('|')[0] !== sig.split('|')[0] ? 'chain' : 'rule');
+      hints.push({ kind: 'rule', name });
+    }
+  }
+  const km = new Map(kernel.maps.map((m) => [m[0], m] as const));
+  for (const [name, sig, dynamic, elements] of model.maps) {
+    const k = km.get(name);
+    if (!k || k[1] !== sig) {
+      kinds.add('map');
+      // A map of another layout cannot be patched: have the whole table re-read.
+      hints.push(k ? { kind: 'table' } : { kind: 'map', name });
+    } else if (!dynamic && k[3] !== elements) {
+      kinds.add('element');
+      hints.push({ kind: 'element', name });
+    }
+  }
+  const kcount = new Set(kernel.counters);
+  for (const name of model.counters)
+    if (!kcount.has(name)) {
+      kinds.add('counter');
+      hints.push({ kind: 'counter', name });
+    }
+  const mc = new Set(model.chains.map((c) => c[0]));
+  const mm = new Set(model.maps.map((m) => m[0]));
+  if (kernel.chains.some(([n]) => !mc.has(n)) || kernel.maps.some(([n]) => !mm.has(n))) {
+    kinds.add('foreign');
+    hints.push({ kind: 'table' }); // re-read, so the diff knows them and removes them
+  }
+  return {
+    drift: DRIFT_KINDS.filter((k) => kinds.has(k)),
+    hints: hints.some((h) => h.kind === 'table') ? [{ kind: 'table' }] : hints,
+  };
+}

@@ -183,6 +183,8 @@ export class Reconciler {
         if (r.drift.length > 0) {
           this.opts.log.warn({ drift: r.drift, ms }, 'data plane drift found by full verification');
           for (const k of r.drift) this.verifyKinds.add(k);
+          // Absorbed by the shell's loop like someone else's transaction (pid 0 is never ours).
+          this.txs.push({ pid: 0, hints: r.hints, truncated: false });
           this.opts.kick();
         }
       }

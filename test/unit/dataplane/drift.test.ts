@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import {
   applyHints,
   classifyDrift,
+  compareDigests,
+  digestState,
+  digestStateAsync,
   MonitorParser,
   transactionHints,
   UNKNOWN_RULE,
@@ -171,6 +174,55 @@ describe('drift classification of a full read', () => {
     const [name, aff] = [...maps].find(([, x]) => x.dynamic)!;
     maps.set(name, { ...aff, elements: new Map([['10.9.9.9', '']]) });
     assert.deepEqual(classifyDrift(m, { ...m, maps }), []);
+  });
+});
+
+describe('digest comparison (what the verification worker runs)', () => {
+  it('agrees with classifyDrift and names the objects to repair; the repair then converges', () => {
+    const m = model();
+    assert.deepEqual(compareDigests(digestState(m), digestState(m)), { drift: [], hints: [] });
+    assert.deepEqual(compareDigests(digestState(m), undefined).hints, [{ kind: 'table' }]);
+    const chains = new Map(m.chains);
+    const sel = [...chains.keys()].find((n) => n.startsWith('s_api'))!;
+    chains.delete(sel);
+    chains.set('prerouting', { ...chains.get('prerouting')!, rules: [] });
+    const maps = new Map(m.maps);
+    const d = maps.get('svc4')!;
+    maps.set('svc4', { ...d, elements: new Map([...d.elements].slice(1)) });
+    const kernel: TableState = { ...m, chains, maps };
+    const v = compareDigests(digestState(m), digestState(kernel));
+    assert.deepEqual(v.drift, classifyDrift(m, kernel));
+    assert.deepEqual(v.hints, [
+      { kind: 'rule', name: 'prerouting' },
+      { kind: 'chain', name: sel },
+      { kind: 'element', name: 'svc4' },
+    ]);
+    // The shell absorbs the hints (svc4 read back as the kernel has it) and diffs: back to the model.
+    const absorbed = applyHints(m, v.hints, new Map([['svc4', kernel.maps.get('svc4')]]))!;
+    const tx = diffTables(absorbed, m);
+    assert.match(tx.script, new RegExp(`add chain inet ferrolb ${sel}`));
+    assert.match(tx.script, /flush chain inet ferrolb prerouting/);
+    assert.equal(tx.script.match(/add element inet ferrolb svc4/g)?.length, 1);
+  });
+
+  it('the chunked digest (verify yields to the event loop while hashing) equals the plain one', async () => {
+    const m = model();
+    assert.deepEqual(await digestStateAsync(m, 3), digestState(m));
+  });
+
+  it('an element with another value counts (same count, different content); a foreign chain asks for a re-read', () => {
+    const m = model();
+    const maps = new Map(m.maps);
+    const d = maps.get('svc4')!;
+    const [k] = [...d.elements.keys()];
+    maps.set('svc4', { ...d, elements: new Map([...d.elements, [k!, 'drop']]) });
+    assert.deepEqual(compareDigests(digestState(m), digestState({ ...m, maps })).drift, ['element']);
+    const chains = new Map(m.chains);
+    chains.set('intruder', { name: 'intruder', hook: '', rules: [] });
+    assert.deepEqual(compareDigests(digestState(m), digestState({ ...m, chains })), {
+      drift: ['foreign'],
+      hints: [{ kind: 'table' }],
+    });
   });
 });
 
