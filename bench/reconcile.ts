@@ -3,6 +3,7 @@
 //     compare with the model): what pacing the periodic verification needs (≤ 1 % of a core);
 //   • a targeted repair (one dispatch element deleted by someone else): read of that map + repair
 //     (diff against the last compiled state, one statement);
+//   • containment: a cold start with one service nft refuses, against the same cold start without it;
 //   • VIP plumbing, 10k and 20k VIPs: local routes (the data plane's choice) vs interface addresses
 //     (the baseline: what earlier versions did), each into a fresh namespace.
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -21,6 +22,8 @@ export interface ReconcileBenchResult {
   /** Pacing the Reconciler picks for that cost (max(30 s, 100 × cost)). */
   verifyIntervalSeconds: number;
   elementRepair: { readSeconds: number; applySeconds: number; statements: number };
+  /** Cold apply with one service the kernel refuses vs the same cold apply without it (baseline). */
+  containment: { coldSeconds: number; withOneBadSeconds: number; attempts: number; ratio: number };
   vips: { count: number; routeSeconds: number; addressSeconds: number; addressOverRoute: number }[];
 }
 
@@ -44,10 +47,12 @@ export async function runReconcileBench(
     const run = netnsRunner(await topo.addNs('verify'));
     const desired = bigServiceSet(services, endpoints);
     const ap = new Applier({ run, vipInterface: false });
+    let t0 = performance.now();
     await ap.apply(desired);
+    const coldSeconds = secs(t0);
     const lag = monitorEventLoopDelay({ resolution: 10 });
     lag.enable();
-    let t0 = performance.now();
+    t0 = performance.now();
     const v = await ap.verify();
     const fullVerifySeconds = secs(t0);
     lag.disable();
@@ -64,6 +69,18 @@ export async function runReconcileBench(
     const r = await ap.repair();
     const applySeconds = secs(t0);
     if (r.statements !== 1) throw new Error(`repair ran ${r.statements} statements, expected 1`);
+    // Containment: the same cold start with one service nft refuses (persist timeout too large).
+    const crun = netnsRunner(await topo.addNs('contain'));
+    const withBad = desired.map((x, i) =>
+      i === services >> 1
+        ? { ...x, algorithm: 'persist' as const, persistTimeoutSeconds: 99_999_999 * 3600 }
+        : x,
+    );
+    t0 = performance.now();
+    const c = await new Applier({ run: crun, vipInterface: false }).apply(withBad);
+    const containSeconds = secs(t0);
+    if (c.failed.length !== 1)
+      throw new Error(`containment isolated ${c.failed.length} services, expected 1`);
     const vips = [];
     for (const count of opts.vipCounts ?? [10_000, 20_000]) {
       const routeSeconds = await vipTime(topo, count, 'route');
@@ -82,6 +99,12 @@ export async function runReconcileBench(
       verifyMaxLoopLagMs,
       verifyIntervalSeconds: Math.max(30, Math.round(fullVerifySeconds * 100)),
       elementRepair: { readSeconds, applySeconds, statements: r.statements },
+      containment: {
+        coldSeconds,
+        withOneBadSeconds: containSeconds,
+        attempts: c.attempts,
+        ratio: Math.round((containSeconds / coldSeconds) * 10) / 10,
+      },
       vips,
     };
   } finally {

@@ -345,11 +345,6 @@ export class Applier {
     const ordered = () => list.flatMap((s) => (current.has(s.name) ? [current.get(s.name)!] : []));
     const why = (e: DataplaneApplyError) =>
       errorSummary(e.message.replace(/^nft rejected the transaction: /, ''));
-    const base = await this.tryCommit(ordered(), guards, fresh, true);
-    if ('refused' in base) {
-      this.kernel = null; // not attributable to a service: re-read before the next diff
-      throw refused;
-    }
     const text = implicatedText(refused.message, refused.script);
     const suspects = new Set(changed.filter((s) => mentions(text, s)));
     const result = await isolate(
@@ -367,6 +362,15 @@ export class Applier {
       },
       why(refused),
     );
+    if (result.accepted.length === 0) {
+      // Nothing changed was accepted: is even the last good state refused? Then no service explains
+      // the refusal (the kernel itself is the problem) and nothing is marked failed.
+      const base = await this.tryCommit(ordered(), guards, fresh, true);
+      if ('refused' in base) {
+        this.kernel = null; // re-read before the next diff
+        throw refused;
+      }
+    }
     for (const { item, reason } of result.culprits)
       fresh.push(this.failures.record(item, 'rules', `nft refused its rules: ${reason}`));
     const done = await this.tryCommit(ordered(), guards, fresh);
@@ -374,7 +378,7 @@ export class Applier {
       this.kernel = null;
       throw done.refused;
     }
-    return { list: done.list, attempts: result.attempts + 2, statements: done.statements, full: done.full };
+    return { list: done.list, attempts: result.attempts + 1, statements: done.statements, full: done.full };
   }
 
   /** Whether a monitored nft transaction was one of ours (by the committing process id). */

@@ -2,9 +2,10 @@
 // keep programming every other one. Pure planning; the applier supplies `attempt`, which tries to
 // commit the accepted changes plus one group and reports why the kernel refused it (or undefined).
 //
-// Group testing: suspects (services the error text names) are tried alone first, the others as one
-// group; a refused group is split in halves until each refusal is one service. k culprits among n
-// changed services cost about k·2·log2(n) attempts; a single named culprit costs two.
+// Group testing: suspects (services the error text names) are tried alone, the others first as one
+// group; a refused group is split in halves until each refusal is one service (when the first half
+// passes, the second is known refused: no attempt). k culprits among n changed services cost at most
+// about k·2·log2(n) attempts; a single named culprit costs one.
 
 export interface Isolation<T> {
   readonly accepted: T[];
@@ -27,34 +28,39 @@ export async function isolate<T>(
   const accepted: T[] = [];
   const culprits: { item: T; reason: string }[] = [];
   let attempts = 0;
-  const test = async (group: readonly T[], knownReason?: string): Promise<void> => {
-    if (group.length === 0) return;
+  /** Tests `group` (refused already when knownReason is set); returns whether all of it was accepted. */
+  const test = async (group: readonly T[], knownReason?: string): Promise<boolean> => {
+    if (group.length === 0) return true;
     let reason = knownReason;
     if (reason === undefined) {
       if (attempts >= MAX_ATTEMPTS) {
         for (const item of group) culprits.push({ item, reason: 'not isolated: too many refusals' });
-        return;
+        return false;
       }
       attempts++;
       reason = await attempt(group);
       if (reason === undefined) {
         accepted.push(...group);
-        return;
+        return true;
       }
     }
     if (group.length === 1) {
       culprits.push({ item: group[0]!, reason });
-      return;
+      return false;
     }
+    // Refusals are per service: when the first half is accepted, the second half is the refused one.
     const mid = Math.ceil(group.length / 2);
-    await test(group.slice(0, mid));
-    await test(group.slice(mid));
+    const leftOk = await test(group.slice(0, mid));
+    await test(group.slice(mid), leftOk ? reason : undefined);
+    return false;
   };
   const named = changed.filter((s) => suspects.has(s));
   if (named.length === 0 || named.length === changed.length) await test(changed, wholeReason);
   else {
-    await test(changed.filter((s) => !suspects.has(s)));
-    for (const s of named) await test([s]);
+    const restOk = await test(changed.filter((s) => !suspects.has(s)));
+    // The whole set was refused and the rest is fine: a lone suspect is the culprit, untried.
+    if (restOk && named.length === 1) await test(named, wholeReason);
+    else for (const s of named) await test([s]);
   }
   return { accepted, culprits, attempts };
 }

@@ -53,12 +53,23 @@ describe('culprit isolation (group testing)', () => {
     );
   });
 
-  it('a correctly named suspect costs two attempts among a thousand changes', async () => {
+  it('a correctly named suspect costs one attempt among a thousand changes (the rest, as a group)', async () => {
     const items = Array.from({ length: 1000 }, (_, i) => i);
     const k = kernel(new Set([417]));
-    const r = await isolate(items, new Set([417]), k.attempt, 'x');
-    assert.equal(r.attempts, 2);
-    assert.deepEqual(r.culprits, [{ item: 417, reason: 'refused 417' }]);
+    const r = await isolate(items, new Set([417]), k.attempt, 'value too large');
+    assert.equal(r.attempts, 1);
+    assert.deepEqual(r.culprits, [{ item: 417, reason: 'value too large' }]);
+  });
+
+  it('one unnamed culprit among 1024 costs at most 2·log2(n) attempts', async () => {
+    const items = Array.from({ length: 1024 }, (_, i) => i);
+    const k = kernel(new Set([1000]));
+    const r = await isolate(items, new Set(), k.attempt, 'x');
+    assert.ok(r.attempts <= 20, `${r.attempts}`);
+    assert.deepEqual(
+      r.culprits.map((c) => c.item),
+      [1000],
+    );
   });
 
   it('the whole set is not tried again; a single refused item needs no attempt at all', async () => {
