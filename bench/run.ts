@@ -4,10 +4,12 @@ import { cpus } from 'node:os';
 import { runIpamBench } from './ipam.js';
 import { runChangeLatencyBench } from './daemon.js';
 import { runBgpBench } from './bgp.js';
+import { printBfdBench, runBfdBench } from './bfd.js';
 import { runDataplaneBench } from './dataplane.js';
 import { runReconcileBench } from './reconcile.js';
 import { runK8sBench } from './k8s.js';
 import { runEngineSetupBench, runSctpThroughputBench } from './sctp.js';
+import { runSctpWriterBench } from './sctp-writer.js';
 
 async function main(): Promise<void> {
   const only = process.argv[2];
@@ -86,6 +88,13 @@ async function main(): Promise<void> {
     console.log('\nBGP (real GoBGP / BIRD2 peers in namespaces)');
     console.log(`  ${JSON.stringify(r)}`);
   }
+  if ((!only || only === 'bfd') && process.getuid?.() === 0) {
+    // `npm run bench -- bfd 2000` runs one size only.
+    const sizes = only === 'bfd' && process.argv[3] ? process.argv.slice(3).map(Number) : undefined;
+    const r = await runBfdBench(sizes);
+    results.bfd = r;
+    printBfdBench(r);
+  }
   if (!only || only === 'sctp') {
     const e = runEngineSetupBench();
     results.sctpEngine = e;
@@ -93,6 +102,11 @@ async function main(): Promise<void> {
       `\nSCTP engine (pure): ${e.associationsPerSec} new associations/s, ${e.codecRoundTripsPerSec} codec round trips/s`,
     );
     if (process.getuid?.() === 0) {
+      const w = await runSctpWriterBench();
+      results.sctpWriter = w;
+      console.log(
+        `SCTP fast-path writes for ${w.associations} associations: one synchronous nft each (baseline) ${w.sync.totalMs} ms, event loop busy ${w.sync.loopBusyMs} ms, longest stall ${w.sync.maxLoopStallMs} ms; batched asynchronous writer ${w.batched.totalMs} ms in ${w.batched.nftRuns} nft runs, loop busy ${w.batched.loopBusyMs} ms, longest stall ${w.batched.maxLoopStallMs} ms`,
+      );
       const r = await runSctpThroughputBench();
       results.sctpThroughput = r;
       console.log('SCTP throughput (usrsctp tsctp) via the service ÷ direct (goal ≥ 0.80):');

@@ -11,7 +11,7 @@ import {
 } from '../dataplane/applier.js';
 import type { DriftKind } from '../dataplane/drift.js';
 import { Reconciler, type ReconcilerOptions } from '../dataplane/reconcile.js';
-import { ProbeScheduler } from '../probes/scheduler.js';
+import { ProbeThread as ProbeScheduler } from '../probes/thread/client.js'; // probes on a worker thread
 import { dataplaneGuards, dataplaneServices, probeTargets } from './bridge.js';
 import type { Runtime } from './runtime.js';
 
