@@ -113,6 +113,29 @@ after(async () => {
   dir?.remove();
 });
 
+test('our own applies (nft monitor echoes them) are not counted as drift', { skip }, async () => {
+  // A changed service: one endpoint fewer, so our own transaction flushes and rewrites its selection
+  // chain (numgen mod 2 → mod 1) and deletes slot elements — deletions the monitor reports.
+  writeFileSync(
+    join(dir.path, 'own.yaml'),
+    lb('other', OTHER, '{port: 9000, protocol: TCP}').replace(
+      '[{address: 10.201.2.11}, {address: 10.201.2.12}]',
+      '[{address: 10.201.2.11}]',
+    ) + lb('own', '10.200.0.16', '{port: 80, protocol: TCP, targetPort: 8080}'),
+  );
+  await ctl(['apply', '-f', join(dir.path, 'own.yaml')]);
+  await waitFor(
+    'own serves',
+    async () => ((await httpBatch(t, '10.200.0.16', 80, 1)).replies.length === 1 ? true : undefined),
+    10_000,
+    100,
+  );
+  await new Promise((r) => setTimeout(r, 1500)); // the monitor's echo has arrived and been judged
+  const m = (await get('/metrics')).text;
+  assert.doesNotMatch(m, /^ferrolb_dataplane_drift_repairs_total\{/m, 'no drift counted');
+  assert.match(await hold.ping(), /^b\d /);
+});
+
 test('the ferrolb table deleted: recreated, established flows kept', { skip }, async () => {
   const before = await repairs('table');
   await breakAndRecover('table deleted', () => inLb('nft', ['delete', 'table', 'inet', 'ferrolb']));
