@@ -116,6 +116,8 @@ export class DataplaneShell {
       try {
         if (this.applier) {
           const work = this.reconciler?.take();
+          // The monitor's echo of our own transactions: nothing to repair, not even a diff.
+          if (repairOnly && !work?.hints.length && !work?.kinds.length && !work?.vip) continue;
           for (const k of work?.kinds ?? []) this.unrepaired.add(k);
           if (work?.hints.length) await this.applier.absorb(work.hints);
           const t0 = performance.now();
