@@ -347,14 +347,19 @@ export class Applier {
       errorSummary(e.message.replace(/^nft rejected the transaction: /, ''));
     const text = implicatedText(refused.message, refused.script);
     const suspects = new Set(changed.filter((s) => mentions(text, s)));
+    let committed: { list: DataplaneService[]; statements: number; full: boolean } | undefined;
     const result = await isolate(
       changed,
       suspects,
-      async (group) => {
+      async (group, final) => {
         const saved = group.map((s) => [s.name, current.get(s.name)] as const);
         for (const s of group) current.set(s.name, s);
-        const r = await this.tryCommit(ordered(), guards, fresh, true);
-        if (!('refused' in r)) return undefined;
+        // A trial that would be the final state anyway is committed for real (one transaction less).
+        const r = await this.tryCommit(ordered(), guards, fresh, !final);
+        if (!('refused' in r)) {
+          if (final) committed = r;
+          return undefined;
+        }
         for (const [n, s] of saved)
           if (s) current.set(n, s);
           else current.delete(n);
@@ -373,12 +378,18 @@ export class Applier {
     }
     for (const { item, reason } of result.culprits)
       fresh.push(this.failures.record(item, 'rules', `nft refused its rules: ${reason}`));
-    const done = await this.tryCommit(ordered(), guards, fresh);
+    const done = committed ?? (await this.tryCommit(ordered(), guards, fresh));
     if ('refused' in done) {
       this.kernel = null;
       throw done.refused;
     }
-    return { list: done.list, attempts: result.attempts + 1, statements: done.statements, full: done.full };
+    const commits = committed ? 0 : 1;
+    return {
+      list: done.list,
+      attempts: result.attempts + commits,
+      statements: done.statements,
+      full: done.full,
+    };
   }
 
   /** Whether a monitored nft transaction was one of ours (by the committing process id). */

@@ -13,7 +13,11 @@ export interface Isolation<T> {
   readonly attempts: number;
 }
 
-export type Attempt<T> = (group: readonly T[]) => Promise<string | undefined>;
+/**
+ * Tries the accepted changes plus `group`; undefined = accepted. `final`: if accepted, nothing else
+ * will be tried (the caller may commit it for real instead of only checking it).
+ */
+export type Attempt<T> = (group: readonly T[], final: boolean) => Promise<string | undefined>;
 
 /** Attempts beyond this mark the rest as failed without trying (bounded work for a broken kernel). */
 export const MAX_ATTEMPTS = 200;
@@ -29,7 +33,7 @@ export async function isolate<T>(
   const culprits: { item: T; reason: string }[] = [];
   let attempts = 0;
   /** Tests `group` (refused already when knownReason is set); returns whether all of it was accepted. */
-  const test = async (group: readonly T[], knownReason?: string): Promise<boolean> => {
+  const test = async (group: readonly T[], knownReason?: string, final = false): Promise<boolean> => {
     if (group.length === 0) return true;
     let reason = knownReason;
     if (reason === undefined) {
@@ -38,7 +42,7 @@ export async function isolate<T>(
         return false;
       }
       attempts++;
-      reason = await attempt(group);
+      reason = await attempt(group, final);
       if (reason === undefined) {
         accepted.push(...group);
         return true;
@@ -57,7 +61,12 @@ export async function isolate<T>(
   const named = changed.filter((s) => suspects.has(s));
   if (named.length === 0 || named.length === changed.length) await test(changed, wholeReason);
   else {
-    const restOk = await test(changed.filter((s) => !suspects.has(s)));
+    // With one suspect, the rest passing ends the search (the suspect is then the culprit).
+    const restOk = await test(
+      changed.filter((s) => !suspects.has(s)),
+      undefined,
+      named.length === 1,
+    );
     // The whole set was refused and the rest is fine: a lone suspect is the culprit, untried.
     if (restOk && named.length === 1) await test(named, wholeReason);
     else for (const s of named) await test([s]);
