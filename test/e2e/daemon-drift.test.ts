@@ -209,6 +209,17 @@ test('a VIP removed from the node: plumbed again (the VIP answers ping)', { skip
   assert.ok((await repairs('vip')) > before, 'counted as drift of kind vip');
 });
 
+test('the VIP interface deleted, then set down: back up with every VIP', { skip }, async () => {
+  const pings = (vip: string) =>
+    nsExec(t.client, 'ping', ['-c', '1', '-W', '1', vip]).then(
+      () => true,
+      () => false,
+    );
+  const both = async () => (await pings(VIP4)) && (await pings(OTHER)) && (await webWorks());
+  await breakAndRecover('VIP interface deleted', () => inLb('ip', ['link', 'del', 'ferrolb0']), both);
+  await breakAndRecover('VIP interface down', () => inLb('ip', ['link', 'set', 'ferrolb0', 'down']), both);
+});
+
 /** Pids of the daemon's child processes running `argv0 argv1` (e.g. nft monitor). */
 function children(argv: string[]): number[] {
   const pid = (daemon as Daemon).proc.pid!;
