@@ -3,6 +3,7 @@
 //     compare with the model): what pacing the periodic verification needs (≤ 1 % of a core);
 //   • a targeted repair (one dispatch element deleted by someone else): read of that map + repair
 //     (diff against the last compiled state, one statement);
+//   • the whole table flushed: re-created from the last compiled state;
 //   • containment: a cold start with one service nft refuses, against the same cold start without it;
 //   • VIP plumbing, 10k and 20k VIPs: local routes (the data plane's choice) vs interface addresses
 //     (the baseline: what earlier versions did), each into a fresh namespace.
@@ -22,6 +23,8 @@ export interface ReconcileBenchResult {
   /** Pacing the Reconciler picks for that cost (max(30 s, 100 × cost)). */
   verifyIntervalSeconds: number;
   elementRepair: { readSeconds: number; applySeconds: number; statements: number };
+  /** `nft flush ruleset` at this size: the table re-created (no recompile). */
+  tableRepair: { seconds: number; statements: number };
   /** Cold apply with one service the kernel refuses vs the same cold apply without it (baseline). */
   containment: { coldSeconds: number; withOneBadSeconds: number; attempts: number; ratio: number };
   vips: { count: number; routeSeconds: number; addressSeconds: number; addressOverRoute: number }[];
@@ -69,6 +72,12 @@ export async function runReconcileBench(
     const r = await ap.repair();
     const applySeconds = secs(t0);
     if (r.statements !== 1) throw new Error(`repair ran ${r.statements} statements, expected 1`);
+    // The whole table deleted (nft flush ruleset): re-created from the last compiled state.
+    await run('nft', ['flush', 'ruleset']);
+    t0 = performance.now();
+    await ap.absorb([{ kind: 'table' }]);
+    const t = await ap.repair();
+    const tableRepairSeconds = secs(t0);
     // Containment: the same cold start with one service nft refuses (persist timeout too large).
     const crun = netnsRunner(await topo.addNs('contain'));
     const withBad = desired.map((x, i) =>
@@ -99,6 +108,7 @@ export async function runReconcileBench(
       verifyMaxLoopLagMs,
       verifyIntervalSeconds: Math.max(30, Math.round(fullVerifySeconds * 100)),
       elementRepair: { readSeconds, applySeconds, statements: r.statements },
+      tableRepair: { seconds: tableRepairSeconds, statements: t.statements },
       containment: {
         coldSeconds,
         withOneBadSeconds: containSeconds,

@@ -63,6 +63,9 @@ async function main(): Promise<void> {
       `  one deleted dispatch element: map read ${r.elementRepair.readSeconds} s + repair ${r.elementRepair.applySeconds} s (${r.elementRepair.statements} statement) — goal ≤ 2 s: ${r.elementRepair.readSeconds + r.elementRepair.applySeconds <= 2 ? 'met' : 'NOT met'}`,
     );
     console.log(
+      `  nft flush ruleset: table re-created in ${r.tableRepair.seconds} s (${r.tableRepair.statements} statements) — goal ≤ 2 s: ${r.tableRepair.seconds <= 2 ? 'met' : 'NOT met'}`,
+    );
+    console.log(
       `  cold start with one service nft refuses: ${r.containment.withOneBadSeconds} s (${r.containment.attempts} transactions) vs ${r.containment.coldSeconds} s without it → ${r.containment.ratio}×; every other service programmed`,
     );
     for (const v of r.vips)
