@@ -2,6 +2,7 @@
 // Not a test: it asserts nothing about wall-clock time; it prints numbers and the goals they meet.
 import { cpus } from 'node:os';
 import { runIpamBench } from './ipam.js';
+import { runModelBench } from './model.js';
 import { runChangeLatencyBench } from './daemon.js';
 import { runBgpBench } from './bgp.js';
 import { printBfdBench, runBfdBench } from './bfd.js';
@@ -27,6 +28,33 @@ async function main(): Promise<void> {
     console.log(`  allocate on restart        ${r.allocateRestartMs} ms (every address kept)`);
     console.log(
       `  baseline: bare bigint walk ${r.baselineWalkMs} ms → allocator costs ${r.coldVsBaseline}× the floor`,
+    );
+  }
+  if (!only || only === 'model') {
+    const r = await runModelBench();
+    results.model = r;
+    console.log(
+      `\nControl-plane core per change: ${r.services} services × ${r.endpointsPerService} endpoints`,
+    );
+    console.log(
+      `  PUT of one LB: transition p50 ${r.putTransition.p50Ms} ms, p99 ${r.putTransition.p99Ms} ms; through the Runtime (incl. durable save) p50 ${r.putRuntime.p50Ms} ms, p99 ${r.putRuntime.p99Ms} ms`,
+    );
+    console.log(
+      `  PUT over HTTP (acknowledged)  p50 ${r.putHttp.p50Ms} ms, p99 ${r.putHttp.p99Ms} ms — goal p99 ≤ 50 ms: ${r.goals.put50ms ? 'met' : 'NOT met'}`,
+    );
+    console.log(
+      `  baseline: whole-set validation + allocation ${r.baselineWholeSetMs} ms → one PUT costs ${r.putOverBaselineP50}× of it (p50)`,
+    );
+    console.log(
+      `  unrelated PUT next to one LB of ${r.bigLb.endpoints} endpoints: p99 ${r.bigLb.unrelatedPutP99Ms} ms`,
+    );
+    const b = r.bulkApply;
+    console.log(
+      `  one apply of ${b.objects} objects: ${b.totalMs} ms in slices, event-loop delay p99 ${b.loopDelayP99Ms} ms, max ${b.loopDelayMaxMs} ms (unsliced it would block ${b.blockingSyncMs} ms)`,
+    );
+    const h = r.healthzDuringApply;
+    console.log(
+      `  /healthz during a ${r.services}-LB apply over HTTP: p50 ${h.p50Ms} ms, p99 ${h.p99Ms} ms, max ${h.maxMs} ms — goal p99 ≤ 50 ms: ${r.goals.healthz50ms ? 'met' : 'NOT met'}`,
     );
   }
   if ((!only || only === 'dataplane') && process.getuid?.() === 0) {

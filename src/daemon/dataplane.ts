@@ -14,6 +14,7 @@ import { Reconciler, type ReconcilerOptions } from '../dataplane/reconcile.js';
 import { ProbeThread as ProbeScheduler } from '../probes/thread/client.js'; // probes on a worker thread
 import { dataplaneGuards, dataplaneServices, probeTargets } from './bridge.js';
 import type { Runtime } from './runtime.js';
+import { checkKey } from '../state/health.js';
 
 export interface DataplaneShellOptions {
   readonly runtime: Runtime;
@@ -63,9 +64,18 @@ export class DataplaneShell {
       });
     }
     this.probes = new ProbeScheduler({
-      onChange: (service, endpoint, state, reason) => {
+      onChange: (service, endpoint, state, reason, target) => {
+        // Keyed by the check that produced it: a late verdict of a removed/changed check is dropped.
+        if (
+          !opts.runtime.setEndpointState(
+            service,
+            endpoint,
+            state,
+            target && checkKey(target.check, target.targetPort),
+          )
+        )
+          return;
         opts.log.info({ service, endpoint, state, reason }, 'endpoint state changed');
-        opts.runtime.setEndpointState(service, endpoint, state);
         this.kick();
       },
       onError: (err) => opts.log.error({ err }, 'probe callback failed'),

@@ -25,6 +25,8 @@ export interface DaemonOptions {
   readonly routerId?: string;
   /** On SIGTERM leave rules and VIPs in place so traffic keeps flowing. */
   readonly keepForwarding: boolean;
+  /** Accept a config file (start or SIGHUP) that would delete every file-defined object. */
+  readonly allowEmpty?: boolean;
 }
 
 export function parseListen(s: string, flag = '--api'): { host: string; port: number } {
@@ -43,6 +45,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     store: new StateStore(opts.stateDir),
     log,
     ...(opts.configPath ? { configPath: opts.configPath } : {}),
+    ...(opts.allowEmpty ? { allowEmpty: true } : {}),
   });
   try {
     await runtime.start();

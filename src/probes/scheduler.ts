@@ -28,7 +28,17 @@ export interface ProbeTarget {
   readonly check: HealthCheckConfig;
 }
 
-export type OnChange = (service: string, endpoint: string, state: EndpointState, reason: string) => void;
+/**
+ * `target`: the target whose check produced the verdict, when the caller knows it (the core ignores
+ * verdicts of a check that went; without it the verdict is taken for the endpoint's current check).
+ */
+export type OnChange = (
+  service: string,
+  endpoint: string,
+  state: EndpointState,
+  reason: string,
+  target?: ProbeTarget,
+) => void;
 
 export interface Timers {
   now(): number;
@@ -325,7 +335,7 @@ export class ProbeScheduler {
   }
 
   private emit(t: ProbeTarget, state: EndpointState, reason: string): void {
-    this.safely(() => this.opts.onChange(t.service, t.endpoint, state, reason));
+    this.safely(() => this.opts.onChange(t.service, t.endpoint, state, reason, t));
   }
 
   private safely(fn: () => void): void {
