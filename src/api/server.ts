@@ -17,7 +17,7 @@ import {
   type PoolView,
 } from '../state/views.js';
 import type { ServiceCounters } from '../dataplane/applier.js';
-import { withCounters } from '../state/views.js';
+import { withCounters, withDataplaneFailures } from '../state/views.js';
 import {
   ApiError,
   ApiErrorCode,
@@ -42,6 +42,8 @@ export interface ApiOptions {
   readonly readOnly?: string;
   /** Live packet/byte counters from the data plane, merged into LoadBalancer views. */
   readonly counters?: () => Promise<readonly ServiceCounters[]>;
+  /** Services the data plane could not program, by name (shown in LoadBalancer views). */
+  readonly dataplaneFailures?: () => ReadonlyMap<string, { kind: string; reason: string }>;
   /** GET /readyz: undefined when ready, else why not (503). Absent: ready once listening. */
   readonly notReady?: () => string | undefined;
   /** Extra detail in a 503 /readyz body (the role's components and their states). */
@@ -159,7 +161,10 @@ export class ApiServer {
   private views(): { lbs: LoadBalancerView[]; pools: PoolView[] } {
     const snap = this.opts.runtime.snapshot;
     return {
-      lbs: loadBalancerViews(snap, (s, a) => this.opts.runtime.endpointState(s, a)),
+      lbs: withDataplaneFailures(
+        loadBalancerViews(snap, (s, a) => this.opts.runtime.endpointState(s, a)),
+        this.opts.dataplaneFailures?.(),
+      ),
       pools: poolViews(snap),
     };
   }

@@ -155,6 +155,9 @@ export async function serve(
   const notReady = (): string | undefined => {
     const comp = supervisor.notReady();
     if (comp) return comp;
+    // Not latched: a kernel that no longer matches while repair keeps failing is not serving.
+    const broken = dataplane.problem();
+    if (broken) return broken;
     if (latched) return undefined;
     const why = extra.notReady?.();
     if (why) return why;
@@ -166,11 +169,13 @@ export async function serve(
   const metrics = newRegistry();
   registerSnapshotMetrics(metrics, () => runtime.snapshot);
   registerSourceRangeDrops(metrics, () => dataplane.sourceRangeDrops());
+  dataplane.registerMetrics(metrics);
   const api = new ApiServer({
     runtime,
     log,
     metrics,
     counters: () => dataplane.counters(),
+    dataplaneFailures: () => dataplane.failures(),
     notReady,
     readyDetail: () => supervisor.status(),
     limits: { maxConnections: opts.apiMaxConnections ?? defaultMaxConnections() },
@@ -179,6 +184,7 @@ export async function serve(
   });
   api.addRoute('bgp', () => bgp.status());
   api.addRoute('sctp', () => sctp.status());
+  api.addRoute('dataplane', () => dataplane.status());
   api.addRoute('components', () => ({ items: supervisor.status() }));
   let url = '';
   const components: Component[] = [

@@ -11,6 +11,7 @@ import {
   type ProbeTarget,
 } from '../scheduler.js';
 import { diffTargets, parseFromProbes, type FromProbes, type ToProbes } from './protocol.js';
+import { checkKey } from '../../state/health.js';
 
 export interface ProbeThreadOptions {
   readonly onChange: OnChange;
@@ -76,9 +77,11 @@ export class ProbeThread {
   private onMessage(m: FromProbes): void {
     if (m.type === 'change') {
       const key = targetKey(m.service, m.endpoint);
-      if (!this.targets.has(key)) return; // a verdict for a target removed meanwhile
+      const t = this.targets.get(key);
+      // A verdict for a target removed, or whose check was replaced, while it was in flight.
+      if (!t || checkKey(t.check, t.targetPort) !== m.check) return;
       this.health.set(key, { service: m.service, endpoint: m.endpoint, state: m.state, reason: m.reason });
-      this.safely(() => this.opts.onChange(m.service, m.endpoint, m.state, m.reason));
+      this.safely(() => this.opts.onChange(m.service, m.endpoint, m.state, m.reason, t));
     } else if (m.type === 'error') this.safely(() => this.opts.onError?.(new Error(m.message)));
   }
 

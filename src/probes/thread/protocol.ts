@@ -25,6 +25,8 @@ export type FromProbes =
       readonly endpoint: string;
       readonly state: EndpointState;
       readonly reason: string;
+      /** checkKey() of the check that gave the verdict: a verdict of a check replaced meanwhile is dropped. */
+      readonly check: string;
     }
   | { readonly type: 'error'; readonly message: string }
   | { readonly type: 'stopped' };
@@ -62,7 +64,7 @@ export function parseFromProbes(m: unknown): FromProbes {
   if (!isObj(m)) throw new ProbeProtocolError('message', 'expected an object');
   switch (m.type) {
     case 'change':
-      for (const f of ['service', 'endpoint', 'reason'])
+      for (const f of ['service', 'endpoint', 'reason', 'check'])
         if (typeof m[f] !== 'string') throw new ProbeProtocolError(f, 'expected a string');
       if (typeof m.state !== 'string' || !STATES.includes(m.state))
         throw new ProbeProtocolError('state', `expected active, inactive or unknown, got ${String(m.state)}`);

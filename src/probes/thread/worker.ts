@@ -3,13 +3,22 @@
 import { parentPort } from 'node:worker_threads';
 import { ProbeScheduler } from '../scheduler.js';
 import { parseToProbes, type FromProbes } from './protocol.js';
+import { checkKey } from '../../state/health.js';
 
 const port = parentPort;
 if (!port) throw new Error('probes/thread/worker.js must run as a worker thread');
 const post = (m: FromProbes): void => port.postMessage(m);
 
 const sched = new ProbeScheduler({
-  onChange: (service, endpoint, state, reason) => post({ type: 'change', service, endpoint, state, reason }),
+  onChange: (service, endpoint, state, reason, t) =>
+    post({
+      type: 'change',
+      service,
+      endpoint,
+      state,
+      reason,
+      check: t ? checkKey(t.check, t.targetPort) : '',
+    }),
   onError: (err) => post({ type: 'error', message: err instanceof Error ? err.message : String(err) }),
 });
 

@@ -34,7 +34,14 @@ describe('probe thread protocol', () => {
   it('patch and change messages round-trip through structured clone', () => {
     const m = { type: 'patch', upsert: [t('a', '10.0.0.1')], remove: ['b|10.0.0.2'] };
     assert.deepEqual(parseToProbes(structuredClone(m)), m);
-    const c = { type: 'change', service: 'a', endpoint: '10.0.0.1', state: 'inactive', reason: 'timeout' };
+    const c = {
+      type: 'change',
+      service: 'a',
+      endpoint: '10.0.0.1',
+      state: 'inactive',
+      reason: 'timeout',
+      check: '["tcp",80]',
+    };
     assert.deepEqual(parseFromProbes(structuredClone(c)), c);
   });
 
@@ -50,8 +57,20 @@ describe('probe thread protocol', () => {
       ],
       [() => parseToProbes({ type: 'update' }), /unknown message type "update"/],
       [
-        () => parseFromProbes({ type: 'change', service: 'a', endpoint: 'e', reason: 'r', state: 'sick' }),
+        () =>
+          parseFromProbes({
+            type: 'change',
+            service: 'a',
+            endpoint: 'e',
+            reason: 'r',
+            check: 'k',
+            state: 'sick',
+          }),
         /state: expected active, inactive or unknown, got sick/,
+      ],
+      [
+        () => parseFromProbes({ type: 'change', service: 'a', endpoint: 'e', reason: 'r', state: 'active' }),
+        /check: expected a string/,
       ],
       [() => parseFromProbes('x'), /expected an object/],
     ];
