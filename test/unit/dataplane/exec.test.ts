@@ -12,7 +12,7 @@ test('a missing command rejects with SpawnError', async () => {
     return true;
   });
   const ok = await spawnRunner()('sh', ['-c', 'cat; exit 3'], 'in');
-  assert.deepEqual(ok, { stdout: 'in', stderr: '', code: 3 });
+  assert.deepEqual([ok.stdout, ok.stderr, ok.code], ['in', '', 3]);
 });
 
 test('out of file descriptors: the run rejects with EMFILE and the process lives on', () => {
