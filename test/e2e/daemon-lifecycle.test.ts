@@ -98,8 +98,22 @@ function runToEnd(
 /** The kernel's view of the LB namespace: our table (without counter values) and the VIPs. */
 async function kernelState(ns = t.lb): Promise<{ table: string; vips: string }> {
   const table = await nsExec(ns, 'nft', ['list', 'table', 'inet', 'ferrolb']).catch(() => '');
-  const vips = await nsExec(ns, 'ip', ['-br', 'addr', 'show', 'dev', 'ferrolb0']).catch(() => '');
-  return { table: table.replace(/packets \d+ bytes \d+/g, 'packets - bytes -'), vips: vips.trim() };
+  // A VIP is a local route on ferrolb0 (AnyIP) or an address on it, depending on the VIP mode.
+  const vips = await Promise.all([
+    nsExec(ns, 'ip', ['-4', 'route', 'show', 'table', 'local', 'dev', 'ferrolb0']).catch(() => ''),
+    nsExec(ns, 'ip', ['-6', 'route', 'show', 'table', 'local', 'dev', 'ferrolb0']).catch(() => ''),
+    nsExec(ns, 'ip', ['-o', 'addr', 'show', 'dev', 'ferrolb0', 'scope', 'global']).catch(() => ''),
+  ]);
+  return {
+    table: table.replace(/packets \d+ bytes \d+/g, 'packets - bytes -'),
+    vips: vips
+      .join('\n')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.includes('fe80::'))
+      .sort()
+      .join('\n'),
+  };
 }
 
 async function trafficWorks(vip: string): Promise<void> {
