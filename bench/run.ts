@@ -6,6 +6,7 @@ import { runChangeLatencyBench } from './daemon.js';
 import { runBgpBench } from './bgp.js';
 import { runDataplaneBench } from './dataplane.js';
 import { runK8sBench } from './k8s.js';
+import { formatScale, runScaleBench } from './scale.js';
 import { runEngineSetupBench, runSctpThroughputBench } from './sctp.js';
 
 async function main(): Promise<void> {
@@ -79,6 +80,11 @@ async function main(): Promise<void> {
       console.log('SCTP throughput (usrsctp tsctp) via the service ÷ direct (goal ≥ 0.80):');
       for (const x of r) console.log(`  ${JSON.stringify(x)}`);
     }
+  }
+  if ((!only || only === 'scale') && process.getuid?.() === 0) {
+    const r = await runScaleBench();
+    results.scale = r;
+    console.log(formatScale(r.points, r.algorithm));
   }
   if (!only || only === 'k8s') {
     const r = await runK8sBench();
