@@ -1,6 +1,9 @@
 // HTTP client for the ferrolb REST API (used by ferroctl and tests).
 import { formatIssue, type ConfigIssue } from '../model/issues.js';
 
+/** How long one request may take (a listing of 50k services takes seconds). */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 export class ApiClientError extends Error {
   constructor(
     readonly status: number,
@@ -37,9 +40,16 @@ export class ApiClient {
           ...(body ? { 'content-type': body.type } : {}),
         },
         ...(body ? { body: body.text } : {}),
-        signal: AbortSignal.timeout(30_000),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
     } catch (e) {
+      // The server accepted the connection but did not answer in time: say so, not "unreachable".
+      if ((e as Error).name === 'TimeoutError')
+        throw new ApiClientError(
+          0,
+          'Timeout',
+          `ferrolb API at ${this.server} did not answer ${method} ${path} within ${REQUEST_TIMEOUT_MS / 1000} s`,
+        );
       throw new ApiClientError(
         0,
         'Unreachable',

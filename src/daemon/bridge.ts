@@ -48,11 +48,16 @@ export function sctpServices(snap: Snapshot, health: HealthLookup): SctpService[
   return out;
 }
 
+const byName = (a: { meta: { name: string } }, b: { meta: { name: string } }) =>
+  a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0;
+
+/**
+ * Data plane input, in name order. Runs on every change (the compiler skips the services whose
+ * input is unchanged), so it stays a plain O(n) pass: code-unit order, no locale collation.
+ */
 export function dataplaneServices(snap: Snapshot, health: HealthLookup): DataplaneService[] {
   const out: DataplaneService[] = [];
-  for (const lb of [...snap.state.loadBalancers.values()].sort((a, b) =>
-    a.meta.name.localeCompare(b.meta.name),
-  )) {
+  for (const lb of [...snap.state.loadBalancers.values()].sort(byName)) {
     const alloc = snap.allocations.get(lb.meta.name);
     if (snap.status.get(lb.meta.name)?.phase !== 'Allocated' || !alloc || alloc.addresses.length === 0)
       continue;

@@ -3,6 +3,7 @@
 // Probes run here too, and their verdicts flow back into the runtime's endpoint states.
 import type { Logger } from 'pino';
 import { Applier, type ServiceCounters, type SourceRangeDrops } from '../dataplane/applier.js';
+import type { CounterReadOptions } from '../dataplane/countercache.js';
 import { ProbeScheduler } from '../probes/scheduler.js';
 import { dataplaneGuards, dataplaneServices, probeTargets } from './bridge.js';
 import type { Runtime } from './runtime.js';
@@ -123,8 +124,8 @@ export class DataplaneShell {
     });
   }
 
-  async counters(): Promise<ServiceCounters[]> {
-    return this.applier ? this.applier.counters() : [];
+  async counters(o: CounterReadOptions = {}): Promise<ServiceCounters[]> {
+    return this.applier ? this.applier.counters(o) : [];
   }
 
   async sourceRangeDrops(): Promise<SourceRangeDrops[]> {

@@ -121,7 +121,7 @@ export async function serve(
     runtime,
     log,
     metrics,
-    counters: () => dataplane.counters(),
+    counters: (o) => dataplane.counters(o),
     notReady,
     ...(extra.token ? { token: extra.token } : {}),
     ...(extra.readOnly ? { readOnly: extra.readOnly } : {}),

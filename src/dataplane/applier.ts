@@ -2,8 +2,10 @@
 // atomically with `nft -f -`, plumbs VIPs, feeds leastconn from conntrack, flushes flows on request
 // and reports counters. Every decision is made by the pure modules; this file only runs commands.
 import { canonicalIp, parseIp } from '../net/ip.js';
-import { compile, type Compiled, type CounterRef } from './compiler/compile.js';
-import { diffTables, type Transaction } from './compiler/diff.js';
+import { compile, type CounterRef } from './compiler/compile.js';
+import { CounterCache, type CounterReadOptions } from './countercache.js';
+import { deltaTransaction, diffTables, type Transaction } from './compiler/diff.js';
+import { IncrementalCompiler } from './compiler/incremental.js';
 import { observeTable, parseCounters, parseNamedCounters, type CounterValue } from './compiler/observe.js';
 import { names } from './compiler/names.js';
 import { refusedFlows, tightened } from './compiler/purge.js';
@@ -39,6 +41,8 @@ export interface ApplyResult {
   readonly flushed: number;
   /** Established flows deleted because the source ranges no longer allow their client. */
   readonly purged: number;
+  /** Services recompiled, added or removed (the others were taken from the compile cache). */
+  readonly recompiled: number;
 }
 
 export interface CounterSample extends CounterRef {
@@ -82,9 +86,16 @@ export class Applier {
   private readonly run: Runner;
   private readonly table: string;
   private readonly vipDev: string | false;
-  /** What the kernel has, as far as we know; undefined = read it before the next diff. */
+  /** What the kernel has, as far as we know; null = read it before the next diff. */
   private kernel: TableState | undefined | null = null;
-  private compiled: Compiled | undefined;
+  /**
+   * Desired table, recompiled per changed service. While `inSync`, the kernel holds exactly what the
+   * compiler held before its latest update, so that update's delta is the whole transaction.
+   */
+  private compiler: IncrementalCompiler;
+  private inSync = false;
+  /** The VIP interface holds the compiler's addresses (re-listed only when they change). */
+  private vipsInSync = false;
   private last: readonly DataplaneService[] = [];
   /** Source ranges tightened and the refused clients' flows are not deleted yet. */
   private purgePending = false;
@@ -93,6 +104,7 @@ export class Applier {
     this.run = opts.run ?? hostRunner;
     this.table = opts.table ?? 'ferrolb';
     this.vipDev = opts.vipInterface === undefined ? DEFAULT_VIP_INTERFACE : opts.vipInterface;
+    this.compiler = new IncrementalCompiler(opts);
   }
 
   /** Reads the kernel's table (adoption). Returns whether one existed. */
@@ -101,9 +113,11 @@ export class Applier {
     if (r.code !== 0) {
       if (!/No such file or directory/i.test(r.stderr)) throw new CommandError('nft -j list table', r);
       this.kernel = undefined;
+      this.inSync = false;
       return false;
     }
     this.kernel = observeTable(r.stdout, this.table);
+    this.inSync = false;
     return true;
   }
 
@@ -129,12 +143,21 @@ export class Applier {
   ): Promise<ApplyResult> {
     if (this.kernel === null) await this.observe();
     const input = await this.withConnections(services);
-    const next = compile(input, this.opts, guards);
-    const tx = diffTables(this.kernel ?? undefined, next.state);
+    // Throws on input that cannot be compiled, and then the compiler has not changed.
+    const delta = this.compiler.update(input, guards);
+    const next = this.compiler.state;
+    let tx = this.inSync ? deltaTransaction(next, delta) : undefined;
+    // Out of sync (start, adoption, a failed transaction) or a change only a whole diff can make:
+    // diff against what the kernel really has.
+    if (!tx && this.inSync) await this.observe();
+    const full = !tx;
+    const before = full ? (this.kernel ?? undefined) : delta.filterBefore;
+    tx ??= diffTables(this.kernel ?? undefined, next);
     if (tx.statements > 0) {
       const r = await this.run('nft', ['-f', '-'], tx.script);
       if (r.code !== 0) {
         this.kernel = null; // unknown now: re-read before the next diff
+        this.inSync = false;
         throw new DataplaneApplyError(
           `nft rejected the transaction: ${r.stderr.trim().slice(0, 2000)}`,
           tx.script,
@@ -142,21 +165,24 @@ export class Applier {
         );
       }
     }
-    const before = this.kernel ?? undefined;
-    this.kernel = next.state;
-    this.compiled = next;
+    this.kernel = next;
+    this.inSync = true;
     // After the commit, so no refused client can open a new flow while we look. Pending until it
     // succeeds: a failed purge is retried by the next apply, even one that changes nothing.
-    if (tightened(before, next.state)) this.purgePending = true;
-    const purged = this.purgePending ? await this.purgeRefused(next.state) : 0;
-    const vips = this.vipDev
-      ? await syncVips(this.run, this.vipDev, next.addresses)
-      : { added: [], removed: [] };
+    if ((full || before) && tightened(before, next)) this.purgePending = true;
+    const purged = this.purgePending ? await this.purgeRefused(next) : 0;
+    let vips: { added: string[]; removed: string[] } = { added: [], removed: [] };
+    if (this.vipDev && (delta.addressesChanged || !this.vipsInSync)) {
+      this.vipsInSync = false;
+      vips = await syncVips(this.run, this.vipDev, this.compiler.addresses());
+      this.vipsInSync = true;
+    }
     const flushed = await this.flushInactive(this.last, input);
     this.last = input;
     return {
       statements: tx.statements,
       full: tx.full,
+      recompiled: delta.recompiled + delta.removed,
       vipsAdded: vips.added,
       vipsRemoved: vips.removed,
       flushed,
@@ -216,20 +242,30 @@ export class Applier {
     return n;
   }
 
-  /** Packet/byte counters per service (and its ports and endpoints) since the counters were made. */
-  async counters(): Promise<ServiceCounters[]> {
-    if (!this.compiled) return [];
+  private readonly counterCache = new CounterCache(async () => {
     const values = new Map<string, CounterValue>();
     for (const set of COUNTER_SETS) {
       const r = await this.run('nft', ['-j', 'list', 'set', 'inet', this.table, set]);
       if (r.code !== 0) continue; // counters disabled, or the table is gone
       for (const [k, v] of parseCounters(r.stdout)) values.set(k, v);
     }
+    return values;
+  });
+
+  /**
+   * Packet/byte counters per service (and its ports and endpoints) since the counters were made.
+   * Without options: listed from the kernel now. With maxAgeMs: see CounterCache (reads at scale).
+   */
+  async counters(o: CounterReadOptions = {}): Promise<ServiceCounters[]> {
+    const refs: Iterable<readonly [string, CounterRef]> =
+      o.service !== undefined ? this.compiler.serviceCounters(o.service) : this.compiler.counterRefs;
+    const values = await this.counterCache.get(o);
+    if (!values) return [];
     const bySvc = new Map<
       string,
       { ports: CounterSample[]; eps: Map<string, { packets: number; bytes: number }> }
     >();
-    for (const [key, ref] of this.compiled.counters) {
+    for (const [key, ref] of refs) {
       const v = values.get(key) ?? { packets: 0, bytes: 0 };
       const entry = bySvc.get(ref.service) ?? { ports: [] as CounterSample[], eps: new Map() };
       bySvc.set(ref.service, entry);
@@ -270,7 +306,10 @@ export class Applier {
       throw new CommandError('nft delete table', r);
     if (this.vipDev) await removeVipInterface(this.run, this.vipDev);
     this.kernel = undefined;
-    this.compiled = undefined;
+    this.compiler = new IncrementalCompiler(this.opts);
+    this.inSync = false;
+    this.vipsInSync = false;
+    this.counterCache.clear();
     this.last = [];
   }
 }
