@@ -1,0 +1,61 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { CounterCache } from '../../../src/dataplane/countercache.js';
+import type { CounterValue } from '../../../src/dataplane/compiler/observe.js';
+
+/** A listing that resolves only when the test says so; counts how often it was started. */
+function controlledList() {
+  let calls = 0;
+  const pending: ((v: Map<string, CounterValue>) => void)[] = [];
+  const list = () => {
+    calls++;
+    return new Promise<Map<string, CounterValue>>((r) => pending.push(r));
+  };
+  const finish = (packets: number) =>
+    pending.shift()!(new Map([['svccnt4|k', { packets, bytes: packets * 100 }]]));
+  return { list, finish, calls: () => calls };
+}
+
+describe('counter cache (reads at scale)', () => {
+  it('without maxAgeMs every read lists the kernel now', async () => {
+    const c = controlledList();
+    const cache = new CounterCache(c.list);
+    const a = cache.get({});
+    c.finish(1);
+    assert.equal((await a)?.get('svccnt4|k')?.packets, 1);
+    const b = cache.get({});
+    c.finish(2);
+    assert.equal((await b)?.get('svccnt4|k')?.packets, 2);
+    assert.equal(c.calls(), 2);
+  });
+
+  it('recent values are served without a listing; stale ones start one listing, shared by concurrent reads, waited for only a bounded time', async () => {
+    let now = 0;
+    const c = controlledList();
+    const cache = new CounterCache(c.list, () => now);
+    const first = cache.get({ maxAgeMs: 5000, waitMs: 10_000 });
+    c.finish(1);
+    assert.equal((await first)?.get('svccnt4|k')?.packets, 1);
+    now = 4000;
+    assert.equal((await cache.get({ maxAgeMs: 5000, waitMs: 0 }))?.get('svccnt4|k')?.packets, 1);
+    assert.equal(c.calls(), 1, 'fresh enough: no listing');
+    now = 6000;
+    // Stale, and the listing does not finish within the wait: the last values are served.
+    const [x, y] = await Promise.all([
+      cache.get({ maxAgeMs: 5000, waitMs: 5 }),
+      cache.get({ maxAgeMs: 5000, waitMs: 5 }),
+    ]);
+    assert.equal(x?.get('svccnt4|k')?.packets, 1);
+    assert.equal(y?.get('svccnt4|k')?.packets, 1);
+    assert.equal(c.calls(), 2, 'one listing for both reads');
+    c.finish(7);
+    await new Promise((r) => setImmediate(r));
+    assert.equal((await cache.get({ maxAgeMs: 5000, waitMs: 0 }))?.get('svccnt4|k')?.packets, 7);
+  });
+
+  it('nothing listed yet and the wait runs out: no values (the view shows none) rather than a slow read', async () => {
+    const c = controlledList();
+    const cache = new CounterCache(c.list);
+    assert.equal(await cache.get({ maxAgeMs: 5000, waitMs: 1 }), undefined);
+  });
+});
