@@ -1,7 +1,8 @@
 // Counter values read from the kernel, kept for reads. Listing the counted sets costs nft seconds at
 // 10k services (it dumps every element, even for one service: `nft get element` fetches the whole
 // set too), so a read takes the last listing when it is recent enough, or starts one (one at a
-// time) and waits for it only a bounded time. Reads then cost O(what they show), never a listing.
+// time) and waits for it only a bounded time — not at all when it has older values and the last
+// listing took longer than that wait (at scale). Reads then cost O(what they show), never a listing.
 import type { CounterValue } from './compiler/observe.js';
 
 export interface CounterReadOptions {
@@ -16,6 +17,8 @@ export interface CounterReadOptions {
 export class CounterCache {
   private values: ReadonlyMap<string, CounterValue> | undefined;
   private at = 0;
+  /** How long the last listing took. */
+  private tookMs = 0;
   private inflight: Promise<ReadonlyMap<string, CounterValue>> | undefined;
 
   constructor(
@@ -29,6 +32,7 @@ export class CounterCache {
     if (this.values && this.now() - this.at <= o.maxAgeMs) return this.values;
     const p = this.refresh();
     const waitMs = o.waitMs ?? 0;
+    if (this.values && this.tookMs > waitMs) return this.values;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), waitMs)));
     try {
@@ -39,10 +43,12 @@ export class CounterCache {
   }
 
   private refresh(): Promise<ReadonlyMap<string, CounterValue>> {
+    const started = this.now();
     this.inflight ??= this.list()
       .then((v) => {
         this.values = v;
         this.at = this.now();
+        this.tookMs = this.at - started;
         return v;
       })
       .finally(() => (this.inflight = undefined));

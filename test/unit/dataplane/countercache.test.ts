@@ -59,3 +59,24 @@ describe('counter cache (reads at scale)', () => {
     assert.equal(await cache.get({ maxAgeMs: 5000, waitMs: 1 }), undefined);
   });
 });
+
+describe('counter cache: slow listings', () => {
+  it('when the last listing took longer than the wait, a stale read is answered at once from the last values', async () => {
+    let now = 0;
+    const c = controlledList();
+    const cache = new CounterCache(c.list, () => now);
+    const first = cache.get({ maxAgeMs: 5000, waitMs: 10_000 });
+    now = 4000; // the listing takes 4 s
+    c.finish(1);
+    await first;
+    now = 20_000;
+    // The listing never finishes here: a read that waited for it would lose the race.
+    const v = await Promise.race([
+      cache.get({ maxAgeMs: 5000, waitMs: 500 }),
+      new Promise<'waited'>((r) => setImmediate(() => r('waited'))),
+    ]);
+    assert.notEqual(v, 'waited');
+    assert.equal((v as Map<string, CounterValue>).get('svccnt4|k')?.packets, 1);
+    assert.equal(c.calls(), 2, 'a background listing was started');
+  });
+});
