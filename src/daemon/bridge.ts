@@ -25,13 +25,15 @@ export function isMultihomedSctp(lb: LoadBalancerSpec, secondaryAddresses: reado
  */
 export function sctpServices(snap: Snapshot, health: HealthLookup): SctpService[] {
   const out: SctpService[] = [];
-  for (const lb of [...snap.state.loadBalancers.values()].sort((a, b) =>
-    a.meta.name.localeCompare(b.meta.name),
-  )) {
+  // Runs on every health change: pick the (few) multihomed services first, sort only those.
+  const multihomed = [...snap.state.loadBalancers.values()].filter((lb) => {
+    const alloc = snap.allocations.get(lb.meta.name);
+    return alloc !== undefined && isMultihomedSctp(lb, alloc.secondaryAddresses);
+  });
+  for (const lb of multihomed.sort((a, b) => a.meta.name.localeCompare(b.meta.name))) {
     const alloc = snap.allocations.get(lb.meta.name);
     if (snap.status.get(lb.meta.name)?.phase !== 'Allocated' || !alloc || alloc.addresses.length === 0)
       continue;
-    if (!isMultihomedSctp(lb, alloc.secondaryAddresses)) continue;
     const endpoints = lb.endpoints.filter(
       (e) => (health(lb.meta.name, e.address) ?? defaultEndpointState(lb)) === 'active',
     );

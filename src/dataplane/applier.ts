@@ -4,7 +4,7 @@
 import { canonicalIp, parseIp } from '../net/ip.js';
 import { compile, type CounterRef } from './compiler/compile.js';
 import { CounterCache, type CounterReadOptions } from './countercache.js';
-import { deltaTransaction, diffTables, type Transaction } from './compiler/diff.js';
+import { deltaTransaction, diffTables, splitScript, type Transaction } from './compiler/diff.js';
 import { IncrementalCompiler } from './compiler/incremental.js';
 import { observeTable, parseCounters, parseNamedCounters, type CounterValue } from './compiler/observe.js';
 import { names } from './compiler/names.js';
@@ -20,6 +20,9 @@ import {
 import { CommandError, hostRunner, type Runner } from './exec.js';
 import type { CompileOptions, DataplaneGuard, DataplaneService } from './types.js';
 import { DEFAULT_VIP_INTERFACE, removeVipInterface, syncVips } from './vip.js';
+
+/** `add element` lines (≤ 2000 elements each) per nft transaction: 200k elements. */
+const MAX_ELEMENT_LINES_PER_TX = 100;
 
 const COUNTER_SETS = [4, 6].flatMap((f) => [names.svcCounters(f as 4 | 6), names.epCounters(f as 4 | 6)]);
 
@@ -153,14 +156,15 @@ export class Applier {
     const full = !tx;
     const before = full ? (this.kernel ?? undefined) : delta.filterBefore;
     tx ??= diffTables(this.kernel ?? undefined, next);
-    if (tx.statements > 0) {
-      const r = await this.run('nft', ['-f', '-'], tx.script);
+    // Huge transactions (a cold start of millions of Maglev slots) go in parts; see splitScript.
+    for (const part of tx.statements > 0 ? splitScript(tx.script, MAX_ELEMENT_LINES_PER_TX) : []) {
+      const r = await this.run('nft', ['-f', '-'], part);
       if (r.code !== 0) {
         this.kernel = null; // unknown now: re-read before the next diff
         this.inSync = false;
         throw new DataplaneApplyError(
           `nft rejected the transaction: ${r.stderr.trim().slice(0, 2000)}`,
-          tx.script,
+          part,
           tx.statements,
         );
       }

@@ -160,3 +160,33 @@ export function deltaTransaction(next: TableState, d: Delta): Transaction | unde
     if (old !== undefined && !next.counters.has(name)) out.push(`delete counter ${T} ${name}`);
   return { script: out.length ? out.join('\n') + '\n' : '', statements: out.length, full: false };
 }
+
+/**
+ * Splits a transaction too big for one `nft -f` (the kernel and nft hold a whole transaction in
+ * memory: millions of Maglev slots do not fit) into parts of at most `maxElementLines` element
+ * additions each. Cuts fall only inside the run of `add element` lines, which every script here has
+ * after all creations and element deletions and before any rule, flush or removal: at each cut the
+ * kernel holds a valid table (every referenced object exists), just not all elements yet. Parts are
+ * then no longer one atomic change, so the applier splits only transactions this large.
+ */
+export function splitScript(script: string, maxElementLines: number): string[] {
+  const lines = script.split('\n').filter(Boolean);
+  const isAdd = (l: string) => l.startsWith('add element ');
+  const first = lines.findIndex(isAdd);
+  if (first < 0) return script ? [script] : [];
+  let end = first;
+  while (end < lines.length && isAdd(lines[end]!)) end++;
+  if (end - first <= maxElementLines) return [script];
+  const parts: string[][] = [];
+  let cur = lines.slice(0, first);
+  for (let i = first; i < end; i++) {
+    cur.push(lines[i]!);
+    if ((i - first + 1) % maxElementLines === 0 && i + 1 < end) {
+      parts.push(cur);
+      cur = [];
+    }
+  }
+  cur.push(...lines.slice(end));
+  parts.push(cur);
+  return parts.map((p) => p.join('\n') + '\n');
+}
