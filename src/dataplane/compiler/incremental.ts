@@ -163,8 +163,10 @@ export class IncrementalCompiler {
     for (const c of changed) this.addFragment(c.input, c.frag);
     this.syncGuards(guarded);
     const filterChanged = [...this.d.elements.keys()].some((m) => FILTER_SETS.has(m));
+    const addressesChanged = [...this.d.addresses].some(([a, was]) => this.addressRefs.has(a) !== was);
     return {
       ...this.d,
+      addressesChanged,
       filterBefore: filterChanged ? this.filterBefore() : undefined,
       recompiled: changed.length,
       removed: removed.length,
@@ -177,7 +179,8 @@ export class IncrementalCompiler {
       maps: new Map<string, MapHead | undefined>(),
       chains: new Map<string, TableChain | undefined>(),
       counters: new Map<string, string | undefined>(),
-      addressesChanged: false,
+      /** Address → whether it was served before the update (net change decided at the end). */
+      addresses: new Map<string, boolean>(),
     };
   }
 
@@ -269,7 +272,7 @@ export class IncrementalCompiler {
     for (const [k, ref] of f.counters) this.counterRefs.set(k, ref);
     for (const a of f.addresses) {
       const n = this.addressRefs.get(a) ?? 0;
-      if (n === 0) this.d.addressesChanged = true;
+      if (n === 0 && !this.d.addresses.has(a)) this.d.addresses.set(a, false);
       this.addressRefs.set(a, n + 1);
     }
     if (f.restrictions.length > 0) {
@@ -300,7 +303,7 @@ export class IncrementalCompiler {
       const n = (this.addressRefs.get(a) ?? 1) - 1;
       if (n === 0) {
         this.addressRefs.delete(a);
-        this.d.addressesChanged = true;
+        if (!this.d.addresses.has(a)) this.d.addresses.set(a, true);
       } else this.addressRefs.set(a, n);
     }
     if (f.restrictions.length > 0) {

@@ -122,6 +122,8 @@ describe('incremental compiler', () => {
           assert.equal(sameAs(fromState(inc.state), fresh.state), undefined);
           assert.deepEqual(new Map(inc.counterRefs), new Map(fresh.counters));
           assert.deepEqual(inc.addresses().sort(), [...fresh.addresses].sort());
+          const sorted = (a: readonly string[]) => [...a].sort().join(',');
+          assert.equal(d.addressesChanged, sorted(fresh.addresses) !== sorted(lastFresh.addresses));
           const tx = deltaTransaction(inc.state, d) ?? diffTables(lastFresh.state, fresh.state);
           kernel = run(kernel, tx.script);
           assert.equal(sameAs(kernel, fresh.state), undefined);
@@ -157,6 +159,7 @@ describe('incremental compiler', () => {
     );
     const d2 = inc.update(changed);
     assert.equal(d2.recompiled, 1);
+    assert.equal(d2.addressesChanged, false, 'same VIPs: no VIP re-sync');
     const tx = deltaTransaction(inc.state, d2)!;
     for (const line of tx.script.trim().split('\n'))
       assert.match(line, /^(add|delete) element inet ferrolb slots4tcp_\d+ \{ 10\.200\.0\.7 \. /);
