@@ -69,7 +69,14 @@ export function dataplaneServices(snap: Snapshot, health: HealthLookup): Datapla
       ? lb.ports.filter((p) => p.protocol !== 'SCTP')
       : lb.ports;
     if (ports.length === 0) continue;
-    out.push({
+    const states = lb.endpoints.map((e) => health(lb.meta.name, e.address) ?? defaultEndpointState(lb));
+    const stateKey = states.join(',');
+    const memo = converted.get(lb);
+    if (memo && memo.alloc === alloc && memo.states === stateKey) {
+      out.push(memo.service);
+      continue;
+    }
+    const service: DataplaneService = {
       name: lb.meta.name,
       addresses: alloc.addresses,
       ports: ports.map((p) => ({ port: p.port, protocol: p.protocol, targetPort: p.targetPort })),
@@ -79,15 +86,22 @@ export function dataplaneServices(snap: Snapshot, health: HealthLookup): Datapla
       flushOnInactive: lb.flushOnInactive,
       ...(lb.snatAddresses.length > 0 ? { snatAddresses: lb.snatAddresses } : {}),
       ...(lb.sourceRanges.length > 0 ? { sourceRanges: lb.sourceRanges } : {}),
-      endpoints: lb.endpoints.map((e) => ({
-        address: e.address,
-        weight: e.weight,
-        state: health(lb.meta.name, e.address) ?? defaultEndpointState(lb),
-      })),
-    });
+      endpoints: lb.endpoints.map((e, i) => ({ address: e.address, weight: e.weight, state: states[i]! })),
+    };
+    converted.set(lb, { alloc, states: stateKey, service });
+    out.push(service);
   }
   return out;
 }
+
+/**
+ * The last conversion per LoadBalancer object: an unchanged spec, allocation and endpoint states give
+ * the same DataplaneService object, which the compiler recognises without comparing its fields.
+ */
+const converted = new WeakMap<
+  LoadBalancerSpec,
+  { alloc: unknown; states: string; service: DataplaneService }
+>();
 
 /**
  * Source filters for the services the SCTP engine carries (untracked packets, translated before the

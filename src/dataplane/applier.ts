@@ -225,10 +225,13 @@ export class Applier {
     after: readonly DataplaneService[],
   ): Promise<number> {
     let n = 0;
-    const now = new Map(after.map((s) => [s.name, s]));
+    // Runs on every apply: only services that ask for it are looked at (usually none).
+    const now = new Map<string, DataplaneService>();
+    for (const s of after) if (s.flushOnInactive) now.set(s.name, s);
+    if (now.size === 0) return 0;
     for (const old of before) {
       const cur = now.get(old.name);
-      if (!cur?.flushOnInactive) continue;
+      if (!cur) continue;
       const stillActive = new Set(
         cur.endpoints.filter((e) => e.state === 'active').map((e) => canonicalIp(e.address)),
       );

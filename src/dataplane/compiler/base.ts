@@ -80,4 +80,3 @@ function baseChains(b: Builder, counters: boolean): void {
   fwd.push(`ct status dnat meta nfproto . meta l4proto vmap { ${jumps.join(', ')} }`);
   b.chain('forward', fwd, 'filter forward -10 accept');
 }
-

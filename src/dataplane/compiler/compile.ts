@@ -19,13 +19,7 @@ import type { CounterRef } from './fragment.js';
 import { IncrementalCompiler } from './incremental.js';
 import type { TableState } from './table.js';
 
-export {
-  HASH_SEED,
-  DEFAULT_PERSIST_SECONDS,
-  SLOT_SHARDS,
-  counterKey,
-  type CounterRef,
-} from './fragment.js';
+export { HASH_SEED, DEFAULT_PERSIST_SECONDS, SLOT_SHARDS, counterKey, type CounterRef } from './fragment.js';
 
 export interface Compiled {
   readonly state: TableState;

@@ -89,7 +89,10 @@ const dropRule = (f: Family, restricted: string, allowed: string, stateful: bool
  */
 export function filterObjects(kind: 'tracked' | 'guarded', counters: boolean): FilterParts {
   const hook = (h: string, prio: number) => `filter ${h} ${prio} accept`;
-  const [r, a] = kind === 'tracked' ? [names.srcRestricted, names.srcAllowed] : [names.guardRestricted, names.guardAllowed];
+  const [r, a] =
+    kind === 'tracked'
+      ? [names.srcRestricted, names.srcAllowed]
+      : [names.guardRestricted, names.guardAllowed];
   const rules = FAMILIES.map((f) => rule(dropRule(f, r(f), a(f), kind === 'tracked', counters)));
   const maps = FAMILIES.flatMap((f) => setPair(r(f), a(f), f, []));
   const chains: TableChain[] =

@@ -101,7 +101,12 @@ export class IncrementalCompiler {
 
   constructor(private readonly opts: CompileOptions = {}) {
     this.withCounters = opts.counters ?? true;
-    this.state = { table: opts.table ?? 'ferrolb', chains: this.chains, maps: this.maps, counters: this.counters };
+    this.state = {
+      table: opts.table ?? 'ferrolb',
+      chains: this.chains,
+      maps: this.maps,
+      counters: this.counters,
+    };
     const base = baseObjects(this.withCounters);
     for (const c of base.chains) this.setChain(c);
     for (const m of base.maps) this.declare(m);
@@ -128,8 +133,7 @@ export class IncrementalCompiler {
     const seen = new Set<string>();
     const changed: { input: DataplaneService; frag: Fragment }[] = [];
     for (const s of services) {
-      if (seen.has(s.name))
-        throw new DataplaneInputError(s.name, 'name', s.name, 'duplicate service name');
+      if (seen.has(s.name)) throw new DataplaneInputError(s.name, 'name', s.name, 'duplicate service name');
       seen.add(s.name);
       const cur = this.fragments.get(s.name);
       if (cur && sameService(cur.input, s)) continue;
@@ -225,7 +229,13 @@ export class IncrementalCompiler {
         // Same name, another type (a persist timeout changed): the delta keeps the old head so the
         // transaction writer sees the incompatibility.
         if (!this.d.maps.has(m.name)) this.d.maps.set(m.name, headOf(cur));
-        this.maps.set(m.name, { name: m.name, decl: m.decl, sig: m.sig, dynamic: m.dynamic, elements: cur.elements });
+        this.maps.set(m.name, {
+          name: m.name,
+          decl: m.decl,
+          sig: m.sig,
+          dynamic: m.dynamic,
+          elements: cur.elements,
+        });
       }
     }
     for (const [k, v] of m.elements ?? []) this.setElem(m.name, k, v);

@@ -6,7 +6,16 @@ import type { LoadBalancerView } from '../../../src/state/views.js';
 
 describe('CLI tables', () => {
   it('pads every column to its widest cell and trims the last', () => {
-    assert.equal(renderTable(['A', 'BB'], [['xyz', '1'], ['', '22']]), 'A     BB\nxyz   1\n      22\n');
+    assert.equal(
+      renderTable(
+        ['A', 'BB'],
+        [
+          ['xyz', '1'],
+          ['', '22'],
+        ],
+      ),
+      'A     BB\nxyz   1\n      22\n',
+    );
   });
 
   it('renders far more rows than a spread argument list can hold (400k rows, 50k services × 8 wide)', () => {

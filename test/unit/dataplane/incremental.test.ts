@@ -60,7 +60,13 @@ const serviceArb = (name: string, i: number): fc.Arbitrary<DataplaneService> =>
  * A desired state: a subset of the names, each either the previous step's service (unchanged, as a
  * copy so only equality, not identity, can tell) or a new random spec; sometimes a guard.
  */
-type Step = { keep: boolean[]; fresh: DataplaneService[]; present: boolean[]; guard: boolean; clash: boolean };
+type Step = {
+  keep: boolean[];
+  fresh: DataplaneService[];
+  present: boolean[];
+  guard: boolean;
+  clash: boolean;
+};
 const stepArb: fc.Arbitrary<Step> = fc.record({
   keep: fc.array(fc.boolean(), { minLength: NAMES.length, maxLength: NAMES.length }),
   fresh: fc.tuple(...NAMES.map((n, i) => serviceArb(n, i))),
@@ -77,7 +83,10 @@ const guard: DataplaneGuard = {
   endpoints: ['10.201.2.2'],
 };
 
-function next(prev: Map<string, DataplaneService>, s: Step): { services: DataplaneService[]; guards: DataplaneGuard[] } {
+function next(
+  prev: Map<string, DataplaneService>,
+  s: Step,
+): { services: DataplaneService[]; guards: DataplaneGuard[] } {
   const services: DataplaneService[] = [];
   NAMES.forEach((n, i) => {
     if (!s.present[i]) return;
@@ -155,7 +164,9 @@ describe('incremental compiler', () => {
     assert.equal(deltaTransaction(inc.state, d)?.statements, 0);
     // One endpoint inactive: one service recompiled, statements only about it.
     const changed = all.map((s, i) =>
-      i === 6 ? { ...s, endpoints: [s.endpoints[0]!, { ...s.endpoints[1]!, state: 'inactive' as const }] } : s,
+      i === 6
+        ? { ...s, endpoints: [s.endpoints[0]!, { ...s.endpoints[1]!, state: 'inactive' as const }] }
+        : s,
     );
     const d2 = inc.update(changed);
     assert.equal(d2.recompiled, 1);
