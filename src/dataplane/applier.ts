@@ -147,7 +147,7 @@ export class Applier {
     if (this.kernel === null) await this.observe();
     const input = await this.withConnections(services);
     // Throws on input that cannot be compiled, and then the compiler has not changed.
-    const delta = this.compiler.update(input, guards);
+    const delta = this.compiler.update(input, guards, this.inSync);
     const next = this.compiler.state;
     let tx = this.inSync ? deltaTransaction(next, delta) : undefined;
     // Out of sync (start, adoption, a failed transaction) or a change only a whole diff can make:

@@ -102,6 +102,7 @@ export function diffTables(prev: TableState | undefined, next: TableState): Tran
  * do it (a map changed type or a base chain its hook in place). Same statement order as diffTables.
  */
 export function deltaTransaction(next: TableState, d: Delta): Transaction | undefined {
+  if (!d.tracked) return undefined;
   const T = `inet ${next.table}`;
   const out: string[] = [];
   for (const [name, old] of d.maps) {

@@ -32,6 +32,8 @@ export interface Delta {
   /** Source-filter sets before the update, when they changed (purge.ts compares them). */
   readonly filterBefore: TableState | undefined;
   readonly addressesChanged: boolean;
+  /** False when the update was told not to record elements (then only a whole diff can follow). */
+  readonly tracked: boolean;
   /** Services recompiled (changed, added) and removed. */
   readonly recompiled: number;
   readonly removed: number;
@@ -98,6 +100,7 @@ export class IncrementalCompiler {
   private tracked = 0;
   private d = this.newDelta();
   private readonly withCounters: boolean;
+  private track = true;
 
   constructor(private readonly opts: CompileOptions = {}) {
     this.withCounters = opts.counters ?? true;
@@ -128,7 +131,12 @@ export class IncrementalCompiler {
    * Converges the assembled table to `services` and `guards`. Throws DataplaneInputError (and then
    * changes nothing) when the input cannot be compiled.
    */
-  update(services: readonly DataplaneService[], guards: readonly DataplaneGuard[] = []): Delta {
+  update(
+    services: readonly DataplaneService[],
+    guards: readonly DataplaneGuard[] = [],
+    /** Record touched elements (off when the caller will diff the whole table anyway: less memory). */
+    track = true,
+  ): Delta {
     // Phase 1: compile what changed and check every relation; nothing is mutated yet.
     const seen = new Set<string>();
     const changed: { input: DataplaneService; frag: Fragment }[] = [];
@@ -160,6 +168,7 @@ export class IncrementalCompiler {
 
     // Phase 2: patch the table (cannot fail).
     this.d = this.newDelta();
+    this.track = track;
     for (const n of removed) this.removeFragment(n);
     for (const c of changed) {
       if (this.fragments.has(c.input.name)) this.removeFragment(c.input.name);
@@ -171,6 +180,7 @@ export class IncrementalCompiler {
     return {
       ...this.d,
       addressesChanged,
+      tracked: track,
       filterBefore: filterChanged ? this.filterBefore() : undefined,
       recompiled: changed.length,
       removed: removed.length,
@@ -261,6 +271,7 @@ export class IncrementalCompiler {
     els.delete(key);
   }
   private recordElem(map: string, key: string, old: string | undefined): void {
+    if (!this.track) return;
     let r = this.d.elements.get(map);
     if (!r) this.d.elements.set(map, (r = new Map()));
     if (!r.has(key)) r.set(key, old);
