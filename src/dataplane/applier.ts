@@ -265,7 +265,7 @@ export class Applier {
    */
   async counters(o: CounterReadOptions = {}): Promise<ServiceCounters[]> {
     const refs: Iterable<readonly [string, CounterRef]> =
-      o.service !== undefined ? this.compiler.serviceCounters(o.service) : this.compiler.counterRefs;
+      o.service !== undefined ? this.compiler.serviceCounters(o.service) : this.compiler.counterRefs();
     const values = await this.counterCache.get(o);
     if (!values) return [];
     const bySvc = new Map<

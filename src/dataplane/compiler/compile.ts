@@ -40,5 +40,5 @@ export function compile(
 ): Compiled {
   const c = new IncrementalCompiler(opts);
   c.update(services, guards);
-  return { state: c.state, counters: c.counterRefs, addresses: c.addresses() };
+  return { state: c.state, counters: new Map(c.counterRefs()), addresses: c.addresses() };
 }

@@ -95,8 +95,6 @@ export class IncrementalCompiler {
   private readonly owner = new Map<string, string>();
   private readonly sharedRefs = new Map<string, number>();
   private readonly addressRefs = new Map<string, number>();
-  /** counterKey → what it counts, for every service. */
-  readonly counterRefs = new Map<string, CounterRef>();
   private tracked = 0;
   private d = this.newDelta();
   private readonly withCounters: boolean;
@@ -120,6 +118,11 @@ export class IncrementalCompiler {
   /** Canonical service addresses (for VIP plumbing). */
   addresses(): string[] {
     return [...this.addressRefs.keys()];
+  }
+
+  /** counterKey → what it counts, for every service (from the fragments: no second index to keep). */
+  *counterRefs(): Generator<readonly [string, CounterRef]> {
+    for (const { frag } of this.fragments.values()) yield* frag.counters;
   }
 
   /** Counter keys of one service (empty when unknown). */
@@ -290,7 +293,6 @@ export class IncrementalCompiler {
     for (const c of f.chains) this.setChain(c);
     for (const [m, k, v] of f.elements) this.setElem(m, k, v);
     for (const k of f.claims) this.owner.set(k, f.name);
-    for (const [k, ref] of f.counters) this.counterRefs.set(k, ref);
     for (const a of f.addresses) {
       const n = this.addressRefs.get(a) ?? 0;
       if (n === 0 && !this.d.addresses.has(a)) this.d.addresses.set(a, false);
@@ -319,7 +321,6 @@ export class IncrementalCompiler {
       } else this.sharedRefs.set(m.name, n);
     }
     for (const k of f.claims) if (this.owner.get(k) === name) this.owner.delete(k);
-    for (const [k] of f.counters) this.counterRefs.delete(k);
     for (const a of f.addresses) {
       const n = (this.addressRefs.get(a) ?? 1) - 1;
       if (n === 0) {

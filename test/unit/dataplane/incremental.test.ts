@@ -132,7 +132,7 @@ describe('incremental compiler', () => {
           const d = inc.update(services, guards, step.track);
           assert.equal(d.recompiled, changed, 'only changed services are recompiled');
           assert.equal(sameAs(fromState(inc.state), fresh.state), undefined);
-          assert.deepEqual(new Map(inc.counterRefs), new Map(fresh.counters));
+          assert.deepEqual(new Map(inc.counterRefs()), new Map(fresh.counters));
           assert.deepEqual(inc.addresses().sort(), [...fresh.addresses].sort());
           const sorted = (a: readonly string[]) => [...a].sort().join(',');
           assert.equal(d.addressesChanged, sorted(fresh.addresses) !== sorted(lastFresh.addresses));
