@@ -20,7 +20,9 @@ import type { CounterReadOptions } from '../dataplane/countercache.js';
 import { withCounters } from '../state/views.js';
 import { ApiError, ApiErrorCode, authorized, readObjects, sendError, sendJson } from './http.js';
 
-export const API_PREFIX = '/api/v1';
+import { API_PREFIX } from './paths.js';
+
+export { API_PREFIX };
 /** Counter values a read accepts (listing them costs seconds at 10k services), and how long it waits. */
 const COUNTERS_MAX_AGE_MS = 5_000;
 const COUNTERS_WAIT_MS = 500;

@@ -17,7 +17,7 @@ export {
   type BfdProfileSpec,
   type CommunitySpec,
   type RawBgpObject,
-} from './config.js';
+} from '../model/bgp.js';
 export {
   planRoutes,
   peerConfigFromSpec,
@@ -29,4 +29,4 @@ export {
   type PeerDefaults,
 } from './plan.js';
 export { formatBgpStatus } from './format.js';
-export { parseCommunity, formatCommunity } from './communities.js';
+export { parseCommunity, formatCommunity } from '../model/communities.js';

@@ -8,7 +8,7 @@
 import { parseIp } from '../net/ip.js';
 import { anySelectorMatches } from '../model/labels.js';
 import { prefixKey, type LargeCommunity, type Prefix } from './codec/index.js';
-import type { BfdProfileSpec, BgpAdvertisementSpec, BgpPeerSpec } from './config.js';
+import type { BfdProfileSpec, BgpAdvertisementSpec, BgpPeerSpec } from '../model/bgp.js';
 import type { AdvertisedRoute } from './ribout.js';
 import type { PeerConfig } from './types.js';
 

@@ -1,11 +1,12 @@
 // ferroctl: the command line over the REST API.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { API_PREFIX } from '../api/server.js';
+import { API_PREFIX } from '../api/paths.js';
 import type { LoadBalancerView, PoolView } from '../state/views.js';
 import { ApiClient, ApiClientError } from './client.js';
 import { stringify } from 'yaml';
-import { formatBgpStatus, type BgpStatus } from '../bgp/index.js';
+import { formatBgpStatus } from '../bgp/format.js';
+import type { BgpStatus } from '../bgp/types.js';
 import { formatLoadBalancers, formatPools, OUTPUTS, type Output } from './format.js';
 import { sctpRows } from '../sctp/view.js';
 import type { AssociationView } from '../sctp/engine/types.js';

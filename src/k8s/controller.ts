@@ -15,15 +15,11 @@ import { objKey } from './reflector.js';
 import { makeCaches, SERVICES_PATH, type WatchOptions } from './caches.js';
 import { ALLOCATED, ALLOCATED_FROM_POOL, ALLOCATED_SECONDARY } from './annotations.js';
 import { serviceUpdate } from './status.js';
-import type { KService } from './types.js';
+import type { ControllerMetrics, KService, Log } from './types.js';
+
+export type { ControllerMetrics, Log };
 import { writeEvent, writeService } from './writer.js';
 import { configReporter } from './report.js';
-
-export interface Log {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 export interface ControllerOptions {
   readonly kubeConfig: KubeConfig;
@@ -46,15 +42,6 @@ export interface ControllerOptions {
   /** Full reconcile at least this often, whatever the watches say (default 5 min). */
   readonly resyncMs?: number;
   readonly log?: Log;
-}
-
-export interface ControllerMetrics {
-  reconciles: number;
-  apiWrites: number;
-  writeConflicts: number;
-  writeErrors: number;
-  events: number;
-  configInvalid: number;
 }
 
 export interface Controller {

@@ -1,6 +1,6 @@
 // CustomResourceDefinitions for ferrolb.io/v1, generated: IPAddressPool's schema comes from the model's
 // own JSON Schema (src/model/schema.ts), so the CRD, the REST API and the validator cannot drift. The
-// BGP/L2 kinds' shapes follow MetalLB's (plus our additions, as src/bgp/config.ts accepts them).
+// BGP/L2 kinds' shapes follow MetalLB's (plus our additions, as src/model/bgp.ts accepts them).
 // Kubernetes wants *structural* schemas: a type on every node, no `additionalProperties: false`, no
 // `uniqueItems`, no `const` — `structural()` converts. Unknown fields are pruned by the API server;
 // the controller's whole-set validation still reports what it cannot use.

@@ -11,7 +11,7 @@ import { poolUsage } from '../ipam/stats.js';
 import { formatIssue } from '../model/issues.js';
 import { SUPPORTED_KINDS } from '../model/validate.js';
 import type { Caches } from './caches.js';
-import type { ControllerMetrics, Log } from './controller.js';
+import type { ControllerMetrics, Log } from './types.js';
 import type { Plan } from './core.js';
 import { CRD_KINDS, crKey, versionFor } from './crds.js';
 import { clampCount, configStatus } from './status.js';

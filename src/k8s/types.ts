@@ -94,3 +94,20 @@ export interface KCustomObject {
 }
 
 export const svcKey = (m: KMeta): string => `${m.namespace ?? 'default'}/${m.name ?? ''}`;
+
+/** The structured logger the controller needs (pino satisfies it). */
+export interface Log {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Counters the controller keeps for /metrics. */
+export interface ControllerMetrics {
+  reconciles: number;
+  apiWrites: number;
+  writeConflicts: number;
+  writeErrors: number;
+  events: number;
+  configInvalid: number;
+}

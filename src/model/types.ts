@@ -1,7 +1,7 @@
 // The desired-state model every front door (YAML file, REST API, Kubernetes) turns into. Plain,
 // immutable data: validated once, then shared by IPAM, the data plane and the announcers.
 import type { IpRange } from '../net/ip.js';
-import type { BgpObjects } from '../bgp/config.js';
+import type { BgpObjects } from './bgp.js';
 
 export const GROUP = 'ferrolb.io';
 export const API_VERSION = 'ferrolb.io/v1';
@@ -16,7 +16,7 @@ export const Kind = {
   Community: 'Community',
 } as const;
 
-/** Kinds validated by the BGP subsystem (src/bgp/config.ts) rather than by a JSON Schema here. */
+/** Kinds validated by the BGP subsystem (src/model/bgp.ts) rather than by a JSON Schema here. */
 export const BGP_KINDS: readonly string[] = [
   Kind.BGPPeer,
   Kind.BGPAdvertisement,
@@ -70,16 +70,8 @@ export interface ObjectMeta {
   readonly annotations: Readonly<Record<string, string>>;
 }
 
-export interface LabelSelectorRequirement {
-  readonly key: string;
-  readonly operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
-  readonly values: readonly string[];
-}
-
-export interface LabelSelector {
-  readonly matchLabels: Readonly<Record<string, string>>;
-  readonly matchExpressions: readonly LabelSelectorRequirement[];
-}
+import type { LabelSelector, LabelSelectorRequirement } from './labels.js';
+export type { LabelSelector, LabelSelectorRequirement };
 
 export interface ServiceAllocation {
   /** Lower number = tried first (MetalLB semantics); pools without a priority come last. */

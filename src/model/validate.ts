@@ -5,7 +5,7 @@ import { buildLoadBalancer, type PoolIndex, type RawLoadBalancerSpec } from './l
 import { buildPool, poolOverlapIssues } from './pools.js';
 import { loadBalancerObjectSchema, metadataSchema, poolObjectSchema } from './schema.js';
 import { structuralIssues } from './structural.js';
-import { parseBgpObjects } from '../bgp/config.js';
+import { parseBgpObjects } from './bgp.js';
 import {
   BGP_KINDS,
   Kind,

@@ -15,6 +15,7 @@ import {
   type MpUnreach,
 } from './mp.js';
 import { Reader, Writer } from './reader.js';
+import type { LargeCommunity } from '../../model/communities.js';
 
 export type Origin = 'igp' | 'egp' | 'incomplete';
 export type AsPathSegmentType = 'set' | 'sequence' | 'confed-sequence' | 'confed-set';
@@ -22,11 +23,7 @@ export interface AsPathSegment {
   readonly type: AsPathSegmentType;
   readonly asns: readonly number[];
 }
-export interface LargeCommunity {
-  readonly global: number;
-  readonly local1: number;
-  readonly local2: number;
-}
+export type { LargeCommunity };
 export type { MpReach, MpUnreach };
 export { familyOfAfi } from './mp.js';
 

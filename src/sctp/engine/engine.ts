@@ -45,6 +45,7 @@ import {
   DEFAULT_LIMITS,
   type AssociationView,
   type DropReason,
+  type EndpointSelector,
   type EngineLimits,
   type EngineResult,
   type NatEntry,
@@ -60,14 +61,7 @@ const merge = (...cs: PathChanges[]): PathChanges => ({
   remove: cs.flatMap((c) => c.remove),
 });
 
-/** Chooses an endpoint index for a new association; pure. Default: a hash of client address, port, tag. */
-export type EndpointSelector = (
-  service: SctpService,
-  candidates: readonly number[],
-  client: IpAddr,
-  clientPort: number,
-  tag: number,
-) => number;
+export type { EndpointSelector };
 
 export const hashSelector: EndpointSelector = (_svc, candidates, client, clientPort, tag) => {
   let h = 0x811c9dc5;

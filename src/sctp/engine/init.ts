@@ -29,10 +29,10 @@ import {
 } from './association.js';
 import { MAX_ADDRESSES_PER_SIDE } from './asconf.js';
 import { keyVector, noAuth } from './auth.js';
-import type { EndpointSelector } from './engine.js';
 import type { AssociationTable } from './table.js';
 import type {
   DropReason,
+  EndpointSelector,
   EngineLimits,
   EngineResult,
   OutPacket,

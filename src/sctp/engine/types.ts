@@ -155,3 +155,12 @@ export interface PathView {
   readonly packets: number;
   readonly bytes: number;
 }
+
+/** Chooses an endpoint index for a new association; pure. Default: a hash of client address, port, tag. */
+export type EndpointSelector = (
+  service: SctpService,
+  candidates: readonly number[],
+  client: IpAddr,
+  clientPort: number,
+  tag: number,
+) => number;

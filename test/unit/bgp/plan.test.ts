@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { formatPrefix } from '../../../src/bgp/codec/index.js';
-import type { BgpAdvertisementSpec } from '../../../src/bgp/config.js';
+import type { BgpAdvertisementSpec } from '../../../src/model/bgp.js';
 import { planRoutes, type PoolLabels, type ServiceAnnouncement } from '../../../src/bgp/plan.js';
 
 const adv = (over: Partial<BgpAdvertisementSpec> = {}): BgpAdvertisementSpec => ({

@@ -1,7 +1,12 @@
 // Community text forms, as users write them in BGPAdvertisement objects: "65000:100" (RFC 1997),
 // "large:65000:1:2" (RFC 8092), the RFC 1997 well-known names, and aliases defined by Community
 // objects. Pure.
-import type { LargeCommunity } from './codec/index.js';
+/** RFC 8092 large community (global administrator, two local parts). */
+export interface LargeCommunity {
+  readonly global: number;
+  readonly local1: number;
+  readonly local2: number;
+}
 
 export const WELL_KNOWN_COMMUNITIES: Readonly<Record<string, number>> = {
   'no-export': 0xffffff01,

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseBgpObjects, type RawBgpObject } from '../../../src/bgp/config.js';
-import { parseCommunity, formatCommunity } from '../../../src/bgp/communities.js';
+import { parseBgpObjects, type RawBgpObject } from '../../../src/model/bgp.js';
+import { parseCommunity, formatCommunity } from '../../../src/model/communities.js';
 import { peerConfigFromSpec } from '../../../src/bgp/plan.js';
 
 // Objects as MetalLB's documentation shapes them, used unchanged.

@@ -3,11 +3,10 @@
 // v1beta1); ferrolb.io/v1 adds a few fields (passive, med, asPathPrepend). Every problem becomes a
 // ConfigIssue naming object, field and value; invalid objects are left out of the result.
 import { tryParseIp } from '../net/ip.js';
-import { fieldPath, parseDurationMs, type ConfigIssue } from '../model/issues.js';
-import { toSelector } from '../model/labels.js';
-import type { LabelSelector } from '../model/types.js';
-import type { LargeCommunity } from './codec/index.js';
-import { parseCommunity } from './communities.js';
+import { fieldPath, parseDurationMs, type ConfigIssue } from './issues.js';
+import { toSelector } from './labels.js';
+import type { LabelSelector } from './labels.js';
+import { parseCommunity, type LargeCommunity } from './communities.js';
 
 export const FERROLB_V1 = 'ferrolb.io/v1';
 const ACCEPTED: Record<string, readonly string[]> = {
