@@ -8,7 +8,10 @@ import type { CounterValue } from './compiler/observe.js';
 export interface CounterReadOptions {
   /** Only this service's counters. */
   readonly service?: string;
-  /** Accept values listed at most this long ago; absent: list now and wait (exact, slow at scale). */
+  /**
+   * Accept values listed at most this long ago — and never older than the last listing took; absent:
+   * list now and wait (exact, slow at scale).
+   */
   readonly maxAgeMs?: number;
   /** With maxAgeMs: how long a read waits for a listing it started; then it takes what there is. */
   readonly waitMs?: number;
@@ -29,7 +32,9 @@ export class CounterCache {
   /** Values per counterKey; undefined when none have been listed yet and the wait ran out. */
   async get(o: CounterReadOptions): Promise<ReadonlyMap<string, CounterValue> | undefined> {
     if (o.maxAgeMs === undefined) return this.refresh();
-    if (this.values && this.now() - this.at <= o.maxAgeMs) return this.values;
+    // Values are reused only while younger than a listing takes (capped at maxAgeMs): at a few
+    // services a read always lists (milliseconds), at 10k it reuses values seconds old.
+    if (this.values && this.now() - this.at <= Math.min(o.maxAgeMs, this.tookMs)) return this.values;
     const p = this.refresh();
     const waitMs = o.waitMs ?? 0;
     if (this.values && this.tookMs > waitMs) return this.values;

@@ -34,12 +34,13 @@ describe('counter cache (reads at scale)', () => {
     const c = controlledList();
     const cache = new CounterCache(c.list, () => now);
     const first = cache.get({ maxAgeMs: 5000, waitMs: 10_000 });
+    now = 4500; // this listing takes 4.5 s
     c.finish(1);
     assert.equal((await first)?.get('svccnt4|k')?.packets, 1);
-    now = 4000;
+    now = 8500;
     assert.equal((await cache.get({ maxAgeMs: 5000, waitMs: 0 }))?.get('svccnt4|k')?.packets, 1);
-    assert.equal(c.calls(), 1, 'fresh enough: no listing');
-    now = 6000;
+    assert.equal(c.calls(), 1, 'younger than a listing takes: no listing');
+    now = 10_000;
     // Stale, and the listing does not finish within the wait: the last values are served.
     const [x, y] = await Promise.all([
       cache.get({ maxAgeMs: 5000, waitMs: 5 }),
@@ -51,6 +52,21 @@ describe('counter cache (reads at scale)', () => {
     c.finish(7);
     await new Promise((r) => setImmediate(r));
     assert.equal((await cache.get({ maxAgeMs: 5000, waitMs: 0 }))?.get('svccnt4|k')?.packets, 7);
+  });
+
+  it('when listings are quick, every read lists again: counters are never older than a listing takes', async () => {
+    let now = 0;
+    const c = controlledList();
+    const cache = new CounterCache(c.list, () => now);
+    const a = cache.get({ maxAgeMs: 5000, waitMs: 500 });
+    now = 20; // 20 ms listing
+    c.finish(1);
+    await a;
+    now = 100;
+    const b = cache.get({ maxAgeMs: 5000, waitMs: 500 });
+    c.finish(2);
+    assert.equal((await b)?.get('svccnt4|k')?.packets, 2, 'traffic since the last read is seen');
+    assert.equal(c.calls(), 2);
   });
 
   it('nothing listed yet and the wait runs out: no values (the view shows none) rather than a slow read', async () => {
