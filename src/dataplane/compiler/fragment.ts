@@ -39,7 +39,13 @@ export const DEFAULT_PERSIST_SECONDS = 300;
 /** Slot maps per family and protocol (see selection()). */
 export const SLOT_SHARDS = 64;
 
-export const counterKey = (set: string, element: string): string => `${set}|${element}`;
+export const counterKey = (set: string, element: string): string => flat(set, '|', element);
+
+/**
+ * One flat string from its parts. Template literals build rope (cons) strings, which V8 keeps as
+ * trees: the compiler holds ~20 keys per service port, so at 10k services ropes cost tens of MB.
+ */
+const flat = (...parts: (string | number)[]): string => parts.join('');
 
 export interface CounterRef {
   readonly service: string;
@@ -195,7 +201,11 @@ function selection(
   });
   for (const vip of vips)
     plan.slots.forEach((k, i) =>
-      b.elements.push([shard, `${vip} . ${p.port} . ${i}`, `${canon(active[k]!.address)} . ${p.targetPort}`]),
+      b.elements.push([
+        shard,
+        flat(vip, ' . ', p.port, ' . ', i),
+        flat(canon(active[k]!.address), ' . ', p.targetPort),
+      ]),
     );
   const pick =
     plan.picker === 'inc'
@@ -225,9 +235,9 @@ export function compileService(s: DataplaneService, opts: CompileOptions): Fragm
       selection(b, s, p, f, sp, vips, listed, opts);
       for (const vip of vips) {
         addresses.add(vip);
-        const key = `${vip} . ${l4(p.protocol)} . ${p.port}`;
+        const key = flat(vip, ' . ', l4(p.protocol), ' . ', p.port);
         claims.push(key);
-        b.elements.push([names.dispatch(f), key, `goto ${names.selectChain(sp)}`]);
+        b.elements.push([names.dispatch(f), key, flat('goto ', names.selectChain(sp))]);
         if (srcs) restrictions.push({ family: f, key, sources: srcs[f] });
         if (s.mode === 'fullnat') b.elements.push([names.snat(f), key, snatTo ?? vip]);
         if (counters) {
@@ -236,8 +246,9 @@ export function compileService(s: DataplaneService, opts: CompileOptions): Fragm
           counterRefs.push([counterKey(names.svcCounters(f), key), ref]);
           for (const e of listed) {
             const a = canon(e.address);
-            b.elements.push([names.epCounters(f), `${key} . ${a}`, '']);
-            counterRefs.push([counterKey(names.epCounters(f), `${key} . ${a}`), { ...ref, endpoint: a }]);
+            const ek = flat(key, ' . ', a);
+            b.elements.push([names.epCounters(f), ek, '']);
+            counterRefs.push([counterKey(names.epCounters(f), ek), { ...ref, endpoint: a }]);
           }
         }
       }
