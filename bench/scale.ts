@@ -324,6 +324,8 @@ export async function runScaleBench(): Promise<{ algorithm: string; points: Scal
   for (const n of scaleSizes()) {
     console.error(`  scale: ${n} services…`);
     points.push(await runScalePoint(n, algorithm));
+    // Each point as soon as it is measured: the 50k point can take many minutes.
+    console.error(`  ${JSON.stringify(points[points.length - 1])}`);
   }
   return { algorithm, points };
 }
