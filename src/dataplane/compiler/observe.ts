@@ -16,12 +16,22 @@ type Json = unknown;
 const obj = (x: Json): Record<string, Json> =>
   typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, Json>) : {};
 
+// A table listing at 10k services holds ~700k atoms, mostly the same few thousand addresses and
+// words: canonicalise each distinct string once per listing.
+const atomMemo = new Map<string, string>();
+
 /** Canonical text of one element atom, matching what the compiler writes. */
 export function atomText(x: Json): string {
   if (typeof x === 'number') return String(x);
   if (typeof x === 'string') {
-    const ip = tryParseIp(x);
-    return ip ? formatIp(ip) : x;
+    let v = atomMemo.get(x);
+    if (v === undefined) {
+      if (atomMemo.size > 1_000_000) atomMemo.clear();
+      const ip = tryParseIp(x);
+      v = ip ? formatIp(ip) : x;
+      atomMemo.set(x, v);
+    }
+    return v;
   }
   const o = obj(x);
   if (Array.isArray(o.concat)) return o.concat.map(atomText).join(' . ');
