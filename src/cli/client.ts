@@ -28,6 +28,7 @@ export class ApiClient {
   constructor(
     readonly server: string,
     private readonly token?: string,
+    private readonly timeoutMs = REQUEST_TIMEOUT_MS,
   ) {}
 
   async request<T>(method: string, path: string, body?: { text: string; type: string }): Promise<T> {
@@ -40,7 +41,7 @@ export class ApiClient {
           ...(body ? { 'content-type': body.type } : {}),
         },
         ...(body ? { body: body.text } : {}),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (e) {
       // The server accepted the connection but did not answer in time: say so, not "unreachable".
@@ -48,7 +49,7 @@ export class ApiClient {
         throw new ApiClientError(
           0,
           'Timeout',
-          `ferrolb API at ${this.server} did not answer ${method} ${path} within ${REQUEST_TIMEOUT_MS / 1000} s`,
+          `ferrolb API at ${this.server} did not answer ${method} ${path} within ${this.timeoutMs / 1000} s`,
         );
       throw new ApiClientError(
         0,
