@@ -1,11 +1,11 @@
 // Layering of src/ (checked by `npm run lint`). Lower layers never import higher ones:
-//   core       net, model, ipam, state           pure data, validation, allocation, snapshots
+//   core       net, model, ipam, state, threads  pure data, validation, allocation, snapshots; worker supervision
 //   protocols  bgp, dataplane, sctp, probes      codecs, planners, state machines and their thin I/O
 //   shells     shell, api, k8s                   the runtime and the components around the cores
 //   roles      roles                             a role = a list of components (run, agent, controller)
 //   entry      main (ferrolb), cli (ferroctl)    argument parsing, process exit codes
 // ferroctl is a client: it may read core types, views and formatters, never load a shell or a speaker.
-const CORE = '^src/(net|model|ipam|state)/';
+const CORE = '^src/(net|model|ipam|state|threads)/';
 const PROTOCOLS = '^src/(bgp|dataplane|sctp|probes)/';
 const SHELLS = '^src/(shell|api|k8s)/';
 const ROLES = '^src/roles/';

@@ -48,4 +48,8 @@ export default tseslint.config(
   },
   // Plain JS entry points and scripts are outside the TypeScript project: no type information.
   { files: ['**/*.js', '**/*.mjs', '**/*.cjs'], ...tseslint.configs.disableTypeChecked },
+  {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+  },
 );

@@ -2,12 +2,16 @@
 // Not a test: it asserts nothing about wall-clock time; it prints numbers and the goals they meet.
 import { cpus } from 'node:os';
 import { runIpamBench } from './ipam.js';
+import { runModelBench } from './model.js';
 import { runChangeLatencyBench } from './daemon.js';
 import { runBgpBench } from './bgp.js';
+import { printBfdBench, runBfdBench } from './bfd.js';
 import { runDataplaneBench } from './dataplane.js';
+import { runReconcileBench } from './reconcile.js';
 import { runK8sBench } from './k8s.js';
 import { formatScale, runScaleBench } from './scale.js';
 import { runEngineSetupBench, runSctpThroughputBench } from './sctp.js';
+import { runSctpWriterBench } from './sctp-writer.js';
 
 async function main(): Promise<void> {
   const only = process.argv[2];
@@ -25,6 +29,33 @@ async function main(): Promise<void> {
     console.log(`  allocate on restart        ${r.allocateRestartMs} ms (every address kept)`);
     console.log(
       `  baseline: bare bigint walk ${r.baselineWalkMs} ms → allocator costs ${r.coldVsBaseline}× the floor`,
+    );
+  }
+  if (!only || only === 'model') {
+    const r = await runModelBench();
+    results.model = r;
+    console.log(
+      `\nControl-plane core per change: ${r.services} services × ${r.endpointsPerService} endpoints`,
+    );
+    console.log(
+      `  PUT of one LB: transition p50 ${r.putTransition.p50Ms} ms, p99 ${r.putTransition.p99Ms} ms; through the Runtime (incl. durable save) p50 ${r.putRuntime.p50Ms} ms, p99 ${r.putRuntime.p99Ms} ms`,
+    );
+    console.log(
+      `  PUT over HTTP (acknowledged)  p50 ${r.putHttp.p50Ms} ms, p99 ${r.putHttp.p99Ms} ms — goal p99 ≤ 50 ms: ${r.goals.put50ms ? 'met' : 'NOT met'}`,
+    );
+    console.log(
+      `  baseline: whole-set validation + allocation ${r.baselineWholeSetMs} ms → one PUT costs ${r.putOverBaselineP50}× of it (p50)`,
+    );
+    console.log(
+      `  unrelated PUT next to one LB of ${r.bigLb.endpoints} endpoints: p99 ${r.bigLb.unrelatedPutP99Ms} ms`,
+    );
+    const b = r.bulkApply;
+    console.log(
+      `  one apply of ${b.objects} objects: ${b.totalMs} ms in slices, event-loop delay p99 ${b.loopDelayP99Ms} ms, max ${b.loopDelayMaxMs} ms (unsliced it would block ${b.blockingSyncMs} ms)`,
+    );
+    const h = r.healthzDuringApply;
+    console.log(
+      `  /healthz during a ${r.services}-LB apply over HTTP: p50 ${h.p50Ms} ms, p99 ${h.p99Ms} ms, max ${h.maxMs} ms — goal p99 ≤ 50 ms: ${r.goals.healthz50ms ? 'met' : 'NOT met'}`,
     );
   }
   if ((!only || only === 'dataplane') && process.getuid?.() === 0) {
@@ -50,6 +81,27 @@ async function main(): Promise<void> {
       `  the same, every service with source ranges: cold ${sr.cold.seconds} s (${sr.cold.statements} statements); no-op resync ${sr.resyncNoop.seconds} s (${sr.resyncNoop.statements} statements); one service's ranges changed ${sr.change.seconds} s (${sr.change.statements} statements)`,
     );
   }
+  if ((!only || only === 'reconcile') && process.getuid?.() === 0) {
+    const r = await runReconcileBench();
+    results.reconcile = r;
+    console.log(`\nReconcile loop (${r.services} services × ${r.endpointsPerService} endpoints)`);
+    console.log(
+      `  one full kernel verification ${r.fullVerifySeconds} s (largest event-loop stall ${r.verifyMaxLoopLagMs} ms) → paced every ${r.verifyIntervalSeconds} s (≤ 1 % of a core); events repair in between`,
+    );
+    console.log(
+      `  one deleted dispatch element: map read ${r.elementRepair.readSeconds} s + repair ${r.elementRepair.applySeconds} s (${r.elementRepair.statements} statement) — goal ≤ 2 s: ${r.elementRepair.readSeconds + r.elementRepair.applySeconds <= 2 ? 'met' : 'NOT met'}`,
+    );
+    console.log(
+      `  nft flush ruleset: table re-created in ${r.tableRepair.seconds} s (${r.tableRepair.statements} statements) — goal ≤ 2 s: ${r.tableRepair.seconds <= 2 ? 'met' : 'NOT met'}`,
+    );
+    console.log(
+      `  cold start with one service nft refuses: ${r.containment.withOneBadSeconds} s (${r.containment.attempts} transactions) vs ${r.containment.coldSeconds} s without it → ${r.containment.ratio}×; every other service programmed`,
+    );
+    for (const v of r.vips)
+      console.log(
+        `  ${v.count} VIPs: local routes ${v.routeSeconds} s vs interface addresses (baseline) ${v.addressSeconds} s → ${v.addressOverRoute}× faster`,
+      );
+  }
   if ((!only || only === 'change') && process.getuid?.() === 0) {
     const r = await runChangeLatencyBench();
     results.changeLatency = r;
@@ -68,6 +120,13 @@ async function main(): Promise<void> {
     console.log('\nBGP (real GoBGP / BIRD2 peers in namespaces)');
     console.log(`  ${JSON.stringify(r)}`);
   }
+  if ((!only || only === 'bfd') && process.getuid?.() === 0) {
+    // `npm run bench -- bfd 2000` runs one size only.
+    const sizes = only === 'bfd' && process.argv[3] ? process.argv.slice(3).map(Number) : undefined;
+    const r = await runBfdBench(sizes);
+    results.bfd = r;
+    printBfdBench(r);
+  }
   if (!only || only === 'sctp') {
     const e = runEngineSetupBench();
     results.sctpEngine = e;
@@ -75,6 +134,11 @@ async function main(): Promise<void> {
       `\nSCTP engine (pure): ${e.associationsPerSec} new associations/s, ${e.codecRoundTripsPerSec} codec round trips/s`,
     );
     if (process.getuid?.() === 0) {
+      const w = await runSctpWriterBench();
+      results.sctpWriter = w;
+      console.log(
+        `SCTP fast-path writes for ${w.associations} associations: one synchronous nft each (baseline) ${w.sync.totalMs} ms, event loop busy ${w.sync.loopBusyMs} ms, longest stall ${w.sync.maxLoopStallMs} ms; batched asynchronous writer ${w.batched.totalMs} ms in ${w.batched.nftRuns} nft runs, loop busy ${w.batched.loopBusyMs} ms, longest stall ${w.batched.maxLoopStallMs} ms`,
+      );
       const r = await runSctpThroughputBench();
       results.sctpThroughput = r;
       console.log('SCTP throughput (usrsctp tsctp) via the service ÷ direct (goal ≥ 0.80):');

@@ -16,6 +16,8 @@ export const ApiErrorCode = {
   Conflict: 'Conflict',
   Invalid: 'Invalid',
   PayloadTooLarge: 'PayloadTooLarge',
+  /** The change was valid but could not be made durable (e.g. disk full); nothing changed. */
+  Unavailable: 'Unavailable',
   Internal: 'Internal',
 } as const;
 export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
@@ -29,6 +31,7 @@ const STATUS: Record<ApiErrorCode, number> = {
   Conflict: 409,
   Invalid: 422,
   PayloadTooLarge: 413,
+  Unavailable: 503,
   Internal: 500,
 };
 

@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import { objectShapeIssues } from '../model/validate.js';
 import { API_VERSION, Kind, type KindName, type RawObject } from '../model/types.js';
 import type { Runtime } from '../daemon/runtime.js';
+import { PersistError } from '../state/persist.js';
 import { TransitionError, type Change } from '../state/snapshot.js';
 import {
   loadBalancerView,
@@ -17,7 +18,7 @@ import {
 } from '../state/views.js';
 import type { ServiceCounters } from '../dataplane/applier.js';
 import type { CounterReadOptions } from '../dataplane/countercache.js';
-import { withCounters } from '../state/views.js';
+import { withCounters, withDataplaneFailures } from '../state/views.js';
 import { ApiError, ApiErrorCode, authorized, readObjects, sendError, sendJson } from './http.js';
 
 import { API_PREFIX } from './paths.js';
@@ -40,6 +41,8 @@ export interface ApiOptions {
    * one. Reads accept values a few seconds old (see src/dataplane/countercache.ts).
    */
   readonly counters?: (o: CounterReadOptions) => Promise<readonly ServiceCounters[]>;
+  /** Services the data plane could not program, by name (shown in LoadBalancer views). */
+  readonly dataplaneFailures?: () => ReadonlyMap<string, { kind: string; reason: string }>;
   /** GET /readyz: undefined when ready, else why not (503). Absent: ready once listening. */
   readonly notReady?: () => string | undefined;
 }
@@ -84,7 +87,10 @@ export class ApiServer {
   }
 
   private lbViews(): LoadBalancerView[] {
-    return loadBalancerViews(this.opts.runtime.snapshot, (s, a) => this.opts.runtime.endpointState(s, a));
+    return withDataplaneFailures(
+      loadBalancerViews(this.opts.runtime.snapshot, (s, a) => this.opts.runtime.endpointState(s, a)),
+      this.opts.dataplaneFailures?.(),
+    );
   }
 
   private poolViews(): PoolView[] {
@@ -104,6 +110,7 @@ export class ApiServer {
       const lb = snap.state.loadBalancers.get(name);
       lbs = lb ? [loadBalancerView(snap, lb, health)] : [];
     }
+    lbs = withDataplaneFailures(lbs, this.opts.dataplaneFailures?.());
     const wanted = new URL(req.url ?? '/', 'http://localhost').searchParams.get('counters') !== 'false';
     if (!this.opts.counters || !wanted || lbs.length === 0) return lbs;
     try {
@@ -143,11 +150,26 @@ export class ApiServer {
         res.setHeader('www-authenticate', 'Bearer');
         throw new ApiError(ApiErrorCode.Unauthorized, 'missing or wrong bearer token');
       }
-      const path = url.pathname.slice(API_PREFIX.length).split('/').filter(Boolean).map(decodeURIComponent);
+      const path = url.pathname
+        .slice(API_PREFIX.length)
+        .split('/')
+        .filter(Boolean)
+        .map((seg) => {
+          try {
+            return decodeURIComponent(seg);
+          } catch {
+            throw new ApiError(ApiErrorCode.BadRequest, `bad %-encoding in path segment "${seg}"`);
+          }
+        });
       const [status, body] = await this.route(req, path);
       sendJson(res, status, body);
     } catch (e) {
-      const err = e instanceof ApiError ? e : new ApiError(ApiErrorCode.Internal, (e as Error).message);
+      const err =
+        e instanceof ApiError
+          ? e
+          : e instanceof PersistError
+            ? new ApiError(ApiErrorCode.Unavailable, e.message)
+            : new ApiError(ApiErrorCode.Internal, (e as Error).message);
       if (err.code === ApiErrorCode.Internal) this.opts.log.error({ err: e }, 'api internal error');
       sendError(res, err);
     } finally {
@@ -188,11 +210,11 @@ export class ApiServer {
     const list = () =>
       kind === Kind.LoadBalancer ? this.lbViews() : kind === Kind.IPAddressPool ? this.poolViews() : raw();
     const one = (n: string) => {
+      // One LoadBalancer's view directly (a write's answer must not cost a view of every service).
       const snap = this.opts.runtime.snapshot;
-      const lb = kind === Kind.LoadBalancer ? snap.state.loadBalancers.get(n) : undefined;
-      const v = lb
-        ? loadBalancerView(snap, lb, (s, a) => this.opts.runtime.endpointState(s, a))
-        : (list() as { name: string }[]).find((x) => x.name === n);
+      const spec = kind === Kind.LoadBalancer ? snap.state.loadBalancers.get(n) : undefined;
+      if (spec) return loadBalancerView(snap, spec, (s, a) => this.opts.runtime.endpointState(s, a));
+      const v = (list() as { name: string }[]).find((x) => x.name === n);
       if (!v) throw new ApiError(ApiErrorCode.NotFound, `${kind}/${n} not found`);
       return v;
     };
@@ -221,7 +243,6 @@ export class ApiServer {
       }
       case 'DELETE': {
         if (name === undefined) throw new ApiError(ApiErrorCode.MethodNotAllowed, `DELETE /${resource}/NAME`);
-        if (kind === Kind.IPAddressPool) this.refuseDeletingPoolInUse(name);
         return this.change({ type: 'delete', kind, name }, 200, () => ({ deleted: `${kind}/${name}` }));
       }
       default:
@@ -266,22 +287,21 @@ export class ApiServer {
     return String((o.metadata as { name: string }).name);
   }
 
-  private refuseDeletingPoolInUse(name: string): void {
-    const pool = this.poolViews().find((p) => p.name === name);
-    if (pool && (pool.ipv4.used !== '0' || pool.ipv6.used !== '0')) {
-      throw new ApiError(
-        ApiErrorCode.Conflict,
-        `IPAddressPool/${name} still has allocated addresses; delete or move those services first`,
-      );
-    }
-  }
-
   private async change(change: Change, okStatus: number, body: () => unknown): Promise<[number, unknown]> {
     const t = await this.opts.runtime.submit(change);
     if (t.ok) return [okStatus, body()];
     if (t.code === TransitionError.AlreadyExists)
       throw new ApiError(ApiErrorCode.AlreadyExists, 'already exists', t.issues);
     if (t.code === TransitionError.NotFound) throw new ApiError(ApiErrorCode.NotFound, 'not found', t.issues);
+    // An invariant (a pool still in use) refused it: the request is valid but conflicts with state.
+    if (t.code === TransitionError.Conflict)
+      throw new ApiError(
+        ApiErrorCode.Conflict,
+        t.issues[0]?.message
+          ? `${t.issues[0].object} ${t.issues[0].message}`
+          : 'conflicts with the current state',
+        t.issues,
+      );
     throw new ApiError(
       ApiErrorCode.Invalid,
       'the change would make the configuration invalid; nothing was changed',

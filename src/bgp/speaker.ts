@@ -3,11 +3,18 @@
 // reconcilers: calling them again with the same input sends nothing.
 import net from 'node:net';
 import { formatIp, parseIp } from '../net/ip.js';
-import { BfdManager } from './bfd/shell.js';
+import { BfdManager, type BfdEvents } from './bfd/shell.js';
+import type { BfdService } from './bfd/thread.js';
 import { formatPrefix, prefixKey } from './codec/index.js';
 import type { AdvertisedRoute } from './ribout.js';
 import { PeerSession } from './session.js';
-import { BgpUnsupportedError, type AdvertisedRouteStatus, type BgpStatus, type PeerConfig } from './types.js';
+import {
+  BgpUnsupportedError,
+  type AdvertisedRouteStatus,
+  type BgpStatus,
+  type PeerConfig,
+  type SessionStatus,
+} from './types.js';
 
 export interface SpeakerOptions {
   /** Accept inbound sessions on this port (179 by default); false disables listening. */
@@ -15,6 +22,8 @@ export interface SpeakerOptions {
   /** Set after a restart: peers learn from the graceful-restart R bit that we are coming back. */
   readonly restarting?: boolean;
   readonly log?: (msg: string) => void;
+  /** Where BFD runs; default in this thread. The daemon gives it a worker of its own (BfdThread). */
+  readonly bfd?: (events: BfdEvents) => BfdService;
 }
 
 const canonical = (addr: string): string => formatIp(parseIp(addr.replace(/^::ffff:(?=\d+\.)/, '')));
@@ -34,8 +43,8 @@ export class BgpSpeaker {
   private routes: readonly AdvertisedRoute[] = [];
   private server?: net.Server;
   private inbound = 0;
-  private bfd?: BfdManager;
-  private bfdStarting?: Promise<BfdManager>;
+  private bfd?: BfdService;
+  private bfdStarting?: Promise<BfdService>;
   private readonly log: (msg: string) => void;
 
   constructor(private readonly opts: SpeakerOptions = {}) {
@@ -95,7 +104,8 @@ export class BgpSpeaker {
     );
     if (wanted.length === 0 && !this.bfd && !this.bfdStarting) return;
     this.bfdStarting ??= (async () => {
-      const m = new BfdManager({ onDown: (addr) => this.bfdDown(addr), log: this.log });
+      const events: BfdEvents = { onDown: (addr) => this.bfdDown(addr), log: this.log };
+      const m = this.opts.bfd ? this.opts.bfd(events) : new BfdManager(events);
       await m.start();
       this.bfd = m;
       return m;
@@ -117,12 +127,17 @@ export class BgpSpeaker {
     for (const s of this.sessions.values()) if (canonical(s.config.peerAddress) === addr) s.bfdDown();
   }
 
-  status(): BgpStatus {
-    const sessions = [...this.sessions.values()].map((s) => {
+  /** The sessions part of status(): cheap (no per-route work), for change detection. */
+  sessionsStatus(): SessionStatus[] {
+    return [...this.sessions.values()].map((s) => {
       const st = s.status();
       const bfd = s.config.bfd ? this.bfd?.state(s.config.peerAddress) : undefined;
       return bfd ? { ...st, bfd } : st;
     });
+  }
+
+  status(): BgpStatus {
+    const sessions = this.sessionsStatus();
     const routes = new Map<string, AdvertisedRouteStatus>();
     for (const s of this.sessions.values()) {
       for (const r of s.sentRoutes().values()) {
@@ -148,7 +163,7 @@ export class BgpSpeaker {
     for (const s of this.sessions.values()) s.stop('speaker shutting down');
     this.sessions.clear();
     const bfd = await this.bfdStarting?.catch(() => undefined);
-    bfd?.close();
+    await bfd?.close();
     const server = this.server;
     if (server) await new Promise<void>((r) => server.close(() => r()));
   }

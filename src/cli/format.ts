@@ -7,7 +7,11 @@ export const OUTPUTS = ['table', 'wide', 'json', 'yaml'] as const;
 export type Output = (typeof OUTPUTS)[number];
 
 const statusText = (lb: LoadBalancerView) =>
-  lb.status.phase === 'Allocated' ? 'Allocated' : `Pending: ${lb.status.reason ?? ''}`;
+  lb.status.phase !== 'Allocated'
+    ? `Pending: ${lb.status.reason ?? ''}`
+    : lb.dataplane
+      ? `Failed: ${lb.dataplane.reason}`
+      : 'Allocated';
 const or = (s: string) => (s === '' ? '-' : s);
 
 export function formatLoadBalancers(lbs: readonly LoadBalancerView[], output: Output): string {

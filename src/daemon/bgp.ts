@@ -1,18 +1,12 @@
 // Announces service addresses over BGP: the speaker runs while BGPPeers are configured; its peers
 // follow the config and its routes follow allocations and endpoint health (an address is announced
 // only while its service has an active endpoint).
-import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { access, rm, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import {
-  BgpSpeaker,
-  peerConfigFromSpec,
-  planRoutes,
-  type BgpStatus,
-  type ServiceAnnouncement,
-} from '../bgp/index.js';
+import { SpeakerThread } from '../bgp/thread/client.js';
+import { peerConfigFromSpec, planRoutes, type BgpStatus, type ServiceAnnouncement } from '../bgp/index.js';
 import { poolNameOf } from '../model/pools.js';
 import type { Snapshot } from '../state/snapshot.js';
 import { defaultEndpointState } from '../state/views.js';
@@ -65,33 +59,61 @@ function defaultRouterId(): string | undefined {
   return undefined;
 }
 
+const exists = (p: string): Promise<boolean> =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * The speaker (and its BFD) run on worker threads (docs/architecture.md, "Threads"): this shell only
+ * plans routes from the snapshot and posts peers and routes to them, coalesced to one post per tick.
+ */
 export class BgpShell {
-  private speaker: BgpSpeaker | undefined;
-  private starting: Promise<BgpSpeaker> | undefined;
+  private speaker: SpeakerThread | undefined;
+  private starting: Promise<SpeakerThread> | undefined;
   private lastNotes = '';
+  private pending: ReturnType<typeof setImmediate> | undefined;
+  private stopped = false;
+  private readonly onChange = (): void => this.schedule();
 
   constructor(private readonly opts: BgpShellOptions) {}
 
   async start(): Promise<void> {
-    this.opts.runtime.on('snapshot', () => void this.sync());
-    this.opts.runtime.on('health', () => void this.sync());
+    this.opts.runtime.on('snapshot', this.onChange);
+    this.opts.runtime.on('health', this.onChange);
     await this.sync();
   }
 
-  /** One speaker for the daemon's life; concurrent callers share its start-up. */
-  private ensureSpeaker(): Promise<BgpSpeaker> {
+  /** Many snapshot/health events in one tick cost one plan and one post. */
+  private schedule(): void {
+    if (this.pending || this.stopped) return;
+    this.pending = setImmediate(() => {
+      this.pending = undefined;
+      void this.sync();
+    });
+  }
+
+  /** One speaker thread for the daemon's life; concurrent callers share its start-up. */
+  private ensureSpeaker(): Promise<SpeakerThread> {
     this.starting ??= (async () => {
       const marker = join(this.opts.stateDir, RUNNING_MARKER);
-      const restarting = existsSync(marker);
-      const speaker = new BgpSpeaker({
+      const restarting = await exists(marker);
+      const log = this.opts.log;
+      const speaker = new SpeakerThread({
         listen: this.opts.listenPort === false ? false : { port: this.opts.listenPort },
         restarting,
-        log: (msg) => this.opts.log.info({ subsystem: 'bgp' }, msg),
+        log: (level, msg) => log[level]({ subsystem: 'bgp' }, msg),
       });
-      await speaker.start();
-      await writeFile(marker, `${process.pid}\n`);
-      this.opts.log.info({ restarting, listen: this.opts.listenPort }, 'bgp speaker started');
       this.speaker = speaker;
+      try {
+        await speaker.start();
+        this.opts.log.info({ restarting, listen: this.opts.listenPort }, 'bgp speaker started');
+      } catch (err) {
+        // The thread keeps retrying with backoff; status shows why until it runs.
+        this.opts.log.error({ err }, 'bgp speaker start failed; retrying');
+      }
+      await writeFile(marker, `${process.pid}\n`);
       return speaker;
     })();
     return this.starting;
@@ -101,7 +123,7 @@ export class BgpShell {
   async sync(): Promise<void> {
     const snap = this.opts.runtime.snapshot;
     const { peers, advertisements, bfdProfiles } = snap.state.bgp;
-    if (peers.length === 0 && !this.starting) return;
+    if ((peers.length === 0 && !this.starting) || this.stopped) return;
     try {
       const speaker = await this.ensureSpeaker();
       const routerId = this.opts.routerId ?? defaultRouterId() ?? '0.0.0.1';
@@ -127,6 +149,10 @@ export class BgpShell {
 
   /** Clean stop: sessions closed with a Cease; the marker goes, so the next start is not a GR restart. */
   async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.pending) clearImmediate(this.pending);
+    this.opts.runtime.off('snapshot', this.onChange);
+    this.opts.runtime.off('health', this.onChange);
     if (!this.starting) return;
     await (await this.starting).close();
     await rm(join(this.opts.stateDir, RUNNING_MARKER), { force: true });

@@ -2,11 +2,20 @@
 // is compiled and applied (coalesced: while one apply runs, later changes fold into the next one).
 // Probes run here too, and their verdicts flow back into the runtime's endpoint states.
 import type { Logger } from 'pino';
-import { Applier, type ServiceCounters, type SourceRangeDrops } from '../dataplane/applier.js';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import {
+  Applier,
+  type ServiceCounters,
+  type ServiceFailure,
+  type SourceRangeDrops,
+} from '../dataplane/applier.js';
 import type { CounterReadOptions } from '../dataplane/countercache.js';
-import { ProbeScheduler } from '../probes/scheduler.js';
+import type { DriftKind } from '../dataplane/drift.js';
+import { Reconciler, type ReconcilerOptions } from '../dataplane/reconcile.js';
+import { ProbeThread as ProbeScheduler } from '../probes/thread/client.js'; // probes on a worker thread
 import { dataplaneGuards, dataplaneServices, probeTargets } from './bridge.js';
 import type { Runtime } from './runtime.js';
+import { checkKey } from '../state/health.js';
 
 export interface DataplaneShellOptions {
   readonly runtime: Runtime;
@@ -18,6 +27,8 @@ export interface DataplaneShellOptions {
   readonly applier?: Applier;
   /** Leave rules and VIPs in place on shutdown so traffic keeps flowing while the daemon is away. */
   readonly keepForwarding: boolean;
+  /** Watch the kernel and repair drift (default on with `kernel`); options for tests and benches. */
+  readonly reconcile?: boolean | Partial<Omit<ReconcilerOptions, 'applier' | 'log' | 'kick'>>;
 }
 
 const RETRY_MIN_MS = 500;
@@ -34,13 +45,38 @@ export class DataplaneShell {
   /** Resolves after the next successful apply (tests and benchmarks wait on it). */
   private appliedWaiters: (() => void)[] = [];
   generationApplied = 0;
+  private readonly reconciler: Reconciler | undefined;
+  /** Drift repaired, by kind (ferrolb_dataplane_drift_repairs_total). */
+  private readonly repairs = new Map<DriftKind, number>();
+  /** Why the last apply failed as a whole (cleared by the next success): readiness reports it. */
+  private lastError: string | undefined;
+  /** Drift kinds seen and not yet repaired (carried over a failed apply). */
+  private unrepaired = new Set<DriftKind>();
 
   constructor(private readonly opts: DataplaneShellOptions) {
     this.applier = opts.kernel ? (opts.applier ?? new Applier()) : undefined;
+    if (this.applier && opts.reconcile !== false) {
+      this.reconciler = new Reconciler({
+        applier: this.applier,
+        log: opts.log,
+        kick: () => this.kickRepair(),
+        onDrift: (kinds) => this.countRepairs(kinds),
+        ...(typeof opts.reconcile === 'object' ? opts.reconcile : {}),
+      });
+    }
     this.probes = new ProbeScheduler({
-      onChange: (service, endpoint, state, reason) => {
+      onChange: (service, endpoint, state, reason, target) => {
+        // Keyed by the check that produced it: a late verdict of a removed/changed check is dropped.
+        if (
+          !opts.runtime.setEndpointState(
+            service,
+            endpoint,
+            state,
+            target && checkKey(target.check, target.targetPort),
+          )
+        )
+          return;
         opts.log.info({ service, endpoint, state, reason }, 'endpoint state changed');
-        opts.runtime.setEndpointState(service, endpoint, state);
         this.kick();
       },
       onError: (err) => opts.log.error({ err }, 'probe callback failed'),
@@ -65,6 +101,7 @@ export class DataplaneShell {
     }
     this.kick();
     await this.running;
+    this.reconciler?.start();
   }
 
   /** Schedules an apply; coalesces with one already running. */
@@ -74,16 +111,56 @@ export class DataplaneShell {
     if (!this.running) this.running = this.loop().finally(() => (this.running = undefined));
   }
 
+  /** Drift to repair: runs the loop without recompiling when nothing else changed. */
+  private kickRepair(): void {
+    if (this.stopped) return;
+    if (!this.running) this.running = this.loop().finally(() => (this.running = undefined));
+  }
+
   private async loop(): Promise<void> {
-    while (this.dirty && !this.stopped) {
+    while ((this.dirty || this.reconciler?.hasWork()) && !this.stopped) {
+      // Only drift (no new snapshot, no health change): diff the last compiled state against the
+      // kernel instead of compiling everything again.
+      const repairOnly = !this.dirty && this.applier?.hasCompiled() === true;
       this.dirty = false;
       const snap = this.opts.runtime.snapshot;
-      const services = dataplaneServices(snap, (s, a) => this.opts.runtime.endpointState(s, a));
       try {
         if (this.applier) {
+          const work = this.reconciler?.take();
+          // The monitor's echo of our own transactions: nothing to repair, not even a diff.
+          if (repairOnly && !work?.hints.length && !work?.kinds.length && !work?.vip) continue;
+          for (const k of work?.kinds ?? []) this.unrepaired.add(k);
+          if (work?.hints.length) await this.applier.absorb(work.hints);
           const t0 = performance.now();
-          const r = await this.applier.apply(services, dataplaneGuards(snap));
+          const r = repairOnly
+            ? await this.applier.repair()
+            : await this.applier.apply(
+                dataplaneServices(snap, (s, a) => this.opts.runtime.endpointState(s, a)),
+                dataplaneGuards(snap),
+              );
           const ms = Math.round(performance.now() - t0);
+          const drift = [...this.unrepaired];
+          this.unrepaired.clear();
+          if (r.vipsRepaired.length > 0) drift.push('vip');
+          if (drift.length > 0 && (r.statements > 0 || r.vipsRepaired.length > 0)) {
+            this.countRepairs(drift);
+            this.opts.log.warn(
+              { drift, ms, statements: r.statements, vipsRepaired: r.vipsRepaired },
+              'data plane drift repaired',
+            );
+          }
+          for (const f of r.failed)
+            this.opts.log.error(
+              { service: f.service, kind: f.kind, reason: f.reason },
+              'service not programmed: the kernel refused it; the others are',
+            );
+          if (r.failed.length > 0) this.failuresTotal += r.failed.length;
+          // Forwarding for a family the node just started serving: now, not at the next check.
+          const fams = [...this.applier.families()].sort().join();
+          if (fams !== this.families) {
+            this.families = fams;
+            await this.reconciler?.checkSysctls();
+          }
           if (r.statements > 0 || r.vipsAdded.length || r.vipsRemoved.length || r.purged > 0) {
             this.opts.log.info(
               {
@@ -100,10 +177,13 @@ export class DataplaneShell {
             );
           }
         }
-        this.generationApplied = snap.generation;
+        this.lastError = undefined;
         this.retryMs = RETRY_MIN_MS;
+        if (repairOnly) continue;
+        this.generationApplied = snap.generation;
         for (const w of this.appliedWaiters.splice(0)) w();
       } catch (err) {
+        this.lastError = (err as Error).message.slice(0, 300);
         // The kernel keeps the last good table; try again with backoff.
         this.opts.log.error(
           { err, retryMs: this.retryMs },
@@ -124,6 +204,82 @@ export class DataplaneShell {
     });
   }
 
+  private failuresTotal = 0;
+  private families = '';
+
+  private countRepairs(kinds: readonly DriftKind[]): void {
+    for (const k of kinds) this.repairs.set(k, (this.repairs.get(k) ?? 0) + 1);
+  }
+
+  /** Services the kernel refused (not or only partly programmed), by name. */
+  failures(): ReadonlyMap<string, ServiceFailure> {
+    return this.applier?.failed() ?? new Map();
+  }
+
+  /** Why the kernel does not match and repair is failing (readiness), or undefined. */
+  problem(): string | undefined {
+    const e = this.lastError ?? this.reconciler?.error;
+    return e ? `data plane: the kernel does not match and repair is failing: ${e}` : undefined;
+  }
+
+  /** Reconcile status for the API (GET /api/v1/dataplane). */
+  status(): unknown {
+    return {
+      kernel: Boolean(this.applier),
+      generationApplied: this.generationApplied,
+      problem: this.problem() ?? null,
+      driftRepairs: Object.fromEntries(this.repairs),
+      lastVerification: this.reconciler?.lastVerify ?? null,
+      failedServices: [...this.failures().values()].map(({ sig: _s, ...f }) => f),
+    };
+  }
+
+  registerMetrics(r: Registry): void {
+    const repairs = this.repairs;
+    new Counter({
+      name: 'ferrolb_dataplane_drift_repairs_total',
+      help: 'Kernel drift (objects or sysctls missing or changed behind our back) repaired, by kind',
+      labelNames: ['kind'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [kind, n] of repairs) this.inc({ kind }, n);
+      },
+    });
+    const failures = () => this.failures();
+    new Gauge({
+      name: 'ferrolb_dataplane_failed_services',
+      help: 'Services the kernel refused (input, rules or VIP), not or only partly programmed',
+      labelNames: ['kind'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const k of ['input', 'rules', 'vip']) this.set({ kind: k }, 0);
+        for (const f of failures().values()) this.inc({ kind: f.kind });
+      },
+    });
+    const total = () => this.failuresTotal;
+    new Counter({
+      name: 'ferrolb_dataplane_service_failures_total',
+      help: 'Times a service was found refused by the kernel and isolated',
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc(total());
+      },
+    });
+    const verify = () => this.reconciler?.lastVerify;
+    new Gauge({
+      name: 'ferrolb_dataplane_verify_seconds',
+      help: 'Duration of the last full kernel verification (it is paced by this cost)',
+      registers: [r],
+      collect() {
+        const v = verify();
+        if (v) this.set(v.ms / 1000);
+      },
+    });
+  }
+
   async counters(o: CounterReadOptions = {}): Promise<ServiceCounters[]> {
     return this.applier ? this.applier.counters(o) : [];
   }
@@ -135,6 +291,7 @@ export class DataplaneShell {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.reconciler?.stop();
     await this.probes.stop();
     await this.running;
     if (this.applier) await this.applier.shutdown(this.opts.keepForwarding);

@@ -13,13 +13,15 @@ import { onOff, portOrOff, UsageError } from './usage.js';
 const USAGE = `usage:
   ferrolb run   [--config FILE] [--state-dir DIR] [--api HOST:PORT] [--api-token-file FILE]
                 [--dataplane on|off] [--probes on|off] [--keep-forwarding]
-                [--bgp-port PORT|off] [--router-id A.B.C.D]
+                [--bgp-port PORT|off] [--router-id A.B.C.D] [--allow-empty]
   ferrolb check --config FILE
   ferrolb controller [flags]   (Kubernetes: allocate addresses, write Service status)
   ferrolb agent [flags]        (Kubernetes: program data plane, probes and BGP on an LB node)
   ferrolb version
 
-run     start the daemon in the foreground (JSON logs on stdout; SIGHUP reloads, SIGTERM stops)
+run     start the daemon in the foreground (JSON logs on stdout; SIGHUP reloads, SIGTERM stops);
+        a file that would delete every file-defined object (empty, truncated) is refused unless
+        --allow-empty is given
 check   validate a config file and print every error (exit 1 when invalid)
 
 ${CONTROLLER_USAGE}
@@ -66,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
       'bgp-port': { type: 'string' },
       'router-id': { type: 'string' },
       'keep-forwarding': { type: 'boolean' },
+      'allow-empty': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: false,
@@ -83,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
         dataplane: onOff('--dataplane', values.dataplane ?? process.env.FERROLB_DATAPLANE, true),
         probes: onOff('--probes', values.probes ?? process.env.FERROLB_PROBES, true),
         keepForwarding: values['keep-forwarding'] ?? false,
+        allowEmpty: values['allow-empty'] ?? false,
         bgpPort: portOrOff('--bgp-port', values['bgp-port'] ?? '179'),
         ...(values['router-id'] ? { routerId: values['router-id'] } : {}),
       });

@@ -25,6 +25,8 @@ export interface DaemonOptions {
   readonly routerId?: string;
   /** On SIGTERM leave rules and VIPs in place so traffic keeps flowing. */
   readonly keepForwarding: boolean;
+  /** Accept a config file (start or SIGHUP) that would delete every file-defined object. */
+  readonly allowEmpty?: boolean;
 }
 
 export function parseListen(s: string, flag = '--api'): { host: string; port: number } {
@@ -43,6 +45,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     store: new StateStore(opts.stateDir),
     log,
     ...(opts.configPath ? { configPath: opts.configPath } : {}),
+    ...(opts.allowEmpty ? { allowEmpty: true } : {}),
   });
   try {
     await runtime.start();
@@ -106,6 +109,9 @@ export async function serve(
   // data plane never turns a serving node unready (readiness gates rollouts, not traffic).
   let ready = false;
   const notReady = (): string | undefined => {
+    // Not latched: a kernel that no longer matches while repair keeps failing is not serving.
+    const broken = dataplane.problem();
+    if (broken) return broken;
     if (ready) return undefined;
     const why = extra.notReady?.();
     if (why) return why;
@@ -117,17 +123,20 @@ export async function serve(
   const metrics = newRegistry();
   registerSnapshotMetrics(metrics, () => runtime.snapshot);
   registerSourceRangeDrops(metrics, () => dataplane.sourceRangeDrops());
+  dataplane.registerMetrics(metrics);
   const api = new ApiServer({
     runtime,
     log,
     metrics,
     counters: (o) => dataplane.counters(o),
+    dataplaneFailures: () => dataplane.failures(),
     notReady,
     ...(extra.token ? { token: extra.token } : {}),
     ...(extra.readOnly ? { readOnly: extra.readOnly } : {}),
   });
   api.addRoute('bgp', () => bgp.status());
   api.addRoute('sctp', () => sctp.status());
+  api.addRoute('dataplane', () => dataplane.status());
   const addr = await api.listen(opts.listen.host, opts.listen.port);
   log.info(
     {

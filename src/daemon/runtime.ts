@@ -8,19 +8,46 @@ import type { RawObject } from '../model/types.js';
 import {
   buildSnapshot,
   emptySnapshot,
-  transition,
+  transitionSteps,
   TransitionError,
   type Change,
   type Snapshot,
   type Transition,
 } from '../state/snapshot.js';
-import type { StateStore } from '../state/persist.js';
+import { PersistError, StateFileError, type StateStore } from '../state/persist.js';
+import type { Allocation } from '../ipam/allocator.js';
 import type { EndpointState } from '../state/views.js';
+import { HealthTable } from '../state/health.js';
+import { runSliced } from '../model/steps.js';
 
 export interface RuntimeOptions {
   readonly store: StateStore;
   readonly log: Logger;
   readonly configPath?: string;
+  /** Accept a config file that would delete every file-defined object (refused by default). */
+  readonly allowEmpty?: boolean;
+}
+
+/** How restoring would differ from what the state file records (each entry names the service). */
+export function restoreDrift(recorded: ReadonlyMap<string, Allocation>, restored: Snapshot): string[] {
+  const out: string[] = [];
+  const text = (a: Allocation | undefined) =>
+    a ? [...a.addresses, ...a.secondaryAddresses].join(', ') || 'nothing' : 'nothing';
+  for (const [name, a] of recorded) {
+    if (!restored.state.loadBalancers.has(name)) {
+      out.push(`allocation for unknown service "${name}" (${text(a)})`);
+      continue;
+    }
+    const now = restored.allocations.get(name);
+    if (text(now) === text(a)) continue;
+    const st = restored.status.get(name);
+    out.push(
+      `"${name}" holds ${text(a)} but would get ${text(now)}${st?.phase === 'Pending' ? ` (${st.reason})` : ' (address not valid for it: outside its pool or held twice)'}`,
+    );
+  }
+  for (const [name, a] of restored.allocations)
+    if (!recorded.has(name)) out.push(`"${name}" has no allocation recorded but would get ${text(a)}`);
+  return out;
 }
 
 export class StartupError extends Error {
@@ -33,13 +60,16 @@ export class StartupError extends Error {
   }
 }
 
+/** Per-service status lines logged at info for one change; above it, a summary. */
+const MAX_STATUS_LINES = 100;
+
 export class Runtime extends EventEmitter<{
   snapshot: [Snapshot, Snapshot];
   health: [string, string, EndpointState];
 }> {
   private current: Snapshot = emptySnapshot();
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly health = new Map<string, Map<string, EndpointState>>();
+  private readonly health = new HealthTable();
 
   constructor(private readonly opts: RuntimeOptions) {
     super();
@@ -49,12 +79,34 @@ export class Runtime extends EventEmitter<{
     return this.current;
   }
 
-  /** Loads persisted state, then applies the config file. Throws StartupError when either is unusable. */
+  /**
+   * Loads persisted state, then applies the config file. Throws StartupError when either is unusable:
+   * a state file that is malformed, missing after the directory was initialised, or inconsistent
+   * (an allocation that restoring would move or drop) refuses the start — never a silent re-allocation.
+   */
   async start(): Promise<void> {
-    const persisted = await this.opts.store.load();
+    const store = this.opts.store;
+    const cleaned = await store.cleanTemp();
+    if (cleaned > 0) this.opts.log.warn({ files: cleaned, dir: store.dir }, 'removed stale temp files');
+    let persisted;
+    try {
+      persisted = await store.load();
+    } catch (e) {
+      if (e instanceof StateFileError) throw new StartupError(e.message);
+      throw e;
+    }
     if (persisted) {
       const t = buildSnapshot(persisted.objects, persisted.allocations, 1);
-      if (!t.ok) throw new StartupError('persisted state no longer validates', t.issues);
+      if (!t.ok)
+        throw new StartupError(
+          `state file ${store.path}: its objects no longer validate; refusing to start (fix or restore the file)`,
+          t.issues,
+        );
+      const drift = restoreDrift(persisted.allocations, t.next);
+      if (drift.length > 0)
+        throw new StartupError(
+          `state file ${store.path} is inconsistent; refusing to start rather than move addresses: ${drift.slice(0, 10).join('; ')}${drift.length > 10 ? `; ... (${drift.length} in all)` : ''}. Fix or restore the file; to start fresh deliberately move it aside and remove ${store.markerPath}`,
+        );
       this.current = t.next;
       this.opts.log.info(
         { objects: persisted.objects.length, allocations: persisted.allocations.size },
@@ -63,9 +115,27 @@ export class Runtime extends EventEmitter<{
     }
     if (this.opts.configPath) {
       const objects = await this.readConfig();
-      const t = await this.submit({ type: 'file', objects });
-      if (!t.ok) throw new StartupError(`config ${this.opts.configPath} is invalid`, t.issues);
+      const t = await this.submit({
+        type: 'file',
+        objects,
+        ...(this.opts.allowEmpty ? { allowEmpty: true } : {}),
+      }).catch((e: unknown) => {
+        throw e instanceof PersistError ? new StartupError(`${store.path}: ${e.message}`) : e;
+      });
+      if (!t.ok) throw new StartupError(`config ${this.opts.configPath} is refused`, t.issues);
     }
+    // First start (or a directory from before the marker existed): make the state durable and mark
+    // the directory initialised, so a lost state.json is never taken for a first start.
+    if (!(await store.initialised()))
+      await store
+        .save({
+          objects: this.current.objects,
+          allocations: this.current.allocations,
+          index: this.current.state.objects,
+        })
+        .catch((e: unknown) => {
+          throw new StartupError(`${store.path}: cannot write the first state (${(e as Error).message})`);
+        });
   }
 
   private async readConfig(): Promise<RawObject[]> {
@@ -101,7 +171,18 @@ export class Runtime extends EventEmitter<{
       );
       return { ok: false, code: TransitionError.Invalid, issues };
     }
-    const t = await this.submit({ type: 'file', objects });
+    let t: Transition;
+    try {
+      t = await this.submit({ type: 'file', objects, ...(this.opts.allowEmpty ? { allowEmpty: true } : {}) });
+    } catch (e) {
+      // Not durable (disk full): nothing changed; logged by submit.
+      const message = (e as Error).message;
+      return {
+        ok: false,
+        code: TransitionError.Invalid,
+        issues: [{ object: String(this.opts.configPath), field: '', value: undefined, message }],
+      };
+    }
     if (t.ok)
       this.opts.log.info({ generation: this.current.generation, changed: t.changed }, 'config reloaded');
     else
@@ -116,7 +197,8 @@ export class Runtime extends EventEmitter<{
   submit(change: Change): Promise<Transition> {
     const run = async (): Promise<Transition> => {
       const before = this.current;
-      const t = transition(before, change);
+      // Sliced: a 10,000-object apply gives the event loop back every few ms (probes, BGP, /healthz).
+      const t = await runSliced(transitionSteps(before, change));
       if (!t.ok) {
         this.opts.log.warn(
           { change: change.type, issues: t.issues.map(formatIssue) },
@@ -125,18 +207,23 @@ export class Runtime extends EventEmitter<{
         return t;
       }
       if (!t.changed) return t;
-      // Subscribers (the data plane) start at once so traffic does not wait for the disk; the caller
-      // is answered only once the state is durable, so an acknowledged allocation survives kill -9.
-      // A crash in between loses an unacknowledged change, and the restart converges the kernel back.
-      this.current = t.next;
-      this.emit('snapshot', t.next, before);
+      // Durable first, then swapped: subscribers (data plane, views) only ever see a state that is on
+      // disk, so a failed write (ENOSPC) changes nothing that serves — the last good snapshot keeps
+      // serving, the caller gets the error, and the next change (or retry) saves once space is back.
       try {
-        await this.opts.store.save({ objects: t.next.objects, allocations: t.next.allocations });
+        await this.opts.store.save({
+          objects: t.next.objects,
+          allocations: t.next.allocations,
+          index: t.next.state.objects,
+        });
       } catch (err) {
-        this.current = before;
-        this.emit('snapshot', before, t.next);
-        throw err;
+        this.opts.log.error(
+          { err, change: change.type },
+          'state not saved; change refused, last good state kept',
+        );
+        throw new PersistError(err as Error);
       }
+      this.replace(t.next);
       this.logStatus(before, t.next);
       return t;
     };
@@ -146,10 +233,13 @@ export class Runtime extends EventEmitter<{
   }
 
   private logStatus(before: Snapshot, after: Snapshot): void {
+    type Line = ['info' | 'warn', Record<string, unknown>, string];
+    const lines: Line[] = [];
     for (const [name, st] of after.status) {
       const prev = before.status.get(name);
       const alloc = after.allocations.get(name);
       const prevAlloc = before.allocations.get(name);
+      if (prev === st && alloc === prevAlloc) continue; // untouched by this change (identity)
       if (
         prev &&
         JSON.stringify(prev) === JSON.stringify(st) &&
@@ -157,15 +247,27 @@ export class Runtime extends EventEmitter<{
       )
         continue;
       if (st.phase === 'Allocated')
-        this.opts.log.info(
+        lines.push([
+          'info',
           { service: name, addresses: alloc?.addresses, secondaryAddresses: alloc?.secondaryAddresses },
           'allocated',
-        );
-      else this.opts.log.warn({ service: name, code: st.code, reason: st.reason }, 'pending');
+        ]);
+      else lines.push(['warn', { service: name, code: st.code, reason: st.reason }, 'pending']);
     }
-    for (const name of before.status.keys()) {
-      if (!after.status.has(name)) this.opts.log.info({ service: name }, 'released');
+    for (const name of before.status.keys())
+      if (!after.status.has(name)) lines.push(['info', { service: name }, 'released']);
+    // A bulk change (thousands of services) gets one summary line; the details go to debug, so
+    // writing the log does not hold the event loop for as long as the change itself took.
+    if (lines.length > MAX_STATUS_LINES) {
+      const count = (msg: string) => lines.filter((l) => l[2] === msg).length;
+      this.opts.log.info(
+        { allocated: count('allocated'), pending: count('pending'), released: count('released') },
+        'allocation changes (per service at debug level)',
+      );
+      if (this.opts.log.isLevelEnabled('debug')) for (const [, o, m] of lines) this.opts.log.debug(o, m);
+      return;
     }
+    for (const [level, o, m] of lines) this.opts.log[level](o, m);
   }
 
   /**
@@ -173,10 +275,8 @@ export class Runtime extends EventEmitter<{
    * and persists; this node only serves). Nothing is written to the state store.
    */
   adopt(next: Omit<Snapshot, 'generation'>): void {
-    const before = this.current;
-    this.current = { ...next, generation: before.generation + 1 };
+    const before = this.replace({ ...next, generation: this.current.generation + 1 });
     this.logStatus(before, this.current);
-    this.emit('snapshot', this.current, before);
   }
 
   /** Resolves once every queued change has finished (used at shutdown). */
@@ -184,16 +284,27 @@ export class Runtime extends EventEmitter<{
     await this.queue;
   }
 
-  /** Endpoint health as last reported by the probes (the data plane issue plugs probes in here). */
-  setEndpointState(service: string, address: string, state: EndpointState): void {
-    let m = this.health.get(service);
-    if (!m) this.health.set(service, (m = new Map()));
-    if (m.get(address) === state) return;
-    m.set(address, state);
+  /**
+   * A probe verdict. `check` (checkKey of the probe target) names the check that produced it: a
+   * verdict for a check the endpoint no longer runs is ignored. Returns whether it changed anything.
+   */
+  setEndpointState(service: string, address: string, state: EndpointState, check?: string): boolean {
+    if (!this.health.record(this.current, service, address, state, check)) return false;
     this.emit('health', service, address, state);
+    return true;
   }
 
+  /** Last verdict of the endpoint's current check; undefined before the first one (or without a check). */
   endpointState(service: string, address: string): EndpointState | undefined {
-    return this.health.get(service)?.get(address);
+    return this.health.lookup(service, address);
+  }
+
+  /** Every snapshot replacement goes through here: health follows the objects it belongs to. */
+  private replace(next: Snapshot): Snapshot {
+    const before = this.current;
+    this.current = next;
+    this.health.prune(before, next);
+    this.emit('snapshot', next, before);
+    return before;
   }
 }

@@ -4,10 +4,9 @@
 // stand-alone e2e set up by hand: sysctls, SCTP NOTRACK and NFQUEUE rules for the VIPs (in chains of
 // its own), and the VIPs on an interface of its own. Everything goes away when the last such service
 // does, or on stop(). The engine's services follow snapshots and endpoint health (only active
-// endpoints take new associations).
-import { execFile, execFileSync } from 'node:child_process';
+// endpoints take new associations). The queue, engine and fast-path writes run on a thread of their
+// own (SctpCarrier on sctp/thread/worker.ts) so config work here never delays a packet's verdict.
 import { readFile, writeFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { hostRunner, type Runner } from '../dataplane/exec.js';
 import { removeVipInterface, syncVips } from '../dataplane/vip.js';
@@ -15,33 +14,24 @@ import { formatIp, type IpAddr } from '../net/ip.js';
 import {
   FAST_PATH_NAMES,
   NativeUnavailableError,
-  PathIds,
-  SctpNatEngine,
-  SctpQueueShell,
-  fastPathScript,
   fastPathTable,
   loadPacketIo,
-  parseCounters,
-  tupleKey,
   type AssociationView,
   type EngineLimits,
-  type NatEntry,
   type PacketIo,
-  type PathChanges,
   type QueueStats,
   type SctpService,
 } from '../sctp/index.js';
-import { entryKey } from '../sctp/engine/association.js';
+import type { WriterStats } from '../sctp/kernel/writer.js';
+import { SctpCarrier, type CarrierStatus } from '../sctp/shell/carrier.js';
+import { SctpThread } from '../sctp/thread/client.js';
 import { sctpServices } from './bridge.js';
 import type { Runtime } from './runtime.js';
-
-const execFileP = promisify(execFile);
 
 export const SCTP_VIP_INTERFACE = 'ferrolbsctp0';
 export const SCTP_CHAIN = 'FERROLB-SCTP';
 export const SCTP_OUT_CHAIN = 'FERROLB-SCTP-OUT';
 export const DEFAULT_SCTP_QUEUE = 7100;
-const POLL_MS = 250;
 
 export interface SctpShellOptions {
   readonly runtime: Runtime;
@@ -64,12 +54,21 @@ export interface SctpStatus {
   readonly services: readonly string[];
   readonly associations: readonly AssociationView[];
   readonly stats?: QueueStats;
+  /** The batched fast-path writer (nft runs, scripts, failures). */
+  readonly writer?: WriterStats;
+  /** How long the last counter poll took, and the interval it implies. */
+  readonly counterPoll?: { readonly lastMs: number; readonly intervalMs: number };
+}
+
+/** The running SCTP path: on its own thread in the daemon, in-process in tests. */
+interface Carrier {
+  setServices(services: readonly SctpService[]): void;
+  status(): CarrierStatus | undefined;
+  stop(): Promise<void>;
 }
 
 interface Running {
-  readonly engine: SctpNatEngine;
-  readonly shell: SctpQueueShell;
-  readonly timer: ReturnType<typeof setInterval>;
+  readonly carrier: Carrier;
   /** VIPs the iptables chains currently name, per family. */
   vips: string;
 }
@@ -143,7 +142,7 @@ export class SctpShell {
     }
     const cur = this.cur as Running | undefined;
     if (!cur) return;
-    cur.engine.setServices(services);
+    cur.carrier.setServices(services);
     await this.installVips(services);
     const vips = vipList(services);
     if (vips.join(' ') !== cur.vips) {
@@ -153,9 +152,12 @@ export class SctpShell {
   }
 
   private async setup(services: SctpService[]): Promise<void> {
-    let io: PacketIo;
+    let io: PacketIo | undefined;
     try {
-      io = (this.opts.loadIo ?? loadPacketIo)();
+      // In the daemon the addon is loaded here only to report its absence clearly; the queue itself
+      // opens on the carrier thread. Tests hand in a fake PacketIo and run the carrier in-process.
+      if (this.opts.loadIo) io = this.opts.loadIo();
+      else loadPacketIo();
     } catch (e) {
       if (e instanceof NativeUnavailableError)
         throw new Error(
@@ -164,68 +166,38 @@ export class SctpShell {
       throw e;
     }
     await this.setSysctls();
-    this.installFastPath();
-    const engine = new SctpNatEngine(services, this.opts.limits ?? {});
-    const ids = new PathIds();
-    const installed = new Map<string, NatEntry>();
-    const last = new Map<string, number>();
-    const applyChanges = (c: PathChanges) => {
-      // Synchronous on purpose: packets after the verdict must already find their entries.
-      const script = fastPathScript(c, ids);
-      if (script) nftSync(script);
-      for (const e of c.remove) {
-        const k = tupleKey(e);
-        const now = installed.get(k);
-        if (now && entryKey(now) === entryKey(e)) {
-          installed.delete(k);
-          last.delete(k);
-        }
-      }
-      for (const e of c.add) installed.set(tupleKey(e), e);
-    };
-    const shell = new SctpQueueShell({ queueNum: this.queueNum, io, engine, applyChanges });
-    try {
-      shell.start();
-    } catch (e) {
-      throw new Error(
+    await this.installFastPath();
+    const queueErr = (e: unknown) =>
+      new Error(
         `NFQUEUE ${this.queueNum} unavailable (${e instanceof Error ? e.message : String(e)}; kernel module nfnetlink_queue?)`,
       );
-    }
-    const poll = async () => {
-      // Fast-path counters → liveness of client addresses and activity of associations.
-      if (this.polling) return;
-      this.polling = true;
+    let carrier: Carrier;
+    if (io) {
       try {
-        const now = Date.now();
-        for (const f of [4, 6] as const) {
-          if (installed.size === 0) break;
-          const { stdout } = await execFileP('nft', [
-            '-j',
-            'list',
-            'map',
-            f === 4 ? 'ip' : 'ip6',
-            FAST_PATH_NAMES.table,
-            'pathid',
-          ]);
-          for (const [k, packets] of parseCounters(stdout, f)) {
-            const e = installed.get(k);
-            if (!e || packets === (last.get(k) ?? 0)) continue;
-            last.set(k, packets);
-            if (e.toward === 'endpoint') engine.observe(e.association, e.match.src, now);
-            else engine.touch(e.association, now);
-          }
-        }
-      } catch {
-        // nft busy for a moment: liveness lags one period.
-      } finally {
-        this.polling = false;
+        carrier = new SctpCarrier({
+          queueNum: this.queueNum,
+          io,
+          services,
+          ...(this.opts.limits ? { limits: this.opts.limits } : {}),
+          run: this.run,
+          warn: (msg, err) => this.opts.log.warn({ err }, msg),
+        });
+      } catch (e) {
+        throw queueErr(e);
       }
-      shell.tick();
-    };
-    const timer = setInterval(() => void poll(), POLL_MS);
-    this.cur = { engine, shell, timer, vips: '' };
+    } else {
+      carrier = await SctpThread.start({
+        queueNum: this.queueNum,
+        services,
+        ...(this.opts.limits ? { limits: this.opts.limits } : {}),
+        log: (level, msg, err) => this.opts.log[level]({ err }, msg),
+      }).catch((e: unknown) => {
+        throw queueErr(e);
+      });
+    }
+    this.cur = { carrier, vips: '' };
     this.opts.log.info(
-      { queue: this.queueNum, services: [...new Set(services.map((s) => s.name))] },
+      { queue: this.queueNum, services: [...new Set(services.map((s) => s.name))], thread: !io },
       'sctp: multihoming engine started',
     );
   }
@@ -260,10 +232,20 @@ export class SctpShell {
     }
   }
 
-  private installFastPath(): void {
+  private async installFastPath(): Promise<void> {
     this.installed.fastPath = true;
-    dropFastPath();
-    nftSync(fastPathTable());
+    await this.dropFastPath();
+    await this.must('nft', ['-f', '-'], fastPathTable());
+  }
+
+  private async dropFastPath(): Promise<void> {
+    await this.must(
+      'nft',
+      ['-f', '-'],
+      ['ip', 'ip6']
+        .map((f) => `table ${f} ${FAST_PATH_NAMES.table} {}\ndelete table ${f} ${FAST_PATH_NAMES.table}\n`)
+        .join(''),
+    );
   }
 
   private async installVips(services: SctpService[]): Promise<void> {
@@ -336,10 +318,7 @@ export class SctpShell {
   private async teardown(): Promise<void> {
     const cur = this.cur;
     this.cur = undefined;
-    if (cur) {
-      clearInterval(cur.timer);
-      cur.shell.stop();
-    }
+    if (cur) await cur.carrier.stop();
     const errors: unknown[] = [];
     const step = async (f: () => Promise<void> | void) => {
       try {
@@ -352,8 +331,8 @@ export class SctpShell {
     await step(() => this.removeRules(4));
     await step(() => this.removeRules(6));
     if (this.installed.fastPath)
-      await step(() => {
-        dropFastPath();
+      await step(async () => {
+        await this.dropFastPath();
         this.installed.fastPath = false;
       });
     if (this.installed.vips)
@@ -368,13 +347,14 @@ export class SctpShell {
 
   status(): SctpStatus {
     const cur = this.cur;
+    const st = cur?.carrier.status();
     return {
       running: cur !== undefined,
       ...(this.error ? { error: this.error } : {}),
       queue: this.queueNum,
       services: [...new Set(this.services.map((s) => s.name))],
-      associations: cur ? cur.engine.associations(Date.now()) : [],
-      ...(cur ? { stats: cur.shell.stats } : {}),
+      associations: st?.associations ?? [],
+      ...(st ? { stats: st.stats, writer: st.writer, counterPoll: st.counterPoll } : {}),
     };
   }
 
@@ -404,16 +384,4 @@ function vipList(services: readonly SctpService[]): string[] {
   const all = new Set<string>();
   for (const s of services) for (const v of s.vips) all.add(formatIp(v as IpAddr));
   return [...all].sort();
-}
-
-function nftSync(script: string): void {
-  execFileSync('nft', ['-f', '-'], { input: script, stdio: ['pipe', 'ignore', 'pipe'] });
-}
-
-function dropFastPath(): void {
-  nftSync(
-    ['ip', 'ip6']
-      .map((f) => `table ${f} ${FAST_PATH_NAMES.table} {}\ndelete table ${f} ${FAST_PATH_NAMES.table}\n`)
-      .join(''),
-  );
 }

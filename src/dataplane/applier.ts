@@ -2,14 +2,14 @@
 // atomically with `nft -f -`, plumbs VIPs, feeds leastconn from conntrack, flushes flows on request
 // and reports counters. Every decision is made by the pure modules; this file only runs commands.
 import { canonicalIp, parseIp } from '../net/ip.js';
-import { compile, type CounterRef } from './compiler/compile.js';
-import { CounterCache, type CounterReadOptions } from './countercache.js';
+import { compile, type Compiled, type CounterRef } from './compiler/compile.js';
 import { deltaTransaction, diffTables, splitScript, type Transaction } from './compiler/diff.js';
-import { IncrementalCompiler } from './compiler/incremental.js';
+import { IncrementalCompiler, type Delta } from './compiler/incremental.js';
+import { CounterCache, type CounterReadOptions } from './countercache.js';
 import { observeTable, parseCounters, parseNamedCounters, type CounterValue } from './compiler/observe.js';
 import { names } from './compiler/names.js';
 import { refusedFlows, tightened } from './compiler/purge.js';
-import type { TableState } from './compiler/table.js';
+import type { TableMap, TableState } from './compiler/table.js';
 import {
   connKey,
   countConnections,
@@ -17,9 +17,19 @@ import {
   flushEndpointFlows,
   listConntrack,
 } from './conntrack.js';
+import { errorSummary, implicatedText, isolate } from './containment.js';
+import { FailureBook, mentions, serviceSig, type ServiceFailure } from './failures.js';
+export type { ServiceFailure } from './failures.js';
+import { applyHints, digestStateAsync, type DriftHint, type DriftKind } from './drift.js';
+import { judgeInWorker } from './verify-worker.js';
 import { CommandError, hostRunner, type Runner } from './exec.js';
-import type { CompileOptions, DataplaneGuard, DataplaneService } from './types.js';
-import { DEFAULT_VIP_INTERFACE, removeVipInterface, syncVips } from './vip.js';
+import {
+  DataplaneInputError,
+  type CompileOptions,
+  type DataplaneGuard,
+  type DataplaneService,
+} from './types.js';
+import { DEFAULT_VIP_INTERFACE, removeVipInterface, syncVips, type VipSync } from './vip.js';
 
 /** `add element` lines (≤ 2000 elements each) per nft transaction: 200k elements. */
 const MAX_ELEMENT_LINES_PER_TX = 100;
@@ -44,8 +54,12 @@ export interface ApplyResult {
   readonly flushed: number;
   /** Established flows deleted because the source ranges no longer allow their client. */
   readonly purged: number;
-  /** Services recompiled, added or removed (the others were taken from the compile cache). */
-  readonly recompiled: number;
+  /** VIPs we had plumbed before that were missing from the kernel and are back (drift). */
+  readonly vipsRepaired: readonly string[];
+  /** Services newly found failing in this apply (the others were programmed). */
+  readonly failed: readonly ServiceFailure[];
+  /** Transactions the containment tried (0 when the first one was accepted). */
+  readonly attempts: number;
 }
 
 export interface CounterSample extends CounterRef {
@@ -85,23 +99,36 @@ export class DataplaneApplyError extends Error {
   }
 }
 
+/** Compiled.counters of commits through the incremental compiler (counters() asks the compiler). */
+const EMPTY_REFS: ReadonlyMap<string, CounterRef> = new Map();
+
 export class Applier {
   private readonly run: Runner;
   private readonly table: string;
   private readonly vipDev: string | false;
-  /** What the kernel has, as far as we know; null = read it before the next diff. */
+  /** What the kernel has, as far as we know; undefined = read it before the next diff. */
   private kernel: TableState | undefined | null = null;
+  private compiled: Compiled | undefined;
   /**
-   * Desired table, recompiled per changed service. While `inSync`, the kernel holds exactly what the
-   * compiler held before its latest update, so that update's delta is the whole transaction.
+   * Desired table, recompiled per changed service. While `this.kernel === this.compiler.state` (set
+   * only by a commit through it), the kernel holds what the compiler held before its next update,
+   * so that update's delta is the whole transaction (O(change)). Any other model of the kernel
+   * (adoption, a drift absorbed, a refusal) means a whole diff first.
    */
   private compiler: IncrementalCompiler;
-  private inSync = false;
-  /** The VIP interface holds the compiler's addresses (re-listed only when they change). */
-  private vipsInSync = false;
   private last: readonly DataplaneService[] = [];
   /** Source ranges tightened and the refused clients' flows are not deleted yet. */
   private purgePending = false;
+  /** Services not (fully) programmed, by name. */
+  private readonly failures = new FailureBook();
+  /** VIPs the last VIP sync left in place (to tell a repaired VIP from a new one), canonical. */
+  private vipsHeld = new Set<string>();
+  /** Process ids of our recent nft transactions (the monitor tells ours from others' by them). */
+  private readonly ownPids: number[] = [];
+  /** Bumped by every commit: a full read that overlapped one is stale. */
+  private version = 0;
+  /** An apply is between its diff and its commit: a full read must not replace the model now. */
+  private applying = false;
 
   constructor(private readonly opts: ApplierOptions = {}) {
     this.run = opts.run ?? hostRunner;
@@ -116,11 +143,9 @@ export class Applier {
     if (r.code !== 0) {
       if (!/No such file or directory/i.test(r.stderr)) throw new CommandError('nft -j list table', r);
       this.kernel = undefined;
-      this.inSync = false;
       return false;
     }
     this.kernel = observeTable(r.stdout, this.table);
-    this.inSync = false;
     return true;
   }
 
@@ -138,60 +163,373 @@ export class Applier {
 
   /**
    * Converges the kernel to `services` (and the source filters of `guards`, the SCTP engine's services).
-   * Idempotent: a second call with the same input runs nothing.
+   * Idempotent: a second call with the same input runs nothing. A service the compiler or the kernel
+   * refuses is isolated (see containment.ts): it keeps its last good version (or stays out), is
+   * reported by failures(), and is retried once its content changes; every other one is programmed.
+   * Throws only when even the last good state cannot be committed.
    */
   async apply(
     services: readonly DataplaneService[],
     guards: readonly DataplaneGuard[] = [],
   ): Promise<ApplyResult> {
+    this.applying = true;
+    try {
+      return await this.applyNow(services, guards);
+    } finally {
+      this.applying = false;
+    }
+  }
+
+  private async applyNow(
+    services: readonly DataplaneService[],
+    guards: readonly DataplaneGuard[],
+  ): Promise<ApplyResult> {
     if (this.kernel === null) await this.observe();
     const input = await this.withConnections(services);
-    // Throws on input that cannot be compiled, and then the compiler has not changed.
-    const delta = this.compiler.update(input, guards, this.inSync);
-    const next = this.compiler.state;
-    let tx = this.inSync ? deltaTransaction(next, delta) : undefined;
-    // Out of sync (start, adoption, a failed transaction) or a change only a whole diff can make:
-    // diff against what the kernel really has.
-    if (!tx && this.inSync) await this.observe();
-    const full = !tx;
-    const before = full ? (this.kernel ?? undefined) : delta.filterBefore;
-    tx ??= diffTables(this.kernel ?? undefined, next);
-    // Huge transactions (a cold start of millions of Maglev slots) go in parts; see splitScript.
-    for (const part of tx.statements > 0 ? splitScript(tx.script, MAX_ELEMENT_LINES_PER_TX) : []) {
-      const r = await this.run('nft', ['-f', '-'], part);
-      if (r.code !== 0) {
-        this.kernel = null; // unknown now: re-read before the next diff
-        this.inSync = false;
-        throw new DataplaneApplyError(
-          `nft rejected the transaction: ${r.stderr.trim().slice(0, 2000)}`,
-          part,
-          tx.statements,
-        );
-      }
-    }
-    this.kernel = next;
-    this.inSync = true;
+    const fresh: ServiceFailure[] = [];
+    const candidate = this.failures.screen(input, () => this.lastByName());
+    // The model may be the compiler's own state, patched in place by the commit: keep its filter sets.
+    const before =
+      this.kernel === this.compiler.state ? this.compiler.filterState() : (this.kernel ?? undefined);
+    const first = await this.tryCommit(candidate, guards, fresh);
+    const done =
+      'refused' in first
+        ? await this.contain(first.list, guards, first.refused, fresh)
+        : { ...first, attempts: 0 };
+    const { statements, full, attempts } = done;
+    const applied = done.list;
+    const next = this.compiled!;
     // After the commit, so no refused client can open a new flow while we look. Pending until it
     // succeeds: a failed purge is retried by the next apply, even one that changes nothing.
-    if ((full || before) && tightened(before, next)) this.purgePending = true;
-    const purged = this.purgePending ? await this.purgeRefused(next) : 0;
-    let vips: { added: string[]; removed: string[] } = { added: [], removed: [] };
-    if (this.vipDev && (delta.addressesChanged || !this.vipsInSync)) {
-      this.vipsInSync = false;
-      vips = await syncVips(this.run, this.vipDev, this.compiler.addresses());
-      this.vipsInSync = true;
-    }
-    const flushed = await this.flushInactive(this.last, input);
-    this.last = input;
+    if (tightened(before, next.state)) this.purgePending = true;
+    const purged = this.purgePending ? await this.purgeRefused(next.state) : 0;
+    const { vips, vipsRepaired } = await this.plumbVips(next.addresses);
+    fresh.push(...this.failures.noteVips(applied, vips.failed));
+    const flushed = await this.flushInactive(this.last, applied);
+    this.last = applied;
     return {
-      statements: tx.statements,
-      full: tx.full,
-      recompiled: delta.recompiled + delta.removed,
+      statements,
+      full,
       vipsAdded: vips.added,
       vipsRemoved: vips.removed,
       flushed,
       purged,
+      vipsRepaired,
+      failed: fresh,
+      attempts,
     };
+  }
+
+  /** Whether an apply has compiled a desired state (repair() needs one). */
+  hasCompiled(): boolean {
+    return this.compiled !== undefined;
+  }
+
+  /**
+   * Converges the kernel to the last applied desired state without compiling it again (drift
+   * repair: the input did not change, the kernel did). O(diff), not O(services) of compile work.
+   */
+  async repair(): Promise<ApplyResult> {
+    const next = this.compiled;
+    if (!next) throw new Error('repair() before the first apply()');
+    this.applying = true;
+    try {
+      if (this.kernel === null) await this.observe();
+      const tx = diffTables(this.kernel ?? undefined, next.state);
+      if (tx.statements > 0) {
+        const r = await this.run('nft', ['-f', '-'], tx.script);
+        if (r.pid !== undefined && this.ownPids.push(r.pid) > 64) this.ownPids.shift();
+        if (r.code !== 0) {
+          this.kernel = null;
+          throw new DataplaneApplyError(
+            `nft rejected the repair: ${r.stderr.trim().slice(0, 2000)}`,
+            tx.script,
+            tx.statements,
+          );
+        }
+        this.version++;
+      }
+      this.kernel = next.state;
+      const { vips, vipsRepaired } = await this.plumbVips(next.addresses);
+      return {
+        statements: tx.statements,
+        full: tx.full,
+        vipsAdded: vips.added,
+        vipsRemoved: vips.removed,
+        flushed: 0,
+        purged: 0,
+        vipsRepaired,
+        failed: [],
+        attempts: 0,
+      };
+    } finally {
+      this.applying = false;
+    }
+  }
+
+  /** Services not (fully) programmed, and why; cleared when they are programmed or deleted. */
+  failed(): ReadonlyMap<string, ServiceFailure> {
+    return this.failures.all;
+  }
+
+  private lastByName(): Map<string, DataplaneService> {
+    return new Map(this.last.map((s) => [s.name, s]));
+  }
+
+  /**
+   * compile + diff + one nft transaction. Services the compiler refuses are dropped (their last good
+   * version kept when that compiles) and recorded; a kernel refusal is returned, not thrown.
+   */
+  private async tryCommit(
+    list: readonly DataplaneService[],
+    guards: readonly DataplaneGuard[],
+    fresh: ServiceFailure[],
+    /** `nft -c`: the kernel checks the transaction without committing it. */
+    dryRun = false,
+  ): Promise<
+    | { list: DataplaneService[]; statements: number; full: boolean }
+    | { list: DataplaneService[]; refused: DataplaneApplyError }
+  > {
+    let cur = [...list];
+    let gs = [...guards];
+    let next: Compiled | undefined;
+    // Fast path: the incremental compiler (commits only; dry runs compile afresh and leave it alone).
+    const inSync = this.kernel !== null && this.kernel === this.compiler.state;
+    let delta: Delta | undefined;
+    if (!dryRun) {
+      if (!inSync) this.detachKernel();
+      try {
+        delta = this.compiler.update(cur, gs, inSync); // throws before changing anything
+      } catch (e) {
+        if (!(e instanceof DataplaneInputError)) throw e;
+      }
+    }
+    const prev = this.lastByName();
+    for (let i = 0; !delta && !next; i++) {
+      try {
+        next = compile(cur, this.opts, gs);
+      } catch (e) {
+        if (!(e instanceof DataplaneInputError) || i > 1000) throw e;
+        const at = cur.findIndex((s) => s.name === e.service);
+        if (at < 0) {
+          const g = gs.findIndex((x) => x.name === e.service);
+          if (g < 0) throw e;
+          gs = gs.filter((_, k) => k !== g); // an SCTP engine service: its filter stays out
+          continue;
+        }
+        const bad = cur[at]!;
+        const orig = list.find((s) => s.name === bad.name) ?? bad;
+        if (!this.failures.has(bad.name)) fresh.push(this.failures.record(orig, 'input', e.message));
+        const old = prev.get(bad.name);
+        cur = old && old !== bad ? cur.map((s, k) => (k === at ? old : s)) : cur.filter((_, k) => k !== at);
+      }
+    }
+    // The list that compiled goes through the compiler too, so the next apply is incremental again.
+    if (!dryRun && !delta) delta = this.compiler.update(cur, gs, false);
+    const state = delta ? this.compiler.state : next!.state;
+    let tx: Transaction | undefined = delta && inSync ? deltaTransaction(state, delta) : undefined;
+    // In sync but only a whole diff can make this change (a set changes type): read the kernel.
+    if (!tx && inSync) await this.observe();
+    tx ??= diffTables(this.kernel ?? undefined, state);
+    if (tx.statements > 0) {
+      // Huge transactions (a cold start of millions of Maglev slots) go in parts; see splitScript.
+      const parts = dryRun ? [tx.script] : splitScript(tx.script, MAX_ELEMENT_LINES_PER_TX);
+      for (const part of parts) {
+        const r = await this.run('nft', dryRun ? ['-c', '-f', '-'] : ['-f', '-'], part);
+        if (r.pid !== undefined && !dryRun && this.ownPids.push(r.pid) > 64) this.ownPids.shift();
+        if (r.code !== 0) {
+          // nft -f is atomic: the kernel is as before. Parts may have been committed: read it then;
+          // else when the model was the compiler's state (patched in place), put the old values back.
+          if (!dryRun && parts.length > 1) await this.observe();
+          else if (!dryRun && delta && this.kernel === this.compiler.state)
+            this.kernel = this.compiler.before(delta);
+          return {
+            list: cur,
+            refused: new DataplaneApplyError(
+              `nft rejected the transaction: ${r.stderr.trim().slice(0, 2000)}`,
+              part,
+              tx.statements,
+            ),
+          };
+        }
+      }
+      if (dryRun) return { list: cur, statements: tx.statements, full: tx.full };
+      this.version++;
+    }
+    if (dryRun) return { list: cur, statements: tx.statements, full: tx.full };
+    this.kernel = this.compiler.state;
+    this.compiled = {
+      state: this.compiler.state,
+      counters: EMPTY_REFS,
+      addresses: this.compiler.addresses(),
+    };
+    this.counterCache.clear();
+    return { list: cur, statements: tx.statements, full: tx.full };
+  }
+
+  /**
+   * A model of the kernel that is not the compiler's state may still share map objects with it (a
+   * drift absorbed copies the table shallowly): copy those, since the compiler patches its maps in place.
+   */
+  private detachKernel(): void {
+    const k = this.kernel;
+    if (!k) return;
+    const mine = this.compiler.state.maps;
+    let maps: Map<string, TableMap> | undefined;
+    for (const [n, m] of k.maps) {
+      if (mine.get(n) !== m) continue;
+      maps ??= new Map(k.maps);
+      maps.set(n, { ...m, elements: new Map(m.elements) });
+    }
+    if (maps) this.kernel = { ...k, maps, chains: new Map(k.chains), counters: new Map(k.counters) };
+  }
+
+  /**
+   * The kernel refused `list`. Find the changed services it cannot take with dry runs (`nft -c`: the
+   * kernel checks, nothing is committed, so live traffic never sees a trial), record them as failed
+   * (their last good version stays), and commit everything else in one transaction.
+   */
+  private async contain(
+    list: readonly DataplaneService[],
+    guards: readonly DataplaneGuard[],
+    refused: DataplaneApplyError,
+    fresh: ServiceFailure[],
+  ): Promise<{ list: DataplaneService[]; attempts: number; statements: number; full: boolean }> {
+    const prev = this.lastByName();
+    const changed = list.filter((s) => {
+      const p = prev.get(s.name);
+      return !p || serviceSig(p) !== serviceSig(s);
+    });
+    const changedNames = new Set(changed.map((s) => s.name));
+    const current = new Map<string, DataplaneService>();
+    for (const s of list) {
+      const p = prev.get(s.name);
+      if (!changedNames.has(s.name)) current.set(s.name, s);
+      else if (p) current.set(s.name, p);
+    }
+    const ordered = () => list.flatMap((s) => (current.has(s.name) ? [current.get(s.name)!] : []));
+    const why = (e: DataplaneApplyError) =>
+      errorSummary(e.message.replace(/^nft rejected the transaction: /, ''));
+    const text = implicatedText(refused.message, refused.script);
+    const suspects = new Set(changed.filter((s) => mentions(text, s)));
+    let committed: { list: DataplaneService[]; statements: number; full: boolean } | undefined;
+    const result = await isolate(
+      changed,
+      suspects,
+      async (group, final) => {
+        const saved = group.map((s) => [s.name, current.get(s.name)] as const);
+        for (const s of group) current.set(s.name, s);
+        // A trial that would be the final state anyway is committed for real (one transaction less).
+        const r = await this.tryCommit(ordered(), guards, fresh, !final);
+        if (!('refused' in r)) {
+          if (final) committed = r;
+          return undefined;
+        }
+        for (const [n, s] of saved)
+          if (s) current.set(n, s);
+          else current.delete(n);
+        return why(r.refused);
+      },
+      why(refused),
+    );
+    if (result.accepted.length === 0) {
+      // Nothing changed was accepted: is even the last good state refused? Then no service explains
+      // the refusal (the kernel itself is the problem) and nothing is marked failed.
+      const base = await this.tryCommit(ordered(), guards, fresh, true);
+      if ('refused' in base) {
+        this.kernel = null; // re-read before the next diff
+        throw refused;
+      }
+    }
+    for (const { item, reason } of result.culprits)
+      fresh.push(this.failures.record(item, 'rules', `nft refused its rules: ${reason}`));
+    const done = committed ?? (await this.tryCommit(ordered(), guards, fresh));
+    if ('refused' in done) {
+      this.kernel = null;
+      throw done.refused;
+    }
+    const commits = committed ? 0 : 1;
+    return {
+      list: done.list,
+      attempts: result.attempts + commits,
+      statements: done.statements,
+      full: done.full,
+    };
+  }
+
+  /** Whether a monitored nft transaction was one of ours (by the committing process id). */
+  isOwnTransaction(pid: number): boolean {
+    return this.ownPids.includes(pid);
+  }
+
+  /**
+   * Someone else changed the objects `hints` name: update the model of the kernel so the next apply
+   * re-adds what went missing. Reads only the maps whose elements changed.
+   */
+  async absorb(hints: readonly DriftHint[]): Promise<void> {
+    if (this.kernel === null || hints.length === 0) return;
+    // Table deleted: read it (cheap when it is gone; right when someone restored one meanwhile).
+    if (hints.some((h) => h.kind === 'table')) {
+      this.kernel = null;
+      return;
+    }
+    const reread = new Map<string, TableMap | undefined>();
+    for (const h of hints) {
+      if (h.kind !== 'element' || reread.has(h.name)) continue;
+      const m = this.kernel?.maps.get(h.name);
+      if (!m) continue;
+      const r = await this.run('nft', ['-j', 'list', m.sig.split('|')[0]!, 'inet', this.table, h.name]);
+      reread.set(h.name, r.code === 0 ? observeTable(r.stdout, this.table).maps.get(h.name) : undefined);
+    }
+    this.kernel = applyHints(this.kernel, hints, reread);
+  }
+
+  /**
+   * Full verification: reads the whole table and compares it with the model (JSON parse and compare
+   * in a worker thread). Returns the drift and the hints that repair it, for the shell to absorb
+   * between applies. `stale`: a commit overlapped the read (the verdict may be about our own change).
+   */
+  async verify(): Promise<{ drift: DriftKind[]; hints: DriftHint[]; stale: boolean }> {
+    const expected = this.kernel;
+    const v0 = this.version;
+    if (expected === null || this.applying) return { drift: [], hints: [], stale: true };
+    const model = await digestStateAsync(
+      expected ?? { table: this.table, chains: new Map(), maps: new Map(), counters: new Map() },
+    );
+    const r = await this.run('nft', ['-j', 'list', 'table', 'inet', this.table]);
+    if (r.code !== 0 && !/No such file or directory/i.test(r.stderr))
+      throw new CommandError('nft -j list table', r);
+    if (this.applying || this.version !== v0 || this.kernel !== expected)
+      return { drift: [], hints: [], stale: true };
+    const v = await judgeInWorker({ json: r.code === 0 ? r.stdout : undefined, table: this.table, model });
+    if (expected === undefined) return { drift: [], hints: [], stale: false }; // nothing programmed yet
+    return { ...v, stale: this.version !== v0 };
+  }
+
+  /** Puts `addresses` on the VIP interface; `vipsRepaired`: ones we had held before (drift). */
+  private async plumbVips(addresses: readonly string[]): Promise<{ vips: VipSync; vipsRepaired: string[] }> {
+    if (!this.vipDev) return { vips: { added: [], removed: [], failed: [] }, vipsRepaired: [] };
+    const vips = await syncVips(this.run, this.vipDev, addresses, 'route');
+    const vipsRepaired = vips.added.filter((a) => this.vipsHeld.has(a));
+    // Held now: everything wanted except what failed (adopted VIPs included, so their loss counts).
+    const failed = new Set(vips.failed.map((f) => f.address));
+    this.vipsHeld = new Set(addresses.filter((a) => !failed.has(a)));
+    return { vips, vipsRepaired };
+  }
+
+  /** Where the applier runs its commands. */
+  get runner(): Runner {
+    return this.run;
+  }
+
+  /** VIP interface the applier plumbs (false: none). */
+  get vipInterface(): string | false {
+    return this.vipDev;
+  }
+
+  /** Addresses of the families the last apply serves (for the forwarding sysctls). */
+  families(): Set<4 | 6> {
+    return new Set((this.compiled?.addresses ?? []).map((a) => (a.includes(':') ? 6 : 4)));
   }
 
   /** Deletes the established flows of clients the source filter now refuses (see purge.ts). */
@@ -264,6 +602,7 @@ export class Applier {
    * Without options: listed from the kernel now. With maxAgeMs: see CounterCache (reads at scale).
    */
   async counters(o: CounterReadOptions = {}): Promise<ServiceCounters[]> {
+    if (!this.compiled) return [];
     const refs: Iterable<readonly [string, CounterRef]> =
       o.service !== undefined ? this.compiler.serviceCounters(o.service) : this.compiler.counterRefs();
     const values = await this.counterCache.get(o);
@@ -313,9 +652,8 @@ export class Applier {
       throw new CommandError('nft delete table', r);
     if (this.vipDev) await removeVipInterface(this.run, this.vipDev);
     this.kernel = undefined;
+    this.compiled = undefined;
     this.compiler = new IncrementalCompiler(this.opts);
-    this.inSync = false;
-    this.vipsInSync = false;
     this.counterCache.clear();
     this.last = [];
   }

@@ -6,6 +6,8 @@ export interface RunResult {
   readonly stdout: string;
   readonly stderr: string;
   readonly code: number;
+  /** Process id of the command (spawned runners): tells our own nft transactions from others'. */
+  readonly pid?: number;
 }
 
 /** Runs `cmd args` with optional stdin; resolves with the exit code (never rejects on non-zero). */
@@ -43,6 +45,7 @@ export function spawnRunner(prefix: readonly string[] = [], timeoutMs = 120_000)
           stdout: Buffer.concat(out).toString('utf8'),
           stderr: Buffer.concat(err).toString('utf8'),
           code: code ?? -1,
+          ...(p.pid !== undefined ? { pid: p.pid } : {}),
         }),
       );
       p.stdin.on('error', () => undefined);

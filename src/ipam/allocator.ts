@@ -12,6 +12,7 @@ import {
   type Pool,
 } from '../model/types.js';
 import { Usage, type Claimant } from './usage.js';
+import { runSync, STEP, type Steps } from '../model/steps.js';
 
 export interface Allocation {
   /** Primary addresses, IPv4 first. */
@@ -35,6 +36,8 @@ export interface IpamResult {
   /** Every address held, including partial holdings of pending services (so they never move). */
   readonly allocations: ReadonlyMap<string, Allocation>;
   readonly status: ReadonlyMap<string, ServiceStatus>;
+  /** Carry-over for the next run (see allocate's `before`). */
+  readonly memo?: IpamMemo;
 }
 
 const FAMILY: Record<IpFamily, Family> = { IPv4: 4, IPv6: 6 };
@@ -97,74 +100,228 @@ function wantedFamilies(lb: LoadBalancerSpec, pools: Pool[]): { required: Family
   };
 }
 
-export function allocate(state: DesiredState, previous: ReadonlyMap<string, Allocation>): IpamResult {
-  const usage = new Usage();
-  const names = [...state.loadBalancers.keys()].sort();
-  const primaries = new Map<string, (IpAddr | undefined)[]>(); // per service: [v4, v6]
-  const secondaries = new Map<string, (IpAddr | undefined)[]>();
-  const claimant = (lb: LoadBalancerSpec, exclusive: boolean): Claimant => ({
+/** The run a new one follows (the previous snapshot): lets unchanged services skip all work. */
+export interface PreviousRun {
+  readonly state: DesiredState;
+  readonly status: ReadonlyMap<string, ServiceStatus>;
+  readonly memo?: IpamMemo;
+}
+
+/** Opaque carry-over between runs: the address table and which services may still change. */
+export interface IpamMemo {
+  readonly pools: ReadonlyMap<string, Pool>;
+  readonly usage: Usage;
+  /** Pending services and ones missing an optional family: re-examined by every run. */
+  readonly open: ReadonlySet<string>;
+}
+
+/** What IPAM derives from one LoadBalancerSpec under one pool set; memoised by identity. */
+interface Plan {
+  readonly pools: ReadonlyMap<string, Pool>;
+  readonly eligible: Pool[];
+  readonly families: { required: Family[]; optional: Family[] };
+  readonly shared: Claimant;
+  readonly exclusive: Claimant;
+  /** Requested primary per family. */
+  readonly requested: ReadonlyMap<Family, IpAddr>;
+  readonly requestedSecondary: readonly (IpAddr | undefined)[];
+}
+const plans = new WeakMap<LoadBalancerSpec, Plan>();
+
+function planOf(state: DesiredState, lb: LoadBalancerSpec): Plan {
+  const hit = plans.get(lb);
+  if (hit && hit.pools === state.pools) return hit;
+  const eligible = eligiblePools(state, lb);
+  const claimant = (exclusive: boolean): Claimant => ({
     service: lb.meta.name,
     sharingKey: lb.sharingKey,
     ports: portKeys(lb),
     exclusive,
   });
+  const requested = new Map<Family, IpAddr>();
+  for (const a of lb.addresses) {
+    const ip = parseIp(a);
+    if (!requested.has(ip.family)) requested.set(ip.family, ip);
+  }
+  const plan: Plan = {
+    pools: state.pools,
+    eligible,
+    families: wantedFamilies(lb, eligible),
+    shared: claimant(false),
+    exclusive: claimant(true),
+    requested,
+    requestedSecondary: lb.secondaryAddresses.map(parseIp),
+  };
+  plans.set(lb, plan);
+  return plan;
+}
+
+const parsedAllocations = new WeakMap<Allocation, { primary: IpAddr[]; secondary: IpAddr[] }>();
+function parsedOf(a: Allocation): { primary: IpAddr[]; secondary: IpAddr[] } {
+  let p = parsedAllocations.get(a);
+  if (!p) {
+    p = { primary: a.addresses.map(parseIp), secondary: a.secondaryAddresses.map(parseIp) };
+    parsedAllocations.set(a, p);
+  }
+  return p;
+}
+
+/**
+ * Allocates addresses. With `before` (the previous run, its memo) and the same pool set, only
+ * services whose spec changed, that went away, or that were not fully allocated are re-examined:
+ * a change costs O(changed + open services), not O(all), and the outcome is the one a full run over
+ * the same input and previous allocations gives (a unit property test holds both to that).
+ *
+ * Order never decides between an explicit request and auto-assignment: every kept address is claimed
+ * first, then every explicitly requested one, and only then are automatic addresses picked.
+ */
+export function allocate(
+  state: DesiredState,
+  previous: ReadonlyMap<string, Allocation>,
+  before?: PreviousRun,
+): IpamResult {
+  return runSync(allocateSteps(state, previous, before));
+}
+
+/** allocate() as resumable steps (see model/steps.ts): a 10k-service run can yield to the loop. */
+export function* allocateSteps(
+  state: DesiredState,
+  previous: ReadonlyMap<string, Allocation>,
+  before?: PreviousRun,
+): Steps<IpamResult> {
+  let n = 0;
+  const memo = before?.memo;
+  const incremental =
+    before !== undefined &&
+    memo !== undefined &&
+    memo.pools === state.pools &&
+    before.state.pools === state.pools;
+  const usage = new Usage(incremental ? memo.usage : undefined);
+  const status = new Map<string, ServiceStatus>(incremental ? before.status : []);
+  const allocations = new Map<string, Allocation>(incremental ? previous : []);
+  const open = new Set<string>(incremental ? memo.open : []);
+  let affected: string[];
+  if (incremental) {
+    const touched = new Set<string>();
+    for (const [name, lb] of state.loadBalancers)
+      if (before.state.loadBalancers.get(name) !== lb || open.has(name)) touched.add(name);
+    for (const name of before.state.loadBalancers.keys())
+      if (!state.loadBalancers.has(name)) touched.add(name);
+    // Forget what the touched services held; pass 1 re-claims what is still theirs.
+    for (const name of touched) {
+      const prev = previous.get(name);
+      if (prev) {
+        const parsed = parsedOf(prev);
+        for (const ip of [...parsed.primary, ...parsed.secondary]) usage.release(ip, name);
+      }
+      allocations.delete(name);
+      status.delete(name);
+      open.delete(name);
+    }
+    affected = [...touched].filter((n) => state.loadBalancers.has(n));
+  } else affected = [...state.loadBalancers.keys()];
+  affected.sort();
+
+  const primaries = new Map<string, (IpAddr | undefined)[]>(); // per service: [v4, v6]
+  const secondaries = new Map<string, (IpAddr | undefined)[]>();
+  const fresh = new Map<string, IpAddr[]>();
 
   // Pass 1: keep what each service already holds and may still hold.
-  for (const name of names) {
+  for (const name of affected) {
+    if (++n % STEP === 0) yield;
     const lb = state.loadBalancers.get(name) as LoadBalancerSpec;
+    const plan = planOf(state, lb);
     const prev = previous.get(name);
     const prim: (IpAddr | undefined)[] = [undefined, undefined];
     const sec: (IpAddr | undefined)[] = [];
     if (prev) {
-      const fams = wantedFamilies(lb, eligiblePools(state, lb));
-      const allowed = [...fams.required, ...fams.optional];
-      for (const text of prev.addresses) {
-        const ip = parseIp(text);
-        const requested = lb.addresses.find((a) => parseIp(a).family === ip.family);
+      const allowed = [...plan.families.required, ...plan.families.optional];
+      const parsed = parsedOf(prev);
+      for (const ip of parsed.primary) {
+        const requested = plan.requested.get(ip.family);
         const pool =
           lb.pool !== undefined ? state.pools.get(lb.pool) : poolContaining(state.pools.values(), ip);
         const valid =
           allowed.includes(ip.family) &&
           (requested === undefined
             ? pool !== undefined && poolHolds(pool, ip)
-            : parseIp(requested).value === ip.value);
-        if (valid && prim[ip.family === 4 ? 0 : 1] === undefined && usage.claim(ip, claimant(lb, false)).ok) {
+            : requested.value === ip.value);
+        if (valid && prim[ip.family === 4 ? 0 : 1] === undefined && usage.claim(ip, plan.shared).ok) {
           prim[ip.family === 4 ? 0 : 1] = ip;
         }
       }
-      prev.secondaryAddresses.forEach((text, j) => {
-        const ip = parseIp(text);
+      parsed.secondary.forEach((ip, j) => {
         const poolName = lb.secondaryPools[j];
         const pool = poolName !== undefined ? state.pools.get(poolName) : undefined;
-        const want = lb.secondaryAddresses[j];
+        const want = plan.requestedSecondary[j];
         const valid =
           want !== undefined
-            ? parseIp(want).value === ip.value && parseIp(want).family === ip.family
+            ? want.value === ip.value && want.family === ip.family
             : pool !== undefined && poolHolds(pool, ip);
-        if (valid && usage.claim(ip, claimant(lb, true)).ok) sec[j] = ip;
+        if (valid && usage.claim(ip, plan.exclusive).ok) sec[j] = ip;
       });
     }
     primaries.set(name, prim);
     secondaries.set(name, sec);
+    fresh.set(name, []);
   }
 
-  // Pass 2: fill in what is missing, in name order (deterministic whatever the input order).
-  const status = new Map<string, ServiceStatus>();
-  for (const name of names) {
+  // Pass 2: explicit requests, before any automatic pick can take one of those addresses.
+  const failed = new Map<string, Pending>();
+  for (const name of affected) {
+    if (++n % STEP === 0) yield;
     const lb = state.loadBalancers.get(name) as LoadBalancerSpec;
+    const plan = planOf(state, lb);
     const prim = primaries.get(name) as (IpAddr | undefined)[];
     const sec = secondaries.get(name) as (IpAddr | undefined)[];
-    const fresh: IpAddr[] = [];
+    const got = fresh.get(name) as IpAddr[];
     try {
-      const pools = eligiblePools(state, lb);
-      const fams = wantedFamilies(lb, pools);
+      for (const f of [...plan.families.required, ...plan.families.optional]) {
+        const slot = f === 4 ? 0 : 1;
+        const ip = plan.requested.get(f);
+        if (prim[slot] || !ip) continue;
+        const v = usage.claim(ip, plan.shared);
+        if (!v.ok)
+          throw new Pending(PendingCode.AddressInUse, `requested address ${formatIp(ip)} is ${v.reason}`);
+        prim[slot] = ip;
+        got.push(ip);
+      }
+      plan.requestedSecondary.forEach((ip, j) => {
+        if (sec[j] || !ip) return;
+        const v = usage.claim(ip, plan.exclusive);
+        if (!v.ok)
+          throw new Pending(
+            PendingCode.AddressInUse,
+            `requested secondary address ${formatIp(ip)} is ${v.reason}`,
+          );
+        sec[j] = ip;
+        got.push(ip);
+      });
+    } catch (e) {
+      if (!(e instanceof Pending)) throw e;
+      failed.set(name, e);
+    }
+  }
+
+  // Pass 3: fill in what is missing, in name order (deterministic whatever the input order).
+  for (const name of affected) {
+    if (++n % STEP === 0) yield;
+    const lb = state.loadBalancers.get(name) as LoadBalancerSpec;
+    const plan = planOf(state, lb);
+    const prim = primaries.get(name) as (IpAddr | undefined)[];
+    const sec = secondaries.get(name) as (IpAddr | undefined)[];
+    const got = fresh.get(name) as IpAddr[];
+    try {
+      const early = failed.get(name);
+      if (early) throw early;
+      const fams = plan.families;
       for (const f of [...fams.required, ...fams.optional]) {
         const slot = f === 4 ? 0 : 1;
         if (prim[slot]) continue;
         try {
-          const ip = pickPrimary(usage, lb, pools, f, claimant(lb, false));
+          const ip = pickPrimary(usage, lb, plan.eligible, f, plan.shared);
           prim[slot] = ip;
-          fresh.push(ip);
+          got.push(ip);
         } catch (e) {
           if (!(e instanceof Pending) || fams.required.includes(f)) throw e;
         }
@@ -172,34 +329,41 @@ export function allocate(state: DesiredState, previous: ReadonlyMap<string, Allo
       const secondaryCount = Math.max(lb.secondaryPools.length, lb.secondaryAddresses.length);
       for (let j = 0; j < secondaryCount; j++) {
         if (sec[j]) continue;
-        const ip = pickSecondary(state, usage, lb, j, prim, claimant(lb, true));
+        const ip = pickSecondary(state, usage, lb, j, prim, plan.exclusive);
         sec[j] = ip;
-        fresh.push(ip);
+        got.push(ip);
       }
       status.set(name, { phase: 'Allocated' });
+      if (!fams.optional.every((f) => prim[f === 4 ? 0 : 1])) open.add(name);
     } catch (e) {
       if (!(e instanceof Pending)) throw e;
       // A new service gets nothing until it can get everything; held addresses stay held (sticky).
-      for (const ip of fresh) {
+      for (const ip of got) {
         usage.release(ip, name);
         prim.forEach((p, i) => p === ip && (prim[i] = undefined));
         sec.forEach((s, i) => s === ip && (sec[i] = undefined));
       }
       status.set(name, { phase: 'Pending', code: e.code, reason: e.message });
+      open.add(name);
     }
   }
 
-  const allocations = new Map<string, Allocation>();
-  for (const name of names) {
+  for (const name of affected) {
     const prim = (primaries.get(name) ?? []).filter((x): x is IpAddr => x !== undefined);
     const sec = secondaries.get(name) ?? [];
     if (prim.length === 0 && sec.every((s) => s === undefined)) continue;
-    allocations.set(name, {
+    const next: Allocation = {
       addresses: prim.map(formatIp),
       secondaryAddresses: sec.filter((x): x is IpAddr => x !== undefined).map(formatIp),
-    });
+    };
+    const prev = previous.get(name);
+    const same =
+      prev !== undefined &&
+      prev.addresses.join() === next.addresses.join() &&
+      prev.secondaryAddresses.join() === next.secondaryAddresses.join();
+    allocations.set(name, same ? prev : next);
   }
-  return { allocations, status };
+  return { allocations, status, memo: { pools: state.pools, usage, open } };
 }
 
 function pickPrimary(usage: Usage, lb: LoadBalancerSpec, pools: Pool[], f: Family, c: Claimant): IpAddr {
@@ -211,11 +375,17 @@ function pickPrimary(usage: Usage, lb: LoadBalancerSpec, pools: Pool[], f: Famil
     return ip;
   }
   if (lb.sharingKey !== undefined) {
-    // Join an address already shared under the same key, inside a pool this service may use.
+    // Join an address already shared under the same key, inside a pool this service may use: the
+    // lowest one, so the choice never depends on the order addresses were claimed in.
+    const candidates: bigint[] = [];
     for (const [value, h] of usage.shared(f, lb.sharingKey)) {
       const ip = { family: f, value };
-      if (!pools.some((p) => poolHolds(p, ip))) continue;
-      if (!h.exclusive && usage.claim(ip, c).ok) return ip;
+      if (!h.exclusive && pools.some((p) => poolHolds(p, ip))) candidates.push(value);
+    }
+    candidates.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const value of candidates) {
+      const ip = { family: f, value };
+      if (usage.claim(ip, c).ok) return ip;
     }
   }
   const withFamily = pools.filter((p) => p.ranges.some((r) => r.family === f));

@@ -41,11 +41,76 @@ const isBuggy = (family: Family, v: bigint): boolean =>
 type Key = number | bigint;
 const keyOf = (f: Family, v: bigint): Key => (f === 4 ? Number(v) : v);
 
+/**
+ * Holders by address, copy-on-write over a frozen base: a run that follows another derives from the
+ * previous run's table in O(its own changes) instead of rebuilding it from every allocation. Holders
+ * of the base are never mutated (they are copied into the delta first); removals are tombstones.
+ */
+class Layer {
+  constructor(
+    readonly base: ReadonlyMap<Key, Holder> | undefined,
+    readonly delta: Map<Key, Holder | null> = new Map(),
+  ) {}
+  get(k: Key): Holder | undefined {
+    const d = this.delta.get(k);
+    if (d !== undefined) return d ?? undefined;
+    return this.base?.get(k);
+  }
+  has(k: Key): boolean {
+    return this.get(k) !== undefined;
+  }
+  /** A holder this layer may mutate. */
+  own(k: Key): Holder | undefined {
+    const d = this.delta.get(k);
+    if (d !== undefined) return d ?? undefined;
+    const b = this.base?.get(k);
+    if (!b) return undefined;
+    const copy: Holder = {
+      services: new Set(b.services),
+      sharingKey: b.sharingKey,
+      ports: new Set(b.ports),
+      exclusive: b.exclusive,
+    };
+    this.delta.set(k, copy);
+    return copy;
+  }
+  set(k: Key, h: Holder): void {
+    this.delta.set(k, h);
+  }
+  delete(k: Key): void {
+    if (this.base?.has(k)) this.delta.set(k, null);
+    else this.delta.delete(k);
+  }
+  *entries(): Iterable<[Key, Holder]> {
+    if (this.base) for (const [k, h] of this.base) if (!this.delta.has(k)) yield [k, h];
+    for (const [k, h] of this.delta) if (h) yield [k, h];
+  }
+  /** One flat map (holders shared: the result is frozen, never mutated again). */
+  flatten(): Map<Key, Holder> {
+    return new Map(this.entries());
+  }
+}
+
+/** Above this many changed addresses a derived table is flattened (amortised O(1) per change). */
+const MAX_DELTA = 4096;
+
 export class Usage {
-  private readonly held: [Map<Key, Holder>, Map<Key, Holder>] = [new Map(), new Map()];
+  private readonly held: [Layer, Layer];
   private readonly cursors = new Map<IpRange, bigint>();
 
-  private map(f: Family): Map<Key, Holder> {
+  /** An empty table, or one that starts as a copy of `from` (which is frozen from then on). */
+  constructor(from?: Usage) {
+    const derive = (l: Layer | undefined): Layer => {
+      if (!l) return new Layer(undefined);
+      // Without a base the delta holds no tombstones: it becomes the new base as it is.
+      if (!l.base) return new Layer(l.delta as Map<Key, Holder>);
+      if (l.delta.size > MAX_DELTA) return new Layer(l.flatten());
+      return new Layer(l.base, new Map(l.delta));
+    };
+    this.held = [derive(from?.held[0]), derive(from?.held[1])];
+  }
+
+  private map(f: Family): Layer {
     return this.held[f === 4 ? 0 : 1];
   }
 
@@ -57,11 +122,12 @@ export class Usage {
   claim(ip: IpAddr, c: Claimant): ShareVerdict {
     const m = this.map(ip.family);
     const k = keyOf(ip.family, ip.value);
-    const h = m.get(k);
-    if (h) {
-      if (h.services.has(c.service)) return { ok: true };
-      const v = canShare(h, c);
+    const seen = m.get(k);
+    if (seen) {
+      if (seen.services.has(c.service)) return { ok: true };
+      const v = canShare(seen, c);
       if (!v.ok) return v;
+      const h = m.own(k) as Holder;
       h.services.add(c.service);
       for (const p of c.ports) h.ports.add(p);
       return v;
@@ -78,8 +144,8 @@ export class Usage {
   release(ip: IpAddr, service: string): void {
     const m = this.map(ip.family);
     const k = keyOf(ip.family, ip.value);
-    const h = m.get(k);
-    if (!h) return;
+    if (!m.get(k)?.services.has(service)) return;
+    const h = m.own(k) as Holder;
     h.services.delete(service);
     if (h.services.size === 0) {
       m.delete(k);
@@ -89,10 +155,9 @@ export class Usage {
       }
     }
   }
-
   /** Addresses held with a sharing key, for services that want to join one. */
   *shared(family: Family, key: string): Iterable<[bigint, Holder]> {
-    for (const [v, h] of this.map(family)) if (h.sharingKey === key) yield [BigInt(v), h];
+    for (const [v, h] of this.map(family).entries()) if (h.sharingKey === key) yield [BigInt(v), h];
   }
 
   /** Lowest free address of `family` in `pool`, or undefined when the pool has none left. */
@@ -112,7 +177,7 @@ export class Usage {
   countIn(pool: Pool): { 4: bigint; 6: bigint } {
     const n = { 4: 0n, 6: 0n };
     for (const family of [4, 6] as const) {
-      for (const k of this.map(family).keys()) {
+      for (const [k] of this.map(family).entries()) {
         const v = BigInt(k);
         if (pool.ranges.some((r) => r.family === family && v >= r.first && v <= r.last)) n[family]++;
       }

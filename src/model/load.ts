@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import { ValidationError, type ConfigIssue } from './issues.js';
 import type { RawObject } from './types.js';
+import { countIssues, LIMITS } from './limits.js';
 
 export interface ParsedDocuments {
   readonly objects: RawObject[];
@@ -10,10 +11,30 @@ export interface ParsedDocuments {
 }
 
 export function parseDocuments(text: string, source = 'input'): ParsedDocuments {
+  try {
+    return parse(text, source);
+  } catch (e) {
+    // The parser itself gave up (e.g. nesting deep enough to exhaust the stack): a 4xx, not a crash.
+    return {
+      objects: [],
+      issues: [
+        {
+          object: source,
+          field: '',
+          value: undefined,
+          message: `cannot be parsed: ${e instanceof RangeError ? 'nested too deeply' : (e as Error).message}`,
+        },
+      ],
+    };
+  }
+}
+
+function parse(text: string, source: string): ParsedDocuments {
   const objects: RawObject[] = [];
   const issues: ConfigIssue[] = [];
   const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [docs];
+  if (list.length > LIMITS.objects) return { objects, issues: countIssues(list.length) };
   list.forEach((doc, i) => {
     const object = `${source} document ${i + 1}`;
     for (const e of doc.errors) {
@@ -26,7 +47,14 @@ export function parseDocuments(text: string, source = 'input'): ParsedDocuments 
       });
     }
     if (doc.errors.length > 0) return;
-    const value: unknown = doc.toJS();
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: LIMITS.yamlAliases });
+    } catch (e) {
+      // yaml refuses alias bombs ("Excessive alias count ...") here.
+      issues.push({ object, field: '', value: undefined, message: (e as Error).message });
+      return;
+    }
     if (value === null || value === undefined) return; // empty document (e.g. trailing ---)
     if (Array.isArray(value)) {
       // A JSON array or a Kubernetes List of objects is accepted as several documents.
@@ -41,6 +69,8 @@ export function parseDocuments(text: string, source = 'input'): ParsedDocuments 
       objects.push(value as RawObject);
     }
   });
+  if (issues.length === 0 && objects.length > LIMITS.objects)
+    return { objects: [], issues: countIssues(objects.length) };
   return { objects, issues };
 }
 

@@ -3,6 +3,7 @@
 import { familyName, formatIp, parseCidr, rangeContains, tryParseIp, type IpAddr } from '../net/ip.js';
 import { fieldPath, parseDurationMs, type ConfigIssue } from './issues.js';
 import { poolContaining } from './pools.js';
+import { LIMITS, specialAddressReason } from './limits.js';
 import {
   DEFAULT_HEALTH_CHECK,
   type Algorithm,
@@ -80,6 +81,11 @@ export function buildLoadBalancer(
     const ip = tryParseIp(text);
     if (!ip) {
       issue(field, text, 'not an IPv4 or IPv6 address');
+      return undefined;
+    }
+    const special = specialAddressReason(ip);
+    if (special) {
+      issue(field, text, `not usable as a service address: ${special}`);
       return undefined;
     }
     if (pools.all.size > 0 && !poolContaining(pools.all.values(), ip))
@@ -186,12 +192,16 @@ export function buildLoadBalancer(
   });
 
   const endpoints: EndpointSpec[] = [];
+  const endpointSeen = new Set<string>();
   (spec.endpoints ?? []).forEach((e, i) => {
     const field = fieldPath(fieldPath('spec.endpoints', i), 'address');
     const ip = tryParseIp(e.address);
     if (!ip) return issue(field, e.address, 'not an IPv4 or IPv6 address');
+    const special = specialAddressReason(ip, true);
+    if (special) return issue(field, e.address, `not usable as an endpoint: ${special}`);
     const address = formatIp(ip);
-    if (endpoints.some((x) => x.address === address)) return issue(field, e.address, 'endpoint listed twice');
+    if (endpointSeen.has(address)) return issue(field, e.address, 'endpoint listed twice');
+    endpointSeen.add(address);
     endpoints.push({ address, weight: e.weight ?? 1 });
   });
 
@@ -200,6 +210,8 @@ export function buildLoadBalancer(
     const field = fieldPath('spec.snatAddresses', i);
     const ip = tryParseIp(a);
     if (!ip) return issue(field, a, 'not an IPv4 or IPv6 address');
+    const special = specialAddressReason(ip);
+    if (special) return issue(field, a, `not usable as a source address: ${special}`);
     if (snatAddresses.some((x) => tryParseIp(x)?.family === ip.family))
       return issue(field, a, `at most one ${familyOf(ip)} source address`);
     if (mode !== 'fullnat') return issue(field, a, 'only used with mode "fullnat"');
@@ -214,6 +226,12 @@ export function buildLoadBalancer(
     const ms = parseDurationMs(spec.persistTimeout);
     if (ms === undefined || ms < 1000)
       issue('spec.persistTimeout', spec.persistTimeout, 'must be a duration of at least 1s');
+    else if (ms / 1000 > LIMITS.persistTimeoutSeconds)
+      issue(
+        'spec.persistTimeout',
+        spec.persistTimeout,
+        `must be at most ${LIMITS.persistTimeoutSeconds / 86400} days (${LIMITS.persistTimeoutSeconds / 3600}h; nftables refuses much longer timeouts)`,
+      );
     else persistTimeoutSeconds = Math.round(ms / 1000);
     if (algorithm !== 'persist')
       warnings.push({
@@ -271,6 +289,14 @@ function buildHealthCheck(
     const ms = parseDurationMs(text);
     if (ms === undefined || ms < 10) {
       issue(`spec.healthCheck.${field}`, text, 'must be a duration of at least 10ms');
+      return fallback;
+    }
+    if (ms > LIMITS.timerMs) {
+      issue(
+        `spec.healthCheck.${field}`,
+        text,
+        `must be at most ${LIMITS.timerMs} ms (about 24.8 days, the longest timer Node.js keeps; longer ones fire at once)`,
+      );
       return fallback;
     }
     return ms;

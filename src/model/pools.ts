@@ -11,6 +11,7 @@ import {
 } from '../net/ip.js';
 import { fieldPath, type ConfigIssue } from './issues.js';
 import { toSelector } from './labels.js';
+import { specialRangeReason } from './limits.js';
 import type { ObjectMeta, Pool, ServiceAllocation } from './types.js';
 
 interface RawPoolSpec {
@@ -38,6 +39,8 @@ export function buildPool(
     const field = fieldPath('spec.addresses', i);
     try {
       const r = parseRange(a);
+      const special = specialRangeReason(r);
+      if (special) issues.push({ object, field, value: a, message: special });
       if (r.normalisedFrom) {
         warnings.push({ object, field, value: a, message: `host bits set; using ${formatRange(r)}` });
       }

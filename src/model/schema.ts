@@ -15,6 +15,13 @@ const str = { type: 'string' } as const;
 const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
 const duration = { type: 'string', pattern: '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$' } as const;
 const stringMap = { type: 'object', additionalProperties: str } as const;
+/** Kubernetes label rules: keys up to 253 + "/" + 63 characters, values up to 63. */
+const labelMap = {
+  type: 'object',
+  propertyNames: { maxLength: 317 },
+  additionalProperties: { type: 'string', maxLength: 63 },
+} as const;
+const ref = { type: 'string', minLength: 1, maxLength: 253 } as const;
 
 export const labelSelectorSchema = {
   type: 'object',
@@ -40,10 +47,11 @@ export const labelSelectorSchema = {
 export const metadataSchema = {
   type: 'object',
   required: ['name'],
+  additionalProperties: false,
   properties: {
     name: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' },
     namespace: { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
-    labels: stringMap,
+    labels: labelMap,
     annotations: stringMap,
   },
 } as const;
@@ -74,13 +82,13 @@ export const loadBalancerSpecSchema = {
   additionalProperties: false,
   required: ['ports'],
   properties: {
-    pool: str,
+    pool: ref,
     addresses: { type: 'array', items: str, maxItems: 2 },
     ipFamilies: { type: 'array', items: { enum: IP_FAMILIES }, minItems: 1, maxItems: 2, uniqueItems: true },
     ipFamilyPolicy: { enum: IP_FAMILY_POLICIES },
-    secondaryPools: { type: 'array', items: str, maxItems: MAX_SECONDARY_ADDRESSES },
+    secondaryPools: { type: 'array', items: ref, maxItems: MAX_SECONDARY_ADDRESSES },
     secondaryAddresses: { type: 'array', items: str, maxItems: MAX_SECONDARY_ADDRESSES },
-    sharingKey: { type: 'string', minLength: 1 },
+    sharingKey: { type: 'string', minLength: 1, maxLength: 253 },
     ports: {
       type: 'array',
       minItems: 1,
@@ -89,7 +97,7 @@ export const loadBalancerSpecSchema = {
         additionalProperties: false,
         required: ['port'],
         properties: {
-          name: str,
+          name: { type: 'string', maxLength: 63 },
           port,
           protocol: { enum: PROTOCOLS },
           targetPort: port,
@@ -104,6 +112,7 @@ export const loadBalancerSpecSchema = {
     sourceRanges: { type: 'array', items: str, maxItems: 1000 },
     endpoints: {
       type: 'array',
+      maxItems: 65_535,
       items: {
         type: 'object',
         additionalProperties: false,
@@ -138,6 +147,7 @@ const objectSchema = (kind: string, versions: readonly string[], spec: object) =
   ({
     type: 'object',
     required: ['apiVersion', 'kind', 'metadata', 'spec'],
+    additionalProperties: false,
     properties: {
       apiVersion: { enum: versions },
       kind: { const: kind },

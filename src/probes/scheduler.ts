@@ -28,7 +28,17 @@ export interface ProbeTarget {
   readonly check: HealthCheckConfig;
 }
 
-export type OnChange = (service: string, endpoint: string, state: EndpointState, reason: string) => void;
+/**
+ * `target`: the target whose check produced the verdict, when the caller knows it (the core ignores
+ * verdicts of a check that went; without it the verdict is taken for the endpoint's current check).
+ */
+export type OnChange = (
+  service: string,
+  endpoint: string,
+  state: EndpointState,
+  reason: string,
+  target?: ProbeTarget,
+) => void;
 
 export interface Timers {
   now(): number;
@@ -107,6 +117,18 @@ export function probeIdentity(t: ProbeTarget): string {
   ]);
 }
 
+/** Keys the targets, refusing duplicates and bad thresholds before anything changes. */
+export function checkTargets(targets: Iterable<ProbeTarget>): Map<string, ProbeTarget> {
+  const next = new Map<string, ProbeTarget>();
+  for (const t of targets) {
+    checkThresholds(t.check);
+    const key = targetKey(t.service, t.endpoint);
+    if (next.has(key)) throw new DuplicateTargetError(key);
+    next.set(key, t);
+  }
+  return next;
+}
+
 export class ProbeScheduler {
   private readonly entries = new Map<string, Entry>();
   private readonly queue: string[] = [];
@@ -129,16 +151,26 @@ export class ProbeScheduler {
   /** Starts, keeps, changes and stops probes so that exactly `targets` are probed. */
   update(targets: readonly ProbeTarget[]): void {
     if (this.stopped) throw new SchedulerStoppedError();
-    const next = new Map<string, ProbeTarget>();
-    for (const t of targets) {
+    const next = checkTargets(targets);
+    const removed: string[] = [];
+    for (const key of this.entries.keys()) if (!next.has(key)) removed.push(key);
+    this.patch(next.values(), removed);
+  }
+
+  /**
+   * O(change) form of update: `upsert` targets are added or changed, `remove` keys (targetKey) go;
+   * every other target keeps running untouched.
+   */
+  patch(upsert: Iterable<ProbeTarget>, remove: Iterable<string> = []): void {
+    if (this.stopped) throw new SchedulerStoppedError();
+    const events: [ProbeTarget, EndpointState, string][] = [];
+    for (const key of remove) {
+      const e = this.entries.get(key);
+      if (e) this.drop(key, e);
+    }
+    for (const t of upsert) {
       checkThresholds(t.check);
       const key = targetKey(t.service, t.endpoint);
-      if (next.has(key)) throw new DuplicateTargetError(key);
-      next.set(key, t);
-    }
-    const events: [ProbeTarget, EndpointState, string][] = [];
-    for (const [key, e] of this.entries) if (!next.has(key)) this.drop(key, e);
-    for (const [key, t] of next) {
       const e = this.entries.get(key);
       if (!e) {
         const fresh: Entry = { target: t, record: initialHealth(), gen: 0, queued: false };
@@ -303,7 +335,7 @@ export class ProbeScheduler {
   }
 
   private emit(t: ProbeTarget, state: EndpointState, reason: string): void {
-    this.safely(() => this.opts.onChange(t.service, t.endpoint, state, reason));
+    this.safely(() => this.opts.onChange(t.service, t.endpoint, state, reason, t));
   }
 
   private safely(fn: () => void): void {

@@ -1,9 +1,26 @@
 // The controller core: a snapshot (objects + validated state + allocations) and pure transitions
 // from one snapshot to the next. Invalid changes produce issues and leave the snapshot as it was.
-import { allocate, type Allocation, type ServiceStatus } from '../ipam/allocator.js';
+import { allocateSteps, type Allocation, type IpamMemo, type ServiceStatus } from '../ipam/allocator.js';
 import type { ConfigIssue } from '../model/issues.js';
-import { buildDesiredState, objectLabel } from '../model/validate.js';
-import type { DesiredState, Origin, RawObject, StoredObject } from '../model/types.js';
+import {
+  buildDesiredState,
+  buildDesiredStateSteps,
+  objectLabel,
+  shapeOf,
+  updateDesiredStateSteps,
+} from '../model/validate.js';
+import { runSync, STEP, type Steps } from '../model/steps.js';
+import { countIssues } from '../model/limits.js';
+import { poolHolds } from '../model/pools.js';
+import { tryParseIp } from '../net/ip.js';
+import {
+  Kind,
+  objectKey,
+  type DesiredState,
+  type Origin,
+  type RawObject,
+  type StoredObject,
+} from '../model/types.js';
 
 export interface Snapshot {
   /** Bumped on every accepted change. */
@@ -13,11 +30,18 @@ export interface Snapshot {
   readonly allocations: ReadonlyMap<string, Allocation>;
   readonly status: ReadonlyMap<string, ServiceStatus>;
   readonly warnings: readonly ConfigIssue[];
+  /** IPAM's carry-over, so the next change re-examines only what it touches. */
+  readonly ipam?: IpamMemo;
 }
 
 export type Change =
   /** The config file was (re)read: its objects replace every file-origin object. */
-  | { readonly type: 'file'; readonly objects: readonly RawObject[] }
+  | {
+      readonly type: 'file';
+      readonly objects: readonly RawObject[];
+      /** Allow a file that would delete every file-defined object (refused by default: likely truncated). */
+      readonly allowEmpty?: boolean;
+    }
   /** Create or replace these objects (API). `createOnly` refuses names that exist. */
   | { readonly type: 'apply'; readonly objects: readonly RawObject[]; readonly createOnly?: boolean }
   | { readonly type: 'delete'; readonly kind: string; readonly name: string };
@@ -30,10 +54,12 @@ export const TransitionError = {
   Invalid: 'Invalid',
   AlreadyExists: 'AlreadyExists',
   NotFound: 'NotFound',
+  /** Refused by an invariant (a pool still in use). */
+  Conflict: 'Conflict',
+  /** A file change that would delete every file-defined object, without allowEmpty. */
+  WouldDeleteAll: 'WouldDeleteAll',
 } as const;
 export type TransitionError = (typeof TransitionError)[keyof typeof TransitionError];
-
-const labelOf = (o: RawObject) => objectLabel(o, 0);
 
 export function emptySnapshot(): Snapshot {
   const built = buildDesiredState([]);
@@ -50,81 +76,221 @@ export function emptySnapshot(): Snapshot {
 
 /** Builds a snapshot from objects and the allocations held before (from disk or the previous snapshot). */
 export function buildSnapshot(
-  objects: readonly StoredObject[],
+  objects: readonly StoredObject[] | ReadonlyMap<string, StoredObject>,
   previous: ReadonlyMap<string, Allocation>,
   generation: number,
+  before?: Snapshot,
+  changed?: ReadonlySet<string>,
 ): Transition {
-  const built = buildDesiredState(objects);
+  return runSync(buildSnapshotSteps(objects, previous, generation, before, changed));
+}
+
+function* buildSnapshotSteps(
+  objects: readonly StoredObject[] | ReadonlyMap<string, StoredObject>,
+  previous: ReadonlyMap<string, Allocation>,
+  generation: number,
+  before?: Snapshot,
+  /** With `before`: the labels that differ from it, so validation looks at those alone. */
+  changed?: ReadonlySet<string>,
+): Steps<Transition> {
+  const list = Array.isArray(objects) ? objects : [...objects.values()];
+  const built =
+    before && changed && !Array.isArray(objects)
+      ? yield* updateDesiredStateSteps(
+          before.state,
+          before.warnings,
+          objects as ReadonlyMap<string, StoredObject>,
+          changed,
+        )
+      : yield* buildDesiredStateSteps(list);
   if (!built.state) return { ok: false, code: TransitionError.Invalid, issues: built.issues };
-  const ipam = allocate(built.state, previous);
+  const ipam = yield* allocateSteps(
+    built.state,
+    previous,
+    before && { state: before.state, status: before.status, ...(before.ipam ? { memo: before.ipam } : {}) },
+  );
   return {
     ok: true,
     changed: true,
     next: {
       generation,
-      objects,
+      objects: list,
       state: built.state,
       allocations: ipam.allocations,
       status: ipam.status,
       warnings: built.warnings,
+      ...(ipam.memo ? { ipam: ipam.memo } : {}),
     },
   };
 }
 
-function upsert(list: StoredObject[], o: RawObject, origin: Origin): void {
-  const label = labelOf(o);
-  const i = list.findIndex((s) => labelOf(s.object) === label);
-  if (i >= 0) list[i] = { origin, object: o };
-  else list.push({ origin, object: o });
+/** Same content (key order included: a reordered object counts as changed, which is harmless). */
+const sameObject = (a: StoredObject | undefined, origin: Origin, o: RawObject): boolean =>
+  a !== undefined &&
+  a.origin === origin &&
+  (a.object === o || JSON.stringify(a.object) === JSON.stringify(o));
+
+/**
+ * What the change's objects get wrong on their own (limits, kind, shape, duplicates), labelled by
+ * their place in the change itself ("document 2" of a two-document file, never of the whole set).
+ */
+function* changeIssues(objects: readonly RawObject[]): Steps<ConfigIssue[]> {
+  const count = countIssues(objects.length);
+  if (count.length > 0) return count;
+  const issues: ConfigIssue[] = [];
+  for (const [i, o] of objects.entries()) {
+    if (i % STEP === STEP - 1) yield;
+    issues.push(...shapeOf(o, i));
+  }
+  return issues.length > 0 ? issues : duplicateIssues(objects);
 }
 
-/** Applies a change to a snapshot. Pure. */
+/** Two objects of one change with the same Kind/name: refused by every front door alike. */
+function duplicateIssues(objects: readonly RawObject[]): ConfigIssue[] {
+  const seen = new Map<string, number>();
+  const issues: ConfigIssue[] = [];
+  objects.forEach((o, i) => {
+    const label = objectLabel(o, i);
+    if (label.startsWith('document ')) return;
+    const first = seen.get(label);
+    if (first === undefined) seen.set(label, i);
+    else
+      issues.push({
+        object: label,
+        field: 'metadata.name',
+        value: (o.metadata as { name?: unknown }).name,
+        message: `defined twice (documents ${first + 1} and ${i + 1}); names must be unique per kind`,
+      });
+  });
+  return issues;
+}
+
+const invalid = (
+  issues: readonly ConfigIssue[],
+  code: TransitionError = TransitionError.Invalid,
+): Transition => ({
+  ok: false,
+  code,
+  issues,
+});
+
+/**
+ * "A pool in use may not be deleted": the rule lives here so the file, SIGHUP, REST and every other
+ * front door obey it alike. A pool is in use while a service that stays holds one of its addresses.
+ */
+function poolsInUseIssues(current: Snapshot, next: ReadonlyMap<string, StoredObject>): ConfigIssue[] {
+  const gone = [...current.state.pools.values()].filter(
+    (p) => !next.has(objectKey(Kind.IPAddressPool, p.meta.name)),
+  );
+  if (gone.length === 0) return [];
+  const holders = new Map<string, string[]>();
+  for (const [service, a] of current.allocations) {
+    if (!next.has(objectKey(Kind.LoadBalancer, service))) continue;
+    for (const text of [...a.addresses, ...a.secondaryAddresses]) {
+      const ip = tryParseIp(text);
+      const pool = ip && gone.find((p) => poolHolds(p, ip));
+      if (pool) holders.set(pool.meta.name, [...(holders.get(pool.meta.name) ?? []), `${service} (${text})`]);
+    }
+  }
+  return [...holders].map(([name, users]) => ({
+    object: objectKey(Kind.IPAddressPool, name),
+    field: 'metadata.name',
+    value: name,
+    message: `still in use by ${users.length} LoadBalancer(s): ${users.slice(0, 5).join(', ')}${users.length > 5 ? ', ...' : ''}; delete or move those services first`,
+  }));
+}
+
+/** Applies a change to a snapshot. Pure. Work is proportional to the change (plus a few O(n) copies). */
 export function transition(current: Snapshot, change: Change): Transition {
-  let objects: StoredObject[];
+  return runSync(transitionSteps(current, change));
+}
+
+/** transition() in resumable steps: the runtime runs big changes in slices (model/steps.ts). */
+export function* transitionSteps(current: Snapshot, change: Change): Steps<Transition> {
+  const index = new Map(current.state.objects);
+  const touched = new Set<string>();
   switch (change.type) {
     case 'file': {
-      objects = current.objects.filter((s) => s.origin !== 'file');
-      for (const o of change.objects) upsert(objects, o, 'file');
+      const bad = yield* changeIssues(change.objects);
+      if (bad.length > 0) return invalid(bad);
+      const labels = new Set(change.objects.map((o, i) => objectLabel(o, i)));
+      const before = [...index.values()].filter((s) => s.origin === 'file');
+      if (
+        !change.allowEmpty &&
+        before.length > 0 &&
+        !before.some((s) => labels.has(objectLabel(s.object, 0)))
+      ) {
+        return invalid(
+          [
+            {
+              object: 'config',
+              field: '',
+              value: undefined,
+              message: `the file would delete every file-defined object (${before.length}, none kept: ${change.objects.length === 0 ? 'the file is empty' : 'no name in common'}); refused as a likely truncated file — fix the file, or start ferrolb with --allow-empty to allow it`,
+            },
+          ],
+          TransitionError.WouldDeleteAll,
+        );
+      }
+      for (const s of before) {
+        const label = objectLabel(s.object, 0);
+        if (!labels.has(label)) {
+          index.delete(label);
+          touched.add(label);
+        }
+      }
+      for (const [i, o] of change.objects.entries()) {
+        if (i % STEP === STEP - 1) yield;
+        const label = objectLabel(o, i);
+        const prev = index.get(label);
+        if (sameObject(prev, 'file', o)) continue;
+        index.set(label, { origin: 'file', object: o });
+        touched.add(label);
+      }
       break;
     }
     case 'apply': {
-      objects = [...current.objects];
-      for (const o of change.objects) {
-        if (change.createOnly && objects.some((s) => labelOf(s.object) === labelOf(o))) {
-          return {
-            ok: false,
-            code: TransitionError.AlreadyExists,
-            issues: [
+      const bad = yield* changeIssues(change.objects);
+      if (bad.length > 0) return invalid(bad);
+      for (const [i, o] of change.objects.entries()) {
+        if (i % STEP === STEP - 1) yield;
+        const label = objectLabel(o, i);
+        const prev = index.get(label);
+        if (change.createOnly && prev) {
+          return invalid(
+            [
               {
-                object: labelOf(o),
+                object: label,
                 field: 'metadata.name',
                 value: (o.metadata as { name?: unknown })?.name,
                 message: 'already exists',
               },
             ],
-          };
+            TransitionError.AlreadyExists,
+          );
         }
         // An object the file defines stays file-owned: the next reload re-applies the file's version.
-        const existing = objects.find((s) => labelOf(s.object) === labelOf(o));
-        upsert(objects, o, existing?.origin ?? 'api');
+        const origin = prev?.origin ?? 'api';
+        if (sameObject(prev, origin, o)) continue;
+        index.set(label, { origin, object: o });
+        touched.add(label);
       }
       break;
     }
     case 'delete': {
-      const label = `${change.kind}/${change.name}`;
-      objects = current.objects.filter((s) => labelOf(s.object) !== label);
-      if (objects.length === current.objects.length) {
-        return {
-          ok: false,
-          code: TransitionError.NotFound,
-          issues: [{ object: label, field: 'metadata.name', value: change.name, message: 'not found' }],
-        };
+      const label = objectKey(change.kind, change.name);
+      if (!index.delete(label)) {
+        return invalid(
+          [{ object: label, field: 'metadata.name', value: change.name, message: 'not found' }],
+          TransitionError.NotFound,
+        );
       }
+      touched.add(label);
       break;
     }
   }
-  const t = buildSnapshot(objects, current.allocations, current.generation + 1);
-  if (!t.ok) return t;
-  const changed = JSON.stringify(t.next.objects) !== JSON.stringify(current.objects);
-  return changed ? t : { ok: true, changed: false, next: current };
+  if (touched.size === 0) return { ok: true, changed: false, next: current };
+  const inUse = poolsInUseIssues(current, index);
+  if (inUse.length > 0) return invalid(inUse, TransitionError.Conflict);
+  return yield* buildSnapshotSteps(index, current.allocations, current.generation + 1, current, touched);
 }

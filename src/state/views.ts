@@ -40,6 +40,15 @@ export interface LoadBalancerView {
   readonly status: { phase: 'Allocated' | 'Pending'; code?: string; reason?: string };
   /** Packets/bytes to the service, when the data plane runs. */
   readonly counters?: Counters;
+  /** Present when the kernel refused the service: not (or only partly) programmed, and why. */
+  readonly dataplane?: DataplaneFailureView;
+}
+
+export interface DataplaneFailureView {
+  readonly state: 'Failed';
+  /** input: the compiler refused it; rules: nft did; vip: an address could not be plumbed. */
+  readonly kind: string;
+  readonly reason: string;
 }
 
 export interface PoolView {
@@ -129,6 +138,18 @@ export function poolViews(snap: Snapshot): PoolView[] {
 }
 
 /** Merges live counters (from the data plane) into views; services without counters are left as they are. */
+/** Marks the services the data plane could not program (see DataplaneShell.failures()). */
+export function withDataplaneFailures(
+  lbs: LoadBalancerView[],
+  failures: ReadonlyMap<string, { kind: string; reason: string }> | undefined,
+): LoadBalancerView[] {
+  if (!failures || failures.size === 0) return lbs;
+  return lbs.map((lb) => {
+    const f = failures.get(lb.name);
+    return f ? { ...lb, dataplane: { state: 'Failed', kind: f.kind, reason: f.reason } } : lb;
+  });
+}
+
 export function withCounters(
   lbs: readonly LoadBalancerView[],
   counters: readonly {

@@ -35,6 +35,8 @@ export interface BfdEvents {
   /** The session left Up (detection time expired or the peer said Down). */
   readonly onDown: (peerAddress: string, diag: number) => void;
   readonly onUp?: (peerAddress: string) => void;
+  /** Any state change (for a thread that mirrors states elsewhere). */
+  readonly onTransition?: (peerAddress: string, to: BfdStateName) => void;
   readonly log?: (msg: string) => void;
 }
 
@@ -76,6 +78,11 @@ export class BfdManager {
       if (!p || JSON.stringify(p) !== JSON.stringify(s.peer)) this.remove(key);
     }
     for (const [key, p] of wanted) if (!this.sessions.has(key)) await this.add(key, p);
+  }
+
+  /** Every session's state, keyed by canonical peer address. */
+  states(): [string, BfdStateName][] {
+    return [...this.sessions].map(([k, s]) => [k, stateName(s.state.state)]);
   }
 
   state(peerAddress: string): BfdStateName | undefined {
@@ -175,6 +182,7 @@ export class BfdManager {
       }
       case 'transition':
         this.events.log?.(`BFD ${s.key}: ${stateName(a.from)} → ${stateName(a.to)} (diag ${a.diag})`);
+        this.events.onTransition?.(s.peer.peerAddress, stateName(a.to));
         if (a.to === BfdState.Up) this.events.onUp?.(s.peer.peerAddress);
         if (a.from === BfdState.Up) this.events.onDown(s.peer.peerAddress, a.diag);
         break;

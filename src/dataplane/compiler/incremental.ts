@@ -201,20 +201,59 @@ export class IncrementalCompiler {
     };
   }
 
-  /** The filter sets as they were before this update: today's plus the delta's old values. */
-  private filterBefore(): TableState {
+  /** A copy of the filter sets as they are now (purge.ts compares them after a commit). */
+  filterState(): TableState {
     const maps = new Map<string, TableMap>();
     for (const n of FILTER_SETS) {
-      const head = this.d.maps.has(n) ? this.d.maps.get(n) : this.maps.get(n);
+      const m = this.maps.get(n);
+      if (m) maps.set(n, { ...headOf(m), elements: new Map(m.elements) });
+    }
+    return { table: this.state.table, chains: new Map(), maps, counters: new Map() };
+  }
+
+  /** The filter sets as they were before this update. */
+  private filterBefore(): TableState {
+    return this.before(this.d, FILTER_SETS);
+  }
+
+  /**
+   * The table as it was before the update that returned `d` (a tracked one), as a new TableState:
+   * today's objects with the delta's old values put back. Untouched maps are shared with the
+   * compiler's state (which patches them in place later: copy before keeping it across an update).
+   * `only`: just these maps (and no chains or counters).
+   */
+  before(
+    d: Pick<Delta, 'maps' | 'elements' | 'chains' | 'counters'>,
+    only?: ReadonlySet<string>,
+  ): TableState {
+    const maps = new Map<string, TableMap>();
+    const touched = new Set([...d.maps.keys(), ...d.elements.keys()]);
+    if (!only) for (const [n, m] of this.maps) if (!touched.has(n)) maps.set(n, m);
+    for (const n of touched) {
+      if (only && !only.has(n)) continue;
+      const head = d.maps.has(n) ? d.maps.get(n) : this.maps.get(n);
       if (!head) continue;
       const els = new Map(this.maps.get(n)?.elements ?? []);
-      for (const [k, old] of this.d.elements.get(n) ?? []) {
+      for (const [k, old] of d.elements.get(n) ?? []) {
         if (old === undefined) els.delete(k);
         else els.set(k, old);
       }
       maps.set(n, { ...headOf(head), elements: els });
     }
-    return { table: this.state.table, chains: new Map(), maps, counters: new Map() };
+    if (only) for (const n of only) if (!touched.has(n) && this.maps.has(n)) maps.set(n, this.maps.get(n)!);
+    const chains = new Map<string, TableChain>(only ? [] : this.chains);
+    const counters = new Map<string, string>(only ? [] : this.counters);
+    if (!only) {
+      for (const [n, old] of d.chains) {
+        if (old) chains.set(n, old);
+        else chains.delete(n);
+      }
+      for (const [n, old] of d.counters) {
+        if (old !== undefined) counters.set(n, old);
+        else counters.delete(n);
+      }
+    }
+    return { table: this.state.table, chains, maps, counters };
   }
 
   // --- mutations, each recorded in the delta -------------------------------------------------

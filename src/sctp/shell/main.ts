@@ -2,24 +2,15 @@
 // wires SctpQueueShell in): `node dist/src/sctp/shell/main.js CONFIG.json`. Config:
 // { "queue": 7, "services": [{ "name", "vips": ["10.0.0.1", ...], "port", "endpoints": [{ "addresses": [...], "port" }] }] }
 // stdin commands: "dump" → one JSON line {associations, stats}; "quit" → exit 0.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { spawnRunner } from '../../dataplane/exec.js';
 import { createInterface } from 'node:readline';
 import { parseIp } from '../../net/ip.js';
-import { SctpNatEngine } from '../engine/engine.js';
 import type { SctpService } from '../engine/types.js';
+import { DEFAULT_NAMES, fastPathTable } from '../kernel/nft.js';
+import { nftFileRunner } from '../kernel/writer.js';
+import { SctpCarrier } from './carrier.js';
 import { loadPacketIo } from './native.js';
-import { SctpQueueShell } from './queue.js';
-import {
-  DEFAULT_NAMES,
-  PathIds,
-  fastPathScript,
-  fastPathTable,
-  parseCounters,
-  tupleKey,
-} from '../kernel/nft.js';
-import type { NatEntry, PathChanges } from '../engine/types.js';
-import { entryKey } from '../engine/association.js';
 
 interface RawConfig {
   queue: number;
@@ -34,6 +25,7 @@ interface RawConfig {
   }[];
 }
 
+// Start-up only (before the queue opens): reading the config synchronously delays no packet.
 const cfg = JSON.parse(readFileSync(process.argv[2] ?? '/dev/stdin', 'utf8')) as RawConfig;
 const services: SctpService[] = cfg.services.map((s) => ({
   name: s.name,
@@ -41,66 +33,29 @@ const services: SctpService[] = cfg.services.map((s) => ({
   port: s.port,
   endpoints: s.endpoints.map((e) => ({ addresses: e.addresses.map(parseIp), port: e.port })),
 }));
-const engine = new SctpNatEngine(services, cfg.limits ?? {});
-const nft = (script: string) =>
-  execFileSync('nft', ['-f', '-'], { input: script, stdio: ['pipe', 'ignore', 'inherit'] });
+const run = spawnRunner();
+const nftRun = nftFileRunner(run);
 const dropTables = () =>
-  nft(
+  nftRun(
     ['ip', 'ip6']
       .map((f) => `table ${f} ${DEFAULT_NAMES.table} {}\ndelete table ${f} ${DEFAULT_NAMES.table}\n`)
       .join(''),
   );
-let applyChanges: ((c: PathChanges) => void) | undefined;
-let pollCounters: (() => void) | undefined;
 if (cfg.fastPath) {
-  dropTables();
-  nft(fastPathTable());
-  const ids = new PathIds();
-  // Kernel key → the entry installed for it, to map counter movement back to associations.
-  const installed = new Map<string, NatEntry>();
-  const last = new Map<string, number>();
-  applyChanges = (c) => {
-    const script = fastPathScript(c, ids);
-    if (script) nft(script);
-    for (const e of c.remove) {
-      const cur = installed.get(tupleKey(e));
-      if (cur && entryKey(cur) === entryKey(e)) installed.delete(tupleKey(e));
-    }
-    for (const e of c.add) installed.set(tupleKey(e), e);
-  };
-  pollCounters = () => {
-    const now = Date.now();
-    for (const f of [4, 6] as const) {
-      const json = execFileSync(
-        'nft',
-        ['-j', 'list', 'map', f === 4 ? 'ip' : 'ip6', DEFAULT_NAMES.table, 'pathid'],
-        { encoding: 'utf8' },
-      );
-      for (const [k, packets] of parseCounters(json, f)) {
-        const e = installed.get(k);
-        if (!e || packets === (last.get(k) ?? 0)) continue;
-        last.set(k, packets);
-        if (e.toward === 'endpoint') engine.observe(e.association, e.match.src, now);
-        else engine.touch(e.association, now);
-      }
-    }
-  };
+  await dropTables();
+  await nftRun(fastPathTable());
 }
-const shell = new SctpQueueShell({
+// Engine, queue, batched asynchronous fast-path writer and counter poll: the daemon's carrier.
+const carrier = new SctpCarrier({
   queueNum: cfg.queue,
   io: loadPacketIo(),
-  engine,
-  ...(applyChanges ? { applyChanges } : {}),
+  services,
+  limits: cfg.limits ?? {},
+  run,
+  warn: (msg, err) => process.stderr.write(`${msg}: ${String(err)}\n`),
+  fastPath: cfg.fastPath ?? false,
 });
-shell.start();
-const timer = setInterval(() => {
-  try {
-    pollCounters?.();
-  } catch {
-    // nft unavailable for a moment: liveness just lags one period.
-  }
-  shell.tick();
-}, 250);
+const { engine, shell } = carrier;
 const bigints = (_: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
 createInterface({ input: process.stdin }).on('line', (line) => {
   const cmd = line.trim();
@@ -109,10 +64,10 @@ createInterface({ input: process.stdin }).on('line', (line) => {
       JSON.stringify({ associations: engine.associations(Date.now()), stats: shell.stats }, bigints) + '\n',
     );
   if (cmd === 'quit') {
-    clearInterval(timer);
-    shell.stop();
-    if (cfg.fastPath) dropTables();
-    process.exit(0);
+    void carrier
+      .stop()
+      .then(() => (cfg.fastPath ? dropTables() : undefined))
+      .finally(() => process.exit(0));
   }
 });
 process.stdout.write(JSON.stringify({ ready: true, queue: cfg.queue }) + '\n');

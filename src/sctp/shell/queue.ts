@@ -10,8 +10,13 @@ export interface QueueShellOptions {
   readonly queueNum: number;
   readonly io: PacketIo;
   readonly engine: SctpNatEngine;
-  /** Applies kernel NAT entry changes (e.g. nft map elements). Absent: everything stays in userspace. */
-  readonly applyChanges?: (c: PathChanges) => void;
+  /**
+   * Applies kernel NAT entry changes (e.g. nft map elements). Absent: everything stays in userspace.
+   * May be asynchronous: the packet's verdict then waits until the promise settles (the entries it
+   * relies on exist), and every later verdict waits behind it, so verdicts leave in arrival order.
+   * Resolving false (or rejecting) counts an apply error; the packet is still forwarded.
+   */
+  readonly applyChanges?: (c: PathChanges) => unknown;
   readonly now?: () => number;
   readonly onResult?: (r: EngineResult) => void;
 }
@@ -20,6 +25,8 @@ export interface QueueStats {
   packets: number;
   /** Kernel entry updates that failed (the packets then keep taking the userspace path). */
   applyErrors: number;
+  /** Verdicts that waited for kernel entries (or behind one that did). */
+  held: number;
   forwarded: number;
   dropped: Record<string, number>;
   originated: number;
@@ -27,7 +34,16 @@ export interface QueueStats {
 
 export class SctpQueueShell {
   private handle: NfqueueHandle | undefined;
-  readonly stats: QueueStats = { packets: 0, applyErrors: 0, forwarded: 0, dropped: {}, originated: 0 };
+  /** The last held verdict; later ones chain behind it to keep arrival order. */
+  private tail: Promise<void> | undefined;
+  readonly stats: QueueStats = {
+    packets: 0,
+    applyErrors: 0,
+    held: 0,
+    forwarded: 0,
+    dropped: {},
+    originated: 0,
+  };
 
   constructor(private readonly o: QueueShellOptions) {}
 
@@ -52,7 +68,20 @@ export class SctpQueueShell {
       return;
     }
     // Kernel entries first, so packets that follow the verdict already find them.
-    if (r.changes.add.length + r.changes.remove.length > 0) this.apply(r.changes);
+    const applied = r.changes.add.length + r.changes.remove.length > 0 ? this.apply(r.changes) : undefined;
+    if (applied === undefined && this.tail === undefined) {
+      this.issue(h, id, r);
+      return;
+    }
+    this.stats.held++;
+    const tail: Promise<void> = Promise.all([this.tail, applied]).then(() => {
+      if (this.handle === h) this.issue(h, id, r);
+      if (this.tail === tail) this.tail = undefined;
+    });
+    this.tail = tail;
+  }
+
+  private issue(h: NfqueueHandle, id: number, r: EngineResult): void {
     const translated = r.packets.find((p) => !p.originated);
     if (translated) {
       this.o.io.verdict(h, id, true, translated.bytes);
@@ -71,18 +100,36 @@ export class SctpQueueShell {
     this.o.onResult?.(r);
   }
 
+  /** Resolves when every held verdict has been issued (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.tail) await this.tail;
+  }
+
   /** Expiry; call periodically. */
   tick(): void {
     const c = this.o.engine.tick((this.o.now ?? Date.now)());
-    if (c.remove.length > 0) this.apply(c);
+    if (c.remove.length > 0) void this.apply(c);
   }
 
-  private apply(c: PathChanges): void {
+  /** undefined when applied synchronously; else a promise that never rejects. */
+  private apply(c: PathChanges): Promise<void> | undefined {
+    let r: unknown;
     try {
-      this.o.applyChanges?.(c);
+      r = this.o.applyChanges?.(c);
     } catch {
       this.stats.applyErrors++;
+      return undefined;
     }
+    if (r === false) this.stats.applyErrors++;
+    if (!(r instanceof Promise)) return undefined;
+    return (r as Promise<unknown>).then(
+      (ok) => {
+        if (ok === false) this.stats.applyErrors++;
+      },
+      () => {
+        this.stats.applyErrors++;
+      },
+    );
   }
 
   stop(): void {

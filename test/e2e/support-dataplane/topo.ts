@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { nsExec, Topology, waitFor } from '../../support/netns.js';
 import { netnsRunner, type Runner } from '../../../src/dataplane/exec.js';
+import { heldVips } from '../../../src/dataplane/vip.js';
 import type { DataplaneEndpoint, DataplaneService } from '../../../src/dataplane/types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -213,3 +214,8 @@ export const webService = (t: LbTopo, over: Partial<DataplaneService> = {}): Dat
   endpoints: eps(t, 46),
   ...over,
 });
+
+/** VIPs the LB namespace holds on ferrolb0 (local routes or addresses), as one sorted text. */
+export async function vipsText(t: LbTopo, dev = 'ferrolb0'): Promise<string> {
+  return [...((await heldVips(t.run, dev)) ?? [])].sort().join(' ');
+}

@@ -103,12 +103,14 @@ test('sharing key: same key and disjoint ports share; overlapping ports or other
     lb('e', { addresses: ['10.0.0.0'], sharingKey: 'k', ports: [{ port: 53, protocol: 'UDP' }] }),
   );
   const r = allocate(s, new Map());
-  assert.deepEqual(r.allocations.get('a')?.addresses, ['10.0.0.0']);
-  assert.deepEqual(r.allocations.get('b')?.addresses, ['10.0.0.0']);
-  assert.notDeepEqual(r.allocations.get('c')?.addresses, ['10.0.0.0']);
-  const d = r.status.get('d');
-  assert.ok(d?.phase === 'Pending' && /sharing needs the same sharingKey/.test(d.reason));
-  assert.deepEqual(r.allocations.get('e')?.addresses, ['10.0.0.0']);
+  // Explicit requests are served before any automatic pick: d and e both ask for .0; d (first by
+  // name among the requesters) gets it, e cannot share it (other key), a/b/c auto-assign around it.
+  assert.deepEqual(r.allocations.get('d')?.addresses, ['10.0.0.0']);
+  const e = r.status.get('e');
+  assert.ok(e?.phase === 'Pending' && /in use by d \(sharing needs the same sharingKey/.test(e.reason));
+  assert.deepEqual(r.allocations.get('a')?.addresses, ['10.0.0.1']);
+  assert.deepEqual(r.allocations.get('b')?.addresses, ['10.0.0.1']);
+  assert.deepEqual(r.allocations.get('c')?.addresses, ['10.0.0.2']);
 });
 
 test('dual stack: Require fails without IPv6, Prefer degrades, ipFamilies picks', () => {

@@ -131,3 +131,49 @@ test('an engine bug never escapes the shell: the packet is dropped and counted',
   assert.deepEqual(f.verdicts, [{ id: 1, accept: false }]);
   assert.equal(shell.stats.dropped['engine-error'], 1);
 });
+
+test('asynchronous kernel writes: a verdict waits for its entries, and later verdicts wait behind it', async () => {
+  const f = fakeIo();
+  const engine = new SctpNatEngine([svc]);
+  const order: string[] = [];
+  let finish: ((ok: boolean) => void) | undefined;
+  const shell = new SctpQueueShell({
+    queueNum: 1,
+    io: f.io,
+    engine,
+    now: () => 0,
+    applyChanges: (c: PathChanges) =>
+      new Promise<boolean>((resolve) => {
+        order.push(`apply ${c.add.length}+${c.remove.length}`);
+        finish = (ok) => {
+          order.push('entries in');
+          resolve(ok);
+        };
+      }),
+  });
+  const origVerdict = f.io.verdict;
+  f.io.verdict = (h, id, a, p) => {
+    order.push(`verdict ${id}`);
+    origVerdict(h, id, a, p);
+  };
+  shell.start();
+  f.deliver([
+    packet(ip('10.0.1.2'), ip('10.9.0.1'), 5000, 7, 0, [initChunk(1, { tag: 11, addrs: [ip('10.0.3.2')] })]),
+  ]);
+  assert.deepEqual(order, ['verdict 1'], 'no entries needed: verdict at once');
+  // INIT-ACK (installs entries), then an unrelated INIT that needs none: both wait for the write.
+  f.deliver([
+    packet(ip('10.0.2.2'), ip('10.9.0.1'), 7, 5000, 11, [
+      initChunk(2, { tag: 22, cookie: new Uint8Array(4) }),
+    ]),
+    packet(ip('10.0.1.9'), ip('10.9.9.9'), 5001, 7, 0, [initChunk(1, { tag: 13 })]),
+  ]);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(order, ['verdict 1', 'apply 6+0']);
+  finish?.(false); // nft refused: counted, the packet still goes (its association stays in userspace)
+  await shell.settled();
+  assert.deepEqual(order, ['verdict 1', 'apply 6+0', 'entries in', 'verdict 1', 'verdict 2']);
+  assert.equal(shell.stats.applyErrors, 1);
+  assert.equal(shell.stats.held, 2);
+  shell.stop();
+});

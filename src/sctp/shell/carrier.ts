@@ -1,0 +1,137 @@
+// The running SCTP path in one piece: engine + NFQUEUE shell + batched fast-path writer + counter
+// poll + expiry tick. The daemon runs it on a worker thread (thread/worker.ts) so config work on the
+// main thread never delays a verdict; tests run it in-process with a fake PacketIo.
+import type { Runner } from '../../dataplane/exec.js';
+import { entryKey } from '../engine/association.js';
+import { SctpNatEngine } from '../engine/engine.js';
+import type { AssociationView, EngineLimits, NatEntry, PathChanges, SctpService } from '../engine/types.js';
+import { DEFAULT_NAMES, PathIds, fastPathScript, parseCounters, tupleKey } from '../kernel/nft.js';
+import { NftBatchWriter, nftFileRunner, type WriterStats } from '../kernel/writer.js';
+import type { PacketIo } from './native.js';
+import { SctpQueueShell, type QueueStats } from './queue.js';
+
+const TICK_MS = 250;
+/** Counter polls run at most this often, and never more than a third of the time (nft at 6k keys: ~0.8 s). */
+const POLL_MIN_MS = 250;
+const POLL_DUTY = 3;
+
+export interface CarrierOptions {
+  readonly queueNum: number;
+  readonly io: PacketIo;
+  readonly services: readonly SctpService[];
+  readonly limits?: Partial<EngineLimits>;
+  /** Runs nft (host namespace by default). */
+  readonly run: Runner;
+  readonly warn: (msg: string, err?: unknown) => void;
+  /** Program kernel fast-path entries (the table must exist). Default on. */
+  readonly fastPath?: boolean;
+}
+
+export interface CarrierStatus {
+  readonly associations: readonly AssociationView[];
+  readonly stats: QueueStats;
+  readonly writer: WriterStats;
+  readonly counterPoll: { readonly lastMs: number; readonly intervalMs: number };
+}
+
+export class SctpCarrier {
+  readonly engine: SctpNatEngine;
+  readonly shell: SctpQueueShell;
+  readonly writer: NftBatchWriter;
+  private readonly installed = new Map<string, NatEntry>();
+  private readonly last = new Map<string, number>();
+  private readonly tickTimer: ReturnType<typeof setInterval>;
+  private pollTimer: ReturnType<typeof setTimeout> | undefined;
+  private poll = { lastMs: 0, intervalMs: POLL_MIN_MS };
+  private stopped = false;
+
+  /** Opens the queue; throws if it cannot (the caller names the cause). */
+  constructor(private readonly o: CarrierOptions) {
+    this.engine = new SctpNatEngine([...o.services], o.limits ?? {});
+    const ids = new PathIds();
+    this.writer = new NftBatchWriter(nftFileRunner(o.run), (err) =>
+      o.warn('sctp: fast-path entries refused; those paths stay in userspace', err),
+    );
+    // Asynchronous and batched: the queue shell holds a packet's verdict until its entries are in.
+    const applyChanges = async (c: PathChanges): Promise<boolean> => {
+      const script = fastPathScript(c, ids);
+      const ok = script === '' || (await this.writer.write(script));
+      for (const e of c.remove) {
+        const k = tupleKey(e);
+        const now = this.installed.get(k);
+        if (now && entryKey(now) === entryKey(e)) {
+          this.installed.delete(k);
+          this.last.delete(k);
+        }
+      }
+      if (ok) for (const e of c.add) this.installed.set(tupleKey(e), e);
+      return ok;
+    };
+    this.shell = new SctpQueueShell({
+      queueNum: o.queueNum,
+      io: o.io,
+      engine: this.engine,
+      ...(o.fastPath === false ? {} : { applyChanges }),
+    });
+    this.shell.start();
+    this.tickTimer = setInterval(() => this.shell.tick(), TICK_MS);
+    if (o.fastPath !== false) this.pollTimer = setTimeout(() => void this.pollCounters(), POLL_MIN_MS);
+  }
+
+  setServices(services: readonly SctpService[]): void {
+    this.engine.setServices([...services]);
+  }
+
+  status(now = Date.now()): CarrierStatus {
+    return {
+      associations: this.engine.associations(now),
+      stats: this.shell.stats,
+      writer: this.writer.stats,
+      counterPoll: this.poll,
+    };
+  }
+
+  /** Closes the queue (held verdicts are dropped with it) and waits for writes in flight. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.tickTimer);
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.shell.stop();
+    await this.writer.idle();
+  }
+
+  /**
+   * Fast-path counters → liveness of client addresses and activity of associations. The listing grows
+   * with the paths: the next poll waits POLL_DUTY × as long as this one took, and polls never overlap.
+   */
+  private async pollCounters(): Promise<void> {
+    const started = Date.now();
+    try {
+      for (const f of [4, 6] as const) {
+        if (this.installed.size === 0) break;
+        const r = await this.o.run('nft', [
+          '-j',
+          'list',
+          'map',
+          f === 4 ? 'ip' : 'ip6',
+          DEFAULT_NAMES.table,
+          'pathid',
+        ]);
+        if (r.code !== 0) continue; // nft busy for a moment: liveness lags one period
+        const now = Date.now();
+        for (const [k, packets] of parseCounters(r.stdout, f)) {
+          const e = this.installed.get(k);
+          if (!e || packets === (this.last.get(k) ?? 0)) continue;
+          this.last.set(k, packets);
+          if (e.toward === 'endpoint') this.engine.observe(e.association, e.match.src, now);
+          else this.engine.touch(e.association, now);
+        }
+      }
+    } catch {
+      // spawn failed (EMFILE, ...): try again next period
+    }
+    const took = Date.now() - started;
+    this.poll = { lastMs: took, intervalMs: Math.max(POLL_MIN_MS, POLL_DUTY * took) };
+    if (!this.stopped) this.pollTimer = setTimeout(() => void this.pollCounters(), this.poll.intervalMs);
+  }
+}
