@@ -325,7 +325,8 @@ export class Applier {
       }
     }
     // The list that compiled goes through the compiler too, so the next apply is incremental again.
-    if (!dryRun && !delta) delta = this.compiler.update(cur, gs, false);
+    // (The first update threw and changed nothing, so this one's delta is still against the kernel.)
+    if (!dryRun && !delta) delta = this.compiler.update(cur, gs, inSync);
     const state = delta ? this.compiler.state : next!.state;
     let tx: Transaction | undefined = delta && inSync ? deltaTransaction(state, delta) : undefined;
     // In sync but only a whole diff can make this change (a set changes type): read the kernel.
