@@ -304,7 +304,8 @@ export class Applier {
         if (!(e instanceof DataplaneInputError)) throw e;
       }
     }
-    const prev = this.lastByName();
+    let prevMemo: Map<string, DataplaneService> | undefined;
+    const prevOf = (name: string) => (prevMemo ??= this.lastByName()).get(name);
     for (let i = 0; !delta && !next; i++) {
       try {
         next = compile(cur, this.opts, gs);
@@ -320,7 +321,7 @@ export class Applier {
         const bad = cur[at]!;
         const orig = list.find((s) => s.name === bad.name) ?? bad;
         if (!this.failures.has(bad.name)) fresh.push(this.failures.record(orig, 'input', e.message));
-        const old = prev.get(bad.name);
+        const old = prevOf(bad.name);
         cur = old && old !== bad ? cur.map((s, k) => (k === at ? old : s)) : cur.filter((_, k) => k !== at);
       }
     }
