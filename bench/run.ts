@@ -9,6 +9,7 @@ import { printBfdBench, runBfdBench } from './bfd.js';
 import { runDataplaneBench } from './dataplane.js';
 import { runReconcileBench } from './reconcile.js';
 import { runK8sBench } from './k8s.js';
+import { formatScale, runScaleBench } from './scale.js';
 import { runEngineSetupBench, runSctpThroughputBench } from './sctp.js';
 import { runSctpWriterBench } from './sctp-writer.js';
 
@@ -143,6 +144,11 @@ async function main(): Promise<void> {
       console.log('SCTP throughput (usrsctp tsctp) via the service ÷ direct (goal ≥ 0.80):');
       for (const x of r) console.log(`  ${JSON.stringify(x)}`);
     }
+  }
+  if ((!only || only === 'scale') && process.getuid?.() === 0) {
+    const r = await runScaleBench();
+    results.scale = r;
+    console.log(formatScale(r.points, r.algorithm));
   }
   if (!only || only === 'k8s') {
     const r = await runK8sBench();

@@ -17,6 +17,7 @@ import {
   type PoolView,
 } from '../state/views.js';
 import type { ServiceCounters } from '../dataplane/applier.js';
+import type { CounterReadOptions } from '../dataplane/countercache.js';
 import { withCounters, withDataplaneFailures } from '../state/views.js';
 import {
   ApiError,
@@ -31,6 +32,9 @@ import {
 import { API_PREFIX } from './paths.js';
 
 export { API_PREFIX };
+/** Counter values a read accepts (listing them costs seconds at 10k services), and how long it waits. */
+const COUNTERS_MAX_AGE_MS = 5_000;
+const COUNTERS_WAIT_MS = 500;
 
 export interface ApiOptions {
   readonly runtime: Runtime;
@@ -40,8 +44,11 @@ export interface ApiOptions {
   readonly metrics?: Registry;
   /** When set, every write is refused with this reason (e.g. the agent: Kubernetes owns the config). */
   readonly readOnly?: string;
-  /** Live packet/byte counters from the data plane, merged into LoadBalancer views. */
-  readonly counters?: () => Promise<readonly ServiceCounters[]>;
+  /**
+   * Live packet/byte counters from the data plane, merged into LoadBalancer views: all services, or
+   * one. Reads accept values a few seconds old (see src/dataplane/countercache.ts).
+   */
+  readonly counters?: (o: CounterReadOptions) => Promise<readonly ServiceCounters[]>;
   /** Services the data plane could not program, by name (shown in LoadBalancer views). */
   readonly dataplaneFailures?: () => ReadonlyMap<string, { kind: string; reason: string }>;
   /** GET /readyz: undefined when ready, else why not (503). Absent: ready once listening. */
@@ -158,22 +165,36 @@ export class ApiServer {
     await new Promise<void>((r) => s.close(() => r()));
   }
 
-  private views(): { lbs: LoadBalancerView[]; pools: PoolView[] } {
-    const snap = this.opts.runtime.snapshot;
-    return {
-      lbs: withDataplaneFailures(
-        loadBalancerViews(snap, (s, a) => this.opts.runtime.endpointState(s, a)),
-        this.opts.dataplaneFailures?.(),
-      ),
-      pools: poolViews(snap),
-    };
+  private lbViews(): LoadBalancerView[] {
+    return withDataplaneFailures(
+      loadBalancerViews(this.opts.runtime.snapshot, (s, a) => this.opts.runtime.endpointState(s, a)),
+      this.opts.dataplaneFailures?.(),
+    );
   }
 
-  private async lbViewsWithCounters(): Promise<LoadBalancerView[]> {
-    const lbs = this.views().lbs;
-    if (!this.opts.counters) return lbs;
+  private poolViews(): PoolView[] {
+    return poolViews(this.opts.runtime.snapshot);
+  }
+
+  /**
+   * LoadBalancer views with counters: every one, or only `name` (undefined when there is none) —
+   * built for that one alone. `?counters=false` leaves the counters out (the plain table shows none).
+   */
+  private async lbViewsWithCounters(req: IncomingMessage, name?: string): Promise<LoadBalancerView[]> {
+    const snap = this.opts.runtime.snapshot;
+    const health = (s: string, a: string) => this.opts.runtime.endpointState(s, a);
+    let lbs: LoadBalancerView[];
+    if (name === undefined) lbs = loadBalancerViews(snap, health);
+    else {
+      const lb = snap.state.loadBalancers.get(name);
+      lbs = lb ? [loadBalancerView(snap, lb, health)] : [];
+    }
+    lbs = withDataplaneFailures(lbs, this.opts.dataplaneFailures?.());
+    const wanted = new URL(req.url ?? '/', 'http://localhost').searchParams.get('counters') !== 'false';
+    if (!this.opts.counters || !wanted || lbs.length === 0) return lbs;
     try {
-      return withCounters(lbs, await this.opts.counters());
+      const o = { maxAgeMs: COUNTERS_MAX_AGE_MS, waitMs: COUNTERS_WAIT_MS };
+      return withCounters(lbs, await this.opts.counters(name === undefined ? o : { ...o, service: name }));
     } catch (err) {
       this.opts.log.warn({ err }, 'counters unavailable');
       return lbs;
@@ -270,11 +291,7 @@ export class ApiServer {
         .filter((o) => o.object.kind === kind)
         .map((o) => ({ name: String((o.object.metadata as { name?: unknown })?.name), ...o.object }));
     const list = () =>
-      kind === Kind.LoadBalancer
-        ? this.views().lbs
-        : kind === Kind.IPAddressPool
-          ? this.views().pools
-          : raw();
+      kind === Kind.LoadBalancer ? this.lbViews() : kind === Kind.IPAddressPool ? this.poolViews() : raw();
     const one = (n: string) => {
       // One LoadBalancer's view directly (a write's answer must not cost a view of every service).
       const snap = this.opts.runtime.snapshot;
@@ -287,7 +304,7 @@ export class ApiServer {
 
     switch (method) {
       case 'GET': {
-        const items = kind === Kind.LoadBalancer ? await this.lbViewsWithCounters() : list();
+        const items = kind === Kind.LoadBalancer ? await this.lbViewsWithCounters(req, name) : list();
         if (name === undefined) return [200, { items }];
         const v = (items as { name: string }[]).find((x) => x.name === name);
         if (!v) throw new ApiError(ApiErrorCode.NotFound, `${kind}/${name} not found`);

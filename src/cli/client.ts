@@ -1,6 +1,9 @@
 // HTTP client for the ferrolb REST API (used by ferroctl and tests).
 import { formatIssue, type ConfigIssue } from '../model/issues.js';
 
+/** How long one request may take (a listing of 50k services takes seconds). */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 export class ApiClientError extends Error {
   constructor(
     readonly status: number,
@@ -25,6 +28,7 @@ export class ApiClient {
   constructor(
     readonly server: string,
     private readonly token?: string,
+    private readonly timeoutMs = REQUEST_TIMEOUT_MS,
   ) {}
 
   async request<T>(method: string, path: string, body?: { text: string; type: string }): Promise<T> {
@@ -37,9 +41,16 @@ export class ApiClient {
           ...(body ? { 'content-type': body.type } : {}),
         },
         ...(body ? { body: body.text } : {}),
-        signal: AbortSignal.timeout(30_000),
+        signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (e) {
+      // The server accepted the connection but did not answer in time: say so, not "unreachable".
+      if ((e as Error).name === 'TimeoutError')
+        throw new ApiClientError(
+          0,
+          'Timeout',
+          `ferrolb API at ${this.server} did not answer ${method} ${path} within ${this.timeoutMs / 1000} s`,
+        );
       throw new ApiClientError(
         0,
         'Unreachable',

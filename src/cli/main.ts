@@ -152,7 +152,13 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
                 `${API_PREFIX}/loadbalancers/${encodeURIComponent(name)}`,
               ),
             ]
-          : (await client.request<{ items: LoadBalancerView[] }>('GET', `${API_PREFIX}/loadbalancers`)).items;
+          : (
+              await client.request<{ items: LoadBalancerView[] }>(
+                'GET',
+                // The plain table shows no counters: do not ask the data plane for them.
+                `${API_PREFIX}/loadbalancers${output === 'table' ? '?counters=false' : ''}`,
+              )
+            ).items;
         out(formatLoadBalancers(lbs, output));
       } else {
         const pools = name

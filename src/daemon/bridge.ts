@@ -25,13 +25,15 @@ export function isMultihomedSctp(lb: LoadBalancerSpec, secondaryAddresses: reado
  */
 export function sctpServices(snap: Snapshot, health: HealthLookup): SctpService[] {
   const out: SctpService[] = [];
-  for (const lb of [...snap.state.loadBalancers.values()].sort((a, b) =>
-    a.meta.name.localeCompare(b.meta.name),
-  )) {
+  // Runs on every health change: pick the (few) multihomed services first, sort only those.
+  const multihomed = [...snap.state.loadBalancers.values()].filter((lb) => {
+    const alloc = snap.allocations.get(lb.meta.name);
+    return alloc !== undefined && isMultihomedSctp(lb, alloc.secondaryAddresses);
+  });
+  for (const lb of multihomed.sort((a, b) => a.meta.name.localeCompare(b.meta.name))) {
     const alloc = snap.allocations.get(lb.meta.name);
     if (snap.status.get(lb.meta.name)?.phase !== 'Allocated' || !alloc || alloc.addresses.length === 0)
       continue;
-    if (!isMultihomedSctp(lb, alloc.secondaryAddresses)) continue;
     const endpoints = lb.endpoints.filter(
       (e) => (health(lb.meta.name, e.address) ?? defaultEndpointState(lb)) === 'active',
     );
@@ -48,11 +50,16 @@ export function sctpServices(snap: Snapshot, health: HealthLookup): SctpService[
   return out;
 }
 
+const byName = (a: { meta: { name: string } }, b: { meta: { name: string } }) =>
+  a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0;
+
+/**
+ * Data plane input, in name order. Runs on every change (the compiler skips the services whose
+ * input is unchanged), so it stays a plain O(n) pass: code-unit order, no locale collation.
+ */
 export function dataplaneServices(snap: Snapshot, health: HealthLookup): DataplaneService[] {
   const out: DataplaneService[] = [];
-  for (const lb of [...snap.state.loadBalancers.values()].sort((a, b) =>
-    a.meta.name.localeCompare(b.meta.name),
-  )) {
+  for (const lb of [...snap.state.loadBalancers.values()].sort(byName)) {
     const alloc = snap.allocations.get(lb.meta.name);
     if (snap.status.get(lb.meta.name)?.phase !== 'Allocated' || !alloc || alloc.addresses.length === 0)
       continue;
@@ -62,7 +69,14 @@ export function dataplaneServices(snap: Snapshot, health: HealthLookup): Datapla
       ? lb.ports.filter((p) => p.protocol !== 'SCTP')
       : lb.ports;
     if (ports.length === 0) continue;
-    out.push({
+    const states = lb.endpoints.map((e) => health(lb.meta.name, e.address) ?? defaultEndpointState(lb));
+    const stateKey = states.join(',');
+    const memo = converted.get(lb);
+    if (memo && memo.alloc === alloc && memo.states === stateKey) {
+      out.push(memo.service);
+      continue;
+    }
+    const service: DataplaneService = {
       name: lb.meta.name,
       addresses: alloc.addresses,
       ports: ports.map((p) => ({ port: p.port, protocol: p.protocol, targetPort: p.targetPort })),
@@ -72,15 +86,22 @@ export function dataplaneServices(snap: Snapshot, health: HealthLookup): Datapla
       flushOnInactive: lb.flushOnInactive,
       ...(lb.snatAddresses.length > 0 ? { snatAddresses: lb.snatAddresses } : {}),
       ...(lb.sourceRanges.length > 0 ? { sourceRanges: lb.sourceRanges } : {}),
-      endpoints: lb.endpoints.map((e) => ({
-        address: e.address,
-        weight: e.weight,
-        state: health(lb.meta.name, e.address) ?? defaultEndpointState(lb),
-      })),
-    });
+      endpoints: lb.endpoints.map((e, i) => ({ address: e.address, weight: e.weight, state: states[i]! })),
+    };
+    converted.set(lb, { alloc, states: stateKey, service });
+    out.push(service);
   }
   return out;
 }
+
+/**
+ * The last conversion per LoadBalancer object: an unchanged spec, allocation and endpoint states give
+ * the same DataplaneService object, which the compiler recognises without comparing its fields.
+ */
+const converted = new WeakMap<
+  LoadBalancerSpec,
+  { alloc: unknown; states: string; service: DataplaneService }
+>();
 
 /**
  * Source filters for the services the SCTP engine carries (untracked packets, translated before the

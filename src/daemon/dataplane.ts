@@ -9,6 +9,7 @@ import {
   type ServiceFailure,
   type SourceRangeDrops,
 } from '../dataplane/applier.js';
+import type { CounterReadOptions } from '../dataplane/countercache.js';
 import type { DriftKind } from '../dataplane/drift.js';
 import { Reconciler, type ReconcilerOptions } from '../dataplane/reconcile.js';
 import { ProbeThread as ProbeScheduler } from '../probes/thread/client.js'; // probes on a worker thread
@@ -281,8 +282,8 @@ export class DataplaneShell {
     });
   }
 
-  async counters(): Promise<ServiceCounters[]> {
-    return this.applier ? this.applier.counters() : [];
+  async counters(o: CounterReadOptions = {}): Promise<ServiceCounters[]> {
+    return this.applier ? this.applier.counters(o) : [];
   }
 
   async sourceRangeDrops(): Promise<SourceRangeDrops[]> {

@@ -174,7 +174,7 @@ export async function serve(
     runtime,
     log,
     metrics,
-    counters: () => dataplane.counters(),
+    counters: (o) => dataplane.counters(o),
     dataplaneFailures: () => dataplane.failures(),
     notReady,
     readyDetail: () => supervisor.status(),

@@ -3,7 +3,9 @@
 // and reports counters. Every decision is made by the pure modules; this file only runs commands.
 import { canonicalIp, parseIp } from '../net/ip.js';
 import { compile, type Compiled, type CounterRef } from './compiler/compile.js';
-import { diffTables, type Transaction } from './compiler/diff.js';
+import { deltaTransaction, diffTables, splitScript, type Transaction } from './compiler/diff.js';
+import { IncrementalCompiler, type Delta } from './compiler/incremental.js';
+import { CounterCache, type CounterReadOptions } from './countercache.js';
 import { observeTable, parseCounters, parseNamedCounters, type CounterValue } from './compiler/observe.js';
 import { names } from './compiler/names.js';
 import { refusedFlows, tightened } from './compiler/purge.js';
@@ -28,6 +30,9 @@ import {
   type DataplaneService,
 } from './types.js';
 import { DEFAULT_VIP_INTERFACE, removeVipInterface, syncVips, type VipSync } from './vip.js';
+
+/** `add element` lines (≤ 2000 elements each) per nft transaction: 200k elements. */
+const MAX_ELEMENT_LINES_PER_TX = 100;
 
 const COUNTER_SETS = [4, 6].flatMap((f) => [names.svcCounters(f as 4 | 6), names.epCounters(f as 4 | 6)]);
 
@@ -94,6 +99,9 @@ export class DataplaneApplyError extends Error {
   }
 }
 
+/** Compiled.counters of commits through the incremental compiler (counters() asks the compiler). */
+const EMPTY_REFS: ReadonlyMap<string, CounterRef> = new Map();
+
 export class Applier {
   private readonly run: Runner;
   private readonly table: string;
@@ -101,6 +109,13 @@ export class Applier {
   /** What the kernel has, as far as we know; undefined = read it before the next diff. */
   private kernel: TableState | undefined | null = null;
   private compiled: Compiled | undefined;
+  /**
+   * Desired table, recompiled per changed service. While `this.kernel === this.compiler.state` (set
+   * only by a commit through it), the kernel holds what the compiler held before its next update,
+   * so that update's delta is the whole transaction (O(change)). Any other model of the kernel
+   * (adoption, a drift absorbed, a refusal) means a whole diff first.
+   */
+  private compiler: IncrementalCompiler;
   private last: readonly DataplaneService[] = [];
   /** Source ranges tightened and the refused clients' flows are not deleted yet. */
   private purgePending = false;
@@ -119,6 +134,7 @@ export class Applier {
     this.run = opts.run ?? hostRunner;
     this.table = opts.table ?? 'ferrolb';
     this.vipDev = opts.vipInterface === undefined ? DEFAULT_VIP_INTERFACE : opts.vipInterface;
+    this.compiler = new IncrementalCompiler(opts);
   }
 
   /** Reads the kernel's table (adoption). Returns whether one existed. */
@@ -172,7 +188,9 @@ export class Applier {
     const input = await this.withConnections(services);
     const fresh: ServiceFailure[] = [];
     const candidate = this.failures.screen(input, () => this.lastByName());
-    const before = this.kernel ?? undefined;
+    // The model may be the compiler's own state, patched in place by the commit: keep its filter sets.
+    const before =
+      this.kernel === this.compiler.state ? this.compiler.filterState() : (this.kernel ?? undefined);
     const first = await this.tryCommit(candidate, guards, fresh);
     const done =
       'refused' in first
@@ -275,8 +293,20 @@ export class Applier {
     let cur = [...list];
     let gs = [...guards];
     let next: Compiled | undefined;
-    const prev = this.lastByName();
-    for (let i = 0; !next; i++) {
+    // Fast path: the incremental compiler (commits only; dry runs compile afresh and leave it alone).
+    const inSync = this.kernel !== null && this.kernel === this.compiler.state;
+    let delta: Delta | undefined;
+    if (!dryRun) {
+      if (!inSync) this.detachKernel();
+      try {
+        delta = this.compiler.update(cur, gs, inSync); // throws before changing anything
+      } catch (e) {
+        if (!(e instanceof DataplaneInputError)) throw e;
+      }
+    }
+    let prevMemo: Map<string, DataplaneService> | undefined;
+    const prevOf = (name: string) => (prevMemo ??= this.lastByName()).get(name);
+    for (let i = 0; !delta && !next; i++) {
       try {
         next = compile(cur, this.opts, gs);
       } catch (e) {
@@ -291,32 +321,69 @@ export class Applier {
         const bad = cur[at]!;
         const orig = list.find((s) => s.name === bad.name) ?? bad;
         if (!this.failures.has(bad.name)) fresh.push(this.failures.record(orig, 'input', e.message));
-        const old = prev.get(bad.name);
+        const old = prevOf(bad.name);
         cur = old && old !== bad ? cur.map((s, k) => (k === at ? old : s)) : cur.filter((_, k) => k !== at);
       }
     }
-    const tx = diffTables(this.kernel ?? undefined, next.state);
+    // The list that compiled goes through the compiler too, so the next apply is incremental again.
+    // (The first update threw and changed nothing, so this one's delta is still against the kernel.)
+    if (!dryRun && !delta) delta = this.compiler.update(cur, gs, inSync);
+    const state = delta ? this.compiler.state : next!.state;
+    let tx: Transaction | undefined = delta && inSync ? deltaTransaction(state, delta) : undefined;
+    // In sync but only a whole diff can make this change (a set changes type): read the kernel.
+    if (!tx && inSync) await this.observe();
+    tx ??= diffTables(this.kernel ?? undefined, state);
     if (tx.statements > 0) {
-      const r = await this.run('nft', dryRun ? ['-c', '-f', '-'] : ['-f', '-'], tx.script);
-      if (r.pid !== undefined && !dryRun && this.ownPids.push(r.pid) > 64) this.ownPids.shift();
-      if (r.code !== 0) {
-        // nft -f is atomic: the kernel (and so our model of it) is unchanged.
-        return {
-          list: cur,
-          refused: new DataplaneApplyError(
-            `nft rejected the transaction: ${r.stderr.trim().slice(0, 2000)}`,
-            tx.script,
-            tx.statements,
-          ),
-        };
+      // Huge transactions (a cold start of millions of Maglev slots) go in parts; see splitScript.
+      const parts = dryRun ? [tx.script] : splitScript(tx.script, MAX_ELEMENT_LINES_PER_TX);
+      for (const part of parts) {
+        const r = await this.run('nft', dryRun ? ['-c', '-f', '-'] : ['-f', '-'], part);
+        if (r.pid !== undefined && !dryRun && this.ownPids.push(r.pid) > 64) this.ownPids.shift();
+        if (r.code !== 0) {
+          // nft -f is atomic: the kernel is as before. Parts may have been committed: read it then;
+          // else when the model was the compiler's state (patched in place), put the old values back.
+          if (!dryRun && parts.length > 1) await this.observe();
+          else if (!dryRun && delta && this.kernel === this.compiler.state)
+            this.kernel = this.compiler.before(delta);
+          return {
+            list: cur,
+            refused: new DataplaneApplyError(
+              `nft rejected the transaction: ${r.stderr.trim().slice(0, 2000)}`,
+              part,
+              tx.statements,
+            ),
+          };
+        }
       }
       if (dryRun) return { list: cur, statements: tx.statements, full: tx.full };
       this.version++;
     }
     if (dryRun) return { list: cur, statements: tx.statements, full: tx.full };
-    this.kernel = next.state;
-    this.compiled = next;
+    this.kernel = this.compiler.state;
+    this.compiled = {
+      state: this.compiler.state,
+      counters: EMPTY_REFS,
+      addresses: this.compiler.addresses(),
+    };
+    this.counterCache.clear();
     return { list: cur, statements: tx.statements, full: tx.full };
+  }
+
+  /**
+   * A model of the kernel that is not the compiler's state may still share map objects with it (a
+   * drift absorbed copies the table shallowly): copy those, since the compiler patches its maps in place.
+   */
+  private detachKernel(): void {
+    const k = this.kernel;
+    if (!k) return;
+    const mine = this.compiler.state.maps;
+    let maps: Map<string, TableMap> | undefined;
+    for (const [n, m] of k.maps) {
+      if (mine.get(n) !== m) continue;
+      maps ??= new Map(k.maps);
+      maps.set(n, { ...m, elements: new Map(m.elements) });
+    }
+    if (maps) this.kernel = { ...k, maps, chains: new Map(k.chains), counters: new Map(k.counters) };
   }
 
   /**
@@ -498,10 +565,13 @@ export class Applier {
     after: readonly DataplaneService[],
   ): Promise<number> {
     let n = 0;
-    const now = new Map(after.map((s) => [s.name, s]));
+    // Runs on every apply: only services that ask for it are looked at (usually none).
+    const now = new Map<string, DataplaneService>();
+    for (const s of after) if (s.flushOnInactive) now.set(s.name, s);
+    if (now.size === 0) return 0;
     for (const old of before) {
       const cur = now.get(old.name);
-      if (!cur?.flushOnInactive) continue;
+      if (!cur) continue;
       const stillActive = new Set(
         cur.endpoints.filter((e) => e.state === 'active').map((e) => canonicalIp(e.address)),
       );
@@ -519,20 +589,31 @@ export class Applier {
     return n;
   }
 
-  /** Packet/byte counters per service (and its ports and endpoints) since the counters were made. */
-  async counters(): Promise<ServiceCounters[]> {
-    if (!this.compiled) return [];
+  private readonly counterCache = new CounterCache(async () => {
     const values = new Map<string, CounterValue>();
     for (const set of COUNTER_SETS) {
       const r = await this.run('nft', ['-j', 'list', 'set', 'inet', this.table, set]);
       if (r.code !== 0) continue; // counters disabled, or the table is gone
       for (const [k, v] of parseCounters(r.stdout)) values.set(k, v);
     }
+    return values;
+  });
+
+  /**
+   * Packet/byte counters per service (and its ports and endpoints) since the counters were made.
+   * Without options: listed from the kernel now. With maxAgeMs: see CounterCache (reads at scale).
+   */
+  async counters(o: CounterReadOptions = {}): Promise<ServiceCounters[]> {
+    if (!this.compiled) return [];
+    const refs: Iterable<readonly [string, CounterRef]> =
+      o.service !== undefined ? this.compiler.serviceCounters(o.service) : this.compiler.counterRefs();
+    const values = await this.counterCache.get(o);
+    if (!values) return [];
     const bySvc = new Map<
       string,
       { ports: CounterSample[]; eps: Map<string, { packets: number; bytes: number }> }
     >();
-    for (const [key, ref] of this.compiled.counters) {
+    for (const [key, ref] of refs) {
       const v = values.get(key) ?? { packets: 0, bytes: 0 };
       const entry = bySvc.get(ref.service) ?? { ports: [] as CounterSample[], eps: new Map() };
       bySvc.set(ref.service, entry);
@@ -574,6 +655,8 @@ export class Applier {
     if (this.vipDev) await removeVipInterface(this.run, this.vipDev);
     this.kernel = undefined;
     this.compiled = undefined;
+    this.compiler = new IncrementalCompiler(this.opts);
+    this.counterCache.clear();
     this.last = [];
   }
 }

@@ -108,9 +108,12 @@ export function loadBalancerView(
   };
 }
 
+// Same order as localeCompare, a fraction of its cost per comparison (10k services: ~140k of them).
+const collator = new Intl.Collator();
+
 export function loadBalancerViews(snap: Snapshot, health: HealthLookup): LoadBalancerView[] {
   return [...snap.state.loadBalancers.values()]
-    .sort((a, b) => a.meta.name.localeCompare(b.meta.name))
+    .sort((a, b) => collator.compare(a.meta.name, b.meta.name))
     .map((lb) => loadBalancerView(snap, lb, health));
 }
 

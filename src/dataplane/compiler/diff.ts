@@ -2,6 +2,7 @@
 // second, touching only what differs. `nft -f` applies a file atomically, so readers never see a
 // half-updated table. Statement order matters for references: objects are created before anything
 // points at them and deleted only after the last reference is gone, all within the transaction.
+import type { Delta } from './incremental.js';
 import { chainSig, type TableChain, type TableMap, type TableState } from './table.js';
 
 /** Elements per `add/delete element` statement: keeps lines bounded for very large maps. */
@@ -93,4 +94,100 @@ export function diffTables(prev: TableState | undefined, next: TableState): Tran
   for (const n of before.counters.keys()) if (!next.counters.has(n)) out.push(`delete counter ${T} ${n}`);
 
   return { script: out.length ? out.join('\n') + '\n' : '', statements: out.length, full: !prev };
+}
+
+/**
+ * The transaction from the table an update started from to `next`, written from the update's Delta
+ * alone: O(what changed), whatever the size of the table. Undefined when only a whole-table diff can
+ * do it (a map changed type or a base chain its hook in place). Same statement order as diffTables.
+ */
+export function deltaTransaction(next: TableState, d: Delta): Transaction | undefined {
+  if (!d.tracked) return undefined;
+  const T = `inet ${next.table}`;
+  const out: string[] = [];
+  for (const [name, old] of d.maps) {
+    const now = next.maps.get(name);
+    if (old && now && (old.sig !== now.sig || old.decl !== now.decl)) return undefined;
+  }
+  for (const [name, old] of d.chains) {
+    const now = next.chains.get(name);
+    if (old && now && old.hook !== now.hook) return undefined;
+  }
+  for (const [name, old] of d.counters) {
+    const now = next.counters.get(name);
+    if (old === undefined && now !== undefined) out.push(`add counter ${T} ${name} { comment ${q(now)} }`);
+  }
+  for (const [name, old] of d.maps) {
+    const now = next.maps.get(name);
+    if (!old && now) out.push(`add ${now.sig.split('|')[0]} ${T} ${name} { ${now.decl} }`);
+  }
+  for (const [name, old] of d.chains) {
+    const now = next.chains.get(name);
+    if (!old && now) out.push(`add chain ${T} ${name}${now.hook ? hookDecl(now.hook) : ''}`);
+  }
+  const additions: string[] = [];
+  for (const [name, keys] of d.elements) {
+    const now = next.maps.get(name);
+    if (!now || now.dynamic) continue; // gone with its map, or kernel-managed
+    const existed = d.maps.has(name) ? d.maps.get(name) !== undefined : true;
+    const del: string[] = [];
+    const add: string[] = [];
+    for (const [k, old] of keys) {
+      const v = now.elements.get(k);
+      const before = existed ? old : undefined;
+      if (before !== undefined && before !== v) del.push(k);
+      if (v !== undefined && v !== before) add.push(k);
+    }
+    out.push(...elementStatements('delete', T, now, del));
+    additions.push(...elementStatements('add', T, now, add));
+  }
+  out.push(...additions);
+  const gone: string[] = [];
+  for (const [name, old] of d.chains) {
+    const c = next.chains.get(name);
+    if (!c) {
+      if (old) gone.push(name);
+      continue;
+    }
+    if (old && chainSig(old) === chainSig(c)) continue;
+    if (old && old.rules.length > 0) out.push(`flush chain ${T} ${name}`);
+    for (const r of c.rules) out.push(`add rule ${T} ${name} ${r.text} comment ${q(r.id)}`);
+  }
+  for (const n of gone) out.push(`flush chain ${T} ${n}`);
+  for (const [name, old] of d.maps)
+    if (old && !next.maps.has(name)) out.push(`delete ${old.sig.split('|')[0]} ${T} ${name}`);
+  for (const n of gone) out.push(`delete chain ${T} ${n}`);
+  for (const [name, old] of d.counters)
+    if (old !== undefined && !next.counters.has(name)) out.push(`delete counter ${T} ${name}`);
+  return { script: out.length ? out.join('\n') + '\n' : '', statements: out.length, full: false };
+}
+
+/**
+ * Splits a transaction too big for one `nft -f` (the kernel and nft hold a whole transaction in
+ * memory: millions of Maglev slots do not fit) into parts of at most `maxElementLines` element
+ * additions each. Cuts fall only inside the run of `add element` lines, which every script here has
+ * after all creations and element deletions and before any rule, flush or removal: at each cut the
+ * kernel holds a valid table (every referenced object exists), just not all elements yet. Parts are
+ * then no longer one atomic change, so the applier splits only transactions this large.
+ */
+export function splitScript(script: string, maxElementLines: number): string[] {
+  const lines = script.split('\n').filter(Boolean);
+  const isAdd = (l: string) => l.startsWith('add element ');
+  const first = lines.findIndex(isAdd);
+  if (first < 0) return script ? [script] : [];
+  let end = first;
+  while (end < lines.length && isAdd(lines[end]!)) end++;
+  if (end - first <= maxElementLines) return [script];
+  const parts: string[][] = [];
+  let cur = lines.slice(0, first);
+  for (let i = first; i < end; i++) {
+    cur.push(lines[i]!);
+    if ((i - first + 1) % maxElementLines === 0 && i + 1 < end) {
+      parts.push(cur);
+      cur = [];
+    }
+  }
+  cur.push(...lines.slice(end));
+  parts.push(cur);
+  return parts.map((p) => p.join('\n') + '\n');
 }

@@ -83,6 +83,50 @@ const dropRule = (f: Family, restricted: string, allowed: string, stateful: bool
   );
 };
 
+/**
+ * The filter's chains and (empty) sets of one kind: `tracked` (conntrack-tracked services, srcpre and
+ * srcout) or `guarded` (the SCTP engine's, guardpre). They exist only while some port is restricted.
+ */
+export function filterObjects(kind: 'tracked' | 'guarded', counters: boolean): FilterParts {
+  const hook = (h: string, prio: number) => `filter ${h} ${prio} accept`;
+  const [r, a] =
+    kind === 'tracked'
+      ? [names.srcRestricted, names.srcAllowed]
+      : [names.guardRestricted, names.guardAllowed];
+  const rules = FAMILIES.map((f) => rule(dropRule(f, r(f), a(f), kind === 'tracked', counters)));
+  const maps = FAMILIES.flatMap((f) => setPair(r(f), a(f), f, []));
+  const chains: TableChain[] =
+    kind === 'tracked'
+      ? [
+          { name: names.filterPre, hook: hook('prerouting', FILTER_PRIORITY), rules },
+          { name: names.filterOut, hook: hook('output', FILTER_PRIORITY), rules },
+        ]
+      : [{ name: names.guardPre, hook: hook('prerouting', GUARD_PRIORITY), rules }];
+  return { chains, maps, counters: new Map() };
+}
+
+/** Named counters of the filter (they always exist with counters on, so metrics never reset). */
+export function filterCounters(counters: boolean): Map<string, string> {
+  const cnt = new Map<string, string>();
+  if (counters) for (const f of FAMILIES) cnt.set(names.srcDrops(f), `dropped by source range (IPv${f})`);
+  return cnt;
+}
+
+/** Elements of the restricted and allowed sets of family `f` for `list`. */
+export function restrictionElements(
+  list: readonly Restriction[],
+  f: Family,
+): { restricted: string[]; allowed: string[] } {
+  const restricted: string[] = [];
+  const allowed: string[] = [];
+  for (const x of list) {
+    if (x.family !== f) continue;
+    restricted.push(x.key);
+    for (const s of x.sources) allowed.push(`${x.key} . ${s}`);
+  }
+  return { restricted, allowed };
+}
+
 /** Chains, sets and counters of the source filter (see the top of this file). */
 export function sourceFilter(
   tracked: readonly Restriction[],
@@ -91,26 +135,16 @@ export function sourceFilter(
 ): FilterParts {
   const chains: TableChain[] = [];
   const maps: TableMap[] = [];
-  const hook = (h: string, prio: number) => `filter ${h} ${prio} accept`;
   if (tracked.length > 0) {
-    const rules = FAMILIES.map((f) =>
-      rule(dropRule(f, names.srcRestricted(f), names.srcAllowed(f), true, counters)),
-    );
+    chains.push(...filterObjects('tracked', counters).chains);
     for (const f of FAMILIES) maps.push(...setPair(names.srcRestricted(f), names.srcAllowed(f), f, tracked));
-    chains.push({ name: names.filterPre, hook: hook('prerouting', FILTER_PRIORITY), rules });
-    chains.push({ name: names.filterOut, hook: hook('output', FILTER_PRIORITY), rules });
   }
   if (guarded.length > 0) {
+    chains.push(...filterObjects('guarded', counters).chains);
     for (const f of FAMILIES)
       maps.push(...setPair(names.guardRestricted(f), names.guardAllowed(f), f, guarded));
-    const rules = FAMILIES.map((f) =>
-      rule(dropRule(f, names.guardRestricted(f), names.guardAllowed(f), false, counters)),
-    );
-    chains.push({ name: names.guardPre, hook: hook('prerouting', GUARD_PRIORITY), rules });
   }
-  const cnt = new Map<string, string>();
-  if (counters) for (const f of FAMILIES) cnt.set(names.srcDrops(f), `dropped by source range (IPv${f})`);
-  return { chains, maps, counters: cnt };
+  return { chains, maps, counters: filterCounters(counters) };
 }
 
 /**

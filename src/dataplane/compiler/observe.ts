@@ -16,12 +16,22 @@ type Json = unknown;
 const obj = (x: Json): Record<string, Json> =>
   typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, Json>) : {};
 
+// A table listing at 10k services holds ~700k atoms, mostly the same few thousand addresses and
+// words: canonicalise each distinct string once per listing (cleared after each, so not kept).
+const atomMemo = new Map<string, string>();
+
 /** Canonical text of one element atom, matching what the compiler writes. */
 export function atomText(x: Json): string {
   if (typeof x === 'number') return String(x);
   if (typeof x === 'string') {
-    const ip = tryParseIp(x);
-    return ip ? formatIp(ip) : x;
+    let v = atomMemo.get(x);
+    if (v === undefined) {
+      if (atomMemo.size > 1_000_000) atomMemo.clear();
+      const ip = tryParseIp(x);
+      v = ip ? formatIp(ip) : x;
+      atomMemo.set(x, v);
+    }
+    return v;
   }
   const o = obj(x);
   if (Array.isArray(o.concat)) return o.concat.map(atomText).join(' . ');
@@ -51,6 +61,14 @@ function parseItems(json: string): Record<string, Json>[] {
 
 /** TableState of `table inet <table>` from `nft -j list table inet <table>` output. */
 export function observeTable(json: string, table: string): TableState {
+  try {
+    return observeItems(json, table);
+  } finally {
+    atomMemo.clear();
+  }
+}
+
+function observeItems(json: string, table: string): TableState {
   const chains = new Map<string, { name: string; hook: string; rules: TableRule[] }>();
   const maps = new Map<string, TableMap>();
   const counters = new Map<string, string>();
@@ -105,6 +123,14 @@ export function parseNamedCounters(json: string): Map<string, CounterValue> {
  * (or a whole table listing).
  */
 export function parseCounters(json: string): Map<string, CounterValue> {
+  try {
+    return counterItems(json);
+  } finally {
+    atomMemo.clear();
+  }
+}
+
+function counterItems(json: string): Map<string, CounterValue> {
   const out = new Map<string, CounterValue>();
   for (const item of parseItems(json)) {
     const set = obj(item.set);
