@@ -132,6 +132,7 @@ export class DataplaneShell {
           // The monitor's echo of our own transactions: nothing to repair, not even a diff.
           if (repairOnly && !work?.hints.length && !work?.kinds.length && !work?.vip) continue;
           for (const k of work?.kinds ?? []) this.unrepaired.add(k);
+          if (work?.vip) this.applier.vipsDrifted(); // list the VIPs again at this sync
           if (work?.hints.length) await this.applier.absorb(work.hints);
           const t0 = performance.now();
           const r = repairOnly

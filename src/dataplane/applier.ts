@@ -29,7 +29,16 @@ import {
   type DataplaneGuard,
   type DataplaneService,
 } from './types.js';
-import { DEFAULT_VIP_INTERFACE, removeVipInterface, syncVips, type VipSync } from './vip.js';
+import {
+  DEFAULT_VIP_INTERFACE,
+  heldVips,
+  removeVipInterface,
+  syncVips,
+  vipRefusal,
+  type Held,
+  type VipFailure,
+  type VipSync,
+} from './vip.js';
 
 /** `add element` lines (≤ 2000 elements each) per nft transaction: 200k elements. */
 const MAX_ELEMENT_LINES_PER_TX = 100;
@@ -123,6 +132,15 @@ export class Applier {
   private readonly failures = new FailureBook();
   /** VIPs the last VIP sync left in place (to tell a repaired VIP from a new one), canonical. */
   private vipsHeld = new Set<string>();
+  /**
+   * What the VIP interface holds, as we left it (undefined: list it from the kernel at the next
+   * sync). Dropped on a VIP event (`ip monitor`: deleted, link down) or a verification that finds
+   * the kernel different, so an apply never lists every VIP route (10k: tens of ms per change).
+   */
+  private vipModel: Held | undefined;
+  /** compiler.addressVersion the VIP model was synced for, and that sync's failures. */
+  private vipVersion = -1;
+  private vipFailures: VipFailure[] = [];
   /** Process ids of our recent nft transactions (the monitor tells ours from others' by them). */
   private readonly ownPids: number[] = [];
   /** Bumped by every commit: a full read that overlapped one is stale. */
@@ -505,13 +523,44 @@ export class Applier {
       return { drift: [], hints: [], stale: true };
     const v = await judgeInWorker({ json: r.code === 0 ? r.stdout : undefined, table: this.table, model });
     if (expected === undefined) return { drift: [], hints: [], stale: false }; // nothing programmed yet
-    return { ...v, stale: this.version !== v0 };
+    const drift = (await this.vipsMatch()) ? v.drift : [...v.drift, 'vip' as const];
+    return { ...v, drift, stale: this.version !== v0 };
   }
 
-  /** Puts `addresses` on the VIP interface; `vipsRepaired`: ones we had held before (drift). */
+  /** Whether the kernel's VIPs are the model's (else the model is dropped: the next sync repairs). */
+  private async vipsMatch(): Promise<boolean> {
+    const model = this.vipModel;
+    if (!this.vipDev || !model) return true;
+    const have = await heldVips(this.run, this.vipDev);
+    if (this.vipModel !== model) return true; // a sync ran meanwhile
+    const want = new Set([...model.addresses, ...model.routes]);
+    const same = have !== undefined && have.size === want.size && [...want].every((a) => have.has(a));
+    if (!same) this.vipModel = undefined;
+    return same;
+  }
+
+  /** The VIPs may have changed behind our back: the next sync lists them from the kernel. */
+  vipsDrifted(): void {
+    this.vipModel = undefined;
+  }
+
+  /**
+   * Puts `addresses` on the VIP interface; `vipsRepaired`: ones we had held before (drift). O(1)
+   * when the served addresses did not change since the last sync and none is waiting for a retry.
+   */
   private async plumbVips(addresses: readonly string[]): Promise<{ vips: VipSync; vipsRepaired: string[] }> {
     if (!this.vipDev) return { vips: { added: [], removed: [], failed: [] }, vipsRepaired: [] };
-    const vips = await syncVips(this.run, this.vipDev, addresses, 'route');
+    const version = this.compiler.addressVersion;
+    // A VIP the kernel refused is tried again by every apply; one we refuse up front never is.
+    const retry = this.vipFailures.some((f) => vipRefusal(f.address) === undefined);
+    if (this.vipModel && version === this.vipVersion && !retry)
+      return { vips: { added: [], removed: [], failed: this.vipFailures }, vipsRepaired: [] };
+    const known = this.vipModel;
+    this.vipModel = undefined; // a sync that throws leaves the kernel unknown
+    const vips = await syncVips(this.run, this.vipDev, addresses, 'route', known);
+    this.vipModel = vips.held;
+    this.vipVersion = version;
+    this.vipFailures = vips.failed;
     const vipsRepaired = vips.added.filter((a) => this.vipsHeld.has(a));
     // Held now: everything wanted except what failed (adopted VIPs included, so their loss counts).
     const failed = new Set(vips.failed.map((f) => f.address));
@@ -658,5 +707,7 @@ export class Applier {
     this.compiler = new IncrementalCompiler(this.opts);
     this.counterCache.clear();
     this.last = [];
+    this.vipModel = undefined;
+    this.vipFailures = [];
   }
 }

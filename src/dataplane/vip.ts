@@ -70,7 +70,20 @@ const canon = (a: string): string => {
   return ip ? formatIp(ip) : a;
 };
 
-interface Held {
+/** canonical form, or the refusal, per address string (a sync of 10k unchanged VIPs parses none). */
+const screened = new Map<string, { canon: string } | { why: string }>();
+function screen(a: string): { canon: string } | { why: string } {
+  let r = screened.get(a);
+  if (r) return r;
+  const why = vipRefusal(a);
+  r = why ? { why } : { canon: canon(a) };
+  if (screened.size > 200_000) screened.clear(); // bounded: addresses come and go
+  screened.set(a, r);
+  return r;
+}
+
+/** What `dev` holds: a model kept by the caller between syncs (see syncVips' `known`). */
+export interface Held {
   /** Interface addresses (older versions, or mode 'address'). */
   readonly addresses: Set<string>;
   /** ferrolb's local routes. */
@@ -132,14 +145,21 @@ export function parseBatchFailures(stderr: string): Map<number, string> {
   return out;
 }
 
-/** Makes `dev` hold exactly `addresses`; creates it when missing. Returns what changed. */
+/**
+ * Makes `dev` hold exactly `addresses`; creates it when missing. Returns what changed.
+ * `known`: what `dev` holds as the caller's model says (a previous sync's `held`); then nothing is
+ * listed from the kernel and only the difference is written, so a sync costs O(change) processes
+ * and parsing. The caller drops its model when the kernel may have changed behind its back (the
+ * `ip monitor` reports a deleted VIP, or a verification found one missing).
+ */
 export async function syncVips(
   run: Runner,
   dev: string,
   addresses: readonly string[],
   mode: VipMode = 'address',
-): Promise<VipSync> {
-  let have = await held(run, dev, mode);
+  known?: Held,
+): Promise<VipSync & { held: Held }> {
+  let have = known ?? (await held(run, dev, mode));
   if (have === undefined) {
     // Kernels without CONFIG_DUMMY (this test bed) get a port-less bridge: it too holds local
     // addresses and routes without ever carrying traffic of its own.
@@ -147,13 +167,13 @@ export async function syncVips(
     if (r.code !== 0) await must(run, 'ip', ['link', 'add', dev, 'type', 'bridge']);
     have = { addresses: new Set(), routes: new Set() };
   }
-  await must(run, 'ip', ['link', 'set', dev, 'up']);
+  if (!known) await must(run, 'ip', ['link', 'set', dev, 'up']);
   const failed: VipFailure[] = [];
   const want = new Set<string>();
   for (const a of addresses) {
-    const why = vipRefusal(a);
-    if (why) failed.push({ address: a, reason: why });
-    else want.add(canon(a));
+    const r = screen(a);
+    if ('why' in r) failed.push({ address: a, reason: r.why });
+    else want.add(r.canon);
   }
   const has = (a: string) => have.addresses.has(a) || have.routes.has(a);
   const added = [...want].filter((a) => !has(a));
@@ -194,7 +214,14 @@ export async function syncVips(
       }
     }
   }
-  return { added: added.filter((a) => ok.has(a)), removed, failed };
+  // The model after this sync (updated in place: the caller hands over its own): a failed delete
+  // is gone already; a failed add is not held.
+  for (const a of removed) {
+    have.addresses.delete(a);
+    have.routes.delete(a);
+  }
+  for (const a of added) if (ok.has(a)) (mode === 'route' ? have.routes : have.addresses).add(a);
+  return { added: added.filter((a) => ok.has(a)), removed, failed, held: have };
 }
 
 export async function removeVipInterface(run: Runner, dev: string): Promise<void> {

@@ -95,6 +95,8 @@ export class IncrementalCompiler {
   private readonly owner = new Map<string, string>();
   private readonly sharedRefs = new Map<string, number>();
   private readonly addressRefs = new Map<string, number>();
+  /** Bumped whenever the set of served addresses changes (VIP plumbing skips an unchanged set). */
+  addressVersion = 0;
   private tracked = 0;
   private d = this.newDelta();
   private readonly withCounters: boolean;
@@ -116,9 +118,12 @@ export class IncrementalCompiler {
   }
 
   /** Canonical service addresses (for VIP plumbing). */
-  addresses(): string[] {
-    return [...this.addressRefs.keys()];
+  addresses(): readonly string[] {
+    if (this.addressList?.version !== this.addressVersion)
+      this.addressList = { version: this.addressVersion, list: [...this.addressRefs.keys()] };
+    return this.addressList.list;
   }
+  private addressList: { version: number; list: readonly string[] } | undefined;
 
   /** counterKey → what it counts, for every service (from the fragments: no second index to keep). */
   *counterRefs(): Generator<readonly [string, CounterRef]> {
@@ -335,6 +340,7 @@ export class IncrementalCompiler {
     for (const a of f.addresses) {
       const n = this.addressRefs.get(a) ?? 0;
       if (n === 0 && !this.d.addresses.has(a)) this.d.addresses.set(a, false);
+      if (n === 0) this.addressVersion++;
       this.addressRefs.set(a, n + 1);
     }
     if (f.restrictions.length > 0) {
@@ -364,6 +370,7 @@ export class IncrementalCompiler {
       const n = (this.addressRefs.get(a) ?? 1) - 1;
       if (n === 0) {
         this.addressRefs.delete(a);
+        this.addressVersion++;
         if (!this.d.addresses.has(a)) this.d.addresses.set(a, true);
       } else this.addressRefs.set(a, n);
     }

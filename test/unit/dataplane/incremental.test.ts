@@ -133,7 +133,7 @@ describe('incremental compiler', () => {
           assert.equal(d.recompiled, changed, 'only changed services are recompiled');
           assert.equal(sameAs(fromState(inc.state), fresh.state), undefined);
           assert.deepEqual(new Map(inc.counterRefs()), new Map(fresh.counters));
-          assert.deepEqual(inc.addresses().sort(), [...fresh.addresses].sort());
+          assert.deepEqual([...inc.addresses()].sort(), [...fresh.addresses].sort());
           const sorted = (a: readonly string[]) => [...a].sort().join(',');
           assert.equal(d.addressesChanged, sorted(fresh.addresses) !== sorted(lastFresh.addresses));
           // The delta also rebuilds the table it started from (the applier's model after a refusal).
