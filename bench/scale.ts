@@ -9,7 +9,8 @@
 //   • reads: `ferroctl get lb`, `get lb NAME`, `get lb -o wide`, run as a user would (a fresh CLI
 //     process inside the namespace), with their exit status (a crash or a timeout is a result).
 // Growth factors are against the smallest size of the same run; goal lines say met / NOT met.
-// Sizes: FERROLB_SCALE_SIZES=1000,10000 (default 1000,5000,10000,20000); FERROLB_SCALE_ALGO=maglev.
+// Sizes: FERROLB_SCALE_SIZES=1000,10000 (default 1000,5000,10000,20000); FERROLB_SCALE_ALGO=maglev;
+// FERROLB_SCALE_PROF=DIR writes the daemons' CPU profiles there.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -80,7 +81,10 @@ class DaemonProc {
   readonly spawnedAt = Date.now();
   private buf = '';
   constructor(ns: string, args: string[]) {
-    this.proc = spawn('ip', ['netns', 'exec', ns, process.execPath, FERROLB, 'run', ...args], {
+    // FERROLB_SCALE_PROF=DIR: each daemon writes a CPU profile there when it stops (node --cpu-prof).
+    const prof = process.env.FERROLB_SCALE_PROF;
+    const node = prof ? [process.execPath, '--cpu-prof', `--cpu-prof-dir=${prof}`] : [process.execPath];
+    this.proc = spawn('ip', ['netns', 'exec', ns, ...node, FERROLB, 'run', ...args], {
       env: { ...process.env, FERROLB_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

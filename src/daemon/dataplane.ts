@@ -138,7 +138,11 @@ export class DataplaneShell {
           const r = repairOnly
             ? await this.applier.repair()
             : await this.applier.apply(
-                dataplaneServices(snap, (s, a) => this.opts.runtime.endpointState(s, a)),
+                dataplaneServices(
+                  snap,
+                  (s, a) => this.opts.runtime.endpointState(s, a),
+                  (s) => this.opts.runtime.endpointStateVersion(s),
+                ),
                 dataplaneGuards(snap),
               );
           const ms = Math.round(performance.now() - t0);

@@ -299,6 +299,11 @@ export class Runtime extends EventEmitter<{
     return this.health.lookup(service, address);
   }
 
+  /** Changes whenever an endpoint verdict of `service` changes (memoised conversions key on it). */
+  endpointStateVersion(service: string): number {
+    return this.health.version(service);
+  }
+
   /** Every snapshot replacement goes through here: health follows the objects it belongs to. */
   private replace(next: Snapshot): Snapshot {
     const before = this.current;

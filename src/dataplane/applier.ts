@@ -580,8 +580,13 @@ export class Applier {
 
   /** Addresses of the families the last apply serves (for the forwarding sysctls). */
   families(): Set<4 | 6> {
-    return new Set((this.compiled?.addresses ?? []).map((a) => (a.includes(':') ? 6 : 4)));
+    const list = this.compiled?.addresses ?? [];
+    // Per loop and per sysctl check: recomputed only when the address list changed.
+    if (this.familyMemo?.list !== list)
+      this.familyMemo = { list, families: new Set(list.map((a) => (a.includes(':') ? 6 : 4))) };
+    return new Set(this.familyMemo.families);
   }
+  private familyMemo: { list: readonly string[]; families: Set<4 | 6> } | undefined;
 
   /** Deletes the established flows of clients the source filter now refuses (see purge.ts). */
   private async purgeRefused(state: TableState): Promise<number> {

@@ -57,6 +57,17 @@ interface Entry {
 
 export class HealthTable {
   private readonly by = new Map<string, Map<string, Entry>>();
+  /** Per service, changed by every change of its verdicts (consumers memoise per service by it). */
+  private readonly versions = new Map<string, number>();
+  private clock = 0;
+  private touch(service: string): void {
+    this.versions.set(service, ++this.clock);
+  }
+
+  /** Changes whenever a verdict of `service` changes (0: none recorded yet). */
+  version(service: string): number {
+    return this.versions.get(service) ?? 0;
+  }
 
   /**
    * Records a verdict; false (ignored) when it is for a check the endpoint no longer runs (the probe
@@ -70,6 +81,7 @@ export class HealthTable {
     const e = m.get(endpoint);
     if (e && e.check === now && e.state === state) return false;
     m.set(endpoint, { check: now, state });
+    this.touch(service);
     return true;
   }
 
@@ -88,9 +100,11 @@ export class HealthTable {
       const lb = after.state.loadBalancers.get(service);
       if (!lb || after.status.get(service)?.phase !== 'Allocated') {
         this.by.delete(service);
+        this.touch(service);
         continue;
       }
       if (lb === before.state.loadBalancers.get(service)) continue;
+      this.touch(service);
       const k = specKeys(lb);
       if (k.check === undefined) {
         this.by.delete(service);

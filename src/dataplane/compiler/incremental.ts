@@ -95,7 +95,7 @@ export class IncrementalCompiler {
   private readonly owner = new Map<string, string>();
   private readonly sharedRefs = new Map<string, number>();
   private readonly addressRefs = new Map<string, number>();
-  /** Bumped whenever the set of served addresses changes (VIP plumbing skips an unchanged set). */
+  /** Bumped by an update that changes the set of served addresses (VIP plumbing skips the rest). */
   addressVersion = 0;
   private tracked = 0;
   private d = this.newDelta();
@@ -185,6 +185,7 @@ export class IncrementalCompiler {
     this.syncGuards(guarded);
     const filterChanged = [...this.d.elements.keys()].some((m) => FILTER_SETS.has(m));
     const addressesChanged = [...this.d.addresses].some(([a, was]) => this.addressRefs.has(a) !== was);
+    if (addressesChanged) this.addressVersion++; // net change only: a recompiled service keeps its VIPs
     return {
       ...this.d,
       addressesChanged,
@@ -340,7 +341,6 @@ export class IncrementalCompiler {
     for (const a of f.addresses) {
       const n = this.addressRefs.get(a) ?? 0;
       if (n === 0 && !this.d.addresses.has(a)) this.d.addresses.set(a, false);
-      if (n === 0) this.addressVersion++;
       this.addressRefs.set(a, n + 1);
     }
     if (f.restrictions.length > 0) {
@@ -370,7 +370,6 @@ export class IncrementalCompiler {
       const n = (this.addressRefs.get(a) ?? 1) - 1;
       if (n === 0) {
         this.addressRefs.delete(a);
-        this.addressVersion++;
         if (!this.d.addresses.has(a)) this.d.addresses.set(a, true);
       } else this.addressRefs.set(a, n);
     }
