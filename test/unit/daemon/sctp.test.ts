@@ -199,3 +199,21 @@ function fakeLog(logs: { level: string; msg: string }[]): Logger {
     error: (_o: unknown, msg?: string) => logs.push({ level: 'error', msg: String(msg ?? _o) }),
   } as unknown as Logger;
 }
+
+test('dataplaneServices with a health version: verdicts are looked up again only when it changes', () => {
+  const s = snap();
+  let state: 'active' | 'inactive' = 'active';
+  let version = 1;
+  let lookups = 0;
+  const health = () => (lookups++, state);
+  const first = dataplaneServices(s, health, () => version);
+  assert.ok(lookups > 0);
+  lookups = 0;
+  state = 'inactive'; // not announced: the version did not change
+  assert.equal(dataplaneServices(s, health, () => version)[0], first[0], 'memoised object');
+  assert.equal(lookups, 0, 'no lookup while the version stands');
+  version = 2;
+  const next = dataplaneServices(s, health, () => version);
+  assert.ok(lookups > 0);
+  assert.ok(next[0]!.endpoints.every((e) => e.state === 'inactive'), 'new verdicts once it changes');
+});

@@ -36,6 +36,33 @@ describe('applier shell (scripted runner)', () => {
     assert.equal(calls.length, 2, 'no command for an unchanged state');
   });
 
+  it('VIPs: listed from the kernel once; an endpoint change runs no ip command; a VIP event lists again', async () => {
+    const { run, calls } = fakeRunner((cmd, args) =>
+      cmd === 'nft' && args[0] === '-j'
+        ? noTable
+        : cmd === 'ip' && args[1] === 'addr'
+          ? { stdout: '[{"addr_info":[]}]' }
+          : cmd === 'ip' && args[0] === '-j'
+            ? { stdout: '[]' }
+            : {},
+    );
+    const ip = () => calls.filter((c) => c.startsWith('ip '));
+    const ap = new Applier({ run });
+    const r = await ap.apply([svc]);
+    assert.deepEqual(r.vipsAdded, ['10.200.0.1']);
+    const first = ip().length;
+    assert.ok(ip().some((c) => c.includes('route show')), 'first sync lists what the kernel holds');
+    const down = { ...svc, endpoints: [{ address: '10.1.0.1', weight: 1, state: 'inactive' as const }] };
+    assert.ok((await ap.apply([down])).statements > 0);
+    assert.equal(ip().length, first, 'no ip command for a change that keeps the addresses');
+    const two = { ...down, addresses: ['10.200.0.1', '10.200.0.2'] };
+    assert.deepEqual((await ap.apply([two])).vipsAdded, ['10.200.0.2']);
+    assert.deepEqual(ip().slice(first), ['ip -force -batch -'], 'a new address: one batch, no listing');
+    ap.vipsDrifted();
+    await ap.apply([{ ...two, endpoints: svc.endpoints }]);
+    assert.ok(ip().slice(first + 1).some((c) => c.includes('route show')), 'after a VIP event: listed again');
+  });
+
   it('a rejected transaction throws a typed error without dumping the script into logs, then re-reads the kernel', async () => {
     let fail = true;
     const { run, calls } = fakeRunner((_cmd, args) =>

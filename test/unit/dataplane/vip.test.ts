@@ -66,6 +66,32 @@ describe('VIP plumbing', () => {
     assert.match(inputs[0] ?? '', /^route add local 10\.200\.0\.1\/32 dev ferrolb0 table local proto 250$/m);
   });
 
+  it('with a known model nothing is listed: only the difference is written, and the model follows', async () => {
+    const calls: string[] = [];
+    const inputs: string[] = [];
+    const run: Runner = async (cmd, args, input) => {
+      calls.push(`${cmd} ${args.join(' ')}`);
+      if (input) inputs.push(input);
+      if (args.includes('-batch'))
+        return { stdout: '', stderr: 'RTNETLINK answers: Invalid argument\nCommand failed -:2\n', code: 1 };
+      throw new Error(`unexpected ${cmd} ${args.join(' ')}`);
+    };
+    const known = { addresses: new Set<string>(), routes: new Set(['10.200.0.1', '10.200.0.9']) };
+    const r = await syncVips(run, 'ferrolb0', ['10.200.0.1', '10.200.0.2', '10.200.0.3'], 'route', known);
+    assert.deepEqual(calls, ['ip -force -batch -'], 'one batch, no listing, no link command');
+    assert.deepEqual(inputs[0]?.split('\n').filter(Boolean), [
+      'route add local 10.200.0.2/32 dev ferrolb0 table local proto 250',
+      'route add local 10.200.0.3/32 dev ferrolb0 table local proto 250',
+      'route del local 10.200.0.9/32 dev ferrolb0 table local proto 250',
+    ]);
+    assert.deepEqual(r.added, ['10.200.0.2']);
+    assert.deepEqual(r.removed, ['10.200.0.9']);
+    assert.deepEqual([...r.held.routes].sort(), ['10.200.0.1', '10.200.0.2'], 'the refused one is not held');
+    calls.length = 0;
+    const again = await syncVips(run, 'ferrolb0', ['10.200.0.1', '10.200.0.2'], 'route', r.held);
+    assert.deepEqual([calls, again.added, again.removed], [[], [], []], 'in step: no command at all');
+  });
+
   it('adoption: a VIP held as an address (older versions) counts as held, nothing re-added', async () => {
     const run: Runner = async (_cmd, args) => {
       if (args[1] === 'addr')

@@ -97,3 +97,17 @@ test('the model and the probe target agree on the check identity', () => {
   for (const t of probeTargets(s))
     assert.equal(checkKey(t.check, t.targetPort), checkKey(lb.healthCheck, 8080));
 });
+
+test('the version of a service changes with every change of its verdicts, and only then', () => {
+  const h = new HealthTable();
+  let s = step(emptySnapshot(), [pool, web({ type: 'tcp' })], h);
+  const v0 = h.version('web');
+  assert.ok(h.record(s, 'web', '192.0.2.1', 'active'));
+  const v1 = h.version('web');
+  assert.notEqual(v1, v0);
+  assert.equal(h.record(s, 'web', '192.0.2.1', 'active'), false);
+  assert.equal(h.version('web'), v1, 'the same verdict again changes nothing');
+  s = step(s, [web()], h); // check removed: the verdict is forgotten
+  assert.notEqual(h.version('web'), v1);
+  assert.equal(shown(s, h, '192.0.2.1'), 'active');
+});
