@@ -64,7 +64,7 @@ export function dataplaneServices(
   healthVersion?: (service: string) => number,
 ): DataplaneService[] {
   const out: DataplaneService[] = [];
-  for (const lb of [...snap.state.loadBalancers.values()].sort(byName)) {
+  for (const lb of sortedLoadBalancers(snap.state.loadBalancers)) {
     const alloc = snap.allocations.get(lb.meta.name);
     if (snap.status.get(lb.meta.name)?.phase !== 'Allocated' || !alloc || alloc.addresses.length === 0)
       continue;
@@ -104,6 +104,14 @@ export function dataplaneServices(
     out.push(service);
   }
   return out;
+}
+
+/** Name order per map object: a health change (same snapshot) neither copies nor sorts 10k again. */
+const sorted = new WeakMap<ReadonlyMap<string, LoadBalancerSpec>, readonly LoadBalancerSpec[]>();
+function sortedLoadBalancers(m: ReadonlyMap<string, LoadBalancerSpec>): readonly LoadBalancerSpec[] {
+  let list = sorted.get(m);
+  if (!list) sorted.set(m, (list = [...m.values()].sort(byName)));
+  return list;
 }
 
 /**
