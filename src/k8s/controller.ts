@@ -81,6 +81,8 @@ export function runController(opts: ControllerOptions): Controller {
   let lastPlan: Plan | undefined;
   let leading = opts.leaderElection === false || opts.leaderElection === undefined;
   const fingerprints = new Map<string, string>();
+  /** Per Service, the object and outcome that last needed no write: the same pair again is skipped. */
+  const settled = new Map<string, { svc: KService; outcome: unknown; ipMode: string }>();
 
   // ---- caches ----
   const caches = makeCaches(
@@ -153,6 +155,7 @@ export function runController(opts: ControllerOptions): Controller {
     const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     const jobs: (() => Promise<void>)[] = [];
     let failed = false;
+    for (const key of settled.keys()) if (!p.outcomes.has(key)) settled.delete(key);
     for (const [key, outcome] of p.outcomes) {
       const svc = services.items.get(key);
       if (!svc) continue;
@@ -160,8 +163,15 @@ export function runController(opts: ControllerOptions): Controller {
         lbName(svc.metadata.namespace ?? 'default', svc.metadata.name ?? ''),
       );
       const ipMode = lb?.mode === 'fullnat' ? 'Proxy' : 'VIP';
+      // serviceUpdate is pure: the same Service object and outcome need no second look.
+      const was = settled.get(key);
+      if (was && was.svc === svc && was.outcome === outcome && was.ipMode === ipMode) continue;
       const first = serviceUpdate(svc, outcome, ipMode, now);
-      if (!first.annotations && !first.status && !first.event) continue;
+      if (!first.annotations && !first.status && !first.event) {
+        settled.set(key, { svc, outcome, ipMode });
+        continue;
+      }
+      settled.delete(key);
       jobs.push(async () => {
         let cur = svc;
         let u = first;
@@ -239,6 +249,7 @@ export function runController(opts: ControllerOptions): Controller {
       onStartedLeading: () => {
         // A new term starts from what the API records, never from a previous term's memory.
         memory = emptyMemory();
+        settled.clear();
         leading = true;
         kick(0);
       },

@@ -3,15 +3,23 @@
 // against the API and writes. Invalid input never replaces the last good input: a bad pool set keeps
 // the last good pools; a bad Service keeps its last good mapping (or, after a restart, at least the
 // addresses it holds), so no address moves because someone mistyped an annotation.
-import { allocate, type Allocation, type ServiceStatus } from '../ipam/allocator.js';
+import { allocate, type Allocation, type IpamMemo, type ServiceStatus } from '../ipam/allocator.js';
 import type { ConfigIssue } from '../model/issues.js';
 import { buildDesiredState } from '../model/validate.js';
 import { poolNameOf } from '../model/pools.js';
 import type { DesiredState, RawObject, StoredObject } from '../model/types.js';
 import { tryParseIp, formatIp } from '../net/ip.js';
 import { ALLOCATED, ALLOCATED_SECONDARY } from './annotations.js';
-import { mapCustomResources } from './crds.js';
-import { claims, lbName, mapService, type MappingConfig } from './mapping.js';
+import { mapCustomResources, type MappedConfig } from './crds.js';
+import { SERVICE_NAME_LABEL } from './annotations.js';
+import {
+  claims,
+  lbName,
+  mapService,
+  usesNodePorts,
+  type MappedService,
+  type MappingConfig,
+} from './mapping.js';
 import {
   svcKey,
   type KCustomObject,
@@ -45,6 +53,40 @@ export interface Memory {
   readonly services: ReadonlyMap<string, RawObject>;
   /** What this process last decided, by model name: newer than the API's copy while writes are in flight. */
   readonly allocations: ReadonlyMap<string, Allocation>;
+  /** Carry-over of the last plan, so the next one redoes only what changed (absent: all afresh). */
+  readonly carry?: Carry;
+}
+
+/** One Service's mapping and the inputs it came from (compared by identity). */
+interface MappedMemo {
+  readonly svc: KService;
+  readonly slices: readonly KEndpointSlice[];
+  /** The node list, when the mapping reads it (node-port endpoints). */
+  readonly nodes?: readonly KNode[];
+  readonly nsLabels: Readonly<Record<string, string>> | undefined;
+  readonly result: MappedService;
+}
+
+/**
+ * What a plan hands to the next: mappings per Service (reused while the Service, its EndpointSlices,
+ * its namespace's labels and — for node-port endpoints — the Nodes are the same objects), the mapped
+ * configuration (while the custom resources are the same objects), IPAM's run (so allocation
+ * re-examines only changed or still-open Services) and the outcomes (kept by identity while equal,
+ * so the shell can skip Services whose object and outcome are both unchanged). Unchanged raw objects
+ * keep their identity, which is what lets the model's per-object validation memo answer for them.
+ */
+export interface Carry {
+  readonly cfg: CoreConfig;
+  readonly crs: readonly KCustomObject[];
+  readonly cfgMap: MappedConfig;
+  readonly nodes: readonly KNode[];
+  readonly mapped: ReadonlyMap<string, MappedMemo>;
+  readonly run?: {
+    readonly state: DesiredState;
+    readonly status: ReadonlyMap<string, ServiceStatus>;
+    readonly memo?: IpamMemo;
+  };
+  readonly outcomes: ReadonlyMap<string, ServiceOutcome | { readonly phase: 'Released' }>;
 }
 
 export const emptyMemory = (): Memory => ({ services: new Map(), allocations: new Map() });
@@ -121,8 +163,18 @@ function holder(svc: KService, a: Allocation): RawObject {
   };
 }
 
+const sameRefs = <T>(a: readonly T[] | undefined, b: readonly T[]): boolean =>
+  a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
 export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
-  const cfgMap = mapCustomResources(view.customObjects, cfg.metallbCompat);
+  const carry = memory.carry?.cfg === cfg ? memory.carry : undefined;
+  const cfgMap =
+    carry && sameRefs(carry.crs, view.customObjects)
+      ? carry.cfgMap
+      : mapCustomResources(view.customObjects, cfg.metallbCompat);
+  // The same node list (by element identity) keeps the previous array, so mappings can compare it.
+  const nodes = carry && sameRefs(carry.nodes, view.nodes) ? carry.nodes : view.nodes;
   const stored = (objs: readonly RawObject[]): StoredObject[] =>
     objs.map((object) => ({ origin: 'api', object }));
 
@@ -172,16 +224,41 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
     string,
     { svc: KService; object?: RawObject; issues: ConfigIssue[]; warnings: ConfigIssue[] }
   >();
-  const nsLabels = namespaceLabelsOf(view);
+  const nsLabels = new Map(
+    (view.namespaces ?? []).map((n) => [n.metadata.name ?? '', n.metadata.labels ?? NO_LABELS]),
+  );
+  const slicesBy = new Map<string, KEndpointSlice[]>();
+  for (const sl of view.slices) {
+    const owner = sl.metadata.labels?.[SERVICE_NAME_LABEL];
+    if (owner === undefined) continue;
+    const k = `${sl.metadata.namespace ?? 'default'}/${owner}`;
+    const list = slicesBy.get(k);
+    if (list) list.push(sl);
+    else slicesBy.set(k, [sl]);
+  }
+  const nextMapped = new Map<string, MappedMemo>();
   for (const svc of claimed) {
-    const m = mapService(
-      svc,
-      view.slices,
-      view.nodes,
-      cfg,
-      nsLabels.get(svc.metadata.namespace ?? 'default'),
-    );
-    mapped.set(svcKey(svc.metadata), {
+    const key = svcKey(svc.metadata);
+    const slices = slicesBy.get(`${svc.metadata.namespace ?? 'default'}/${svc.metadata.name ?? ''}`) ?? [];
+    const labels = nsLabels.get(svc.metadata.namespace ?? 'default');
+    const readsNodes = usesNodePorts(svc);
+    const old = carry?.mapped.get(key);
+    let m: MappedService;
+    if (
+      old &&
+      old.svc === svc &&
+      old.nsLabels === labels &&
+      (readsNodes ? old.nodes === nodes : old.nodes === undefined) &&
+      sameRefs(old.slices, slices)
+    )
+      m = old.result;
+    else {
+      m = mapService(svc, slices, nodes, cfg, labels);
+      // An equal mapping keeps the old object, so validation and IPAM see it as unchanged.
+      if (old && JSON.stringify(old.result) === JSON.stringify(m)) m = old.result;
+    }
+    nextMapped.set(key, { svc, slices, ...(readsNodes ? { nodes } : {}), nsLabels: labels, result: m });
+    mapped.set(key, {
       svc,
       ...(m.object ? { object: m.object } : {}),
       issues: [...m.issues],
@@ -241,7 +318,7 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
   const nextServices = new Map<string, RawObject>();
 
   // 3. Allocate (sticky: previous = what we decided last, else what the API records).
-  const ipam = allocate(state, previous);
+  const ipam = allocateFrom(state, previous, memory, carry);
   const outcomes = new Map<string, ServiceOutcome | { phase: 'Released' }>();
   for (const [key, m] of mapped) {
     const name = lbName(m.svc.metadata.namespace ?? 'default', m.svc.metadata.name ?? '');
@@ -274,6 +351,12 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
   for (const svc of view.services)
     if (svc.spec?.type !== 'LoadBalancer' && svc.metadata.annotations?.[ALLOCATED] !== undefined)
       outcomes.set(svcKey(svc.metadata), { phase: 'Released' });
+  // Equal outcomes keep their identity (the shell skips a Service whose object and outcome are the same).
+  if (carry)
+    for (const [key, o] of outcomes) {
+      const was = carry.outcomes.get(key);
+      if (was && sameOutcome(was, o)) outcomes.set(key, was);
+    }
 
   return {
     hold: false,
@@ -282,8 +365,74 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
     configIssues,
     configSources: cfgMap.sources,
     outcomes,
-    memory: { pools, services: nextServices, allocations: ipam.allocations },
+    memory: {
+      pools,
+      services: nextServices,
+      allocations: ipam.allocations,
+      carry: {
+        cfg,
+        crs: view.customObjects,
+        cfgMap,
+        nodes,
+        mapped: nextMapped,
+        run: { state, status: ipam.status, ...(ipam.memo ? { memo: ipam.memo } : {}) },
+        outcomes,
+      },
+    },
   };
+}
+
+type Outcome = ServiceOutcome | { readonly phase: 'Released' };
+
+const issuesText = (xs: readonly ConfigIssue[] | undefined): string =>
+  JSON.stringify((xs ?? []).map((i) => [i.object, i.field, i.message, String(i.value)]));
+
+function sameOutcome(a: Outcome, b: Outcome): boolean {
+  if (a.phase !== b.phase) return false;
+  const alloc = (x: Outcome) => (x.phase === 'Released' ? undefined : x.allocation);
+  const [x, y] = [alloc(a), alloc(b)];
+  if (
+    x !== y &&
+    (x === undefined ||
+      y === undefined ||
+      x.addresses.join() !== y.addresses.join() ||
+      x.secondaryAddresses.join() !== y.secondaryAddresses.join())
+  )
+    return false;
+  if (a.phase === 'Allocated' && b.phase === 'Allocated')
+    return a.pool === b.pool && issuesText(a.warnings) === issuesText(b.warnings);
+  if (a.phase === 'Pending' && b.phase === 'Pending') return a.code === b.code && a.reason === b.reason;
+  if (a.phase === 'Invalid' && b.phase === 'Invalid') return issuesText(a.issues) === issuesText(b.issues);
+  return a.phase === 'Released';
+}
+
+/**
+ * IPAM, incrementally when the last plan's run and pool set carry over: only Services whose spec
+ * changed, that went away, or that are still open are re-examined. The incremental allocator takes
+ * an untouched Service's previous allocation as its result, so for those it must be exactly what the
+ * last run decided; touched ones start from what a full run would (our memory, else the API's record).
+ */
+function allocateFrom(
+  state: DesiredState,
+  previous: ReadonlyMap<string, Allocation>,
+  memory: Memory,
+  carry: Carry | undefined,
+): ReturnType<typeof allocate> {
+  const run = carry?.run;
+  if (!run?.memo || run.memo.pools !== state.pools || run.state.pools !== state.pools)
+    return allocate(state, previous);
+  const prev = new Map(memory.allocations);
+  for (const [name, lb] of state.loadBalancers) {
+    if (run.state.loadBalancers.get(name) === lb && !run.memo.open.has(name)) continue;
+    const p = previous.get(name);
+    const had = memory.allocations.get(name);
+    // The allocator frees what `previous` names; if that differs from what the last run holds for
+    // this Service (a reserved Service's record vs our decision), only a full run stays exact.
+    if (had && had !== p) return allocate(state, previous);
+    if (p) prev.set(name, p);
+    else prev.delete(name);
+  }
+  return allocate(state, prev, run);
 }
 
 /** Pools of the last good set that are gone now but still hold someone's address. */
