@@ -11,12 +11,11 @@ import type { DesiredState, RawObject, StoredObject } from '../model/types.js';
 import { tryParseIp, formatIp } from '../net/ip.js';
 import { ALLOCATED, ALLOCATED_SECONDARY } from './annotations.js';
 import { mapCustomResources, type MappedConfig } from './crds.js';
+import { mapMemo, NO_LABELS, planChanges, sameRefs } from './fastplan.js';
 import { SERVICE_NAME_LABEL } from './annotations.js';
 import {
   claims,
   lbName,
-  mapService,
-  usesNodePorts,
   type MappedService,
   type MappingConfig,
 } from './mapping.js';
@@ -58,7 +57,7 @@ export interface Memory {
 }
 
 /** One Service's mapping and the inputs it came from (compared by identity). */
-interface MappedMemo {
+export interface MappedMemo {
   readonly svc: KService;
   readonly slices: readonly KEndpointSlice[];
   /** The node list, when the mapping reads it (node-port endpoints). */
@@ -87,6 +86,17 @@ export interface Carry {
     readonly memo?: IpamMemo;
   };
   readonly outcomes: ReadonlyMap<string, ServiceOutcome | { readonly phase: 'Released' }>;
+  /** Every Service seen, by "namespace/name", and the slices and namespaces the plan read. */
+  readonly services: ReadonlyMap<string, KService>;
+  readonly slices: readonly KEndpointSlice[];
+  readonly namespaces: readonly KNamespace[];
+  /** The validation warnings of `run.state`. */
+  readonly warnings: readonly ConfigIssue[];
+  /**
+   * Nothing fell back: valid configuration, no reserved Service, every claimed Service mapped and
+   * validated as it is. Then a change to a few Services is planned from the carry alone (fastplan.ts).
+   */
+  readonly clean: boolean;
 }
 
 export const emptyMemory = (): Memory => ({ services: new Map(), allocations: new Map() });
@@ -163,12 +173,12 @@ function holder(svc: KService, a: Allocation): RawObject {
   };
 }
 
-const sameRefs = <T>(a: readonly T[] | undefined, b: readonly T[]): boolean =>
-  a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
-const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
-
 export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
   const carry = memory.carry?.cfg === cfg ? memory.carry : undefined;
+  if (carry?.clean) {
+    const fast = planChanges(view, memory, carry);
+    if (fast) return fast;
+  }
   const cfgMap =
     carry && sameRefs(carry.crs, view.customObjects)
       ? carry.cfgMap
@@ -241,23 +251,9 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
     const key = svcKey(svc.metadata);
     const slices = slicesBy.get(`${svc.metadata.namespace ?? 'default'}/${svc.metadata.name ?? ''}`) ?? [];
     const labels = nsLabels.get(svc.metadata.namespace ?? 'default');
-    const readsNodes = usesNodePorts(svc);
-    const old = carry?.mapped.get(key);
-    let m: MappedService;
-    if (
-      old &&
-      old.svc === svc &&
-      old.nsLabels === labels &&
-      (readsNodes ? old.nodes === nodes : old.nodes === undefined) &&
-      sameRefs(old.slices, slices)
-    )
-      m = old.result;
-    else {
-      m = mapService(svc, slices, nodes, cfg, labels);
-      // An equal mapping keeps the old object, so validation and IPAM see it as unchanged.
-      if (old && JSON.stringify(old.result) === JSON.stringify(m)) m = old.result;
-    }
-    nextMapped.set(key, { svc, slices, ...(readsNodes ? { nodes } : {}), nsLabels: labels, result: m });
+    const memo = mapMemo(svc, slices, nodes, labels, cfg, carry?.mapped.get(key));
+    const m = memo.result;
+    nextMapped.set(key, memo);
     mapped.set(key, {
       svc,
       ...(m.object ? { object: m.object } : {}),
@@ -291,6 +287,8 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
           : undefined;
   };
   let state: DesiredState | undefined;
+  let warnings: readonly ConfigIssue[] = [];
+  let clean = reserved.length === 0 && configIssues.length === 0;
   for (let round = 0; round < 4 && !state; round++) {
     const objs: RawObject[] = [...pools, ...(round < 2 ? reserved : [])];
     for (const [key, m] of mapped) {
@@ -300,6 +298,8 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
     const r = buildDesiredState(stored(objs));
     if (r.state) {
       state = r.state;
+      warnings = r.warnings;
+      clean &&= round === 0;
       for (const w of r.warnings) {
         const key = labelToKey(w.object);
         const m = key !== undefined && level.get(key) === 0 ? mapped.get(key) : undefined;
@@ -351,6 +351,7 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
   for (const svc of view.services)
     if (svc.spec?.type !== 'LoadBalancer' && svc.metadata.annotations?.[ALLOCATED] !== undefined)
       outcomes.set(svcKey(svc.metadata), { phase: 'Released' });
+  for (const m of mapped.values()) if (m.issues.length > 0 || !m.object) clean = false;
   // Equal outcomes keep their identity (the shell skips a Service whose object and outcome are the same).
   if (carry)
     for (const [key, o] of outcomes) {
@@ -377,6 +378,11 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
         mapped: nextMapped,
         run: { state, status: ipam.status, ...(ipam.memo ? { memo: ipam.memo } : {}) },
         outcomes,
+        services: new Map(view.services.map((s) => [svcKey(s.metadata), s])),
+        slices: view.slices,
+        namespaces: view.namespaces ?? [],
+        warnings,
+        clean,
       },
     },
   };
@@ -387,7 +393,7 @@ type Outcome = ServiceOutcome | { readonly phase: 'Released' };
 const issuesText = (xs: readonly ConfigIssue[] | undefined): string =>
   JSON.stringify((xs ?? []).map((i) => [i.object, i.field, i.message, String(i.value)]));
 
-function sameOutcome(a: Outcome, b: Outcome): boolean {
+export function sameOutcome(a: Outcome, b: Outcome): boolean {
   if (a.phase !== b.phase) return false;
   const alloc = (x: Outcome) => (x.phase === 'Released' ? undefined : x.allocation);
   const [x, y] = [alloc(a), alloc(b)];
