@@ -11,14 +11,9 @@ import type { DesiredState, RawObject, StoredObject } from '../model/types.js';
 import { tryParseIp, formatIp } from '../net/ip.js';
 import { ALLOCATED, ALLOCATED_SECONDARY } from './annotations.js';
 import { mapCustomResources, type MappedConfig } from './crds.js';
-import { mapMemo, NO_LABELS, planChanges, sameRefs } from './fastplan.js';
+import { mapMemo, NO_LABELS, planChanges, sameConfig, sameRefs } from './fastplan.js';
 import { SERVICE_NAME_LABEL } from './annotations.js';
-import {
-  claims,
-  lbName,
-  type MappedService,
-  type MappingConfig,
-} from './mapping.js';
+import { claims, lbName, type MappedService, type MappingConfig } from './mapping.js';
 import {
   svcKey,
   type KCustomObject,
@@ -180,7 +175,7 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
     if (fast) return fast;
   }
   const cfgMap =
-    carry && sameRefs(carry.crs, view.customObjects)
+    carry && sameConfig(carry.crs, view.customObjects)
       ? carry.cfgMap
       : mapCustomResources(view.customObjects, cfg.metallbCompat);
   // The same node list (by element identity) keeps the previous array, so mappings can compare it.

@@ -23,10 +23,17 @@ import {
   type ServiceOutcome,
 } from './core.js';
 import { claims, lbName, mapService, usesNodePorts, type MappedService } from './mapping.js';
-import { svcKey, type KEndpointSlice, type KNode, type KService } from './types.js';
+import { svcKey, type KCustomObject, type KEndpointSlice, type KNode, type KService } from './types.js';
 
 export const sameRefs = <T>(a: readonly T[] | undefined, b: readonly T[]): boolean =>
   a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+/** What the planner reads of a custom resource (its status, e.g. our pool counters, is not input). */
+const crInput = (o: KCustomObject): string =>
+  JSON.stringify([o.apiVersion, o.kind, o.metadata.name, o.metadata.namespace, o.metadata.labels, o.spec]);
+/** The same configuration input as before: the same objects, or objects that differ only in status. */
+export const sameConfig = (a: readonly KCustomObject[], b: readonly KCustomObject[]): boolean =>
+  sameRefs(a, b) ||
+  (a.length === b.length && a.every((x, i) => crInput(x) === crInput(b[i] as KCustomObject)));
 export const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** One Service's mapping, reused while its inputs are the same objects (or it maps to an equal object). */
@@ -69,7 +76,7 @@ type Outcome = ServiceOutcome | { readonly phase: 'Released' };
 export function planChanges(view: ClusterView, memory: Memory, carry: Carry): Plan | undefined {
   const run = carry.run;
   if (!run?.memo || !memory.pools) return undefined;
-  if (!sameRefs(carry.crs, view.customObjects) || !sameRefs(carry.nodes, view.nodes)) return undefined;
+  if (!sameConfig(carry.crs, view.customObjects) || !sameRefs(carry.nodes, view.nodes)) return undefined;
   if (!sameRefs(carry.namespaces, view.namespaces ?? [])) return undefined;
   const cfg = carry.cfg;
 
@@ -208,6 +215,7 @@ export function planChanges(view: ClusterView, memory: Memory, carry: Carry): Pl
       allocations: ipam.allocations,
       carry: {
         ...carry,
+        crs: view.customObjects,
         mapped,
         run: { state, status: ipam.status, ...(ipam.memo ? { memo: ipam.memo } : {}) },
         outcomes,

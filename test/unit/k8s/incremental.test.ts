@@ -123,6 +123,7 @@ const eventArb = fc.oneof(
       .map((e) => ({ t: 'node' as const, ...e })),
   },
   { weight: 4, arbitrary: fc.constant({ t: 'writeback' as const }) },
+  { weight: 1, arbitrary: fc.nat(1000).map((n) => ({ t: 'poolstatus' as const, n })) },
   { weight: 1, arbitrary: fc.constant({ t: 'restart' as const }) },
   { weight: 1, arbitrary: fc.constant({ t: 'relist' as const }) },
 );
@@ -207,6 +208,10 @@ class Cluster {
         for (const m of [this.services, this.slices, this.pools, this.namespaces])
           for (const [k, v] of m) (m as Map<string, unknown>).set(k, structuredClone(v));
         this.nodes = this.nodes.map((n) => structuredClone(n));
+        break;
+      case 'poolstatus':
+        // Our own status write on a pool (counters): not planner input.
+        for (const [k, v] of this.pools) this.pools.set(k, { ...v, status: { assignedIPv4: e.n } });
         break;
       case 'restart':
         break;
