@@ -122,6 +122,11 @@ export interface Plan {
   /** Every Service that has or had our allocation, by "namespace/name". Unclaimed ones get released. */
   readonly outcomes: ReadonlyMap<string, ServiceOutcome | { readonly phase: 'Released' }>;
   readonly memory: Memory;
+  /**
+   * Set by the O(change) path: the Services whose object or outcome may differ from the previous
+   * plan's (every other outcome is the previous one, same identity). Absent: any may have changed.
+   */
+  readonly changed?: ReadonlySet<string>;
 }
 
 /** What a Service itself records as held: our annotations, else its status (adopting MetalLB's or

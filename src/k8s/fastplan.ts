@@ -204,6 +204,7 @@ export function planChanges(view: ClusterView, memory: Memory, carry: Carry): Pl
 
   return {
     hold: false,
+    changed: new Set([...changed, ...reexamined]),
     state,
     allocations: ipam.allocations,
     configIssues: [],
