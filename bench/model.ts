@@ -12,7 +12,7 @@ import { buildDesiredState } from '../src/model/validate.js';
 import type { RawObject } from '../src/model/types.js';
 import { emptySnapshot, transition, type Snapshot } from '../src/state/snapshot.js';
 import { StateStore } from '../src/state/persist.js';
-import { Runtime } from '../src/daemon/runtime.js';
+import { Runtime } from '../src/shell/runtime.js';
 import { ApiServer } from '../src/api/server.js';
 
 export interface ModelBenchResult {

@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-import { runFerrolb } from '../dist/src/daemon/main.js';
+import { runFerrolb } from '../dist/src/main/ferrolb.js';
 runFerrolb();

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { objectShapeIssues } from '../model/validate.js';
 import { API_VERSION, Kind, type KindName, type RawObject } from '../model/types.js';
-import type { Runtime } from '../daemon/runtime.js';
+import type { Runtime } from '../shell/runtime.js';
 import { PersistError } from '../state/persist.js';
 import { TransitionError, type Change } from '../state/snapshot.js';
 import {

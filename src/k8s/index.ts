@@ -5,7 +5,6 @@ export {
   type ControllerOptions,
   type ControllerMetrics,
 } from './controller.js';
-export { controllerMain, parseControllerArgs, CONTROLLER_USAGE } from './cli.js';
 export { agentModel, type AgentModel } from './agent.js';
 export { runAgentWatch, type AgentWatch, type AgentWatchOptions } from './agent-watch.js';
 export {

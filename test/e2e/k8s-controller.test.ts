@@ -583,7 +583,7 @@ describe('k8s controller against the API server emulator', () => {
         ].join('\n'),
       );
       const script = join(dir, 'run.mjs');
-      const cli = new URL('../../src/k8s/cli.js', import.meta.url).href;
+      const cli = new URL('../../src/roles/controller.js', import.meta.url).href;
       writeFileSync(
         script,
         `import { controllerMain } from '${cli}';\nprocess.exitCode = await controllerMain(process.argv.slice(2));\n`,

@@ -14,7 +14,7 @@ import {
 import { startEmulator, waitFor, type KubeEmulator } from '../support/kube-emulator/index.js';
 import { yamlExamples } from '../support/docs.js';
 import { runController, type Controller } from '../../src/k8s/controller.js';
-import { mappingConfig, parseControllerArgs } from '../../src/k8s/cli.js';
+import { mappingConfig, parseControllerArgs } from '../../src/roles/controller.js';
 import { agentModel } from '../../src/k8s/agent.js';
 import { ALLOCATED, ALLOCATED_FROM_POOL } from '../../src/k8s/annotations.js';
 import { CRD_KINDS } from '../../src/k8s/crds.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { ApiServer } from '../../../src/api/server.js';
-import { Runtime } from '../../../src/daemon/runtime.js';
+import { Runtime } from '../../../src/shell/runtime.js';
 import { StateStore } from '../../../src/state/persist.js';
 
 let dir: string;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { ApiServer, type ApiLimits } from '../../../src/api/server.js';
-import { Runtime } from '../../../src/daemon/runtime.js';
+import { Runtime } from '../../../src/shell/runtime.js';
 import { StateStore } from '../../../src/state/persist.js';
 
 async function server(t: { after: (f: () => Promise<void> | void) => void }, limits: Partial<ApiLimits>) {

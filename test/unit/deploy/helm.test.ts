@@ -10,8 +10,8 @@ import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
-import { CLUSTER_OPTIONS, mappingConfig, parseControllerArgs } from '../../../src/k8s/cli.js';
-import { AGENT_USAGE } from '../../../src/daemon/agent.js';
+import { CLUSTER_OPTIONS, mappingConfig, parseControllerArgs } from '../../../src/roles/controller.js';
+import { AGENT_USAGE } from '../../../src/roles/agent.js';
 import {
   type Doc,
   type Obj,

@@ -3,7 +3,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { emptySnapshot, transition, type Snapshot } from '../../../src/state/snapshot.js';
 import { HealthTable, checkKey } from '../../../src/state/health.js';
-import { probeTargets } from '../../../src/daemon/bridge.js';
+import { probeTargets } from '../../../src/shell/bridge.js';
 import { loadBalancerView } from '../../../src/state/views.js';
 import type { RawObject } from '../../../src/model/types.js';
 

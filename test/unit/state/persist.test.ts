@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { StateStore, stateFileProblems } from '../../../src/state/persist.js';
-import { Runtime, StartupError } from '../../../src/daemon/runtime.js';
+import { Runtime, StartupError } from '../../../src/shell/runtime.js';
 
 const log = pino({ level: 'silent' });
 const pool = {

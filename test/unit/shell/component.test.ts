@@ -7,7 +7,7 @@ import {
   Supervisor,
   type Component,
   type ComponentContext,
-} from '../../../src/daemon/component.js';
+} from '../../../src/shell/component.js';
 import { FakeTimers, flush } from '../probes/fake-timers.js';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { ApiServer } from '../../../src/api/server.js';
-import { BgpShell } from '../../../src/daemon/bgp.js';
-import { Supervisor } from '../../../src/daemon/component.js';
+import { BgpShell } from '../../../src/shell/bgp.js';
+import { Supervisor } from '../../../src/shell/component.js';
 import {
   apiComponent,
   bgpComponent,
@@ -16,11 +16,11 @@ import {
   runtimeComponent,
   sctpComponent,
   stateDirLockComponent,
-} from '../../../src/daemon/components.js';
-import { DataplaneShell } from '../../../src/daemon/dataplane.js';
-import { STATE_LOCK_FILE } from '../../../src/daemon/lock.js';
-import { Runtime } from '../../../src/daemon/runtime.js';
-import { SctpShell } from '../../../src/daemon/sctp.js';
+} from '../../../src/roles/components.js';
+import { DataplaneShell } from '../../../src/shell/dataplane.js';
+import { STATE_LOCK_FILE } from '../../../src/shell/lock.js';
+import { Runtime } from '../../../src/shell/runtime.js';
+import { SctpShell } from '../../../src/shell/sctp.js';
 import { StateStore } from '../../../src/state/persist.js';
 
 test('start adds listeners, binds and locks; stop removes all of it', async (t) => {

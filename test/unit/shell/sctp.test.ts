@@ -7,9 +7,9 @@ import {
   dataplaneServices,
   isMultihomedSctp,
   sctpServices,
-} from '../../../src/daemon/bridge.js';
-import { SctpShell } from '../../../src/daemon/sctp.js';
-import type { Runtime } from '../../../src/daemon/runtime.js';
+} from '../../../src/shell/bridge.js';
+import { SctpShell } from '../../../src/shell/sctp.js';
+import type { Runtime } from '../../../src/shell/runtime.js';
 import { buildSnapshot, type Snapshot } from '../../../src/state/snapshot.js';
 import type { RawObject } from '../../../src/model/types.js';
 import { NativeUnavailableError } from '../../../src/sctp/index.js';

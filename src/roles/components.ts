@@ -1,13 +1,13 @@
-// The daemon's subsystems as Components (src/daemon/component.ts). Each wraps an existing shell and
+// The daemon's subsystems as Components (src/shell/component.ts). Each wraps an existing shell and
 // adds nothing but the lifecycle: what start and stop mean, and whether a failure is retried.
 import type { AddressInfo } from 'node:net';
 import type { ApiServer } from '../api/server.js';
-import type { BgpShell } from './bgp.js';
-import type { Component } from './component.js';
-import type { DataplaneShell } from './dataplane.js';
-import { NetnsLock, StateDirLock } from './lock.js';
-import type { Runtime } from './runtime.js';
-import type { SctpShell } from './sctp.js';
+import type { BgpShell } from '../shell/bgp.js';
+import type { Component } from '../shell/component.js';
+import type { DataplaneShell } from '../shell/dataplane.js';
+import { NetnsLock, StateDirLock } from '../shell/lock.js';
+import type { Runtime } from '../shell/runtime.js';
+import type { SctpShell } from '../shell/sctp.js';
 
 export function stateDirLockComponent(dir: string): Component {
   const lock = new StateDirLock(dir);

@@ -7,10 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { BgpShell } from '../../../src/daemon/bgp.js';
-import { Supervisor } from '../../../src/daemon/component.js';
-import { bgpComponent } from '../../../src/daemon/components.js';
-import { Runtime } from '../../../src/daemon/runtime.js';
+import { BgpShell } from '../../../src/shell/bgp.js';
+import { Supervisor } from '../../../src/shell/component.js';
+import { bgpComponent } from '../../../src/roles/components.js';
+import { Runtime } from '../../../src/shell/runtime.js';
 import { StateStore } from '../../../src/state/persist.js';
 
 test('a BGP speaker that cannot bind is not ready, is retried, and starts once the port is free', async (t) => {

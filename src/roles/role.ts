@@ -3,7 +3,7 @@
 // a signal arrives during start-up), 1 when a required component failed while running. The signal
 // handlers are removed again, so nothing lingers after the role returns.
 import type { Logger } from 'pino';
-import { describe, StoppedWhileStarting, type Supervisor } from './component.js';
+import { describe, StoppedWhileStarting, type Supervisor } from '../shell/component.js';
 
 export interface RoleHooks {
   readonly onHup?: () => void;

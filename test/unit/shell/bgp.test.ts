@@ -1,6 +1,6 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { announcements } from '../../../src/daemon/bgp.js';
+import { announcements } from '../../../src/shell/bgp.js';
 import { buildSnapshot } from '../../../src/state/snapshot.js';
 import type { RawObject } from '../../../src/model/types.js';
 

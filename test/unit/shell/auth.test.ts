@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { apiSecurity, isLoopbackHost } from '../../../src/daemon/auth.js';
-import { StartupError } from '../../../src/daemon/runtime.js';
+import { apiSecurity, isLoopbackHost } from '../../../src/shell/auth.js';
+import { StartupError } from '../../../src/shell/runtime.js';
 
 const file = (content: string, mode = 0o100600) => ({ file: { path: '/etc/ferrolb/token', content, mode } });
 

@@ -12,7 +12,7 @@ import {
   processStartTime,
   STATE_LOCK_FILE,
   StateDirLock,
-} from '../../../src/daemon/lock.js';
+} from '../../../src/shell/lock.js';
 
 function dir(t: { after: (f: () => void) => void }): string {
   const d = mkdtempSync(join(tmpdir(), 'ferrolb-lock-'));
@@ -81,7 +81,7 @@ test('a stale lock (dead holder, or its PID now another process) is taken over',
 test('two processes racing for one stale lock: exactly one wins', async (t) => {
   const d = dir(t);
   writeFileSync(join(d, STATE_LOCK_FILE), `${await deadPid()} 1\n`);
-  const mod = new URL('../../../src/daemon/lock.js', import.meta.url).href;
+  const mod = new URL('../../../src/shell/lock.js', import.meta.url).href;
   const script = `
     const { StateDirLock } = await import(${JSON.stringify(mod)});
     const l = new StateDirLock(${JSON.stringify(d)});
@@ -125,7 +125,7 @@ test('the network namespace lock refuses a second holder and names the first', a
 
 test('the kernel releases the network namespace lock when its holder dies', async (t) => {
   const table = `test${randomBytes(4).toString('hex')}`;
-  const mod = new URL('../../../src/daemon/lock.js', import.meta.url).href;
+  const mod = new URL('../../../src/shell/lock.js', import.meta.url).href;
   const p = spawn(
     process.execPath,
     [

@@ -9,7 +9,7 @@ import type { SctpService } from '../sctp/index.js';
 import { parseIp } from '../net/ip.js';
 
 /**
- * A service carried by the SCTP multihoming engine (src/daemon/sctp.ts) instead of nft DNAT: fullnat,
+ * A service carried by the SCTP multihoming engine (src/shell/sctp.ts) instead of nft DNAT: fullnat,
  * at least one SCTP port and at least one allocated secondary address.
  */
 export function isMultihomedSctp(lb: LoadBalancerSpec, secondaryAddresses: readonly string[]): boolean {

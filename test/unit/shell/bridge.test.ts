@@ -1,6 +1,6 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { dataplaneServices, probeTargets } from '../../../src/daemon/bridge.js';
+import { dataplaneServices, probeTargets } from '../../../src/shell/bridge.js';
 import { buildSnapshot, type Snapshot } from '../../../src/state/snapshot.js';
 import type { RawObject } from '../../../src/model/types.js';
 

@@ -1,8 +1,8 @@
 // Controller flags: defaults, Lease timings, and mistakes named with the flag and the value.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { parseControllerArgs } from '../../../src/k8s/cli.js';
-import { UsageError } from '../../../src/daemon/usage.js';
+import { parseControllerArgs } from '../../../src/roles/controller.js';
+import { UsageError } from '../../../src/roles/usage.js';
 
 test('leader election is off unless asked; its defaults are client-go’s', () => {
   assert.equal(parseControllerArgs([], {}).leaderElection, false);

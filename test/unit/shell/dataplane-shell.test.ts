@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { DataplaneShell } from '../../../src/daemon/dataplane.js';
+import { DataplaneShell } from '../../../src/shell/dataplane.js';
 import { Applier } from '../../../src/dataplane/applier.js';
 import type { Runner } from '../../../src/dataplane/exec.js';
-import type { Runtime } from '../../../src/daemon/runtime.js';
+import type { Runtime } from '../../../src/shell/runtime.js';
 import { emptySnapshot } from '../../../src/state/snapshot.js';
 
 /** Just what the shell reads of a Runtime: the snapshot, its event and endpoint health. */

@@ -2,12 +2,12 @@
 import { formatIssue, ValidationError } from '../model/issues.js';
 import { loadConfigFile } from '../model/load.js';
 import { buildDesiredState } from '../model/validate.js';
-import { runDaemon, parseListen } from './run.js';
-import { StartupError } from './runtime.js';
+import { runDaemon, parseListen } from '../roles/run.js';
+import { StartupError } from '../shell/runtime.js';
 import { VERSION } from '../version.js';
-import { CommandUsageError, onOff, parseCommand, portOrOff, UsageError } from './usage.js';
-import { ComponentStartError } from './component.js';
-import { LockError } from './lock.js';
+import { CommandUsageError, onOff, parseCommand, portOrOff, UsageError } from '../roles/usage.js';
+import { ComponentStartError } from '../shell/component.js';
+import { LockError } from '../shell/lock.js';
 
 const RUN_USAGE = `usage: ferrolb run [flags]
   start the daemon in the foreground (JSON logs on stdout; SIGHUP reloads, SIGTERM stops)
@@ -88,9 +88,9 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     // The Kubernetes roles load the Kubernetes client: only when asked for (start-up of the others).
     case 'controller':
-      return (await import('../k8s/cli.js')).controllerMain(rest);
+      return (await import('../roles/controller.js')).controllerMain(rest);
     case 'agent':
-      return (await import('./agent.js')).agentMain(rest);
+      return (await import('../roles/agent.js')).agentMain(rest);
     case 'check': {
       const { values } = parseCommand(rest, { config: { type: 'string', short: 'c' } }, CHECK_USAGE);
       if (values.help) return help(CHECK_USAGE);
@@ -137,8 +137,8 @@ async function main(argv: string[]): Promise<number> {
     case '--help':
     case '-h': {
       const sub = rest[0] ?? '';
-      if (sub === 'controller') return help((await import('../k8s/cli.js')).CONTROLLER_USAGE);
-      if (sub === 'agent') return help((await import('./agent.js')).AGENT_USAGE);
+      if (sub === 'controller') return help((await import('../roles/controller.js')).CONTROLLER_USAGE);
+      if (sub === 'agent') return help((await import('../roles/agent.js')).AGENT_USAGE);
       return help({ run: RUN_USAGE, check: CHECK_USAGE }[sub] ?? USAGE);
     }
     case undefined:

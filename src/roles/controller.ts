@@ -1,17 +1,17 @@
 // `ferrolb controller [flags]`: flags → ControllerOptions, run until SIGTERM/SIGINT, release the
-// Lease on the way out. The integrator wires it as one `case 'controller'` in src/daemon/main.ts.
+// Lease on the way out. The integrator wires it as one `case 'controller'` in src/main/ferrolb.ts.
 import { KubeConfig } from '@kubernetes/client-node';
-import { createLogger } from '../daemon/log.js';
-import { DEFAULT_CLASS } from './annotations.js';
-import { runController, type ControllerOptions } from './controller.js';
-import type { CoreConfig } from './core.js';
+import { createLogger } from '../shell/log.js';
+import { DEFAULT_CLASS } from '../k8s/annotations.js';
+import { runController, type ControllerOptions } from '../k8s/controller.js';
+import type { CoreConfig } from '../k8s/core.js';
 import type { Server } from 'node:http';
 import { Gauge } from 'prom-client';
-import { newRegistry, registerCounters, serveMetrics } from '../daemon/metrics.js';
-import { parseListen } from '../daemon/run.js';
-import { durationFlag, parseCommand, UsageError } from '../daemon/usage.js';
-import { Supervisor, type Component } from '../daemon/component.js';
-import { runRole } from '../daemon/role.js';
+import { newRegistry, registerCounters, serveMetrics } from '../shell/metrics.js';
+import { parseListen } from './run.js';
+import { durationFlag, parseCommand, UsageError } from './usage.js';
+import { Supervisor, type Component } from '../shell/component.js';
+import { runRole } from './role.js';
 
 export const CONTROLLER_USAGE = `usage: ferrolb controller [flags]
   --kubeconfig FILE          default: in-cluster, else $KUBECONFIG, else ~/.kube/config

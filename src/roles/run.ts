@@ -1,16 +1,16 @@
 // Composition root of the serving roles: the standalone daemon (`ferrolb run`) and, through serve(),
-// the Kubernetes agent. Both are a list of components run by one Supervisor (src/daemon/component.ts).
+// the Kubernetes agent. Both are a list of components run by one Supervisor (src/shell/component.ts).
 import { readFileSync } from 'node:fs';
 import { ApiServer, DEFAULT_API_LIMITS } from '../api/server.js';
 import { StateStore } from '../state/persist.js';
-import { createLogger } from './log.js';
-import { Runtime, StartupError } from './runtime.js';
-import { DataplaneShell } from './dataplane.js';
-import { BgpShell } from './bgp.js';
-import { SctpShell } from './sctp.js';
+import { createLogger } from '../shell/log.js';
+import { Runtime, StartupError } from '../shell/runtime.js';
+import { DataplaneShell } from '../shell/dataplane.js';
+import { BgpShell } from '../shell/bgp.js';
+import { SctpShell } from '../shell/sctp.js';
 import type { Logger } from 'pino';
-import { newRegistry, registerSnapshotMetrics, registerSourceRangeDrops } from './metrics.js';
-import { Supervisor, type Component } from './component.js';
+import { newRegistry, registerSnapshotMetrics, registerSourceRangeDrops } from '../shell/metrics.js';
+import { Supervisor, type Component } from '../shell/component.js';
 import {
   apiComponent,
   bgpComponent,
@@ -20,7 +20,7 @@ import {
   sctpComponent,
   stateDirLockComponent,
 } from './components.js';
-import { loadApiSecurity } from './auth.js';
+import { loadApiSecurity } from '../shell/auth.js';
 import { runRole } from './role.js';
 
 /** The nft table the data plane owns (one per network namespace: the kernel lock is named after it). */

@@ -4,17 +4,17 @@
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_CLASS } from '../k8s/annotations.js';
-import { CLUSTER_OPTIONS, mappingConfig } from '../k8s/cli.js';
+import { CLUSTER_OPTIONS, mappingConfig } from './controller.js';
 import { runAgentWatch, type AgentModel } from '../k8s/index.js';
 import { formatIssue } from '../model/issues.js';
 import type { ServiceStatus } from '../ipam/allocator.js';
 import { StateStore } from '../state/persist.js';
-import { createLogger } from './log.js';
-import { Runtime } from './runtime.js';
+import { createLogger } from '../shell/log.js';
+import { Runtime } from '../shell/runtime.js';
 import { parseListen, serve } from './run.js';
 import { onOff, parseCommand, portOrOff } from './usage.js';
-import { loadApiSecurity } from './auth.js';
-import type { Component } from './component.js';
+import { loadApiSecurity } from '../shell/auth.js';
+import type { Component } from '../shell/component.js';
 
 export const AGENT_USAGE = `usage: ferrolb agent [flags]
   --kubeconfig FILE          default: in-cluster, else $KUBECONFIG, else ~/.kube/config
