@@ -12,54 +12,20 @@ import { updateDesiredState } from '../model/validate.js';
 import { ALLOCATED } from './annotations.js';
 import { SERVICE_NAME_LABEL } from './annotations.js';
 import {
+  mapMemo,
+  NO_LABELS,
   persistedAllocation,
+  sameConfig,
   sameOutcome,
+  sameRefs,
   type Carry,
   type ClusterView,
-  type CoreConfig,
-  type MappedMemo,
   type Memory,
+  type Outcome,
   type Plan,
-  type ServiceOutcome,
-} from './core.js';
-import { claims, lbName, mapService, usesNodePorts, type MappedService } from './mapping.js';
-import { svcKey, type KCustomObject, type KEndpointSlice, type KNode, type KService } from './types.js';
-
-export const sameRefs = <T>(a: readonly T[] | undefined, b: readonly T[]): boolean =>
-  a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
-/** What the planner reads of a custom resource (its status, e.g. our pool counters, is not input). */
-const crInput = (o: KCustomObject): string =>
-  JSON.stringify([o.apiVersion, o.kind, o.metadata.name, o.metadata.namespace, o.metadata.labels, o.spec]);
-/** The same configuration input as before: the same objects, or objects that differ only in status. */
-export const sameConfig = (a: readonly KCustomObject[], b: readonly KCustomObject[]): boolean =>
-  sameRefs(a, b) ||
-  (a.length === b.length && a.every((x, i) => crInput(x) === crInput(b[i] as KCustomObject)));
-export const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
-
-/** One Service's mapping, reused while its inputs are the same objects (or it maps to an equal object). */
-export function mapMemo(
-  svc: KService,
-  slices: readonly KEndpointSlice[],
-  nodes: readonly KNode[],
-  labels: Readonly<Record<string, string>> | undefined,
-  cfg: CoreConfig,
-  old: MappedMemo | undefined,
-): MappedMemo {
-  const readsNodes = usesNodePorts(svc);
-  let m: MappedService;
-  if (
-    old &&
-    old.svc === svc &&
-    old.nsLabels === labels &&
-    (readsNodes ? old.nodes === nodes : old.nodes === undefined) &&
-    sameRefs(old.slices, slices)
-  )
-    return old;
-  m = mapService(svc, slices, nodes, cfg, labels);
-  // An equal mapping keeps the old object, so validation and IPAM see it as unchanged.
-  if (old && JSON.stringify(old.result) === JSON.stringify(m)) m = old.result;
-  return { svc, slices, ...(readsNodes ? { nodes } : {}), nsLabels: labels, result: m };
-}
+} from './carry.js';
+import { claims, lbName, type MappedService } from './mapping.js';
+import { svcKey, type KEndpointSlice } from './types.js';
 
 const sliceOwner = (sl: KEndpointSlice): string | undefined => {
   const owner = sl.metadata.labels?.[SERVICE_NAME_LABEL];
@@ -70,8 +36,6 @@ const nameOf = (key: string): string =>
   lbName(key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1));
 const keyOf = (name: string): string =>
   `${name.slice(0, name.indexOf('.'))}/${name.slice(name.indexOf('.') + 1)}`;
-
-type Outcome = ServiceOutcome | { readonly phase: 'Released' };
 
 export function planChanges(view: ClusterView, memory: Memory, carry: Carry): Plan | undefined {
   const run = carry.run;
