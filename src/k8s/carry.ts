@@ -197,3 +197,27 @@ export function mapMemo(
   if (old && JSON.stringify(old.result) === JSON.stringify(m)) m = old.result;
   return { svc, slices, ...(readsNodes ? { nodes } : {}), nsLabels: labels, result: m };
 }
+
+/**
+ * Whether a Service's recorded allocation (annotations or status) names an address that our last
+ * decision gave to another Service. IPAM's incremental run then keeps the current holder while a
+ * full run decides by name order, so the planner takes the full run there (rare: a new Service
+ * carrying someone else's annotation). The index is built once, on first use.
+ */
+export function recordClashes(
+  held: Allocation,
+  name: string,
+  decided: ReadonlyMap<string, Allocation>,
+  index: { byAddress?: Map<string, string[]> },
+): boolean {
+  if (!index.byAddress) {
+    const m = new Map<string, string[]>();
+    for (const [n, a] of decided)
+      for (const ip of [...a.addresses, ...a.secondaryAddresses]) m.set(ip, [...(m.get(ip) ?? []), n]);
+    index.byAddress = m;
+  }
+  const by = index.byAddress;
+  return [...held.addresses, ...held.secondaryAddresses].some((ip) =>
+    (by.get(ip) ?? []).some((n) => n !== name),
+  );
+}

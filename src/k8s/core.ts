@@ -15,6 +15,7 @@ import {
   mapMemo,
   NO_LABELS,
   persistedAllocation,
+  recordClashes,
   sameConfig,
   sameOutcome,
   sameRefs,
@@ -295,10 +296,12 @@ function allocateFrom(
   if (!run?.memo || run.memo.pools !== state.pools || run.state.pools !== state.pools)
     return allocate(state, previous);
   const prev = new Map(memory.allocations);
+  const index = {};
   for (const [name, lb] of state.loadBalancers) {
     if (run.state.loadBalancers.get(name) === lb && !run.memo.open.has(name)) continue;
     const p = previous.get(name);
     const had = memory.allocations.get(name);
+    if (!had && p && recordClashes(p, name, memory.allocations, index)) return allocate(state, previous);
     // The allocator frees what `previous` names; if that differs from what the last run holds for
     // this Service (a reserved Service's record vs our decision), only a full run stays exact.
     if (had && had !== p) return allocate(state, previous);

@@ -15,6 +15,7 @@ import {
   mapMemo,
   NO_LABELS,
   persistedAllocation,
+  recordClashes,
   sameConfig,
   sameOutcome,
   sameRefs,
@@ -124,6 +125,7 @@ export function planChanges(view: ClusterView, memory: Memory, carry: Carry): Pl
 
   // IPAM from the last run: touched Services start from our memory, else the API's record.
   const previous = new Map<string, Allocation>(memory.allocations);
+  const index = {};
   const reexamined = new Set<string>([...fresh.keys()]);
   for (const name of run.memo.open) reexamined.add(keyOf(name));
   for (const key of reexamined) {
@@ -131,6 +133,7 @@ export function planChanges(view: ClusterView, memory: Memory, carry: Carry): Pl
     const svc = services.get(key);
     if (previous.has(name) || !svc) continue;
     const held = persistedAllocation(svc);
+    if (held && recordClashes(held, name, memory.allocations, index)) return undefined;
     if (held) previous.set(name, held);
   }
   const ipam = allocate(state, previous, run);
