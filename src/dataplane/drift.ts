@@ -67,7 +67,7 @@ export class MonitorParser {
   }
 }
 
-const OBJ = /^(add|delete|destroy) (table|chain|rule|set|map|element|counter) (\S+) (\S+)(?: (\S+))?/;
+const OBJ = /^(add|insert|delete|destroy) (table|chain|rule|set|map|element|counter) (\S+) (\S+)(?: (\S+))?/;
 
 /**
  * Hints for the objects of `inet <table>` that a transaction touched. Deletions of anything, and
@@ -80,7 +80,7 @@ export function transactionHints(lines: readonly string[], table: string): Drift
     const m = OBJ.exec(line);
     if (!m || m[3] !== 'inet' || m[4] !== table) continue;
     const [, verb, what, , , name] = m;
-    const del = verb !== 'add';
+    const del = verb === 'delete' || verb === 'destroy';
     let h: DriftHint | undefined;
     if (what === 'table') h = del ? { kind: 'table' } : undefined;
     else if (!name) continue;

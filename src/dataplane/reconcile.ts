@@ -81,8 +81,12 @@ export class Reconciler {
         let any = false;
         for (const t of parser.push(text)) {
           const hints = transactionHints(t.lines, this.table);
-          if (hints.length === 0 && !t.truncated) continue;
-          this.txs.push({ pid: t.pid, hints, truncated: t.truncated });
+          // nft monitor sometimes prints a transaction as its trailer alone (seen: a map flushed
+          // after `nft flush table` — the monitor no longer renders that map's elements). Whose
+          // table it touched is unknown then: judged like a truncated one (re-read if foreign).
+          const opaque = t.lines.length === 0;
+          if (hints.length === 0 && !t.truncated && !opaque) continue;
+          this.txs.push({ pid: t.pid, hints, truncated: t.truncated || opaque });
           any = true;
         }
         if (any) this.opts.kick();

@@ -2,7 +2,9 @@
 // Nodes and our (and optionally MetalLB's) custom resources on every replica, so a new leader starts
 // warm; only the Lease holder reconciles. A reconcile is level-based over the whole cache: the pure
 // planner decides, the shell writes only differences, so a relist, a duplicate event or a restart
-// repeats no work and loses none.
+// repeats no work and loses none. Its cost follows the change: the planner carries its mappings,
+// validation and IPAM run over (core.ts Carry, fastplan.ts), and Services whose object and outcome
+// are both unchanged are not looked at again.
 import { hostname } from 'node:os';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { formatIssue } from '../model/issues.js';
@@ -81,6 +83,12 @@ export function runController(opts: ControllerOptions): Controller {
   let lastPlan: Plan | undefined;
   let leading = opts.leaderElection === false || opts.leaderElection === undefined;
   const fingerprints = new Map<string, string>();
+  /** Per Service, the object and outcome that last needed no write: the same pair again is skipped. */
+  const settled = new Map<string, { svc: KService; outcome: unknown; ipMode: string }>();
+  /** Services written (or tried) by the last reconcile: looked at again by the next one. */
+  const unsettled = new Set<string>();
+  /** False until a reconcile has looked at every Service (after start and each new term). */
+  let settledAll = false;
 
   // ---- caches ----
   const caches = makeCaches(
@@ -153,15 +161,36 @@ export function runController(opts: ControllerOptions): Controller {
     const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     const jobs: (() => Promise<void>)[] = [];
     let failed = false;
-    for (const [key, outcome] of p.outcomes) {
+    // Only Services the plan may have changed, and those not settled last time (a write failed or
+    // is in flight), need a look; without that hint, every one (the settled check still skips most).
+    let keys: Iterable<string> = p.outcomes.keys();
+    if (p.changed && settledAll) keys = new Set([...p.changed, ...unsettled]);
+    else for (const key of settled.keys()) if (!p.outcomes.has(key)) settled.delete(key);
+    settledAll = true;
+    for (const key of keys) {
+      const outcome = p.outcomes.get(key);
+      if (!outcome) {
+        settled.delete(key);
+        unsettled.delete(key);
+        continue;
+      }
       const svc = services.items.get(key);
       if (!svc) continue;
       const lb = p.state?.loadBalancers.get(
         lbName(svc.metadata.namespace ?? 'default', svc.metadata.name ?? ''),
       );
       const ipMode = lb?.mode === 'fullnat' ? 'Proxy' : 'VIP';
+      // serviceUpdate is pure: the same Service object and outcome need no second look.
+      const was = settled.get(key);
+      if (was && was.svc === svc && was.outcome === outcome && was.ipMode === ipMode) continue;
       const first = serviceUpdate(svc, outcome, ipMode, now);
-      if (!first.annotations && !first.status && !first.event) continue;
+      if (!first.annotations && !first.status && !first.event) {
+        settled.set(key, { svc, outcome, ipMode });
+        unsettled.delete(key);
+        continue;
+      }
+      settled.delete(key);
+      unsettled.add(key);
       jobs.push(async () => {
         let cur = svc;
         let u = first;
@@ -239,6 +268,9 @@ export function runController(opts: ControllerOptions): Controller {
       onStartedLeading: () => {
         // A new term starts from what the API records, never from a previous term's memory.
         memory = emptyMemory();
+        settled.clear();
+        unsettled.clear();
+        settledAll = false;
         leading = true;
         kick(0);
       },

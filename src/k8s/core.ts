@@ -8,96 +8,40 @@ import type { ConfigIssue } from '../model/issues.js';
 import { buildDesiredState } from '../model/validate.js';
 import { poolNameOf } from '../model/pools.js';
 import type { DesiredState, RawObject, StoredObject } from '../model/types.js';
-import { tryParseIp, formatIp } from '../net/ip.js';
-import { ALLOCATED, ALLOCATED_SECONDARY } from './annotations.js';
+import { ALLOCATED } from './annotations.js';
 import { mapCustomResources } from './crds.js';
-import { claims, lbName, mapService, type MappingConfig } from './mapping.js';
+import { planChanges } from './fastplan.js';
 import {
-  svcKey,
-  type KCustomObject,
-  type KEndpointSlice,
-  type KNamespace,
-  type KNode,
-  type KService,
-} from './types.js';
+  mapMemo,
+  NO_LABELS,
+  persistedAllocation,
+  recordClashes,
+  sameConfig,
+  sameOutcome,
+  sameRefs,
+  type Carry,
+  type ClusterView,
+  type CoreConfig,
+  type MappedMemo,
+  type Memory,
+  type Plan,
+  type ServiceOutcome,
+} from './carry.js';
 
-export interface ClusterView {
-  readonly services: readonly KService[];
-  readonly slices: readonly KEndpointSlice[];
-  readonly nodes: readonly KNode[];
-  readonly customObjects: readonly KCustomObject[];
-  /** For pools' namespaceSelectors; absent when the caller does not watch Namespaces. */
-  readonly namespaces?: readonly KNamespace[];
-}
-
-/** Labels of every namespace by name. */
-export const namespaceLabelsOf = (view: ClusterView): ReadonlyMap<string, Readonly<Record<string, string>>> =>
-  new Map((view.namespaces ?? []).map((n) => [n.metadata.name ?? '', n.metadata.labels ?? {}]));
-
-export interface CoreConfig extends MappingConfig {
-  /** Read metallb.io custom resources as configuration too. */
-  readonly metallbCompat: boolean;
-}
-
-export interface Memory {
-  readonly pools?: readonly RawObject[];
-  /** Last mapping of each Service that validated, by "namespace/name". */
-  readonly services: ReadonlyMap<string, RawObject>;
-  /** What this process last decided, by model name: newer than the API's copy while writes are in flight. */
-  readonly allocations: ReadonlyMap<string, Allocation>;
-}
-
-export const emptyMemory = (): Memory => ({ services: new Map(), allocations: new Map() });
-
-export type ServiceOutcome =
-  | {
-      readonly phase: 'Allocated';
-      readonly allocation: Allocation;
-      readonly pool?: string;
-      /** Served, but something the user asked for is ignored (e.g. a timeout without "persist"). */
-      readonly warnings?: readonly ConfigIssue[];
-    }
-  | {
-      readonly phase: 'Pending';
-      readonly code: string;
-      readonly reason: string;
-      readonly allocation?: Allocation;
-    }
-  | { readonly phase: 'Invalid'; readonly issues: readonly ConfigIssue[]; readonly allocation?: Allocation };
-
-export interface Plan {
-  /** True when nothing may be written: the pool set is invalid and there is no last good one. */
-  readonly hold: boolean;
-  readonly state?: DesiredState;
-  readonly allocations: ReadonlyMap<string, Allocation>;
-  readonly configIssues: readonly ConfigIssue[];
-  readonly configSources: ReadonlyMap<string, string[]>;
-  /** Every Service that has or had our allocation, by "namespace/name". Unclaimed ones get released. */
-  readonly outcomes: ReadonlyMap<string, ServiceOutcome | { readonly phase: 'Released' }>;
-  readonly memory: Memory;
-}
-
-/** What a Service itself records as held: our annotations, else its status (adopting MetalLB's or
- * kube-loxilb's `llb-<ip>` hostnames), so migration and restarts keep every address. */
-export function persistedAllocation(svc: KService): Allocation | undefined {
-  const ann = svc.metadata.annotations ?? {};
-  const ips = (text: string | undefined) =>
-    (text ?? '')
-      .split(',')
-      .map((s) => tryParseIp(s.trim()))
-      .filter((x) => x !== undefined)
-      .map(formatIp);
-  let addresses = ips(ann[ALLOCATED]);
-  const secondaryAddresses = ips(ann[ALLOCATED_SECONDARY]);
-  if (addresses.length === 0 && ann[ALLOCATED] === undefined) {
-    addresses = (svc.status?.loadBalancer?.ingress ?? [])
-      .map((i) => i.ip ?? (i.hostname?.startsWith('llb-') ? i.hostname.slice(4) : undefined))
-      .filter((x): x is string => x !== undefined)
-      .flatMap((x) => ips(x));
-  }
-  if (addresses.length === 0 && secondaryAddresses.length === 0) return undefined;
-  return { addresses, secondaryAddresses };
-}
+export {
+  emptyMemory,
+  namespaceLabelsOf,
+  persistedAllocation,
+  type Carry,
+  type ClusterView,
+  type CoreConfig,
+  type Memory,
+  type Plan,
+  type ServiceOutcome,
+} from './carry.js';
+import { SERVICE_NAME_LABEL } from './annotations.js';
+import { claims, lbName } from './mapping.js';
+import { svcKey, type KEndpointSlice, type KService } from './types.js';
 
 const labelToKey = (label: string): string | undefined => {
   // "LoadBalancer/ns.name" → "ns/name"
@@ -122,7 +66,17 @@ function holder(svc: KService, a: Allocation): RawObject {
 }
 
 export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
-  const cfgMap = mapCustomResources(view.customObjects, cfg.metallbCompat);
+  const carry = memory.carry?.cfg === cfg ? memory.carry : undefined;
+  if (carry?.clean) {
+    const fast = planChanges(view, memory, carry);
+    if (fast) return fast;
+  }
+  const cfgMap =
+    carry && sameConfig(carry.crs, view.customObjects)
+      ? carry.cfgMap
+      : mapCustomResources(view.customObjects, cfg.metallbCompat);
+  // The same node list (by element identity) keeps the previous array, so mappings can compare it.
+  const nodes = carry && sameRefs(carry.nodes, view.nodes) ? carry.nodes : view.nodes;
   const stored = (objs: readonly RawObject[]): StoredObject[] =>
     objs.map((object) => ({ origin: 'api', object }));
 
@@ -172,16 +126,27 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
     string,
     { svc: KService; object?: RawObject; issues: ConfigIssue[]; warnings: ConfigIssue[] }
   >();
-  const nsLabels = namespaceLabelsOf(view);
+  const nsLabels = new Map(
+    (view.namespaces ?? []).map((n) => [n.metadata.name ?? '', n.metadata.labels ?? NO_LABELS]),
+  );
+  const slicesBy = new Map<string, KEndpointSlice[]>();
+  for (const sl of view.slices) {
+    const owner = sl.metadata.labels?.[SERVICE_NAME_LABEL];
+    if (owner === undefined) continue;
+    const k = `${sl.metadata.namespace ?? 'default'}/${owner}`;
+    const list = slicesBy.get(k);
+    if (list) list.push(sl);
+    else slicesBy.set(k, [sl]);
+  }
+  const nextMapped = new Map<string, MappedMemo>();
   for (const svc of claimed) {
-    const m = mapService(
-      svc,
-      view.slices,
-      view.nodes,
-      cfg,
-      nsLabels.get(svc.metadata.namespace ?? 'default'),
-    );
-    mapped.set(svcKey(svc.metadata), {
+    const key = svcKey(svc.metadata);
+    const slices = slicesBy.get(`${svc.metadata.namespace ?? 'default'}/${svc.metadata.name ?? ''}`) ?? [];
+    const labels = nsLabels.get(svc.metadata.namespace ?? 'default');
+    const memo = mapMemo(svc, slices, nodes, labels, cfg, carry?.mapped.get(key));
+    const m = memo.result;
+    nextMapped.set(key, memo);
+    mapped.set(key, {
       svc,
       ...(m.object ? { object: m.object } : {}),
       issues: [...m.issues],
@@ -214,6 +179,8 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
           : undefined;
   };
   let state: DesiredState | undefined;
+  let warnings: readonly ConfigIssue[] = [];
+  let clean = reserved.length === 0 && configIssues.length === 0;
   for (let round = 0; round < 4 && !state; round++) {
     const objs: RawObject[] = [...pools, ...(round < 2 ? reserved : [])];
     for (const [key, m] of mapped) {
@@ -223,6 +190,8 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
     const r = buildDesiredState(stored(objs));
     if (r.state) {
       state = r.state;
+      warnings = r.warnings;
+      clean &&= round === 0;
       for (const w of r.warnings) {
         const key = labelToKey(w.object);
         const m = key !== undefined && level.get(key) === 0 ? mapped.get(key) : undefined;
@@ -241,7 +210,7 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
   const nextServices = new Map<string, RawObject>();
 
   // 3. Allocate (sticky: previous = what we decided last, else what the API records).
-  const ipam = allocate(state, previous);
+  const ipam = allocateFrom(state, previous, memory, carry);
   const outcomes = new Map<string, ServiceOutcome | { phase: 'Released' }>();
   for (const [key, m] of mapped) {
     const name = lbName(m.svc.metadata.namespace ?? 'default', m.svc.metadata.name ?? '');
@@ -274,6 +243,13 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
   for (const svc of view.services)
     if (svc.spec?.type !== 'LoadBalancer' && svc.metadata.annotations?.[ALLOCATED] !== undefined)
       outcomes.set(svcKey(svc.metadata), { phase: 'Released' });
+  for (const m of mapped.values()) if (m.issues.length > 0 || !m.object) clean = false;
+  // Equal outcomes keep their identity (the shell skips a Service whose object and outcome are the same).
+  if (carry)
+    for (const [key, o] of outcomes) {
+      const was = carry.outcomes.get(key);
+      if (was && sameOutcome(was, o)) outcomes.set(key, was);
+    }
 
   return {
     hold: false,
@@ -282,8 +258,57 @@ export function plan(view: ClusterView, cfg: CoreConfig, memory: Memory): Plan {
     configIssues,
     configSources: cfgMap.sources,
     outcomes,
-    memory: { pools, services: nextServices, allocations: ipam.allocations },
+    memory: {
+      pools,
+      services: nextServices,
+      allocations: ipam.allocations,
+      carry: {
+        cfg,
+        crs: view.customObjects,
+        cfgMap,
+        nodes,
+        mapped: nextMapped,
+        run: { state, status: ipam.status, ...(ipam.memo ? { memo: ipam.memo } : {}) },
+        outcomes,
+        services: new Map(view.services.map((s) => [svcKey(s.metadata), s])),
+        slices: view.slices,
+        namespaces: view.namespaces ?? [],
+        warnings,
+        clean,
+      },
+    },
   };
+}
+
+/**
+ * IPAM, incrementally when the last plan's run and pool set carry over: only Services whose spec
+ * changed, that went away, or that are still open are re-examined. The incremental allocator takes
+ * an untouched Service's previous allocation as its result, so for those it must be exactly what the
+ * last run decided; touched ones start from what a full run would (our memory, else the API's record).
+ */
+function allocateFrom(
+  state: DesiredState,
+  previous: ReadonlyMap<string, Allocation>,
+  memory: Memory,
+  carry: Carry | undefined,
+): ReturnType<typeof allocate> {
+  const run = carry?.run;
+  if (!run?.memo || run.memo.pools !== state.pools || run.state.pools !== state.pools)
+    return allocate(state, previous);
+  const prev = new Map(memory.allocations);
+  const index = {};
+  for (const [name, lb] of state.loadBalancers) {
+    if (run.state.loadBalancers.get(name) === lb && !run.memo.open.has(name)) continue;
+    const p = previous.get(name);
+    const had = memory.allocations.get(name);
+    if (!had && p && recordClashes(p, name, memory.allocations, index)) return allocate(state, previous);
+    // The allocator frees what `previous` names; if that differs from what the last run holds for
+    // this Service (a reserved Service's record vs our decision), only a full run stays exact.
+    if (had && had !== p) return allocate(state, previous);
+    if (p) prev.set(name, p);
+    else prev.delete(name);
+  }
+  return allocate(state, prev, run);
 }
 
 /** Pools of the last good set that are gone now but still hold someone's address. */

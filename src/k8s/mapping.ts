@@ -215,12 +215,11 @@ export function mapService(
 
   // Endpoints: pods from EndpointSlices, or node addresses + NodePorts (kube-loxilb's default).
   const epType = get('endpointType');
-  let nodePorts = svc.spec?.loadBalancerClass === LOXILB_CLASS;
+  const nodePorts = usesNodePorts(svc);
   if (epType) {
     const v = epType.value.trim();
-    if (v === 'nodeport') nodePorts = true;
-    else if (v === 'pod') nodePorts = false;
-    else issue(field(epType.key), epType.value, 'must be "pod" or "nodeport"');
+    if (v !== 'nodeport' && v !== 'pod')
+      issue(field(epType.key), epType.value, 'must be "pod" or "nodeport"');
   }
   const ep = endpointsFor(svc, slices, nodes, nodePorts);
   for (const e of ep.issues) issue(e.field, e.value, e.message);
@@ -256,6 +255,16 @@ export function mapService(
     warnings,
     ...(ep.announceNodes ? { announceNodes: ep.announceNodes } : {}),
   };
+}
+
+/** Whether the Service's endpoints are node addresses + NodePorts (so its mapping reads the Nodes). */
+export function usesNodePorts(svc: KService): boolean {
+  const ann = svc.metadata.annotations ?? {};
+  const key = ANNOTATIONS.endpointType.find((a) => ann[a] !== undefined);
+  const v = key !== undefined ? (ann[key] as string).trim() : undefined;
+  if (v === 'nodeport') return true;
+  if (v === 'pod') return false;
+  return svc.spec?.loadBalancerClass === LOXILB_CLASS;
 }
 
 type Getter = (k: AnnotationKey) => { key: string; value: string } | undefined;

@@ -79,6 +79,11 @@ describe('nft monitor parsing', () => {
       { kind: 'map', name: 'snat4' },
       { kind: 'counter', name: 'srcdrop4' },
     ]);
+    // `nft insert rule` (a rule put ahead of ours) is reported as "insert", not "add".
+    assert.deepEqual(
+      transactionHints(['insert rule inet ferrolb prerouting ip daddr 10.200.0.1 accept'], 'ferrolb'),
+      [{ kind: 'rule', name: 'prerouting' }],
+    );
     assert.deepEqual(transactionHints([...lines, 'delete table inet ferrolb'], 'ferrolb'), [
       { kind: 'table' },
     ]);
