@@ -84,6 +84,7 @@ export const DEFAULT_API_LIMITS: ApiLimits = {
 };
 
 /** Extension point for later subsystems (data plane, BGP, SCTP) to add read-only resources. */
+/** A read-only resource of another component; may answer with a promise (a fresh status). */
 export type ExtraRoute = (path: string[], req: IncomingMessage) => unknown;
 
 const RESOURCES: Record<string, KindName> = {
@@ -280,7 +281,7 @@ export class ApiServer {
     const extra = this.extras.get(resource);
     if (extra) {
       if (method !== 'GET') throw new ApiError(ApiErrorCode.MethodNotAllowed, 'read-only resource');
-      return [200, extra(path.slice(1), req)];
+      return [200, await extra(path.slice(1), req)];
     }
     const kind = RESOURCES[resource];
     if (!kind || rest.length > 0)

@@ -183,7 +183,7 @@ export async function serve(
     ...(extra.readOnly ? { readOnly: extra.readOnly } : {}),
   });
   api.addRoute('bgp', () => bgp.status());
-  api.addRoute('sctp', () => sctp.status());
+  api.addRoute('sctp', () => sctp.currentStatus());
   api.addRoute('dataplane', () => dataplane.status());
   api.addRoute('components', () => ({ items: supervisor.status() }));
   let url = '';

@@ -64,6 +64,8 @@ export interface SctpStatus {
 interface Carrier {
   setServices(services: readonly SctpService[]): void;
   status(): CarrierStatus | undefined;
+  /** Brings status() up to date (the thread publishes periodically); in-process carriers are current. */
+  refresh?(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -345,6 +347,12 @@ export class SctpShell {
     for (const [path, old] of this.sysctls) await step(() => writeFile(path, old));
     this.sysctls.clear();
     if (errors.length > 0) throw errors[0];
+  }
+
+  /** status() as of now: the carrier thread is asked for a fresh one first. */
+  async currentStatus(): Promise<SctpStatus> {
+    await this.cur?.carrier.refresh?.();
+    return this.status();
   }
 
   status(): SctpStatus {

@@ -18,6 +18,7 @@ export class SctpThread {
   private services: readonly SctpService[];
   private last: CarrierStatus | undefined;
   private first?: { resolve: () => void; reject: (e: Error) => void };
+  private waiters: (() => void)[] = [];
 
   private constructor(private readonly o: SctpThreadOptions) {
     this.services = o.services;
@@ -73,6 +74,23 @@ export class SctpThread {
     return this.last;
   }
 
+  /**
+   * Asks the worker for a status now and resolves once it arrived (or after `timeoutMs`, leaving the
+   * last one): `ferroctl get sctp` right after an association must show it.
+   */
+  refresh(timeoutMs = 250): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref?.();
+      this.waiters.push(done);
+      this.sup.post({ type: 'status' });
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+
   stop(): Promise<void> {
     return this.sup.stop();
   }
@@ -89,6 +107,7 @@ export class SctpThread {
         break;
       case 'status':
         this.last = m.status;
+        for (const w of this.waiters.splice(0)) w();
         break;
       case 'warn':
         this.o.log('warn', m.msg, m.err);

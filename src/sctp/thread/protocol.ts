@@ -23,7 +23,10 @@ export interface SctpWorkerData {
 }
 
 export type ToSctp =
-  { readonly type: 'services'; readonly services: readonly SctpService[] } | { readonly type: 'stop' };
+  | { readonly type: 'services'; readonly services: readonly SctpService[] }
+  /** Publish a status now (a reader must not see one up to statusIntervalMs old). */
+  | { readonly type: 'status' }
+  | { readonly type: 'stop' };
 
 export type FromSctp =
   | { readonly type: 'started' }
@@ -61,6 +64,7 @@ export function checkServices(v: unknown): SctpService[] {
 export function parseToSctp(m: unknown): ToSctp {
   if (!isObj(m)) throw new SctpThreadProtocolError('message', 'expected an object');
   if (m.type === 'stop') return { type: 'stop' };
+  if (m.type === 'status') return { type: 'status' };
   if (m.type === 'services') return { type: 'services', services: checkServices(m.services) };
   throw new SctpThreadProtocolError('type', `unknown message type ${JSON.stringify(m.type)}`);
 }

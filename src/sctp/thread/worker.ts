@@ -49,6 +49,10 @@ port.on('message', (raw: unknown) => {
     publish();
     return;
   }
+  if (m.type === 'status') {
+    publish();
+    return;
+  }
   clearInterval(timer);
   void carrier.stop().then(() => {
     post({ type: 'stopped' });

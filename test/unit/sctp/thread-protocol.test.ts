@@ -17,6 +17,7 @@ test('services survive structured clone and parse unchanged', () => {
   const m = structuredClone({ type: 'services', services: [svc] });
   assert.deepEqual(parseToSctp(m), { type: 'services', services: [svc] });
   assert.deepEqual(parseToSctp({ type: 'stop' }), { type: 'stop' });
+  assert.deepEqual(parseToSctp({ type: 'status' }), { type: 'status' });
 });
 
 test('malformed messages are refused naming the field', () => {
