@@ -6,12 +6,12 @@ cd "$(dirname "$0")"
 
 PKGS=(
   build-essential                                # cc for the small NFQUEUE addon (native/)
-  iproute2 nftables iptables conntrack          # data plane, namespaces
+  iproute2 nftables iptables conntrack procps   # data plane (sysctl: forwarding checks), namespaces
   libusrsctp-examples                            # real SCTP peers (usrsctp echo_server/client/tsctp)
   bird2 gobgpd                                   # real BGP peers
   tcpdump tshark                                 # captures
   arping ndisc6 iputils-ping                     # L2 probes
-  iperf3 socat haproxy wrk                       # traffic and a userspace LB to compare with
+  iperf3 socat haproxy wrk curl                  # traffic, a userspace LB to compare with; curl: scale bench
   python3-scapy                                  # odd packets
   golang-go golang-github-masterminds-sprig-dev  # tools/helm-render: Helm's engine (Go text/template
   golang-gopkg-yaml.v2-dev golang-gopkg-yaml.v3-dev  # + sprig) renders and checks the chart in tests

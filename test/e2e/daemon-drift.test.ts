@@ -1,6 +1,8 @@
 // The kernel is the truth: `ferrolb run` in an LB namespace, then someone else changes the kernel
 // behind its back (table deleted, `nft flush ruleset`, one element / chain / dispatch rule deleted,
-// a VIP removed). Each time, traffic through the VIP must work again within a bounded wait, without
+// a VIP removed; our table's rules flushed, a foreign rule inserted ahead of the dispatch, every slot
+// map emptied, drift made while the daemon was dead). Each time, traffic through the VIP must work
+// again within a bounded wait, without
 // any user change, while an established connection to another service keeps working. Then one
 // service the kernel refuses next to good ones: the good ones and later changes are programmed.
 import test, { after, before } from 'node:test';
@@ -10,7 +12,7 @@ import { join } from 'node:path';
 import { e2eSkipReason, nsExec, Topology, waitFor } from '../support/netns.js';
 import { FERROCTL, startDaemon, stopDaemon, tempDir, type Daemon } from '../support/daemon.js';
 import { buildLbTopology, Hold, httpBatch, VIP4, type LbTopo } from './support-dataplane/topo.js';
-import { servicePortId } from '../../src/dataplane/compiler/names.js';
+import { names, servicePortId } from '../../src/dataplane/compiler/names.js';
 import { VIP_ROUTE_PROTO } from '../../src/dataplane/vip.js';
 import type { LoadBalancerView } from '../../src/state/views.js';
 
@@ -62,6 +64,14 @@ const ctl = (args: string[]) =>
 const view = async (name: string) =>
   JSON.parse(await ctl(['get', 'lb', name, '-o', 'json'])) as LoadBalancerView;
 
+const start = () =>
+  startDaemon(
+    ['--config', join(dir.path, 'cfg.yaml'), '--state-dir', dir.path, '--dataplane', 'on'],
+    {},
+    20_000,
+    ['ip', 'netns', 'exec', t.lb],
+  );
+
 async function webWorks(): Promise<boolean> {
   const r = await httpBatch(t, VIP4, 80, 3);
   return r.errors === 0 && r.replies.length === 3;
@@ -72,7 +82,16 @@ async function breakAndRecover(what: string, act: () => Promise<unknown>, works 
   assert.ok(await works(), `${what}: works before`);
   const t0 = Date.now();
   await act();
-  await waitFor(`${what} repaired`, async () => ((await works()) ? true : undefined), REPAIR_BOUND_MS, 100);
+  await waitFor(
+    `${what} repaired`,
+    async () => ((await works()) ? true : undefined),
+    REPAIR_BOUND_MS,
+    100,
+  ).catch((e: unknown) => {
+    // The daemon's own account of what it saw, for whoever reads the failure.
+    process.stderr.write(`${(daemon as Daemon).logs.slice(-40).join('\n')}\n`);
+    throw e;
+  });
   const ms = Date.now() - t0;
   // The established connection to the other service was never cut.
   assert.match(await hold.ping(), /^b\d /, `${what}: established flow on "other" still works`);
@@ -96,12 +115,7 @@ before(async () => {
   dir = tempDir();
   t = await buildLbTopology(topo, { backends: 2, backendDefaultRoute: false });
   writeFileSync(join(dir.path, 'cfg.yaml'), config);
-  daemon = await startDaemon(
-    ['--config', join(dir.path, 'cfg.yaml'), '--state-dir', dir.path, '--dataplane', 'on'],
-    {},
-    20_000,
-    ['ip', 'netns', 'exec', t.lb],
-  );
+  daemon = await start();
   await waitFor('web serves', async () => ((await webWorks()) ? true : undefined), 10_000, 100);
   hold = await Hold.open(t, OTHER, 9000);
 });
@@ -267,6 +281,47 @@ test('the forwarding sysctl turned off: turned on again', { skip }, async () => 
   assert.ok((await repairs('sysctl')) > 0);
 });
 
+test('every rule of our table flushed (chains and maps kept): rules back', { skip }, async () => {
+  await breakAndRecover('flush table', () => inLb('nft', ['flush', 'table', 'inet', 'ferrolb']));
+});
+
+test(
+  'a foreign rule inserted ahead of the dispatch (VIP traffic bypasses DNAT): removed',
+  { skip },
+  async () => {
+    await breakAndRecover('foreign rule', () =>
+      inLb('nft', [
+        'insert',
+        'rule',
+        'inet',
+        'ferrolb',
+        'prerouting',
+        'ip',
+        'daddr',
+        VIP4,
+        'tcp',
+        'dport',
+        '80',
+        'accept',
+      ]),
+    );
+    const chain = await inLb('nft', ['list', 'chain', 'inet', 'ferrolb', 'prerouting']);
+    assert.doesNotMatch(chain, new RegExp(`ip daddr ${VIP4.replace(/\./g, '\\.')} tcp dport 80 accept`));
+  },
+);
+
+test('every IPv4 TCP slot map emptied: endpoints back', { skip }, async () => {
+  // Only the shards some service uses exist.
+  const listing = await inLb('nft', ['list', 'maps', 'inet']);
+  const shards = [...listing.matchAll(/map (slots4tcp_\d+) /g)].map((m) => m[1] as string);
+  assert.ok(shards.length > 0, listing);
+  const script = shards.map((m) => `flush map inet ferrolb ${m}`).join('\n') + '\n';
+  await breakAndRecover('slot maps flushed', async () => {
+    const r = await t.run('nft', ['-f', '-'], script);
+    assert.equal(r.code, 0, r.stderr);
+  });
+});
+
 test(
   'containment: a service the kernel refuses is reported failed; the others and later changes are programmed',
   { skip },
@@ -314,5 +369,26 @@ test(
     assert.equal((await view('web')).dataplane, undefined, 'good services are not marked');
     assert.match(await hold.ping(), /^b\d /);
     assert.equal((await get('/readyz')).status, 200, 'one refused service does not make the node unready');
+  },
+);
+
+test(
+  'drift while the daemon was dead (SIGKILL, element deleted, restart): repaired on adoption',
+  { skip },
+  async () => {
+    await stopDaemon(daemon as Daemon, 'SIGKILL');
+    daemon = undefined;
+    // The kernel keeps forwarding without the daemon.
+    assert.ok(await webWorks(), 'forwarding while the daemon is dead');
+    await inLb('nft', ['delete', 'element', 'inet', 'ferrolb', names.dispatch(4), `{ ${VIP4} . tcp . 80 }`]);
+    assert.equal(await webWorks(), false, 'the deleted element really broke the service');
+    daemon = await start();
+    await waitFor(
+      'web repaired after restart',
+      async () => ((await webWorks()) ? true : undefined),
+      15_000,
+      100,
+    );
+    assert.match(await hold.ping(), /^b\d /, 'established flow on "other" survived kill, drift and restart');
   },
 );
