@@ -8,7 +8,8 @@ PKGS=(
   build-essential                                # cc for the small NFQUEUE addon (native/)
   iproute2 nftables iptables conntrack procps   # data plane (sysctl: forwarding checks), namespaces
   libusrsctp-examples                            # real SCTP peers (usrsctp echo_server/client/tsctp)
-  bird2 gobgpd                                   # real BGP peers
+  bird2 gobgpd frr                               # real BGP peers (FRR: bgpd/bfdd run by hand)
+  keepalived conntrackd                          # VRRP / conntrack sync: the HA and L2 baselines
   tcpdump tshark                                 # captures
   arping ndisc6 iputils-ping                     # L2 probes
   iperf3 socat haproxy wrk curl                  # traffic, a userspace LB to compare with; curl: scale bench
