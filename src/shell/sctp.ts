@@ -8,9 +8,11 @@
 // own (SctpCarrier on sctp/thread/worker.ts) so config work here never delays a packet's verdict.
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { hostRunner, type Runner } from '../dataplane/exec.js';
 import { removeVipInterface, syncVips } from '../dataplane/vip.js';
 import { formatIp, type IpAddr } from '../net/ip.js';
+import { fastPathDropScript, fastPathEnsureScript } from '../sctp/kernel/nft.js';
 import {
   FAST_PATH_NAMES,
   NativeUnavailableError,
@@ -23,7 +25,8 @@ import {
   type SctpService,
 } from '../sctp/index.js';
 import type { WriterStats } from '../sctp/kernel/writer.js';
-import { SctpCarrier, type CarrierStatus } from '../sctp/shell/carrier.js';
+import { SctpCarrier, type AdoptionStatus, type CarrierStatus } from '../sctp/shell/carrier.js';
+import { sctpLimitsFromEnv } from '../sctp/limits.js';
 import { SctpThread } from '../sctp/thread/client.js';
 import { sctpServices } from './bridge.js';
 import type { Runtime } from './runtime.js';
@@ -39,7 +42,13 @@ export interface SctpShellOptions {
   /** The data plane is on: without it nothing is installed. */
   readonly kernel: boolean;
   readonly queueNum?: number;
+  /** Engine limits; default: DEFAULT_LIMITS overridden by FERROLB_SCTP_* (sctpLimitsFromEnv). */
   readonly limits?: Partial<EngineLimits>;
+  /**
+   * On stop, leave the fast path, rules and VIPs in place (--keep-forwarding): established
+   * associations keep flowing through the kernel and the next start adopts them.
+   */
+  readonly keepForwarding?: boolean;
   /** For tests: the packet I/O and the command runner. */
   readonly loadIo?: () => PacketIo;
   readonly run?: Runner;
@@ -53,6 +62,10 @@ export interface SctpStatus {
   readonly queue: number;
   readonly services: readonly string[];
   readonly associations: readonly AssociationView[];
+  /** Half-open associations (INIT seen, not established): bounded by maxHalfOpen. */
+  readonly halfOpen?: number;
+  /** What the last start took over from the kernel. */
+  readonly adopted?: AdoptionStatus;
   readonly stats?: QueueStats;
   /** The batched fast-path writer (nft runs, scripts, failures). */
   readonly writer?: WriterStats;
@@ -92,9 +105,13 @@ export class SctpShell {
   /** What is installed, so teardown undoes exactly that (and touches nothing after an early failure). */
   private readonly installed = { fastPath: false, vips: false, rules: new Set<4 | 6>() };
 
+  private readonly limits: Partial<EngineLimits>;
+
+  /** Throws SctpLimitsError naming the variable and value when a FERROLB_SCTP_* setting is invalid. */
   constructor(private readonly opts: SctpShellOptions) {
     this.run = opts.run ?? hostRunner;
     this.queueNum = opts.queueNum ?? DEFAULT_SCTP_QUEUE;
+    this.limits = opts.limits ?? sctpLimitsFromEnv(process.env);
   }
 
   private readonly onChange = () => this.kick();
@@ -178,13 +195,13 @@ export class SctpShell {
     let carrier: Carrier;
     if (io) {
       try {
-        carrier = new SctpCarrier({
+        carrier = await SctpCarrier.start({
           queueNum: this.queueNum,
           io,
           services,
-          ...(this.opts.limits ? { limits: this.opts.limits } : {}),
+          limits: this.limits,
           run: this.run,
-          warn: (msg, err) => this.opts.log.warn({ err }, msg),
+          warn: (msg: string, err?: unknown) => this.opts.log.warn({ err }, msg),
         });
       } catch (e) {
         throw queueErr(e);
@@ -193,7 +210,7 @@ export class SctpShell {
       carrier = await SctpThread.start({
         queueNum: this.queueNum,
         services,
-        ...(this.opts.limits ? { limits: this.opts.limits } : {}),
+        limits: this.limits,
         log: (level, msg, err) => this.opts.log[level]({ err }, msg),
       }).catch((e: unknown) => {
         throw queueErr(e);
@@ -236,20 +253,25 @@ export class SctpShell {
     }
   }
 
+  /**
+   * Restart = adopt: the table a previous run left (kill -9, upgrade with --keep-forwarding) keeps its
+   * elements; the carrier rebuilds its associations from them. Only a table of another layout (an
+   * older version's) is replaced, which flushes it.
+   */
   private async installFastPath(): Promise<void> {
     this.installed.fastPath = true;
+    const r = await this.run('nft', ['-f', '-'], fastPathEnsureScript());
+    if (r.code === 0) return;
+    this.opts.log.warn(
+      { stderr: r.stderr.trim() },
+      `sctp: the fast-path table ${FAST_PATH_NAMES.table} has another layout; replaced (its paths are flushed)`,
+    );
     await this.dropFastPath();
     await this.must('nft', ['-f', '-'], fastPathTable());
   }
 
   private async dropFastPath(): Promise<void> {
-    await this.must(
-      'nft',
-      ['-f', '-'],
-      ['ip', 'ip6']
-        .map((f) => `table ${f} ${FAST_PATH_NAMES.table} {}\ndelete table ${f} ${FAST_PATH_NAMES.table}\n`)
-        .join(''),
-    );
+    await this.must('nft', ['-f', '-'], fastPathDropScript());
   }
 
   private async installVips(services: SctpService[]): Promise<void> {
@@ -286,7 +308,10 @@ export class SctpShell {
         'COMMIT',
         '*mangle',
         `:${SCTP_CHAIN} - [0:0]`,
-        ...mine.map((v) => `-A ${SCTP_CHAIN} -d ${v} -j NFQUEUE --queue-num ${this.queueNum} --queue-bypass`),
+        // No --queue-bypass: while no carrier listens (a crash, a restart) control chunks are dropped
+        // and retransmitted by the peers, instead of reaching the node's own SCTP stack untranslated
+        // (which answers ABORT or ICMP protocol-unreachable and kills the association).
+        ...mine.map((v) => `-A ${SCTP_CHAIN} -d ${v} -j NFQUEUE --queue-num ${this.queueNum}`),
         'COMMIT',
         '',
       ].join('\n');
@@ -364,8 +389,67 @@ export class SctpShell {
       queue: this.queueNum,
       services: [...new Set(this.services.map((s) => s.name))],
       associations: st?.associations ?? [],
-      ...(st ? { stats: st.stats, writer: st.writer, counterPoll: st.counterPoll } : {}),
+      ...(st
+        ? {
+            halfOpen: st.halfOpen,
+            ...(st.adopted ? { adopted: st.adopted } : {}),
+            stats: st.stats,
+            writer: st.writer,
+            counterPoll: st.counterPoll,
+          }
+        : {}),
     };
+  }
+
+  /** Prometheus metrics from the carrier's last published status (no work at scrape time). */
+  registerMetrics(r: Registry): void {
+    const st = () => this.cur?.carrier.status();
+    new Gauge({
+      name: 'ferrolb_sctp_associations',
+      help: 'Multihomed SCTP associations through the engine, by state',
+      labelNames: ['state'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [state, n] of Object.entries(st()?.counts ?? {})) this.set({ state }, n);
+      },
+    });
+    new Gauge({
+      name: 'ferrolb_sctp_adopted_associations',
+      help: 'Associations the last start rebuilt from the kernel fast path (restart = adopt)',
+      registers: [r],
+      collect() {
+        this.set(st()?.adopted?.associations ?? 0);
+      },
+    });
+    new Counter({
+      name: 'ferrolb_sctp_packets_total',
+      help: 'SCTP control packets the engine handled (NFQUEUE)',
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc(st()?.stats.packets ?? 0);
+      },
+    });
+    new Counter({
+      name: 'ferrolb_sctp_dropped_packets_total',
+      help: 'SCTP packets the engine dropped, by reason (init-rate-source, init-rate-global and table-full are INIT-flood defences)',
+      labelNames: ['reason'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(st()?.stats.dropped ?? {})) this.inc({ reason }, n);
+      },
+    });
+    new Counter({
+      name: 'ferrolb_sctp_fast_path_write_failures_total',
+      help: 'Fast-path nft writes refused (those paths stay in userspace)',
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc(st()?.writer.failures ?? 0);
+      },
+    });
   }
 
   /** Leaves nothing behind (the SCTP path cannot run without the daemon, keepForwarding or not). */
@@ -381,6 +465,16 @@ export class SctpShell {
       this.installed.vips ||
       this.installed.rules.size > 0;
     if (!any) return;
+    if (this.opts.keepForwarding) {
+      // The kernel keeps carrying established associations; the next start adopts them.
+      const cur = this.cur;
+      this.cur = undefined;
+      if (cur) await cur.carrier.stop();
+      this.opts.log.info(
+        'sctp: multihoming engine stopped; fast path, rules and VIPs kept (--keep-forwarding)',
+      );
+      return;
+    }
     await this.teardown();
     this.opts.log.info('sctp: multihoming engine stopped, rules removed');
   }

@@ -112,7 +112,9 @@ test('INIT towards the endpoint names only VIPs; INIT-ACK towards the client nam
 test('the path table covers every (client address, VIP) pair and every (endpoint address, VIP) pair', () => {
   const eng = new SctpNatEngine([svc]);
   const h = handshake(eng);
-  const add = h.ack.changes.add;
+  // Nothing reaches the kernel while half-open; all of it once established (COOKIE-ACK).
+  assert.deepEqual([h.ack.changes.add.length, h.echo.changes.add.length], [0, 0]);
+  const add = h.cack.changes.add;
   const toEp = add.filter((e) => e.toward === 'endpoint');
   const toCl = add.filter((e) => e.toward === 'client');
   // The IPv6 client address has no IPv4 VIP to pair with: 2 client addresses × 3 VIPs.
@@ -195,14 +197,16 @@ test('endpoint heartbeats to each VIP reach a client address; client data on any
   );
   const d = decoded(r);
   assert.deepEqual([formatIp(d.ip.src), formatIp(d.ip.dst)], ['10.9.0.3', '10.0.2.2']);
-  // The client used C1 towards V2, so the endpoint's packets to V2 now go to C1 (learned return path).
+  // The client used C1 towards V2, but V2's endpoint-side path stays on its own client address (C0):
+  // the paths stay spread over distinct client addresses (a single-source client must not collapse
+  // them onto one) while that address is alive.
   const back = decoded(
     eng.handle(
       packet(E, V[2], EP, h.lbPort, TC, [chunk(ChunkType.SACK, [0, 0, 0, 1, 0, 0, 16, 0, 0, 0, 0, 0])]),
       12,
     ),
   );
-  assert.equal(formatIp(back.ip.dst), '10.0.3.2');
+  assert.equal(formatIp(back.ip.dst), '10.0.1.2');
 });
 
 test('packets with a wrong vtag, unknown client address or unknown service are dropped', () => {
