@@ -170,13 +170,9 @@ function rebuild(
   const toC = group.filter((g) => g.c.toward === 'client');
   const first = toE[0];
   if (!first || toC.length === 0) return undefined;
-  const { clientTag, endpointTag, initVip } = first.c;
-  if (
-    !group.every(
-      (g) => g.c.clientTag === clientTag && g.c.endpointTag === endpointTag && sameIp(g.c.initVip, initVip),
-    )
-  )
-    return undefined;
+  const { clientTag, endpointTag } = first.c;
+  if (!group.every((g) => g.c.clientTag === clientTag && g.c.endpointTag === endpointTag)) return undefined;
+  const initVip = (group.find((g) => g.c.initVip) ?? first).p.dst;
   const clientPort = first.p.srcPort;
   const servicePort = first.p.dstPort;
   const lbPort = first.p.rewrite.srcPort;
