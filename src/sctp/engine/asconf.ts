@@ -162,7 +162,7 @@ function fillReturnMap(a: Association, addr: IpAddr): void {
 /** Paths that delivered to a deleted client address move to another address of the same family. */
 function repointReturnMap(a: Association, gone: IpAddr): void {
   const same = a.clientAddrs.filter((c) => c.family === gone.family);
-  a.unanswered.delete(ipKey(gone));
+  a.failedAt.delete(ipKey(gone));
   for (const m of [a.returnTo, a.home]) {
     let k = 0;
     for (const v of a.vips) {

@@ -59,10 +59,14 @@ export interface Association {
    */
   home: Map<string, IpAddr>;
   /**
-   * Client address (ipKey) → packets delivered to it since it was last heard, and since when. An
-   * address with at least two such packets (a retransmission) for returnStaleMs is dead.
+   * VIP (ipKey) → packets delivered on its endpoint-side path since the client last sent anything to
+   * that VIP, and since when. Liveness is judged per VIP path, not per client address: a client may
+   * answer from another source address than the one a packet reached (usrsctp's HEARTBEAT-ACKs do),
+   * but it answers to the VIP it was addressed from.
    */
   unanswered: Map<string, { since: number; count: number }>;
+  /** Client address (ipKey) → when an endpoint-side path to it was judged dead. */
+  failedAt: Map<string, number>;
   /** Per family: the endpoint address client-side packets are delivered to. */
   endpointDst: Map<4 | 6, IpAddr>;
   readonly counters: Map<string, PathCounters>;
@@ -208,32 +212,41 @@ export function viewOf(a: Association, nowMs: number): AssociationView {
   };
 }
 
-/** A packet from this client address: it is alive. */
-export function noteHeard(a: Association, addr: IpAddr, nowMs: number): void {
+/** A packet from this client address to this VIP: the VIP's endpoint-side path is answered. */
+export function noteHeard(a: Association, addr: IpAddr, vip: IpAddr | undefined, nowMs: number): void {
   const k = ipKey(addr);
   a.clientSeen.set(k, Math.max(a.clientSeen.get(k) ?? 0, nowMs));
-  a.unanswered.delete(k);
+  if (vip) a.unanswered.delete(ipKey(vip));
 }
 
-/** `packets` packets went to this client address (engine-forwarded or counted by the fast path). */
-export function noteDelivered(a: Association, addr: IpAddr, packets: number, nowMs: number): void {
-  const k = ipKey(addr);
+/** `packets` packets went out on this VIP's endpoint-side path (engine-forwarded or fast-path counted). */
+export function noteDelivered(a: Association, vip: IpAddr, packets: number, nowMs: number): void {
+  const k = ipKey(vip);
   const u = a.unanswered.get(k);
   if (u) u.count += packets;
   else a.unanswered.set(k, { since: nowMs, count: packets });
 }
 
-const isDead = (a: Association, addr: IpAddr, nowMs: number, staleMs: number): boolean => {
-  const u = a.unanswered.get(ipKey(addr));
+/** Packets went out on the VIP's path, a retransmission among them, and nothing came back for staleMs. */
+const pathDead = (a: Association, vip: IpAddr, nowMs: number, staleMs: number): boolean => {
+  const u = a.unanswered.get(ipKey(vip));
   return u !== undefined && u.count >= 2 && nowMs - u.since > staleMs;
 };
 
+/** Not judged dead, or heard from since it was. */
+const usable = (a: Association, c: IpAddr): boolean => {
+  const f = a.failedAt.get(ipKey(c));
+  return f === undefined || (a.clientSeen.get(ipKey(c)) ?? -Infinity) > f;
+};
+
 /**
- * Keeps each endpoint-side path on its home client address while that address is alive; one whose
- * address is dead (packets delivered to it, a retransmission among them, nothing heard back for
- * `staleMs`) moves to the live address of the same family heard most recently, and moves home again
- * once its address is heard. Without this a cut client link strands the endpoint's primary VIP until
- * the endpoint's own RTO back-off gives up on it (tens of seconds). Returns true when anything changed.
+ * Keeps each endpoint-side path on its home client address, so the paths stay spread over distinct
+ * client addresses as the endpoint's own paths would be without the LB (a single-source client must
+ * not collapse them onto its one source). A path whose packets go unanswered (a retransmission among
+ * them, nothing sent to its VIP for `staleMs`) moves to another client address of the family that is
+ * not known dead, preferring the one heard most recently; it moves home once the home address is heard
+ * from again. Without this a cut client link strands the endpoint's primary VIP until the endpoint's
+ * own RTO back-off gives up on it (tens of seconds). Returns true when anything changed.
  */
 export function repointStale(a: Association, nowMs: number, staleMs: number): boolean {
   let changed = false;
@@ -243,17 +256,20 @@ export function repointStale(a: Association, nowMs: number, staleMs: number): bo
     if (!to) continue;
     const home = a.home.get(k) ?? to;
     let want = to;
-    if (!isDead(a, home, nowMs, staleMs)) want = home;
-    else if (isDead(a, to, nowMs, staleMs)) {
+    if (!sameIp(to, home) && usable(a, home) && a.failedAt.has(ipKey(home))) want = home;
+    else if (!usable(a, to) || pathDead(a, v, nowMs, staleMs)) {
+      // Dead path, or its address failed on another VIP's path: move it.
+      if (usable(a, to)) a.failedAt.set(ipKey(to), nowMs);
       let bestSeen = -Infinity;
       for (const c of a.clientAddrs) {
-        if (c.family !== to.family || isDead(a, c, nowMs, staleMs)) continue;
-        const t = a.clientSeen.get(ipKey(c));
-        if (t !== undefined && t > bestSeen) {
+        if (c.family !== to.family || sameIp(c, to) || !usable(a, c)) continue;
+        const t = a.clientSeen.get(ipKey(c)) ?? -1;
+        if (t > bestSeen) {
           want = c;
           bestSeen = t;
         }
       }
+      a.unanswered.delete(k);
     }
     if (!sameIp(want, to)) {
       a.returnTo.set(k, want);

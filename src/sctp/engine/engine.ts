@@ -231,7 +231,7 @@ export class SctpNatEngine {
       } else keep.push(c);
     }
     a.lastActiveMs = nowMs;
-    if (side === 'client') noteHeard(a, pkt.ip.src, nowMs);
+    if (side === 'client') noteHeard(a, pkt.ip.src, pkt.ip.dst, nowMs);
     // A dead return address answered again (or the paths can move off one): re-point now, not at the
     // next tick. An explicit Set Primary in this packet wins.
     const learned =
@@ -300,7 +300,7 @@ export class SctpNatEngine {
     }
     const dst = a.returnTo.get(ipKey(vip));
     if (!dst) return undefined;
-    noteDelivered(a, dst, 1, this.clock);
+    noteDelivered(a, vip, 1, this.clock);
     const body = encodeSctp({ ...sctp, srcPort: a.service.port, dstPort: a.clientPort });
     return { toward: 'client', originated: false, bytes: encodeIp(pkt.ip, vip, dst, body) };
   }
@@ -347,21 +347,21 @@ export class SctpNatEngine {
    * Traffic from a client address that the kernel fast path carried (from its per-path counters):
    * keeps the association from idling out and tells the engine which client addresses are alive.
    */
-  observe(associationId: number, clientAddr: IpAddr, nowMs: number): void {
+  observe(associationId: number, clientAddr: IpAddr, nowMs: number, vip?: IpAddr): void {
     const a = this.table.get(associationId);
     if (!a || !hasIp(a.clientAddrs, clientAddr)) return;
-    noteHeard(a, clientAddr, nowMs);
+    noteHeard(a, clientAddr, vip && hasIp(a.vips, vip) ? vip : undefined, nowMs);
     a.lastActiveMs = Math.max(a.lastActiveMs, nowMs);
   }
 
   /**
-   * The fast path delivered `packets` packets of this association to a client address (from its
-   * per-path counters): unanswered ones are how a dead client link is recognised.
+   * The fast path carried `packets` packets of this association on the endpoint-side path of `vip`
+   * (from its per-path counters): unanswered ones are how a dead client link is recognised.
    */
-  delivered(associationId: number, clientAddr: IpAddr, packets: number, nowMs: number): void {
+  delivered(associationId: number, vip: IpAddr, packets: number, nowMs: number): void {
     const a = this.table.get(associationId);
-    if (!a || !hasIp(a.clientAddrs, clientAddr) || packets <= 0) return;
-    noteDelivered(a, clientAddr, packets, nowMs);
+    if (!a || !hasIp(a.vips, vip) || packets <= 0) return;
+    noteDelivered(a, vip, packets, nowMs);
     a.lastActiveMs = Math.max(a.lastActiveMs, nowMs);
   }
 

@@ -257,6 +257,7 @@ function rebuild(
     returnTo,
     home,
     unanswered: new Map(),
+    failedAt: new Map(),
     endpointDst,
     counters: new Map(),
     clientSeen: new Map(clientAddrs.map((c) => [ipKey(c), nowMs])),

@@ -202,9 +202,9 @@ export class SctpCarrier {
           this.last.set(k, packets);
           // Deliveries first, then what the client sent: an answer in the same period counts.
           if (e.toward === 'endpoint') heard.push(e);
-          else this.engine.delivered(e.association, e.rewrite.dst, Math.max(1, delta), now);
+          else this.engine.delivered(e.association, e.match.dst, Math.max(1, delta), now);
         }
-        for (const e of heard) this.engine.observe(e.association, e.match.src, now);
+        for (const e of heard) this.engine.observe(e.association, e.match.src, now, e.match.dst);
       }
     } catch {
       // spawn failed (EMFILE, ...): try again next period

@@ -87,38 +87,38 @@ test('a never-completed INIT on a live 5-tuple leaves the live association’s k
 test('a single-source client keeps its endpoint-side paths on distinct client addresses; a dead one fails over', () => {
   const eng = new SctpNatEngine([svc], { returnStaleMs: 1000 });
   const { lbPort } = establish(eng, 0, { tc: 0x1111, te: 0x2222 });
+  const id = eng.associations(0)[0]!.id;
   const dstOf = (vip: IpAddr, t: number) =>
     formatIp(out(eng.handle(packet(E, vip, P, lbPort, 0x1111, [DATA()]), t)).ip.dst);
-  // The client sends everything from C0, to every VIP (its routes all use one link).
-  for (let t = 10; t < 3000; t += 100)
-    for (const v of V) out(eng.handle(packet(C0, v, 5000, P, 0x2222, [DATA()]), t));
+  // The client sends everything from C0, to every VIP (its routes all use one link); the endpoint's
+  // heartbeats to V1 reach C1, whose HEARTBEAT-ACKs come back from C0 (usrsctp picks its source by
+  // route): C1 is never heard from, yet the path works.
+  for (let t = 10; t < 3000; t += 100) {
+    eng.delivered(id, V[1]!, 1, t);
+    for (const v of V) out(eng.handle(packet(C0, v, 5000, P, 0x2222, [DATA()]), t + 1));
+  }
   assert.equal(eng.tick(3000).add.length, 0);
-  // The endpoint's packets on V1 still reach C1: the association keeps a path per client address,
-  // as it would without the LB (the endpoint heartbeats C1 itself there).
+  // The endpoint's packets on V1 still reach C1: a path per client address, as without the LB.
   assert.deepEqual(
     [dstOf(V[0]!, 3001), dstOf(V[1]!, 3002), dstOf(V[2]!, 3003)],
     ['10.0.1.2', '10.0.3.2', '10.0.1.2'],
   );
-  // C1 answers (its HEARTBEAT-ACK comes back through the kernel): still alive, nothing moves.
-  eng.observe(eng.associations(0)[0]!.id, C1, 3100);
-  out(eng.handle(packet(C0, V[0]!, 5000, P, 0x2222, [DATA()]), 3100)); // and C0 keeps sending
-  assert.equal(eng.tick(5000).add.length, 0);
-  // C0's link dies: the endpoint's packets to C0 go unanswered (a retransmission among them) while
-  // C1 is heard; the paths homed on C0 move to C1, and come back when C0 is heard again.
-  const id = eng.associations(0)[0]!.id;
-  eng.delivered(id, C0, 1, 5100);
-  eng.delivered(id, C0, 1, 5600);
-  eng.observe(id, C1, 6000);
-  assert.equal(eng.tick(6000).add.length, 0, 'not yet stale');
-  eng.observe(id, C1, 6200);
-  const moved = eng.tick(6200);
+  assert.equal(eng.tick(3500).add.length, 0);
+  // C0's link dies: nothing reaches V0 and V2 any more while their packets (retransmissions among
+  // them) go to C0; the client is heard on V1 only. Those paths move to C1 and come back when C0 is
+  // heard again.
+  eng.delivered(id, V[0]!, 2, 3600);
+  eng.delivered(id, V[2]!, 2, 3600);
+  eng.observe(id, C1, 4000, V[1]!);
+  assert.equal(eng.tick(4000).add.length, 0, 'not yet stale');
+  const moved = eng.tick(4700);
   assert.ok(moved.add.length > 0 && moved.add.every((e) => formatIp(e.rewrite.dst) === '10.0.3.2'));
-  assert.deepEqual([dstOf(V[0]!, 6201), dstOf(V[2]!, 6202)], ['10.0.3.2', '10.0.3.2']);
+  assert.deepEqual([dstOf(V[0]!, 4701), dstOf(V[2]!, 4702)], ['10.0.3.2', '10.0.3.2']);
   out(eng.handle(packet(C0, V[0]!, 5000, P, 0x2222, [DATA()]), 7000));
-  assert.equal(dstOf(V[0]!, 7001), '10.0.1.2', 'home again once C0 is heard');
-  eng.observe(id, C1, 7002);
-  // An idle association never fails over: a trailing SACK to C0 with no reply is not a dead link.
-  eng.delivered(id, C1, 1, 8000);
+  out(eng.handle(packet(C0, V[2]!, 5000, P, 0x2222, [DATA()]), 7000));
+  assert.deepEqual([dstOf(V[0]!, 7001), dstOf(V[2]!, 7002)], ['10.0.1.2', '10.0.1.2'], 'home again');
+  // An idle association never fails over: one trailing packet without a reply is not a dead link.
+  eng.delivered(id, V[1]!, 1, 8000);
   assert.equal(eng.tick(20_000).add.length, 0);
 });
 

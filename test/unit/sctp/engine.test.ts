@@ -323,9 +323,11 @@ test('endpoint paths move off a client address that went silent while another st
   assert.equal(dstOf(V[1]), '10.0.3.2');
   // Nothing heard from anyone yet beyond the handshake: nothing moves.
   assert.equal(eng.tick(500).add.length, 0);
-  // The kernel fast path reports traffic from C1 only; C0 has been silent for more than 1 s.
+  // The kernel fast path carried a retransmission on V0's path (to C0) and reports traffic from C1
+  // to V1 only; nothing came to V0 for more than 1 s.
   const id = eng.associations(0)[0]!.id;
-  eng.observe(id, C1, 2500);
+  eng.delivered(id, V[0], 1, 900);
+  eng.observe(id, C1, 2500, V[1]);
   const moved = eng.tick(2600);
   assert.ok(moved.add.length > 0 && moved.add.every((e) => formatIp(e.rewrite.dst) === '10.0.3.2'));
   assert.equal(dstOf(V[0]), '10.0.3.2');
@@ -333,4 +335,8 @@ test('endpoint paths move off a client address that went silent while another st
   // observe() of an address that is not the client's is ignored.
   eng.observe(id, ip('10.7.7.7'), 2700);
   assert.equal(eng.tick(2700).add.length, 0);
+  // C0 is heard again: its paths go home.
+  eng.observe(id, C0, 3000, V[0]);
+  assert.ok(eng.tick(3000).add.every((e) => formatIp(e.rewrite.dst) === '10.0.1.2'));
+  assert.equal(dstOf(V[0]), '10.0.1.2');
 });
