@@ -130,8 +130,8 @@ for (const plan of PLANS)
       await start();
       const st = await status();
       assert.equal(st.running, true, JSON.stringify(st));
-      assert.equal(st.adopted?.associations, 1, JSON.stringify(st.adopted));
       assert.equal(st.associations.length, 1, JSON.stringify(st));
+      assert.equal(st.adopted?.associations, 1, JSON.stringify(st.adopted));
       const a = st.associations[0] as AssociationView;
       assert.equal(a.id, id, 'the same association (id from the kernel)');
       assert.equal(a.state, 'established');
