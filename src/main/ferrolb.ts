@@ -8,6 +8,7 @@ import { VERSION } from '../version.js';
 import { CommandUsageError, onOff, parseCommand, portOrOff, UsageError } from '../roles/usage.js';
 import { ComponentStartError } from '../shell/component.js';
 import { LockError } from '../shell/lock.js';
+import { LogLevelError } from '../shell/log.js';
 
 const RUN_USAGE = `usage: ferrolb run [flags]
   start the daemon in the foreground (JSON logs on stdout; SIGHUP reloads, SIGTERM stops)
@@ -172,6 +173,10 @@ export function runFerrolb(): void {
         for (const i of startup.issues) console.error(`  error: ${formatIssue(i)}`);
       } else if (e instanceof ComponentStartError || e instanceof LockError) {
         console.error(`ferrolb: ${e.message}`);
+      } else if (e instanceof LogLevelError) {
+        console.error(`ferrolb: ${e.message}`);
+        process.exitCode = 2;
+        return;
       } else if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
         const usage = e instanceof CommandUsageError ? e.usage : USAGE;
         console.error(`ferrolb: ${(e as Error).message}\n${usage}`);
