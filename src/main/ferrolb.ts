@@ -5,7 +5,14 @@ import { buildDesiredState } from '../model/validate.js';
 import { runDaemon, parseListen } from '../roles/run.js';
 import { StartupError } from '../shell/runtime.js';
 import { VERSION } from '../version.js';
-import { CommandUsageError, onOff, parseCommand, portOrOff, UsageError } from '../roles/usage.js';
+import {
+  CommandUsageError,
+  metricsFlag,
+  onOff,
+  parseCommand,
+  portOrOff,
+  UsageError,
+} from '../roles/usage.js';
 import { ComponentStartError } from '../shell/component.js';
 import { LockError } from '../shell/lock.js';
 import { LogLevelError } from '../shell/log.js';
@@ -17,6 +24,7 @@ const RUN_USAGE = `usage: ferrolb run [flags]
   --api HOST:PORT            REST API (default $FERROLB_API_LISTEN, else 127.0.0.1:11111)
   --api-token-file FILE      bearer token for /api/v1 (default $FERROLB_API_TOKEN); an empty file is refused
   --insecure-api             allow a non-loopback --api without a token
+  --metrics-addr HOST:PORT   also serve /metrics and /healthz here, no token (default off: /metrics is on the API)
   --api-max-connections N    open API connections at once (default: a quarter of the fd limit, 16..1024)
   --dataplane on|off         program the kernel (nftables, VIPs) (default on)
   --probes on|off            run endpoint health checks (default on)
@@ -43,6 +51,7 @@ const RUN_OPTIONS = {
   'state-dir': { type: 'string' },
   api: { type: 'string' },
   'api-token-file': { type: 'string' },
+  'metrics-addr': { type: 'string' },
   'insecure-api': { type: 'boolean' },
   'api-max-connections': { type: 'string' },
   dataplane: { type: 'string' },
@@ -124,6 +133,7 @@ async function main(argv: string[]): Promise<number> {
         allowEmpty: values['allow-empty'] ?? false,
         bgpPort: usage(() => portOrOff('--bgp-port', values['bgp-port'] ?? '179')),
         ...(values['router-id'] ? { routerId: values['router-id'] } : {}),
+        ...usage(() => metricsFlag(values['metrics-addr'])),
       });
     }
     case 'version':
