@@ -404,14 +404,14 @@ export class SctpShell {
   /** Prometheus metrics from the carrier's last published status (no work at scrape time). */
   registerMetrics(r: Registry): void {
     const st = () => this.cur?.carrier.status();
+    // ferrolb_sctp_associations{service,state} lives in roles/metrics.ts (from the association list,
+    // which holds at most 100 half-open ones): the half-open count here is the whole table's.
     new Gauge({
-      name: 'ferrolb_sctp_associations',
-      help: 'Multihomed SCTP associations through the engine, by state',
-      labelNames: ['state'],
+      name: 'ferrolb_sctp_half_open_associations',
+      help: 'Half-open SCTP associations (INIT seen, not established), bounded by FERROLB_SCTP_MAX_HALF_OPEN',
       registers: [r],
       collect() {
-        this.reset();
-        for (const [state, n] of Object.entries(st()?.counts ?? {})) this.set({ state }, n);
+        this.set(st()?.halfOpen ?? 0);
       },
     });
     new Gauge({
