@@ -99,6 +99,8 @@ export class SctpShell {
   private syncing: Promise<void> | undefined;
   private dirty = false;
   private stopped = false;
+  /** Whether start-up looked for what a previous run left (--keep-forwarding, kill -9). */
+  private leftoversChecked = false;
   /** sysctl files changed by start-up, with their previous values (restored on teardown). */
   private readonly sysctls = new Map<string, string>();
   private polling = false;
@@ -142,7 +144,7 @@ export class SctpShell {
       if (this.cur) {
         await this.teardown();
         this.opts.log.info('sctp: no multihomed SCTP service left; engine stopped');
-      }
+      } else if (this.opts.kernel && !this.leftoversChecked) await this.removeLeftovers();
       this.error = undefined;
       return;
     }
@@ -341,6 +343,28 @@ export class SctpShell {
       }
     }
     this.installed.rules.delete(f);
+  }
+
+  /**
+   * A previous run (kill -9, or a stop with --keep-forwarding) left the SCTP path in place, and this
+   * one starts without any multihomed SCTP service: nothing would ever adopt or remove it, so it goes.
+   */
+  private async removeLeftovers(): Promise<void> {
+    this.leftoversChecked = true;
+    const table = await this.run('nft', ['list', 'table', 'ip', FAST_PATH_NAMES.table]);
+    const rules = await Promise.all(
+      (['iptables', 'ip6tables'] as const).map((c) => this.run(c, ['-t', 'mangle', '-n', '-L', SCTP_CHAIN])),
+    );
+    if (table.code !== 0 && rules.every((r) => r.code !== 0)) return;
+    this.opts.log.info(
+      'sctp: removing the SCTP fast path and rules a previous run left (no multihomed SCTP service now)',
+    );
+    this.installed.fastPath = true;
+    this.installed.vips = true;
+    this.installed.rules.add(4).add(6);
+    await this.teardown().catch((err: unknown) =>
+      this.opts.log.warn({ err }, 'sctp: removing leftovers failed'),
+    );
   }
 
   /** Removes everything setup() installed: queue, rules, fast path, VIPs, sysctls. */

@@ -72,13 +72,17 @@ for (const plan of PLANS)
     let lbDev0 = '';
     const args = () => [
       ...['--config', join(dir.path, 'cfg.yaml'), '--state-dir', dir.path],
-      ...['--dataplane', 'on', '--probes', 'off'],
+      ...['--dataplane', 'on', '--probes', 'off', '--keep-forwarding'],
     ];
     const start = async () => (daemon = await startDaemon(args(), {}, 30_000, ['ip', 'netns', 'exec', lbNs]));
     const ctl = (a: string[]) =>
       nsExec(lbNs, process.execPath, [FERROCTL, '--server', (daemon as Daemon).url, ...a], {
         timeoutMs: 20_000,
       });
+    const running = (): Daemon => {
+      if (!daemon) throw new Error('no daemon running');
+      return daemon;
+    };
     const status = async () => JSON.parse(await ctl(['get', 'sctp', '-o', 'json'])) as SctpStatus;
 
     before(async () => {
@@ -148,6 +152,16 @@ for (const plan of PLANS)
       await nsExec(lbNs, 'ip', ['link', 'set', lbDev0, 'up']);
       await echoed([send('restored')], 'echo after the link came back');
 
+      // An upgrade: SIGTERM with --keep-forwarding leaves the SCTP path in the kernel; the next start
+      // adopts the association again.
+      assert.equal((await stopDaemon(running(), 'SIGTERM')).code, 0);
+      daemon = undefined;
+      const upgrade = [send('upgrade'), send('upgrade')];
+      await echoed(upgrade, 'echo while the daemon is stopped (--keep-forwarding)', 20_000);
+      await start();
+      assert.equal((await status()).adopted?.associations, 1);
+      await echoed([send('upgraded')], 'echo after the upgrade');
+
       client.stdin?.end();
       await waitFor('client exit', () => (client.exitCode !== null ? true : undefined), 90_000);
       const text = out.text();
@@ -163,5 +177,22 @@ for (const plan of PLANS)
       );
       const final = await status();
       assert.equal(final.stats?.dropped['no-association'] ?? 0, 0, JSON.stringify(final.stats));
+
+      // Stopped with --keep-forwarding and started without the service: nothing would ever adopt or
+      // remove the SCTP path, so the start removes it.
+      assert.equal((await stopDaemon(running(), 'SIGTERM')).code, 0);
+      daemon = undefined;
+      assert.match(await nsExec(lbNs, 'nft', ['list', 'tables']), /ferrolb_sctp/);
+      writeFileSync(join(dir.path, 'cfg.yaml'), config(plan).split('---')[0] as string);
+      await start();
+      await waitFor(
+        'leftover SCTP path removed',
+        async () => (/ferrolb_sctp/.test(await nsExec(lbNs, 'nft', ['list', 'tables'])) ? undefined : true),
+        20_000,
+        250,
+      );
+      const mangle = await nsExec(lbNs, plan.family === 4 ? 'iptables' : 'ip6tables', ['-t', 'mangle', '-S']);
+      assert.ok(!/FERROLB-SCTP|NFQUEUE/.test(mangle), mangle);
+      writeFileSync(join(dir.path, 'cfg.yaml'), config(plan));
     });
   });
