@@ -101,7 +101,18 @@ export class Reflector<T extends Meta> {
     this.stats.lists++;
     let list: Listed<T>;
     try {
-      list = await this.opts.list();
+      // A list the server never answers must not hold up stop().
+      let onStop = () => undefined as void;
+      const stopped = new Promise<never>((_, reject) => {
+        onStop = () => reject(new Error('stopped'));
+        this.stopper.signal.addEventListener('abort', onStop, { once: true });
+      });
+      try {
+        list = await Promise.race([this.opts.list(), stopped]);
+      } finally {
+        this.stopper.signal.removeEventListener('abort', onStop);
+        stopped.catch(() => undefined);
+      }
     } catch (e) {
       const code = (e as { code?: number }).code;
       if (code !== 404) throw e;

@@ -14,7 +14,13 @@ import {
   setHeaderOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
-import { startEmulator, waitFor, type KubeEmulator } from '../support/kube-emulator/index.js';
+import {
+  CONTROLLER_SA,
+  kubeConfigAs,
+  startEmulator,
+  waitFor,
+  type KubeEmulator,
+} from '../support/kube-emulator/index.js';
 import { runController, type Controller, type ControllerOptions } from '../../src/k8s/controller.js';
 import { agentModel } from '../../src/k8s/agent.js';
 import { ALLOCATED, CONDITION_TYPE } from '../../src/k8s/annotations.js';
@@ -29,7 +35,8 @@ const NS = 'apps';
 
 const start = (o: Partial<ControllerOptions> = {}): Controller => {
   const c = runController({
-    kubeConfig: kc,
+    // As deployed: the controller's own ServiceAccount, under the shipped RBAC.
+    kubeConfig: kubeConfigAs(emu, CONTROLLER_SA),
     leaderElection: false,
     watch: { stallMs: 3000, backoffInitialMs: 50, backoffMaxMs: 500, absentRetryMs: 500 },
     debounceMs: 5,
@@ -577,7 +584,7 @@ describe('k8s controller against the API server emulator', () => {
           'apiVersion: v1',
           'kind: Config',
           'clusters: [{name: emu, cluster: {server: "' + emu.url + '", insecure-skip-tls-verify: true}}]',
-          'users: [{name: u, user: {token: t}}]',
+          `users: [{name: u, user: {token: "${emu.tokenFor(CONTROLLER_SA.namespace, CONTROLLER_SA.name)}"}}]`,
           'contexts: [{name: c, context: {cluster: emu, user: u}}]',
           'current-context: c',
         ].join('\n'),
