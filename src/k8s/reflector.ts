@@ -89,7 +89,8 @@ export class Reflector<T extends Meta> {
           continue;
         }
         this.stats.errors++;
-        const wait = code === 404 ? (this.opts.absentRetryMs ?? 30_000) : backoff;
+        // A CRD installed after start is picked up within seconds (a 404 list costs the server little).
+        const wait = code === 404 ? (this.opts.absentRetryMs ?? 3_000) : backoff;
         this.log('list/watch failed; retrying', { code, error: (e as Error).message, retryMs: wait });
         await sleep(wait, this.stopper.signal);
         backoff = Math.min(max, backoff * 2);
