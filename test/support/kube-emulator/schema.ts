@@ -19,10 +19,12 @@ ajv.addFormat('int32', {
 for (const f of ['byte', 'double', 'float', 'password', 'ipv4', 'ipv6', 'cidr', 'uri', 'uuid', 'hostname'])
   ajv.addFormat(f, true);
 
-const compiled = new WeakMap<Schema, ValidateFunction>();
+// By content: the store hands out copies, so the same CRD schema arrives as a new object each time.
+const compiled = new Map<string, ValidateFunction>();
 function compile(schema: Schema): ValidateFunction {
-  let v = compiled.get(schema);
-  if (!v) compiled.set(schema, (v = ajv.compile(schema)));
+  const key = JSON.stringify(schema);
+  let v = compiled.get(key);
+  if (!v) compiled.set(key, (v = ajv.compile(structuredClone(schema))));
   return v;
 }
 
