@@ -8,7 +8,7 @@
 // own (SctpCarrier on sctp/thread/worker.ts) so config work here never delays a packet's verdict.
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { hostRunner, type Runner } from '../dataplane/exec.js';
 import { removeVipInterface, syncVips } from '../dataplane/vip.js';
 import { formatIp, type IpAddr } from '../net/ip.js';
@@ -27,6 +27,7 @@ import {
 import type { WriterStats } from '../sctp/kernel/writer.js';
 import { SctpCarrier, type AdoptionStatus, type CarrierStatus } from '../sctp/shell/carrier.js';
 import { sctpLimitsFromEnv } from '../sctp/limits.js';
+import { registerSctpShellMetrics } from './sctp-metrics.js';
 import { SctpThread } from '../sctp/thread/client.js';
 import { sctpServices } from './bridge.js';
 import type { Runtime } from './runtime.js';
@@ -427,53 +428,7 @@ export class SctpShell {
 
   /** Prometheus metrics from the carrier's last published status (no work at scrape time). */
   registerMetrics(r: Registry): void {
-    const st = () => this.cur?.carrier.status();
-    // ferrolb_sctp_associations{service,state} lives in roles/metrics.ts (from the association list,
-    // which holds at most 100 half-open ones): the half-open count here is the whole table's.
-    new Gauge({
-      name: 'ferrolb_sctp_half_open_associations',
-      help: 'Half-open SCTP associations (INIT seen, not established), bounded by FERROLB_SCTP_MAX_HALF_OPEN',
-      registers: [r],
-      collect() {
-        this.set(st()?.halfOpen ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'ferrolb_sctp_adopted_associations',
-      help: 'Associations the last start rebuilt from the kernel fast path (restart = adopt)',
-      registers: [r],
-      collect() {
-        this.set(st()?.adopted?.associations ?? 0);
-      },
-    });
-    new Counter({
-      name: 'ferrolb_sctp_packets_total',
-      help: 'SCTP control packets the engine handled (NFQUEUE)',
-      registers: [r],
-      collect() {
-        this.reset();
-        this.inc(st()?.stats.packets ?? 0);
-      },
-    });
-    new Counter({
-      name: 'ferrolb_sctp_dropped_packets_total',
-      help: 'SCTP packets the engine dropped, by reason (init-rate-source, init-rate-global and table-full are INIT-flood defences)',
-      labelNames: ['reason'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const [reason, n] of Object.entries(st()?.stats.dropped ?? {})) this.inc({ reason }, n);
-      },
-    });
-    new Counter({
-      name: 'ferrolb_sctp_fast_path_write_failures_total',
-      help: 'Fast-path nft writes refused (those paths stay in userspace)',
-      registers: [r],
-      collect() {
-        this.reset();
-        this.inc(st()?.writer.failures ?? 0);
-      },
-    });
+    registerSctpShellMetrics(r, () => this.cur?.carrier.status());
   }
 
   /** Leaves nothing behind (the SCTP path cannot run without the daemon, keepForwarding or not). */
