@@ -126,11 +126,16 @@ export async function agentMain(argv: string[]): Promise<number> {
     drain: async () => watch?.stop(),
     stop: async () => watch?.stop(),
   };
-  return serve(runtime, log, serveOpts, {
-    ...(security.token ? { token: security.token } : {}),
-    readOnly: 'the agent serves what Kubernetes says; change the cluster objects instead',
-    input: [clusterWatch],
-    notReady: () => (synced ? undefined : 'waiting for the first full view of the cluster'),
-    mayAnnounce,
-  });
+  return serve(
+    runtime,
+    log,
+    { ...serveOpts, nodeName },
+    {
+      ...(security.token ? { token: security.token } : {}),
+      readOnly: 'the agent serves what Kubernetes says; change the cluster objects instead',
+      input: [clusterWatch],
+      notReady: () => (synced ? undefined : 'waiting for the first full view of the cluster'),
+      mayAnnounce,
+    },
+  );
 }

@@ -1,6 +1,7 @@
 // Composition root of the serving roles: the standalone daemon (`ferrolb run`) and, through serve(),
 // the Kubernetes agent. Both are a list of components run by one Supervisor (src/shell/component.ts).
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { ApiServer, DEFAULT_API_LIMITS } from '../api/server.js';
 import { StateStore } from '../state/persist.js';
 import { createLogger } from '../shell/log.js';
@@ -8,12 +9,14 @@ import { Runtime, StartupError } from '../shell/runtime.js';
 import { DataplaneShell } from '../shell/dataplane.js';
 import { BgpShell } from '../shell/bgp.js';
 import { SctpShell } from '../shell/sctp.js';
+import { ClusterShell } from '../shell/cluster.js';
 import type { Logger } from 'pino';
 import { newRegistry, registerSnapshotMetrics, registerSourceRangeDrops } from '../shell/metrics.js';
 import { Supervisor, type Component } from '../shell/component.js';
 import {
   apiComponent,
   bgpComponent,
+  clusterComponent,
   dataplaneComponent,
   netnsLockComponent,
   runtimeComponent,
@@ -46,6 +49,8 @@ export interface DaemonOptions {
   readonly apiMaxConnections?: number;
   /** Accept a config file (start or SIGHUP) that would delete every file-defined object. */
   readonly allowEmpty?: boolean;
+  /** This node's name in the Cluster (default: the hostname). */
+  readonly nodeName?: string;
 }
 
 export function parseListen(s: string, flag = '--api'): { host: string; port: number } {
@@ -90,6 +95,7 @@ export type ServeOptions = Pick<
   | 'routerId'
   | 'keepForwarding'
   | 'apiMaxConnections'
+  | 'nodeName'
 >;
 
 export interface ServeExtra {
@@ -122,7 +128,7 @@ export function defaultMaxConnections(limitsText?: string): number {
  * Every role that serves traffic (`ferrolb run`, `ferrolb agent`) is this list of components, started
  * in order by one Supervisor: locks (state dir, then the kernel table of this network namespace)
  * before anything is touched, the role's input, the API bound before the kernel is, then data
- * plane + probes, SCTP multihoming and BGP. A required component that fails rolls the others back
+ * plane + probes, SCTP multihoming, cluster membership (Layer 2 ownership) and BGP. A required component that fails rolls the others back
  * and the process exits non-zero. A new subsystem (L2, cluster sync) is one more entry in the list.
  */
 export async function serve(
@@ -140,6 +146,13 @@ export async function serve(
   });
   // Multihomed SCTP (fullnat + secondary addresses) runs beside the nft data plane, never inside it.
   const sctp = new SctpShell({ runtime, log, kernel: opts.dataplane });
+  // Membership and Layer 2 ownership run on their own thread; this shell only feeds it.
+  const cluster = new ClusterShell({
+    runtime,
+    log,
+    stateDir: opts.stateDir,
+    nodeName: opts.nodeName ?? hostname(),
+  });
   const bgp = new BgpShell({
     runtime,
     log,
@@ -170,6 +183,7 @@ export async function serve(
   registerSnapshotMetrics(metrics, () => runtime.snapshot);
   registerSourceRangeDrops(metrics, () => dataplane.sourceRangeDrops());
   dataplane.registerMetrics(metrics);
+  cluster.registerMetrics(metrics);
   const api = new ApiServer({
     runtime,
     log,
@@ -185,6 +199,7 @@ export async function serve(
   api.addRoute('bgp', () => bgp.status());
   api.addRoute('sctp', () => sctp.currentStatus());
   api.addRoute('dataplane', () => dataplane.status());
+  api.addRoute('cluster', () => cluster.status());
   api.addRoute('components', () => ({ items: supervisor.status() }));
   let url = '';
   const components: Component[] = [
@@ -196,6 +211,7 @@ export async function serve(
     }),
     dataplaneComponent(dataplane),
     sctpComponent(sctp),
+    clusterComponent(cluster),
     bgpComponent(bgp),
   ];
   const supervisor = new Supervisor(components, { log });
