@@ -201,10 +201,24 @@ export class Membership {
         p.alive = false;
         this.dirty = true;
       }
+    if (!this.synced && this.syncedNow(now)) {
+      this.synced = true;
+      this.dirty = true;
+    }
     if (this.dirty) this.settle(now);
     if (now.mono < this.nextBeat) return [];
     this.nextBeat = now.mono + this.cfg.intervalMs;
     return this.heartbeats();
+  }
+
+  /**
+   * Ownership is decided only after one dead interval (every live peer has been heard by then) and
+   * once every live peer's claims are known: a starting node must not take what others hold.
+   */
+  private syncedNow(now: Now): boolean {
+    if (!this.candidatesKnown || now.mono - this.startedMono < this.deadAfterMs) return false;
+    for (const p of this.peers.values()) if (p.alive && !p.claims.upToDate(p.latestVersion)) return false;
+    return true;
   }
 
   private settle(now: Now): void {
@@ -212,11 +226,6 @@ export class Membership {
     const total = this.cfg.nodes.length;
     const alive = [...this.peers.values()].filter((p) => p.alive);
     this.quorum = hasQuorum(alive.length + 1, total);
-    if (!this.synced)
-      this.synced =
-        this.candidatesKnown &&
-        now.mono - this.startedMono >= this.deadAfterMs &&
-        alive.every((p) => p.claims.upToDate(p.latestVersion));
     const members = new Set<string>();
     const claims = new Map<string, ReadonlySet<string>>();
     if (this.synced && this.quorum) {
