@@ -48,6 +48,8 @@ interface Peer {
   replay?: ReplayState;
   heardMono?: number;
   heardWall?: number;
+  /** Monotonic time it came alive (first message after being dead or unknown). */
+  aliveSince?: number;
   alive: boolean;
   readonly claims: ClaimAssembler;
   latestVersion?: number;
@@ -70,6 +72,8 @@ export class Membership {
   private nextBeat = 0;
   private synced = false;
   private quorum = false;
+  /** Start of the current start-up grace: the start, or the last moment without quorum. */
+  private syncFrom: number;
   private dirty = true;
   private candidatesKnown = false;
   private readonly candidates = new Map<string, L2Candidate>();
@@ -84,8 +88,9 @@ export class Membership {
   constructor(
     cfg: MembershipConfig,
     readonly bootId: number,
-    private readonly startedMono: number,
+    startedMono: number,
   ) {
+    this.syncFrom = startedMono;
     this.reconfigure(cfg);
   }
 
@@ -175,6 +180,7 @@ export class Membership {
     if (r.newBoot || !p.alive) {
       p.claims.reset();
       p.latestVersion = undefined;
+      if (!p.alive) p.aliveSince = now.mono;
       p.alive = true;
       this.dirty = true;
     }
@@ -201,6 +207,9 @@ export class Membership {
         p.alive = false;
         this.dirty = true;
       }
+    // Without quorum the view of who is dead may be stale by the time it returns: a node that
+    // regains quorum syncs again (one dead interval, every live peer's claims) before it decides.
+    if (!this.quorum) this.syncFrom = now.mono;
     if (!this.synced && this.syncedNow(now)) {
       this.synced = true;
       this.dirty = true;
@@ -216,7 +225,7 @@ export class Membership {
    * once every live peer's claims are known: a starting node must not take what others hold.
    */
   private syncedNow(now: Now): boolean {
-    if (!this.candidatesKnown || now.mono - this.startedMono < this.deadAfterMs) return false;
+    if (!this.candidatesKnown || now.mono - this.syncFrom < this.deadAfterMs) return false;
     for (const p of this.peers.values()) if (p.alive && !p.claims.upToDate(p.latestVersion)) return false;
     return true;
   }
@@ -226,6 +235,16 @@ export class Membership {
     const total = this.cfg.nodes.length;
     const alive = [...this.peers.values()].filter((p) => p.alive);
     this.quorum = hasQuorum(alive.length + 1, total);
+    if (!this.quorum) this.synced = false;
+    // A peer that just came back (or restarted) has not told us its claims yet: until it has (or
+    // one dead interval passed), deciding would hand out addresses it may hold. Keep what we have.
+    if (
+      this.quorum &&
+      alive.some((p) => !p.claims.current && now.mono - (p.aliveSince ?? 0) < this.deadAfterMs)
+    ) {
+      this.dirty = true;
+      return;
+    }
     const members = new Set<string>();
     const claims = new Map<string, ReadonlySet<string>>();
     if (this.synced && this.quorum) {

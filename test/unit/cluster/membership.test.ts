@@ -34,6 +34,8 @@ class Sim {
   readonly down = new Set<string>();
   /** Nodes whose traffic is dropped both ways (a partition of one). */
   readonly cut = new Set<string>();
+  /** Pairs "a|b" whose traffic is dropped (either direction). */
+  readonly cutPairs = new Set<string>();
   private queue: { to: string; from: string; data: Buffer }[] = [];
   readonly byAddress = new Map<string, string>();
   boot = 1;
@@ -75,6 +77,7 @@ class Sim {
     for (const d of out) {
       const to = this.byAddress.get(d.address) as string;
       if (this.cut.has(from) || this.cut.has(to)) continue;
+      if (this.cutPairs.has(`${from}|${to}`) || this.cutPairs.has(`${to}|${from}`)) continue;
       this.queue.push({ to, from, data: d.data });
     }
   }
@@ -179,6 +182,21 @@ describe('membership', () => {
     assert.equal(rest.size, 30);
     const before = sim.ownerMap();
     sim.cut.delete('lb1');
+    sim.run(2000);
+    assert.deepEqual(sim.ownerMap(), before);
+  });
+
+  it('a healed node hears one peer before the other: it still takes nothing', () => {
+    const sim = new Sim(nodes(3), addresses(30));
+    sim.run(3000, () => sim.converged());
+    sim.cut.add('lb1');
+    sim.run(1000);
+    const before = sim.ownerMap();
+    sim.cut.delete('lb1');
+    sim.cutPairs.add('lb1|lb3');
+    sim.run(2 * INTERVAL);
+    assert.equal(sim.owned('lb1').size, 0, 'lb1 regained quorum with lb2 but has not heard lb3 yet');
+    sim.cutPairs.clear();
     sim.run(2000);
     assert.deepEqual(sim.ownerMap(), before);
   });
