@@ -128,8 +128,8 @@ export function defaultMaxConnections(limitsText?: string): number {
  * Every role that serves traffic (`ferrolb run`, `ferrolb agent`) is this list of components, started
  * in order by one Supervisor: locks (state dir, then the kernel table of this network namespace)
  * before anything is touched, the role's input, the API bound before the kernel is, then data
- * plane + probes, SCTP multihoming, cluster membership (Layer 2 ownership) and BGP. A required component that fails rolls the others back
- * and the process exits non-zero. A new subsystem (L2, cluster sync) is one more entry in the list.
+ * plane + probes, SCTP multihoming, cluster membership (Layer 2 ownership) and BGP. A required
+ * component that fails rolls the others back and the process exits non-zero. A new subsystem (L2, cluster sync) is one more entry in the list.
  */
 export async function serve(
   runtime: Runtime,
