@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { ApiServer, DEFAULT_API_LIMITS } from '../api/server.js';
 import { StateStore } from '../state/persist.js';
 import { createLogger } from '../shell/log.js';
-import { Runtime, StartupError } from '../shell/runtime.js';
+import { Runtime } from '../shell/runtime.js';
 import { DataplaneShell } from '../shell/dataplane.js';
 import { BgpShell } from '../shell/bgp.js';
 import { SctpShell } from '../shell/sctp.js';
@@ -17,6 +17,7 @@ import {
   apiComponent,
   bgpComponent,
   clusterComponent,
+  metricsComponent,
   dataplaneComponent,
   netnsLockComponent,
   runtimeComponent,
@@ -25,6 +26,8 @@ import {
 } from './components.js';
 import { loadApiSecurity } from '../shell/auth.js';
 import { runRole } from './role.js';
+export { parseListen } from './usage.js';
+import { registerBuildInfo, registerReloadMetrics, registerServingMetrics, ReloadRecord } from './metrics.js';
 
 /** The nft table the data plane owns (one per network namespace: the kernel lock is named after it). */
 const NFT_TABLE = 'ferrolb';
@@ -51,13 +54,8 @@ export interface DaemonOptions {
   readonly allowEmpty?: boolean;
   /** This node's name in the Cluster (default: the hostname). */
   readonly nodeName?: string;
-}
-
-export function parseListen(s: string, flag = '--api'): { host: string; port: number } {
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(s);
-  const port = Number(m?.[2]);
-  if (!m || !(port >= 0 && port <= 65535)) throw new StartupError(`${flag}: "${s}" is not HOST:PORT`);
-  return { host: m[1] as string, port };
+  /** Also serve /metrics (and /healthz) here, without the API's token (scrapers, kubelet probes). */
+  readonly metricsListen?: { host: string; port: number };
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
@@ -75,12 +73,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     ...(opts.configPath ? { configPath: opts.configPath } : {}),
     ...(opts.allowEmpty ? { allowEmpty: true } : {}),
   });
+  const reloads = new ReloadRecord();
   return serve(runtime, log, opts, {
+    role: 'run',
+    reloads,
     ...(security.token ? { token: security.token } : {}),
     input: [runtimeComponent(runtime)],
     onHup: () => {
       if (!opts.configPath) return log.warn('SIGHUP ignored: no --config file to reload');
-      void runtime.reload();
+      void runtime.reload().then((t) => reloads.record(t.ok));
     },
   });
 }
@@ -96,9 +97,14 @@ export type ServeOptions = Pick<
   | 'keepForwarding'
   | 'apiMaxConnections'
   | 'nodeName'
+  | 'metricsListen'
 >;
 
 export interface ServeExtra {
+  /** ferrolb_build_info{role}. */
+  role: 'run' | 'agent';
+  /** Outcome of SIGHUP reloads, for the reload metrics (roles without a config file: absent). */
+  reloads?: ReloadRecord;
   token?: string;
   readOnly?: string;
   onHup?: () => void;
@@ -183,6 +189,16 @@ export async function serve(
   registerSnapshotMetrics(metrics, () => runtime.snapshot);
   registerSourceRangeDrops(metrics, () => dataplane.sourceRangeDrops());
   dataplane.registerMetrics(metrics);
+  registerBuildInfo(metrics, extra.role);
+  registerReloadMetrics(metrics, extra.reloads ?? new ReloadRecord());
+  registerServingMetrics(metrics, {
+    snapshot: () => runtime.snapshot,
+    endpointState: (s, a) => runtime.endpointState(s, a),
+    onVerdict: (f) => runtime.on('health', f),
+    bgp: () => bgp.status(),
+    sctp: () => sctp.currentStatus(),
+    counters: () => dataplane.counters(),
+  });
   cluster.registerMetrics(metrics);
   const api = new ApiServer({
     runtime,
@@ -209,6 +225,7 @@ export async function serve(
     apiComponent(api, opts.listen, (addr) => {
       url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     }),
+    ...(opts.metricsListen ? [metricsComponent(opts.metricsListen, () => metrics, log)] : []),
     dataplaneComponent(dataplane),
     sctpComponent(sctp),
     clusterComponent(cluster),
