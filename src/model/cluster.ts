@@ -21,7 +21,7 @@ export const CLUSTER_DEFAULTS = {
   /** A node is dead after this many heartbeat intervals without an authenticated message. */
   deadAfter: 3,
   /** UDP port of the membership channel on every node address. */
-  port: 11112,
+  port: 11113,
 } as const;
 
 export const CLUSTER_LIMITS = {

@@ -213,7 +213,7 @@ spec: {addresses: ["198.51.100.${i + 1}"], ports: [{port: 80}], endpoints: [{add
     const cut: Name = 'lb1';
     const lost = [...settled].filter(([, o]) => o === cut).map(([a]) => a);
     const rules =
-      'table inet cut { chain i { type filter hook input priority 0; udp dport 11112 drop; }; chain o { type filter hook output priority 0; udp dport 11112 drop; }; }';
+      'table inet cut { chain i { type filter hook input priority 0; udp dport 11113 drop; }; chain o { type filter hook output priority 0; udp dport 11113 drop; }; }';
     await nsExec(ns.get(cut) as string, 'nft', [rules]);
     try {
       const st = await waitFor(
