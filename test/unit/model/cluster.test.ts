@@ -9,6 +9,7 @@ import {
 } from '../../../src/model/cluster.js';
 import { formatIssue } from '../../../src/model/issues.js';
 import type { RawObject, StoredObject } from '../../../src/model/types.js';
+import { yamlExamples } from '../../support/docs.js';
 
 const cluster = (spec: Record<string, unknown>, name = 'default'): RawObject => ({
   apiVersion: 'ferrolb.io/v1',
@@ -123,5 +124,13 @@ describe('Cluster kind', () => {
       formatIssue(clusterKeyIssue(c, { error: 'no such file' }) as never),
       /cannot read the key file: no such file/,
     );
+  });
+
+  it('the Cluster examples of docs/l2.md validate', () => {
+    const clusters = yamlExamples('l2.md')
+      .flat()
+      .filter((o) => o.kind === 'Cluster');
+    assert.ok(clusters.length >= 1);
+    for (const c of clusters) assert.deepEqual(errors(c as RawObject), []);
   });
 });
