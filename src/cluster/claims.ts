@@ -18,6 +18,8 @@ export const HeartbeatFlag = {
   Quorum: 2,
   /** The sender lacks some peer's complete claims: send them all. */
   WantClaims: 4,
+  /** The sender is stopping cleanly (its claims are empty): take its addresses over now. */
+  Leaving: 8,
 } as const;
 
 /** Bytes of addresses per chunk: with the envelope and a 253-byte name a datagram stays < 1400. */

@@ -184,6 +184,14 @@ export class Membership {
       p.alive = true;
       this.dirty = true;
     }
+    if (body.flags & HeartbeatFlag.Leaving) {
+      // A clean stop: no need to wait for three missed heartbeats.
+      p.alive = false;
+      p.claims.reset();
+      p.latestVersion = undefined;
+      this.dirty = true;
+      return [];
+    }
     p.heardMono = now.mono;
     p.heardWall = now.wall;
     delete p.problem;
@@ -338,6 +346,21 @@ export class Membership {
       out.push(this.message(MsgType.Heartbeat, flags, index, p));
       if ((burst || p.wantClaims) && this.claims.summary.chunks > 1) out.push(...this.claimsTo(p, index));
     }
+    return out;
+  }
+
+  /**
+   * A clean stop: owns nothing from now on, and tells every peer (twice, for a lost datagram) so
+   * they take its addresses over at once instead of after deadAfter heartbeats.
+   */
+  leave(): Datagram[] {
+    this.own = new Map();
+    this.ownedVersion++;
+    this.claims = cutClaims(this.claims.summary.version + 1, []);
+    const out: Datagram[] = [];
+    for (let i = 0; i < 2; i++)
+      for (const p of this.peers.values())
+        out.push(this.message(MsgType.Heartbeat, HeartbeatFlag.Leaving, 0, p));
     return out;
   }
 

@@ -173,11 +173,17 @@ export class MembershipNode {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.summaryTimer) clearInterval(this.summaryTimer);
+    // Withdraw first (a stopping node must not answer for addresses its peers take), then tell them.
+    await this.announcing;
+    await this.announcer.update(new Map()).catch(() => undefined);
+    if (this.core && this.socket) {
+      const s = this.socket;
+      await Promise.all(
+        this.core.leave().map((d) => new Promise<void>((r) => s.send(d.data, d.port, d.address, () => r()))),
+      );
+    }
     this.socket?.close();
     this.socket = undefined;
-    await this.announcing;
-    // Withdraw: a stopping node must not keep answering for addresses its peers now take.
-    await this.announcer.update(new Map()).catch(() => undefined);
     await this.announcer.close();
   }
 }

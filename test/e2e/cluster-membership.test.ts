@@ -209,15 +209,42 @@ spec: {addresses: ["198.51.100.${i + 1}"], ports: [{port: 80}], endpoints: [{add
     assert.equal((await status('lb2')).owned, 0);
   });
 
+  it('clean stop (SIGTERM): the others take over at once, not after three missed heartbeats', async () => {
+    const leaving: Name = 'lb1';
+    // lb1 owns nothing after the SIGKILL scenario unless it got lb2's addresses: make sure it has some.
+    const owned = [...settled].filter(([, o]) => o === leaving).map(([a]) => a);
+    assert.ok(owned.length > 0, 'lb1 owns addresses');
+    await stopDaemon(daemons.get(leaving) as Daemon, 'SIGTERM');
+    daemons.delete(leaving);
+    const after = await waitFor('handover', () => agreed(['lb2', 'lb3']), 5_000, 20);
+    const views = await Promise.all((['lb2', 'lb3'] as const).map(status));
+    const since = Math.max(
+      ...owned.map(
+        (a) => views.flatMap((v) => v.owners).find((o) => o.address === a && o.owner !== null)?.since ?? 0,
+      ),
+    );
+    const lastBeat = Math.max(
+      ...views.map((v) => v.members.find((m) => m.name === leaving)?.lastHeartbeat ?? 0),
+    );
+    console.log(`# clean handover ${since - lastBeat} ms after lb1's last heartbeat`);
+    assert.ok(since - lastBeat < 2 * INTERVAL_MS, `${since - lastBeat} ms`);
+    for (const [a, o] of settled) if (o !== leaving) assert.equal(after.get(a), o, `${a} moved`);
+    settled = after;
+    await start(leaving);
+    await waitFor('lb1 synced', async () => ((await status(leaving)).synced ? true : undefined), 10_000, 50);
+    await new Promise((r) => setTimeout(r, 5 * INTERVAL_MS));
+    assert.deepEqual(await agreed(NAMES), settled);
+  });
+
   it('partition of one node: it owns nothing (no quorum), the others take over, healing moves nothing', async () => {
-    const cut: Name = 'lb1';
+    const cut: Name = 'lb3';
     const lost = [...settled].filter(([, o]) => o === cut).map(([a]) => a);
     const rules =
       'table inet cut { chain i { type filter hook input priority 0; udp dport 11113 drop; }; chain o { type filter hook output priority 0; udp dport 11113 drop; }; }';
     await nsExec(ns.get(cut) as string, 'nft', [rules]);
     try {
       const st = await waitFor(
-        'lb1 without quorum',
+        'lb3 without quorum',
         async () => {
           const s = await status(cut);
           return !s.quorum?.have && s.owned === 0 ? s : undefined;
@@ -229,14 +256,14 @@ spec: {addresses: ["198.51.100.${i + 1}"], ports: [{port: 80}], endpoints: [{add
         st.owners.every((o) => o.owner === null),
         'no owner is claimed without quorum',
       );
-      const after = await waitFor('majority takes over', () => agreed(['lb2', 'lb3']), 5_000, 20);
+      const after = await waitFor('majority takes over', () => agreed(['lb1', 'lb2']), 5_000, 20);
       for (const a of lost) assert.notEqual(after.get(a), cut);
       for (const [a, o] of settled) if (o !== cut) assert.equal(after.get(a), o, `${a} moved`);
       settled = after;
     } finally {
       await nsExec(ns.get(cut) as string, 'nft', ['delete', 'table', 'inet', 'cut']);
     }
-    await waitFor('lb1 back', async () => ((await status(cut)).quorum?.have ? true : undefined), 5_000, 50);
+    await waitFor('lb3 back', async () => ((await status(cut)).quorum?.have ? true : undefined), 5_000, 50);
     await new Promise((r) => setTimeout(r, 10 * INTERVAL_MS));
     assert.deepEqual(await agreed(NAMES), settled);
     assert.equal((await status(cut)).owned, 0);

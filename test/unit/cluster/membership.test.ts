@@ -156,6 +156,21 @@ describe('membership', () => {
       if (!lost.has(a)) assert.equal(owner, before.get(a), `${a} moved`);
   });
 
+  it('a clean stop hands over at once, without waiting for missed heartbeats', () => {
+    const sim = new Sim(nodes(3), addresses(30));
+    sim.run(3000, () => sim.converged());
+    sim.run(500);
+    const leaving = sim.members.get('lb2') as Membership;
+    const bye = leaving.leave();
+    assert.equal(leaving.owned().size, 0);
+    sim.kill('lb2');
+    for (const d of bye) sim.inject(sim.byAddress.get(d.address) as string, d.data, '10.9.0.2');
+    const t0 = sim.t;
+    const t1 = sim.run(1000, () => sim.converged());
+    assert.ok(sim.converged());
+    assert.ok(t1 - t0 <= 2 * STEP, `took ${t1 - t0} ms`);
+  });
+
   it('a returning node takes zero addresses back', () => {
     const sim = new Sim(nodes(3), addresses(30));
     sim.run(3000, () => sim.converged());
