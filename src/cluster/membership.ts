@@ -228,6 +228,16 @@ export class Membership {
     return this.heartbeats();
   }
 
+  /** When tick() has something to do next: a heartbeat, a peer's dead line, the end of a grace. */
+  nextWake(now: Now): number {
+    let t = this.nextBeat;
+    for (const p of this.peers.values())
+      if (p.alive) t = Math.min(t, (p.heardMono ?? 0) + this.deadAfterMs + 0.5);
+    if (!this.synced) t = Math.min(t, this.syncFrom + this.deadAfterMs);
+    if (this.dirty) t = Math.min(t, now.mono + 5);
+    return Math.max(t, now.mono + 1);
+  }
+
   /**
    * Ownership is decided only after one dead interval (every live peer has been heard by then) and
    * once every live peer's claims are known: a starting node must not take what others hold.

@@ -46,7 +46,8 @@ export class MembershipNode {
   private core: Membership | undefined;
   private socket: Socket | undefined;
   private bound = '';
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private wakeAt = Infinity;
   private summaryTimer: ReturnType<typeof setInterval> | undefined;
   private announcedVersion = 0;
   private announced = new Set<string>();
@@ -73,9 +74,6 @@ export class MembershipNode {
     const where = `${self.address}:${c.cluster.port}`;
     if (where !== this.bound) await this.bind(self.address, c.cluster.port);
     this.bound = where;
-    const tickMs = Math.max(5, Math.min(25, Math.floor(c.cluster.heartbeatIntervalMs / 4)));
-    if (this.timer) clearInterval(this.timer);
-    this.timer = setInterval(() => this.run((m) => m.tick(now())), tickMs);
     this.summaryTimer ??= setInterval(() => this.pushSummary(), 1000);
     this.run((m) => m.tick(now()));
     return this.core.bootId;
@@ -120,6 +118,25 @@ export class MembershipNode {
     if (!this.core || this.stopped) return;
     this.send(step(this.core));
     if (this.core.ownedVersion !== this.announcedVersion || this.candidatesChanged) this.announce();
+    this.arm();
+  }
+
+  /** One timer, at the core's next deadline (a heartbeat due, a peer's dead line): no polling lag. */
+  private arm(): void {
+    if (!this.core || this.stopped) return;
+    const n = now();
+    const at = this.core.nextWake(n);
+    if (this.timer && at >= this.wakeAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.wakeAt = at;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.wakeAt = Infinity;
+        this.run((m) => m.tick(now()));
+      },
+      Math.ceil(at - n.mono),
+    );
   }
 
   private send(out: readonly Datagram[]): void {
@@ -171,7 +188,7 @@ export class MembershipNode {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     if (this.summaryTimer) clearInterval(this.summaryTimer);
     // Withdraw first (a stopping node must not answer for addresses its peers take), then tell them.
     await this.announcing;
