@@ -156,7 +156,22 @@ spec: {addresses: ["10.160.${i >> 8}.${i & 255}"], ports: [{port: 80}], endpoint
   let settled = new Map<string, string>();
 
   it('three nodes agree on one owner per address, spread over all three', async () => {
-    settled = await waitFor('agreement', () => agreed(NAMES), 20_000, 100);
+    settled = await waitFor(
+      'agreement',
+      () => agreed(NAMES),
+      SERVICES > 1000 ? 180_000 : 20_000,
+      SERVICES > 1000 ? 2000 : 100,
+    ).catch(async (e: Error) => {
+      const views = await Promise.all(NAMES.map(status));
+      const brief = views.map((v) => ({
+        self: v.self,
+        synced: v.synced,
+        owned: v.owned,
+        candidates: v.owners.length,
+        members: v.members.map((m) => `${m.name}:${m.state}:${m.claims}/${m.claimsVersion}`),
+      }));
+      throw new Error(`${e.message}: ${JSON.stringify(brief)}`);
+    });
     const loads = NAMES.map((n) => [...settled.values()].filter((o) => o === n).length);
     assert.ok(Math.max(...loads) - Math.min(...loads) <= 1, loads.join(','));
     const st = await status('lb1');
