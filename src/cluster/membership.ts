@@ -222,10 +222,19 @@ export class Membership {
       this.synced = true;
       this.dirty = true;
     }
+    // A due heartbeat goes out before the election, which may take a while with many addresses.
+    const out: Datagram[] = [];
+    if (now.mono >= this.nextBeat) {
+      this.nextBeat = now.mono + this.cfg.intervalMs;
+      out.push(...this.heartbeats());
+    }
     if (this.dirty) this.settle(now);
-    if (now.mono < this.nextBeat) return [];
-    this.nextBeat = now.mono + this.cfg.intervalMs;
-    return this.heartbeats();
+    // Claims changed by this election: the new set goes out at once.
+    if (this.nextBeat === 0) {
+      this.nextBeat = now.mono + this.cfg.intervalMs;
+      out.push(...this.heartbeats());
+    }
+    return out;
   }
 
   /** When tick() has something to do next: a heartbeat, a peer's dead line, the end of a grace. */

@@ -48,6 +48,8 @@ export class MembershipNode {
   private bound = '';
   private timer: ReturnType<typeof setTimeout> | undefined;
   private wakeAt = Infinity;
+  private lateWarnings = 0;
+  private slowWarnings = 0;
   private summaryTimer: ReturnType<typeof setInterval> | undefined;
   private announcedVersion = 0;
   private announced = new Set<string>();
@@ -131,9 +133,21 @@ export class MembershipNode {
     this.wakeAt = at;
     this.timer = setTimeout(
       () => {
-        this.timer = undefined;
-        this.wakeAt = Infinity;
-        this.run((m) => m.tick(now()));
+        const late = performance.now() - this.wakeAt;
+        // Through the check phase: datagrams that queued while this thread was held (GC, a long
+        // election, CPU starvation) are read in the poll phase first, so a late wake-up never takes
+        // a peer whose heartbeat is waiting in the socket for dead.
+        setImmediate(() => {
+          this.timer = undefined;
+          this.wakeAt = Infinity;
+          if (late > 100 && this.lateWarnings++ % 20 === 0)
+            this.events.log('warn', `cluster thread woke ${Math.round(late)} ms late (CPU starved?)`);
+          const t0 = performance.now();
+          this.run((m) => m.tick(now()));
+          const took = performance.now() - t0;
+          if (took > 50 && this.slowWarnings++ % 20 === 0)
+            this.events.log('warn', `cluster tick took ${Math.round(took)} ms`);
+        });
       },
       Math.ceil(at - n.mono),
     );
