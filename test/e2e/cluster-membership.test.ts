@@ -170,7 +170,11 @@ spec: {addresses: ["10.160.${i >> 8}.${i & 255}"], ports: [{port: 80}], endpoint
         candidates: v.owners.length,
         members: v.members.map((m) => `${m.name}:${m.state}:${m.claims}/${m.claimsVersion}`),
       }));
-      throw new Error(`${e.message}: ${JSON.stringify(brief)}`);
+      const warnings = [...daemons].map(([n, d]) => [
+        n,
+        d.logs.filter((l) => /woke|took|"level":(40|50|60)/.test(l)).slice(-6),
+      ]);
+      throw new Error(`${e.message}: ${JSON.stringify(brief)} ${JSON.stringify(warnings)}`);
     });
     const loads = NAMES.map((n) => [...settled.values()].filter((o) => o === n).length);
     assert.ok(Math.max(...loads) - Math.min(...loads) <= 1, loads.join(','));
