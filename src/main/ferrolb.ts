@@ -31,6 +31,7 @@ const RUN_USAGE = `usage: ferrolb run [flags]
   --keep-forwarding          on SIGTERM leave rules and VIPs in place
   --bgp-port PORT|off        inbound BGP sessions (default 179)
   --router-id A.B.C.D        BGP identifier when a BGPPeer sets none
+  --node-name NAME           this node in the Cluster object (default $FERROLB_NODE_NAME, else the hostname)
   --allow-empty              accept a config file (start or SIGHUP) that would delete every
                              file-defined object (empty, truncated); refused without it`;
 
@@ -58,6 +59,7 @@ const RUN_OPTIONS = {
   probes: { type: 'string' },
   'bgp-port': { type: 'string' },
   'router-id': { type: 'string' },
+  'node-name': { type: 'string' },
   'keep-forwarding': { type: 'boolean' },
   'allow-empty': { type: 'boolean' },
 } as const;
@@ -133,6 +135,9 @@ async function main(argv: string[]): Promise<number> {
         allowEmpty: values['allow-empty'] ?? false,
         bgpPort: usage(() => portOrOff('--bgp-port', values['bgp-port'] ?? '179')),
         ...(values['router-id'] ? { routerId: values['router-id'] } : {}),
+        ...((values['node-name'] ?? process.env.FERROLB_NODE_NAME)
+          ? { nodeName: (values['node-name'] ?? process.env.FERROLB_NODE_NAME) as string }
+          : {}),
         ...usage(() => metricsFlag(values['metrics-addr'])),
       });
     }

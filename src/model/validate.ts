@@ -8,6 +8,7 @@ import { structuralIssues } from './structural.js';
 import { limitIssues } from './limits.js';
 import { runSync, STEP, type Steps } from './steps.js';
 import { parseBgpObjects } from './bgp.js';
+import { parseClusters } from './cluster.js';
 import {
   BGP_KINDS,
   Kind,
@@ -31,7 +32,10 @@ const SCHEMAS: Record<string, object> = {
   [Kind.LoadBalancer]: loadBalancerObjectSchema,
 };
 
-export const SUPPORTED_KINDS = [...Object.keys(SCHEMAS), ...BGP_KINDS];
+/** Kinds whose fields are checked by their own parser (whole set), not by a JSON Schema here. */
+const PARSED_KINDS: readonly string[] = [...BGP_KINDS, Kind.Cluster];
+
+export const SUPPORTED_KINDS = [...Object.keys(SCHEMAS), ...PARSED_KINDS];
 
 /** "Kind/name" when the object says so; "document N" otherwise. */
 export function objectLabel(o: RawObject, index: number): string {
@@ -70,7 +74,7 @@ export function objectShapeIssues(o: RawObject, index = 0): ConfigIssue[] {
   }
   const schema = typeof o.kind === 'string' ? SCHEMAS[o.kind] : undefined;
   // BGP kinds: field checks need the whole set (aliases, profiles); here only the identity.
-  if (typeof o.kind === 'string' && BGP_KINDS.includes(o.kind)) {
+  if (typeof o.kind === 'string' && PARSED_KINDS.includes(o.kind)) {
     return structuralIssues(
       {
         type: 'object',
@@ -241,12 +245,14 @@ export function* updateDesiredStateSteps(
   const warnings = prevWarnings.filter((w) => !changed.has(w.object));
   const loadBalancers = new Map(prev.loadBalancers);
   let bgpChanged = false;
+  let clusterChanged = false;
   for (const label of changed) {
     const s = next.get(label);
     const kind = s ? s.object?.kind : label.slice(0, label.indexOf('/'));
     if (kind === Kind.IPAddressPool) return yield* all();
     if (++n % STEP === 0) yield;
     if (typeof kind === 'string' && BGP_KINDS.includes(kind)) bgpChanged = true;
+    if (kind === Kind.Cluster) clusterChanged = true;
     if (!s) {
       if (kind === Kind.LoadBalancer) loadBalancers.delete(label.slice(label.indexOf('/') + 1));
       continue;
@@ -270,8 +276,18 @@ export function* updateDesiredStateSteps(
     issues.push(...r.issues);
     bgp = r.bgp;
   }
+  let cluster = prev.cluster;
+  if (clusterChanged) {
+    const r = parseClusters([...next.values()].map((x) => x.object).filter((o) => o.kind === Kind.Cluster));
+    issues.push(...r.issues);
+    cluster = r.cluster;
+  }
   if (issues.length > 0) return { issues, warnings };
-  return { state: { pools: prev.pools, loadBalancers, bgp, objects: next }, issues, warnings };
+  return {
+    state: { pools: prev.pools, loadBalancers, bgp, ...(cluster ? { cluster } : {}), objects: next },
+    issues,
+    warnings,
+  };
 }
 
 export function buildDesiredState(stored: readonly StoredObject[]): ValidationResult {
@@ -318,6 +334,7 @@ export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<
 
   const loadBalancers = new Map<string, LoadBalancerSpec>();
   const bgpRaw: RawObject[] = [];
+  const clusterRaw: RawObject[] = [];
   let n = 0;
   for (const { o, label } of shapeOk) {
     if (++n % STEP === 0) yield;
@@ -327,7 +344,10 @@ export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<
       if (lb.warnings.length > 0) warnings.push(...lb.warnings);
       loadBalancers.set(lb.spec.meta.name, lb.spec);
     } else if (BGP_KINDS.includes(String(o.kind))) bgpRaw.push(o);
+    else if (o.kind === Kind.Cluster) clusterRaw.push(o);
   }
+  const c = parseClusters(clusterRaw);
+  issues.push(...c.issues);
 
   const b = bgpIssues(bgpRaw, poolNames);
   issues.push(...b.issues);
@@ -336,5 +356,9 @@ export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<
   if (issues.length > 0) return { issues, warnings };
   const objects = new Map<string, StoredObject>();
   for (const s of stored) objects.set(objectLabel(s.object, 0), s);
-  return { state: { pools: ctx.pools, loadBalancers, bgp, objects }, issues, warnings };
+  return {
+    state: { pools: ctx.pools, loadBalancers, bgp, ...(c.cluster ? { cluster: c.cluster } : {}), objects },
+    issues,
+    warnings,
+  };
 }

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ApiServer } from '../api/server.js';
 import type { BgpShell } from '../shell/bgp.js';
+import type { ClusterShell } from '../shell/cluster.js';
 import type { Component } from '../shell/component.js';
 import type { DataplaneShell } from '../shell/dataplane.js';
 import { NetnsLock, StateDirLock } from '../shell/lock.js';
@@ -89,6 +90,19 @@ export function bgpComponent(shell: BgpShell): Component {
     start: () => shell.start(),
     stop: () => shell.stop(),
     ready: () => shell.speakerDown(),
+  };
+}
+
+/**
+ * Cluster membership (its worker thread): required, so a Cluster this node cannot join (a name not
+ * in it, a missing or short key, an address not on this host) refuses the start with the reason.
+ */
+export function clusterComponent(shell: ClusterShell): Component {
+  return {
+    name: 'cluster',
+    start: () => shell.start(),
+    stop: () => shell.stop(),
+    ready: () => shell.notReady(),
   };
 }
 

@@ -1,6 +1,7 @@
 // Composition root of the serving roles: the standalone daemon (`ferrolb run`) and, through serve(),
 // the Kubernetes agent. Both are a list of components run by one Supervisor (src/shell/component.ts).
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { ApiServer, DEFAULT_API_LIMITS } from '../api/server.js';
 import { StateStore } from '../state/persist.js';
 import { createLogger } from '../shell/log.js';
@@ -8,12 +9,14 @@ import { Runtime } from '../shell/runtime.js';
 import { DataplaneShell } from '../shell/dataplane.js';
 import { BgpShell } from '../shell/bgp.js';
 import { SctpShell } from '../shell/sctp.js';
+import { ClusterShell } from '../shell/cluster.js';
 import type { Logger } from 'pino';
 import { newRegistry, registerSnapshotMetrics, registerSourceRangeDrops } from '../shell/metrics.js';
 import { Supervisor, type Component } from '../shell/component.js';
 import {
   apiComponent,
   bgpComponent,
+  clusterComponent,
   metricsComponent,
   dataplaneComponent,
   netnsLockComponent,
@@ -49,6 +52,8 @@ export interface DaemonOptions {
   readonly apiMaxConnections?: number;
   /** Accept a config file (start or SIGHUP) that would delete every file-defined object. */
   readonly allowEmpty?: boolean;
+  /** This node's name in the Cluster (default: the hostname). */
+  readonly nodeName?: string;
   /** Also serve /metrics (and /healthz) here, without the API's token (scrapers, kubelet probes). */
   readonly metricsListen?: { host: string; port: number };
 }
@@ -91,6 +96,7 @@ export type ServeOptions = Pick<
   | 'routerId'
   | 'keepForwarding'
   | 'apiMaxConnections'
+  | 'nodeName'
   | 'metricsListen'
 >;
 
@@ -128,8 +134,8 @@ export function defaultMaxConnections(limitsText?: string): number {
  * Every role that serves traffic (`ferrolb run`, `ferrolb agent`) is this list of components, started
  * in order by one Supervisor: locks (state dir, then the kernel table of this network namespace)
  * before anything is touched, the role's input, the API bound before the kernel is, then data
- * plane + probes, SCTP multihoming and BGP. A required component that fails rolls the others back
- * and the process exits non-zero. A new subsystem (L2, cluster sync) is one more entry in the list.
+ * plane + probes, SCTP multihoming, cluster membership (Layer 2 ownership) and BGP. A required
+ * component that fails rolls the others back and the process exits non-zero. A new subsystem (L2, cluster sync) is one more entry in the list.
  */
 export async function serve(
   runtime: Runtime,
@@ -146,6 +152,13 @@ export async function serve(
   });
   // Multihomed SCTP (fullnat + secondary addresses) runs beside the nft data plane, never inside it.
   const sctp = new SctpShell({ runtime, log, kernel: opts.dataplane, keepForwarding: opts.keepForwarding });
+  // Membership and Layer 2 ownership run on their own thread; this shell only feeds it.
+  const cluster = new ClusterShell({
+    runtime,
+    log,
+    stateDir: opts.stateDir,
+    nodeName: opts.nodeName ?? hostname(),
+  });
   const bgp = new BgpShell({
     runtime,
     log,
@@ -187,6 +200,7 @@ export async function serve(
     sctp: () => sctp.currentStatus(),
     counters: () => dataplane.counters(),
   });
+  cluster.registerMetrics(metrics);
   const api = new ApiServer({
     runtime,
     log,
@@ -202,6 +216,7 @@ export async function serve(
   api.addRoute('bgp', () => bgp.status());
   api.addRoute('sctp', () => sctp.currentStatus());
   api.addRoute('dataplane', () => dataplane.status());
+  api.addRoute('cluster', () => cluster.status());
   api.addRoute('components', () => ({ items: supervisor.status() }));
   let url = '';
   const components: Component[] = [
@@ -214,6 +229,7 @@ export async function serve(
     ...(opts.metricsListen ? [metricsComponent(opts.metricsListen, () => metrics, log)] : []),
     dataplaneComponent(dataplane),
     sctpComponent(sctp),
+    clusterComponent(cluster),
     bgpComponent(bgp),
   ];
   const supervisor = new Supervisor(components, { log });
