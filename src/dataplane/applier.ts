@@ -52,6 +52,16 @@ export interface ApplierOptions extends CompileOptions {
   readonly vipInterface?: string | false;
 }
 
+/**
+ * What a list given to apply() changed against `since`, an earlier list given to it: by name, the
+ * service added or replaced, or undefined for one gone; every other service is the same object.
+ * Used only when `since` is the list of the last apply that went through cleanly (else ignored).
+ */
+export interface InputHint {
+  readonly since: readonly DataplaneService[];
+  readonly changed: ReadonlyMap<string, DataplaneService | undefined>;
+}
+
 export interface ApplyResult {
   /** nft statements applied (0 = the kernel already matched). */
   readonly statements: number;
@@ -126,6 +136,9 @@ export class Applier {
    */
   private compiler: IncrementalCompiler;
   private last: readonly DataplaneService[] = [];
+  /** The caller's list of the last apply the compiler took as it was (hints are against it). */
+  private cleanInput: readonly DataplaneService[] | undefined;
+  private cleanRevision = -1;
   /** Source ranges tightened and the refused clients' flows are not deleted yet. */
   private purgePending = false;
   /** Services not (fully) programmed, by name. */
@@ -189,10 +202,12 @@ export class Applier {
   async apply(
     services: readonly DataplaneService[],
     guards: readonly DataplaneGuard[] = [],
+    /** What differs from an earlier call's list (see InputHint): lets the compiler skip the rest. */
+    hint?: InputHint,
   ): Promise<ApplyResult> {
     this.applying = true;
     try {
-      return await this.applyNow(services, guards);
+      return await this.applyNow(services, guards, hint);
     } finally {
       this.applying = false;
     }
@@ -201,15 +216,29 @@ export class Applier {
   private async applyNow(
     services: readonly DataplaneService[],
     guards: readonly DataplaneGuard[],
+    hint: InputHint | undefined,
   ): Promise<ApplyResult> {
     if (this.kernel === null) await this.observe();
     const input = await this.withConnections(services);
     const fresh: ServiceFailure[] = [];
+    // The hint holds when it is against the list of the last clean apply, nothing rewrote the input
+    // since (leastconn counts, screened failures) and the compiler has seen no other input.
+    const clean =
+      hint !== undefined &&
+      hint.since === this.cleanInput &&
+      input === services &&
+      this.failures.all.size === 0 &&
+      this.compiler.revision === this.cleanRevision;
     const candidate = this.failures.screen(input, () => this.lastByName());
     // The model may be the compiler's own state, patched in place by the commit: keep its filter sets.
     const before =
       this.kernel === this.compiler.state ? this.compiler.filterState() : (this.kernel ?? undefined);
-    const first = await this.tryCommit(candidate, guards, fresh);
+    this.cleanInput = undefined;
+    const first = await this.tryCommit(candidate, guards, fresh, false, clean ? hint.changed : undefined);
+    if (!('refused' in first) && fresh.length === 0 && this.failures.all.size === 0 && input === services) {
+      this.cleanInput = services;
+      this.cleanRevision = this.compiler.revision;
+    }
     const done =
       'refused' in first
         ? await this.contain(first.list, guards, first.refused, fresh)
@@ -304,6 +333,8 @@ export class Applier {
     fresh: ServiceFailure[],
     /** `nft -c`: the kernel checks the transaction without committing it. */
     dryRun = false,
+    /** The services that differ from the compiler's last input (the rest are the same objects). */
+    changed?: ReadonlyMap<string, DataplaneService | undefined>,
   ): Promise<
     | { list: DataplaneService[]; statements: number; full: boolean }
     | { list: DataplaneService[]; refused: DataplaneApplyError }
@@ -317,7 +348,8 @@ export class Applier {
     if (!dryRun) {
       if (!inSync) this.detachKernel();
       try {
-        delta = this.compiler.update(cur, gs, inSync); // throws before changing anything
+        // throws before changing anything
+        delta = this.compiler.update(cur, gs, inSync, inSync ? changed : undefined);
       } catch (e) {
         if (!(e instanceof DataplaneInputError)) throw e;
       }

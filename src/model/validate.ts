@@ -7,6 +7,7 @@ import { loadBalancerObjectSchema, metadataSchema, poolObjectSchema } from './sc
 import { structuralIssues } from './structural.js';
 import { limitIssues } from './limits.js';
 import { runSync, STEP, type Steps } from './steps.js';
+import { PMap } from '../state/pmap.js';
 import { parseBgpObjects } from './bgp.js';
 import {
   BGP_KINDS,
@@ -239,7 +240,8 @@ export function* updateDesiredStateSteps(
   let n = 0;
   const issues: ConfigIssue[] = [];
   const warnings = prevWarnings.filter((w) => !changed.has(w.object));
-  const loadBalancers = new Map(prev.loadBalancers);
+  // Structurally shared with prev's map: one change does not copy every LoadBalancer's entry.
+  const loadBalancers = PMap.of(prev.loadBalancers).edit();
   let bgpChanged = false;
   for (const label of changed) {
     const s = next.get(label);
@@ -271,7 +273,7 @@ export function* updateDesiredStateSteps(
     bgp = r.bgp;
   }
   if (issues.length > 0) return { issues, warnings };
-  return { state: { pools: prev.pools, loadBalancers, bgp, objects: next }, issues, warnings };
+  return { state: { pools: prev.pools, loadBalancers: loadBalancers.done(), bgp, objects: next }, issues, warnings };
 }
 
 export function buildDesiredState(stored: readonly StoredObject[]): ValidationResult {

@@ -97,6 +97,8 @@ export class IncrementalCompiler {
   private readonly addressRefs = new Map<string, number>();
   /** Bumped by an update that changes the set of served addresses (VIP plumbing skips the rest). */
   addressVersion = 0;
+  /** Bumped by every update (callers tell whether it saw other input than theirs). */
+  revision = 0;
   private tracked = 0;
   private d = this.newDelta();
   private readonly withCounters: boolean;
@@ -144,18 +146,39 @@ export class IncrementalCompiler {
     guards: readonly DataplaneGuard[] = [],
     /** Record touched elements (off when the caller will diff the whole table anyway: less memory). */
     track = true,
+    /**
+     * The services of `services` that differ from the last update's input, by name (undefined: gone);
+     * the caller vouches that every other one is unchanged. Spares looking at every service.
+     */
+    hint?: ReadonlyMap<string, DataplaneService | undefined>,
   ): Delta {
     // Phase 1: compile what changed and check every relation; nothing is mutated yet.
-    const seen = new Set<string>();
     const changed: { input: DataplaneService; frag: Fragment }[] = [];
-    for (const s of services) {
-      if (seen.has(s.name)) throw new DataplaneInputError(s.name, 'name', s.name, 'duplicate service name');
-      seen.add(s.name);
-      const cur = this.fragments.get(s.name);
-      if (cur && sameService(cur.input, s)) continue;
-      changed.push({ input: s, frag: compileService(s, this.opts) });
+    let removed: string[];
+    if (hint) {
+      removed = [];
+      for (const [name, s] of hint) {
+        const cur = this.fragments.get(name);
+        if (!s) {
+          if (cur) removed.push(name);
+          continue;
+        }
+        if (cur && sameService(cur.input, s)) continue;
+        changed.push({ input: s, frag: compileService(s, this.opts) });
+      }
+    } else {
+      const seen = new Set<string>();
+      for (const s of services) {
+        if (seen.has(s.name))
+          throw new DataplaneInputError(s.name, 'name', s.name, 'duplicate service name');
+        seen.add(s.name);
+        const cur = this.fragments.get(s.name);
+        if (cur && sameService(cur.input, s)) continue;
+        changed.push({ input: s, frag: compileService(s, this.opts) });
+      }
+      removed = [...this.fragments.keys()].filter((n) => !seen.has(n));
     }
-    const removed = [...this.fragments.keys()].filter((n) => !seen.has(n));
+    this.revision++;
     const released = new Set([...removed, ...changed.map((c) => c.input.name)]);
     const pending = new Map<string, string>();
     const ownerOf = (key: string) => {
