@@ -139,6 +139,8 @@ export class Applier {
   /** The caller's list of the last apply the compiler took as it was (hints are against it). */
   private cleanInput: readonly DataplaneService[] | undefined;
   private cleanRevision = -1;
+  /** Whether that list had a leastconn service (its connection counts are read at every apply). */
+  private cleanLeastconn = true;
   /** Source ranges tightened and the refused clients' flows are not deleted yet. */
   private purgePending = false;
   /** Services not (fully) programmed, by name. */
@@ -219,7 +221,13 @@ export class Applier {
     hint: InputHint | undefined,
   ): Promise<ApplyResult> {
     if (this.kernel === null) await this.observe();
-    const input = await this.withConnections(services);
+    // No leastconn service last time and none among the changed ones: no need to look at every one.
+    const noLeastconn =
+      hint !== undefined &&
+      hint.since === this.cleanInput &&
+      !this.cleanLeastconn &&
+      ![...hint.changed.values()].some((s) => s?.algorithm === 'leastconn');
+    const input = noLeastconn ? services : await this.withConnections(services);
     const fresh: ServiceFailure[] = [];
     // The hint holds when it is against the list of the last clean apply, nothing rewrote the input
     // since (leastconn counts, screened failures) and the compiler has seen no other input.
@@ -238,6 +246,7 @@ export class Applier {
     if (!('refused' in first) && fresh.length === 0 && this.failures.all.size === 0 && input === services) {
       this.cleanInput = services;
       this.cleanRevision = this.compiler.revision;
+      this.cleanLeastconn = noLeastconn ? false : services.some((s) => s.algorithm === 'leastconn');
     }
     const done =
       'refused' in first

@@ -212,12 +212,16 @@ export class Runtime extends EventEmitter<{
       // disk, so a failed write (ENOSPC) changes nothing that serves — the last good snapshot keeps
       // serving, the caller gets the error, and the next change (or retry) saves once space is back.
       try {
+        const next = t.next;
         await this.opts.store.save({
-          objects: t.next.objects,
-          allocations: t.next.allocations,
-          index: t.next.state.objects,
-          generation: t.next.generation,
-          ...(t.next.changes ? { changes: t.next.changes } : {}),
+          // The list is made on demand (the store reads the index): not a pass over every object.
+          get objects() {
+            return next.objects;
+          },
+          allocations: next.allocations,
+          index: next.state.objects,
+          generation: next.generation,
+          ...(next.changes ? { changes: next.changes } : {}),
         });
       } catch (err) {
         this.opts.log.error(
