@@ -103,6 +103,7 @@ export function dataplaneService(
     mode: lb.mode,
     algorithm: lb.algorithm,
     persistTimeoutSeconds: lb.persistTimeoutSeconds,
+    ...(lb.maglevTableSize !== undefined ? { maglevTableSize: lb.maglevTableSize } : {}),
     flushOnInactive: lb.flushOnInactive,
     ...(lb.snatAddresses.length > 0 ? { snatAddresses: lb.snatAddresses } : {}),
     ...(lb.sourceRanges.length > 0 ? { sourceRanges: lb.sourceRanges } : {}),

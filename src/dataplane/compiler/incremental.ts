@@ -59,6 +59,7 @@ function sameService(a: DataplaneService, b: DataplaneService): boolean {
     a.mode !== b.mode ||
     a.algorithm !== b.algorithm ||
     a.persistTimeoutSeconds !== b.persistTimeoutSeconds ||
+    a.maglevTableSize !== b.maglevTableSize ||
     a.flushOnInactive !== b.flushOnInactive ||
     !sameList(a.addresses, b.addresses) ||
     !sameList(a.snatAddresses ?? [], b.snatAddresses ?? []) ||
