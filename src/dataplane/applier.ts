@@ -23,6 +23,7 @@ export type { ServiceFailure } from './failures.js';
 import { applyHints, digestStateAsync, type DriftHint, type DriftKind } from './drift.js';
 import { judgeInWorker } from './verify-worker.js';
 import { CommandError, hostRunner, type Runner } from './exec.js';
+import { runSliced } from '../model/steps.js';
 import {
   DataplaneInputError,
   type CompileOptions,
@@ -358,7 +359,7 @@ export class Applier {
       if (!inSync) this.detachKernel();
       try {
         // throws before changing anything
-        delta = this.compiler.update(cur, gs, inSync, inSync ? changed : undefined);
+        delta = await runSliced(this.compiler.updateSteps(cur, gs, inSync, inSync ? changed : undefined));
       } catch (e) {
         if (!(e instanceof DataplaneInputError)) throw e;
       }
@@ -386,7 +387,7 @@ export class Applier {
     }
     // The list that compiled goes through the compiler too, so the next apply is incremental again.
     // (The first update threw and changed nothing, so this one's delta is still against the kernel.)
-    if (!dryRun && !delta) delta = this.compiler.update(cur, gs, inSync);
+    if (!dryRun && !delta) delta = await runSliced(this.compiler.updateSteps(cur, gs, inSync));
     const state = delta ? this.compiler.state : next!.state;
     let tx: Transaction | undefined = delta && inSync ? deltaTransaction(state, delta) : undefined;
     // In sync but only a whole diff can make this change (a set changes type): read the kernel.

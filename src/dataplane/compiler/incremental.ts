@@ -17,6 +17,7 @@ import { compileService, FAMILIES, type CounterRef, type Fragment, type SharedMa
 import { baseObjects } from './base.js';
 import { names } from './names.js';
 import type { TableChain, TableMap, TableState } from './table.js';
+import { runSync, STEP, type Steps } from '../../model/steps.js';
 
 /** A map as it was before the update (its elements are in Delta.elements). */
 export type MapHead = Omit<TableMap, 'elements'>;
@@ -153,6 +154,21 @@ export class IncrementalCompiler {
      */
     hint?: ReadonlyMap<string, DataplaneService | undefined>,
   ): Delta {
+    return runSync(this.updateSteps(services, guards, track, hint));
+  }
+
+  /**
+   * update() in resumable steps (model/steps.ts): a bulk change (10,000 new services) gives the event
+   * loop back while it compiles and patches. The caller must not start another update, nor read the
+   * table, before it finishes (the applier serialises its applies).
+   */
+  *updateSteps(
+    services: readonly DataplaneService[],
+    guards: readonly DataplaneGuard[] = [],
+    track = true,
+    hint?: ReadonlyMap<string, DataplaneService | undefined>,
+  ): Steps<Delta> {
+    let n = 0;
     // Phase 1: compile what changed and check every relation; nothing is mutated yet.
     const changed: { input: DataplaneService; frag: Fragment }[] = [];
     let removed: string[];
@@ -166,6 +182,7 @@ export class IncrementalCompiler {
         }
         if (cur && sameService(cur.input, s)) continue;
         changed.push({ input: s, frag: compileService(s, this.opts) });
+        if (++n % STEP === 0) yield;
       }
     } else {
       const seen = new Set<string>();
@@ -176,8 +193,9 @@ export class IncrementalCompiler {
         const cur = this.fragments.get(s.name);
         if (cur && sameService(cur.input, s)) continue;
         changed.push({ input: s, frag: compileService(s, this.opts) });
+        if (++n % STEP === 0) yield;
       }
-      removed = [...this.fragments.keys()].filter((n) => !seen.has(n));
+      removed = [...this.fragments.keys()].filter((name) => !seen.has(name));
     }
     this.revision++;
     const released = new Set([...removed, ...changed.map((c) => c.input.name)]);
@@ -201,11 +219,17 @@ export class IncrementalCompiler {
     // Phase 2: patch the table (cannot fail).
     this.d = this.newDelta();
     this.track = track;
-    for (const n of removed) this.removeFragment(n);
+    for (const name of removed) {
+      this.removeFragment(name);
+      if (++n % STEP === 0) yield;
+    }
     for (const c of changed) {
       if (this.fragments.has(c.input.name)) this.removeFragment(c.input.name);
     }
-    for (const c of changed) this.addFragment(c.input, c.frag);
+    for (const c of changed) {
+      this.addFragment(c.input, c.frag);
+      if (++n % STEP === 0) yield;
+    }
     this.syncGuards(guarded);
     const filterChanged = [...this.d.elements.keys()].some((m) => FILTER_SETS.has(m));
     const addressesChanged = [...this.d.addresses].some(([a, was]) => this.addressRefs.has(a) !== was);
