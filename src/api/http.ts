@@ -158,7 +158,8 @@ export function* parseJsonSteps(text: string): Steps<unknown> {
       yield;
     }
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
       continue;
     }

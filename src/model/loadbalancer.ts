@@ -246,7 +246,8 @@ export function buildLoadBalancer(
   let maglevTableSize: number | undefined;
   if (spec.maglevTableSize !== undefined) {
     const m = spec.maglevTableSize;
-    if (!isPrime(m)) issue('spec.maglevTableSize', m, 'must be a prime number (e.g. 61, 127, 251, 509, 1021)');
+    if (!isPrime(m))
+      issue('spec.maglevTableSize', m, 'must be a prime number (e.g. 61, 127, 251, 509, 1021)');
     else if (m < endpoints.length)
       issue('spec.maglevTableSize', m, `must be at least the number of endpoints (${endpoints.length})`);
     else maglevTableSize = m;

@@ -273,7 +273,11 @@ export function* updateDesiredStateSteps(
     bgp = r.bgp;
   }
   if (issues.length > 0) return { issues, warnings };
-  return { state: { pools: prev.pools, loadBalancers: loadBalancers.done(), bgp, objects: next }, issues, warnings };
+  return {
+    state: { pools: prev.pools, loadBalancers: loadBalancers.done(), bgp, objects: next },
+    issues,
+    warnings,
+  };
 }
 
 export function buildDesiredState(stored: readonly StoredObject[]): ValidationResult {

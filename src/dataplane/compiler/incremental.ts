@@ -187,8 +187,7 @@ export class IncrementalCompiler {
     } else {
       const seen = new Set<string>();
       for (const s of services) {
-        if (seen.has(s.name))
-          throw new DataplaneInputError(s.name, 'name', s.name, 'duplicate service name');
+        if (seen.has(s.name)) throw new DataplaneInputError(s.name, 'name', s.name, 'duplicate service name');
         seen.add(s.name);
         const cur = this.fragments.get(s.name);
         if (cur && sameService(cur.input, s)) continue;

@@ -22,10 +22,15 @@ const same = (text: string) =>
 
 test('property: parseJsonSteps equals JSON.parse on valid bodies', () => {
   fc.assert(
-    fc.property(fc.array(fc.jsonValue()), fc.boolean(), fc.constantFrom('', ' ', '\n  '), (items, wrap, ws) => {
-      const arr = JSON.stringify(items, null, ws ? 1 : undefined);
-      same(wrap ? `${ws}{"objects":${ws}${arr}${ws}}${ws}` : `${ws}${arr}${ws}`);
-    }),
+    fc.property(
+      fc.array(fc.jsonValue()),
+      fc.boolean(),
+      fc.constantFrom('', ' ', '\n  '),
+      (items, wrap, ws) => {
+        const arr = JSON.stringify(items, null, ws ? 1 : undefined);
+        same(wrap ? `${ws}{"objects":${ws}${arr}${ws}}${ws}` : `${ws}${arr}${ws}`);
+      },
+    ),
     { numRuns: 300 },
   );
 });

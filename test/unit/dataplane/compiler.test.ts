@@ -274,7 +274,11 @@ describe('nft compiler and diff', () => {
       ports: [PORTS[0]],
       mode: 'default' as const,
       algorithm: 'maglev' as const,
-      endpoints: ['10.1.0.1', '10.1.0.2'].map((address) => ({ address, weight: 1, state: 'active' as const })),
+      endpoints: ['10.1.0.1', '10.1.0.2'].map((address) => ({
+        address,
+        weight: 1,
+        state: 'active' as const,
+      })),
       ...(maglevTableSize !== undefined ? { maglevTableSize } : {}),
     });
     const c = compile([svc('small', 1, 61), svc('dflt', 2)]);

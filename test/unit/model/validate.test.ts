@@ -82,7 +82,9 @@ test('maglevTableSize: a prime at least the endpoint count; a warning without al
   );
   const w = check(base, lb('m', { maglevTableSize: 61, endpoints: eps }));
   assert.ok(w.state);
-  assert.ok(w.warnings.some((x) => x.field === 'spec.maglevTableSize' && /only used with algorithm/.test(x.message)));
+  assert.ok(
+    w.warnings.some((x) => x.field === 'spec.maglevTableSize' && /only used with algorithm/.test(x.message)),
+  );
 });
 
 test('MetalLB IPAddressPool is accepted unchanged', () => {

@@ -16,7 +16,11 @@ const pool: RawObject = {
 const NAMES = ['a', 'b', 'c', 'd', 'e', 'f'];
 const changeArb: fc.Arbitrary<Change> = fc.oneof(
   fc
-    .record({ name: fc.constantFrom(...NAMES), port: fc.constantFrom(80, 81), want: fc.option(fc.constantFrom(1, 2)) })
+    .record({
+      name: fc.constantFrom(...NAMES),
+      port: fc.constantFrom(80, 81),
+      want: fc.option(fc.constantFrom(1, 2)),
+    })
     .map(({ name, port, want }) => ({
       type: 'apply' as const,
       objects: [
