@@ -138,6 +138,12 @@ export interface LoadBalancerSpec {
   readonly algorithm: Algorithm;
   readonly persistTimeoutSeconds: number;
   /**
+   * Maglev lookup table size (a prime, at least the number of endpoints). Default: chosen from the
+   * endpoint count (MAGLEV_SIZES: 64 slots per endpoint, 1021 for 8). A smaller table costs the kernel
+   * fewer elements (10,000 services × 1021 slots is 10M) at the price of coarser balance (±1 slot).
+   */
+  readonly maglevTableSize?: number;
+  /**
    * fullnat: source address towards the endpoints, at most one per family (typically the LB's own
    * address on the endpoint network, so endpoints need no route back to the service addresses).
    * Default: the service address the client connected to.

@@ -7,6 +7,7 @@ import { loadBalancerObjectSchema, metadataSchema, poolObjectSchema } from './sc
 import { structuralIssues } from './structural.js';
 import { limitIssues } from './limits.js';
 import { runSync, STEP, type Steps } from './steps.js';
+import { PMap } from '../state/pmap.js';
 import { parseBgpObjects } from './bgp.js';
 import { parseClusters } from './cluster.js';
 import {
@@ -243,7 +244,8 @@ export function* updateDesiredStateSteps(
   let n = 0;
   const issues: ConfigIssue[] = [];
   const warnings = prevWarnings.filter((w) => !changed.has(w.object));
-  const loadBalancers = new Map(prev.loadBalancers);
+  // Structurally shared with prev's map: one change does not copy every LoadBalancer's entry.
+  const loadBalancers = PMap.of(prev.loadBalancers).edit();
   let bgpChanged = false;
   let clusterChanged = false;
   for (const label of changed) {
@@ -284,7 +286,13 @@ export function* updateDesiredStateSteps(
   }
   if (issues.length > 0) return { issues, warnings };
   return {
-    state: { pools: prev.pools, loadBalancers, bgp, ...(cluster ? { cluster } : {}), objects: next },
+    state: {
+      pools: prev.pools,
+      loadBalancers: loadBalancers.done(),
+      bgp,
+      ...(cluster ? { cluster } : {}),
+      objects: next,
+    },
     issues,
     warnings,
   };
