@@ -142,7 +142,7 @@ describe(
       nsExec(lb, process.execPath, [FERROCTL, '--server', daemon?.url ?? '', ...args], { timeoutMs: 20_000 });
     const frrNeighbor = () => frr.neighbor('10.60.0.1');
     const frrEstablished = async () => Number((await frrNeighbor()).connectionsEstablished ?? 0);
-    const birdUps = () => (bird.log.join('').match(/ferrolb: BGP session established/g) ?? []).length;
+    const birdUps = () => (bird.log.join('').match(/ferrolb: State changed to up/g) ?? []).length;
     const birdHas = async (p: string) => (await bird.routes()).has(p);
     const frrHas = async (p: string) => ((await frr.routes()).get(p) ?? []).some((x) => x.valid);
     const bothUp = () =>
@@ -298,6 +298,7 @@ describe(
     it('#5 services, another peer and BFD timers change without a reset (BFD Poll); the peer’s own hold time resets it', async () => {
       const e0 = await frrEstablished();
       const b0 = birdUps();
+      assert.ok(e0 >= 1 && b0 >= 1, `counters work: FRR ${e0}, BIRD ${b0}`);
       await reconfigure({ web2: true });
       await waitFor(
         'VIP2 at both',
@@ -321,15 +322,14 @@ describe(
       const peer = await waitFor(
         'FRR sees the new BFD intervals',
         async () => {
-          const all =
-            await frr.json<
-              {
-                peer: string;
-                status: string;
-                'remote-transmit-interval'?: number;
-                'remote-receive-interval'?: number;
-              }[]
-            >('show bfd peers json');
+          const all = await frr.json<
+            {
+              peer: string;
+              status: string;
+              'remote-transmit-interval'?: number;
+              'remote-receive-interval'?: number;
+            }[]
+          >('show bfd peers json');
           const p = all.find((x) => x.peer === '10.60.0.1');
           return p && p['remote-transmit-interval'] === 200 && p['remote-receive-interval'] === 200
             ? p
@@ -401,7 +401,9 @@ describe(
       assert.deepEqual(watch.gaps, [], 'a router lost the VIP during the restart');
       assert.equal(r.errors, 0, `client lost the VIP: ${JSON.stringify(r.failures)}`);
       assert.ok(r.ok > 100, `probe ran (${r.ok} answers)`);
-      assert.match(String((await frrNeighbor()).lastResetDueTo ?? ''), /^(?!.*Cease)/, 'no Cease from us');
+      const reset = String((await frrNeighbor()).lastResetDueTo ?? '');
+      process.stdout.write(`# FRR's last reset after the planned restart: ${reset}\n`);
+      assert.doesNotMatch(reset, /notification|cease/i, 'no Cease from us');
       assert.equal((await frrNeighbor()).remoteRouterId, idBefore, '#2: same identifier after the restart');
       assert.ok(readFileSync(join(state, 'bgp.running'), 'utf8'), 'marker present while running');
     });
