@@ -2,12 +2,14 @@
 // routers hold, not what ferrolb says (issue 14: #1 prepend on iBGP, #6 start-up collisions).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Topology, e2eSkipReason, waitFor } from '../support/netns.js';
+import { fileURLToPath } from 'node:url';
+import { Topology, e2eSkipReason, nsExec, waitFor } from '../support/netns.js';
 import { Frr, GoBgp, SpeakerProc, tempDir } from '../fixtures/bgp/e2e-harness.js';
 import type { PeerConfig } from '../../src/bgp/types.js';
 import type { RouteJson } from '../../src/bgp/cli-run.js';
 
 const skip = e2eSkipReason();
+const RELAY = fileURLToPath(new URL('../fixtures/bgp/delay-proxy.js', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('bgp e2e: iBGP policy with FRR and GoBGP (issue 14 #1)', { skip, timeout: 120_000 }, () => {
@@ -95,6 +97,8 @@ describe('bgp e2e: start-up connection collisions with FRR (issue 14 #6)', { ski
   const peer: PeerConfig = {
     name: 'frr',
     peerAddress: '10.59.0.2',
+    // Our connections go through a relay that delays each chunk (see before()).
+    peerPort: 1790,
     localAsn: 64512,
     peerAsn: 64600,
     routerId: '10.59.0.1',
@@ -109,6 +113,25 @@ describe('bgp e2e: start-up connection collisions with FRR (issue 14 #6)', { ski
     lb = await topo.addNs('lb');
     const rt = await topo.addNs('rt');
     await topo.link(lb, ['10.59.0.1/24'], rt, ['10.59.0.2/24']);
+    // Make the collision certain rather than lucky: our outbound connection reaches FRR through a
+    // relay in our namespace that delays every chunk by 250 ms (our source address is kept, so FRR
+    // sees its neighbor), while FRR, dialling every second, reaches our listener directly. Both
+    // connections then overlap on every start, as they did by chance in 2 of 4 starts in the issue.
+    await nsExec(lb, 'nft', ['add', 'table', 'ip', 'fl_relay']);
+    await nsExec(lb, 'nft', ['add chain ip fl_relay out { type nat hook output priority -100 ; }']);
+    await nsExec(lb, 'nft', [
+      'add rule ip fl_relay out ip daddr 10.59.0.2 tcp dport 1790 dnat to 10.59.0.1:1790',
+    ]);
+    const relay = topo.spawn(lb, process.execPath, [
+      RELAY,
+      '10.59.0.1',
+      '1790',
+      '10.59.0.2',
+      '179',
+      '10.59.0.1',
+      '250',
+    ]);
+    await new Promise<void>((res) => relay.stdout?.once('data', () => res()));
     // Both sides dial (FRR every second), FRR has graceful restart on: its OPEN carries the capability
     // on every connection, also the second one of a collision.
     frr = await Frr.start(topo, rt, dir.path, {
@@ -123,10 +146,11 @@ describe('bgp e2e: start-up connection collisions with FRR (issue 14 #6)', { ski
     dir.remove();
   });
 
-  it('each of 6 starts comes up once and stays up: FRR counts one established connection per start', async () => {
+  it('each of 8 starts comes up once and stays up: FRR counts one established connection per start', async () => {
     const counter = async () => Number((await frr.neighbor('10.59.0.1')).connectionsEstablished ?? 0);
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 8; i++) {
       const before = await counter();
+      const t0 = Date.now();
       const sp = SpeakerProc.start(topo, lb, {
         peers: [peer],
         routes: [{ prefix: '203.0.113.60/32' }],
@@ -139,6 +163,7 @@ describe('bgp e2e: start-up connection collisions with FRR (issue 14 #6)', { ski
         20_000,
         50,
       );
+      process.stdout.write(`# start ${i}: established at FRR after ${Date.now() - t0} ms\n`);
       // Long enough for a colliding second connection to have been settled one way or the other.
       await sleep(3000);
       const n = await frr.neighbor('10.59.0.1');
