@@ -62,9 +62,9 @@ export interface SessionStatus {
   readonly bfd?: string;
   readonly skipped: readonly { readonly prefix: string; readonly reason: string }[];
   /** Routes not sent because the peer would drop them (e.g. an unusable next hop), with the reason. */
-  readonly rejected: readonly { readonly prefix: string; readonly reason: string }[];
+  readonly rejected?: readonly { readonly prefix: string; readonly reason: string }[];
   /** The BGP identifier this session sends. */
-  readonly routerId: string;
+  readonly routerId?: string;
 }
 
 export interface AdvertisedRouteStatus {

@@ -85,7 +85,7 @@ describe('bgp e2e: iBGP policy with FRR and GoBGP (issue 14 #1)', { skip, timeou
     assert.deepEqual(rib.get('198.51.100.20/32')?.[0]?.asPath, []);
     assert.equal(rib.get('198.51.100.20/32')?.[0]?.med, 7);
     const st = await speaker.status();
-    assert.ok(st.sessions.every((s) => s.rejected.length === 0 && s.prefixesSent === 1));
+    assert.ok(st.sessions.every((s) => (s.rejected ?? []).length === 0 && s.prefixesSent === 1));
   });
 });
 
