@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { SpeakerThread } from '../bgp/thread/client.js';
 import { peerConfigFromSpec, planRoutes, type BgpStatus, type ServiceAnnouncement } from '../bgp/index.js';
-import { chooseRouterId, type NodeAddress } from '../bgp/routerid.js';
+import { chooseRouterId, routerIdProblem, type NodeAddress } from '../bgp/routerid.js';
 import { DEFAULT_VIP_INTERFACE } from '../dataplane/vip.js';
 import { tryParseIp } from '../net/ip.js';
 import { poolNameOf } from '../model/pools.js';
 import type { Snapshot } from '../state/snapshot.js';
 import { defaultEndpointState } from '../state/views.js';
-import type { Runtime } from './runtime.js';
+import { StartupError, type Runtime } from './runtime.js';
 
 export interface BgpShellOptions {
   readonly runtime: Runtime;
@@ -114,7 +114,11 @@ export class BgpShell {
   private identityError: string | undefined;
   private readonly onChange = (): void => this.schedule();
 
-  constructor(private readonly opts: BgpShellOptions) {}
+  /** Throws StartupError for an unusable --router-id (0.0.0.0, not dotted-quad IPv4): refused at start. */
+  constructor(private readonly opts: BgpShellOptions) {
+    const bad = opts.routerId !== undefined ? routerIdProblem(opts.routerId) : undefined;
+    if (bad) throw new StartupError(`--router-id: "${opts.routerId}": ${bad}`);
+  }
 
   async start(): Promise<void> {
     this.opts.runtime.on('snapshot', this.onChange);

@@ -2,6 +2,10 @@
 // node address, never a service address / the VIP interface; 0.0.0.0 and clashes refused.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runToExit } from '../../support/exit.js';
 import {
   chooseRouterId,
   deriveRouterId,
@@ -83,5 +87,32 @@ describe('bgp router id', () => {
     assert.equal(routerIdProblem('10.0.0.1'), undefined);
     assert.match(routerIdProblem('::1') ?? '', /dotted-quad/);
     assert.match(routerIdProblem('0.0.0.0') ?? '', /RFC 6286/);
+  });
+});
+
+describe('bgp router id: --router-id at start', () => {
+  it('ferrolb run --router-id 0.0.0.0 is refused before anything starts, naming the flag and value', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferrolb-rid-'));
+    try {
+      const x = await runToExit('ferrolb', [
+        'run',
+        '--router-id',
+        '0.0.0.0',
+        '--state-dir',
+        dir,
+        '--dataplane',
+        'off',
+        '--probes',
+        'off',
+        '--bgp-port',
+        'off',
+        '--api',
+        '127.0.0.1:0',
+      ]);
+      assert.equal(x.code, 1, x.err);
+      assert.match(x.err, /--router-id: "0\.0\.0\.0": 0\.0\.0\.0 is not a valid BGP identifier/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
