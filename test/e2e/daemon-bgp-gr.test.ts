@@ -408,7 +408,43 @@ describe(
       assert.ok(readFileSync(join(state, 'bgp.running'), 'utf8'), 'marker present while running');
     });
 
-    it('#4 crash (SIGKILL) with BFD and graceful restart: C bit clear, FRR (check-control-plane-failure) and BIRD (bfd graceful) keep the VIP', async () => {
+    it('#4 hung daemon (SIGSTOP) past BFD detection while the kernel forwards: FRR keeps session and VIP', async () => {
+      await bothUp();
+      const e0 = await frrEstablished();
+      const watch = watchRoutes();
+      const r = await probeDuring(7000, async () => {
+        await sleep(500);
+        (daemon as Daemon).proc.kill('SIGSTOP');
+        try {
+          // BFD (3 × 200 ms) expires at both routers long before any hold timer (9 s, 12 s). With the C
+          // bit set FRR (check-control-plane-failure) takes that for a forwarding failure and flushes.
+          await waitFor(
+            'FRR sees BFD down',
+            async () => {
+              const all = await frr.json<{ peer: string; status: string }[]>('show bfd peers json');
+              return all.find((x) => x.peer === '10.60.0.1')?.status !== 'up' ? true : undefined;
+            },
+            5000,
+            50,
+          );
+          await sleep(2000);
+          assert.equal(
+            (await frrNeighbor()).bgpState,
+            'Established',
+            'FRR kept the session through BFD down',
+          );
+          assert.equal(await frrEstablished(), e0);
+        } finally {
+          (daemon as Daemon).proc.kill('SIGCONT');
+        }
+        await bothUp();
+      });
+      await watch.stop();
+      assert.deepEqual(watch.gaps, [], 'a router dropped the VIP while the daemon hung');
+      assert.equal(r.errors, 0, `client lost the VIP: ${JSON.stringify(r.failures)}`);
+    });
+
+    it('#4 crash (SIGKILL) with BFD and graceful restart: FRR (check-control-plane-failure) and BIRD (bfd graceful) keep the VIP', async () => {
       await bothUp();
       const frrBfd = (
         await frr.json<{ peer: string; 'remote-cbit'?: boolean; status: string }[]>('show bfd peers json')
@@ -420,7 +456,6 @@ describe(
         (daemon as Daemon).proc.kill('SIGKILL');
         await (daemon as Daemon).exited;
         // Well past BFD detection (3 × 200 ms): the routes must still be there.
-        await sleep(3000);
         await start();
         await bothUp();
       });
