@@ -455,7 +455,8 @@ describe(
         await sleep(500);
         (daemon as Daemon).proc.kill('SIGKILL');
         await (daemon as Daemon).exited;
-        // Well past BFD detection (3 × 200 ms): the routes must still be there.
+        // Well past BFD detection (3 × 300 ms at FRR): the routes must still be there.
+        await sleep(3000);
         await start();
         await bothUp();
       });
