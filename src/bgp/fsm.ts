@@ -257,19 +257,15 @@ function onOpen(st: Step, c: Conn, open: OpenMessage): void {
   if (other) {
     const collision = notification(ErrorCode.Cease, CeaseSubcode.ConnectionCollision);
     if (other.stage === 'Established') {
-      // RFC 4724 §4.2: a peer that restarted replaces its old session. Only an OPEN whose
-      // graceful-restart capability has the Restart State bit says so: FRR (and others) put the
-      // capability in every OPEN, also on the second connection of an ordinary start-up collision,
-      // and taking that for a restart drops the session that just came up (RFC 4271 §6.8: the
-      // Established connection wins). A peer that restarted without the R bit is found out by the
-      // KEEPALIVE sent here on the old connection: its TCP answers with a reset.
-      if (n.peerGracefulRestart?.restarting) {
-        st.drop(other, 'peer restarted (graceful restart, R bit)', undefined, false);
-      } else {
-        st.emit({ type: 'send', conn: other.id, msg: { type: 'keepalive' } });
-        st.drop(c, 'connection collision with established session', collision, false);
-        return;
-      }
+      // RFC 4271 §6.8: the Established connection wins, also against an OPEN with graceful restart
+      // (RFC 4724 §4.2 would take it for a restart). FRR puts the capability in every OPEN, with
+      // the R bit during its own start-up window, also on the second connection of an ordinary
+      // start-up collision; taking that for a restart dropped the session that had just come up.
+      // A peer that really restarted has no old TCP endpoint left: the KEEPALIVE sent here on the
+      // old connection draws a reset, that session goes down, and the next connection gets in.
+      st.emit({ type: 'send', conn: other.id, msg: { type: 'keepalive' } });
+      st.drop(c, 'connection collision with established session', collision, false);
+      return;
     } else {
       const localWins = cfg.routerId >>> 0 > open.bgpId >>> 0;
       // Keep the connection initiated by the speaker with the higher BGP identifier.

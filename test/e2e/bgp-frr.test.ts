@@ -146,7 +146,7 @@ describe('bgp e2e: start-up connection collisions with FRR (issue 14 #6)', { ski
     dir.remove();
   });
 
-  it('each of 8 starts comes up once and stays up: FRR counts one established connection per start', async () => {
+  it('each of 8 starts comes up and stays up; a collision is never taken for a peer restart', async () => {
     const counter = async () => Number((await frr.neighbor('10.59.0.1')).connectionsEstablished ?? 0);
     for (let i = 0; i < 8; i++) {
       const before = await counter();
@@ -168,14 +168,22 @@ describe('bgp e2e: start-up connection collisions with FRR (issue 14 #6)', { ski
       await sleep(3000);
       const n = await frr.neighbor('10.59.0.1');
       assert.equal(n.bgpState, 'Established', `start ${i}: ${JSON.stringify(n.lastResetDueTo)}`);
-      assert.equal(
-        (await counter()) - before,
-        1,
-        `start ${i}: the session was reset (${String(n.lastResetDueTo)})`,
-      );
+      // The bug: the colliding OPEN (graceful-restart capability, no R bit) was taken for a restart
+      // and the session that was up got dropped. That never happens now. (With the relay's 250 ms
+      // on one connection only, the two sides can rarely each see a different connection reach
+      // Established first; RFC 4271 §6.8 then closes both once and the session comes back: allowed,
+      // counted, and it must then stay up.)
+      const falseRestarts = sp.stderr.join('').match(/session frr down: peer restarted/g) ?? [];
+      assert.deepEqual(falseRestarts, [], `start ${i}: a collision was taken for a peer restart`);
+      const ups = (await counter()) - before;
+      assert.ok(ups <= 2, `start ${i}: ${ups} sessions (${String(n.lastResetDueTo)})`);
+      if (ups > 1)
+        process.stdout.write(`# start ${i}: both sides closed once (${String(n.lastResetDueTo)})\n`);
       assert.ok((await frr.routes()).has('203.0.113.60/32'));
       const st = await sp.status();
       assert.equal(st.sessions[0]?.state, 'Established');
+      await sleep(1000);
+      assert.equal((await counter()) - before, ups, `start ${i}: the session flapped`);
       sp.signal('SIGKILL');
       await new Promise((r) => sp.proc.once('exit', r));
       await waitFor(

@@ -377,7 +377,7 @@ describe('bgp fsm: connection collision (RFC 4271 §6.8)', () => {
     assert.deepEqual(notif(a), [6, 7]);
     assert.equal(phaseOf(h.s), 'Established');
   });
-  it('…unless the peer restarted with graceful restart, which replaces the old session', () => {
+  it('…also when its OPEN has graceful restart with the R bit (FRR in its start-up window): the old connection is probed', () => {
     const h = new Harness();
     const old = h.establish();
     h.ev({ type: 'tcp-accepted', conn: 'in-9' }, 5);
@@ -394,10 +394,16 @@ describe('bgp fsm: connection collision (RFC 4271 §6.8)', () => {
       ],
     });
     const a = h.msg('in-9', gr, 6);
-    assert.ok(a.some((x) => x.type === 'down' && x.conn === old));
+    assert.deepEqual(notif(a), [6, 7]);
+    assert.ok(!a.some((x) => x.type === 'down'));
+    assert.ok(a.some((x) => x.type === 'send' && x.conn === old && x.msg.type === 'keepalive'));
+    // A peer that really restarted: the probe draws a reset, the old session goes, the next one gets in.
+    assert.ok(h.ev({ type: 'tcp-closed', conn: old }, 7).some((x) => x.type === 'down'));
+    h.ev({ type: 'tcp-accepted', conn: 'in-10' }, 8);
+    h.msg('in-10', gr, 9);
     assert.deepEqual(
       h.s.conns.map((c) => [c.id, c.stage]),
-      [['in-9', 'OpenConfirm']],
+      [['in-10', 'OpenConfirm']],
     );
   });
   it('a third connection is refused', () => {
