@@ -51,10 +51,7 @@ describe('applier shell (scripted runner)', () => {
     const r = await ap.apply([svc]);
     assert.deepEqual(r.vipsAdded, ['10.200.0.1']);
     const first = ip().length;
-    assert.ok(
-      ip().some((c) => c.includes('route show')),
-      'first sync lists what the kernel holds',
-    );
+    assert.ok(ip().some((c) => c.includes('route show')), 'first sync lists what the kernel holds');
     const down = { ...svc, endpoints: [{ address: '10.1.0.1', weight: 1, state: 'inactive' as const }] };
     assert.ok((await ap.apply([down])).statements > 0);
     assert.equal(ip().length, first, 'no ip command for a change that keeps the addresses');
@@ -63,12 +60,7 @@ describe('applier shell (scripted runner)', () => {
     assert.deepEqual(ip().slice(first), ['ip -force -batch -'], 'a new address: one batch, no listing');
     ap.vipsDrifted();
     await ap.apply([{ ...two, endpoints: svc.endpoints }]);
-    assert.ok(
-      ip()
-        .slice(first + 1)
-        .some((c) => c.includes('route show')),
-      'after a VIP event: listed again',
-    );
+    assert.ok(ip().slice(first + 1).some((c) => c.includes('route show')), 'after a VIP event: listed again');
   });
 
   it('a rejected transaction throws a typed error without dumping the script into logs, then re-reads the kernel', async () => {

@@ -215,8 +215,5 @@ test('dataplaneServices with a health version: verdicts are looked up again only
   version = 2;
   const next = dataplaneServices(s, health, () => version);
   assert.ok(lookups > 0);
-  assert.ok(
-    next[0]!.endpoints.every((e) => e.state === 'inactive'),
-    'new verdicts once it changes',
-  );
+  assert.ok(next[0]!.endpoints.every((e) => e.state === 'inactive'), 'new verdicts once it changes');
 });
