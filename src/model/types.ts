@@ -27,7 +27,7 @@ export const BGP_KINDS: readonly string[] = [
 ];
 
 /** Validated BGP configuration (announcement is configured only when peers exist). */
-export type BgpConfig = Omit<BgpObjects, 'issues'>;
+export type BgpConfig = Omit<BgpObjects, 'issues' | 'warnings'>;
 export type KindName = (typeof Kind)[keyof typeof Kind];
 
 export const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;

@@ -214,8 +214,8 @@ function bgpIssues(bgpRaw: readonly RawObject[], poolNames: ReadonlySet<string>)
         });
     });
   }
-  const { issues: _bgpIssues, ...bgp } = bgpObjects;
-  return { issues, bgp };
+  const { issues: _bgpIssues, warnings, ...bgp } = bgpObjects;
+  return { issues, warnings, bgp };
 }
 
 /**
@@ -276,6 +276,9 @@ export function* updateDesiredStateSteps(
     const raw = [...next.values()].map((x) => x.object).filter((o) => BGP_KINDS.includes(String(o.kind)));
     const r = bgpIssues(raw, ctx.index.names);
     issues.push(...r.issues);
+    warnings.push(
+      ...r.warnings.filter((w) => !warnings.some((x) => x.object === w.object && x.field === w.field)),
+    );
     bgp = r.bgp;
   }
   let cluster = prev.cluster;
@@ -359,6 +362,7 @@ export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<
 
   const b = bgpIssues(bgpRaw, poolNames);
   issues.push(...b.issues);
+  warnings.push(...b.warnings);
   const bgp = b.bgp;
 
   if (issues.length > 0) return { issues, warnings };
