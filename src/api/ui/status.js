@@ -116,13 +116,14 @@ function renderSummary(lbs, bgp, sctp, cluster) {
   }
   if (sctp?.associations?.length)
     cards.push(['SCTP associations', sctp.associations.length, 'multihomed', 'established']);
-  if (cluster?.members) {
-    const up = cluster.members.filter((m) => m.reachable).length;
+  if (cluster?.configured && cluster.members?.length) {
+    const up = cluster.members.filter(alive).length;
+    const q = cluster.quorum?.have !== false;
     cards.push([
       'cluster members',
       `${up}/${cluster.members.length}`,
-      cluster.quorum ? 'quorum' : 'no quorum',
-      cluster.quorum ? 'up' : 'down',
+      q ? 'quorum' : 'no quorum',
+      q ? 'up' : 'down',
     ]);
   }
   replace(
@@ -260,36 +261,51 @@ function renderSctp(sctp) {
   );
 }
 
-function renderCluster(cluster, l2) {
-  const members = cluster?.members ?? [];
+/** A cluster member this node hears (itself included). */
+const alive = (m) => m.state === 'self' || m.state === 'alive';
+
+function renderCluster(cluster) {
+  const members = cluster?.configured ? (cluster.members ?? []) : [];
   $('cluster-section').hidden = members.length === 0;
   if (members.length)
     replace(
       'cluster',
       table(
-        ['node', 'address', 'reachable', 'last heartbeat'],
+        ['node', 'address', 'state', 'last heartbeat'],
         members.map((m) => [
           m.name,
           el('span', { class: 'addr' }, m.address ?? ''),
-          badge(m.reachable ? 'up' : 'down', m.reachable ? 'reachable' : 'unreachable'),
-          m.lastHeartbeat ?? '–',
+          badge(alive(m) ? 'up' : 'down', m.state),
+          m.state === 'self'
+            ? '–'
+            : m.lastHeartbeatAgoMs !== undefined
+              ? `${m.lastHeartbeatAgoMs} ms ago`
+              : 'never',
         ]),
       ),
     );
-  const owners = l2?.items ?? l2?.addresses ?? [];
+  // Layer 2 owners: the election's answer per address, with this node's announcer state where it owns one.
+  const announced = new Map((cluster?.announcer ?? []).map((a) => [a.address, a]));
+  const owners = cluster?.configured ? (cluster.owners ?? []) : [];
   $('l2-section').hidden = owners.length === 0;
   if (owners.length)
     replace(
       'l2',
       table(
-        ['address', 'owner', 'interface', 'since', 'state'],
-        owners.map((o) => [
-          el('span', { class: 'addr' }, o.address),
-          o.owner ?? '–',
-          (o.interfaces ?? [o.interface]).filter(Boolean).join(', '),
-          o.since ? new Date(o.since).toLocaleTimeString() : '–',
-          badge(o.state ?? 'unknown'),
-        ]),
+        ['address', 'owner', 'candidates', 'interfaces', 'since', 'state'],
+        owners.slice(0, 500).map((o) => {
+          const a = announced.get(o.address);
+          const row = [
+            el('span', { class: 'addr' }, o.address),
+            o.owner ?? '–',
+            (o.nodes ?? []).join(', '),
+            (a?.interfaces ?? []).join(', ') || '–',
+            o.since ? new Date(o.since).toLocaleTimeString() : '–',
+            a ? badge(a.state) : badge(o.owner ? 'standby' : 'down', o.owner ? 'elsewhere' : 'no owner'),
+          ];
+          row.attrs = { 'data-address': o.address };
+          return row;
+        }),
       ),
     );
 }
@@ -297,12 +313,11 @@ function renderCluster(cluster, l2) {
 async function poll() {
   clearTimeout(timer);
   try {
-    const [lbs, bgp, sctp, cluster, l2] = await Promise.all([
+    const [lbs, bgp, sctp, cluster] = await Promise.all([
       get('loadbalancers'),
       get('bgp').catch(() => undefined),
       get('sctp').catch(() => undefined),
       get('cluster').catch(() => undefined),
-      get('l2').catch(() => undefined),
     ]);
     const at = Date.now();
     $('login').hidden = true;
@@ -312,7 +327,7 @@ async function poll() {
     renderServices(items, at);
     renderBgp(bgp);
     renderSctp(sctp);
-    renderCluster(cluster, l2);
+    renderCluster(cluster);
     $('conn').dataset.state = 'active';
     $('conn').textContent = 'live';
     $('updated').textContent = `updated ${new Date(at).toLocaleTimeString()}`;
