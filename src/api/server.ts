@@ -283,7 +283,7 @@ export class ApiServer {
           }
         });
       const [status, body] = await this.route(req, path);
-      sendJson(res, status, body);
+      sendJson(res, status, body, !url.searchParams.has('limit'));
     } catch (e) {
       const err =
         e instanceof ApiError
