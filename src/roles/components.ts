@@ -1,6 +1,9 @@
 // The daemon's subsystems as Components (src/shell/component.ts). Each wraps an existing shell and
 // adds nothing but the lifecycle: what start and stop mean, and whether a failure is retried.
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { ApiServer } from '../api/server.js';
 import type { BgpShell } from '../shell/bgp.js';
 import type { Component } from '../shell/component.js';
@@ -8,6 +11,7 @@ import type { DataplaneShell } from '../shell/dataplane.js';
 import { NetnsLock, StateDirLock } from '../shell/lock.js';
 import type { Runtime } from '../shell/runtime.js';
 import type { SctpShell } from '../shell/sctp.js';
+import { serveMetrics } from '../shell/metrics.js';
 
 export function stateDirLockComponent(dir: string): Component {
   const lock = new StateDirLock(dir);
@@ -58,8 +62,20 @@ export function dataplaneComponent(shell: DataplaneShell): Component {
   return { name: 'dataplane', start: () => shell.start(), stop: () => shell.stop() };
 }
 
+/**
+ * Multihomed SCTP. Not ready while the configuration has multihomed services the node cannot carry
+ * (addon or NFQUEUE missing, ...): a node that would blackhole them must not pass a readiness gate.
+ */
 export function sctpComponent(shell: SctpShell): Component {
-  return { name: 'sctp', start: () => shell.start(), stop: () => shell.stop() };
+  return {
+    name: 'sctp',
+    start: () => shell.start(),
+    stop: () => shell.stop(),
+    ready: () => {
+      const st = shell.status();
+      return st.error && st.services.length > 0 ? `sctp: ${st.error}` : undefined;
+    },
+  };
 }
 
 /**
@@ -73,5 +89,32 @@ export function bgpComponent(shell: BgpShell): Component {
     start: () => shell.start(),
     stop: () => shell.stop(),
     ready: () => shell.speakerDown(),
+  };
+}
+
+/**
+ * Prometheus metrics (and /healthz) on their own address (`--metrics-addr`): scrapers and the kubelet
+ * reach it without the API's token. Bound early, so a taken port fails before anything is written.
+ */
+export function metricsComponent(
+  listen: { host: string; port: number },
+  registry: () => Registry,
+  log: Logger,
+): Component {
+  let server: Server | undefined;
+  return {
+    name: 'metrics',
+    startTimeoutMs: 10_000,
+    start: async () => {
+      const m = await serveMetrics(registry(), listen.host, listen.port);
+      server = m.server;
+      log.info({ metrics: `http://${m.address.address}:${m.address.port}/metrics` }, 'metrics');
+    },
+    stop: async () => {
+      const s = server;
+      server = undefined;
+      if (s) await new Promise<void>((r) => s.close(() => r()));
+    },
+    detail: () => ({ listen: `${listen.host}:${listen.port}` }),
   };
 }

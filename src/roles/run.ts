@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { ApiServer, DEFAULT_API_LIMITS } from '../api/server.js';
 import { StateStore } from '../state/persist.js';
 import { createLogger } from '../shell/log.js';
-import { Runtime, StartupError } from '../shell/runtime.js';
+import { Runtime } from '../shell/runtime.js';
 import { DataplaneShell } from '../shell/dataplane.js';
 import { BgpShell } from '../shell/bgp.js';
 import { SctpShell } from '../shell/sctp.js';
@@ -14,6 +14,7 @@ import { Supervisor, type Component } from '../shell/component.js';
 import {
   apiComponent,
   bgpComponent,
+  metricsComponent,
   dataplaneComponent,
   netnsLockComponent,
   runtimeComponent,
@@ -22,6 +23,8 @@ import {
 } from './components.js';
 import { loadApiSecurity } from '../shell/auth.js';
 import { runRole } from './role.js';
+export { parseListen } from './usage.js';
+import { registerBuildInfo, registerReloadMetrics, registerServingMetrics, ReloadRecord } from './metrics.js';
 
 /** The nft table the data plane owns (one per network namespace: the kernel lock is named after it). */
 const NFT_TABLE = 'ferrolb';
@@ -46,13 +49,8 @@ export interface DaemonOptions {
   readonly apiMaxConnections?: number;
   /** Accept a config file (start or SIGHUP) that would delete every file-defined object. */
   readonly allowEmpty?: boolean;
-}
-
-export function parseListen(s: string, flag = '--api'): { host: string; port: number } {
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(s);
-  const port = Number(m?.[2]);
-  if (!m || !(port >= 0 && port <= 65535)) throw new StartupError(`${flag}: "${s}" is not HOST:PORT`);
-  return { host: m[1] as string, port };
+  /** Also serve /metrics (and /healthz) here, without the API's token (scrapers, kubelet probes). */
+  readonly metricsListen?: { host: string; port: number };
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
@@ -70,12 +68,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     ...(opts.configPath ? { configPath: opts.configPath } : {}),
     ...(opts.allowEmpty ? { allowEmpty: true } : {}),
   });
+  const reloads = new ReloadRecord();
   return serve(runtime, log, opts, {
+    role: 'run',
+    reloads,
     ...(security.token ? { token: security.token } : {}),
     input: [runtimeComponent(runtime)],
     onHup: () => {
       if (!opts.configPath) return log.warn('SIGHUP ignored: no --config file to reload');
-      void runtime.reload();
+      void runtime.reload().then((t) => reloads.record(t.ok));
     },
   });
 }
@@ -90,9 +91,14 @@ export type ServeOptions = Pick<
   | 'routerId'
   | 'keepForwarding'
   | 'apiMaxConnections'
+  | 'metricsListen'
 >;
 
 export interface ServeExtra {
+  /** ferrolb_build_info{role}. */
+  role: 'run' | 'agent';
+  /** Outcome of SIGHUP reloads, for the reload metrics (roles without a config file: absent). */
+  reloads?: ReloadRecord;
   token?: string;
   readOnly?: string;
   onHup?: () => void;
@@ -170,6 +176,16 @@ export async function serve(
   registerSnapshotMetrics(metrics, () => runtime.snapshot);
   registerSourceRangeDrops(metrics, () => dataplane.sourceRangeDrops());
   dataplane.registerMetrics(metrics);
+  registerBuildInfo(metrics, extra.role);
+  registerReloadMetrics(metrics, extra.reloads ?? new ReloadRecord());
+  registerServingMetrics(metrics, {
+    snapshot: () => runtime.snapshot,
+    endpointState: (s, a) => runtime.endpointState(s, a),
+    onVerdict: (f) => runtime.on('health', f),
+    bgp: () => bgp.status(),
+    sctp: () => sctp.currentStatus(),
+    counters: () => dataplane.counters(),
+  });
   const api = new ApiServer({
     runtime,
     log,
@@ -194,6 +210,7 @@ export async function serve(
     apiComponent(api, opts.listen, (addr) => {
       url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     }),
+    ...(opts.metricsListen ? [metricsComponent(opts.metricsListen, () => metrics, log)] : []),
     dataplaneComponent(dataplane),
     sctpComponent(sctp),
     bgpComponent(bgp),
