@@ -233,7 +233,9 @@ export class ApiServer {
     const wanted = url.searchParams.get('counters') !== 'false';
     if (!this.opts.counters || !wanted || lbs.length === 0) return { items: lbs, ...(page ? { page } : {}) };
     try {
-      const o = { maxAgeMs: COUNTERS_MAX_AGE_MS, waitMs: COUNTERS_WAIT_MS };
+      // A listing waits for fresh counters on its first page only: the pages after it take what
+      // the cache has by then (else each of 20 pages could wait the whole bound again).
+      const o = { maxAgeMs: COUNTERS_MAX_AGE_MS, waitMs: paging?.token ? 0 : COUNTERS_WAIT_MS };
       const which = name !== undefined ? { service: name } : page ? { services: page.names } : {};
       const items = withCounters(lbs, await this.opts.counters({ ...o, ...which }));
       return { items, ...(page ? { page } : {}) };
