@@ -19,6 +19,7 @@ PKGS=(
   mmdebstrap umoci                               # scripts/build-image.sh: the OCI image from Debian packages
   golang-go golang-github-masterminds-sprig-dev  # tools/helm-render: Helm's engine (Go text/template
   golang-gopkg-yaml.v2-dev golang-gopkg-yaml.v3-dev  # + sprig) renders and checks the chart in tests
+  golang-github-xeipuuv-gojsonschema-dev         # helm-render: values.schema.json, as Helm checks it
 )
 
 missing=()

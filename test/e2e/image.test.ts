@@ -10,7 +10,14 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { join } from 'node:path';
 import { nsExec, Topology, waitFor } from '../support/netns.js';
 import { FERROCTL, REPO, startDaemon, stopDaemon, tempDir, type Daemon } from '../support/daemon.js';
-import { buildSctpBed, collect, sctpSkipReason, USRSCTP, type SctpPlan } from '../support/sctp.js';
+import {
+  buildSctpBed,
+  collect,
+  multihomedConfig,
+  sctpSkipReason,
+  USRSCTP,
+  type SctpPlan,
+} from '../support/sctp.js';
 import type { AssociationView } from '../../src/sctp/index.js';
 
 const skip = sctpSkipReason(['mmdebstrap', 'umoci']);
@@ -27,23 +34,7 @@ const PLAN: SctpPlan = {
   plen: 24,
 };
 
-const CONFIG = `
-apiVersion: ferrolb.io/v1
-kind: IPAddressPool
-metadata: {name: sctp-vips}
-spec: {addresses: ["10.207.9.0/24"]}
----
-apiVersion: ferrolb.io/v1
-kind: LoadBalancer
-metadata: {name: n2}
-spec:
-  addresses: ["${PLAN.vips[0]}"]
-  secondaryAddresses: ["${PLAN.vips[1]}", "${PLAN.vips[2]}"]
-  ports: [{port: 7, protocol: SCTP}]
-  mode: fullnat
-  endpoints: [{address: ${PLAN.endpoint}}]
-  healthCheck: {type: sctp, interval: 500ms, timeout: 400ms}
-`;
+const CONFIG = multihomedConfig(PLAN, 'n2', 7, 'healthCheck: {type: sctp, interval: 500ms, timeout: 400ms}');
 
 let topo: Topology;
 let dir: { path: string; remove: () => void };

@@ -8,7 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { e2eSkipReason, nsExec, waitFor } from '../support/netns.js';
-import { REPO, type Daemon } from '../support/daemon.js';
+import { FERROCTL, REPO, type Daemon } from '../support/daemon.js';
+import type { LoadBalancerView } from '../../src/state/views.js';
 import { httpBatch, VIP4 } from './support-dataplane/topo.js';
 import { ProbedLb } from './support-dataplane/probed.js';
 import { VERSION } from '../../src/version.js';
@@ -89,6 +90,33 @@ test('endpoint state and per-endpoint traffic follow reality', { skip }, async (
     'kernel writes timed',
   );
   assert.equal(sample(down, 'ferrolb_dataplane_apply_errors_total', {}), 0);
+  // Per-endpoint counters stay per endpoint after the data plane rewrote the service: new flows go
+  // to b1 only, so b1's count grows and the dead b2's does not.
+  const ep = (m: string, b: typeof b1) =>
+    sample(m, 'ferrolb_endpoint_packets_total', { service: 'web', endpoint: b.v4 }) ?? 0;
+  const again = await httpBatch(P().t, VIP4, 80, 20);
+  assert.equal(again.errors, 0);
+  const after = await waitFor('b1 counted', async () => {
+    const now = await scrape();
+    return ep(now, b1) > ep(down, b1) ? now : undefined;
+  });
+  assert.equal(ep(after, b2), ep(down, b2), 'the inactive endpoint got no packets counted');
+  // The API's view of this one service says the same (it reads the service's counters alone).
+  const view = JSON.parse(
+    await nsExec(P().t.lb, process.execPath, [
+      FERROCTL,
+      '--server',
+      (P().daemon as Daemon).url,
+      'get',
+      'lb',
+      'web',
+      '-o',
+      'json',
+    ]),
+  ) as LoadBalancerView;
+  const viewed = (b: typeof b1) => view.endpoints.find((e) => e.address === b.v4)?.counters?.packets ?? -1;
+  assert.ok(viewed(b1) >= ep(after, b1), `get lb web: b1 ${viewed(b1)} packets, metrics ${ep(after, b1)}`);
+  assert.equal(viewed(b2), ep(after, b2), `get lb web: b2 ${viewed(b2)} packets, metrics ${ep(after, b2)}`);
 });
 
 test('a rejected reload shows in the metrics, the next good one clears it', { skip }, async () => {

@@ -4,9 +4,10 @@
 // namespace inactive without a reload, loads nothing from elsewhere, and fits a phone's width.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { browserInNetns } from '../support/browser.js';
 import { e2eSkipReason } from '../support/netns.js';
 import { httpBatch, VIP4 } from './support-dataplane/topo.js';
 import { ProbedLb } from './support-dataplane/probed.js';
@@ -33,18 +34,7 @@ spec: {addresses: ["10.200.0.11"], ports: [{port: 81}], endpoints: [{address: ${
 `,
   });
   // The browser runs in the LB namespace, where the API listens (nothing leaves the test's namespaces).
-  const wrapper = join(P().dir.path, 'chromium-in-netns');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${P().t.lb} /usr/bin/chromium "$@"\n`);
-  chmodSync(wrapper, 0o755);
-  browser = await chromium.launch({
-    executablePath: wrapper,
-    headless: true,
-    timeout: 60_000,
-    args: [
-      ...['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-      ...['--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
-    ],
-  });
+  browser = await browserInNetns(P().t.lb, P().dir.path);
 });
 
 after(async () => {
