@@ -24,15 +24,56 @@ const body = (schema: object) => ({
 });
 const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
 
-function resource(path: string, kind: string, objectSchema: string, view: string) {
+/** Kubernetes-style paging of a listing (LoadBalancers: `ferroctl get lb` reads 500 at a time). */
+const pagingParams = [
+  {
+    name: 'limit',
+    in: 'query',
+    description:
+      'At most this many items (1..10000), in name order; the answer is compact JSON with metadata.continue when more follow',
+    schema: { type: 'integer', minimum: 1, maximum: 10000 },
+  },
+  {
+    name: 'continue',
+    in: 'query',
+    description: "metadata.continue of the previous page (needs limit): the page after that one's last item",
+    schema: { type: 'string' },
+  },
+  {
+    name: 'counters',
+    in: 'query',
+    description: 'false: leave the packet/byte counters out (cheaper)',
+    schema: { type: 'boolean' },
+  },
+];
+
+function resource(path: string, kind: string, objectSchema: string, view: string, paged = false) {
   return {
     [`/api/v1/${path}`]: {
       get: {
         summary: `List ${kind}s`,
+        ...(paged ? { parameters: pagingParams } : {}),
         responses: {
           '200': {
             description: 'OK',
-            ...json({ type: 'object', properties: { items: { type: 'array', items: ref(view) } } }),
+            ...json({
+              type: 'object',
+              properties: {
+                items: { type: 'array', items: ref(view) },
+                ...(paged
+                  ? {
+                      metadata: {
+                        type: 'object',
+                        description: 'Only with limit',
+                        properties: {
+                          continue: { type: 'string', description: 'Absent on the last page' },
+                          remainingItemCount: { type: 'integer' },
+                        },
+                      },
+                    }
+                  : {}),
+              },
+            }),
           },
           ...errors,
         },
@@ -188,7 +229,7 @@ export const openapi = {
         responses: { '200': { description: 'ready' }, '503': { description: 'not ready; body says why' } },
       },
     },
-    ...resource('loadbalancers', 'LoadBalancer', 'LoadBalancer', 'LoadBalancerView'),
+    ...resource('loadbalancers', 'LoadBalancer', 'LoadBalancer', 'LoadBalancerView', true),
     ...resource('pools', 'IPAddressPool', 'IPAddressPool', 'PoolView'),
     '/api/v1/apply': {
       post: {

@@ -52,8 +52,9 @@ export class ApiError extends Error {
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body, null, 2) + '\n';
+/** `pretty`: indented for people (curl); paged listings are read by programs, compact is ≈ ½ the bytes. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, pretty = true): void {
+  const text = (pretty ? JSON.stringify(body, null, 2) : JSON.stringify(body)) + '\n';
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),

@@ -11,9 +11,13 @@ import { PersistError } from '../state/persist.js';
 import { isStatusPagePath, serveStatusPage } from './ui.js';
 import { TransitionError, type Change } from '../state/snapshot.js';
 import {
+  ContinueTokenError,
+  loadBalancerNames,
   loadBalancerView,
   loadBalancerViews,
+  pageOf,
   poolViews,
+  type ListPage,
   type LoadBalancerView,
   type PoolView,
 } from '../state/views.js';
@@ -36,6 +40,25 @@ export { API_PREFIX };
 /** Counter values a read accepts (listing them costs seconds at 10k services), and how long it waits. */
 const COUNTERS_MAX_AGE_MS = 5_000;
 const COUNTERS_WAIT_MS = 500;
+/** Largest page of a paged listing (`?limit=`). */
+export const MAX_LIST_LIMIT = 10_000;
+
+/** `?limit=N&continue=TOKEN` of a listing; undefined without limit (the whole list, as before). */
+function listPaging(url: URL): { limit: number; token?: string } | undefined {
+  const l = url.searchParams.get('limit');
+  const token = url.searchParams.get('continue') ?? undefined;
+  if (l === null) {
+    if (token !== undefined) throw new ApiError(ApiErrorCode.BadRequest, 'continue needs limit');
+    return undefined;
+  }
+  const limit = Number(l);
+  if (!/^\d+$/.test(l) || limit < 1 || limit > MAX_LIST_LIMIT)
+    throw new ApiError(
+      ApiErrorCode.BadRequest,
+      `limit: "${l.slice(0, 40)}" is not an integer in 1..${MAX_LIST_LIMIT}`,
+    );
+  return { limit, ...(token !== undefined ? { token } : {}) };
+}
 
 export interface ApiOptions {
   readonly runtime: Runtime;
@@ -179,27 +202,46 @@ export class ApiServer {
   }
 
   /**
-   * LoadBalancer views with counters: every one, or only `name` (undefined when there is none) —
-   * built for that one alone. `?counters=false` leaves the counters out (the plain table shows none).
+   * LoadBalancer views with counters: every one, one page of them (`?limit=&continue=`), or only
+   * `name` (undefined when there is none) — built for those alone, counters read for those alone.
+   * `?counters=false` leaves the counters out (the plain table shows none).
    */
-  private async lbViewsWithCounters(req: IncomingMessage, name?: string): Promise<LoadBalancerView[]> {
+  private async lbViewsWithCounters(
+    req: IncomingMessage,
+    name?: string,
+  ): Promise<{ items: LoadBalancerView[]; page?: ListPage }> {
     const snap = this.opts.runtime.snapshot;
     const health = (s: string, a: string) => this.opts.runtime.endpointState(s, a);
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const paging = name === undefined ? listPaging(url) : undefined;
     let lbs: LoadBalancerView[];
-    if (name === undefined) lbs = loadBalancerViews(snap, health);
+    let page: ListPage | undefined;
+    if (paging) {
+      try {
+        page = pageOf(loadBalancerNames(snap), paging.limit, paging.token);
+      } catch (e) {
+        if (e instanceof ContinueTokenError) throw new ApiError(ApiErrorCode.BadRequest, e.message);
+        throw e;
+      }
+      lbs = page.names.map((n) => loadBalancerView(snap, snap.state.loadBalancers.get(n)!, health));
+    } else if (name === undefined) lbs = loadBalancerViews(snap, health);
     else {
       const lb = snap.state.loadBalancers.get(name);
       lbs = lb ? [loadBalancerView(snap, lb, health)] : [];
     }
     lbs = withDataplaneFailures(lbs, this.opts.dataplaneFailures?.());
-    const wanted = new URL(req.url ?? '/', 'http://localhost').searchParams.get('counters') !== 'false';
-    if (!this.opts.counters || !wanted || lbs.length === 0) return lbs;
+    const wanted = url.searchParams.get('counters') !== 'false';
+    if (!this.opts.counters || !wanted || lbs.length === 0) return { items: lbs, ...(page ? { page } : {}) };
     try {
-      const o = { maxAgeMs: COUNTERS_MAX_AGE_MS, waitMs: COUNTERS_WAIT_MS };
-      return withCounters(lbs, await this.opts.counters(name === undefined ? o : { ...o, service: name }));
+      // A listing waits for fresh counters on its first page only: the pages after it take what
+      // the cache has by then (else each of 20 pages could wait the whole bound again).
+      const o = { maxAgeMs: COUNTERS_MAX_AGE_MS, waitMs: paging?.token ? 0 : COUNTERS_WAIT_MS };
+      const which = name !== undefined ? { service: name } : page ? { services: page.names } : {};
+      const items = withCounters(lbs, await this.opts.counters({ ...o, ...which }));
+      return { items, ...(page ? { page } : {}) };
     } catch (err) {
       this.opts.log.warn({ err }, 'counters unavailable');
-      return lbs;
+      return { items: lbs, ...(page ? { page } : {}) };
     }
   }
 
@@ -246,7 +288,7 @@ export class ApiServer {
           }
         });
       const [status, body] = await this.route(req, path);
-      sendJson(res, status, body);
+      sendJson(res, status, body, !url.searchParams.has('limit'));
     } catch (e) {
       const err =
         e instanceof ApiError
@@ -308,8 +350,23 @@ export class ApiServer {
 
     switch (method) {
       case 'GET': {
-        const items = kind === Kind.LoadBalancer ? await this.lbViewsWithCounters(req, name) : list();
-        if (name === undefined) return [200, { items }];
+        const { items, page } =
+          kind === Kind.LoadBalancer
+            ? await this.lbViewsWithCounters(req, name)
+            : { items: list(), page: undefined };
+        if (name === undefined)
+          return [
+            200,
+            page
+              ? {
+                  items,
+                  metadata: {
+                    remainingItemCount: page.remainingItemCount,
+                    ...(page.continue ? { continue: page.continue } : {}),
+                  },
+                }
+              : { items },
+          ];
         const v = (items as { name: string }[]).find((x) => x.name === name);
         if (!v) throw new ApiError(ApiErrorCode.NotFound, `${kind}/${name} not found`);
         return [200, v];

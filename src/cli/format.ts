@@ -1,7 +1,16 @@
 // What `ferroctl get ...` prints. Pure functions from API views to text.
-import { stringify } from 'yaml';
+import { createRequire } from 'node:module';
 import type { LoadBalancerView, PoolView } from '../state/views.js';
 import { renderTable } from './table.js';
+
+/**
+ * YAML text of a value. The `yaml` package is loaded on first use only: it is ~80 modules, and
+ * every other ferroctl command (the table of `get lb` above all) starts faster without it.
+ */
+export function stringify(value: unknown): string {
+  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yaml.stringify(value);
+}
 
 export const OUTPUTS = ['table', 'wide', 'json', 'yaml'] as const;
 export type Output = (typeof OUTPUTS)[number];
@@ -17,10 +26,46 @@ const or = (s: string) => (s === '' ? '-' : s);
 export function formatLoadBalancers(lbs: readonly LoadBalancerView[], output: Output): string {
   if (output === 'json') return JSON.stringify(lbs.length === 1 ? lbs[0] : { items: lbs }, null, 2) + '\n';
   if (output === 'yaml') return stringify(lbs.length === 1 ? lbs[0] : { items: lbs });
+  const t = loadBalancerTable(lbs, output);
+  return renderTable(t.headers, t.rows);
+}
+
+const TABLE_HEADERS = [
+  'NAME',
+  'EXTERNAL IP',
+  'SECONDARY IPS',
+  'PORTS',
+  'MODE',
+  'SELECT',
+  'ENDPOINTS',
+  'STATUS',
+];
+const WIDE_HEADERS = [
+  'NAME',
+  'EXTERNAL IP',
+  'SECONDARY IPS',
+  'SOURCES',
+  'PORT',
+  'PROTOCOL',
+  'SELECT',
+  'MODE',
+  'ENDPOINT IP',
+  'TARGET PORT',
+  'WEIGHT',
+  'STATE',
+  'COUNTERS',
+  'STATUS',
+];
+
+/** Headers and rows of the table (`table`) or wide (`wide`) listing: a page at a time when streamed. */
+export function loadBalancerTable(
+  lbs: readonly LoadBalancerView[],
+  output: 'table' | 'wide',
+): { headers: readonly string[]; rows: string[][] } {
   if (output === 'table') {
-    return renderTable(
-      ['NAME', 'EXTERNAL IP', 'SECONDARY IPS', 'PORTS', 'MODE', 'SELECT', 'ENDPOINTS', 'STATUS'],
-      lbs.map((lb) => {
+    return {
+      headers: TABLE_HEADERS,
+      rows: lbs.map((lb) => {
         const active = new Set(lb.endpoints.filter((e) => e.state === 'active').map((e) => e.address)).size;
         const total = new Set(lb.endpoints.map((e) => e.address)).size;
         return [
@@ -34,7 +79,7 @@ export function formatLoadBalancers(lbs: readonly LoadBalancerView[], output: Ou
           statusText(lb),
         ];
       }),
-    );
+    };
   }
   // wide: one row per (port, endpoint) like loxicmd; service cells blank on continuation rows.
   const rows: string[][] = [];
@@ -68,25 +113,7 @@ export function formatLoadBalancers(lbs: readonly LoadBalancerView[], output: Ou
       first = false;
     }
   }
-  return renderTable(
-    [
-      'NAME',
-      'EXTERNAL IP',
-      'SECONDARY IPS',
-      'SOURCES',
-      'PORT',
-      'PROTOCOL',
-      'SELECT',
-      'MODE',
-      'ENDPOINT IP',
-      'TARGET PORT',
-      'WEIGHT',
-      'STATE',
-      'COUNTERS',
-      'STATUS',
-    ],
-    rows,
-  );
+  return { headers: WIDE_HEADERS, rows };
 }
 
 export function formatPools(pools: readonly PoolView[], output: Output): string {

@@ -4,13 +4,19 @@ import { parseArgs } from 'node:util';
 import { API_PREFIX } from '../api/paths.js';
 import type { LoadBalancerView, PoolView } from '../state/views.js';
 import { ApiClient, ApiClientError } from './client.js';
-import { stringify } from 'yaml';
 import { formatBgpStatus } from '../bgp/format.js';
 import type { BgpStatus } from '../bgp/types.js';
-import { formatLoadBalancers, formatPools, OUTPUTS, type Output } from './format.js';
+import {
+  formatLoadBalancers,
+  formatPools,
+  loadBalancerTable,
+  OUTPUTS,
+  stringify,
+  type Output,
+} from './format.js';
 import { sctpRows } from '../sctp/view.js';
 import type { AssociationView } from '../sctp/engine/types.js';
-import { renderTable } from './table.js';
+import { renderTable, TableStream } from './table.js';
 import type { ClusterStatus } from '../cluster/status.js';
 import { clusterHeadline, memberRows, ownerRows } from '../cluster/view.js';
 
@@ -25,9 +31,13 @@ const USAGE = `usage: ferroctl [--server URL] [--token TOKEN] COMMAND   (ferroct
   version                               (also --version)
 server: --server, else $FERROLB_API, else http://127.0.0.1:11111; token: --token or $FERROLB_TOKEN`;
 
-const GET_USAGE = `usage: ferroctl get lb|pools [NAME] [-o wide|json|yaml]
+/** Load balancers per request of a listing (like kubectl's --chunk-size). */
+const DEFAULT_CHUNK = 500;
+
+const GET_USAGE = `usage: ferroctl get lb|pools [NAME] [-o wide|json|yaml] [--chunk-size N]
        ferroctl get bgp|sctp|cluster [-o wide|json|yaml]
-  lb     load balancers: addresses, ports, endpoints and their health (wide: one row per endpoint)
+  lb     load balancers: addresses, ports, endpoints and their health (wide: one row per endpoint);
+         listed in pages of --chunk-size (default ${DEFAULT_CHUNK}; 0: one request), printed as they come
   pools  address pools with used/free per family
   bgp    BGP sessions and advertised routes
   sctp   SCTP multihoming associations (wide: one row per path)
@@ -85,6 +95,7 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
       filename: { type: 'string', short: 'f' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
+      'chunk-size': { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -105,6 +116,9 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
   if (args.length > maxArgs) throw new UsageError(`unexpected argument "${args[maxArgs]}"`, usage);
   if (values.filename !== undefined && verb !== 'apply')
     throw new UsageError('-f/--filename belongs to apply', usage);
+  const chunk = values['chunk-size'] === undefined ? DEFAULT_CHUNK : Number(values['chunk-size']);
+  if (!/^\d+$/.test(values['chunk-size'] ?? '0') || chunk > 10_000)
+    throw new UsageError(`--chunk-size: "${values['chunk-size']}" is not an integer in 0..10000`, usage);
   if (verb === 'version') {
     out(`${(await import('../version.js')).VERSION}\n`);
     return 0;
@@ -167,21 +181,13 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
           GET_USAGE,
         );
       if (resource === 'loadbalancers') {
-        const lbs = name
-          ? [
-              await client.request<LoadBalancerView>(
-                'GET',
-                `${API_PREFIX}/loadbalancers/${encodeURIComponent(name)}`,
-              ),
-            ]
-          : (
-              await client.request<{ items: LoadBalancerView[] }>(
-                'GET',
-                // The plain table shows no counters: do not ask the data plane for them.
-                `${API_PREFIX}/loadbalancers${output === 'table' ? '?counters=false' : ''}`,
-              )
-            ).items;
-        out(formatLoadBalancers(lbs, output));
+        if (name) {
+          const lb = await client.request<LoadBalancerView>(
+            'GET',
+            `${API_PREFIX}/loadbalancers/${encodeURIComponent(name)}`,
+          );
+          out(formatLoadBalancers([lb], output));
+        } else await listLoadBalancers(client, output, chunk, out);
       } else {
         const pools = name
           ? [await client.request<PoolView>('GET', `${API_PREFIX}/pools/${encodeURIComponent(name)}`)]
@@ -213,6 +219,58 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
     default:
       throw new UsageError(`unknown command "${verb}"`);
   }
+}
+
+interface LbPage {
+  items: LoadBalancerView[];
+  metadata?: { continue?: string; remainingItemCount?: number };
+}
+
+/**
+ * `get lb`: page by page (`?limit=&continue=`), each printed as it arrives (table, wide, JSON), so
+ * 50k services cost one page of memory and the first rows show at once. YAML is printed at the end.
+ * Output is the same text as one unpaged listing (tables: see TableStream for column widths).
+ */
+async function listLoadBalancers(
+  client: ApiClient,
+  output: Output,
+  chunk: number,
+  out: (s: string) => void,
+): Promise<void> {
+  // The plain table shows no counters: do not ask the data plane for them.
+  const query = (token?: string) => {
+    const q = new URLSearchParams();
+    if (output === 'table') q.set('counters', 'false');
+    if (chunk > 0) q.set('limit', String(chunk));
+    if (token) q.set('continue', token);
+    const text = q.toString();
+    return `${API_PREFIX}/loadbalancers${text ? `?${text}` : ''}`;
+  };
+  let page = await client.request<LbPage>('GET', query());
+  // One page holds everything: print it exactly as an unpaged listing.
+  if (!page.metadata?.continue) return out(formatLoadBalancers(page.items, output));
+  const all: LoadBalancerView[] = [];
+  const table =
+    output === 'table' || output === 'wide'
+      ? new TableStream(loadBalancerTable([], output).headers)
+      : undefined;
+  let firstJson = true;
+  for (;;) {
+    if (table) out(table.write(loadBalancerTable(page.items, output as 'table' | 'wide').rows));
+    else if (output === 'json')
+      for (const lb of page.items) {
+        // The text of JSON.stringify({ items }, null, 2), an item at a time.
+        const text = JSON.stringify(lb, null, 2).replace(/\n/g, '\n    ');
+        out(`${firstJson ? '{\n  "items": [\n' : ',\n'}    ${text}`);
+        firstJson = false;
+      }
+    else all.push(...page.items);
+    const token = page.metadata?.continue;
+    if (!token) break;
+    page = await client.request<LbPage>('GET', query(token));
+  }
+  if (output === 'json') out(firstJson ? '{\n  "items": []\n}\n' : '\n  ]\n}\n');
+  else if (!table) out(formatLoadBalancers(all, output));
 }
 
 /** Entry point of the `ferroctl` binary. */

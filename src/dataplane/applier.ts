@@ -702,7 +702,11 @@ export class Applier {
   async counters(o: CounterReadOptions = {}): Promise<ServiceCounters[]> {
     if (!this.compiled) return [];
     const refs: Iterable<readonly [string, CounterRef]> =
-      o.service !== undefined ? this.compiler.serviceCounters(o.service) : this.compiler.counterRefs();
+      o.service !== undefined
+        ? this.compiler.serviceCounters(o.service)
+        : o.services !== undefined
+          ? o.services.flatMap((n) => this.compiler.serviceCounters(n))
+          : this.compiler.counterRefs();
     const values = await this.counterCache.get(o);
     if (!values) return [];
     const bySvc = new Map<

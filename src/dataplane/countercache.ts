@@ -8,6 +8,8 @@ import type { CounterValue } from './compiler/observe.js';
 export interface CounterReadOptions {
   /** Only this service's counters. */
   readonly service?: string;
+  /** Only these services' counters (one page of a listing). */
+  readonly services?: readonly string[];
   /**
    * Accept values listed at most this long ago — and never older than the last listing took; absent:
    * list now and wait (exact, slow at scale).

@@ -1,9 +1,11 @@
 // Multi-document YAML (or JSON) → raw objects. Syntax errors become ConfigIssues with line numbers.
+// Plain input takes the fast path (yamlfast.ts); the rest, and every error, the `yaml` package's.
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import { ValidationError, type ConfigIssue } from './issues.js';
 import type { RawObject } from './types.js';
 import { countIssues, LIMITS } from './limits.js';
+import { fastDocuments } from './yamlfast.js';
 
 export interface ParsedDocuments {
   readonly objects: RawObject[];
@@ -29,9 +31,31 @@ export function parseDocuments(text: string, source = 'input'): ParsedDocuments 
   }
 }
 
+/** A document's value → objects: a JSON array or a Kubernetes List counts as several documents. */
+function addObjects(objects: RawObject[], value: unknown): void {
+  if (value === null || value === undefined) return; // empty document (e.g. trailing ---)
+  const list = Array.isArray(value)
+    ? value
+    : typeof value === 'object' &&
+        (value as RawObject).kind === 'List' &&
+        Array.isArray((value as RawObject).items)
+      ? ((value as RawObject).items as unknown[])
+      : undefined;
+  if (!list) objects.push(value as RawObject);
+  // One by one: push(...list) of 100k objects would overflow the stack.
+  else for (const o of list) objects.push(o as RawObject);
+}
+
 function parse(text: string, source: string): ParsedDocuments {
   const objects: RawObject[] = [];
   const issues: ConfigIssue[] = [];
+  const fast = fastDocuments(text);
+  if (fast) {
+    if (fast.length > LIMITS.objects) return { objects, issues: countIssues(fast.length) };
+    for (const value of fast) addObjects(objects, value);
+    if (objects.length > LIMITS.objects) return { objects: [], issues: countIssues(objects.length) };
+    return { objects, issues };
+  }
   const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [docs];
   if (list.length > LIMITS.objects) return { objects, issues: countIssues(list.length) };
@@ -55,19 +79,7 @@ function parse(text: string, source: string): ParsedDocuments {
       issues.push({ object, field: '', value: undefined, message: (e as Error).message });
       return;
     }
-    if (value === null || value === undefined) return; // empty document (e.g. trailing ---)
-    if (Array.isArray(value)) {
-      // A JSON array or a Kubernetes List of objects is accepted as several documents.
-      objects.push(...(value as RawObject[]));
-    } else if (
-      typeof value === 'object' &&
-      (value as RawObject).kind === 'List' &&
-      Array.isArray((value as RawObject).items)
-    ) {
-      objects.push(...((value as RawObject).items as RawObject[]));
-    } else {
-      objects.push(value as RawObject);
-    }
+    addObjects(objects, value);
   });
   if (issues.length === 0 && objects.length > LIMITS.objects)
     return { objects: [], issues: countIssues(objects.length) };

@@ -200,7 +200,8 @@ export function buildLoadBalancer(
     if (!ip) return issue(field, e.address, 'not an IPv4 or IPv6 address');
     const special = specialAddressReason(ip, true);
     if (special) return issue(field, e.address, `not usable as an endpoint: ${special}`);
-    const address = formatIp(ip);
+    const canonical = formatIp(ip);
+    const address = canonical === e.address ? e.address : canonical; // one copy per endpoint, not two
     if (endpointSeen.has(address)) return issue(field, e.address, 'endpoint listed twice');
     endpointSeen.add(address);
     endpoints.push({ address, weight: e.weight ?? 1 });

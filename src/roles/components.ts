@@ -7,7 +7,7 @@ import type { Registry } from 'prom-client';
 import type { ApiServer } from '../api/server.js';
 import type { BgpShell } from '../shell/bgp.js';
 import type { ClusterShell } from '../shell/cluster.js';
-import type { Component } from '../shell/component.js';
+import { DEFAULT_START_TIMEOUT_MS, type Component } from '../shell/component.js';
 import type { DataplaneShell } from '../shell/dataplane.js';
 import { NetnsLock, StateDirLock } from '../shell/lock.js';
 import type { Runtime } from '../shell/runtime.js';
@@ -34,10 +34,20 @@ export function netnsLockComponent(table: string, about: () => Record<string, un
   };
 }
 
+/**
+ * Start bounds that grow with the configuration: reading, validating and allocating 50k services,
+ * or their first kernel apply (≈ 1 minute of nft at 50k × 8 on 2 vCPUs, several under load), must
+ * not count as a hung start (the Supervisor's default is 60 s). Still bounded: a role never hangs.
+ */
+const STATE_START_TIMEOUT_MS = 600_000;
+export const dataplaneStartTimeoutMs = (services: number): number =>
+  Math.max(DEFAULT_START_TIMEOUT_MS, 60_000 + 10 * services);
+
 /** Loads the persisted state and applies the config file (no kernel work). Stop waits for queued changes. */
 export function runtimeComponent(runtime: Runtime): Component {
   return {
     name: 'state',
+    startTimeoutMs: STATE_START_TIMEOUT_MS,
     start: () => runtime.start(),
     drain: () => runtime.drain(),
     stop: async () => undefined,
@@ -59,10 +69,16 @@ export function apiComponent(
   };
 }
 
-export function dataplaneComponent(shell: DataplaneShell): Component {
-  // The first apply programs the whole configuration: its time grows with it (10k Maglev services
-  // under load take minutes), so the generic 60 s start deadline would kill a healthy start.
-  return { name: 'dataplane', startTimeoutMs: 900_000, start: () => shell.start(), stop: () => shell.stop() };
+/** `services`: how many the first apply programs (read when the start begins, after the state's). */
+export function dataplaneComponent(shell: DataplaneShell, services: () => number = () => 0): Component {
+  return {
+    name: 'dataplane',
+    get startTimeoutMs() {
+      return dataplaneStartTimeoutMs(services());
+    },
+    start: () => shell.start(),
+    stop: () => shell.stop(),
+  };
 }
 
 /**

@@ -228,7 +228,7 @@ export async function serve(
       url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     }),
     ...(opts.metricsListen ? [metricsComponent(opts.metricsListen, () => metrics, log)] : []),
-    dataplaneComponent(dataplane),
+    dataplaneComponent(dataplane, () => runtime.snapshot.state.loadBalancers.size),
     sctpComponent(sctp),
     clusterComponent(cluster),
     bgpComponent(bgp),

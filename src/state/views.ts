@@ -112,9 +112,66 @@ export function loadBalancerView(
 const collator = new Intl.Collator();
 
 export function loadBalancerViews(snap: Snapshot, health: HealthLookup): LoadBalancerView[] {
-  return [...snap.state.loadBalancers.values()]
-    .sort((a, b) => collator.compare(a.meta.name, b.meta.name))
-    .map((lb) => loadBalancerView(snap, lb, health));
+  return loadBalancerNames(snap).map((n) => loadBalancerView(snap, snap.state.loadBalancers.get(n)!, health));
+}
+
+/** LoadBalancer names in listing order, sorted once per snapshot (a paged listing reads it per page). */
+const sortedNames = new WeakMap<Snapshot, readonly string[]>();
+export function loadBalancerNames(snap: Snapshot): readonly string[] {
+  let names = sortedNames.get(snap);
+  if (!names) {
+    names = [...snap.state.loadBalancers.keys()].sort(collator.compare);
+    sortedNames.set(snap, names);
+  }
+  return names;
+}
+
+/** A page of a listing: its names, and where the next page starts (absent: this is the last). */
+export interface ListPage {
+  readonly names: readonly string[];
+  readonly continue?: string;
+  readonly remainingItemCount: number;
+}
+
+export class ContinueTokenError extends Error {}
+
+/** Opaque continue token: the last name of the page (the next page starts after it). */
+const encodeToken = (after: string) => Buffer.from(JSON.stringify({ after })).toString('base64url');
+function decodeToken(token: string): string {
+  try {
+    const v = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { after?: unknown };
+    if (typeof v?.after === 'string') return v.after;
+  } catch {
+    /* below */
+  }
+  throw new ContinueTokenError(`continue: "${token.slice(0, 80)}" is not a token from this API`);
+}
+
+/**
+ * `limit` names after the token's (Kubernetes-style `?limit=&continue=`). Each page is read from the
+ * snapshot current when it is asked for: an object added or deleted between pages shows or not
+ * depending on where it sorts (nothing is listed twice, nothing present throughout is skipped).
+ */
+export function pageOf(names: readonly string[], limit: number, token?: string): ListPage {
+  let from = 0;
+  if (token !== undefined) {
+    const after = decodeToken(token);
+    let lo = 0;
+    let hi = names.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (collator.compare(names[mid]!, after) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    from = lo;
+  }
+  const page = names.slice(from, from + limit);
+  const remaining = names.length - from - page.length;
+  return {
+    names: page,
+    remainingItemCount: remaining,
+    ...(remaining > 0 && page.length > 0 ? { continue: encodeToken(page[page.length - 1]!) } : {}),
+  };
 }
 
 export function poolViews(snap: Snapshot): PoolView[] {

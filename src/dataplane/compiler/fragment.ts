@@ -18,20 +18,23 @@ import { mapSig, rule, shortHash, type TableChain, type TableMap, type TableRule
 
 // Address parsing dominates compile time at 10k services; the same strings recur (VIPs, endpoints
 // shared across ports), so parse each once per process. Bounded: cleared when it grows large.
-const ipMemo = new Map<string, { canon: string; family: Family } | null>();
-function ipInfo(a: string): { canon: string; family: Family } | undefined {
+// Value: the canonical text (the key itself when already canonical, so no second copy is kept), or
+// null when not an address. The family follows from the text (IPv6 has a colon).
+const ipMemo = new Map<string, string | null>();
+function canonOf(a: string): string | undefined {
   let v = ipMemo.get(a);
   if (v === undefined) {
     if (ipMemo.size > 1_000_000) ipMemo.clear();
     const ip = tryParseIp(a);
-    v = ip ? { canon: formatIp(ip), family: ip.family } : null;
+    const c = ip ? formatIp(ip) : null;
+    v = c === a ? a : c;
     ipMemo.set(a, v);
   }
   return v ?? undefined;
 }
 /** Canonical text of an address already validated by checkService(). */
-const canon = (a: string): string => ipInfo(a)!.canon;
-const familyOf = (a: string): Family => ipInfo(a)!.family;
+const canon = (a: string): string => canonOf(a)!;
+const familyOf = (a: string): Family => (canonOf(a)!.includes(':') ? 6 : 4);
 
 /** jhash seed shared by every instance: Maglev consistency across LB nodes needs the same hash. */
 export const HASH_SEED = 0x6665726f;
@@ -69,7 +72,6 @@ export interface Fragment {
   /** [map, key, value] put into shared maps. Keys are unique: a key is claimed by one service. */
   readonly elements: readonly (readonly [string, string, string])[];
   readonly restrictions: readonly Restriction[];
-  readonly counters: readonly (readonly [string, CounterRef])[];
   readonly addresses: readonly string[];
   /** (address . proto . port) keys this service serves: one owner each. */
   readonly claims: readonly string[];
@@ -87,7 +89,7 @@ export function checkService(s: DataplaneService): void {
     new DataplaneInputError(s.name, field, value, why);
   if (!s.name) throw bad('name', s.name, 'empty');
   for (const a of [...s.addresses, ...(s.snatAddresses ?? []), ...s.endpoints.map((e) => e.address)]) {
-    if (!ipInfo(a)) throw bad('address', a, 'not an IPv4 or IPv6 address');
+    if (!canonOf(a)) throw bad('address', a, 'not an IPv4 or IPv6 address');
   }
   const seenPorts = new Set<string>();
   for (const p of s.ports) {
@@ -227,7 +229,6 @@ export function compileService(s: DataplaneService, opts: CompileOptions): Fragm
   const srcs = s.sourceRanges?.length ? sourceSet(s.name, s.sourceRanges) : undefined;
   const b = new Collector();
   const restrictions: Restriction[] = [];
-  const counterRefs: [string, CounterRef][] = [];
   const addresses = new Set<string>();
   const claims: string[] = [];
   for (const f of FAMILIES) {
@@ -240,21 +241,14 @@ export function compileService(s: DataplaneService, opts: CompileOptions): Fragm
       selection(b, s, p, f, sp, vips, listed, opts);
       for (const vip of vips) {
         addresses.add(vip);
-        const key = flat(vip, ' . ', l4(p.protocol), ' . ', p.port);
+        const key = dispatchKey(vip, p);
         claims.push(key);
         b.elements.push([names.dispatch(f), key, flat('goto ', names.selectChain(sp))]);
         if (srcs) restrictions.push({ family: f, key, sources: srcs[f] });
         if (s.mode === 'fullnat') b.elements.push([names.snat(f), key, snatTo ?? vip]);
         if (counters) {
-          const ref = { service: s.name, protocol: p.protocol, port: p.port, family: f };
           b.elements.push([names.svcCounters(f), key, '']);
-          counterRefs.push([counterKey(names.svcCounters(f), key), ref]);
-          for (const e of listed) {
-            const a = canon(e.address);
-            const ek = flat(key, ' . ', a);
-            b.elements.push([names.epCounters(f), ek, '']);
-            counterRefs.push([counterKey(names.epCounters(f), ek), { ...ref, endpoint: a }]);
-          }
+          for (const e of listed) b.elements.push([names.epCounters(f), endpointKey(key, e), '']);
         }
       }
     }
@@ -266,8 +260,36 @@ export function compileService(s: DataplaneService, opts: CompileOptions): Fragm
     shared: b.shared,
     elements: b.elements,
     restrictions,
-    counters: counterRefs,
     addresses: [...addresses],
     claims,
   };
+}
+
+const dispatchKey = (vip: string, p: DataplanePort) => flat(vip, ' . ', l4(p.protocol), ' . ', p.port);
+const endpointKey = (key: string, e: DataplaneEndpoint) => flat(key, ' . ', canon(e.address));
+
+/**
+ * counterKey → what it counts, for the counter elements compileService() puts in the table (the
+ * same keys, built the same way). Derived on demand, not kept per service: at 10k services × 8
+ * endpoints the refs were ≈ 15 MB of the compiler's memory, and only reads of counters need them.
+ */
+export function counterRefsOf(s: DataplaneService, opts: CompileOptions): [string, CounterRef][] {
+  const out: [string, CounterRef][] = [];
+  if (!(opts.counters ?? true)) return out;
+  for (const f of FAMILIES) {
+    const vips = s.addresses.map(canon).filter((a) => familyOf(a) === f);
+    const listed = s.endpoints.filter((e) => familyOf(e.address) === f);
+    for (const p of s.ports)
+      for (const vip of vips) {
+        const key = dispatchKey(vip, p);
+        const ref = { service: s.name, protocol: p.protocol, port: p.port, family: f };
+        out.push([counterKey(names.svcCounters(f), key), ref]);
+        for (const e of listed)
+          out.push([
+            counterKey(names.epCounters(f), endpointKey(key, e)),
+            { ...ref, endpoint: canon(e.address) },
+          ]);
+      }
+  }
+  return out;
 }

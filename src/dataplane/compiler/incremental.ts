@@ -13,7 +13,14 @@ import {
   restrictionElements,
   type Restriction,
 } from './filter.js';
-import { compileService, FAMILIES, type CounterRef, type Fragment, type SharedMapDecl } from './fragment.js';
+import {
+  compileService,
+  counterRefsOf,
+  FAMILIES,
+  type CounterRef,
+  type Fragment,
+  type SharedMapDecl,
+} from './fragment.js';
 import { baseObjects } from './base.js';
 import { names } from './names.js';
 import type { TableChain, TableMap, TableState } from './table.js';
@@ -92,7 +99,12 @@ export class IncrementalCompiler {
   private readonly counters = new Map<string, string>();
   /** The table as it is after the last update; mutated in place by the next one. */
   readonly state: TableState;
-  private readonly fragments = new Map<string, { input: DataplaneService; frag: Fragment }>();
+  /**
+   * The input of every service in the table. Its Fragment is not kept: compileService() is pure, so
+   * removing a service compiles its input again (O(change)); keeping them cost ≈ 7 KB per service
+   * (70 MB at 10k × 8 endpoints, most of the daemon's heap).
+   */
+  private readonly inputs = new Map<string, DataplaneService>();
   /** (address . proto . port) → owning service. */
   private readonly owner = new Map<string, string>();
   private readonly sharedRefs = new Map<string, number>();
@@ -129,14 +141,15 @@ export class IncrementalCompiler {
   }
   private addressList: { version: number; list: readonly string[] } | undefined;
 
-  /** counterKey → what it counts, for every service (from the fragments: no second index to keep). */
+  /** counterKey → what it counts, for every service (derived from the inputs: no index to keep). */
   *counterRefs(): Generator<readonly [string, CounterRef]> {
-    for (const { frag } of this.fragments.values()) yield* frag.counters;
+    for (const input of this.inputs.values()) yield* counterRefsOf(input, this.opts);
   }
 
   /** Counter keys of one service (empty when unknown). */
   serviceCounters(name: string): readonly (readonly [string, CounterRef])[] {
-    return this.fragments.get(name)?.frag.counters ?? [];
+    const input = this.inputs.get(name);
+    return input ? counterRefsOf(input, this.opts) : [];
   }
 
   /**
@@ -175,12 +188,12 @@ export class IncrementalCompiler {
     if (hint) {
       removed = [];
       for (const [name, s] of hint) {
-        const cur = this.fragments.get(name);
+        const cur = this.inputs.get(name);
         if (!s) {
           if (cur) removed.push(name);
           continue;
         }
-        if (cur && sameService(cur.input, s)) continue;
+        if (cur && sameService(cur, s)) continue;
         changed.push({ input: s, frag: compileService(s, this.opts) });
         if (++n % STEP === 0) yield;
       }
@@ -189,12 +202,12 @@ export class IncrementalCompiler {
       for (const s of services) {
         if (seen.has(s.name)) throw new DataplaneInputError(s.name, 'name', s.name, 'duplicate service name');
         seen.add(s.name);
-        const cur = this.fragments.get(s.name);
-        if (cur && sameService(cur.input, s)) continue;
+        const cur = this.inputs.get(s.name);
+        if (cur && sameService(cur, s)) continue;
         changed.push({ input: s, frag: compileService(s, this.opts) });
         if (++n % STEP === 0) yield;
       }
-      removed = [...this.fragments.keys()].filter((name) => !seen.has(name));
+      removed = [...this.inputs.keys()].filter((name) => !seen.has(name));
     }
     this.revision++;
     const released = new Set([...removed, ...changed.map((c) => c.input.name)]);
@@ -223,7 +236,7 @@ export class IncrementalCompiler {
       if (++n % STEP === 0) yield;
     }
     for (const c of changed) {
-      if (this.fragments.has(c.input.name)) this.removeFragment(c.input.name);
+      if (this.inputs.has(c.input.name)) this.removeFragment(c.input.name);
     }
     for (const c of changed) {
       this.addFragment(c.input, c.frag);
@@ -375,7 +388,7 @@ export class IncrementalCompiler {
   // --- fragments -------------------------------------------------------------------------------
 
   private addFragment(input: DataplaneService, f: Fragment): void {
-    this.fragments.set(f.name, { input, frag: f });
+    this.inputs.set(f.name, input);
     for (const m of f.shared) {
       const n = this.sharedRefs.get(m.name) ?? 0;
       if (n === 0) this.declare(m);
@@ -398,10 +411,10 @@ export class IncrementalCompiler {
   }
 
   private removeFragment(name: string): void {
-    const cur = this.fragments.get(name);
-    if (!cur) return;
-    const f = cur.frag;
-    this.fragments.delete(name);
+    const input = this.inputs.get(name);
+    if (!input) return;
+    const f = compileService(input, this.opts); // the fragment addFragment() applied (pure)
+    this.inputs.delete(name);
     for (const [m, k] of f.elements) this.delElem(m, k);
     for (const c of f.chains) this.deleteChain(c.name);
     for (const m of f.maps) this.undeclare(m.name);

@@ -13,6 +13,7 @@ import {
   apiComponent,
   bgpComponent,
   dataplaneComponent,
+  dataplaneStartTimeoutMs,
   runtimeComponent,
   sctpComponent,
   stateDirLockComponent,
@@ -61,4 +62,14 @@ test('start adds listeners, binds and locks; stop removes all of it', async (t) 
     assert.equal(existsSync(join(dir, STATE_LOCK_FILE)), false, 'lock released');
     await assert.rejects(fetch(`${url}/healthz`), 'the API socket is closed');
   }
+});
+
+test('the data plane start bound grows with the services its first apply programs (read at start)', () => {
+  assert.equal(dataplaneStartTimeoutMs(0), 60_000);
+  assert.equal(dataplaneStartTimeoutMs(50_000), 560_000);
+  let n = 0;
+  const c = dataplaneComponent({} as never, () => n);
+  assert.equal(c.startTimeoutMs, 60_000);
+  n = 20_000; // known only once the state component has loaded the config
+  assert.equal(c.startTimeoutMs, 260_000);
 });
