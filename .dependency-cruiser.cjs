@@ -6,7 +6,7 @@
 //   entry      main (ferrolb), cli (ferroctl)    argument parsing, process exit codes
 // ferroctl is a client: it may read core types, views and formatters, never load a shell or a speaker.
 const CORE = '^src/(net|model|ipam|state|threads)/';
-const PROTOCOLS = '^src/(bgp|dataplane|sctp|probes)/';
+const PROTOCOLS = '^src/(bgp|dataplane|sctp|probes|l2|cluster)/';
 const SHELLS = '^src/(shell|api|k8s)/';
 const ROLES = '^src/roles/';
 const ENTRY = '^src/(main|cli)/';

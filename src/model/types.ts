@@ -2,6 +2,7 @@
 // immutable data: validated once, then shared by IPAM, the data plane and the announcers.
 import type { IpRange } from '../net/ip.js';
 import type { BgpObjects } from './bgp.js';
+import type { L2AdvertisementSpec } from './l2.js';
 
 export const GROUP = 'ferrolb.io';
 export const API_VERSION = 'ferrolb.io/v1';
@@ -157,6 +158,8 @@ export interface DesiredState {
   readonly pools: ReadonlyMap<string, Pool>;
   readonly loadBalancers: ReadonlyMap<string, LoadBalancerSpec>;
   readonly bgp: BgpConfig;
+  /** Validated L2Advertisements (absent = none). */
+  readonly l2?: readonly L2AdvertisementSpec[];
   /** The raw objects the snapshot was built from, keyed "Kind/name", for round-trips via the API. */
   readonly objects: ReadonlyMap<string, StoredObject>;
 }

@@ -8,6 +8,7 @@ import { structuralIssues } from './structural.js';
 import { limitIssues } from './limits.js';
 import { runSync, STEP, type Steps } from './steps.js';
 import { parseBgpObjects } from './bgp.js';
+import { L2_KIND, parseL2Advertisements } from './l2.js';
 import {
   BGP_KINDS,
   Kind,
@@ -31,7 +32,9 @@ const SCHEMAS: Record<string, object> = {
   [Kind.LoadBalancer]: loadBalancerObjectSchema,
 };
 
-export const SUPPORTED_KINDS = [...Object.keys(SCHEMAS), ...BGP_KINDS];
+/** Kinds whose field checks need the whole set (pools, aliases, peers): the shape check is identity only. */
+const SET_KINDS: readonly string[] = [...BGP_KINDS, L2_KIND];
+export const SUPPORTED_KINDS = [...Object.keys(SCHEMAS), ...SET_KINDS];
 
 /** "Kind/name" when the object says so; "document N" otherwise. */
 export function objectLabel(o: RawObject, index: number): string {
@@ -69,8 +72,8 @@ export function objectShapeIssues(o: RawObject, index = 0): ConfigIssue[] {
     ];
   }
   const schema = typeof o.kind === 'string' ? SCHEMAS[o.kind] : undefined;
-  // BGP kinds: field checks need the whole set (aliases, profiles); here only the identity.
-  if (typeof o.kind === 'string' && BGP_KINDS.includes(o.kind)) {
+  // BGP and L2 kinds: field checks need the whole set (aliases, profiles, pools); here only the identity.
+  if (typeof o.kind === 'string' && SET_KINDS.includes(o.kind)) {
     return structuralIssues(
       {
         type: 'object',
@@ -241,12 +244,14 @@ export function* updateDesiredStateSteps(
   const warnings = prevWarnings.filter((w) => !changed.has(w.object));
   const loadBalancers = new Map(prev.loadBalancers);
   let bgpChanged = false;
+  let l2Changed = false;
   for (const label of changed) {
     const s = next.get(label);
     const kind = s ? s.object?.kind : label.slice(0, label.indexOf('/'));
     if (kind === Kind.IPAddressPool) return yield* all();
     if (++n % STEP === 0) yield;
     if (typeof kind === 'string' && BGP_KINDS.includes(kind)) bgpChanged = true;
+    if (kind === L2_KIND) l2Changed = true;
     if (!s) {
       if (kind === Kind.LoadBalancer) loadBalancers.delete(label.slice(label.indexOf('/') + 1));
       continue;
@@ -270,8 +275,15 @@ export function* updateDesiredStateSteps(
     issues.push(...r.issues);
     bgp = r.bgp;
   }
+  let l2 = prev.l2;
+  if (l2Changed || bgpChanged) {
+    const raw = [...next.values()].map((x) => x.object).filter((o) => o.kind === L2_KIND);
+    const r = parseL2Advertisements(raw, prev.pools, ctx.index.names, bgp);
+    issues.push(...r.issues);
+    l2 = r.advertisements;
+  }
   if (issues.length > 0) return { issues, warnings };
-  return { state: { pools: prev.pools, loadBalancers, bgp, objects: next }, issues, warnings };
+  return { state: { pools: prev.pools, loadBalancers, bgp, l2, objects: next }, issues, warnings };
 }
 
 export function buildDesiredState(stored: readonly StoredObject[]): ValidationResult {
@@ -318,6 +330,7 @@ export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<
 
   const loadBalancers = new Map<string, LoadBalancerSpec>();
   const bgpRaw: RawObject[] = [];
+  const l2Raw: RawObject[] = [];
   let n = 0;
   for (const { o, label } of shapeOk) {
     if (++n % STEP === 0) yield;
@@ -327,14 +340,17 @@ export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<
       if (lb.warnings.length > 0) warnings.push(...lb.warnings);
       loadBalancers.set(lb.spec.meta.name, lb.spec);
     } else if (BGP_KINDS.includes(String(o.kind))) bgpRaw.push(o);
+    else if (o.kind === L2_KIND) l2Raw.push(o);
   }
 
   const b = bgpIssues(bgpRaw, poolNames);
   issues.push(...b.issues);
   const bgp = b.bgp;
+  const l2 = parseL2Advertisements(l2Raw, ctx.pools, poolNames, bgp);
+  issues.push(...l2.issues);
 
   if (issues.length > 0) return { issues, warnings };
   const objects = new Map<string, StoredObject>();
   for (const s of stored) objects.set(objectLabel(s.object, 0), s);
-  return { state: { pools: ctx.pools, loadBalancers, bgp, objects }, issues, warnings };
+  return { state: { pools: ctx.pools, loadBalancers, bgp, l2: l2.advertisements, objects }, issues, warnings };
 }
