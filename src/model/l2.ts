@@ -6,7 +6,9 @@ import { tryParseIp } from '../net/ip.js';
 import type { ConfigIssue } from './issues.js';
 import { selectorMatches, toSelector, type LabelSelector } from './labels.js';
 import { poolHolds } from './pools.js';
-import type { BgpConfig, Pool, RawObject } from './types.js';
+import type { BgpConfig, L2AdvertisementSpec, Pool, RawObject } from './types.js';
+
+export type { L2AdvertisementSpec };
 
 export const L2_KIND = 'L2Advertisement';
 const ACCEPTED = ['ferrolb.io/v1', 'metallb.io/v1beta1'];
@@ -20,19 +22,6 @@ const FIELDS = [
 
 /** The interface that holds the service addresses (src/dataplane/vip.ts): never an announcement link. */
 const VIP_DEVICE = 'ferrolb0';
-
-export interface L2AdvertisementSpec {
-  readonly name: string;
-  readonly apiVersion: string;
-  readonly ipAddressPools: readonly string[];
-  readonly ipAddressPoolSelectors: readonly LabelSelector[];
-  /** Empty = every interface (except loopback and the VIP device). */
-  readonly interfaces: readonly string[];
-  /** Empty = every node. */
-  readonly nodeSelectors: readonly LabelSelector[];
-  /** Empty = every service. */
-  readonly serviceSelectors: readonly LabelSelector[];
-}
 
 /**
  * Why `name` cannot be a Linux interface name, or undefined. The kernel's rule (dev_valid_name):

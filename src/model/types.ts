@@ -2,7 +2,6 @@
 // immutable data: validated once, then shared by IPAM, the data plane and the announcers.
 import type { IpRange } from '../net/ip.js';
 import type { BgpObjects } from './bgp.js';
-import type { L2AdvertisementSpec } from './l2.js';
 
 export const GROUP = 'ferrolb.io';
 export const API_VERSION = 'ferrolb.io/v1';
@@ -151,6 +150,20 @@ export interface LoadBalancerSpec {
   readonly sourceRanges: readonly string[];
   readonly endpoints: readonly EndpointSpec[];
   readonly healthCheck: HealthCheck;
+}
+
+/** A validated L2Advertisement (src/model/l2.ts; MetalLB semantics). */
+export interface L2AdvertisementSpec {
+  readonly name: string;
+  readonly apiVersion: string;
+  readonly ipAddressPools: readonly string[];
+  readonly ipAddressPoolSelectors: readonly LabelSelector[];
+  /** Empty = every interface (except loopback and the VIP device). */
+  readonly interfaces: readonly string[];
+  /** Empty = every node. */
+  readonly nodeSelectors: readonly LabelSelector[];
+  /** Empty = every service. */
+  readonly serviceSelectors: readonly LabelSelector[];
 }
 
 /** One validated, immutable snapshot of everything the user asked for. */

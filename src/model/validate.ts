@@ -352,5 +352,9 @@ export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<
   if (issues.length > 0) return { issues, warnings };
   const objects = new Map<string, StoredObject>();
   for (const s of stored) objects.set(objectLabel(s.object, 0), s);
-  return { state: { pools: ctx.pools, loadBalancers, bgp, l2: l2.advertisements, objects }, issues, warnings };
+  return {
+    state: { pools: ctx.pools, loadBalancers, bgp, l2: l2.advertisements, objects },
+    issues,
+    warnings,
+  };
 }
