@@ -118,21 +118,11 @@ describe('Layer 2 announcer (netns)', { skip, concurrency: false }, () => {
     const mine3 = Object.fromEntries(MANY.filter((_, i) => i % 2 === 1).map((a) => [a, []]));
     await h[1]!.own(mine2);
     await h[2]!.own(mine3);
-    const cap = await bed.capture('many');
-    for (const a of MANY)
-      await nsExec(bed.client, 'arping', ['-c', '1', '-w', '1', '-I', bed.clientDev, a]).catch(() => '');
-    const frames = await cap.stop();
-    const answers = new Map<string, Set<string>>();
-    for (const f of frames.filter(
-      (x) => x.kind === 'arp-reply' && MANY.includes(x.sender) && x.target === '10.79.0.2',
-    )) {
-      const s = answers.get(f.sender) ?? new Set();
-      s.add(f.src);
-      answers.set(f.sender, s);
-    }
-    MANY.forEach((a, i) =>
-      assert.deepEqual([...(answers.get(a) ?? [])], [i % 2 === 0 ? lb2!.mac : lb3!.mac], a),
-    );
+    // arping prints every reply: a second node answering shows up as a second MAC.
+    const answers = new Map<string, string[]>();
+    for (let i = 0; i < MANY.length; i += 10)
+      await Promise.all(MANY.slice(i, i + 10).map(async (a) => answers.set(a, await bed.arpingMacs(a, 2))));
+    MANY.forEach((a, i) => assert.deepEqual(answers.get(a), [i % 2 === 0 ? lb2!.mac : lb3!.mac], a));
   });
 
   it('an interface that does not exist fails that address only, and works once it appears', async () => {

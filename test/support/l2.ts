@@ -119,7 +119,7 @@ export class L2Bed {
     const out = await nsExec(
       this.client,
       'arping',
-      ['-c', String(count), '-w', '2', '-I', this.clientDev, address],
+      ['-c', String(count), '-W', '0.2', '-w', '2', '-i', this.clientDev, address],
       {
         timeoutMs: 10_000,
       },
@@ -155,23 +155,10 @@ export class L2Bed {
   async capture(name: string): Promise<{ stop(): Promise<CapturedFrame[]> }> {
     const file = join(this.dir, `${name}.pcap`);
     const p = this.t.spawn(this.sw, 'tshark', ['-q', '-i', 'br0', '-w', file, '-f', 'arp or icmp6']);
-    await waitFor(
-      'tshark to capture',
-      async () => {
-        const err = await new Promise<string>((r) => {
-          let s = '';
-          const on = (d: Buffer) => {
-            s += d.toString();
-            if (s.includes('Capturing on')) r(s);
-          };
-          p.stderr!.on('data', on);
-          setTimeout(() => r(s), 300);
-        });
-        return err.includes('Capturing on') ? true : undefined;
-      },
-      15_000,
-      10,
-    );
+    let said = '';
+    p.stderr!.on('data', (d: Buffer) => (said += d.toString()));
+    await waitFor('tshark to capture', () => (said.includes('Capturing on') ? true : undefined), 15_000, 20);
+    await new Promise((r) => setTimeout(r, 500)); // dumpcap says "Capturing" a little before it does
     return {
       stop: async () => {
         await new Promise((r) => setTimeout(r, 300));
