@@ -14,6 +14,7 @@ PKGS=(
   arping ndisc6 iputils-ping                     # L2 probes
   iperf3 socat haproxy wrk curl                  # traffic, a userspace LB to compare with; curl: scale bench
   python3-scapy                                  # odd packets
+  prometheus                                     # promtool: the metrics exposition is checked in tests
   golang-go golang-github-masterminds-sprig-dev  # tools/helm-render: Helm's engine (Go text/template
   golang-gopkg-yaml.v2-dev golang-gopkg-yaml.v3-dev  # + sprig) renders and checks the chart in tests
 )

@@ -11,23 +11,27 @@ import { formatLoadBalancers, formatPools, OUTPUTS, type Output } from './format
 import { sctpRows } from '../sctp/view.js';
 import type { AssociationView } from '../sctp/engine/types.js';
 import { renderTable } from './table.js';
+import type { ClusterStatus } from '../cluster/status.js';
+import { clusterHeadline, memberRows, ownerRows } from '../cluster/view.js';
 
 const USAGE = `usage: ferroctl [--server URL] [--token TOKEN] COMMAND   (ferroctl COMMAND --help for more)
   get lb [NAME] [-o wide|json|yaml]     load balancers (wide: one row per endpoint)
   get pools [NAME] [-o wide|json|yaml]  address pools with used/free per family
   get bgp [-o wide|json|yaml]           BGP sessions and advertised routes
   get sctp [-o wide|json|yaml]          SCTP multihoming associations (wide: one row per path)
+  get cluster [-o wide|json|yaml]       cluster members, heartbeats, quorum (wide: owner per address)
   apply -f FILE                         create or replace every object in FILE ("-" = stdin)
   delete lb NAME | delete pool NAME
   version                               (also --version)
 server: --server, else $FERROLB_API, else http://127.0.0.1:11111; token: --token or $FERROLB_TOKEN`;
 
 const GET_USAGE = `usage: ferroctl get lb|pools [NAME] [-o wide|json|yaml]
-       ferroctl get bgp|sctp [-o wide|json|yaml]
+       ferroctl get bgp|sctp|cluster [-o wide|json|yaml]
   lb     load balancers: addresses, ports, endpoints and their health (wide: one row per endpoint)
   pools  address pools with used/free per family
   bgp    BGP sessions and advertised routes
-  sctp   SCTP multihoming associations (wide: one row per path)`;
+  sctp   SCTP multihoming associations (wide: one row per path)
+  cluster  members, reachability, last heartbeat, quorum (wide: the owner of every address)`;
 
 const APPLY_USAGE = `usage: ferroctl apply -f FILE
   create or replace every object in FILE (multi-document YAML or JSON; "-" reads stdin)`;
@@ -141,9 +145,27 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
         }
         return 0;
       }
+      if (what === 'cluster') {
+        const st = await client.request<ClusterStatus>('GET', `${API_PREFIX}/cluster`);
+        if (output === 'json') out(JSON.stringify(st, null, 2) + '\n');
+        else if (output === 'yaml') out(stringify(st));
+        else {
+          out(clusterHeadline(st) + '\n');
+          const m = memberRows(st, output === 'wide');
+          if (m.rows.length > 0) out(renderTable(m.headers, m.rows));
+          if (output === 'wide' && st.owners.length > 0) {
+            const o = ownerRows(st);
+            out('\n' + renderTable(o.headers, o.rows));
+          }
+        }
+        return 0;
+      }
       const resource = RESOURCE_ALIASES[what ?? ''];
       if (!resource)
-        throw new UsageError(`get what? "lb", "pools", "bgp" or "sctp" (got "${what ?? ''}")`, GET_USAGE);
+        throw new UsageError(
+          `get what? "lb", "pools", "bgp", "sctp" or "cluster" (got "${what ?? ''}")`,
+          GET_USAGE,
+        );
       if (resource === 'loadbalancers') {
         const lbs = name
           ? [

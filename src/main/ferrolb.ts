@@ -5,9 +5,17 @@ import { buildDesiredState } from '../model/validate.js';
 import { runDaemon, parseListen } from '../roles/run.js';
 import { StartupError } from '../shell/runtime.js';
 import { VERSION } from '../version.js';
-import { CommandUsageError, onOff, parseCommand, portOrOff, UsageError } from '../roles/usage.js';
+import {
+  CommandUsageError,
+  metricsFlag,
+  onOff,
+  parseCommand,
+  portOrOff,
+  UsageError,
+} from '../roles/usage.js';
 import { ComponentStartError } from '../shell/component.js';
 import { LockError } from '../shell/lock.js';
+import { LogLevelError } from '../shell/log.js';
 
 const RUN_USAGE = `usage: ferrolb run [flags]
   start the daemon in the foreground (JSON logs on stdout; SIGHUP reloads, SIGTERM stops)
@@ -16,12 +24,14 @@ const RUN_USAGE = `usage: ferrolb run [flags]
   --api HOST:PORT            REST API (default $FERROLB_API_LISTEN, else 127.0.0.1:11111)
   --api-token-file FILE      bearer token for /api/v1 (default $FERROLB_API_TOKEN); an empty file is refused
   --insecure-api             allow a non-loopback --api without a token
+  --metrics-addr HOST:PORT   also serve /metrics and /healthz here, no token (default off: /metrics is on the API)
   --api-max-connections N    open API connections at once (default: a quarter of the fd limit, 16..1024)
   --dataplane on|off         program the kernel (nftables, VIPs) (default on)
   --probes on|off            run endpoint health checks (default on)
   --keep-forwarding          on SIGTERM leave rules and VIPs in place
   --bgp-port PORT|off        inbound BGP sessions (default 179)
   --router-id A.B.C.D        BGP identifier when a BGPPeer sets none
+  --node-name NAME           this node in the Cluster object (default $FERROLB_NODE_NAME, else the hostname)
   --allow-empty              accept a config file (start or SIGHUP) that would delete every
                              file-defined object (empty, truncated); refused without it`;
 
@@ -42,12 +52,14 @@ const RUN_OPTIONS = {
   'state-dir': { type: 'string' },
   api: { type: 'string' },
   'api-token-file': { type: 'string' },
+  'metrics-addr': { type: 'string' },
   'insecure-api': { type: 'boolean' },
   'api-max-connections': { type: 'string' },
   dataplane: { type: 'string' },
   probes: { type: 'string' },
   'bgp-port': { type: 'string' },
   'router-id': { type: 'string' },
+  'node-name': { type: 'string' },
   'keep-forwarding': { type: 'boolean' },
   'allow-empty': { type: 'boolean' },
 } as const;
@@ -123,6 +135,10 @@ async function main(argv: string[]): Promise<number> {
         allowEmpty: values['allow-empty'] ?? false,
         bgpPort: usage(() => portOrOff('--bgp-port', values['bgp-port'] ?? '179')),
         ...(values['router-id'] ? { routerId: values['router-id'] } : {}),
+        ...((values['node-name'] ?? process.env.FERROLB_NODE_NAME)
+          ? { nodeName: (values['node-name'] ?? process.env.FERROLB_NODE_NAME) as string }
+          : {}),
+        ...usage(() => metricsFlag(values['metrics-addr'])),
       });
     }
     case 'version':
@@ -172,6 +188,10 @@ export function runFerrolb(): void {
         for (const i of startup.issues) console.error(`  error: ${formatIssue(i)}`);
       } else if (e instanceof ComponentStartError || e instanceof LockError) {
         console.error(`ferrolb: ${e.message}`);
+      } else if (e instanceof LogLevelError) {
+        console.error(`ferrolb: ${e.message}`);
+        process.exitCode = 2;
+        return;
       } else if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
         const usage = e instanceof CommandUsageError ? e.usage : USAGE;
         console.error(`ferrolb: ${(e as Error).message}\n${usage}`);

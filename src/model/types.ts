@@ -2,6 +2,7 @@
 // immutable data: validated once, then shared by IPAM, the data plane and the announcers.
 import type { IpRange } from '../net/ip.js';
 import type { BgpObjects } from './bgp.js';
+import type { ClusterSpec } from './cluster.js';
 
 export const GROUP = 'ferrolb.io';
 export const API_VERSION = 'ferrolb.io/v1';
@@ -14,6 +15,7 @@ export const Kind = {
   BGPAdvertisement: 'BGPAdvertisement',
   BFDProfile: 'BFDProfile',
   Community: 'Community',
+  Cluster: 'Cluster',
 } as const;
 
 /** Kinds validated by the BGP subsystem (src/model/bgp.ts) rather than by a JSON Schema here. */
@@ -173,6 +175,8 @@ export interface DesiredState {
   readonly bgp: BgpConfig;
   /** Validated L2Advertisements (absent = none). */
   readonly l2?: readonly L2AdvertisementSpec[];
+  /** The LB nodes sharing addresses (Layer 2 ownership, state sync); absent: this node is alone. */
+  readonly cluster?: ClusterSpec;
   /** The raw objects the snapshot was built from, keyed "Kind/name", for round-trips via the API. */
   readonly objects: ReadonlyMap<string, StoredObject>;
 }

@@ -9,6 +9,7 @@ import { limitIssues } from './limits.js';
 import { runSync, STEP, type Steps } from './steps.js';
 import { parseBgpObjects } from './bgp.js';
 import { L2_KIND, parseL2Advertisements } from './l2.js';
+import { parseClusters } from './cluster.js';
 import {
   BGP_KINDS,
   Kind,
@@ -32,9 +33,10 @@ const SCHEMAS: Record<string, object> = {
   [Kind.LoadBalancer]: loadBalancerObjectSchema,
 };
 
-/** Kinds whose field checks need the whole set (pools, aliases, peers): the shape check is identity only. */
-const SET_KINDS: readonly string[] = [...BGP_KINDS, L2_KIND];
-export const SUPPORTED_KINDS = [...Object.keys(SCHEMAS), ...SET_KINDS];
+/** Kinds whose fields are checked by their own parser (whole set), not by a JSON Schema here. */
+const PARSED_KINDS: readonly string[] = [...BGP_KINDS, Kind.Cluster, L2_KIND];
+
+export const SUPPORTED_KINDS = [...Object.keys(SCHEMAS), ...PARSED_KINDS];
 
 /** "Kind/name" when the object says so; "document N" otherwise. */
 export function objectLabel(o: RawObject, index: number): string {
@@ -72,8 +74,8 @@ export function objectShapeIssues(o: RawObject, index = 0): ConfigIssue[] {
     ];
   }
   const schema = typeof o.kind === 'string' ? SCHEMAS[o.kind] : undefined;
-  // BGP and L2 kinds: field checks need the whole set (aliases, profiles, pools); here only the identity.
-  if (typeof o.kind === 'string' && SET_KINDS.includes(o.kind)) {
+  // BGP, Cluster and L2 kinds: field checks need the whole set (aliases, profiles, pools); here only the identity.
+  if (typeof o.kind === 'string' && PARSED_KINDS.includes(o.kind)) {
     return structuralIssues(
       {
         type: 'object',
@@ -245,6 +247,7 @@ export function* updateDesiredStateSteps(
   const loadBalancers = new Map(prev.loadBalancers);
   let bgpChanged = false;
   let l2Changed = false;
+  let clusterChanged = false;
   for (const label of changed) {
     const s = next.get(label);
     const kind = s ? s.object?.kind : label.slice(0, label.indexOf('/'));
@@ -252,6 +255,7 @@ export function* updateDesiredStateSteps(
     if (++n % STEP === 0) yield;
     if (typeof kind === 'string' && BGP_KINDS.includes(kind)) bgpChanged = true;
     if (kind === L2_KIND) l2Changed = true;
+    if (kind === Kind.Cluster) clusterChanged = true;
     if (!s) {
       if (kind === Kind.LoadBalancer) loadBalancers.delete(label.slice(label.indexOf('/') + 1));
       continue;
@@ -282,8 +286,18 @@ export function* updateDesiredStateSteps(
     issues.push(...r.issues);
     l2 = r.advertisements;
   }
+  let cluster = prev.cluster;
+  if (clusterChanged) {
+    const r = parseClusters([...next.values()].map((x) => x.object).filter((o) => o.kind === Kind.Cluster));
+    issues.push(...r.issues);
+    cluster = r.cluster;
+  }
   if (issues.length > 0) return { issues, warnings };
-  return { state: { pools: prev.pools, loadBalancers, bgp, l2, objects: next }, issues, warnings };
+  return {
+    state: { pools: prev.pools, loadBalancers, bgp, l2, ...(cluster ? { cluster } : {}), objects: next },
+    issues,
+    warnings,
+  };
 }
 
 export function buildDesiredState(stored: readonly StoredObject[]): ValidationResult {
@@ -331,6 +345,7 @@ export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<
   const loadBalancers = new Map<string, LoadBalancerSpec>();
   const bgpRaw: RawObject[] = [];
   const l2Raw: RawObject[] = [];
+  const clusterRaw: RawObject[] = [];
   let n = 0;
   for (const { o, label } of shapeOk) {
     if (++n % STEP === 0) yield;
@@ -341,7 +356,10 @@ export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<
       loadBalancers.set(lb.spec.meta.name, lb.spec);
     } else if (BGP_KINDS.includes(String(o.kind))) bgpRaw.push(o);
     else if (o.kind === L2_KIND) l2Raw.push(o);
+    else if (o.kind === Kind.Cluster) clusterRaw.push(o);
   }
+  const c = parseClusters(clusterRaw);
+  issues.push(...c.issues);
 
   const b = bgpIssues(bgpRaw, poolNames);
   issues.push(...b.issues);
@@ -353,7 +371,14 @@ export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<
   const objects = new Map<string, StoredObject>();
   for (const s of stored) objects.set(objectLabel(s.object, 0), s);
   return {
-    state: { pools: ctx.pools, loadBalancers, bgp, l2: l2.advertisements, objects },
+    state: {
+      pools: ctx.pools,
+      loadBalancers,
+      bgp,
+      l2: l2.advertisements,
+      ...(c.cluster ? { cluster: c.cluster } : {}),
+      objects,
+    },
     issues,
     warnings,
   };

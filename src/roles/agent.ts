@@ -12,7 +12,7 @@ import { StateStore } from '../state/persist.js';
 import { createLogger } from '../shell/log.js';
 import { Runtime } from '../shell/runtime.js';
 import { parseListen, serve } from './run.js';
-import { onOff, parseCommand, portOrOff } from './usage.js';
+import { metricsFlag, onOff, parseCommand, portOrOff } from './usage.js';
 import { loadApiSecurity } from '../shell/auth.js';
 import type { Component } from '../shell/component.js';
 
@@ -27,6 +27,7 @@ export const AGENT_USAGE = `usage: ferrolb agent [flags]
   --api HOST:PORT            read-only REST API (default 127.0.0.1:11111)
   --api-token-file FILE      bearer token for /api/v1 (default $FERROLB_API_TOKEN)
   --insecure-api             allow a non-loopback --api without a token
+  --metrics-addr HOST:PORT   also serve /metrics and /healthz here, no token (default off; the manifests bind [::]:11112)
   --node-name NAME           this node, for externalTrafficPolicy: Local (default $NODE_NAME, else hostname)
   --dataplane on|off  --probes on|off  --bgp-port PORT|off  --router-id A.B.C.D  --keep-forwarding`;
 
@@ -61,6 +62,7 @@ export const AGENT_OPTIONS = {
   'router-id': { type: 'string' },
   'keep-forwarding': { type: 'boolean' },
   'node-name': { type: 'string' },
+  'metrics-addr': { type: 'string' },
 } as const;
 
 export async function agentMain(argv: string[]): Promise<number> {
@@ -78,6 +80,7 @@ export async function agentMain(argv: string[]): Promise<number> {
     bgpPort: portOrOff('--bgp-port', v['bgp-port'] ?? '179'),
     ...(v['router-id'] ? { routerId: v['router-id'] } : {}),
     keepForwarding: v['keep-forwarding'] ?? false,
+    ...metricsFlag(v['metrics-addr']),
   };
   const log = createLogger('ferrolb-agent');
   const security = await loadApiSecurity(
@@ -126,7 +129,9 @@ export async function agentMain(argv: string[]): Promise<number> {
     drain: async () => watch?.stop(),
     stop: async () => watch?.stop(),
   };
-  return serve(runtime, log, serveOpts, {
+  const withNode = { ...serveOpts, nodeName };
+  return serve(runtime, log, withNode, {
+    role: 'agent',
     ...(security.token ? { token: security.token } : {}),
     readOnly: 'the agent serves what Kubernetes says; change the cluster objects instead',
     input: [clusterWatch],

@@ -1,13 +1,18 @@
 // The daemon's subsystems as Components (src/shell/component.ts). Each wraps an existing shell and
 // adds nothing but the lifecycle: what start and stop mean, and whether a failure is retried.
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { ApiServer } from '../api/server.js';
 import type { BgpShell } from '../shell/bgp.js';
+import type { ClusterShell } from '../shell/cluster.js';
 import type { Component } from '../shell/component.js';
 import type { DataplaneShell } from '../shell/dataplane.js';
 import { NetnsLock, StateDirLock } from '../shell/lock.js';
 import type { Runtime } from '../shell/runtime.js';
 import type { SctpShell } from '../shell/sctp.js';
+import { serveMetrics } from '../shell/metrics.js';
 
 export function stateDirLockComponent(dir: string): Component {
   const lock = new StateDirLock(dir);
@@ -73,5 +78,45 @@ export function bgpComponent(shell: BgpShell): Component {
     start: () => shell.start(),
     stop: () => shell.stop(),
     ready: () => shell.speakerDown(),
+  };
+}
+
+/**
+ * Cluster membership (its worker thread): required, so a Cluster this node cannot join (a name not
+ * in it, a missing or short key, an address not on this host) refuses the start with the reason.
+ */
+export function clusterComponent(shell: ClusterShell): Component {
+  return {
+    name: 'cluster',
+    start: () => shell.start(),
+    stop: () => shell.stop(),
+    ready: () => shell.notReady(),
+  };
+}
+
+/**
+ * Prometheus metrics (and /healthz) on their own address (`--metrics-addr`): scrapers and the kubelet
+ * reach it without the API's token. Bound early, so a taken port fails before anything is written.
+ */
+export function metricsComponent(
+  listen: { host: string; port: number },
+  registry: () => Registry,
+  log: Logger,
+): Component {
+  let server: Server | undefined;
+  return {
+    name: 'metrics',
+    startTimeoutMs: 10_000,
+    start: async () => {
+      const m = await serveMetrics(registry(), listen.host, listen.port);
+      server = m.server;
+      log.info({ metrics: `http://${m.address.address}:${m.address.port}/metrics` }, 'metrics');
+    },
+    stop: async () => {
+      const s = server;
+      server = undefined;
+      if (s) await new Promise<void>((r) => s.close(() => r()));
+    },
+    detail: () => ({ listen: `${listen.host}:${listen.port}` }),
   };
 }

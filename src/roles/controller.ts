@@ -5,9 +5,10 @@ import { createLogger } from '../shell/log.js';
 import { DEFAULT_CLASS } from '../k8s/annotations.js';
 import { runController, type ControllerOptions } from '../k8s/controller.js';
 import type { CoreConfig } from '../k8s/core.js';
-import type { Server } from 'node:http';
 import { Gauge } from 'prom-client';
-import { newRegistry, registerCounters, serveMetrics } from '../shell/metrics.js';
+import { newRegistry, registerCounters } from '../shell/metrics.js';
+import { metricsComponent } from './components.js';
+import { registerBuildInfo } from './metrics.js';
 import { parseListen } from './run.js';
 import { durationFlag, parseCommand, UsageError } from './usage.js';
 import { Supervisor, type Component } from '../shell/component.js';
@@ -144,43 +145,32 @@ export async function controllerMain(argv: string[]): Promise<number> {
   else kc.loadFromDefault();
   const log = createLogger('ferrolb-controller');
   let c: ReturnType<typeof runController> | undefined;
-  let metricsServer: Server | undefined;
+  const registry = () => {
+    const reg = newRegistry();
+    registerBuildInfo(reg, 'controller');
+    const help = {
+      reconciles: 'Reconcile passes',
+      apiWrites: 'Writes to the API server',
+      writeConflicts: 'Writes refused with 409 Conflict and retried',
+      writeErrors: 'Writes that failed',
+      events: 'Events recorded',
+      configInvalid: 'Times the configuration was found invalid (the last good one kept serving)',
+    };
+    // Bound before the controller starts: zeros until it runs.
+    const zero = Object.fromEntries(Object.keys(help).map((k) => [k, 0]));
+    registerCounters(reg, 'ferrolb_controller', () => ({ ...zero, ...(c?.metrics ?? {}) }), help);
+    new Gauge({
+      name: 'ferrolb_controller_leader',
+      help: '1 while this replica holds the Lease',
+      registers: [reg],
+      collect() {
+        this.set(c?.isLeader() ? 1 : 0);
+      },
+    });
+    return reg;
+  };
   // The role as components: the metrics endpoint is bound first (a taken port fails before the
   // controller writes anything), then the controller itself.
-  const metrics: Component = {
-    name: 'metrics',
-    start: async () => {
-      if (!metricsListen) return;
-      const reg = newRegistry();
-      const help = {
-        reconciles: 'Reconcile passes',
-        apiWrites: 'Writes to the API server',
-        writeConflicts: 'Writes refused with 409 Conflict and retried',
-        writeErrors: 'Writes that failed',
-        events: 'Events recorded',
-        configInvalid: 'Times the configuration was found invalid (the last good one kept serving)',
-      };
-      // Bound before the controller starts: zeros until it runs.
-      const zero = Object.fromEntries(Object.keys(help).map((k) => [k, 0]));
-      registerCounters(reg, 'ferrolb_controller', () => ({ ...zero, ...(c?.metrics ?? {}) }), help);
-      new Gauge({
-        name: 'ferrolb_controller_leader',
-        help: '1 while this replica holds the Lease',
-        registers: [reg],
-        collect() {
-          this.set(c?.isLeader() ? 1 : 0);
-        },
-      });
-      const m = await serveMetrics(reg, metricsListen.host, metricsListen.port);
-      metricsServer = m.server;
-      log.info({ metrics: `http://${m.address.address}:${m.address.port}/metrics` }, 'metrics');
-    },
-    stop: async () => {
-      const s = metricsServer;
-      metricsServer = undefined;
-      if (s) await new Promise<void>((r) => s.close(() => r()));
-    },
-  };
   const controller: Component = {
     name: 'controller',
     start: async () => {
@@ -191,7 +181,8 @@ export async function controllerMain(argv: string[]): Promise<number> {
       c = undefined;
     },
   };
-  return runRole(new Supervisor([metrics, controller], { log }), log, {
+  const components = [...(metricsListen ? [metricsComponent(metricsListen, registry, log)] : []), controller];
+  return runRole(new Supervisor(components, { log }), log, {
     running: () =>
       log.info({ config: opts.config, leaderElection: opts.leaderElection }, 'controller started'),
   });

@@ -1,19 +1,23 @@
 // Composition root of the serving roles: the standalone daemon (`ferrolb run`) and, through serve(),
 // the Kubernetes agent. Both are a list of components run by one Supervisor (src/shell/component.ts).
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { ApiServer, DEFAULT_API_LIMITS } from '../api/server.js';
 import { StateStore } from '../state/persist.js';
 import { createLogger } from '../shell/log.js';
-import { Runtime, StartupError } from '../shell/runtime.js';
+import { Runtime } from '../shell/runtime.js';
 import { DataplaneShell } from '../shell/dataplane.js';
 import { BgpShell } from '../shell/bgp.js';
 import { SctpShell } from '../shell/sctp.js';
+import { ClusterShell } from '../shell/cluster.js';
 import type { Logger } from 'pino';
 import { newRegistry, registerSnapshotMetrics, registerSourceRangeDrops } from '../shell/metrics.js';
 import { Supervisor, type Component } from '../shell/component.js';
 import {
   apiComponent,
   bgpComponent,
+  clusterComponent,
+  metricsComponent,
   dataplaneComponent,
   netnsLockComponent,
   runtimeComponent,
@@ -22,6 +26,8 @@ import {
 } from './components.js';
 import { loadApiSecurity } from '../shell/auth.js';
 import { runRole } from './role.js';
+export { parseListen } from './usage.js';
+import { registerBuildInfo, registerReloadMetrics, registerServingMetrics, ReloadRecord } from './metrics.js';
 
 /** The nft table the data plane owns (one per network namespace: the kernel lock is named after it). */
 const NFT_TABLE = 'ferrolb';
@@ -46,13 +52,10 @@ export interface DaemonOptions {
   readonly apiMaxConnections?: number;
   /** Accept a config file (start or SIGHUP) that would delete every file-defined object. */
   readonly allowEmpty?: boolean;
-}
-
-export function parseListen(s: string, flag = '--api'): { host: string; port: number } {
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(s);
-  const port = Number(m?.[2]);
-  if (!m || !(port >= 0 && port <= 65535)) throw new StartupError(`${flag}: "${s}" is not HOST:PORT`);
-  return { host: m[1] as string, port };
+  /** This node's name in the Cluster (default: the hostname). */
+  readonly nodeName?: string;
+  /** Also serve /metrics (and /healthz) here, without the API's token (scrapers, kubelet probes). */
+  readonly metricsListen?: { host: string; port: number };
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
@@ -70,12 +73,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     ...(opts.configPath ? { configPath: opts.configPath } : {}),
     ...(opts.allowEmpty ? { allowEmpty: true } : {}),
   });
+  const reloads = new ReloadRecord();
   return serve(runtime, log, opts, {
+    role: 'run',
+    reloads,
     ...(security.token ? { token: security.token } : {}),
     input: [runtimeComponent(runtime)],
     onHup: () => {
       if (!opts.configPath) return log.warn('SIGHUP ignored: no --config file to reload');
-      void runtime.reload();
+      void runtime.reload().then((t) => reloads.record(t.ok));
     },
   });
 }
@@ -90,9 +96,15 @@ export type ServeOptions = Pick<
   | 'routerId'
   | 'keepForwarding'
   | 'apiMaxConnections'
+  | 'nodeName'
+  | 'metricsListen'
 >;
 
 export interface ServeExtra {
+  /** ferrolb_build_info{role}. */
+  role: 'run' | 'agent';
+  /** Outcome of SIGHUP reloads, for the reload metrics (roles without a config file: absent). */
+  reloads?: ReloadRecord;
   token?: string;
   readOnly?: string;
   onHup?: () => void;
@@ -122,8 +134,8 @@ export function defaultMaxConnections(limitsText?: string): number {
  * Every role that serves traffic (`ferrolb run`, `ferrolb agent`) is this list of components, started
  * in order by one Supervisor: locks (state dir, then the kernel table of this network namespace)
  * before anything is touched, the role's input, the API bound before the kernel is, then data
- * plane + probes, SCTP multihoming and BGP. A required component that fails rolls the others back
- * and the process exits non-zero. A new subsystem (L2, cluster sync) is one more entry in the list.
+ * plane + probes, SCTP multihoming, cluster membership (Layer 2 ownership) and BGP. A required
+ * component that fails rolls the others back and the process exits non-zero. A new subsystem (L2, cluster sync) is one more entry in the list.
  */
 export async function serve(
   runtime: Runtime,
@@ -140,6 +152,13 @@ export async function serve(
   });
   // Multihomed SCTP (fullnat + secondary addresses) runs beside the nft data plane, never inside it.
   const sctp = new SctpShell({ runtime, log, kernel: opts.dataplane });
+  // Membership and Layer 2 ownership run on their own thread; this shell only feeds it.
+  const cluster = new ClusterShell({
+    runtime,
+    log,
+    stateDir: opts.stateDir,
+    nodeName: opts.nodeName ?? hostname(),
+  });
   const bgp = new BgpShell({
     runtime,
     log,
@@ -170,6 +189,17 @@ export async function serve(
   registerSnapshotMetrics(metrics, () => runtime.snapshot);
   registerSourceRangeDrops(metrics, () => dataplane.sourceRangeDrops());
   dataplane.registerMetrics(metrics);
+  registerBuildInfo(metrics, extra.role);
+  registerReloadMetrics(metrics, extra.reloads ?? new ReloadRecord());
+  registerServingMetrics(metrics, {
+    snapshot: () => runtime.snapshot,
+    endpointState: (s, a) => runtime.endpointState(s, a),
+    onVerdict: (f) => runtime.on('health', f),
+    bgp: () => bgp.status(),
+    sctp: () => sctp.currentStatus(),
+    counters: () => dataplane.counters(),
+  });
+  cluster.registerMetrics(metrics);
   const api = new ApiServer({
     runtime,
     log,
@@ -185,6 +215,7 @@ export async function serve(
   api.addRoute('bgp', () => bgp.status());
   api.addRoute('sctp', () => sctp.currentStatus());
   api.addRoute('dataplane', () => dataplane.status());
+  api.addRoute('cluster', () => cluster.status());
   api.addRoute('components', () => ({ items: supervisor.status() }));
   let url = '';
   const components: Component[] = [
@@ -194,8 +225,10 @@ export async function serve(
     apiComponent(api, opts.listen, (addr) => {
       url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     }),
+    ...(opts.metricsListen ? [metricsComponent(opts.metricsListen, () => metrics, log)] : []),
     dataplaneComponent(dataplane),
     sctpComponent(sctp),
+    clusterComponent(cluster),
     bgpComponent(bgp),
   ];
   const supervisor = new Supervisor(components, { log });

@@ -31,6 +31,19 @@ export function portOrOff(flag: string, v: string): number | false {
   return n;
 }
 
+/** A HOST:PORT flag (IPv6 hosts in brackets or bare: `[::]:11112`, `:::11112`). */
+export function parseListen(s: string, flag = '--api'): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(s);
+  const port = Number(m?.[2]);
+  if (!m || !(port >= 0 && port <= 65535)) throw new UsageError(`${flag}: "${s}" is not HOST:PORT`);
+  return { host: m[1] as string, port };
+}
+
+/** `--metrics-addr HOST:PORT|off` as an optional field of the role's options. */
+export function metricsFlag(v: string | undefined): { metricsListen?: { host: string; port: number } } {
+  return v === undefined || v === 'off' ? {} : { metricsListen: parseListen(v, '--metrics-addr') };
+}
+
 /** How a command's usage error is reported: the message and that command's usage, exit code 2. */
 export class CommandUsageError extends UsageError {
   constructor(

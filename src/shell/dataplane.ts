@@ -2,7 +2,7 @@
 // is compiled and applied (coalesced: while one apply runs, later changes fold into the next one).
 // Probes run here too, and their verdicts flow back into the runtime's endpoint states.
 import type { Logger } from 'pino';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import {
   Applier,
   type ServiceCounters,
@@ -52,6 +52,8 @@ export class DataplaneShell {
   private lastError: string | undefined;
   /** Drift kinds seen and not yet repaired (carried over a failed apply). */
   private unrepaired = new Set<DriftKind>();
+  /** Kernel writes refused as a whole, and the duration histogram (once metrics are registered). */
+  private readonly applyStats: { failed: number; histogram?: Histogram } = { failed: 0 };
 
   constructor(private readonly opts: DataplaneShellOptions) {
     this.applier = opts.kernel ? (opts.applier ?? new Applier()) : undefined;
@@ -146,6 +148,7 @@ export class DataplaneShell {
                 dataplaneGuards(snap),
               );
           const ms = Math.round(performance.now() - t0);
+          this.applyStats.histogram?.observe(ms / 1000);
           const drift = [...this.unrepaired];
           this.unrepaired.clear();
           if (r.vipsRepaired.length > 0) drift.push('vip');
@@ -190,6 +193,7 @@ export class DataplaneShell {
         this.generationApplied = snap.generation;
         for (const w of this.appliedWaiters.splice(0)) w();
       } catch (err) {
+        this.applyStats.failed++;
         this.lastError = (err as Error).message.slice(0, 300);
         // The kernel keeps the last good table; try again with backoff.
         this.opts.log.error(
@@ -273,6 +277,22 @@ export class DataplaneShell {
       collect() {
         this.reset();
         this.inc(total());
+      },
+    });
+    const stats = this.applyStats;
+    stats.histogram = new Histogram({
+      name: 'ferrolb_dataplane_apply_duration_seconds',
+      help: 'Duration of each kernel write (apply of a new generation or drift repair) that committed',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [r],
+    });
+    new Counter({
+      name: 'ferrolb_dataplane_apply_errors_total',
+      help: 'Kernel writes refused as a whole (the previous rules kept serving; retried with backoff)',
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc(stats.failed);
       },
     });
     const verify = () => this.reconciler?.lastVerify;

@@ -6,9 +6,15 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Snapshot } from '../state/snapshot.js';
 import { poolUsage } from '../ipam/stats.js';
 
+/** prom-client's default families that are gauges named like counters (`promtool check metrics` fails). */
+const GAUGES_NAMED_TOTAL = ['active_handles_total', 'active_requests_total', 'active_resources_total'];
+
 export function newRegistry(): Registry {
   const r = new Registry();
-  collectDefaultMetrics({ register: r, prefix: 'ferrolb_process_' });
+  // ferrolb_process_* (CPU, memory, fds) and ferrolb_nodejs_* (event loop lag, heap, GC).
+  collectDefaultMetrics({ register: r, prefix: 'ferrolb_' });
+  // The same values stay in ferrolb_nodejs_active_{handles,requests,resources} (by type).
+  for (const n of GAUGES_NAMED_TOTAL) r.removeSingleMetric(`ferrolb_nodejs_${n}`);
   return r;
 }
 

@@ -42,7 +42,9 @@ function render(args: string[] = [], chart = CHART): Doc[] {
   assert.equal(r.status, 0, `helm-render ${args.join(' ')} failed:\n${r.stderr}`);
   assert.match(r.stdout, /^---\n# Source: ferrolb\/(templates|crds)\//);
   const docs = parseDocs(r.stdout, 'chart');
-  assert.deepEqual(typeErrors(docs), []);
+  // Prometheus Operator kinds are not in client-node's types; their own test checks their shape.
+  const operator = (d: Doc) => String(d.o.apiVersion).startsWith('monitoring.coreos.com/');
+  assert.deepEqual(typeErrors(docs.filter((d) => !operator(d))), []);
   assert.deepEqual(wiringErrors(docs), []);
   return docs;
 }
@@ -79,6 +81,7 @@ function meaning(args: string[], namespace: string): Obj {
 function comparable(o: Obj): Obj {
   const c = structuredClone(o);
   delete c.metadata.labels;
+  if (c.kind === 'Service') delete c.spec.selector;
   const pod = c.spec?.template;
   if (pod) {
     delete c.spec.selector;
@@ -166,6 +169,59 @@ test('the drift check catches a chart that no longer matches the manifests', { s
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** Which workloads a Service's selector picks, and whether each one has the port it targets. */
+function serviceTargets(docs: Doc[], name: string): string[] {
+  const svc = ofKind(docs, 'Service').find((o) => o.metadata.name === name) as Obj;
+  const port = svc.spec.ports[0].targetPort as string;
+  return workloads(docs)
+    .filter((w) =>
+      Object.entries(svc.spec.selector as Obj).every(([k, v]) => w.spec.template.metadata.labels[k] === v),
+    )
+    .map((w) => {
+      const named = (w.spec.template.spec.containers as Obj[]).some((c) =>
+        (c.ports ?? []).some((p: Obj) => p.name === port),
+      );
+      return `${key(w)}${named ? '' : ` (no port ${port})`}`;
+    })
+    .sort();
+}
+
+test(
+  'the metrics Service reaches the controller and every agent, in the chart and the manifests',
+  { skip },
+  () => {
+    const want = ['DaemonSet/ferrolb-agent', 'Deployment/ferrolb-controller'];
+    assert.deepEqual(serviceTargets(render(), 'ferrolb-metrics'), want);
+    assert.deepEqual(serviceTargets(readManifests(join(ROOT, 'deploy/manifests')), 'ferrolb-metrics'), want);
+    for (const w of workloads(render()))
+      assert.ok(
+        (w.spec.template.spec.containers[0].args as string[]).includes('--metrics-addr=[::]:11112'),
+        `${key(w)} serves its metrics`,
+      );
+  },
+);
+
+test(
+  'metrics.serviceMonitor.enabled adds a ServiceMonitor that selects the metrics Service',
+  { skip },
+  () => {
+    assert.deepEqual(ofKind(render(), 'ServiceMonitor'), []);
+    const docs = render([
+      '--set',
+      'metrics.serviceMonitor.enabled=true',
+      '--set',
+      'metrics.serviceMonitor.labels.release=prom',
+    ]);
+    const [sm] = ofKind(docs, 'ServiceMonitor') as [Obj];
+    assert.equal(sm.apiVersion, 'monitoring.coreos.com/v1');
+    assert.equal(sm.metadata.labels.release, 'prom');
+    const svc = ofKind(docs, 'Service').find((o) => o.metadata.name === 'ferrolb-metrics') as Obj;
+    for (const [k, v] of Object.entries(sm.spec.selector.matchLabels as Obj))
+      assert.equal(svc.metadata.labels[k], v, k);
+    assert.deepEqual(sm.spec.endpoints, [{ port: 'metrics', path: '/metrics', interval: '30s' }]);
+  },
+);
 
 test('another release name, namespace, image and replica count', { skip }, () => {
   const docs = render([

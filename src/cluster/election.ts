@@ -1,0 +1,103 @@
+// Owner election per address (pure). Every node runs it on the same inputs — the candidates, the
+// members it sees, and each member's claims (the addresses it says it owns, carried by its
+// heartbeats) — and gets the same answer:
+//   1. sticky: an address claimed by an eligible member stays with it; claimed by several (a healed
+//      2-node split, a race), the claimant with the highest rendezvous score keeps it;
+//   2. balanced: an unclaimed address goes to the eligible member that owns the fewest addresses,
+//      ties broken by the rendezvous score (addresses visited in sorted order, so every node agrees);
+//   3. no eligible member: no owner.
+// A returning or new member claims nothing, so step 1 keeps every address where it is: zero moves.
+// It only gets addresses nobody holds (new services, or those of a node that died meanwhile).
+import type { L2Candidate } from './contract.js';
+
+export interface ElectionInput {
+  readonly candidates: ReadonlyMap<string, L2Candidate>;
+  /** Nodes that may own addresses now: alive, synced, with quorum (this node included if so). */
+  readonly members: ReadonlySet<string>;
+  /** What each member claims; a member without an entry claims nothing. */
+  readonly claims: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+/** FNV-1a over "address\0node", finalised with a murmur-style mix: the rendezvous score. */
+export function score(address: string, node: string): number {
+  let h = 0x811c9dc5;
+  const feed = (s: string) => {
+    for (let i = 0; i < s.length; i++) {
+      h ^= s.charCodeAt(i);
+      h = Math.imul(h, 0x01000193);
+    }
+  };
+  feed(address);
+  h = Math.imul(h, 0x01000193); // the separator: ("a", "bc") and ("ab", "c") differ
+  feed(node);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The node of `nodes` with the highest score for `address` (names break exact ties). */
+function best(address: string, nodes: readonly string[]): string {
+  let top = nodes[0] as string;
+  let topScore = score(address, top);
+  for (let i = 1; i < nodes.length; i++) {
+    const n = nodes[i] as string;
+    const s = score(address, n);
+    if (s > topScore || (s === topScore && n < top)) {
+      top = n;
+      topScore = s;
+    }
+  }
+  return top;
+}
+
+/** Owner per candidate address (null: no eligible member). */
+export function elect(input: ElectionInput): Map<string, string | null> {
+  const out = new Map<string, string | null>();
+  const load = new Map<string, number>();
+  for (const m of input.members) load.set(m, 0);
+  const open: { address: string; eligible: string[] }[] = [];
+  for (const [address, c] of input.candidates) {
+    const eligible = c.nodes.filter((n) => input.members.has(n));
+    if (eligible.length === 0) {
+      out.set(address, null);
+      continue;
+    }
+    const claimants = eligible.filter((n) => input.claims.get(n)?.has(address));
+    if (claimants.length > 0) {
+      const owner = claimants.length === 1 ? (claimants[0] as string) : best(address, claimants);
+      out.set(address, owner);
+      load.set(owner, (load.get(owner) ?? 0) + 1);
+    } else open.push({ address, eligible });
+  }
+  open.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+  for (const { address, eligible } of open) {
+    let min = Infinity;
+    for (const n of eligible) min = Math.min(min, load.get(n) ?? 0);
+    const owner = best(
+      address,
+      eligible.filter((n) => (load.get(n) ?? 0) === min),
+    );
+    out.set(address, owner);
+    load.set(owner, (load.get(owner) ?? 0) + 1);
+  }
+  return out;
+}
+
+/** The addresses `node` owns in an election result. */
+export function ownedBy(result: ReadonlyMap<string, string | null>, node: string): Set<string> {
+  const s = new Set<string>();
+  for (const [a, o] of result) if (o === node) s.add(a);
+  return s;
+}
+
+/**
+ * Whether a node seeing `alive` nodes (itself included) of `total` may own addresses: a strict
+ * majority with three or more nodes; with one or two nodes always (VRRP-like: a lone survivor of a
+ * pair serves, at the price of a split brain while the pair cannot see each other).
+ */
+export function hasQuorum(alive: number, total: number): boolean {
+  return total <= 2 ? alive >= 1 : alive >= Math.floor(total / 2) + 1;
+}

@@ -1,0 +1,443 @@
+// Cluster membership and ownership as a state machine (pure: time and datagrams are inputs, the
+// datagrams to send are outputs; the worker shell owns the socket and the timers). It keeps each
+// peer's liveness (an authenticated, non-replayed message within deadAfter × interval), the peer's
+// claims (reassembled from its heartbeats), the quorum, and re-runs the election whenever one of
+// those or the candidates change. Its own claims are the election's answer for this node; a change
+// is sent at once (a heartbeat with the full claim set), not at the next tick.
+import type { ClusterNode } from '../model/cluster.js';
+import {
+  ClaimAssembler,
+  cutClaims,
+  decodeClaimsBody,
+  encodeClaimsBody,
+  HeartbeatFlag,
+  type EncodedClaims,
+} from './claims.js';
+import type { CandidateDelta, L2Candidate, OwnedAddresses } from './contract.js';
+import { elect, hasQuorum } from './election.js';
+import { checkReplay, type ReplayState } from './replay.js';
+import { emptyCounters, type ClusterCounters, type ClusterStatus, type MemberStatus } from './status.js';
+import { decode, DROP_REASONS, DropReason, encode, macKey, MsgType } from './wire.js';
+
+export interface MembershipConfig {
+  readonly clusterName: string;
+  readonly self: string;
+  /** Every node of the Cluster, this one included. */
+  readonly nodes: readonly ClusterNode[];
+  readonly intervalMs: number;
+  readonly deadAfter: number;
+  readonly port: number;
+  /** The shared key as in the file (trimmed). */
+  readonly key: Uint8Array;
+}
+
+export interface Datagram {
+  readonly address: string;
+  readonly port: number;
+  readonly data: Buffer;
+}
+
+/** The clocks the core is driven with: monotonic for liveness, wall for what users see. */
+export interface Now {
+  readonly mono: number;
+  readonly wall: number;
+}
+
+interface Peer {
+  node: ClusterNode;
+  replay?: ReplayState;
+  heardMono?: number;
+  heardWall?: number;
+  /** Monotonic time it came alive (first message after being dead or unknown). */
+  aliveSince?: number;
+  alive: boolean;
+  readonly claims: ClaimAssembler;
+  latestVersion?: number;
+  flags: number;
+  intervalMs?: number;
+  wantClaims: boolean;
+  problem?: string;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
+
+export class Membership {
+  private cfg!: MembershipConfig;
+  private key!: Buffer;
+  private readonly peers = new Map<string, Peer>();
+  private seq = 0;
+  private claims: EncodedClaims = cutClaims(0, []);
+  private burstLeft = 0;
+  private rotate = 0;
+  private nextBeat = 0;
+  private synced = false;
+  private quorum = false;
+  /** Start of the current start-up grace: the start, or the last moment without quorum. */
+  private syncFrom: number;
+  private dirty = true;
+  private candidatesKnown = false;
+  private readonly candidates = new Map<string, L2Candidate>();
+  private owners = new Map<string, { owner: string | null; since: number }>();
+  private own: OwnedAddresses = new Map();
+  /** Bumped whenever `own` changes: the shell tells the announcer. */
+  ownedVersion = 0;
+  private readonly counters: Mutable<ClusterCounters> = emptyCounters(
+    DROP_REASONS,
+  ) as Mutable<ClusterCounters>;
+
+  constructor(
+    cfg: MembershipConfig,
+    readonly bootId: number,
+    startedMono: number,
+  ) {
+    this.syncFrom = startedMono;
+    this.reconfigure(cfg);
+  }
+
+  /** A new Cluster spec (nodes added or removed, interval, key): peers that stay keep their state. */
+  reconfigure(cfg: MembershipConfig): void {
+    this.cfg = cfg;
+    this.key = macKey(cfg.key, cfg.clusterName);
+    const names = new Set(cfg.nodes.map((n) => n.name));
+    for (const name of this.peers.keys()) if (!names.has(name)) this.peers.delete(name);
+    for (const node of cfg.nodes) {
+      if (node.name === cfg.self) continue;
+      const p = this.peers.get(node.name);
+      if (p) p.node = node;
+      else
+        this.peers.set(node.name, {
+          node,
+          alive: false,
+          claims: new ClaimAssembler(),
+          flags: 0,
+          wantClaims: false,
+        });
+    }
+    this.dirty = true;
+  }
+
+  setCandidates(delta: CandidateDelta, full: boolean): void {
+    if (full) this.candidates.clear();
+    for (const a of delta.remove) this.candidates.delete(a);
+    for (const c of delta.upsert) this.candidates.set(c.address, c);
+    this.candidatesKnown = true;
+    this.dirty = true;
+  }
+
+  owned(): OwnedAddresses {
+    return this.own;
+  }
+
+  allCandidates(): ReadonlyMap<string, L2Candidate> {
+    return this.candidates;
+  }
+
+  private get deadAfterMs(): number {
+    return this.cfg.deadAfter * this.cfg.intervalMs;
+  }
+
+  /** One datagram in; returns datagrams to send at once (a peer asked for our claims). */
+  receive(data: Uint8Array, from: { address: string; port: number }, now: Now): Datagram[] {
+    const d = decode(this.key, data);
+    if (!d.ok) {
+      this.counters.drops[d.reason]++;
+      if (d.reason === DropReason.Version) {
+        const p = [...this.peers.values()].find((x) => x.node.address === from.address);
+        if (p) p.problem = `${from.address}: ${d.detail}`;
+      }
+      return [];
+    }
+    const m = d.msg;
+    if (m.sender === this.cfg.self) {
+      this.counters.drops[DropReason.Self]++;
+      return [];
+    }
+    const p = this.peers.get(m.sender);
+    if (!p) {
+      this.counters.drops[DropReason.UnknownNode]++;
+      return [];
+    }
+    if (m.type !== MsgType.Heartbeat && m.type !== MsgType.Claims) {
+      this.counters.drops[DropReason.UnknownType]++;
+      return [];
+    }
+    let body;
+    try {
+      body = decodeClaimsBody(m.body);
+    } catch {
+      this.counters.drops[DropReason.Malformed]++;
+      return [];
+    }
+    const r = checkReplay(p.replay, m.bootId, m.seq);
+    if (!r.accept) {
+      this.counters.drops[DropReason.Replay]++;
+      return [];
+    }
+    p.replay = r.next;
+    if (m.type === MsgType.Heartbeat) this.counters.heartbeatsReceived++;
+    else this.counters.claimsReceived++;
+    // What a restarted peer, or one coming back from the dead, claimed before is void.
+    if (r.newBoot || !p.alive) {
+      p.claims.reset();
+      p.latestVersion = undefined;
+      if (!p.alive) p.aliveSince = now.mono;
+      p.alive = true;
+      this.dirty = true;
+    }
+    if (body.flags & HeartbeatFlag.Leaving) {
+      // A clean stop: no need to wait for three missed heartbeats.
+      p.alive = false;
+      p.claims.reset();
+      p.latestVersion = undefined;
+      this.dirty = true;
+      return [];
+    }
+    p.heardMono = now.mono;
+    p.heardWall = now.wall;
+    delete p.problem;
+    if (p.flags !== body.flags) this.dirty = true;
+    p.flags = body.flags;
+    p.intervalMs = body.intervalMs;
+    p.latestVersion = body.summary.version;
+    if (p.claims.offer(body.summary, body.index, body.addresses)) this.dirty = true;
+    if (body.flags & HeartbeatFlag.WantClaims && !p.wantClaims) {
+      p.wantClaims = true;
+      return this.claimsTo(p, -1);
+    }
+    if (!(body.flags & HeartbeatFlag.WantClaims)) p.wantClaims = false;
+    return [];
+  }
+
+  /** Timers: deaths, the election when something changed, heartbeats when due. */
+  tick(now: Now): Datagram[] {
+    for (const p of this.peers.values())
+      if (p.alive && now.mono - (p.heardMono ?? 0) > this.deadAfterMs) {
+        p.alive = false;
+        this.dirty = true;
+      }
+    // Without quorum the view of who is dead may be stale by the time it returns: a node that
+    // regains quorum syncs again (one dead interval, every live peer's claims) before it decides.
+    if (!this.quorum) this.syncFrom = now.mono;
+    if (!this.synced && this.syncedNow(now)) {
+      this.synced = true;
+      this.dirty = true;
+    }
+    if (this.dirty) this.settle(now);
+    if (now.mono < this.nextBeat) return [];
+    this.nextBeat = now.mono + this.cfg.intervalMs;
+    return this.heartbeats();
+  }
+
+  /**
+   * Ownership is decided only after one dead interval (every live peer has been heard by then) and
+   * once every live peer's claims are known: a starting node must not take what others hold.
+   */
+  private syncedNow(now: Now): boolean {
+    if (!this.candidatesKnown || now.mono - this.syncFrom < this.deadAfterMs) return false;
+    for (const p of this.peers.values()) if (p.alive && !p.claims.upToDate(p.latestVersion)) return false;
+    return true;
+  }
+
+  private settle(now: Now): void {
+    this.dirty = false;
+    const total = this.cfg.nodes.length;
+    const alive = [...this.peers.values()].filter((p) => p.alive);
+    this.quorum = hasQuorum(alive.length + 1, total);
+    if (!this.quorum) this.synced = false;
+    // A peer that just came back (or restarted) has not told us its claims yet: until it has (or
+    // one dead interval passed), deciding would hand out addresses it may hold. Keep what we have.
+    if (
+      this.quorum &&
+      alive.some((p) => !p.claims.current && now.mono - (p.aliveSince ?? 0) < this.deadAfterMs)
+    ) {
+      this.dirty = true;
+      return;
+    }
+    const members = new Set<string>();
+    const claims = new Map<string, ReadonlySet<string>>();
+    if (this.synced && this.quorum) {
+      members.add(this.cfg.self);
+      claims.set(this.cfg.self, new Set(this.own.keys()));
+      for (const p of alive) {
+        const c = p.claims.current;
+        if (!c || !(p.flags & HeartbeatFlag.Quorum)) continue;
+        members.add(p.node.name);
+        claims.set(p.node.name, c);
+      }
+    }
+    this.counters.elections++;
+    const result = elect({ candidates: this.candidates, members, claims });
+    const owners = new Map<string, { owner: string | null; since: number }>();
+    const own = new Map<string, readonly string[]>();
+    let changed = this.own.size !== 0 && result.size === 0;
+    for (const [a, owner] of result) {
+      const prev = this.owners.get(a);
+      if (prev && prev.owner === owner) owners.set(a, prev);
+      else {
+        owners.set(a, { owner, since: now.wall });
+        if (prev) this.counters.ownerChanges++;
+      }
+      if (owner === this.cfg.self) {
+        const ifs = this.candidates.get(a)?.interfaces ?? [];
+        own.set(a, ifs);
+        if (this.own.get(a) !== ifs) changed = true;
+      }
+    }
+    if (own.size !== this.own.size) changed = true;
+    this.owners = owners;
+    if (!changed) return;
+    const claimsChanged =
+      own.size !== this.claims.addresses.length || this.claims.addresses.some((a) => !own.has(a));
+    this.own = own;
+    this.ownedVersion++;
+    if (claimsChanged) {
+      this.claims = cutClaims(this.claims.summary.version + 1, own.keys());
+      // The new set goes out now, and in full with the next heartbeats too (a lost chunk).
+      this.burstLeft = 3;
+      this.nextBeat = 0;
+    }
+  }
+
+  private flags(): number {
+    let f = 0;
+    if (this.synced) f |= HeartbeatFlag.Synced;
+    if (this.quorum) f |= HeartbeatFlag.Quorum;
+    for (const p of this.peers.values())
+      if (p.alive && !p.claims.upToDate(p.latestVersion)) f |= HeartbeatFlag.WantClaims;
+    return f;
+  }
+
+  private message(type: number, flags: number, index: number, to: Peer): Datagram {
+    const body = encodeClaimsBody({
+      flags,
+      intervalMs: this.cfg.intervalMs,
+      summary: this.claims.summary,
+      index,
+      addresses: this.claims.chunks[index] ?? [],
+    });
+    const data = encode(this.key, {
+      type,
+      sender: this.cfg.self,
+      bootId: this.bootId,
+      seq: ++this.seq,
+      body,
+    });
+    if (type === MsgType.Heartbeat) this.counters.heartbeatsSent++;
+    else this.counters.claimsSent++;
+    return { address: to.node.address, port: this.cfg.port, data };
+  }
+
+  /** Every chunk but `except` as Claims messages to one peer. */
+  private claimsTo(p: Peer, except: number): Datagram[] {
+    const out: Datagram[] = [];
+    const flags = this.flags();
+    for (let i = 0; i < this.claims.summary.chunks; i++)
+      if (i !== except) out.push(this.message(MsgType.Claims, flags, i, p));
+    return out;
+  }
+
+  private heartbeats(): Datagram[] {
+    const out: Datagram[] = [];
+    const flags = this.flags();
+    const index = this.rotate++ % this.claims.summary.chunks;
+    const burst = this.burstLeft > 0;
+    if (burst) this.burstLeft--;
+    for (const p of this.peers.values()) {
+      out.push(this.message(MsgType.Heartbeat, flags, index, p));
+      if ((burst || p.wantClaims) && this.claims.summary.chunks > 1) out.push(...this.claimsTo(p, index));
+    }
+    return out;
+  }
+
+  /**
+   * A clean stop: owns nothing from now on, and tells every peer (twice, for a lost datagram) so
+   * they take its addresses over at once instead of after deadAfter heartbeats.
+   */
+  leave(): Datagram[] {
+    this.own = new Map();
+    this.ownedVersion++;
+    this.claims = cutClaims(this.claims.summary.version + 1, []);
+    const out: Datagram[] = [];
+    for (let i = 0; i < 2; i++)
+      for (const p of this.peers.values())
+        out.push(this.message(MsgType.Heartbeat, HeartbeatFlag.Leaving, 0, p));
+    return out;
+  }
+
+  status(now: Now): ClusterStatus {
+    const total = this.cfg.nodes.length;
+    const alive = 1 + [...this.peers.values()].filter((p) => p.alive).length;
+    const members: MemberStatus[] = this.cfg.nodes.map((n) => {
+      if (n.name === this.cfg.self)
+        return {
+          name: n.name,
+          address: n.address,
+          state: 'self',
+          bootId: this.bootId,
+          synced: this.synced,
+          quorum: this.quorum,
+          claims: this.claims.summary.count,
+          claimsVersion: this.claims.summary.version,
+        };
+      const p = this.peers.get(n.name) as Peer;
+      return {
+        name: n.name,
+        address: n.address,
+        state: p.alive ? 'alive' : p.heardMono === undefined ? 'unknown' : 'dead',
+        ...(p.heardWall !== undefined
+          ? { lastHeartbeat: p.heardWall, lastHeartbeatAgoMs: Math.max(0, now.mono - (p.heardMono ?? 0)) }
+          : {}),
+        ...(p.replay ? { bootId: p.replay.bootId } : {}),
+        ...(p.heardMono !== undefined
+          ? {
+              synced: Boolean(p.flags & HeartbeatFlag.Synced),
+              quorum: Boolean(p.flags & HeartbeatFlag.Quorum),
+            }
+          : {}),
+        ...(p.claims.current ? { claims: p.claims.current.size, claimsVersion: p.claims.version } : {}),
+        ...(p.intervalMs !== undefined && p.intervalMs !== this.cfg.intervalMs
+          ? { intervalMs: p.intervalMs }
+          : {}),
+        ...(p.problem ? { problem: p.problem } : {}),
+      };
+    });
+    const owners = [...this.owners]
+      .map(([address, o]) => ({
+        address,
+        owner: o.owner,
+        since: o.since,
+        nodes: this.candidates.get(address)?.nodes ?? [],
+      }))
+      .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+    return {
+      configured: true,
+      name: this.cfg.clusterName,
+      self: this.cfg.self,
+      running: true,
+      bootId: this.bootId,
+      heartbeatIntervalMs: this.cfg.intervalMs,
+      deadAfter: this.cfg.deadAfter,
+      port: this.cfg.port,
+      synced: this.synced,
+      quorum: { have: this.quorum, alive, needed: total <= 2 ? 1 : Math.floor(total / 2) + 1, total },
+      members,
+      owners,
+      owned: this.own.size,
+      counters: this.countersNow(),
+    };
+  }
+
+  countersNow(): ClusterCounters {
+    return { ...this.counters, drops: { ...this.counters.drops } };
+  }
+
+  /** Small summary for metrics: members up and quorum. */
+  summary(): { membersUp: number; quorum: boolean; synced: boolean; owned: number } {
+    return {
+      membersUp: 1 + [...this.peers.values()].filter((p) => p.alive).length,
+      quorum: this.quorum,
+      synced: this.synced,
+      owned: this.own.size,
+    };
+  }
+}

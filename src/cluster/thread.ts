@@ -1,0 +1,163 @@
+// Main-side handle of the membership worker (worker.ts): posts configuration and candidate deltas,
+// asks for status, and keeps the latest summary for metrics. A worker that dies is restarted by the
+// supervisor and gets the configuration and every candidate again; its new boot id makes peers
+// drop its old claims (it starts with none, so it takes nothing back).
+import { WorkerSupervisor } from '../threads/supervisor.js';
+import type { CandidateDelta, L2Candidate } from './contract.js';
+import {
+  parseFromCluster,
+  type ClusterSummary,
+  type FromCluster,
+  type ToCluster,
+  type WorkerConfig,
+} from './protocol.js';
+import type { ClusterStatus } from './status.js';
+
+export interface ClusterThreadEvents {
+  readonly log: (level: 'info' | 'warn' | 'error', msg: string) => void;
+  readonly owned?: (owned: number, added: readonly string[], removed: readonly string[]) => void;
+}
+
+const STATUS_TIMEOUT_MS = 3000;
+const START_TIMEOUT_MS = 10_000;
+
+export class ClusterThread {
+  private readonly sup: WorkerSupervisor<ToCluster, unknown>;
+  private config: WorkerConfig | undefined;
+  private readonly candidates = new Map<string, L2Candidate>();
+  private nextId = 1;
+  private readonly waiting = new Map<number, (s: ClusterStatus | undefined) => void>();
+  private startWait: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  private started = false;
+  summary: ClusterSummary | undefined;
+  bootId: number | undefined;
+  /** Why the thread is not running (it died and restarts), or undefined. */
+  down: string | undefined;
+
+  constructor(private readonly events: ClusterThreadEvents) {
+    this.sup = new WorkerSupervisor<ToCluster, unknown>({
+      name: 'cluster',
+      url: new URL('./worker.js', import.meta.url),
+      workerData: () => undefined,
+      onMessage: (m) => this.onMessage(parseFromCluster(m)),
+      onStart: (restart) => {
+        if (restart === 0 || !this.config) return;
+        this.sup.post({ type: 'config', config: this.config });
+        this.sup.post({
+          type: 'candidates',
+          delta: { upsert: [...this.candidates.values()], remove: [] },
+          full: true,
+        });
+      },
+      onExit: (x) => {
+        this.down = `cluster thread exited (${x.error ?? `code ${x.code}`}); restart ${x.restarts} in ${x.restartInMs} ms`;
+        this.summary = undefined;
+        this.events.log('error', this.down);
+        for (const w of this.waiting.values()) w(undefined);
+        this.waiting.clear();
+        this.startWait?.reject(new Error(this.down));
+        this.startWait = undefined;
+      },
+      stopMessage: { type: 'stop' },
+      stopGraceMs: 3000,
+    });
+  }
+
+  /** Starts the worker with its first configuration; resolves once its socket is bound. */
+  start(config: WorkerConfig, candidates: CandidateDelta): Promise<void> {
+    this.config = config;
+    this.apply(candidates, true);
+    const p = new Promise<void>((resolve, reject) => {
+      this.startWait = { resolve, reject };
+      const t = setTimeout(
+        () => reject(new Error(`cluster thread did not start in ${START_TIMEOUT_MS} ms`)),
+        START_TIMEOUT_MS,
+      );
+      t.unref();
+    });
+    this.sup.start();
+    this.sup.post({ type: 'config', config });
+    this.sup.post({
+      type: 'candidates',
+      delta: { upsert: [...this.candidates.values()], remove: [] },
+      full: true,
+    });
+    return p;
+  }
+
+  reconfigure(config: WorkerConfig): void {
+    this.config = config;
+    this.sup.post({ type: 'config', config });
+  }
+
+  /** Posts a delta (nothing when empty). */
+  update(delta: CandidateDelta): void {
+    if (delta.upsert.length === 0 && delta.remove.length === 0) return;
+    this.apply(delta, false);
+    this.sup.post({ type: 'candidates', delta, full: false });
+  }
+
+  private apply(delta: CandidateDelta, full: boolean): void {
+    if (full) this.candidates.clear();
+    for (const a of delta.remove) this.candidates.delete(a);
+    for (const c of delta.upsert) this.candidates.set(c.address, c);
+  }
+
+  /** A fresh status from the worker (undefined when it is down or does not answer in time). */
+  status(): Promise<ClusterStatus | undefined> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.waiting.delete(id);
+        resolve(undefined);
+      }, STATUS_TIMEOUT_MS);
+      t.unref();
+      this.waiting.set(id, (s) => {
+        clearTimeout(t);
+        resolve(s);
+      });
+      if (!this.sup.post({ type: 'status', id })) {
+        this.waiting.delete(id);
+        clearTimeout(t);
+        resolve(undefined);
+      }
+    });
+  }
+
+  stop(): Promise<void> {
+    return this.sup.stop();
+  }
+
+  private onMessage(m: FromCluster): void {
+    switch (m.type) {
+      case 'started':
+        this.bootId = m.bootId;
+        this.down = undefined;
+        this.started = true;
+        this.startWait?.resolve();
+        this.startWait = undefined;
+        break;
+      case 'status':
+        this.waiting.get(m.id)?.(m.status);
+        this.waiting.delete(m.id);
+        break;
+      case 'summary':
+        this.summary = m.summary;
+        break;
+      case 'owned':
+        this.events.owned?.(m.owned, m.added, m.removed);
+        break;
+      case 'log':
+        this.events.log(m.level, m.msg);
+        break;
+      case 'error':
+        if (!this.started && this.startWait) {
+          this.startWait.reject(new Error(m.message));
+          this.startWait = undefined;
+        } else this.events.log('error', `cluster thread: ${m.message}`);
+        break;
+      case 'stopped':
+        break;
+    }
+  }
+}

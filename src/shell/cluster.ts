@@ -1,0 +1,262 @@
+// Cluster membership on the main thread: follows the snapshot's Cluster object (start, reconfigure,
+// stop the membership worker), checks this node's name and the key file, and turns snapshots into
+// Layer 2 candidate deltas for the worker. Nothing here is on the failover path: the worker detects
+// deaths, elects and announces on its own.
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { candidateSource, type CandidateSource } from '../cluster/candidates.js';
+import type { WorkerConfig } from '../cluster/protocol.js';
+import type { ClusterStatus } from '../cluster/status.js';
+import { ClusterThread } from '../cluster/thread.js';
+import { DROP_REASONS } from '../cluster/wire.js';
+import { clusterKeyIssue, nodeNameIssue, trimKey, type ClusterSpec } from '../model/cluster.js';
+import { formatIssue, type ConfigIssue } from '../model/issues.js';
+import { StartupError, type Runtime } from './runtime.js';
+
+export interface ClusterShellOptions {
+  readonly runtime: Runtime;
+  readonly log: Logger;
+  readonly stateDir: string;
+  /** This node's name in the Cluster (`--node-name`, default the hostname). */
+  readonly nodeName: string;
+  readonly source?: CandidateSource;
+}
+
+class ClusterConfigError extends Error {
+  constructor(readonly issue: ConfigIssue) {
+    super(formatIssue(issue));
+    this.name = 'ClusterConfigError';
+  }
+}
+
+export class ClusterShell {
+  private thread: ClusterThread | undefined;
+  private spec: ClusterSpec | undefined;
+  private key: Uint8Array | undefined;
+  private error: string | undefined;
+  private source: CandidateSource;
+  private pending: ReturnType<typeof setImmediate> | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private readonly onSnapshot = (): void => this.schedule();
+
+  constructor(private readonly opts: ClusterShellOptions) {
+    this.source = opts.source ?? candidateSource();
+  }
+
+  /** At start a Cluster this node cannot join (name, key) refuses the start, naming field and value. */
+  async start(): Promise<void> {
+    const spec = this.opts.runtime.snapshot.state.cluster;
+    if (spec) {
+      try {
+        await this.converge(spec);
+      } catch (e) {
+        if (e instanceof ClusterConfigError)
+          throw new StartupError('cluster configuration refused', [e.issue]);
+        throw e;
+      }
+    }
+    this.opts.runtime.on('snapshot', this.onSnapshot);
+  }
+
+  private schedule(): void {
+    if (this.pending || this.stopped) return;
+    this.pending = setImmediate(() => {
+      this.pending = undefined;
+      this.queue = this.queue.then(() => this.sync());
+    });
+  }
+
+  /** A later change that cannot be used keeps the last good cluster running and says why. */
+  private async sync(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      await this.converge(this.opts.runtime.snapshot.state.cluster);
+      this.error = undefined;
+    } catch (e) {
+      this.error = e instanceof Error ? e.message : String(e);
+      this.opts.log.error(
+        { err: this.error },
+        'cluster change refused; the last good cluster configuration keeps running',
+      );
+    }
+  }
+
+  private async readKey(spec: ClusterSpec): Promise<Uint8Array> {
+    const content = await readFile(spec.authKeyFile).then(
+      (b) => new Uint8Array(b),
+      (e: NodeJS.ErrnoException) => ({ error: e.code === 'ENOENT' ? 'no such file' : e.message }),
+    );
+    const issue = clusterKeyIssue(spec, content);
+    if (issue) throw new ClusterConfigError(issue);
+    return new Uint8Array(trimKey(content as Uint8Array));
+  }
+
+  private async converge(spec: ClusterSpec | undefined): Promise<void> {
+    if (!spec) {
+      if (this.thread) {
+        this.opts.log.info(
+          { cluster: this.spec?.name },
+          'cluster removed from the configuration; leaving it',
+        );
+        const t = this.thread;
+        this.thread = undefined;
+        this.spec = undefined;
+        this.source = this.opts.source ?? candidateSource();
+        await t.stop();
+      }
+      return;
+    }
+    const issue = nodeNameIssue(spec, this.opts.nodeName);
+    if (issue) throw new ClusterConfigError(issue);
+    // The key is re-read when the Cluster changes (a rotated key: change the object, then SIGHUP).
+    const key = spec === this.spec && this.key ? this.key : await this.readKey(spec);
+    const config: WorkerConfig = {
+      cluster: spec,
+      self: this.opts.nodeName,
+      key,
+      stateDir: this.opts.stateDir,
+    };
+    const delta = this.source.update(this.opts.runtime.snapshot, spec, this.opts.nodeName);
+    if (!this.thread) {
+      const thread = new ClusterThread({
+        log: (level, msg) => this.opts.log[level]({ subsystem: 'cluster' }, msg),
+        owned: (owned, added, removed) =>
+          this.opts.log.info(
+            {
+              owned,
+              added: added.slice(0, 20),
+              removed: removed.slice(0, 20),
+              addedCount: added.length,
+              removedCount: removed.length,
+            },
+            'cluster: owned addresses changed',
+          ),
+      });
+      await thread.start(config, delta).catch(async (e: unknown) => {
+        await thread.stop();
+        throw new StartupError(`cluster membership cannot start on this node: ${(e as Error).message}`);
+      });
+      this.thread = thread;
+      this.opts.log.info(
+        {
+          cluster: spec.name,
+          node: this.opts.nodeName,
+          nodes: spec.nodes.length,
+          heartbeatMs: spec.heartbeatIntervalMs,
+          bootId: thread.bootId,
+        },
+        'cluster membership started',
+      );
+    } else {
+      if (spec !== this.spec || key !== this.key) this.thread.reconfigure(config);
+      this.thread.update(delta);
+    }
+    this.spec = spec;
+    this.key = key;
+  }
+
+  /** Why the component is not ready: the membership thread is down (restarting). */
+  notReady(): string | undefined {
+    return this.thread?.down;
+  }
+
+  async status(): Promise<ClusterStatus> {
+    const base = {
+      configured: this.spec !== undefined,
+      ...(this.error ? { error: this.error } : {}),
+    };
+    if (!this.thread) return { ...base, running: false, members: [], owners: [], owned: 0 };
+    const st = await this.thread.status();
+    if (!st)
+      return {
+        ...base,
+        name: this.spec?.name,
+        self: this.opts.nodeName,
+        running: false,
+        error: this.thread.down ?? 'the cluster thread did not answer',
+        members: [],
+        owners: [],
+        owned: 0,
+      };
+    return { ...st, ...base };
+  }
+
+  registerMetrics(r: Registry): void {
+    const summary = () => this.thread?.summary;
+    type S = NonNullable<ReturnType<typeof summary>>;
+    const counter = (name: string, help: string, read: (s: S) => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [r],
+        collect() {
+          this.reset();
+          const s = summary();
+          if (s) this.inc(read(s));
+        },
+      });
+    const gauge = (name: string, help: string, read: (s: S) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [r],
+        collect() {
+          const s = summary();
+          this.set(s ? read(s) : 0);
+        },
+      });
+    counter(
+      'ferrolb_cluster_heartbeats_sent_total',
+      'Membership heartbeats sent (to all peers)',
+      (s) => s.counters.heartbeatsSent,
+    );
+    counter(
+      'ferrolb_cluster_heartbeats_received_total',
+      'Authenticated membership heartbeats received',
+      (s) => s.counters.heartbeatsReceived,
+    );
+    counter(
+      'ferrolb_cluster_claims_sent_total',
+      'Extra claim chunks sent (large owned sets, peers catching up)',
+      (s) => s.counters.claimsSent,
+    );
+    counter(
+      'ferrolb_cluster_owner_changes_total',
+      'Address owner changes this node has seen',
+      (s) => s.counters.ownerChanges,
+    );
+    gauge(
+      'ferrolb_cluster_members_up',
+      'Cluster nodes this node sees alive, itself included',
+      (s) => s.membersUp,
+    );
+    gauge(
+      'ferrolb_cluster_quorum',
+      '1 when this node sees a majority of the cluster (it may own addresses)',
+      (s) => (s.quorum ? 1 : 0),
+    );
+    gauge('ferrolb_cluster_owned_addresses', 'Addresses this node owns (announces)', (s) => s.owned);
+    new Counter({
+      name: 'ferrolb_cluster_dropped_messages_total',
+      help: 'Membership datagrams dropped, by reason (auth: wrong key; replay; version: another wire version; ...)',
+      labelNames: ['reason'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const s = summary();
+        for (const reason of DROP_REASONS) this.inc({ reason }, s?.counters.drops[reason] ?? 0);
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.pending) clearImmediate(this.pending);
+    this.opts.runtime.off('snapshot', this.onSnapshot);
+    await this.queue;
+    await this.thread?.stop();
+    this.thread = undefined;
+  }
+}
