@@ -129,9 +129,14 @@ export class KernelAnnouncer implements Announcer {
     return (this.opts.now ?? Date.now)();
   }
 
-  /** Creates the table (keeping set contents), reads the kernel, starts the timers. */
-  async start(): Promise<void> {
-    if (this.started) return;
+  /** Creates the tables (keeping set contents), reads the kernel, starts the timers (also on first use). */
+  start(): Promise<void> {
+    this.starting ??= this.startOnce();
+    return this.starting;
+  }
+  private starting: Promise<void> | undefined;
+
+  private async startOnce(): Promise<void> {
     this.started = true;
     await this.reread(true);
     const every = this.opts.reconcileMs ?? 2000;
@@ -160,6 +165,7 @@ export class KernelAnnouncer implements Announcer {
 
   async candidates(all: ReadonlyMap<string, L2Candidate>): Promise<void> {
     this.cands = new Map([...all].map(([a, c]) => [canon(a), c]));
+    if (!this.started) return this.start();
     await this.schedule(false);
   }
 
@@ -173,6 +179,7 @@ export class KernelAnnouncer implements Announcer {
       }
     for (const a of next.keys()) if (!this.held.has(a)) this.held.set(a, { since: t, announced: new Set() });
     this.owned = next;
+    if (!this.started) return this.start();
     await this.schedule(false);
   }
 

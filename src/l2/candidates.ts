@@ -14,7 +14,7 @@
 // L2CandidateIndex is the O(change) form: a snapshot that changes a few services re-derives those
 // services' addresses only; a change of pools, advertisements or nodes re-derives everything.
 import type { CandidateDelta, L2Candidate } from '../cluster/contract.js';
-import type { Allocation } from '../ipam/allocator.js';
+import type { Allocation, ServiceStatus } from '../ipam/allocator.js';
 import { anySelectorMatches, selectorMatches } from '../model/labels.js';
 import { advertisedPools, type L2AdvertisementSpec } from '../model/l2.js';
 import { poolContaining } from '../model/pools.js';
@@ -32,6 +32,8 @@ export interface ClusterNode {
 export interface CandidateInput {
   readonly state: Pick<DesiredState, 'pools' | 'loadBalancers' | 'l2'>;
   readonly allocations: ReadonlyMap<string, Allocation>;
+  /** When given, only services whose phase is Allocated are announced (pending ones are not served). */
+  readonly status?: ReadonlyMap<string, ServiceStatus>;
   /** The Cluster's members (all of them, alive or not: eligibility must not depend on liveness). */
   readonly nodes: readonly ClusterNode[];
   /** This node's name (whose interfaces `interfaces` lists). */
@@ -62,6 +64,7 @@ interface Contribution {
 interface ServiceMemo {
   readonly spec: LoadBalancerSpec;
   readonly alloc: Allocation | undefined;
+  readonly st: ServiceStatus | undefined;
   readonly out: ReadonlyMap<string, Contribution>;
 }
 
@@ -186,11 +189,13 @@ export class L2CandidateIndex {
       }
     for (const [name, spec] of input.state.loadBalancers) {
       const alloc = input.allocations.get(name);
+      const st = input.status?.get(name);
       const memo = this.services.get(name);
-      if (!fresh && memo && memo.spec === spec && memo.alloc === alloc) continue;
+      if (!fresh && memo && memo.spec === spec && memo.alloc === alloc && memo.st === st) continue;
       if (memo) drop(name, memo);
-      const out = serviceContributions(ctx, spec, alloc);
-      this.services.set(name, { spec, alloc, out });
+      const served = !input.status || st?.phase === 'Allocated';
+      const out = serviceContributions(ctx, spec, served ? alloc : undefined);
+      this.services.set(name, { spec, alloc, st, out });
       for (const [a, contribution] of out) {
         touched.add(a);
         let m = this.byAddress.get(a);
