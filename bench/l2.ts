@@ -2,7 +2,7 @@
 // fastest advert, 10 ms) on the same topology in the same run.
 //
 // Topology: a switch namespace (bridge), a client, a backend (TCP server) and 3 LB namespaces. The
-// client opens a new TCP connection to the service address every 10 ms (100 ms connect timeout).
+// client opens a new TCP connection to the service address every 10 ms (250 ms idle timeout: a loaded 2-core machine answers late).
 // A run: the owner NODE dies — its process is SIGKILLed and its link goes down at the same instant
 // (a dead process alone leaves a kernel that still answers and forwards, which is not a failure of
 // the node) — and we measure the time to the first successful new connection. Then the node comes
@@ -52,7 +52,7 @@ const figures = (samples: number[], moves?: number): FailoverFigures => ({
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-class Bed {
+export class Bed {
   readonly t = new Topology();
   readonly net = `10.${180 + (parseInt(this.t.id.slice(0, 2), 16) % 40)}.${parseInt(this.t.id.slice(2, 4), 16)}`;
   sw = '';
@@ -95,7 +95,7 @@ class Bed {
   prober(address: string, port: number): { ok: number[]; proc: ChildProcess } {
     const proc = this.t.spawn(this.client, process.execPath, [
       '-e',
-      `const net=require('net');const go=()=>{const t=Date.now();const s=net.connect({host:${JSON.stringify(address)},port:${port},timeout:100});` +
+      `const net=require('net');const go=()=>{const t=Date.now();const s=net.connect({host:${JSON.stringify(address)},port:${port},timeout:250});` +
         `let done=false;const next=()=>{if(done)return;done=true;s.destroy();setTimeout(go,10)};` +
         `s.on('data',()=>{console.log('ok '+Date.now());next()});s.on('timeout',next);s.on('error',next);s.on('close',next)};go();`,
     ]);
@@ -108,7 +108,52 @@ class Bed {
   }
 
   async firstOkAfter(ok: number[], t0: number, timeoutMs = 15_000): Promise<number> {
-    return waitFor('a successful connection after the kill', () => ok.find((t) => t > t0), timeoutMs, 5);
+    try {
+      return await waitFor(
+        'a successful connection after the kill',
+        () => ok.find((t) => t > t0),
+        timeoutMs,
+        5,
+      );
+    } catch (e) {
+      if (process.env.FERROLB_L2_DEBUG) await this.dump();
+      throw e;
+    }
+  }
+
+  /** Steady state before a run: `n` successes in a row within the last second. */
+  async steady(ok: number[], n = 10): Promise<void> {
+    try {
+      await waitFor(
+        'steady client connections',
+        () => {
+          const now = Date.now();
+          return ok.filter((t) => t > now - 1000).length >= n ? true : undefined;
+        },
+        30_000,
+        50,
+      );
+    } catch (e) {
+      if (process.env.FERROLB_L2_DEBUG) await this.dump();
+      throw e;
+    }
+  }
+
+  /** What the kernel and the daemons hold (FERROLB_L2_DEBUG=1, when a run cannot start). */
+  async dump(): Promise<void> {
+    const q = (ns: string, cmd: string, args: string[]) =>
+      nsExec(ns, cmd, args).catch((x: Error) => x.message);
+    console.log('client neigh', await q(this.client, 'ip', ['neigh']));
+    console.log('backend neigh', await q(this.backend, 'ip', ['neigh']));
+    for (const [n, lb] of this.lb) {
+      console.log(n, (await q(lb.ns, 'ip', ['-o', 'link', 'show', lb.dev])).match(/link\/ether \S+/)?.[0]);
+      console.log(
+        n,
+        (await q(lb.ns, 'nft', ['list', 'map', 'inet', 'ferrolb', 'svc4'])).replace(/\s+/g, ' '),
+      );
+      console.log(n, (await q(lb.ns, 'nft', ['list', 'table', 'arp', 'ferrolb_l2'])).replace(/\s+/g, ' '));
+      console.log(n, await q(lb.ns, 'curl', ['-s', `http://${lb.addr}:${API_PORT}/api/v1/l2`]));
+    }
   }
 }
 
@@ -195,8 +240,9 @@ spec: {addresses: ["${vip}"], mode: fullnat, ports: [{port: 80, targetPort: 8080
     await Promise.all(NAMES.map(start));
     let owner = await waitFor('ferrolb agreement', () => agreed([...NAMES]), 60_000, 100);
     const probe = bed.prober(vip, 80);
-    await bed.firstOkAfter(probe.ok, Date.now());
+    await bed.steady(probe.ok);
     for (let r = 0; r < runs; r++) {
+      await bed.steady(probe.ok);
       const victim = owner;
       const lb = bed.lb.get(victim)!;
       const t0 = Date.now();
@@ -283,8 +329,9 @@ async function keepalivedRuns(bed: Bed, runs: number, vip: string): Promise<Fail
     for (const n of NAMES) start(n);
     let owner = await waitFor('a keepalived master', master, 30_000, 50);
     const probe = bed.prober(vip, 80);
-    await bed.firstOkAfter(probe.ok, Date.now());
+    await bed.steady(probe.ok);
     for (let r = 0; r < runs; r++) {
+      await bed.steady(probe.ok);
       const lb = bed.lb.get(owner)!;
       const t0 = Date.now();
       const p = procs.get(owner)!;

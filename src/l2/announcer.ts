@@ -40,7 +40,12 @@ export interface KernelAnnouncerOptions {
   readonly run: Runner;
   readonly frames: FrameIo;
   readonly log: L2Log;
-  /** Gratuitous frames per address and interface on takeover (default 3), this far apart (default 200 ms). */
+  /**
+   * Gratuitous frames per address and interface on takeover (default 5), the gaps doubling from
+   * burstIntervalMs (default 200 ms): at 0, 0.2, 0.6, 1.4, 3 s. The late ones outlast an old owner
+   * that is slow to withdraw (or dead, until its liveness timeout): a client that took its answer
+   * after our first frames is corrected by the later ones.
+   */
   readonly burstCount?: number;
   readonly burstIntervalMs?: number;
   /** Periodic re-announcement for switches that age their tables; 0 = off (default). */
@@ -332,6 +337,7 @@ export class KernelAnnouncer implements Announcer {
   /** One convergence step: kernel first, then bursts for (address, link) pairs not yet announced. */
   private async sync(): Promise<void> {
     const plan = planKernel(this.cands, this.ownedNow(), this.links);
+    if (plan.kernel.cand4.size > 0 && !this.arpAnnounceSet) await this.arpAnnounce();
     // Proxy entries for addresses that are not candidates are someone else's: never touched.
     const ours = (a: string) => plan.kernel.cand6.has(a) || this.applied.cand6.has(a);
     const have: KernelL2 = {
@@ -376,6 +382,21 @@ export class KernelAnnouncer implements Announcer {
         }
     }
   }
+
+  /**
+   * ARP requests a node sends carry, by default, the source address of the packet that needs them —
+   * a service address when it forwards fullnat traffic — and every receiver then points that
+   * address at the sender (measured: a former owner resolving the endpoint re-pointed the backend's
+   * entry for the service address to itself after the takeover). arp_announce=2: the sender is
+   * the interface's own address, never a service address.
+   */
+  private async arpAnnounce(): Promise<void> {
+    this.arpAnnounceSet = true;
+    const r = await this.opts.run('sysctl', ['-qw', 'net.ipv4.conf.all.arp_announce=2']);
+    if (r.code !== 0)
+      this.opts.log.warn({ err: r.stderr.trim() }, 'l2: cannot set net.ipv4.conf.all.arp_announce=2');
+  }
+  private arpAnnounceSet = false;
 
   private async proxies(batch: string[], added: ReadonlySet<string>): Promise<void> {
     const ifs = new Set([...added].map((k) => splitPair(k)[0]));
@@ -435,13 +456,16 @@ export class KernelAnnouncer implements Announcer {
   /** The takeover burst: the first frame now, the others spaced (a lost first frame is common). */
   private burst(address: string, link: string): void {
     this.send(address, link);
-    const n = this.opts.burstCount ?? 3;
+    const n = this.opts.burstCount ?? 5;
     const every = this.opts.burstIntervalMs ?? 200;
     for (let i = 1; i < n; i++) {
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        if (this.stillOwned(address, link)) this.send(address, link);
-      }, i * every);
+      const t = setTimeout(
+        () => {
+          this.timers.delete(t);
+          if (this.stillOwned(address, link)) this.send(address, link);
+        },
+        every * (2 ** i - 1),
+      );
       this.timers.add(t);
     }
   }

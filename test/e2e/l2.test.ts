@@ -93,7 +93,7 @@ describe('Layer 2 announcer (netns)', { skip, concurrency: false }, () => {
     assert.ok(Date.now() - t0 < 2000);
     assert.equal(await bed.tcp(V4), 'lb2');
     assert.equal(await bed.tcp(V6), 'lb2');
-    await new Promise((r) => setTimeout(r, 700)); // the rest of the burst
+    await new Promise((r) => setTimeout(r, 3200)); // the rest of the burst (0, 0.2, 0.6, 1.4, 3 s)
     const frames = await cap.stop();
     const garpReq = frames.filter(
       (f) => f.kind === 'arp-request' && f.src === lb2!.mac && f.sender === V4 && f.target === V4,
@@ -104,11 +104,10 @@ describe('Layer 2 announcer (netns)', { skip, concurrency: false }, () => {
     const na = frames.filter(
       (f) => f.kind === 'na' && f.src === lb2!.mac && f.sender === V6 && f.override && !f.solicited,
     );
-    assert.equal(garpReq.length, 3, 'burst: 3 gratuitous requests');
-    assert.equal(garpRep.length, 3, 'burst: 3 gratuitous replies');
-    assert.equal(na.length, 3, 'burst: 3 unsolicited NAs with Override');
-    // The dead announcer's owned set expires (liveness 2 s): its kernel stops answering.
-    await new Promise((r) => setTimeout(r, 2200));
+    assert.equal(garpReq.length, 5, 'burst: 5 gratuitous requests');
+    assert.equal(garpRep.length, 5, 'burst: 5 gratuitous replies');
+    assert.equal(na.length, 5, 'burst: 5 unsolicited NAs with Override');
+    // The dead announcer's owned set has expired (liveness 2 s): its kernel no longer answers.
     assert.deepEqual(await bed.arpingMacs(V4, 3), [lb2!.mac]);
   });
 
