@@ -179,4 +179,21 @@ describe('Layer 2 announcer (netns)', { skip, concurrency: false }, () => {
     const st = await h[1]!.status();
     assert.equal(st.find((s) => s.address === V4)?.state, 'announcing');
   });
+
+  it('two nodes that both believe they own an address (2-node split): the lower MAC keeps it, the other yields', async () => {
+    const [, lb2, lb3] = bed.lbs;
+    const X = MANY[1]!; // lb3 owns it
+    await h[1]!.own({ [V4]: [], [V6]: [], [X]: [] });
+    const low = [lb2!.mac, lb3!.mac].sort()[0]!;
+    const loser = low === lb2!.mac ? h[1]! : h[2]!;
+    await waitFor(
+      'the higher MAC to yield',
+      async () =>
+        (await loser.status()).find((s) => s.address === X)?.error?.includes('duplicate') ? true : undefined,
+      10_000,
+      200,
+    );
+    assert.deepEqual(await bed.arpingMacs(X, 3), [low]);
+    assert.equal(await bed.tcp(X), low === lb2!.mac ? 'lb2' : 'lb3');
+  });
 });
