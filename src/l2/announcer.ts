@@ -41,8 +41,8 @@ export interface KernelAnnouncerOptions {
   readonly frames: FrameIo;
   readonly log: L2Log;
   /**
-   * Gratuitous frames per address and interface on takeover (default 5), the gaps doubling from
-   * burstIntervalMs (default 200 ms): at 0, 0.2, 0.6, 1.4, 3 s. The late ones outlast an old owner
+   * Gratuitous frames per address and interface on takeover (default 6), the gaps doubling from
+   * burstIntervalMs (default 200 ms): at 0, 0.2, 0.6, 1.4, 3, 6.2 s. The late ones outlast an old owner
    * that is slow to withdraw (or dead, until its liveness timeout): a client that took its answer
    * after our first frames is corrected by the later ones.
    */
@@ -53,7 +53,7 @@ export interface KernelAnnouncerOptions {
   /** Kernel re-read (drift repair, links coming and going); default 2000 ms. */
   readonly reconcileMs?: number;
   /**
-   * Owned-set timeout (default 2000 ms), refreshed every quarter of it: if this thread dies or
+   * Owned-set timeout (default 5000 ms), refreshed every fifth of it (a refresh may be late by 4 s: a loaded host's nft spawns): if this thread dies or
    * stalls, the node stops answering for its addresses within this time (the others take over).
    */
   readonly livenessMs?: number;
@@ -127,7 +127,7 @@ export class KernelAnnouncer implements Announcer {
   constructor(private readonly opts: KernelAnnouncerOptions) {}
 
   private get liveness(): number {
-    return this.opts.livenessMs ?? 2000;
+    return this.opts.livenessMs ?? 5000;
   }
 
   private get now(): number {
@@ -151,7 +151,7 @@ export class KernelAnnouncer implements Announcer {
       if (this.applied.ownedAny4.size + this.applied.ownedIf4.size + this.applied.owned6.size === 0) return;
       this.refreshDue = true;
       void this.schedule(false);
-    }, this.liveness / 4);
+    }, this.liveness / 5);
     this.livenessTimer.unref();
     const refresh = this.opts.refreshMs ?? 0;
     if (refresh > 0) {
@@ -199,13 +199,14 @@ export class KernelAnnouncer implements Announcer {
         out.push({ address, interfaces, state: 'withdrawn', since: this.withdrawnSince.get(address) ?? 0 });
         continue;
       }
-      const err = this.errors.get(address) ?? h.conflict;
+      const err = this.errors.get(address);
       const missing =
         p && p.missing.length > 0 ? `interface ${p.missing.join(', ')} not present on this node` : undefined;
       const failed =
         err !== undefined || (p !== undefined && p.links.length === 0) || h.yieldedUntil !== undefined;
       const error = [
         err,
+        h.conflict,
         missing,
         p && p.links.length === 0 && !missing ? 'no usable interface (none up)' : undefined,
       ]
@@ -456,7 +457,7 @@ export class KernelAnnouncer implements Announcer {
   /** The takeover burst: the first frame now, the others spaced (a lost first frame is common). */
   private burst(address: string, link: string): void {
     this.send(address, link);
-    const n = this.opts.burstCount ?? 5;
+    const n = this.opts.burstCount ?? 6;
     const every = this.opts.burstIntervalMs ?? 200;
     for (let i = 1; i < n; i++) {
       const t = setTimeout(
