@@ -48,6 +48,14 @@ export default tseslint.config(
   },
   // Plain JS entry points and scripts are outside the TypeScript project: no type information.
   { files: ['**/*.js', '**/*.mjs', '**/*.cjs'], ...tseslint.configs.disableTypeChecked },
+  // The status page's script runs in the browser.
+  {
+    files: ['src/api/ui/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { document: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', Node: 'readonly' },
+    },
+  },
   {
     files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },

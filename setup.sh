@@ -15,8 +15,11 @@ PKGS=(
   iperf3 socat haproxy wrk curl                  # traffic, a userspace LB to compare with; curl: scale bench
   python3-scapy                                  # odd packets
   prometheus                                     # promtool: the metrics exposition is checked in tests
+  chromium                                       # the status page is tested in a real headless browser
+  mmdebstrap umoci                               # scripts/build-image.sh: the OCI image from Debian packages
   golang-go golang-github-masterminds-sprig-dev  # tools/helm-render: Helm's engine (Go text/template
   golang-gopkg-yaml.v2-dev golang-gopkg-yaml.v3-dev  # + sprig) renders and checks the chart in tests
+  golang-github-xeipuuv-gojsonschema-dev         # helm-render: values.schema.json, as Helm checks it
 )
 
 missing=()

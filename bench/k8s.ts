@@ -6,7 +6,6 @@
 // Prints numbers; asserts nothing.
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { startEmulator } from '../test/support/kube-emulator/index.js';
-import { findResource } from '../test/support/kube-emulator/resources.js';
 import { runController } from '../src/k8s/controller.js';
 
 const pct = (xs: number[], p: number) => {
@@ -17,8 +16,8 @@ const round = (x: number) => Math.round(x * 10) / 10;
 
 export async function runK8sBench(n = 5000, creates = 200): Promise<Record<string, unknown>> {
   const { emu, kc } = await startEmulator({ bookmarkIntervalMs: 60_000 });
-  const svcT = findResource('', 'v1', 'services');
-  const poolT = findResource('ferrolb.io', 'v1', 'ipaddresspools');
+  const svcT = emu.resource('', 'v1', 'services');
+  const poolT = emu.resource('ferrolb.io', 'v1', 'ipaddresspools');
   if (!svcT || !poolT) throw new Error('emulator resource table');
   emu.store.create(poolT, 'ferrolb-system', {
     metadata: { name: 'bench' },

@@ -13,6 +13,7 @@ import { formatScale, runScaleBench } from './scale.js';
 import { runEngineSetupBench, runSctpThroughputBench } from './sctp.js';
 import { runSctpWriterBench } from './sctp-writer.js';
 import { formatL2, runL2Bench } from './l2.js';
+import { runSctpFloodBench, runSctpSetupBench } from './sctp-setup.js';
 
 async function main(): Promise<void> {
   const only = process.argv[2];
@@ -144,6 +145,19 @@ async function main(): Promise<void> {
       results.sctpThroughput = r;
       console.log('SCTP throughput (usrsctp tsctp) via the service ÷ direct (goal ≥ 0.80):');
       for (const x of r) console.log(`  ${JSON.stringify(x)}`);
+      const su = await runSctpSetupBench();
+      results.sctpSetup = su;
+      console.log(
+        `SCTP association setup (a new usrsctp client process and association each, ${su.rounds}×${su.perRound}, teardown included): via VIP ${su.viaVipPerSec}/s ÷ direct ${su.directPerSec}/s = ${su.ratio}; start → first echo median via VIP ${su.firstEchoViaVipMs} ms ÷ direct ${su.firstEchoDirectMs} ms = ${su.firstEchoRatio}`,
+      );
+      console.log(
+        `SCTP echo RTT (${su.pings} pings, interleaved): via VIP ${su.rttViaVipMs} ms ÷ direct ${su.rttDirectMs} ms = ${su.rttRatio}`,
+      );
+      const fl = await runSctpFloodBench();
+      results.sctpFlood = fl;
+      console.log(
+        `SCTP INIT flood ${fl.rate}/s × ${fl.seconds} s (sent ${fl.sent}): legitimate association echoed after ${fl.legitSetupMs} ms (goal < 1000); /healthz p50 ${fl.api.p50Ms} ms, p99 ${fl.api.p99Ms} ms, max ${fl.api.maxMs} ms (idle p50 ${fl.idleApiP50Ms} ms; goal < 100); RSS ${fl.rssStartMb} → max ${fl.rssMaxMb} MB; half-open max ${fl.halfOpenMax}; engine packets ${fl.engineSaw}; dropped ${JSON.stringify(fl.dropped)}; fast-path keys after ${fl.pathsAfter}`,
+      );
     }
   }
   if ((!only || only === 'scale') && process.getuid?.() === 0) {

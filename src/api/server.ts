@@ -8,6 +8,7 @@ import { objectShapeIssues } from '../model/validate.js';
 import { API_VERSION, Kind, type KindName, type RawObject } from '../model/types.js';
 import type { Runtime } from '../shell/runtime.js';
 import { PersistError } from '../state/persist.js';
+import { isStatusPagePath, serveStatusPage } from './ui.js';
 import { TransitionError, type Change } from '../state/snapshot.js';
 import {
   loadBalancerView,
@@ -212,6 +213,8 @@ export class ApiServer {
         res.end(text);
         return;
       }
+      if (isStatusPagePath(url.pathname) && (req.method === 'GET' || req.method === 'HEAD'))
+        return await serveStatusPage(url.pathname, res);
       if (url.pathname === '/healthz') {
         return sendJson(res, 200, { status: 'ok', generation: this.opts.runtime.snapshot.generation });
       }

@@ -28,6 +28,9 @@ export function runAgentWatch(opts: AgentWatchOptions): AgentWatch {
   let running: Promise<void> | undefined;
   let dirty = false;
   let stopped = false;
+  // stop() must not wait for caches that never sync (API server unreachable).
+  let halt: () => void = () => undefined;
+  const halted = new Promise<void>((r) => (halt = r));
   const kick = () => {
     dirty = true;
     if (timer || running || stopped) return;
@@ -35,7 +38,8 @@ export function runAgentWatch(opts: AgentWatchOptions): AgentWatch {
       timer = undefined;
       dirty = false;
       running = (async () => {
-        await caches.ready;
+        await Promise.race([caches.ready, halted]);
+        if (stopped) return;
         try {
           await opts.onModel(agentModel(caches.view(), cfg));
         } catch (e) {
@@ -59,6 +63,7 @@ export function runAgentWatch(opts: AgentWatchOptions): AgentWatch {
     ready: caches.ready,
     async stop() {
       stopped = true;
+      halt();
       clearTimeout(timer);
       await running;
       await caches.stop();

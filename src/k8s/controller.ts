@@ -118,6 +118,9 @@ export function runController(opts: ControllerOptions): Controller {
   let timer: NodeJS.Timeout | undefined;
   let retryMs = 0;
   let stopped = false;
+  // stop() must not wait for caches that never sync (API server unreachable): SIGTERM is honoured.
+  let halt: () => void = () => undefined;
+  const halted = new Promise<void>((r) => (halt = r));
   function kick(delay = opts.debounceMs ?? 20): void {
     dirty = true;
     if (stopped || running || timer) return;
@@ -133,7 +136,7 @@ export function runController(opts: ControllerOptions): Controller {
     // Bounded: each turn consumes the dirty flag; new changes re-arm it through kick().
     for (let turns = 0; dirty && turns < 100 && !stopped; turns++) {
       dirty = false;
-      await ready;
+      await Promise.race([ready, halted]);
       if (!leading || stopped) return;
       const failed = await reconcileOnce();
       if (failed) {
@@ -306,6 +309,7 @@ export function runController(opts: ControllerOptions): Controller {
     },
     async stop() {
       stopped = true;
+      halt();
       clearTimeout(timer);
       clearInterval(resync);
       await running;

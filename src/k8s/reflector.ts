@@ -89,7 +89,8 @@ export class Reflector<T extends Meta> {
           continue;
         }
         this.stats.errors++;
-        const wait = code === 404 ? (this.opts.absentRetryMs ?? 30_000) : backoff;
+        // A CRD installed after start is picked up within seconds (a 404 list costs the server little).
+        const wait = code === 404 ? (this.opts.absentRetryMs ?? 3_000) : backoff;
         this.log('list/watch failed; retrying', { code, error: (e as Error).message, retryMs: wait });
         await sleep(wait, this.stopper.signal);
         backoff = Math.min(max, backoff * 2);
@@ -101,7 +102,18 @@ export class Reflector<T extends Meta> {
     this.stats.lists++;
     let list: Listed<T>;
     try {
-      list = await this.opts.list();
+      // A list the server never answers must not hold up stop().
+      let onStop = () => undefined as void;
+      const stopped = new Promise<never>((_, reject) => {
+        onStop = () => reject(new Error('stopped'));
+        this.stopper.signal.addEventListener('abort', onStop, { once: true });
+      });
+      try {
+        list = await Promise.race([this.opts.list(), stopped]);
+      } finally {
+        this.stopper.signal.removeEventListener('abort', onStop);
+        stopped.catch(() => undefined);
+      }
     } catch (e) {
       const code = (e as { code?: number }).code;
       if (code !== 404) throw e;

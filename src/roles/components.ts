@@ -63,8 +63,20 @@ export function dataplaneComponent(shell: DataplaneShell): Component {
   return { name: 'dataplane', start: () => shell.start(), stop: () => shell.stop() };
 }
 
+/**
+ * Multihomed SCTP. Not ready while the configuration has multihomed services the node cannot carry
+ * (addon or NFQUEUE missing, ...): a node that would blackhole them must not pass a readiness gate.
+ */
 export function sctpComponent(shell: SctpShell): Component {
-  return { name: 'sctp', start: () => shell.start(), stop: () => shell.stop() };
+  return {
+    name: 'sctp',
+    start: () => shell.start(),
+    stop: () => shell.stop(),
+    ready: () => {
+      const st = shell.status();
+      return st.error && st.services.length > 0 ? `sctp: ${st.error}` : undefined;
+    },
+  };
 }
 
 /**

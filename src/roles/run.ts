@@ -152,7 +152,7 @@ export async function serve(
     keepForwarding: opts.keepForwarding,
   });
   // Multihomed SCTP (fullnat + secondary addresses) runs beside the nft data plane, never inside it.
-  const sctp = new SctpShell({ runtime, log, kernel: opts.dataplane });
+  const sctp = new SctpShell({ runtime, log, kernel: opts.dataplane, keepForwarding: opts.keepForwarding });
   // Membership and Layer 2 ownership run on their own thread; this shell only feeds it.
   const cluster = new ClusterShell({
     runtime,
@@ -190,6 +190,7 @@ export async function serve(
   registerSnapshotMetrics(metrics, () => runtime.snapshot);
   registerSourceRangeDrops(metrics, () => dataplane.sourceRangeDrops());
   dataplane.registerMetrics(metrics);
+  sctp.registerMetrics(metrics);
   registerBuildInfo(metrics, extra.role);
   registerReloadMetrics(metrics, extra.reloads ?? new ReloadRecord());
   registerServingMetrics(metrics, {

@@ -8,9 +8,11 @@
 // own (SctpCarrier on sctp/thread/worker.ts) so config work here never delays a packet's verdict.
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { hostRunner, type Runner } from '../dataplane/exec.js';
 import { removeVipInterface, syncVips } from '../dataplane/vip.js';
 import { formatIp, type IpAddr } from '../net/ip.js';
+import { fastPathDropScript, fastPathEnsureScript } from '../sctp/kernel/nft.js';
 import {
   FAST_PATH_NAMES,
   NativeUnavailableError,
@@ -23,7 +25,9 @@ import {
   type SctpService,
 } from '../sctp/index.js';
 import type { WriterStats } from '../sctp/kernel/writer.js';
-import { SctpCarrier, type CarrierStatus } from '../sctp/shell/carrier.js';
+import { SctpCarrier, type AdoptionStatus, type CarrierStatus } from '../sctp/shell/carrier.js';
+import { sctpLimitsFromEnv } from '../sctp/limits.js';
+import { registerSctpShellMetrics } from './sctp-metrics.js';
 import { SctpThread } from '../sctp/thread/client.js';
 import { sctpServices } from './bridge.js';
 import type { Runtime } from './runtime.js';
@@ -39,7 +43,13 @@ export interface SctpShellOptions {
   /** The data plane is on: without it nothing is installed. */
   readonly kernel: boolean;
   readonly queueNum?: number;
+  /** Engine limits; default: DEFAULT_LIMITS overridden by FERROLB_SCTP_* (sctpLimitsFromEnv). */
   readonly limits?: Partial<EngineLimits>;
+  /**
+   * On stop, leave the fast path, rules and VIPs in place (--keep-forwarding): established
+   * associations keep flowing through the kernel and the next start adopts them.
+   */
+  readonly keepForwarding?: boolean;
   /** For tests: the packet I/O and the command runner. */
   readonly loadIo?: () => PacketIo;
   readonly run?: Runner;
@@ -53,6 +63,10 @@ export interface SctpStatus {
   readonly queue: number;
   readonly services: readonly string[];
   readonly associations: readonly AssociationView[];
+  /** Half-open associations (INIT seen, not established): bounded by maxHalfOpen. */
+  readonly halfOpen?: number;
+  /** What the last start took over from the kernel. */
+  readonly adopted?: AdoptionStatus;
   readonly stats?: QueueStats;
   /** The batched fast-path writer (nft runs, scripts, failures). */
   readonly writer?: WriterStats;
@@ -86,15 +100,21 @@ export class SctpShell {
   private syncing: Promise<void> | undefined;
   private dirty = false;
   private stopped = false;
+  /** Whether start-up looked for what a previous run left (--keep-forwarding, kill -9). */
+  private leftoversChecked = false;
   /** sysctl files changed by start-up, with their previous values (restored on teardown). */
   private readonly sysctls = new Map<string, string>();
   private polling = false;
   /** What is installed, so teardown undoes exactly that (and touches nothing after an early failure). */
   private readonly installed = { fastPath: false, vips: false, rules: new Set<4 | 6>() };
 
+  private readonly limits: Partial<EngineLimits>;
+
+  /** Throws SctpLimitsError naming the variable and value when a FERROLB_SCTP_* setting is invalid. */
   constructor(private readonly opts: SctpShellOptions) {
     this.run = opts.run ?? hostRunner;
     this.queueNum = opts.queueNum ?? DEFAULT_SCTP_QUEUE;
+    this.limits = opts.limits ?? sctpLimitsFromEnv(process.env);
   }
 
   private readonly onChange = () => this.kick();
@@ -125,7 +145,7 @@ export class SctpShell {
       if (this.cur) {
         await this.teardown();
         this.opts.log.info('sctp: no multihomed SCTP service left; engine stopped');
-      }
+      } else if (this.opts.kernel && !this.leftoversChecked) await this.removeLeftovers();
       this.error = undefined;
       return;
     }
@@ -178,13 +198,13 @@ export class SctpShell {
     let carrier: Carrier;
     if (io) {
       try {
-        carrier = new SctpCarrier({
+        carrier = await SctpCarrier.start({
           queueNum: this.queueNum,
           io,
           services,
-          ...(this.opts.limits ? { limits: this.opts.limits } : {}),
+          limits: this.limits,
           run: this.run,
-          warn: (msg, err) => this.opts.log.warn({ err }, msg),
+          warn: (msg: string, err?: unknown) => this.opts.log.warn({ err }, msg),
         });
       } catch (e) {
         throw queueErr(e);
@@ -193,7 +213,7 @@ export class SctpShell {
       carrier = await SctpThread.start({
         queueNum: this.queueNum,
         services,
-        ...(this.opts.limits ? { limits: this.opts.limits } : {}),
+        limits: this.limits,
         log: (level, msg, err) => this.opts.log[level]({ err }, msg),
       }).catch((e: unknown) => {
         throw queueErr(e);
@@ -236,20 +256,25 @@ export class SctpShell {
     }
   }
 
+  /**
+   * Restart = adopt: the table a previous run left (kill -9, upgrade with --keep-forwarding) keeps its
+   * elements; the carrier rebuilds its associations from them. Only a table of another layout (an
+   * older version's) is replaced, which flushes it.
+   */
   private async installFastPath(): Promise<void> {
     this.installed.fastPath = true;
+    const r = await this.run('nft', ['-f', '-'], fastPathEnsureScript());
+    if (r.code === 0) return;
+    this.opts.log.warn(
+      { stderr: r.stderr.trim() },
+      `sctp: the fast-path table ${FAST_PATH_NAMES.table} has another layout; replaced (its paths are flushed)`,
+    );
     await this.dropFastPath();
     await this.must('nft', ['-f', '-'], fastPathTable());
   }
 
   private async dropFastPath(): Promise<void> {
-    await this.must(
-      'nft',
-      ['-f', '-'],
-      ['ip', 'ip6']
-        .map((f) => `table ${f} ${FAST_PATH_NAMES.table} {}\ndelete table ${f} ${FAST_PATH_NAMES.table}\n`)
-        .join(''),
-    );
+    await this.must('nft', ['-f', '-'], fastPathDropScript());
   }
 
   private async installVips(services: SctpService[]): Promise<void> {
@@ -286,7 +311,10 @@ export class SctpShell {
         'COMMIT',
         '*mangle',
         `:${SCTP_CHAIN} - [0:0]`,
-        ...mine.map((v) => `-A ${SCTP_CHAIN} -d ${v} -j NFQUEUE --queue-num ${this.queueNum} --queue-bypass`),
+        // No --queue-bypass: while no carrier listens (a crash, a restart) control chunks are dropped
+        // and retransmitted by the peers, instead of reaching the node's own SCTP stack untranslated
+        // (which answers ABORT or ICMP protocol-unreachable and kills the association).
+        ...mine.map((v) => `-A ${SCTP_CHAIN} -d ${v} -j NFQUEUE --queue-num ${this.queueNum}`),
         'COMMIT',
         '',
       ].join('\n');
@@ -316,6 +344,28 @@ export class SctpShell {
       }
     }
     this.installed.rules.delete(f);
+  }
+
+  /**
+   * A previous run (kill -9, or a stop with --keep-forwarding) left the SCTP path in place, and this
+   * one starts without any multihomed SCTP service: nothing would ever adopt or remove it, so it goes.
+   */
+  private async removeLeftovers(): Promise<void> {
+    this.leftoversChecked = true;
+    const table = await this.run('nft', ['list', 'table', 'ip', FAST_PATH_NAMES.table]);
+    const rules = await Promise.all(
+      (['iptables', 'ip6tables'] as const).map((c) => this.run(c, ['-t', 'mangle', '-n', '-L', SCTP_CHAIN])),
+    );
+    if (table.code !== 0 && rules.every((r) => r.code !== 0)) return;
+    this.opts.log.info(
+      'sctp: removing the SCTP fast path and rules a previous run left (no multihomed SCTP service now)',
+    );
+    this.installed.fastPath = true;
+    this.installed.vips = true;
+    this.installed.rules.add(4).add(6);
+    await this.teardown().catch((err: unknown) =>
+      this.opts.log.warn({ err }, 'sctp: removing leftovers failed'),
+    );
   }
 
   /** Removes everything setup() installed: queue, rules, fast path, VIPs, sysctls. */
@@ -364,8 +414,21 @@ export class SctpShell {
       queue: this.queueNum,
       services: [...new Set(this.services.map((s) => s.name))],
       associations: st?.associations ?? [],
-      ...(st ? { stats: st.stats, writer: st.writer, counterPoll: st.counterPoll } : {}),
+      ...(st
+        ? {
+            halfOpen: st.halfOpen,
+            ...(st.adopted ? { adopted: st.adopted } : {}),
+            stats: st.stats,
+            writer: st.writer,
+            counterPoll: st.counterPoll,
+          }
+        : {}),
     };
+  }
+
+  /** Prometheus metrics from the carrier's last published status (no work at scrape time). */
+  registerMetrics(r: Registry): void {
+    registerSctpShellMetrics(r, () => this.cur?.carrier.status());
   }
 
   /** Leaves nothing behind (the SCTP path cannot run without the daemon, keepForwarding or not). */
@@ -381,6 +444,16 @@ export class SctpShell {
       this.installed.vips ||
       this.installed.rules.size > 0;
     if (!any) return;
+    if (this.opts.keepForwarding) {
+      // The kernel keeps carrying established associations; the next start adopts them.
+      const cur = this.cur;
+      this.cur = undefined;
+      if (cur) await cur.carrier.stop();
+      this.opts.log.info(
+        'sctp: multihoming engine stopped; fast path, rules and VIPs kept (--keep-forwarding)',
+      );
+      return;
+    }
     await this.teardown();
     this.opts.log.info('sctp: multihoming engine stopped, rules removed');
   }

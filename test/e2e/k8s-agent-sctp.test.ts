@@ -22,6 +22,9 @@ import { HOST, nsExec, sh, Topology, waitFor } from '../support/netns.js';
 import { FERROCTL, REPO, startAgent, stopDaemon, tempDir, type Daemon } from '../support/daemon.js';
 import {
   createPool,
+  AGENT_SA,
+  CONTROLLER_SA,
+  kubeConfigAs,
   kubeconfigYaml,
   startEmulator,
   type KubeEmulator,
@@ -169,7 +172,7 @@ describe(
         },
       });
       controller = runController({
-        kubeConfig: kc,
+        kubeConfig: kubeConfigAs(emu as KubeEmulator, CONTROLLER_SA),
         leaderElection: false,
         debounceMs: 5,
         config: { loxilbCompat: true },
@@ -223,7 +226,13 @@ describe(
       await new Promise((r) => setTimeout(r, 1000)); // tcpdump and echo_server have no readiness signal
 
       const kubeconfig = join(dir.path, 'kubeconfig');
-      writeFileSync(kubeconfig, kubeconfigYaml((emu as KubeEmulator).url));
+      writeFileSync(
+        kubeconfig,
+        kubeconfigYaml(
+          (emu as KubeEmulator).url,
+          (emu as KubeEmulator).tokenFor(AGENT_SA.namespace, AGENT_SA.name),
+        ),
+      );
       agent = await startAgent(
         [
           ...['--kubeconfig', kubeconfig, '--loxilb-compat', '--state-dir', dir.path, '--node-name', 'lb-1'],

@@ -5,7 +5,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { e2eSkipReason, Topology } from '../support/netns.js';
-import { createPool, startEmulator, waitFor, type KubeEmulator } from '../support/kube-emulator/index.js';
+import {
+  AGENT_SA,
+  CONTROLLER_SA,
+  createPool,
+  kubeConfigAs,
+  startEmulator,
+  waitFor,
+  type KubeEmulator,
+} from '../support/kube-emulator/index.js';
 import { buildLbTopology, httpBatch, tally, VIP4, type LbTopo } from './support-dataplane/topo.js';
 import { Applier } from '../../src/dataplane/applier.js';
 import type { DataplaneService } from '../../src/dataplane/types.js';
@@ -69,7 +77,11 @@ describe('k8s agent programs the kernel from Kubernetes objects', { skip }, () =
   let t: LbTopo;
   before(async () => {
     ({ emu, kc } = await startEmulator());
-    controller = runController({ kubeConfig: kc, leaderElection: false, debounceMs: 5 });
+    controller = runController({
+      kubeConfig: kubeConfigAs(emu, CONTROLLER_SA),
+      leaderElection: false,
+      debounceMs: 5,
+    });
     t = await buildLbTopology(topo);
   });
   after(async () => {
@@ -126,7 +138,7 @@ describe('k8s agent programs the kernel from Kubernetes objects', { skip }, () =
     let applied = 0;
     let endpointsApplied = -1;
     const agent = runAgentWatch({
-      kubeConfig: kc,
+      kubeConfig: kubeConfigAs(emu, AGENT_SA),
       debounceMs: 5,
       onModel: async (m) => {
         const services = toDataplane(m);

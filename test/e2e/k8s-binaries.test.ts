@@ -9,6 +9,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
 import {
+  AGENT_SA,
+  CONTROLLER_SA,
   createPool,
   kubeconfigYaml,
   startEmulator,
@@ -59,8 +61,14 @@ describe('ferrolb controller + ferrolb agent against the API server emulator', {
     const started = await startEmulator();
     emu = started.emu;
     core = started.kc.makeApiClient(CoreV1Api);
+    // Each role with its own ServiceAccount's token, as deployed: the emulator enforces the shipped RBAC.
     const kubeconfig = join(dir.path, 'kubeconfig');
-    writeFileSync(kubeconfig, kubeconfigYaml(emu.url));
+    writeFileSync(
+      kubeconfig,
+      kubeconfigYaml(emu.url, emu.tokenFor(CONTROLLER_SA.namespace, CONTROLLER_SA.name)),
+    );
+    const agentKubeconfig = join(dir.path, 'kubeconfig-agent');
+    writeFileSync(agentKubeconfig, kubeconfigYaml(emu.url, emu.tokenFor(AGENT_SA.namespace, AGENT_SA.name)));
     await createPool(started.kc, 'public', ['10.77.0.0/30']);
     await core.createNamespacedService({
       namespace: 'default',
@@ -87,7 +95,7 @@ describe('ferrolb controller + ferrolb agent against the API server emulator', {
     agent = startRole([
       'agent',
       '--kubeconfig',
-      kubeconfig,
+      agentKubeconfig,
       '--state-dir',
       dir.path,
       '--api',
@@ -170,6 +178,48 @@ describe('ferrolb controller + ferrolb agent against the API server emulator', {
     } finally {
       await stop(lonely.proc);
       lonelyDir.remove();
+    }
+  });
+
+  it('without --leader-elect, the controller and the agent honour SIGTERM while the API server never answers', async () => {
+    // A loopback "API server" that accepts connections and never answers: every list hangs.
+    const held = new Set<import('node:net').Socket>();
+    const silent = createServer((s) => held.add(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const kubeconfig = join(dir.path, 'kubeconfig-silent');
+    writeFileSync(kubeconfig, kubeconfigYaml(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`));
+    const roleDir = tempDir();
+    const roles = [
+      startRole(['controller', '--kubeconfig', kubeconfig, '--metrics-addr', 'off']),
+      startRole([
+        ...['agent', '--kubeconfig', kubeconfig, '--state-dir', roleDir.path, '--api', '127.0.0.1:0'],
+        ...['--dataplane', 'off', '--probes', 'off', '--bgp-port', 'off'],
+      ]),
+    ];
+    try {
+      for (const r of roles)
+        await waitFor(
+          'role started',
+          () => (r.logs.some((l) => /controller started|ferrolb running/.test(l)) ? true : undefined),
+          20_000,
+        );
+      await waitFor('lists in flight', () => (held.size >= 2 ? true : undefined), 10_000);
+      for (const r of roles) {
+        const exited = new Promise<number | null>((res) => r.proc.once('exit', (code) => res(code)));
+        r.proc.kill('SIGTERM');
+        // A bound, not a speed test: the supervisor's own stop timeout (15 s) must not be what ends it.
+        const code = await Promise.race([
+          exited,
+          new Promise<string>((res) => setTimeout(() => res('still running'), 5_000)),
+        ]);
+        assert.equal(code, 0, r.logs.join('\n'));
+        assert.ok(!r.logs.some((l) => /did not finish/.test(l)), r.logs.join('\n'));
+      }
+    } finally {
+      for (const r of roles) if (r.proc.exitCode === null) r.proc.kill('SIGKILL');
+      for (const s of held) s.destroy();
+      silent.close();
+      roleDir.remove();
     }
   });
 

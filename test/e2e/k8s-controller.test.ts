@@ -14,7 +14,13 @@ import {
   setHeaderOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
-import { startEmulator, waitFor, type KubeEmulator } from '../support/kube-emulator/index.js';
+import {
+  CONTROLLER_SA,
+  kubeConfigAs,
+  startEmulator,
+  waitFor,
+  type KubeEmulator,
+} from '../support/kube-emulator/index.js';
 import { runController, type Controller, type ControllerOptions } from '../../src/k8s/controller.js';
 import { agentModel } from '../../src/k8s/agent.js';
 import { ALLOCATED, CONDITION_TYPE } from '../../src/k8s/annotations.js';
@@ -29,7 +35,8 @@ const NS = 'apps';
 
 const start = (o: Partial<ControllerOptions> = {}): Controller => {
   const c = runController({
-    kubeConfig: kc,
+    // As deployed: the controller's own ServiceAccount, under the shipped RBAC.
+    kubeConfig: kubeConfigAs(emu, CONTROLLER_SA),
     leaderElection: false,
     watch: { stallMs: 3000, backoffInitialMs: 50, backoffMaxMs: 500, absentRetryMs: 500 },
     debounceMs: 5,
@@ -81,10 +88,11 @@ const service = (
 const read = async (name: string) =>
   (await core.readNamespacedService({ name, namespace: NS })) as unknown as KService;
 const ips = async (name: string) => ((await read(name)).status?.loadBalancer?.ingress ?? []).map((i) => i.ip);
-const ipsOf = (name: string, n = 1) =>
+const ipsOf = (name: string, n = 1, timeoutMs?: number) =>
   waitFor(
     async () => ((await ips(name)).length >= n ? await ips(name) : undefined),
     `${name} to get ${n} address(es)`,
+    timeoutMs,
   );
 const condition = async (name: string) =>
   (await read(name)).status?.conditions?.find((c) => c.type === CONDITION_TYPE);
@@ -577,7 +585,7 @@ describe('k8s controller against the API server emulator', () => {
           'apiVersion: v1',
           'kind: Config',
           'clusters: [{name: emu, cluster: {server: "' + emu.url + '", insecure-skip-tls-verify: true}}]',
-          'users: [{name: u, user: {token: t}}]',
+          `users: [{name: u, user: {token: "${emu.tokenFor(CONTROLLER_SA.namespace, CONTROLLER_SA.name)}"}}]`,
           'contexts: [{name: c, context: {cluster: emu, user: u}}]',
           'current-context: c',
         ].join('\n'),
@@ -610,7 +618,8 @@ describe('k8s controller against the API server emulator', () => {
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       try {
         await service('via-process');
-        assert.deepEqual(await ipsOf('via-process'), ['10.10.11.0']);
+        // A new process loads the client library first (seconds on a loaded machine): a looser bound.
+        assert.deepEqual(await ipsOf('via-process', 1, 30_000), ['10.10.11.0']);
         const coord = kc.makeApiClient(CoordinationV1Api);
         const lease = await coord.readNamespacedLease({
           name: 'ferrolb-controller',

@@ -11,7 +11,13 @@ import {
   setHeaderOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
-import { startEmulator, waitFor, type KubeEmulator } from '../support/kube-emulator/index.js';
+import {
+  CONTROLLER_SA,
+  kubeConfigAs,
+  startEmulator,
+  waitFor,
+  type KubeEmulator,
+} from '../support/kube-emulator/index.js';
 import { yamlExamples } from '../support/docs.js';
 import { runController, type Controller } from '../../src/k8s/controller.js';
 import { mappingConfig, parseControllerArgs } from '../../src/roles/controller.js';
@@ -95,7 +101,12 @@ describe('docs/migration-metallb.md example', () => {
     );
 
     const opts = parseControllerArgs(['--metallb-compat', '--default-class'], {});
-    controller = runController({ kubeConfig: kc, leaderElection: false, debounceMs: 5, config: opts.config });
+    controller = runController({
+      kubeConfig: kubeConfigAs(emu, CONTROLLER_SA),
+      leaderElection: false,
+      debounceMs: 5,
+      config: opts.config,
+    });
     const read = (name: string) => core.readNamespacedService({ name, namespace: 'apps' });
     const ingress = async (name: string, n: number) =>
       waitFor(async () => {

@@ -5,71 +5,35 @@
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { e2eSkipReason, nsExec, Topology, waitFor } from '../support/netns.js';
-import { REPO, startDaemon, stopDaemon, tempDir, type Daemon } from '../support/daemon.js';
-import { buildLbTopology, httpBatch, startBackend, VIP4, type LbTopo } from './support-dataplane/topo.js';
+import { e2eSkipReason, nsExec, waitFor } from '../support/netns.js';
+import { FERROCTL, REPO, type Daemon } from '../support/daemon.js';
+import type { LoadBalancerView } from '../../src/state/views.js';
+import { httpBatch, VIP4 } from './support-dataplane/topo.js';
+import { ProbedLb } from './support-dataplane/probed.js';
 import { VERSION } from '../../src/version.js';
 import { dashboardQueries, familiesOf, metricNamesIn, sample } from '../support/metrics.js';
 
 const skip = e2eSkipReason();
 const METRICS = '127.0.0.1:19112'; // inside the LB namespace only
 
-const config = (b: LbTopo['backends']) => `
-apiVersion: ferrolb.io/v1
-kind: IPAddressPool
-metadata: {name: vips}
-spec: {addresses: ["10.200.0.10-10.200.0.20"]}
----
-apiVersion: ferrolb.io/v1
-kind: LoadBalancer
-metadata: {name: web}
-spec:
-  addresses: ["${VIP4}"]
-  ports: [{port: 80, protocol: TCP, targetPort: 8080}]
-  mode: fullnat
-  snatAddresses: ["10.201.2.1"]
-  endpoints: [{address: ${b[0]?.v4}}, {address: ${b[1]?.v4}}]
-  healthCheck: {type: http, port: 8080, path: /, interval: 300ms, timeout: 200ms, unhealthyThreshold: 2, healthyThreshold: 1}
-`;
-
-let t: LbTopo;
-let topo: Topology;
-let dir: { path: string; remove: () => void };
-let daemon: Daemon | undefined;
-const servers = new Map<string, ChildProcess>();
+let lb: ProbedLb | undefined;
+const P = () => lb as ProbedLb;
 
 async function scrape(): Promise<string> {
-  return nsExec(t.lb, process.execPath, [
+  return nsExec(P().t.lb, process.execPath, [
     '-e',
     `fetch('http://${METRICS}/metrics').then(async (r) => { if (!r.ok) process.exit(1); process.stdout.write(await r.text()); })`,
   ]);
 }
 
 before(async () => {
-  if (skip) return;
-  topo = new Topology();
-  dir = tempDir();
-  t = await buildLbTopology(topo, { backends: 2, backendDefaultRoute: false, servers: false });
-  for (const b of t.backends) servers.set(b.name, await startBackend(topo, b));
-  writeFileSync(join(dir.path, 'cfg.yaml'), config(t.backends));
-  daemon = await startDaemon(
-    [
-      ...['--config', join(dir.path, 'cfg.yaml'), '--state-dir', dir.path, '--metrics-addr', METRICS],
-      ...['--dataplane', 'on', '--probes', 'on'],
-    ],
-    {},
-    20_000,
-    ['ip', 'netns', 'exec', t.lb],
-  );
+  if (!skip) lb = await ProbedLb.start({ args: () => ['--metrics-addr', METRICS] });
 });
 
 after(async () => {
-  if (daemon) await stopDaemon(daemon, 'SIGTERM');
-  for (const p of servers.values()) p.kill('SIGKILL');
-  await topo?.cleanup();
-  dir?.remove();
+  await lb?.stop();
 });
 
 test('the exposition passes promtool check metrics (names, units, types, help)', { skip }, async () => {
@@ -91,7 +55,7 @@ test('the exposition passes promtool check metrics (names, units, types, help)',
 });
 
 test('endpoint state and per-endpoint traffic follow reality', { skip }, async () => {
-  const [b1, b2] = t.backends as [LbTopo['backends'][number], LbTopo['backends'][number]];
+  const [b1, b2] = [P().backend(0), P().backend(1)];
   await waitFor('both endpoints up', async () => {
     const m = await scrape();
     return [b1, b2].every((b) => sample(m, 'ferrolb_endpoint_up', { service: 'web', endpoint: b.v4 }) === 1)
@@ -99,7 +63,7 @@ test('endpoint state and per-endpoint traffic follow reality', { skip }, async (
       : undefined;
   });
   const before = await scrape();
-  const r = await httpBatch(t, VIP4, 80, 40);
+  const r = await httpBatch(P().t, VIP4, 80, 40);
   assert.equal(r.errors, 0);
   const m = await waitFor('counters moved', async () => {
     const now = await scrape();
@@ -112,7 +76,7 @@ test('endpoint state and per-endpoint traffic follow reality', { skip }, async (
   });
   assert.ok((sample(m, 'ferrolb_endpoint_bytes_total', { service: 'web', endpoint: b1.v4 }) ?? 0) > 0);
 
-  servers.get(b2.name)?.kill('SIGKILL');
+  P().kill(b2);
   const down = await waitFor('b2 down in the metrics', async () => {
     const now = await scrape();
     return sample(now, 'ferrolb_endpoint_up', { service: 'web', endpoint: b2.v4 }) === 0 ? now : undefined;
@@ -126,11 +90,38 @@ test('endpoint state and per-endpoint traffic follow reality', { skip }, async (
     'kernel writes timed',
   );
   assert.equal(sample(down, 'ferrolb_dataplane_apply_errors_total', {}), 0);
+  // Per-endpoint counters stay per endpoint after the data plane rewrote the service: new flows go
+  // to b1 only, so b1's count grows and the dead b2's does not.
+  const ep = (m: string, b: typeof b1) =>
+    sample(m, 'ferrolb_endpoint_packets_total', { service: 'web', endpoint: b.v4 }) ?? 0;
+  const again = await httpBatch(P().t, VIP4, 80, 20);
+  assert.equal(again.errors, 0);
+  const after = await waitFor('b1 counted', async () => {
+    const now = await scrape();
+    return ep(now, b1) > ep(down, b1) ? now : undefined;
+  });
+  assert.equal(ep(after, b2), ep(down, b2), 'the inactive endpoint got no packets counted');
+  // The API's view of this one service says the same (it reads the service's counters alone).
+  const view = JSON.parse(
+    await nsExec(P().t.lb, process.execPath, [
+      FERROCTL,
+      '--server',
+      (P().daemon as Daemon).url,
+      'get',
+      'lb',
+      'web',
+      '-o',
+      'json',
+    ]),
+  ) as LoadBalancerView;
+  const viewed = (b: typeof b1) => view.endpoints.find((e) => e.address === b.v4)?.counters?.packets ?? -1;
+  assert.ok(viewed(b1) >= ep(after, b1), `get lb web: b1 ${viewed(b1)} packets, metrics ${ep(after, b1)}`);
+  assert.equal(viewed(b2), ep(after, b2), `get lb web: b2 ${viewed(b2)} packets, metrics ${ep(after, b2)}`);
 });
 
 test('a rejected reload shows in the metrics, the next good one clears it', { skip }, async () => {
-  const d = daemon as Daemon;
-  const cfg = join(dir.path, 'cfg.yaml');
+  const d = P().daemon as Daemon;
+  const cfg = P().config;
   const good = readFileSync(cfg, 'utf8');
   writeFileSync(cfg, good.replace('mode: fullnat', 'mode: sideways'));
   d.proc.kill('SIGHUP');

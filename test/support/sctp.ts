@@ -197,3 +197,22 @@ export function assertNeverSeen(pkts: readonly IpPacket[], forbidden: readonly s
         throw new Error(`${side} saw ${text} (${formatIp(p.ip.src)} → ${formatIp(p.ip.dst)})`);
   }
 }
+
+/** The bed's multihomed fullnat SCTP service as `ferrolb run` config: pool, primary + two secondaries. */
+export const multihomedConfig = (plan: SctpPlan, name: string, port = 7, extraSpec = ''): string => `
+apiVersion: ferrolb.io/v1
+kind: IPAddressPool
+metadata: {name: ${name}-vips}
+spec: {addresses: ["${plan.vipNet}"]}
+---
+apiVersion: ferrolb.io/v1
+kind: LoadBalancer
+metadata: {name: ${name}}
+spec:
+  addresses: ["${plan.vips[0]}"]
+  secondaryAddresses: ["${plan.vips[1]}", "${plan.vips[2]}"]
+  ports: [{port: ${port}, protocol: SCTP}]
+  mode: fullnat
+  endpoints: [{address: ${plan.endpoint}}]
+  ${extraSpec}
+`;

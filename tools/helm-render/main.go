@@ -3,7 +3,8 @@
 // not package one, and only Debian's and npm's registries are reachable), yet the chart must be
 // rendered and checked in CI. It uses Helm's own engine: Go's text/template with the sprig functions
 // and the few Helm adds (include, tpl, required, toYaml, ...), built from Debian's Go sources by
-// scripts/helm-render.sh. Not a Helm replacement: no dependencies, hooks, schema or cluster access.
+// scripts/helm-render.sh. Values are checked against values.schema.json as Helm
+// does. Not a Helm replacement: no dependencies, hooks or cluster access.
 //
 // usage: helm-render [--name R] [--namespace NS] [-f values.yaml]... [--set a.b=c]... [--include-crds] CHART_DIR
 // Prints the manifests on stdout; on any error prints every error on stderr and exits 1.
@@ -70,6 +71,11 @@ func main() {
 		if err := applySet(c.values, s); err != nil {
 			fail([]string{err.Error()})
 		}
+	}
+
+	// Helm refuses values its schema rejects before rendering anything.
+	if es := validateValues(c); len(es) > 0 {
+		fail(append(errs, es...))
 	}
 
 	kv := kubeVersion{Version: *kube}

@@ -138,7 +138,10 @@ export function applyAsconf(a: Association, side: Side, req: Asconf, src: IpAddr
         else {
           const vip =
             a.initVip.family === addr.family ? a.initVip : a.vips.find((v) => v.family === addr.family);
-          if (vip) a.returnTo.set(ipKey(vip), addr);
+          if (vip) {
+            a.returnTo.set(ipKey(vip), addr);
+            a.home.set(ipKey(vip), addr);
+          }
         }
         items.push(ok(it));
       }
@@ -150,18 +153,24 @@ export function applyAsconf(a: Association, side: Side, req: Asconf, src: IpAddr
 /** A VIP whose endpoint-side path had no client address of its family gets the new one. */
 function fillReturnMap(a: Association, addr: IpAddr): void {
   for (const v of a.vips)
-    if (v.family === addr.family && !a.returnTo.has(ipKey(v))) a.returnTo.set(ipKey(v), addr);
+    if (v.family === addr.family && !a.returnTo.has(ipKey(v))) {
+      a.returnTo.set(ipKey(v), addr);
+      a.home.set(ipKey(v), addr);
+    }
 }
 
 /** Paths that delivered to a deleted client address move to another address of the same family. */
 function repointReturnMap(a: Association, gone: IpAddr): void {
   const same = a.clientAddrs.filter((c) => c.family === gone.family);
-  let k = 0;
-  for (const v of a.vips) {
-    const to = a.returnTo.get(ipKey(v));
-    if (!to || !sameIp(to, gone)) continue;
-    const next = same[k++ % Math.max(1, same.length)];
-    if (next) a.returnTo.set(ipKey(v), next);
-    else a.returnTo.delete(ipKey(v));
+  a.failedAt.delete(ipKey(gone));
+  for (const m of [a.returnTo, a.home]) {
+    let k = 0;
+    for (const v of a.vips) {
+      const to = m.get(ipKey(v));
+      if (!to || !sameIp(to, gone)) continue;
+      const next = same[k++ % Math.max(1, same.length)];
+      if (next) m.set(ipKey(v), next);
+      else m.delete(ipKey(v));
+    }
   }
 }

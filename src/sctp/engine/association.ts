@@ -51,6 +51,22 @@ export interface Association {
   readonly initVip: IpAddr;
   /** Endpoint-side path VIP → client address that packets on it are delivered to. */
   returnTo: Map<string, IpAddr>;
+  /**
+   * Where each VIP's endpoint-side path belongs while that client address is alive: the INIT's spread
+   * of the VIPs over distinct client addresses (or an ASCONF Set Primary). returnTo leaves it only for
+   * an address judged dead, and comes back once it is heard again, so the paths never collapse onto
+   * the one address a single-source client happens to send from.
+   */
+  home: Map<string, IpAddr>;
+  /**
+   * VIP (ipKey) → packets delivered on its endpoint-side path since the client last sent anything to
+   * that VIP, and since when. Liveness is judged per VIP path, not per client address: a client may
+   * answer from another source address than the one a packet reached (usrsctp's HEARTBEAT-ACKs do),
+   * but it answers to the VIP it was addressed from.
+   */
+  unanswered: Map<string, { since: number; count: number }>;
+  /** Client address (ipKey) → when an endpoint-side path to it was judged dead. */
+  failedAt: Map<string, number>;
   /** Per family: the endpoint address client-side packets are delivered to. */
   endpointDst: Map<4 | 6, IpAddr>;
   readonly counters: Map<string, PathCounters>;
@@ -96,8 +112,17 @@ export const pathKey = (side: Side, peer: IpAddr, vip: IpAddr): string =>
 
 /** Every kernel NAT entry this association needs now (none before the endpoint's tag is known). */
 export function natEntries(a: Association): NatEntry[] {
-  if (a.state === 'init-sent' || a.endpointTag === 0 || a.clientTag === 0) return [];
+  // Half-open associations get no kernel entries: an INIT flood never reaches nft, and a restart's
+  // newcomer that never completes cannot touch the live association's entries on the same 5-tuple.
+  if (a.state === 'init-sent' || a.state === 'cookie-wait') return [];
+  return pathEntries(a);
+}
+
+/** The association's path table as entries (also while half-open, for views), once both tags are known. */
+export function pathEntries(a: Association): NatEntry[] {
+  if (a.endpointTag === 0 || a.clientTag === 0) return [];
   const out: NatEntry[] = [];
+  const meta = { clientTag: a.clientTag, endpointTag: a.endpointTag, initVip: a.initVip };
   for (const c of a.clientAddrs) {
     const dst = a.endpointDst.get(c.family);
     if (!dst) continue;
@@ -108,6 +133,7 @@ export function natEntries(a: Association): NatEntry[] {
         toward: 'endpoint',
         match: { src: c, dst: v, srcPort: a.clientPort, dstPort: a.service.port, vtag: a.endpointTag },
         rewrite: { src: v, dst, srcPort: a.lbPort, dstPort: a.endpoint.port },
+        meta: { ...meta, ...(a.auth.client ? { vector: a.auth.client } : {}) },
       });
     }
   }
@@ -115,11 +141,17 @@ export function natEntries(a: Association): NatEntry[] {
     for (const v of a.vips) {
       const to = a.returnTo.get(ipKey(v));
       if (v.family !== e.family || !to) continue;
+      const home = a.home.get(ipKey(v));
       out.push({
         association: a.id,
         toward: 'client',
         match: { src: e, dst: v, srcPort: a.endpoint.port, dstPort: a.lbPort, vtag: a.clientTag },
         rewrite: { src: v, dst: to, srcPort: a.service.port, dstPort: a.clientPort },
+        meta: {
+          ...meta,
+          ...(home ? { home } : {}),
+          ...(a.auth.endpoint ? { vector: a.auth.endpoint } : {}),
+        },
       });
     }
   }
@@ -127,7 +159,7 @@ export function natEntries(a: Association): NatEntry[] {
 }
 
 export const entryKey = (e: NatEntry): string =>
-  `${e.association}|${e.toward}|${ipKey(e.match.src)}|${ipKey(e.match.dst)}|${e.match.srcPort}|${e.match.dstPort}|${e.match.vtag}>${ipKey(e.rewrite.src)}|${ipKey(e.rewrite.dst)}|${e.rewrite.srcPort}|${e.rewrite.dstPort}`;
+  `${e.association}|${e.toward}|${ipKey(e.match.src)}|${ipKey(e.match.dst)}|${e.match.srcPort}|${e.match.dstPort}|${e.match.vtag}>${ipKey(e.rewrite.src)}|${ipKey(e.rewrite.dst)}|${e.rewrite.srcPort}|${e.rewrite.dstPort}${e.meta?.home ? `~${ipKey(e.meta.home)}` : ''}`;
 
 /** What must be added and removed to go from `before` to `after` (rewrites count as remove + add). */
 export function diffEntries(
@@ -144,7 +176,7 @@ export function diffEntries(
 
 export function viewOf(a: Association, nowMs: number): AssociationView {
   const fmt = (xs: readonly IpAddr[]) => xs.map(formatIp);
-  const paths: PathView[] = natEntries(a).map((e) => {
+  const paths: PathView[] = pathEntries(a).map((e) => {
     const side: Side = e.toward === 'endpoint' ? 'client' : 'endpoint';
     const c = a.counters.get(pathKey(side, e.match.src, e.match.dst));
     const primary =
@@ -180,29 +212,67 @@ export function viewOf(a: Association, nowMs: number): AssociationView {
   };
 }
 
+/** A packet from this client address to this VIP: the VIP's endpoint-side path is answered. */
+export function noteHeard(a: Association, addr: IpAddr, vip: IpAddr | undefined, nowMs: number): void {
+  const k = ipKey(addr);
+  a.clientSeen.set(k, Math.max(a.clientSeen.get(k) ?? 0, nowMs));
+  if (vip) a.unanswered.delete(ipKey(vip));
+}
+
+/** `packets` packets went out on this VIP's endpoint-side path (engine-forwarded or fast-path counted). */
+export function noteDelivered(a: Association, vip: IpAddr, packets: number, nowMs: number): void {
+  const k = ipKey(vip);
+  const u = a.unanswered.get(k);
+  if (u) u.count += packets;
+  else a.unanswered.set(k, { since: nowMs, count: packets });
+}
+
+/** Packets went out on the VIP's path, a retransmission among them, and nothing came back for staleMs. */
+const pathDead = (a: Association, vip: IpAddr, nowMs: number, staleMs: number): boolean => {
+  const u = a.unanswered.get(ipKey(vip));
+  return u !== undefined && u.count >= 2 && nowMs - u.since > staleMs;
+};
+
+/** Not judged dead, or heard from since it was. */
+const usable = (a: Association, c: IpAddr): boolean => {
+  const f = a.failedAt.get(ipKey(c));
+  return f === undefined || (a.clientSeen.get(ipKey(c)) ?? -Infinity) > f;
+};
+
 /**
- * Re-points endpoint-side paths away from client addresses that went silent while another address of
- * the same family stayed live. Returns true when anything changed.
+ * Keeps each endpoint-side path on its home client address, so the paths stay spread over distinct
+ * client addresses as the endpoint's own paths would be without the LB (a single-source client must
+ * not collapse them onto its one source). A path whose packets go unanswered (a retransmission among
+ * them, nothing sent to its VIP for `staleMs`) moves to another client address of the family that is
+ * not known dead, preferring the one heard most recently; it moves home once the home address is heard
+ * from again. Without this a cut client link strands the endpoint's primary VIP until the endpoint's
+ * own RTO back-off gives up on it (tens of seconds). Returns true when anything changed.
  */
 export function repointStale(a: Association, nowMs: number, staleMs: number): boolean {
   let changed = false;
   for (const v of a.vips) {
-    const to = a.returnTo.get(ipKey(v));
+    const k = ipKey(v);
+    const to = a.returnTo.get(k);
     if (!to) continue;
-    const seen = a.clientSeen.get(ipKey(to)) ?? a.createdMs;
-    if (nowMs - seen <= staleMs) continue;
-    let best: IpAddr | undefined;
-    let bestSeen = -Infinity;
-    for (const c of a.clientAddrs) {
-      if (c.family !== to.family || sameIp(c, to)) continue;
-      const t = a.clientSeen.get(ipKey(c));
-      if (t !== undefined && nowMs - t <= staleMs && t > bestSeen) {
-        best = c;
-        bestSeen = t;
+    const home = a.home.get(k) ?? to;
+    let want = to;
+    if (!sameIp(to, home) && usable(a, home) && a.failedAt.has(ipKey(home))) want = home;
+    else if (!usable(a, to) || pathDead(a, v, nowMs, staleMs)) {
+      // Dead path, or its address failed on another VIP's path: move it.
+      if (usable(a, to)) a.failedAt.set(ipKey(to), nowMs);
+      let bestSeen = -Infinity;
+      for (const c of a.clientAddrs) {
+        if (c.family !== to.family || sameIp(c, to) || !usable(a, c)) continue;
+        const t = a.clientSeen.get(ipKey(c)) ?? -1;
+        if (t > bestSeen) {
+          want = c;
+          bestSeen = t;
+        }
       }
+      a.unanswered.delete(k);
     }
-    if (best) {
-      a.returnTo.set(ipKey(v), best);
+    if (!sameIp(want, to)) {
+      a.returnTo.set(k, want);
       changed = true;
     }
   }

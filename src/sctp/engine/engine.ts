@@ -32,17 +32,21 @@ import {
   hasIp,
   ipKey,
   natEntries,
+  noteDelivered,
+  noteHeard,
   pathKey,
   repointStale,
   sameIp,
   viewOf,
 } from './association.js';
+import { InitRateLimiter } from './ratelimit.js';
 import { applyAsconf } from './asconf.js';
 import { associationKey, resign, sign, verify } from './auth.js';
 import { onClientInit, onEndpointInit, onInitAck, type InitContext } from './init.js';
 import { AssociationTable } from './table.js';
 import {
   DEFAULT_LIMITS,
+  isHalfOpen,
   type AssociationView,
   type DropReason,
   type EndpointSelector,
@@ -83,8 +87,11 @@ const ADDRESS_CAUSES = new Set<number>([
 export class SctpNatEngine {
   private readonly table = new AssociationTable();
   private readonly limits: EngineLimits;
+  private readonly limiter: InitRateLimiter;
   private services: SctpService[];
   private nextId = 1;
+  /** The time of the packet being handled (translate() needs it for delivery bookkeeping). */
+  private clock = 0;
 
   constructor(
     services: readonly SctpService[],
@@ -93,6 +100,7 @@ export class SctpNatEngine {
   ) {
     this.services = [...services];
     this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.limiter = new InitRateLimiter(this.limits);
   }
 
   /** Replaces the service set. Existing associations keep their endpoint until they end. */
@@ -102,6 +110,7 @@ export class SctpNatEngine {
 
   /** Handles one IP packet seen by the LB (either direction). */
   handle(bytes: Uint8Array, nowMs: number): EngineResult {
+    this.clock = nowMs;
     let pkt: IpPacket;
     let sctp: SctpPacket;
     try {
@@ -119,7 +128,12 @@ export class SctpNatEngine {
       const svc = this.services.find(
         (s) => s.port === sctp.dstPort && s.vips.some((v) => sameIp(v, pkt.ip.dst)),
       );
-      if (svc && sctp.vtag === 0) return onClientInit(ctx, svc, pkt, sctp, first);
+      if (svc && sctp.vtag === 0) {
+        // Before any parsing or allocation: a flood costs a map lookup per packet, nothing more.
+        const limited = this.limiter.admit(pkt.ip.src, nowMs);
+        if (limited) return drop(limited);
+        return onClientInit(ctx, svc, pkt, sctp, first);
+      }
       if (sctp.vtag === 0) {
         const live = this.table.findByEndpoint(pkt.ip.src, pkt.ip.dst, sctp.srcPort, sctp.dstPort);
         if (live) return onEndpointInit(ctx, live, pkt, sctp, first);
@@ -139,6 +153,7 @@ export class SctpNatEngine {
   /** The chunk loop for everything but INIT / INIT-ACK. */
   private onChunks(a: Association, side: Side, pkt: IpPacket, sctp: SctpPacket, nowMs: number): EngineResult {
     const before = natEntries(a);
+    const stateBefore = a.state;
     const out: OutPacket[] = [];
     const keep: Chunk[] = [];
     let changed = false;
@@ -216,9 +231,13 @@ export class SctpNatEngine {
       } else keep.push(c);
     }
     a.lastActiveMs = nowMs;
-    if (side === 'client') a.clientSeen.set(ipKey(pkt.ip.src), nowMs);
-    // An explicit Set Primary in this packet wins over what its source address suggests.
-    const learned = side === 'client' && !asconf ? this.learnReturnPath(a, pkt.ip.src, pkt.ip.dst) : false;
+    if (side === 'client') noteHeard(a, pkt.ip.src, pkt.ip.dst, nowMs);
+    // A dead return address answered again (or the paths can move off one): re-point now, not at the
+    // next tick. An explicit Set Primary in this packet wins.
+    const learned =
+      side === 'client' && !asconf && a.state === 'established'
+        ? repointStale(a, nowMs, this.limits.returnStaleMs)
+        : false;
     const chunks = changed ? resign(key, keep) : keep;
     let forwarded = false;
     if (chunks.length > 0) {
@@ -231,7 +250,7 @@ export class SctpNatEngine {
     }
     let changes: PathChanges;
     if (ended === 'abort') changes = { add: [], remove: this.table.remove(a) };
-    else changes = changed || learned ? diffEntries(before, natEntries(a)) : NONE;
+    else changes = changed || learned || a.state !== stateBefore ? diffEntries(before, natEntries(a)) : NONE;
     if (!ended && a.state === 'established' && a.supersedes !== undefined)
       changes = merge(changes, this.retire(a));
     if (!ended) this.table.put(a);
@@ -254,14 +273,6 @@ export class SctpNatEngine {
     if (a.state === s) return;
     a.state = s;
     a.stateSinceMs = nowMs;
-  }
-
-  /** The endpoint's packets for VIP v follow the client address the client last used towards v. */
-  private learnReturnPath(a: Association, src: IpAddr, vip: IpAddr): boolean {
-    const cur = a.returnTo.get(ipKey(vip));
-    if (cur && sameIp(cur, src)) return false;
-    a.returnTo.set(ipKey(vip), src);
-    return true;
   }
 
   private count(a: Association, side: Side, src: IpAddr, dst: IpAddr, bytes: number, nowMs: number): void {
@@ -289,6 +300,7 @@ export class SctpNatEngine {
     }
     const dst = a.returnTo.get(ipKey(vip));
     if (!dst) return undefined;
+    noteDelivered(a, vip, 1, this.clock);
     const body = encodeSctp({ ...sctp, srcPort: a.service.port, dstPort: a.clientPort });
     return { toward: 'client', originated: false, bytes: encodeIp(pkt.ip, vip, dst, body) };
   }
@@ -335,12 +347,43 @@ export class SctpNatEngine {
    * Traffic from a client address that the kernel fast path carried (from its per-path counters):
    * keeps the association from idling out and tells the engine which client addresses are alive.
    */
-  observe(associationId: number, clientAddr: IpAddr, nowMs: number): void {
+  observe(associationId: number, clientAddr: IpAddr, nowMs: number, vip?: IpAddr): void {
     const a = this.table.get(associationId);
     if (!a || !hasIp(a.clientAddrs, clientAddr)) return;
-    const k = ipKey(clientAddr);
-    a.clientSeen.set(k, Math.max(a.clientSeen.get(k) ?? 0, nowMs));
+    noteHeard(a, clientAddr, vip && hasIp(a.vips, vip) ? vip : undefined, nowMs);
     a.lastActiveMs = Math.max(a.lastActiveMs, nowMs);
+  }
+
+  /**
+   * The fast path carried `packets` packets of this association on the endpoint-side path of `vip`
+   * (from its per-path counters): unanswered ones are how a dead client link is recognised.
+   */
+  delivered(associationId: number, vip: IpAddr, packets: number, nowMs: number): void {
+    const a = this.table.get(associationId);
+    if (!a || !hasIp(a.vips, vip) || packets <= 0) return;
+    noteDelivered(a, vip, packets, nowMs);
+    a.lastActiveMs = Math.max(a.lastActiveMs, nowMs);
+  }
+
+  /**
+   * Takes over associations rebuilt from the kernel after a restart (see kernel/adopt.ts). Ids are
+   * kept (the kernel entries name them); new associations get higher ones. Returns how many were
+   * taken (one whose id is already in use is skipped).
+   */
+  adopt(associations: readonly Association[]): number {
+    let n = 0;
+    for (const a of associations) {
+      if (this.table.get(a.id)) continue;
+      this.table.put(a);
+      this.nextId = Math.max(this.nextId, a.id + 1);
+      n++;
+    }
+    return n;
+  }
+
+  /** The live association with this id (for the shell's bookkeeping; do not mutate). */
+  association(id: number): Readonly<Association> | undefined {
+    return this.table.get(id);
   }
 
   /** Activity the kernel fast path saw (from its counters) keeps an association from idling out. */
@@ -354,8 +397,22 @@ export class SctpNatEngine {
     return [...this.table.all()].flatMap(natEntries);
   }
 
-  associations(nowMs: number): AssociationView[] {
-    return [...this.table.all()].map((a) => viewOf(a, nowMs));
+  /** Views of the associations; at most `halfOpenLimit` half-open ones (a flood holds thousands). */
+  associations(nowMs: number, halfOpenLimit = Infinity): AssociationView[] {
+    const out: AssociationView[] = [];
+    let half = 0;
+    for (const a of this.table.all()) {
+      if (isHalfOpen(a.state) && ++half > halfOpenLimit) continue;
+      out.push(viewOf(a, nowMs));
+    }
+    return out;
+  }
+
+  /** Associations per state. */
+  counts(): Record<Association['state'], number> {
+    const c = { 'init-sent': 0, 'cookie-wait': 0, established: 0, shutdown: 0, closed: 0 };
+    for (const a of this.table.all()) c[a.state]++;
+    return c;
   }
 
   get size(): { associations: number; halfOpen: number } {

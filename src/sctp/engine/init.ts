@@ -196,6 +196,9 @@ export function onClientInit(
     vips,
     initVip: vip,
     returnTo: initialReturnMap(vips, clientAddrs, vip, src),
+    home: initialReturnMap(vips, clientAddrs, vip, src),
+    unanswered: new Map(),
+    failedAt: new Map(),
     endpointDst,
     counters: new Map(),
     clientSeen: new Map([[ipKey(src), ctx.nowMs]]),
@@ -260,6 +263,9 @@ export function onEndpointInit(
     clientAddrs: [...live.clientAddrs],
     endpointAddrs,
     returnTo: new Map(live.returnTo),
+    home: new Map(live.home),
+    unanswered: new Map(),
+    failedAt: new Map(),
     endpointDst,
     counters: new Map(),
     clientSeen: new Map(live.clientSeen),
@@ -320,6 +326,7 @@ export function onInitAck(
     a.clientTag = ack.initiateTag;
     a.clientAddrs = peerAddresses(pkt.ip.src, initAddresses(ack), [...a.service.vips, ...a.endpointAddrs]);
     a.returnTo = initialReturnMap(a.vips, a.clientAddrs, pkt.ip.dst, pkt.ip.src);
+    a.home = new Map(a.returnTo);
     a.auth = {
       ...a.auth,
       ...(kv.vector ? { client: kv.vector } : {}),

@@ -36,6 +36,17 @@ export interface EngineLimits {
   readonly returnStaleMs: number;
   /** LB-side source ports used when a client port is already taken towards the same endpoint. */
   readonly portRange: readonly [number, number];
+  /**
+   * INIT rate limits (token buckets: a sustained rate per second and a burst). Per source address:
+   * one flooding host cannot starve the others. Global: bounds the work the LB does for INITs from
+   * spoofed sources (each one is forwarded to an endpoint and answered). 0 disables a limit.
+   */
+  readonly initRatePerSource: number;
+  readonly initBurstPerSource: number;
+  readonly initRateGlobal: number;
+  readonly initBurstGlobal: number;
+  /** Source addresses the per-source limit tracks at once (least recently seen forgotten first). */
+  readonly maxInitSources: number;
 }
 
 export const DEFAULT_LIMITS: EngineLimits = {
@@ -46,6 +57,11 @@ export const DEFAULT_LIMITS: EngineLimits = {
   closeLingerMs: 3_000,
   returnStaleMs: 1_500,
   portRange: [49152, 65535],
+  initRatePerSource: 20,
+  initBurstPerSource: 40,
+  initRateGlobal: 5000,
+  initBurstGlobal: 5000,
+  maxInitSources: 16384,
 };
 
 export type AssociationState =
@@ -87,6 +103,21 @@ export interface NatEntry {
     readonly srcPort: number;
     readonly dstPort: number;
   };
+  /**
+   * What a restarted LB needs to rebuild the association from the kernel alone (kernel/adopt.ts):
+   * written into the element's comment, not part of the match.
+   */
+  readonly meta?: EntryMeta;
+}
+
+export interface EntryMeta {
+  readonly clientTag: number;
+  readonly endpointTag: number;
+  readonly initVip: IpAddr;
+  /** Endpoint-side entries: the path's home client address (Association.home). */
+  readonly home?: IpAddr;
+  /** The AUTH key vector of the side this entry's packets come from, if it offered AUTH. */
+  readonly vector?: Uint8Array;
 }
 
 export interface PathChanges {
@@ -109,6 +140,8 @@ export type DropReason =
   | 'no-endpoint'
   | 'no-association'
   | 'table-full'
+  | 'init-rate-source'
+  | 'init-rate-global'
   | 'ports-exhausted'
   | 'init-bundled'
   | 'invalid-init'

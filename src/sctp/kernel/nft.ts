@@ -7,6 +7,7 @@
 import { formatIp, tryParseIp } from '../../net/ip.js';
 import { entryKey } from '../engine/association.js';
 import type { NatEntry, PathChanges } from '../engine/types.js';
+import { entryComment } from './comment.js';
 
 export interface FastPathNames {
   readonly table: string;
@@ -16,10 +17,13 @@ export interface FastPathNames {
 
 export const DEFAULT_NAMES: FastPathNames = { table: 'ferrolb_sctp', markBase: 0x5c000000 };
 
+// ERROR is here because its causes can carry addresses (Unresolvable Address, Restart With New
+// Addresses): the engine scrubs them, the kernel could not.
 const CONTROL = [
   'init',
   'init-ack',
   'abort',
+  'error',
   'shutdown-complete',
   'cookie-echo',
   'cookie-ack',
@@ -27,35 +31,68 @@ const CONTROL = [
   'asconf-ack',
 ];
 
+const familyParts = (f: 'ip' | 'ip6') => {
+  // The vtag is not in the kernel key: nft 1.0.x types `sctp vtag` as a zero-length integer, so no
+  // element can be written for it. The 5-tuple is unambiguous anyway: the engine gives every
+  // association its own LB port per endpoint, and a restart (same 5-tuple) reuses its
+  // predecessor's rewrite; PathIds lets the newest entry own a shared key.
+  const t = f === 'ip' ? 'ipv4_addr' : 'ipv6_addr';
+  const skip = CONTROL.map((c) => `sctp chunk ${c} missing`).join(' ');
+  return {
+    // Per-element counters tell the shell which paths the kernel carried (liveness, idle timeout).
+    maps: [
+      ['pathid', `type ${t} . ${t} . inet_service . inet_service : mark; counter;`],
+      ['nsaddr', `type mark : ${t};`],
+      ['ndaddr', `type mark : ${t};`],
+      ['nsport', `type mark : inet_service;`],
+      ['ndport', `type mark : inet_service;`],
+    ] as const,
+    chain: 'type filter hook prerouting priority raw; policy accept;',
+    rule: `meta l4proto sctp ${skip} meta mark set ${f} saddr . ${f} daddr . sctp sport . sctp dport map @pathid ${f} saddr set meta mark map @nsaddr ${f} daddr set meta mark map @ndaddr sctp sport set meta mark map @nsport sctp dport set meta mark map @ndport notrack`,
+  };
+};
+
 /** The table (both families) with empty maps. Replacing it flushes every path. */
 export function fastPathTable(n: FastPathNames = DEFAULT_NAMES): string {
   const fam = (f: 'ip' | 'ip6') => {
-    const a = f === 'ip' ? 'ip' : 'ip6';
-    // The vtag is not in the kernel key: nft 1.0.x types `sctp vtag` as a zero-length integer, so no
-    // element can be written for it. The 5-tuple is unambiguous anyway: the engine gives every
-    // association its own LB port per endpoint, and a restart (same 5-tuple) reuses its
-    // predecessor's rewrite; PathIds lets the newest entry own a shared key.
-    const t = f === 'ip' ? 'ipv4_addr' : 'ipv6_addr';
-    const skip = CONTROL.map((c) => `sctp chunk ${c} missing`).join(' ');
+    const p = familyParts(f);
     return [
       `table ${f} ${n.table} {`,
-      // Per-element counters tell the shell which paths the kernel carried (liveness, idle timeout).
-      `  map pathid {`,
-      `    type ${t} . ${t} . inet_service . inet_service : mark`,
-      `    counter`,
-      `  }`,
-      `  map nsaddr { type mark : ${t}; }`,
-      `  map ndaddr { type mark : ${t}; }`,
-      `  map nsport { type mark : inet_service; }`,
-      `  map ndport { type mark : inet_service; }`,
+      ...p.maps.map(([m, body]) => `  map ${m} { ${body} }`),
       `  chain pre {`,
-      `    type filter hook prerouting priority raw; policy accept;`,
-      `    meta l4proto sctp ${skip} meta mark set ${a} saddr . ${a} daddr . sctp sport . sctp dport map @pathid ${a} saddr set meta mark map @nsaddr ${a} daddr set meta mark map @ndaddr sctp sport set meta mark map @nsport sctp dport set meta mark map @ndport notrack`,
+      `    ${p.chain}`,
+      `    ${p.rule}`,
       `  }`,
       `}`,
     ].join('\n');
   };
   return `${fam('ip')}\n${fam('ip6')}\n`;
+}
+
+/**
+ * Creates the table where it is missing and brings its rule up to date, keeping every map element:
+ * a restarted LB adopts the paths the kernel carried while it was away instead of flushing them. One
+ * transaction (the chain is flushed and refilled atomically, no packet sees it empty). Fails (nft
+ * "File exists") when a map of the same name has another type: the caller then replaces the table.
+ */
+export function fastPathEnsureScript(n: FastPathNames = DEFAULT_NAMES): string {
+  const lines: string[] = [];
+  for (const f of ['ip', 'ip6'] as const) {
+    const p = familyParts(f);
+    lines.push(`add table ${f} ${n.table}`);
+    for (const [m, body] of p.maps) lines.push(`add map ${f} ${n.table} ${m} { ${body} }`);
+    lines.push(
+      `add chain ${f} ${n.table} pre { ${p.chain} }`,
+      `flush chain ${f} ${n.table} pre`,
+      `add rule ${f} ${n.table} pre ${p.rule}`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Deletes the table of both families (no error when absent). */
+export function fastPathDropScript(n: FastPathNames = DEFAULT_NAMES): string {
+  return ['ip', 'ip6'].map((f) => `table ${f} ${n.table} {}\ndelete table ${f} ${n.table}\n`).join('');
 }
 
 export const tupleKey = (e: NatEntry): string =>
@@ -83,6 +120,14 @@ export class PathIds {
     this.byTuple.set(t, { entry: entryKey(e), id });
     return { id: this.base + id, fresh: true };
   }
+  /** Records a key the kernel already holds under `mark` (adoption after a restart). */
+  adopt(e: NatEntry, mark: number): void {
+    const id = mark - this.base;
+    if (id <= 0 || id >= 1 << 24) throw new RangeError(`mark ${mark} outside our id space`);
+    this.byTuple.set(tupleKey(e), { entry: entryKey(e), id });
+    this.free = this.free.filter((x) => x !== id);
+    if (id >= this.next) this.next = id + 1;
+  }
   /** The id to delete, or undefined when another entry owns the key now. */
   release(e: NatEntry): number | undefined {
     const t = tupleKey(e);
@@ -98,6 +143,10 @@ export class PathIds {
 }
 
 const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
+const comment = (e: NatEntry): string => {
+  const c = entryComment(e);
+  return c ? ` comment "${c}"` : '';
+};
 
 /** `nft -f` script applying incremental changes (removals first, so a re-added key never collides). */
 export function fastPathScript(c: PathChanges, ids: PathIds, n: FastPathNames = DEFAULT_NAMES): string {
@@ -131,7 +180,7 @@ export function fastPathScript(c: PathChanges, ids: PathIds, n: FastPathNames = 
     // The key last: a packet can only take the path once all four rewrites exist.
     if (fresh)
       lines.push(
-        `add element ${f} ${n.table} pathid { ${formatIp(m.src)} . ${formatIp(m.dst)} . ${m.srcPort} . ${m.dstPort} : ${hex(id)} }`,
+        `add element ${f} ${n.table} pathid { ${formatIp(m.src)} . ${formatIp(m.dst)} . ${m.srcPort} . ${m.dstPort}${comment(e)} : ${hex(id)} }`,
       );
   }
   return lines.length ? lines.join('\n') + '\n' : '';

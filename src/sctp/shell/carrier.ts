@@ -6,6 +6,7 @@ import { entryKey } from '../engine/association.js';
 import { SctpNatEngine } from '../engine/engine.js';
 import type { AssociationView, EngineLimits, NatEntry, PathChanges, SctpService } from '../engine/types.js';
 import { DEFAULT_NAMES, PathIds, fastPathScript, parseCounters, tupleKey } from '../kernel/nft.js';
+import { parseFastPathTable, planAdoption, type KernelTable } from '../kernel/adopt.js';
 import { NftBatchWriter, nftFileRunner, type WriterStats } from '../kernel/writer.js';
 import type { PacketIo } from './native.js';
 import { SctpQueueShell, type QueueStats } from './queue.js';
@@ -27,8 +28,23 @@ export interface CarrierOptions {
   readonly fastPath?: boolean;
 }
 
+/** What start-up took over from the kernel (restart = adopt). */
+export interface AdoptionStatus {
+  readonly associations: number;
+  /** Kernel paths kept as they were. */
+  readonly kept: number;
+  /** Paths an adopted association needed that the kernel lacked. */
+  readonly added: number;
+  /** Kernel elements nobody needed (deleted). */
+  readonly stray: number;
+  readonly error?: string;
+}
+
 export interface CarrierStatus {
   readonly associations: readonly AssociationView[];
+  readonly halfOpen: number;
+  readonly counts: Readonly<Record<AssociationView['state'], number>>;
+  readonly adopted?: AdoptionStatus;
   readonly stats: QueueStats;
   readonly writer: WriterStats;
   readonly counterPoll: { readonly lastMs: number; readonly intervalMs: number };
@@ -40,15 +56,29 @@ export class SctpCarrier {
   readonly writer: NftBatchWriter;
   private readonly installed = new Map<string, NatEntry>();
   private readonly last = new Map<string, number>();
-  private readonly tickTimer: ReturnType<typeof setInterval>;
+  private readonly ids = new PathIds();
+  private tickTimer: ReturnType<typeof setInterval> | undefined;
+  private adopted: AdoptionStatus | undefined;
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
   private poll = { lastMs: 0, intervalMs: POLL_MIN_MS };
   private stopped = false;
 
-  /** Opens the queue; throws if it cannot (the caller names the cause). */
-  constructor(private readonly o: CarrierOptions) {
+  /**
+   * Adopts what the kernel fast path holds (associations established before a restart keep their
+   * paths and their engine state), then opens the queue; throws if it cannot (the caller names the
+   * cause). The queue opens only after adoption, so no control chunk of an adopted association meets
+   * an engine that does not know it yet.
+   */
+  static async start(o: CarrierOptions): Promise<SctpCarrier> {
+    const c = new SctpCarrier(o);
+    if (o.fastPath !== false) await c.adoptKernel();
+    c.open();
+    return c;
+  }
+
+  private constructor(private readonly o: CarrierOptions) {
     this.engine = new SctpNatEngine([...o.services], o.limits ?? {});
-    const ids = new PathIds();
+    const ids = this.ids;
     this.writer = new NftBatchWriter(nftFileRunner(o.run), (err) =>
       o.warn('sctp: fast-path entries refused; those paths stay in userspace', err),
     );
@@ -73,9 +103,50 @@ export class SctpCarrier {
       engine: this.engine,
       ...(o.fastPath === false ? {} : { applyChanges }),
     });
+  }
+
+  private open(): void {
     this.shell.start();
     this.tickTimer = setInterval(() => this.shell.tick(), TICK_MS);
-    if (o.fastPath !== false) this.pollTimer = setTimeout(() => void this.pollCounters(), POLL_MIN_MS);
+    if (this.o.fastPath !== false) this.pollTimer = setTimeout(() => void this.pollCounters(), POLL_MIN_MS);
+  }
+
+  /** Rebuilds associations from the kernel's fast-path elements; repairs what does not fit. */
+  private async adoptKernel(): Promise<void> {
+    const tables: KernelTable[] = [];
+    try {
+      for (const f of [4, 6] as const) {
+        const r = await this.o.run('nft', [
+          '-j',
+          'list',
+          'table',
+          f === 4 ? 'ip' : 'ip6',
+          DEFAULT_NAMES.table,
+        ]);
+        if (r.code === 0) tables.push(parseFastPathTable(r.stdout, f));
+      }
+      const plan = planAdoption(tables, this.o.services, Date.now());
+      const n = this.engine.adopt(plan.associations);
+      for (const k of plan.kept) {
+        this.ids.adopt(k.entry, k.mark);
+        this.installed.set(tupleKey(k.entry), k.entry);
+        this.last.set(tupleKey(k.entry), k.packets);
+      }
+      const script = plan.strayScript + fastPathScript({ add: plan.missing, remove: [] }, this.ids);
+      const ok = script === '' || (await this.writer.write(script));
+      if (ok) for (const e of plan.missing) this.installed.set(tupleKey(e), e);
+      this.adopted = {
+        associations: n,
+        kept: plan.kept.length,
+        added: ok ? plan.missing.length : 0,
+        stray: plan.stray,
+        ...(ok ? {} : { error: 'repairing the adopted fast path failed (see the log)' }),
+      };
+    } catch (e) {
+      // Adoption is best effort: the carrier still runs; the paths it could not take stay as they are.
+      this.adopted = { associations: 0, kept: 0, added: 0, stray: 0, error: String(e) };
+      this.o.warn('sctp: adopting the kernel fast path failed', e);
+    }
   }
 
   setServices(services: readonly SctpService[]): void {
@@ -84,7 +155,11 @@ export class SctpCarrier {
 
   status(now = Date.now()): CarrierStatus {
     return {
-      associations: this.engine.associations(now),
+      // Half-open ones beyond a few are only counted: during a flood there are thousands.
+      associations: this.engine.associations(now, 100),
+      halfOpen: this.engine.size.halfOpen,
+      counts: this.engine.counts(),
+      ...(this.adopted ? { adopted: this.adopted } : {}),
       stats: this.shell.stats,
       writer: this.writer.stats,
       counterPoll: this.poll,
@@ -94,7 +169,7 @@ export class SctpCarrier {
   /** Closes the queue (held verdicts are dropped with it) and waits for writes in flight. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.tickTimer);
+    if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.shell.stop();
     await this.writer.idle();
@@ -119,13 +194,17 @@ export class SctpCarrier {
         ]);
         if (r.code !== 0) continue; // nft busy for a moment: liveness lags one period
         const now = Date.now();
+        const heard: NatEntry[] = [];
         for (const [k, packets] of parseCounters(r.stdout, f)) {
           const e = this.installed.get(k);
-          if (!e || packets === (this.last.get(k) ?? 0)) continue;
+          const delta = packets - (this.last.get(k) ?? 0);
+          if (!e || delta === 0) continue;
           this.last.set(k, packets);
-          if (e.toward === 'endpoint') this.engine.observe(e.association, e.match.src, now);
-          else this.engine.touch(e.association, now);
+          // Deliveries first, then what the client sent: an answer in the same period counts.
+          if (e.toward === 'endpoint') heard.push(e);
+          else this.engine.delivered(e.association, e.match.dst, Math.max(1, delta), now);
         }
+        for (const e of heard) this.engine.observe(e.association, e.match.src, now, e.match.dst);
       }
     } catch {
       // spawn failed (EMFILE, ...): try again next period

@@ -7,7 +7,7 @@ import { spawnRunner } from '../../dataplane/exec.js';
 import { createInterface } from 'node:readline';
 import { parseIp } from '../../net/ip.js';
 import type { SctpService } from '../engine/types.js';
-import { DEFAULT_NAMES, fastPathTable } from '../kernel/nft.js';
+import { fastPathDropScript, fastPathEnsureScript, fastPathTable } from '../kernel/nft.js';
 import { nftFileRunner } from '../kernel/writer.js';
 import { SctpCarrier } from './carrier.js';
 import { loadPacketIo } from './native.js';
@@ -35,24 +35,22 @@ const services: SctpService[] = cfg.services.map((s) => ({
 }));
 const run = spawnRunner();
 const nftRun = nftFileRunner(run);
-const dropTables = () =>
-  nftRun(
-    ['ip', 'ip6']
-      .map((f) => `table ${f} ${DEFAULT_NAMES.table} {}\ndelete table ${f} ${DEFAULT_NAMES.table}\n`)
-      .join(''),
-  );
+const dropTables = () => nftRun(fastPathDropScript());
 if (cfg.fastPath) {
-  await dropTables();
-  await nftRun(fastPathTable());
+  // Adopt what a previous run left (restart = adopt); a table of another layout is replaced.
+  await nftRun(fastPathEnsureScript()).catch(async () => {
+    await dropTables();
+    await nftRun(fastPathTable());
+  });
 }
 // Engine, queue, batched asynchronous fast-path writer and counter poll: the daemon's carrier.
-const carrier = new SctpCarrier({
+const carrier = await SctpCarrier.start({
   queueNum: cfg.queue,
   io: loadPacketIo(),
   services,
   limits: cfg.limits ?? {},
   run,
-  warn: (msg, err) => process.stderr.write(`${msg}: ${String(err)}\n`),
+  warn: (msg: string, err?: unknown) => process.stderr.write(`${msg}: ${String(err)}\n`),
   fastPath: cfg.fastPath ?? false,
 });
 const { engine, shell } = carrier;
@@ -69,5 +67,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
       .then(() => (cfg.fastPath ? dropTables() : undefined))
       .finally(() => process.exit(0));
   }
+  // Leaves the fast path in the kernel (a restart adopts it), as a crash would.
+  if (cmd === 'detach') void carrier.stop().finally(() => process.exit(0));
 });
 process.stdout.write(JSON.stringify({ ready: true, queue: cfg.queue }) + '\n');

@@ -43,7 +43,7 @@ export class SctpThread {
         }
         o.log(
           'error',
-          `SCTP carrier thread died (${x.error ?? `exit code ${x.code}`}); restart ${x.restarts} in ${x.restartInMs} ms (associations it carried are lost)`,
+          `SCTP carrier thread died (${x.error ?? `exit code ${x.code}`}); restart ${x.restarts} in ${x.restartInMs} ms (established associations keep flowing in the kernel and are adopted by the restarted thread)`,
         );
       },
       stopMessage: { type: 'stop' },

@@ -18,7 +18,7 @@ export interface SctpWorkerData {
   readonly limits: Partial<EngineLimits>;
   readonly services: readonly SctpService[];
   readonly statusIntervalMs: number;
-  /** Restarts after a death: the fast-path table still holds the dead worker's ids, so start afresh. */
+  /** Restarts after a death (the new worker adopts the fast path the dead one left). */
   readonly restart: number;
 }
 

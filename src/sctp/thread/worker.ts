@@ -3,8 +3,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { hostRunner } from '../../dataplane/exec.js';
 import { SctpCarrier } from '../shell/carrier.js';
-import { DEFAULT_NAMES, fastPathTable } from '../kernel/nft.js';
-import { nftFileRunner } from '../kernel/writer.js';
 import { loadPacketIo } from '../shell/native.js';
 import { checkServices, parseToSctp, type FromSctp, type SctpWorkerData } from './protocol.js';
 
@@ -15,23 +13,16 @@ const post = (m: FromSctp): void => port.postMessage(m);
 
 let carrier: SctpCarrier;
 try {
-  if (data.restart > 0) {
-    // The kernel entries of the dead worker name path ids this one does not know: start clean.
-    const nft = nftFileRunner(hostRunner);
-    await nft(
-      ['ip', 'ip6']
-        .map((f) => `table ${f} ${DEFAULT_NAMES.table} {}\ndelete table ${f} ${DEFAULT_NAMES.table}\n`)
-        .join(''),
-    );
-    await nft(fastPathTable());
-  }
-  carrier = new SctpCarrier({
+  // A restart after a death (or of the daemon) adopts the fast path the dead worker left: its
+  // associations keep their paths (SctpCarrier.start rebuilds them from the kernel).
+  carrier = await SctpCarrier.start({
     queueNum: data.queueNum,
     io: loadPacketIo(),
     services: checkServices(data.services),
     limits: data.limits,
     run: hostRunner,
-    warn: (msg, err) => post({ type: 'warn', msg, ...(err === undefined ? {} : { err: String(err) }) }),
+    warn: (msg: string, err?: unknown) =>
+      post({ type: 'warn', msg, ...(err === undefined ? {} : { err: String(err) }) }),
   });
 } catch (e) {
   post({ type: 'start-failed', message: e instanceof Error ? e.message : String(e) });

@@ -2,16 +2,26 @@
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { KubeEmulator, type EmulatorOptions } from './server.js';
 
+import { ADMIN_TOKEN } from './rbac.js';
+
 export { KubeEmulator, type EmulatorOptions } from './server.js';
 export { ApiError, Store, type Json } from './store.js';
-export { RESOURCE_TYPES, findResource, type ResourceType } from './resources.js';
+export { BUILTIN_TYPES, type ResourceType } from './resources.js';
+export { ADMIN_TOKEN, unusedGrants, rbacManifest, type AuthzRecord } from './rbac.js';
 
-/** A kubeconfig for a plain-HTTP server (client-node refuses http:// without insecure-skip-tls-verify). */
-export function kubeConfigFor(url: string): KubeConfig {
+/** The shipped ServiceAccounts (deploy/manifests/rbac.yaml). */
+export const CONTROLLER_SA = { namespace: 'ferrolb-system', name: 'ferrolb-controller' } as const;
+export const AGENT_SA = { namespace: 'ferrolb-system', name: 'ferrolb-agent' } as const;
+
+/**
+ * A kubeconfig for a plain-HTTP server (client-node refuses http:// without insecure-skip-tls-verify).
+ * The token defaults to the emulator's admin (test set-up); roles use their ServiceAccount's.
+ */
+export function kubeConfigFor(url: string, token: string = ADMIN_TOKEN): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: 'emulator', server: url, skipTLSVerify: true }],
-    users: [{ name: 'test', token: 'test-token' }],
+    users: [{ name: 'test', token }],
     contexts: [{ name: 'emulator', cluster: 'emulator', user: 'test', namespace: 'default' }],
     currentContext: 'emulator',
   });
@@ -19,16 +29,20 @@ export function kubeConfigFor(url: string): KubeConfig {
 }
 
 /** The same, as a kubeconfig file's text: for `ferrolb controller` / `ferrolb agent --kubeconfig`. */
-export const kubeconfigYaml = (url: string): string =>
+export const kubeconfigYaml = (url: string, token: string = ADMIN_TOKEN): string =>
   [
     'apiVersion: v1',
     'kind: Config',
     `clusters: [{name: emulator, cluster: {server: "${url}", insecure-skip-tls-verify: true}}]`,
-    'users: [{name: test, user: {token: test-token}}]',
+    `users: [{name: test, user: {token: "${token}"}}]`,
     'contexts: [{name: emulator, context: {cluster: emulator, user: test}}]',
     'current-context: emulator',
     '',
   ].join('\n');
+
+/** A kubeconfig that authenticates as one of the shipped ServiceAccounts (RBAC applies). */
+export const kubeConfigAs = (emu: KubeEmulator, sa: { namespace: string; name: string }): KubeConfig =>
+  kubeConfigFor(emu.url, emu.tokenFor(sa.namespace, sa.name));
 
 export async function startEmulator(
   opts: EmulatorOptions = {},

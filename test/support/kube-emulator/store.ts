@@ -20,10 +20,15 @@ export class ApiError extends Error {
     readonly code: number,
     readonly reason: string,
     message: string,
+    /** Status.details: the object named, and for 422 each field's cause. */
+    readonly details?: Json,
   ) {
     super(message);
   }
 }
+
+/** Server-side checks on what is about to be stored (may prune `next` in place); throws ApiError. */
+export type Admit = (t: ResourceType, next: Json, cur: Json | undefined) => void;
 
 export const clone = <T>(x: T): T => structuredClone(x);
 const metaOf = (o: Json): Json => (o.metadata ?? {}) as Json;
@@ -36,6 +41,9 @@ export class Store {
   private readonly objects = new Map<string, Map<string, Json>>(); // storageKey → ns/name → object
   private readonly history: HistoryEntry[] = [];
   private readonly listeners = new Set<(e: HistoryEntry) => void>();
+
+  /** Set by the server: schema validation and the built-in types' checks. */
+  admit: Admit = () => undefined;
 
   constructor(private historyLimit = 10_000) {}
 
@@ -95,6 +103,10 @@ export class Store {
     return out.map((o) => withVersion(t, clone(o)));
   }
 
+  has(t: ResourceType, ns: string, name: string): boolean {
+    return this.bucket(t).has(objectKey(ns, name));
+  }
+
   get(t: ResourceType, ns: string, name: string): Json {
     const o = this.bucket(t).get(objectKey(ns, name));
     if (!o) throw notFound(t, name);
@@ -127,7 +139,7 @@ export class Store {
     };
     // With a status subresource the server owns status: what a create sends is dropped.
     if (t.statusSubresource) delete obj.status;
-    validate(t, obj);
+    this.admit(t, obj, undefined);
     b.set(objectKey(ns, name), obj);
     this.record(t, 'ADDED', obj);
     return withVersion(t, clone(obj));
@@ -164,11 +176,11 @@ export class Store {
       next.metadata = m;
     }
     // A write that changes nothing is a no-op, as in a real server (no new resourceVersion, no event).
+    this.admit(t, next, cur);
     const strip = (o: Json) => JSON.stringify({ ...o, metadata: { ...metaOf(o), resourceVersion: '' } });
     if (strip(next) === strip(cur)) return withVersion(t, clone(cur));
     this.rv++;
     (next.metadata as Json).resourceVersion = String(this.rv);
-    validate(t, next);
     b.set(objectKey(ns, name), next);
     this.record(t, 'MODIFIED', next);
     return withVersion(t, clone(next));
@@ -187,6 +199,17 @@ export class Store {
     return withVersion(t, clone(gone));
   }
 
+  /** Every object of a type goes (its CRD was deleted); watchers see each DELETED. */
+  deleteAll(t: ResourceType): number {
+    const b = this.bucket(t);
+    const all = [...b.values()];
+    for (const o of all) {
+      const m = metaOf(o);
+      this.delete(t, String(m.namespace ?? ''), String(m.name));
+    }
+    return all.length;
+  }
+
   /** Counts per storage key, for tests and benchmarks. */
   count(t: ResourceType): number {
     return this.bucket(t).size;
@@ -202,39 +225,3 @@ const notFound = (t: ResourceType, name: string) =>
   new ApiError(404, 'NotFound', `${t.plural}${t.group ? `.${t.group}` : ''} "${name}" not found`);
 
 export const rfc3339 = (d = new Date()): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-
-/** The few server-side checks a client could get wrong in ways a real server would refuse. */
-function validate(t: ResourceType, o: Json): void {
-  if (t.kind === 'Lease') {
-    // metav1.MicroTime is parsed with exactly six fractional digits; a JS Date's ISO string is refused.
-    const spec = (o.spec ?? {}) as Json;
-    for (const f of ['acquireTime', 'renewTime']) {
-      const v = spec[f];
-      if (v !== undefined && (typeof v !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(v)))
-        throw new ApiError(
-          400,
-          'BadRequest',
-          `spec.${f}: ${JSON.stringify(v)}: not a MicroTime (RFC3339 with 6 fractional digits)`,
-        );
-    }
-  }
-  if (t.kind === 'Service') {
-    const ingress = ((o.status as Json | undefined)?.loadBalancer as Json | undefined)?.ingress;
-    if (Array.isArray(ingress))
-      for (const [i, x] of ingress.entries()) {
-        const e = x as Json;
-        if (e.ipMode !== undefined && e.ip === undefined)
-          throw new ApiError(
-            422,
-            'Invalid',
-            `status.loadBalancer.ingress[${i}].ipMode: may only be set when ip is set`,
-          );
-        if (e.ipMode !== undefined && e.ipMode !== 'VIP' && e.ipMode !== 'Proxy')
-          throw new ApiError(
-            422,
-            'Invalid',
-            `status.loadBalancer.ingress[${i}].ipMode: Unsupported value: ${JSON.stringify(e.ipMode)}`,
-          );
-      }
-  }
-}

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { CLUSTER_OPTIONS, mappingConfig, parseControllerArgs } from '../../../src/roles/controller.js';
 import { AGENT_USAGE } from '../../../src/roles/agent.js';
+import { LOG_LEVELS } from '../../../src/shell/log.js';
 import {
   type Doc,
   type Obj,
@@ -417,3 +418,54 @@ test('the renderer refuses what helm lint or the API server would', { skip }, as
       }
     });
 });
+
+test(
+  'values.schema.json: values the chart cannot use fail to render, naming the value',
+  { skip },
+  async (t) => {
+    const cases: [string, string[], RegExp][] = [
+      [
+        'a replica count that is not a number',
+        ['--set', 'controller.replicas=abc'],
+        /- controller\.replicas: Invalid type\. Expected: integer, given: string/,
+      ],
+      [
+        'a log level ferrolb does not know',
+        ['--set', 'controller.logLevel=verbose'],
+        /- controller\.logLevel: controller\.logLevel must be one of the following: "trace"/,
+      ],
+      ['an agent log level ferrolb does not know', ['--set', 'agent.logLevel=loud'], /- agent\.logLevel: /],
+      ['a misspelt key', ['--set', 'controler.replicas=3'], /Additional property controler is not allowed/],
+      [
+        'a lease duration that is not a Go duration',
+        ['--set', 'controller.leaderElection.leaseDuration=15sec'],
+        /- controller\.leaderElection\.leaseDuration: Does not match pattern/,
+      ],
+    ];
+    for (const [what, args, error] of cases)
+      await t.test(what, () => {
+        const r = run(args);
+        assert.notEqual(r.status, 0, `rendered anyway:\n${r.stdout}`);
+        assert.match(
+          r.stderr,
+          /values don't meet the specifications of the schema\(s\) in the following chart\(s\):\nferrolb:/,
+        );
+        assert.match(r.stderr, error);
+        assert.equal(r.stdout, '');
+      });
+    await t.test('good values render', () => {
+      render([
+        '--set',
+        'controller.replicas=3',
+        '--set',
+        'controller.logLevel=debug',
+        '--set',
+        'controller.leaderElection.leaseDuration=20s',
+      ]);
+    });
+    await t.test("the schema's log levels are ferrolb's", () => {
+      const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8'));
+      assert.deepEqual(schema.definitions.logLevel.enum, [...LOG_LEVELS]);
+    });
+  },
+);

@@ -316,7 +316,9 @@ test('IPv6 service: address parameters and headers are rewritten for IPv6 too', 
   const a = out(r);
   assert.deepEqual(initAddresses(decodeInit(a.sctp.chunks[0]!)).map(formatIp), ['fd00:9::2']);
   assert.ok(!containsAddress(a.bytes, E6));
-  assert.equal(r.changes.add.filter((e) => e.toward === 'endpoint').length, 4);
+  // Half-open: the path table exists (2 client addresses × 2 VIPs) but nothing is in the kernel yet.
+  assert.equal(r.changes.add.length, 0);
+  assert.equal(eng.associations(1)[0]?.paths.filter((p) => p.side === 'client').length, 4);
 });
 
 const fixture = (name: string): string =>
@@ -369,5 +371,5 @@ test('the captured usrsctp handshake, replayed through the engine, leaks no addr
       origAck.params.find((p) => p.type === t)?.value,
     );
   // Client paths: two IPv4 client addresses × two VIPs (the IPv6 ones have no IPv6 VIP).
-  assert.equal(r2.changes.add.filter((e) => e.toward === 'endpoint').length, 4);
+  assert.equal(eng.associations(2)[0]?.paths.filter((p) => p.side === 'client').length, 4);
 });

@@ -112,7 +112,9 @@ test('INIT towards the endpoint names only VIPs; INIT-ACK towards the client nam
 test('the path table covers every (client address, VIP) pair and every (endpoint address, VIP) pair', () => {
   const eng = new SctpNatEngine([svc]);
   const h = handshake(eng);
-  const add = h.ack.changes.add;
+  // Nothing reaches the kernel while half-open; all of it once established (COOKIE-ACK).
+  assert.deepEqual([h.ack.changes.add.length, h.echo.changes.add.length], [0, 0]);
+  const add = h.cack.changes.add;
   const toEp = add.filter((e) => e.toward === 'endpoint');
   const toCl = add.filter((e) => e.toward === 'client');
   // The IPv6 client address has no IPv4 VIP to pair with: 2 client addresses × 3 VIPs.
@@ -195,14 +197,16 @@ test('endpoint heartbeats to each VIP reach a client address; client data on any
   );
   const d = decoded(r);
   assert.deepEqual([formatIp(d.ip.src), formatIp(d.ip.dst)], ['10.9.0.3', '10.0.2.2']);
-  // The client used C1 towards V2, so the endpoint's packets to V2 now go to C1 (learned return path).
+  // The client used C1 towards V2, but V2's endpoint-side path stays on its own client address (C0):
+  // the paths stay spread over distinct client addresses (a single-source client must not collapse
+  // them onto one) while that address is alive.
   const back = decoded(
     eng.handle(
       packet(E, V[2], EP, h.lbPort, TC, [chunk(ChunkType.SACK, [0, 0, 0, 1, 0, 0, 16, 0, 0, 0, 0, 0])]),
       12,
     ),
   );
-  assert.equal(formatIp(back.ip.dst), '10.0.3.2');
+  assert.equal(formatIp(back.ip.dst), '10.0.1.2');
 });
 
 test('packets with a wrong vtag, unknown client address or unknown service are dropped', () => {
@@ -319,9 +323,11 @@ test('endpoint paths move off a client address that went silent while another st
   assert.equal(dstOf(V[1]), '10.0.3.2');
   // Nothing heard from anyone yet beyond the handshake: nothing moves.
   assert.equal(eng.tick(500).add.length, 0);
-  // The kernel fast path reports traffic from C1 only; C0 has been silent for more than 1 s.
+  // The kernel fast path carried a retransmission on V0's path (to C0) and reports traffic from C1
+  // to V1 only; nothing came to V0 for more than 1 s.
   const id = eng.associations(0)[0]!.id;
-  eng.observe(id, C1, 2500);
+  eng.delivered(id, V[0], 1, 900);
+  eng.observe(id, C1, 2500, V[1]);
   const moved = eng.tick(2600);
   assert.ok(moved.add.length > 0 && moved.add.every((e) => formatIp(e.rewrite.dst) === '10.0.3.2'));
   assert.equal(dstOf(V[0]), '10.0.3.2');
@@ -329,4 +335,8 @@ test('endpoint paths move off a client address that went silent while another st
   // observe() of an address that is not the client's is ignored.
   eng.observe(id, ip('10.7.7.7'), 2700);
   assert.equal(eng.tick(2700).add.length, 0);
+  // C0 is heard again: its paths go home.
+  eng.observe(id, C0, 3000, V[0]);
+  assert.ok(eng.tick(3000).add.every((e) => formatIp(e.rewrite.dst) === '10.0.1.2'));
+  assert.equal(dstOf(V[0]), '10.0.1.2');
 });

@@ -8,9 +8,22 @@ import {
   type PathChanges,
 } from '../../../src/sctp/index.js';
 import type { NfqueueHandle } from '../../../src/sctp/shell/native.js';
-import { decodeIp, encodeAsconf, ParamType } from '../../../src/sctp/codec/index.js';
+import {
+  ChunkType,
+  decodeInit,
+  decodeIp,
+  decodeSctp,
+  encodeAsconf,
+  ParamType,
+} from '../../../src/sctp/codec/index.js';
 import { formatIp } from '../../../src/net/ip.js';
-import { initChunk, ip, packet } from './build.js';
+import { chunk, initChunk, ip, packet } from './build.js';
+
+/** The LB's cookie token in a translated INIT-ACK. */
+const tokenOf = (bytes: Uint8Array): Uint8Array =>
+  decodeInit(decodeSctp(decodeIp(bytes).payload).chunks[0]!).params.find(
+    (p) => p.type === ParamType.STATE_COOKIE,
+  )!.value;
 
 /** A PacketIo that records verdicts and raw sends; `deliver` plays the kernel queue. */
 function fakeIo() {
@@ -80,6 +93,14 @@ test('the shell accepts translated packets with their new bytes, drops the rest,
       initChunk(2, { tag: 22, cookie: new Uint8Array(4) }),
     ]),
   ]);
+  // Half-open: no kernel entries yet (an INIT flood never reaches nft).
+  assert.ok(!order.some((o) => o.startsWith('apply')), order.join(', '));
+  f.deliver([
+    packet(ip('10.0.1.2'), ip('10.9.0.1'), 5000, 7, 22, [
+      chunk(ChunkType.COOKIE_ECHO, tokenOf(f.verdicts.at(-1)!.payload!)),
+    ]),
+  ]);
+  f.deliver([packet(ip('10.0.2.2'), ip('10.9.0.1'), 7, 5000, 11, [chunk(ChunkType.COOKIE_ACK)])]);
   assert.deepEqual(order.slice(-2), ['apply 6+0', 'verdict 1'], 'kernel entries before the verdict');
   shell.stop();
 });
@@ -161,18 +182,27 @@ test('asynchronous kernel writes: a verdict waits for its entries, and later ver
     packet(ip('10.0.1.2'), ip('10.9.0.1'), 5000, 7, 0, [initChunk(1, { tag: 11, addrs: [ip('10.0.3.2')] })]),
   ]);
   assert.deepEqual(order, ['verdict 1'], 'no entries needed: verdict at once');
-  // INIT-ACK (installs entries), then an unrelated INIT that needs none: both wait for the write.
   f.deliver([
     packet(ip('10.0.2.2'), ip('10.9.0.1'), 7, 5000, 11, [
       initChunk(2, { tag: 22, cookie: new Uint8Array(4) }),
     ]),
+  ]);
+  f.deliver([
+    packet(ip('10.0.1.2'), ip('10.9.0.1'), 5000, 7, 22, [
+      chunk(ChunkType.COOKIE_ECHO, tokenOf(f.verdicts.at(-1)!.payload!)),
+    ]),
+  ]);
+  assert.deepEqual(order, ['verdict 1', 'verdict 1', 'verdict 1'], 'half-open: no entries, no waiting');
+  // COOKIE-ACK (established: installs entries), then an unrelated INIT that needs none: both wait.
+  f.deliver([
+    packet(ip('10.0.2.2'), ip('10.9.0.1'), 7, 5000, 11, [chunk(ChunkType.COOKIE_ACK)]),
     packet(ip('10.0.1.9'), ip('10.9.9.9'), 5001, 7, 0, [initChunk(1, { tag: 13 })]),
   ]);
   await new Promise((r) => setImmediate(r));
-  assert.deepEqual(order, ['verdict 1', 'apply 6+0']);
+  assert.deepEqual(order.slice(3), ['apply 6+0']);
   finish?.(false); // nft refused: counted, the packet still goes (its association stays in userspace)
   await shell.settled();
-  assert.deepEqual(order, ['verdict 1', 'apply 6+0', 'entries in', 'verdict 1', 'verdict 2']);
+  assert.deepEqual(order.slice(3), ['apply 6+0', 'entries in', 'verdict 1', 'verdict 2']);
   assert.equal(shell.stats.applyErrors, 1);
   assert.equal(shell.stats.held, 2);
   shell.stop();
