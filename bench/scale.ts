@@ -9,7 +9,8 @@
 //   • reads: `ferroctl get lb`, `get lb NAME`, `get lb -o wide`, run as a user would (a fresh CLI
 //     process inside the namespace), with their exit status (a crash or a timeout is a result).
 // Growth factors are against the smallest size of the same run; goal lines say met / NOT met.
-// Sizes: FERROLB_SCALE_SIZES=1000,10000 (default 1000,5000,10000,20000); FERROLB_SCALE_ALGO=maglev;
+// Sizes: FERROLB_SCALE_SIZES=1000,10000 (default 1000,5000,10000,20000); FERROLB_SCALE_ALGO=maglev
+// (FERROLB_SCALE_MAGLEV_SIZE=61: the services' Maglev table size);
 // FERROLB_SCALE_PROF=DIR writes the daemons' CPU profiles there.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -48,6 +49,9 @@ const ep = (i: number, k: number) => {
 };
 
 export function scaleConfig(n: number, algorithm: string): string {
+  // FERROLB_SCALE_MAGLEV_SIZE=61: every service's Maglev table size (spec.maglevTableSize).
+  const m = process.env.FERROLB_SCALE_MAGLEV_SIZE;
+  const maglev = m && algorithm === 'maglev' ? `, maglevTableSize: ${Number(m)}` : '';
   const out = [
     'apiVersion: ferrolb.io/v1\nkind: IPAddressPool\nmetadata: {name: vips}\nspec: {addresses: ["10.64.0.0/14"]}\n',
   ];
@@ -55,7 +59,7 @@ export function scaleConfig(n: number, algorithm: string): string {
     const eps = Array.from({ length: EPS }, (_, k) => `{address: ${ep(i, k)}}`).join(', ');
     out.push(
       `apiVersion: ferrolb.io/v1\nkind: LoadBalancer\nmetadata: {name: ${lbName(i)}}\n` +
-        `spec: {ports: [{port: 80, protocol: TCP, targetPort: 8080}], mode: fullnat, algorithm: ${algorithm}, endpoints: [${eps}]}\n`,
+        `spec: {ports: [{port: 80, protocol: TCP, targetPort: 8080}], mode: fullnat, algorithm: ${algorithm}${maglev}, endpoints: [${eps}]}\n`,
     );
   }
   out.push(
@@ -218,6 +222,9 @@ export async function runScalePoint(n: number, algorithm = 'roundrobin'): Promis
           ports: [{ port: 80, protocol: 'TCP', targetPort: 8080 }],
           mode: 'fullnat',
           algorithm,
+          ...(process.env.FERROLB_SCALE_MAGLEV_SIZE && algorithm === 'maglev'
+            ? { maglevTableSize: Number(process.env.FERROLB_SCALE_MAGLEV_SIZE) }
+            : {}),
           endpoints: eps,
         },
       });

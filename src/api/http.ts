@@ -4,8 +4,11 @@ import { timingSafeEqual } from 'node:crypto';
 import type { ConfigIssue } from '../model/issues.js';
 import { parseDocuments } from '../model/load.js';
 import type { RawObject } from '../model/types.js';
+import { runSliced, type Steps } from '../model/steps.js';
 
 export const MAX_BODY_BYTES = 8 << 20;
+/** Bodies above this are parsed in slices (see parseJsonSteps). */
+const SLICED_JSON_BYTES = 256 << 10;
 
 export const ApiErrorCode = {
   BadRequest: 'BadRequest',
@@ -90,7 +93,9 @@ export async function readObjects(req: IncomingMessage, maxBytes = MAX_BODY_BYTE
   if (type.includes('json')) {
     let v: unknown;
     try {
-      v = JSON.parse(text);
+      // A bulk body (10,000 objects: megabytes) is parsed object by object with the loop given back
+      // in between; one JSON.parse of it would hold /healthz, probes and BGP for its whole length.
+      v = text.length > SLICED_JSON_BYTES ? await runSliced(parseJsonSteps(text)) : JSON.parse(text);
     } catch (e) {
       throw new ApiError(ApiErrorCode.BadRequest, `body is not valid JSON: ${(e as Error).message}`);
     }
@@ -114,4 +119,75 @@ export function authorized(req: IncomingMessage, token: string | undefined): boo
   const a = Buffer.from(m[1] as string);
   const b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Where the top-level array (or the array under a top-level "objects" key) starts, or -1. */
+function arrayStart(text: string): number {
+  const m = /^\s*(\[|\{\s*"objects"\s*:\s*\[)/.exec(text);
+  return m ? m[0].length - 1 : -1;
+}
+
+/**
+ * JSON.parse of `text` in steps: a top-level array (or {"objects": [...]}) is split into its elements
+ * by a scan that tracks strings and nesting, and each element is parsed on its own. Anything else,
+ * and any text the scan cannot split cleanly, goes to one JSON.parse (which names the error).
+ * Same result as JSON.parse(text) for every input.
+ */
+export function* parseJsonSteps(text: string): Steps<unknown> {
+  const open = arrayStart(text);
+  if (open < 0) return JSON.parse(text) as unknown;
+  const wrapped = text.trimStart().startsWith('{');
+  const items: unknown[] = [];
+  // A malformed element: JSON.parse of the whole text throws the error, positioned in the body.
+  const element = (from: number, to: number): unknown => {
+    try {
+      return JSON.parse(text.slice(from, to)) as unknown;
+    } catch {
+      return JSON.parse(text) as unknown;
+    }
+  };
+  let depth = 0;
+  let inString = false;
+  let start = -1;
+  let end = -1;
+  let since = 0;
+  for (let i = open; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (++since === 65536) {
+      since = 0;
+      yield;
+    }
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) {
+      inString = true;
+      if (depth === 1 && start < 0) start = i;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (depth === 1 && start < 0) start = i;
+      depth++;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+      if (depth === 0) {
+        end = i;
+        break;
+      }
+    } else if (depth === 1 && c === 0x2c) {
+      if (start < 0) return JSON.parse(text) as unknown; // an empty element: let JSON.parse say so
+      items.push(element(start, i));
+      start = -1;
+      if (items.length % 64 === 0) yield;
+    } else if (depth === 1 && start < 0 && c > 0x20) start = i;
+  }
+  if (end < 0 || text[end] !== ']') return JSON.parse(text) as unknown;
+  if (start >= 0) items.push(element(start, end));
+  else if (items.length > 0) return JSON.parse(text) as unknown; // a trailing comma
+  // Whatever follows the array must be what JSON allows: the wrapper's end, or nothing.
+  const rest = text.slice(end + 1);
+  if (!wrapped) return rest.trim() === '' ? items : (JSON.parse(text) as unknown);
+  if (!/^\s*\}\s*$/.test(rest)) return JSON.parse(text) as unknown;
+  return { objects: items };
 }

@@ -52,16 +52,28 @@ export function formatBgpStatus(st: BgpStatus, wide = false): string {
       s.lastError ?? '',
     ]),
   ]);
+  // Each session announces its own next hop: one row per (prefix, next hop) with the peers that get it.
   const routes = table([
     ['PREFIX', 'NEXT HOP', 'LOCAL PREF', 'MED', 'COMMUNITIES', 'PEERS'],
-    ...st.routes.map((r) => [
-      r.prefix,
-      r.nextHop ?? '-',
-      r.localPref === undefined ? '-' : String(r.localPref),
-      r.med === undefined ? '-' : String(r.med),
-      [...r.communities, ...r.largeCommunities.map((l) => `large:${l}`)].join(',') || '-',
-      r.peers.join(','),
-    ]),
+    ...st.routes.flatMap((r) => {
+      const byHop = new Map<string, string[]>();
+      for (const h of r.nextHops ?? []) byHop.set(h.nextHop, [...(byHop.get(h.nextHop) ?? []), h.peer]);
+      const rows = byHop.size > 0 ? [...byHop] : [[r.nextHop ?? '-', [...r.peers]] as [string, string[]]];
+      return rows.map(([hop, peers]) => [
+        r.prefix,
+        hop,
+        r.localPref === undefined ? '-' : String(r.localPref),
+        r.med === undefined ? '-' : String(r.med),
+        [...r.communities, ...r.largeCommunities.map((l) => `large:${l}`)].join(',') || '-',
+        peers.join(','),
+      ]);
+    }),
   ]);
-  return `${sessions}\n\n${routes}\n`;
+  const notSent = st.sessions.flatMap((s) => [
+    ...s.skipped.map((x) => [s.peer, x.prefix, 'skipped', x.reason]),
+    ...(s.rejected ?? []).map((x) => [s.peer, x.prefix, 'peer would reject', x.reason]),
+  ]);
+  const tail =
+    notSent.length > 0 ? `\n\n${table([['PEER', 'PREFIX', 'NOT SENT', 'REASON'], ...notSent])}` : '';
+  return `${sessions}\n\n${routes}${tail}\n`;
 }

@@ -58,7 +58,12 @@ export interface SessionState {
 
 export type FsmEvent =
   | { readonly type: 'start' }
-  | { readonly type: 'stop'; readonly reason?: string }
+  /**
+   * graceful: a planned stop while the kernel keeps forwarding (RFC 4724 §4.1 restarting speaker):
+   * sessions whose peer negotiated graceful restart are closed without a NOTIFICATION, so the peer
+   * keeps our routes as stale until we are back and send End-of-RIB.
+   */
+  | { readonly type: 'stop'; readonly reason?: string; readonly graceful?: boolean }
   | { readonly type: 'tcp-connected'; readonly conn: ConnId }
   | { readonly type: 'tcp-failed'; readonly conn: ConnId; readonly reason: string }
   | { readonly type: 'tcp-accepted'; readonly conn: ConnId }
@@ -73,7 +78,14 @@ export type FsmEvent =
       readonly reason: string;
     }
   | { readonly type: 'timer'; readonly which: TimerName; readonly conn?: ConnId }
-  | { readonly type: 'bfd-down' };
+  | { readonly type: 'bfd-down' }
+  /**
+   * The shell framed a message whose type this connection's stage does not accept (UPDATE or
+   * ROUTE-REFRESH before Established). It is reported before its body is decoded: the body may only be
+   * decodable with what the session negotiates (4-octet AS paths, ADD-PATH), and RFC 4271 §6.6 asks for
+   * an FSM error (5/1, 5/2), not the decoder's complaint.
+   */
+  | { readonly type: 'unexpected'; readonly conn: ConnId; readonly what: string };
 
 export type FsmAction =
   | { readonly type: 'connect'; readonly conn: ConnId }
@@ -97,6 +109,18 @@ export function phaseOf(s: SessionState): Phase {
   const order = ['Established', 'OpenConfirm', 'OpenSent'] as const;
   for (const p of order) if (s.conns.some((c) => c.stage === p)) return p;
   return s.conns.some((c) => c.stage === 'connecting') ? 'Connect' : 'Active';
+}
+
+/** Message types (RFC 4271 §4.1) that only an Established connection accepts. */
+const ESTABLISHED_ONLY = new Set([2, 5]);
+
+/**
+ * Whether a framed message of `msgType` may be decoded on `conn`; false means the shell sends
+ * `unexpected` instead (see FsmEvent).
+ */
+export function acceptsMessageType(s: SessionState, conn: ConnId, msgType: number): boolean {
+  const c = s.conns.find((x) => x.id === conn);
+  return !c || c.stage === 'Established' || !ESTABLISHED_ONLY.has(msgType);
 }
 
 export const establishedConn = (s: SessionState): ConnId | undefined =>
@@ -233,12 +257,15 @@ function onOpen(st: Step, c: Conn, open: OpenMessage): void {
   if (other) {
     const collision = notification(ErrorCode.Cease, CeaseSubcode.ConnectionCollision);
     if (other.stage === 'Established') {
-      // RFC 4724 §4.2: a peer that restarted with graceful restart replaces its old session.
-      if (n.peerGracefulRestart) st.drop(other, 'peer restarted (graceful restart)', undefined, false);
-      else {
-        st.drop(c, 'connection collision with established session', collision, false);
-        return;
-      }
+      // RFC 4271 §6.8: the Established connection wins, also against an OPEN with graceful restart
+      // (RFC 4724 §4.2 would take it for a restart). FRR puts the capability in every OPEN, with
+      // the R bit during its own start-up window, also on the second connection of an ordinary
+      // start-up collision; taking that for a restart dropped the session that had just come up.
+      // A peer that really restarted has no old TCP endpoint left: the KEEPALIVE sent here on the
+      // old connection draws a reset, that session goes down, and the next connection gets in.
+      st.emit({ type: 'send', conn: other.id, msg: { type: 'keepalive' } });
+      st.drop(c, 'connection collision with established session', collision, false);
+      return;
     } else {
       const localWins = cfg.routerId >>> 0 > open.bgpId >>> 0;
       // Keep the connection initiated by the speaker with the higher BGP identifier.
@@ -327,13 +354,21 @@ export function step(cfg: FsmConfig, state: SessionState, ev: FsmEvent, now: num
     case 'stop':
       // Not started any more first, so that dropping the connections schedules no retry.
       st.s = { ...st.s, started: false, retryAt: undefined };
-      for (const c of st.s.conns)
+      for (const c of st.s.conns) {
+        // RFC 4724 needs both sides to have announced the capability; without it, or for a stop
+        // that is not a restart, the peer must flush our routes at once: Cease.
+        const keep =
+          ev.graceful === true &&
+          c.stage === 'Established' &&
+          cfg.gracefulRestart !== undefined &&
+          c.negotiated?.peerGracefulRestart !== undefined;
         st.drop(
           c,
           ev.reason ?? 'administrative shutdown',
-          notification(ErrorCode.Cease, CeaseSubcode.AdminShutdown),
+          keep ? undefined : notification(ErrorCode.Cease, CeaseSubcode.AdminShutdown),
           false,
         );
+      }
       break;
     case 'tcp-connected': {
       const c = st.conn(ev.conn);
@@ -379,6 +414,13 @@ export function step(cfg: FsmConfig, state: SessionState, ev: FsmEvent, now: num
     case 'timer':
       onTimer(st, ev.which, ev.conn);
       break;
+    case 'unexpected': {
+      const c = st.conn(ev.conn);
+      if (!c || c.stage === 'connecting' || c.stage === 'Established') break;
+      const sub = c.stage === 'OpenSent' ? FsmSubcode.OpenSent : FsmSubcode.OpenConfirm;
+      st.drop(c, `unexpected ${ev.what} in ${c.stage}`, notification(ErrorCode.FsmError, sub));
+      break;
+    }
     case 'bfd-down':
       // The path is gone: a NOTIFICATION could not arrive; drop at once (RFC 5882 §4.1).
       for (const c of st.s.conns) if (c.stage === 'Established') st.drop(c, 'BFD session down');

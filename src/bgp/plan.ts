@@ -194,7 +194,8 @@ export function peerConfigFromSpec(
     ...(p.connectTimeMs !== undefined ? { connectTimeMs: p.connectTimeMs } : {}),
     passive: p.passive,
     ...(p.enableGracefulRestart ? { gracefulRestart: { restartTimeSec: d.restartTimeSec ?? 120 } } : {}),
-    ...(d.nextHopV4 ? { nextHopV4: d.nextHopV4 } : {}),
-    ...(d.nextHopV6 ? { nextHopV6: d.nextHopV6 } : {}),
+    // The BGPPeer's own next hops win over the node defaults.
+    ...((p.nextHopV4 ?? d.nextHopV4) ? { nextHopV4: p.nextHopV4 ?? d.nextHopV4 } : {}),
+    ...((p.nextHopV6 ?? d.nextHopV6) ? { nextHopV6: p.nextHopV6 ?? d.nextHopV6 } : {}),
   };
 }

@@ -33,6 +33,8 @@ export interface SessionView {
   readonly localAsn: number;
   readonly peerAsn: number;
   readonly families: readonly AfiSafiKey[];
+  /** The peer's address (a next hop equal to it is refused by the peer). */
+  readonly peerAddress?: { readonly family: 4 | 6; readonly value: bigint };
   /** Local address of the TCP connection, per family when known. */
   readonly nextHopV4?: bigint;
   readonly nextHopV6?: bigint;
@@ -44,11 +46,43 @@ export interface RibOutPlan {
   readonly routes: Map<string, OutRoute>;
   /** Routes this session cannot carry, with the reason (shown by `get bgp`). */
   readonly skipped: readonly { readonly prefix: string; readonly reason: string }[];
+  /**
+   * Routes the peer would drop on arrival (an unusable next hop, RFC 4271 §5.1.3): not sent,
+   * so `get bgp` never shows as announced what the router does not hold.
+   */
+  readonly rejected: readonly { readonly prefix: string; readonly reason: string }[];
+}
+
+const inRange = (v: bigint, base: bigint, len: number, width: number): boolean =>
+  v >> BigInt(width - len) === base >> BigInt(width - len);
+
+/**
+ * Why a router refuses `nh` as next hop for a route sent to `peer`, or undefined if it takes it.
+ * Loopback is allowed: a speaker may peer with a router on the same host.
+ */
+export function nextHopProblem(
+  family: 4 | 6,
+  nh: bigint,
+  peer?: { readonly family: 4 | 6; readonly value: bigint },
+): string | undefined {
+  if (peer && peer.family === family && peer.value === nh) return "next hop is the peer's own address";
+  if (family === 4) {
+    if (inRange(nh, 0n, 8, 32)) return 'next hop in 0.0.0.0/8';
+    if (inRange(nh, 0xe0000000n, 3, 32)) return 'next hop is a multicast or reserved address';
+    return undefined;
+  }
+  if (nh === 0n) return 'next hop is ::';
+  if (inRange(nh, 0xffn << 120n, 8, 128)) return 'next hop is a multicast address';
+  // RFC 2545 §3: the global next hop must be present; a link-local one alone is refused.
+  if (inRange(nh, 0xfe80n << 112n, 10, 128))
+    return 'next hop is link-local only (RFC 2545 needs a global one)';
+  return undefined;
 }
 
 export function buildRibOut(routes: readonly AdvertisedRoute[], s: SessionView): RibOutPlan {
   const out = new Map<string, OutRoute>();
   const skipped: { prefix: string; reason: string }[] = [];
+  const rejected: { prefix: string; reason: string }[] = [];
   const ibgp = s.localAsn === s.peerAsn;
   for (const r of routes) {
     if (r.peers && !r.peers.includes(s.peerName)) continue;
@@ -62,9 +96,16 @@ export function buildRibOut(routes: readonly AdvertisedRoute[], s: SessionView):
       skipped.push({ prefix: key, reason: `no IPv${r.prefix.family} next hop on this session` });
       continue;
     }
-    const prepend = Array<number>(r.asPathPrepend ?? 0).fill(s.localAsn);
-    // eBGP: our ASN leads the path (RFC 4271 §5.1.2); iBGP: the path is empty unless prepended.
-    const asns = ibgp ? prepend : [s.localAsn, ...prepend];
+    const bad = nextHopProblem(r.prefix.family, nh, s.peerAddress);
+    if (bad) {
+      rejected.push({ prefix: key, reason: bad });
+      continue;
+    }
+    // eBGP: our ASN leads the path (RFC 4271 §5.1.2), then the prepends. iBGP: the path stays empty.
+    // Prepending there would put our own AS in a path our own AS receives, and every router drops
+    // such a route as a loop; so prepends are an eBGP policy (config validation refuses an
+    // advertisement that could only ever reach iBGP peers with one).
+    const asns = ibgp ? [] : [s.localAsn, ...Array<number>(r.asPathPrepend ?? 0).fill(s.localAsn)];
     const asPath: AsPathSegment[] = asns.length > 0 ? [{ type: 'sequence', asns }] : [];
     const prev = out.get(key);
     const communities = [
@@ -105,7 +146,7 @@ export function buildRibOut(routes: readonly AdvertisedRoute[], s: SessionView):
       },
     });
   }
-  return { routes: out, skipped };
+  return { routes: out, skipped, rejected };
 }
 
 const same = (a: OutRoute, b: OutRoute): boolean =>

@@ -22,6 +22,7 @@ import {
   type UpdateMessage,
 } from './codec/index.js';
 import {
+  acceptsMessageType,
   initialState,
   phaseOf,
   step,
@@ -75,25 +76,36 @@ export class PeerSession {
   private readonly received = new Set<string>();
   private receivedTruncated = false;
   private skipped: SessionStatus['skipped'] = [];
+  private rejected: SessionStatus['rejected'] = [];
   private counters = { messagesIn: 0, messagesOut: 0, updatesIn: 0, updatesOut: 0 };
   private routes: readonly AdvertisedRoute[] = [];
   private fsm: FsmConfig;
 
   constructor(
-    readonly config: PeerConfig,
+    private cfg: PeerConfig,
     restarting: boolean,
     private readonly log: (msg: string) => void = () => undefined,
     private readonly now: () => number = () => performance.now(),
   ) {
-    this.fsm = fsmConfigOf(config, restarting);
+    this.fsm = fsmConfigOf(cfg, restarting);
+  }
+
+  get config(): PeerConfig {
+    return this.cfg;
+  }
+
+  /** Settings that need no new session (speaker.ts sessionKey): next hops are re-announced. */
+  reconfigure(next: PeerConfig): void {
+    this.cfg = next;
+    this.sync();
   }
 
   start(): void {
     this.dispatch({ type: 'start' });
   }
 
-  stop(reason?: string): void {
-    this.dispatch({ type: 'stop', ...(reason ? { reason } : {}) });
+  stop(reason?: string, graceful = false): void {
+    this.dispatch({ type: 'stop', ...(reason ? { reason } : {}), graceful });
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }
@@ -132,6 +144,8 @@ export class PeerSession {
       ...(this.state.lastError ? { lastError: this.state.lastError } : {}),
       families: this.negotiated?.families ?? [],
       skipped: this.skipped,
+      rejected: this.rejected,
+      routerId: this.config.routerId,
     };
   }
 
@@ -237,6 +251,11 @@ export class PeerSession {
       for (const raw of live.framer.push(chunk)) {
         if (this.conns.get(id) !== live) return;
         this.counters.messagesIn++;
+        const msgType = raw[18] ?? 0;
+        if (!acceptsMessageType(this.state, id, msgType)) {
+          this.dispatch({ type: 'unexpected', conn: id, what: msgType === 2 ? 'UPDATE' : 'ROUTE-REFRESH' });
+          return;
+        }
         const msg = decodeMessage(raw, this.ctxIn());
         if (msg.type === 'update') this.counters.updatesIn++;
         this.dispatch({ type: 'message', conn: id, msg });
@@ -329,8 +348,10 @@ export class PeerSession {
           : undefined;
     const v4 = nh(4, this.config.nextHopV4);
     const v6 = nh(6, this.config.nextHopV6);
+    const peer = parseIp(this.config.peerAddress.replace(/^::ffff:(?=\d+\.)/, ''));
     return {
       peerName: this.config.name,
+      peerAddress: { family: peer.family, value: peer.value },
       localAsn: this.config.localAsn,
       peerAsn: this.config.peerAsn,
       families: this.negotiated.families,
@@ -345,6 +366,7 @@ export class PeerSession {
     if (!view || !this.established) return;
     const plan = buildRibOut(this.routes, view);
     this.skipped = plan.skipped;
+    this.rejected = plan.rejected;
     const { announce, withdraw } = diffRibOut(this.sent, plan.routes);
     if (announce.length === 0 && withdraw.length === 0) return;
     const ctx = this.ctxOut();

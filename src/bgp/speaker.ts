@@ -38,6 +38,15 @@ export function checkPeerSupported(p: PeerConfig & { password?: string }): void 
     );
 }
 
+/**
+ * The settings a session negotiates or connects with: changing one needs a new session. Next hops
+ * (sent again as UPDATEs), BFD (its own Poll sequence) and the receive limit apply to a live session.
+ */
+export function sessionKey(p: PeerConfig): string {
+  const { bfd: _b, nextHopV4: _4, nextHopV6: _6, maxReceivedPrefixes: _m, ...own } = p;
+  return JSON.stringify(own, Object.keys(own).sort());
+}
+
 export class BgpSpeaker {
   private readonly sessions = new Map<string, PeerSession>();
   private routes: readonly AdvertisedRoute[] = [];
@@ -45,6 +54,7 @@ export class BgpSpeaker {
   private inbound = 0;
   private bfd?: BfdService;
   private bfdStarting?: Promise<BfdService>;
+  private bfdQueue: Promise<void> = Promise.resolve();
   private readonly log: (msg: string) => void;
 
   constructor(private readonly opts: SpeakerOptions = {}) {
@@ -68,16 +78,21 @@ export class BgpSpeaker {
     return typeof a === 'object' && a ? a.port : undefined;
   }
 
-  /** Reconciles the set of peers: new ones start, removed ones stop (Cease), changed ones restart. */
+  /**
+   * Reconciles the set of peers: new ones start, removed ones stop (Cease). A session restarts only
+   * when one of its own BGP settings changes (sessionKey); its next hops and BFD timers apply live.
+   */
   setPeers(peers: readonly PeerConfig[]): void {
     for (const p of peers) checkPeerSupported(p);
     const wanted = new Map(peers.map((p) => [p.name, p]));
     for (const [name, s] of this.sessions) {
       const p = wanted.get(name);
-      if (!p || JSON.stringify(p) !== JSON.stringify(s.config)) {
-        s.stop(p ? 'peer configuration changed' : 'peer deconfigured');
-        this.sessions.delete(name);
+      if (p && sessionKey(p) === sessionKey(s.config)) {
+        s.reconfigure(p);
+        continue;
       }
+      s.stop(p ? 'peer configuration changed' : 'peer deconfigured');
+      this.sessions.delete(name);
     }
     for (const p of peers) {
       if (this.sessions.has(p.name)) continue;
@@ -110,7 +125,11 @@ export class BgpSpeaker {
       this.bfd = m;
       return m;
     })();
-    this.bfdStarting
+    // One setPeers at a time: each binds sockets asynchronously, and two interleaved ones would both
+    // add the same peer (the first session then runs on, orphaned).
+    const starting = this.bfdStarting;
+    this.bfdQueue = this.bfdQueue
+      .then(() => starting)
       .then((m) => m.setPeers(wanted))
       .catch((e: unknown) => this.log(`BFD: ${(e as Error).message}`));
   }
@@ -145,10 +164,18 @@ export class BgpSpeaker {
         const a = r.attributes;
         const prev = routes.get(key);
         const nh = r.nextHops[0];
+        const nextHops = [
+          ...(prev?.nextHops ?? []),
+          ...(nh !== undefined
+            ? [{ peer: s.config.name, nextHop: formatIp({ family: r.prefix.family, value: nh }) }]
+            : []),
+        ];
+        const common = nextHops.every((x) => x.nextHop === nextHops[0]?.nextHop) ? nextHops[0] : undefined;
         routes.set(key, {
           prefix: formatPrefix(r.prefix),
           peers: [...(prev?.peers ?? []), s.config.name],
-          ...(nh !== undefined ? { nextHop: formatIp({ family: r.prefix.family, value: nh }) } : {}),
+          ...(common ? { nextHop: common.nextHop } : {}),
+          nextHops,
           ...(a.localPref !== undefined ? { localPref: a.localPref } : {}),
           ...(a.med !== undefined ? { med: a.med } : {}),
           communities: (a.communities ?? []).map((c) => `${c >>> 16}:${c & 0xffff}`),
@@ -159,9 +186,18 @@ export class BgpSpeaker {
     return { sessions, routes: [...routes.values()].sort((x, y) => x.prefix.localeCompare(y.prefix)) };
   }
 
-  async close(): Promise<void> {
-    for (const s of this.sessions.values()) s.stop('speaker shutting down');
+  /**
+   * Stops every session. graceful: a planned restart while the kernel keeps forwarding; sessions
+   * with graceful restart negotiated close without a Cease so the peers keep our routes (RFC 4724).
+   */
+  async close(opts: { graceful?: boolean } = {}): Promise<void> {
+    for (const s of this.sessions.values())
+      s.stop(
+        opts.graceful ? 'speaker restarting (graceful restart)' : 'speaker shutting down',
+        opts.graceful,
+      );
     this.sessions.clear();
+    await this.bfdQueue;
     const bfd = await this.bfdStarting?.catch(() => undefined);
     await bfd?.close();
     const server = this.server;

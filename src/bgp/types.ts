@@ -61,12 +61,19 @@ export interface SessionStatus {
   readonly families: readonly string[];
   readonly bfd?: string;
   readonly skipped: readonly { readonly prefix: string; readonly reason: string }[];
+  /** Routes not sent because the peer would drop them (e.g. an unusable next hop), with the reason. */
+  readonly rejected?: readonly { readonly prefix: string; readonly reason: string }[];
+  /** The BGP identifier this session sends. */
+  readonly routerId?: string;
 }
 
 export interface AdvertisedRouteStatus {
   readonly prefix: string;
   readonly peers: readonly string[];
+  /** Set when every session announces the same next hop; `nextHops` has each session's. */
   readonly nextHop?: string;
+  /** Per session: each peer gets its own next hop (its session's local address, or a configured one). */
+  readonly nextHops: readonly { readonly peer: string; readonly nextHop: string }[];
   readonly localPref?: number;
   readonly med?: number;
   readonly communities: readonly string[];

@@ -88,6 +88,14 @@ export function cutClaims(version: number, addresses: Iterable<string>): Encoded
   };
 }
 
+/** A canonical dotted quad as a number (claims hold canonical addresses only). */
+function v4Number(a: string): number {
+  const p = a.split('.');
+  const n = ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
+  if (p.length !== 4 || !Number.isInteger(n)) return Number(parseIp(a).value);
+  return n;
+}
+
 export function encodeClaimsBody(b: ClaimsBody): Buffer {
   const v4 = b.addresses.filter((a) => !a.includes(':'));
   const v6 = b.addresses.filter((a) => a.includes(':'));
@@ -101,7 +109,7 @@ export function encodeClaimsBody(b: ClaimsBody): Buffer {
   o += out.write(b.summary.digest, o, 8, 'hex');
   o = out.writeUInt16BE(b.index, o);
   o = out.writeUInt16BE(v4.length, o);
-  for (const a of v4) o = out.writeUInt32BE(Number(parseIp(a).value), o);
+  for (const a of v4) o = out.writeUInt32BE(v4Number(a), o);
   o = out.writeUInt16BE(v6.length, o);
   for (const a of v6) {
     const v = parseIp(a).value;

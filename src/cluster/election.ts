@@ -59,27 +59,35 @@ export function elect(input: ElectionInput): Map<string, string | null> {
   const load = new Map<string, number>();
   for (const m of input.members) load.set(m, 0);
   const open: { address: string; eligible: string[] }[] = [];
+  // Plain loops: this runs over every candidate (10,000 and more) on each membership change.
+  const eligible: string[] = [];
+  const claimants: string[] = [];
   for (const [address, c] of input.candidates) {
-    const eligible = c.nodes.filter((n) => input.members.has(n));
+    eligible.length = 0;
+    claimants.length = 0;
+    for (const n of c.nodes) {
+      if (!input.members.has(n)) continue;
+      eligible.push(n);
+      if (input.claims.get(n)?.has(address)) claimants.push(n);
+    }
     if (eligible.length === 0) {
       out.set(address, null);
       continue;
     }
-    const claimants = eligible.filter((n) => input.claims.get(n)?.has(address));
     if (claimants.length > 0) {
       const owner = claimants.length === 1 ? (claimants[0] as string) : best(address, claimants);
       out.set(address, owner);
       load.set(owner, (load.get(owner) ?? 0) + 1);
-    } else open.push({ address, eligible });
+    } else open.push({ address, eligible: [...eligible] });
   }
   open.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
-  for (const { address, eligible } of open) {
+  const least: string[] = [];
+  for (const { address, eligible: el } of open) {
     let min = Infinity;
-    for (const n of eligible) min = Math.min(min, load.get(n) ?? 0);
-    const owner = best(
-      address,
-      eligible.filter((n) => (load.get(n) ?? 0) === min),
-    );
+    for (const n of el) min = Math.min(min, load.get(n) ?? 0);
+    least.length = 0;
+    for (const n of el) if ((load.get(n) ?? 0) === min) least.push(n);
+    const owner = best(address, least);
     out.set(address, owner);
     load.set(owner, (load.get(owner) ?? 0) + 1);
   }

@@ -68,6 +68,7 @@ export class Membership {
   private seq = 0;
   private claims: EncodedClaims = cutClaims(0, []);
   private burstLeft = 0;
+  private lastTick = -Infinity;
   private rotate = 0;
   private nextBeat = 0;
   private synced = false;
@@ -210,11 +211,16 @@ export class Membership {
 
   /** Timers: deaths, the election when something changed, heartbeats when due. */
   tick(now: Now): Datagram[] {
-    for (const p of this.peers.values())
-      if (p.alive && now.mono - (p.heardMono ?? 0) > this.deadAfterMs) {
-        p.alive = false;
-        this.dirty = true;
-      }
+    // After a stall of this thread (GC, CPU starvation, a long election) the peers' heartbeats may
+    // still wait in the socket: judge nobody dead in the first tick after it; the next one does.
+    const stalled = now.mono - this.lastTick > this.cfg.intervalMs + 50;
+    this.lastTick = now.mono;
+    if (!stalled)
+      for (const p of this.peers.values())
+        if (p.alive && now.mono - (p.heardMono ?? 0) > this.deadAfterMs) {
+          p.alive = false;
+          this.dirty = true;
+        }
     // Without quorum the view of who is dead may be stale by the time it returns: a node that
     // regains quorum syncs again (one dead interval, every live peer's claims) before it decides.
     if (!this.quorum) this.syncFrom = now.mono;
@@ -222,10 +228,29 @@ export class Membership {
       this.synced = true;
       this.dirty = true;
     }
+    // A due heartbeat goes out before the election, which may take a while with many addresses.
+    const out: Datagram[] = [];
+    if (now.mono >= this.nextBeat) {
+      this.nextBeat = now.mono + this.cfg.intervalMs;
+      out.push(...this.heartbeats());
+    }
     if (this.dirty) this.settle(now);
-    if (now.mono < this.nextBeat) return [];
-    this.nextBeat = now.mono + this.cfg.intervalMs;
-    return this.heartbeats();
+    // Claims changed by this election: the new set goes out at once.
+    if (this.nextBeat === 0) {
+      this.nextBeat = now.mono + this.cfg.intervalMs;
+      out.push(...this.heartbeats());
+    }
+    return out;
+  }
+
+  /** When tick() has something to do next: a heartbeat, a peer's dead line, the end of a grace. */
+  nextWake(now: Now): number {
+    let t = this.nextBeat;
+    for (const p of this.peers.values())
+      if (p.alive) t = Math.min(t, (p.heardMono ?? 0) + this.deadAfterMs + 0.5);
+    if (!this.synced) t = Math.min(t, this.syncFrom + this.deadAfterMs);
+    if (this.dirty) t = Math.min(t, now.mono + 5);
+    return Math.max(t, now.mono + 1);
   }
 
   /**
@@ -292,8 +317,10 @@ export class Membership {
     this.ownedVersion++;
     if (claimsChanged) {
       this.claims = cutClaims(this.claims.summary.version + 1, own.keys());
-      // The new set goes out now, and in full with the next heartbeats too (a lost chunk).
-      this.burstLeft = 3;
+      // The new set goes out now in full; a lost chunk comes with a later heartbeat (rotation) or
+      // when the peer asks (WantClaims). One burst only: bursts that overrun a busy peer's socket
+      // buffer would cost it heartbeats.
+      this.burstLeft = 1;
       this.nextBeat = 0;
     }
   }

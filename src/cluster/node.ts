@@ -46,7 +46,10 @@ export class MembershipNode {
   private core: Membership | undefined;
   private socket: Socket | undefined;
   private bound = '';
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private wakeAt = Infinity;
+  private lateWarnings = 0;
+  private slowWarnings = 0;
   private summaryTimer: ReturnType<typeof setInterval> | undefined;
   private announcedVersion = 0;
   private announced = new Set<string>();
@@ -73,9 +76,6 @@ export class MembershipNode {
     const where = `${self.address}:${c.cluster.port}`;
     if (where !== this.bound) await this.bind(self.address, c.cluster.port);
     this.bound = where;
-    const tickMs = Math.max(5, Math.min(25, Math.floor(c.cluster.heartbeatIntervalMs / 4)));
-    if (this.timer) clearInterval(this.timer);
-    this.timer = setInterval(() => this.run((m) => m.tick(now())), tickMs);
     this.summaryTimer ??= setInterval(() => this.pushSummary(), 1000);
     this.run((m) => m.tick(now()));
     return this.core.bootId;
@@ -120,6 +120,37 @@ export class MembershipNode {
     if (!this.core || this.stopped) return;
     this.send(step(this.core));
     if (this.core.ownedVersion !== this.announcedVersion || this.candidatesChanged) this.announce();
+    this.arm();
+  }
+
+  /** One timer, at the core's next deadline (a heartbeat due, a peer's dead line): no polling lag. */
+  private arm(): void {
+    if (!this.core || this.stopped) return;
+    const n = now();
+    const at = this.core.nextWake(n);
+    if (this.timer && at >= this.wakeAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.wakeAt = at;
+    this.timer = setTimeout(
+      () => {
+        const late = performance.now() - this.wakeAt;
+        // Through the check phase: datagrams that queued while this thread was held (GC, a long
+        // election, CPU starvation) are read in the poll phase first, so a late wake-up never takes
+        // a peer whose heartbeat is waiting in the socket for dead.
+        setImmediate(() => {
+          this.timer = undefined;
+          this.wakeAt = Infinity;
+          if (late > 100 && this.lateWarnings++ % 20 === 0)
+            this.events.log('warn', `cluster thread woke ${Math.round(late)} ms late (CPU starved?)`);
+          const t0 = performance.now();
+          this.run((m) => m.tick(now()));
+          const took = performance.now() - t0;
+          if (took > 50 && this.slowWarnings++ % 20 === 0)
+            this.events.log('warn', `cluster tick took ${Math.round(took)} ms`);
+        });
+      },
+      Math.ceil(at - n.mono),
+    );
   }
 
   private send(out: readonly Datagram[]): void {
@@ -171,7 +202,7 @@ export class MembershipNode {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     if (this.summaryTimer) clearInterval(this.summaryTimer);
     // Withdraw first (a stopping node must not answer for addresses its peers take), then tell them.
     await this.announcing;

@@ -23,6 +23,7 @@ export type { ServiceFailure } from './failures.js';
 import { applyHints, digestStateAsync, type DriftHint, type DriftKind } from './drift.js';
 import { judgeInWorker } from './verify-worker.js';
 import { CommandError, hostRunner, type Runner } from './exec.js';
+import { runSliced } from '../model/steps.js';
 import {
   DataplaneInputError,
   type CompileOptions,
@@ -50,6 +51,16 @@ export interface ApplierOptions extends CompileOptions {
   readonly run?: Runner;
   /** Dummy interface carrying the VIPs; false = no VIP plumbing (another component owns it). */
   readonly vipInterface?: string | false;
+}
+
+/**
+ * What a list given to apply() changed against `since`, an earlier list given to it: by name, the
+ * service added or replaced, or undefined for one gone; every other service is the same object.
+ * Used only when `since` is the list of the last apply that went through cleanly (else ignored).
+ */
+export interface InputHint {
+  readonly since: readonly DataplaneService[];
+  readonly changed: ReadonlyMap<string, DataplaneService | undefined>;
 }
 
 export interface ApplyResult {
@@ -126,6 +137,11 @@ export class Applier {
    */
   private compiler: IncrementalCompiler;
   private last: readonly DataplaneService[] = [];
+  /** The caller's list of the last apply the compiler took as it was (hints are against it). */
+  private cleanInput: readonly DataplaneService[] | undefined;
+  private cleanRevision = -1;
+  /** Whether that list had a leastconn service (its connection counts are read at every apply). */
+  private cleanLeastconn = true;
   /** Source ranges tightened and the refused clients' flows are not deleted yet. */
   private purgePending = false;
   /** Services not (fully) programmed, by name. */
@@ -189,10 +205,12 @@ export class Applier {
   async apply(
     services: readonly DataplaneService[],
     guards: readonly DataplaneGuard[] = [],
+    /** What differs from an earlier call's list (see InputHint): lets the compiler skip the rest. */
+    hint?: InputHint,
   ): Promise<ApplyResult> {
     this.applying = true;
     try {
-      return await this.applyNow(services, guards);
+      return await this.applyNow(services, guards, hint);
     } finally {
       this.applying = false;
     }
@@ -201,15 +219,36 @@ export class Applier {
   private async applyNow(
     services: readonly DataplaneService[],
     guards: readonly DataplaneGuard[],
+    hint: InputHint | undefined,
   ): Promise<ApplyResult> {
     if (this.kernel === null) await this.observe();
-    const input = await this.withConnections(services);
+    // No leastconn service last time and none among the changed ones: no need to look at every one.
+    const noLeastconn =
+      hint !== undefined &&
+      hint.since === this.cleanInput &&
+      !this.cleanLeastconn &&
+      ![...hint.changed.values()].some((s) => s?.algorithm === 'leastconn');
+    const input = noLeastconn ? services : await this.withConnections(services);
     const fresh: ServiceFailure[] = [];
+    // The hint holds when it is against the list of the last clean apply, nothing rewrote the input
+    // since (leastconn counts, screened failures) and the compiler has seen no other input.
+    const clean =
+      hint !== undefined &&
+      hint.since === this.cleanInput &&
+      input === services &&
+      this.failures.all.size === 0 &&
+      this.compiler.revision === this.cleanRevision;
     const candidate = this.failures.screen(input, () => this.lastByName());
     // The model may be the compiler's own state, patched in place by the commit: keep its filter sets.
     const before =
       this.kernel === this.compiler.state ? this.compiler.filterState() : (this.kernel ?? undefined);
-    const first = await this.tryCommit(candidate, guards, fresh);
+    this.cleanInput = undefined;
+    const first = await this.tryCommit(candidate, guards, fresh, false, clean ? hint.changed : undefined);
+    if (!('refused' in first) && fresh.length === 0 && this.failures.all.size === 0 && input === services) {
+      this.cleanInput = services;
+      this.cleanRevision = this.compiler.revision;
+      this.cleanLeastconn = noLeastconn ? false : services.some((s) => s.algorithm === 'leastconn');
+    }
     const done =
       'refused' in first
         ? await this.contain(first.list, guards, first.refused, fresh)
@@ -304,6 +343,8 @@ export class Applier {
     fresh: ServiceFailure[],
     /** `nft -c`: the kernel checks the transaction without committing it. */
     dryRun = false,
+    /** The services that differ from the compiler's last input (the rest are the same objects). */
+    changed?: ReadonlyMap<string, DataplaneService | undefined>,
   ): Promise<
     | { list: DataplaneService[]; statements: number; full: boolean }
     | { list: DataplaneService[]; refused: DataplaneApplyError }
@@ -317,7 +358,8 @@ export class Applier {
     if (!dryRun) {
       if (!inSync) this.detachKernel();
       try {
-        delta = this.compiler.update(cur, gs, inSync); // throws before changing anything
+        // throws before changing anything
+        delta = await runSliced(this.compiler.updateSteps(cur, gs, inSync, inSync ? changed : undefined));
       } catch (e) {
         if (!(e instanceof DataplaneInputError)) throw e;
       }
@@ -345,7 +387,7 @@ export class Applier {
     }
     // The list that compiled goes through the compiler too, so the next apply is incremental again.
     // (The first update threw and changed nothing, so this one's delta is still against the kernel.)
-    if (!dryRun && !delta) delta = this.compiler.update(cur, gs, inSync);
+    if (!dryRun && !delta) delta = await runSliced(this.compiler.updateSteps(cur, gs, inSync));
     const state = delta ? this.compiler.state : next!.state;
     let tx: Transaction | undefined = delta && inSync ? deltaTransaction(state, delta) : undefined;
     // In sync but only a whole diff can make this change (a set changes type): read the kernel.

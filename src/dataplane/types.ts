@@ -36,6 +36,8 @@ export interface DataplaneService {
   readonly algorithm: DataplaneAlgorithm;
   /** persist: how long a client stays on its endpoint after its last new flow (default 300 s). */
   readonly persistTimeoutSeconds?: number;
+  /** Maglev table size of this service (prime ≥ endpoints); default: CompileOptions, then by count. */
+  readonly maglevTableSize?: number;
   /**
    * fullnat: source address towards the endpoints, per family. Default: the service address the
    * client connected to (so endpoints only need a route back to the VIP).

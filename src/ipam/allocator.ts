@@ -13,6 +13,7 @@ import {
 } from '../model/types.js';
 import { Usage, type Claimant } from './usage.js';
 import { runSync, STEP, type Steps } from '../model/steps.js';
+import { PMap } from '../state/pmap.js';
 
 export interface Allocation {
   /** Primary addresses, IPv4 first. */
@@ -38,6 +39,11 @@ export interface IpamResult {
   readonly status: ReadonlyMap<string, ServiceStatus>;
   /** Carry-over for the next run (see allocate's `before`). */
   readonly memo?: IpamMemo;
+  /**
+   * Incremental runs: the services whose allocation or status may differ from `before` (the rest
+   * are the same objects). Absent after a full run (anything may differ).
+   */
+  readonly changed?: ReadonlySet<string>;
 }
 
 const FAMILY: Record<IpFamily, Family> = { IPv4: 4, IPv6: 6 };
@@ -105,6 +111,11 @@ export interface PreviousRun {
   readonly state: DesiredState;
   readonly status: ReadonlyMap<string, ServiceStatus>;
   readonly memo?: IpamMemo;
+  /**
+   * The LoadBalancer names whose spec may differ from `state`'s (every other one is the same object):
+   * spares comparing every service. Absent: compared by identity.
+   */
+  readonly touched?: ReadonlySet<string>;
 }
 
 /** Opaque carry-over between runs: the address table and which services may still change. */
@@ -197,16 +208,23 @@ export function* allocateSteps(
     memo.pools === state.pools &&
     before.state.pools === state.pools;
   const usage = new Usage(incremental ? memo.usage : undefined);
-  const status = new Map<string, ServiceStatus>(incremental ? before.status : []);
-  const allocations = new Map<string, Allocation>(incremental ? previous : []);
+  // Drafts over the previous run's maps (structurally shared: no copy of every service's entry).
+  const status = (incremental ? PMap.of(before.status) : PMap.empty<string, ServiceStatus>()).edit();
+  const allocations = (incremental ? PMap.of(previous) : PMap.empty<string, Allocation>()).edit();
   const open = new Set<string>(incremental ? memo.open : []);
   let affected: string[];
+  let changed: Set<string> | undefined;
   if (incremental) {
-    const touched = new Set<string>();
-    for (const [name, lb] of state.loadBalancers)
-      if (before.state.loadBalancers.get(name) !== lb || open.has(name)) touched.add(name);
-    for (const name of before.state.loadBalancers.keys())
-      if (!state.loadBalancers.has(name)) touched.add(name);
+    const touched = new Set<string>(open);
+    if (before.touched) {
+      for (const name of before.touched) touched.add(name);
+    } else {
+      for (const [name, lb] of state.loadBalancers)
+        if (before.state.loadBalancers.get(name) !== lb) touched.add(name);
+      for (const name of before.state.loadBalancers.keys())
+        if (!state.loadBalancers.has(name)) touched.add(name);
+    }
+    changed = touched;
     // Forget what the touched services held; pass 1 re-claims what is still theirs.
     for (const name of touched) {
       const prev = previous.get(name);
@@ -218,6 +236,7 @@ export function* allocateSteps(
       status.delete(name);
       open.delete(name);
     }
+    // A touched name that is in neither state (a hint naming a never-existing service) is harmless.
     affected = [...touched].filter((n) => state.loadBalancers.has(n));
   } else affected = [...state.loadBalancers.keys()];
   affected.sort();
@@ -363,7 +382,12 @@ export function* allocateSteps(
       prev.secondaryAddresses.join() === next.secondaryAddresses.join();
     allocations.set(name, same ? prev : next);
   }
-  return { allocations, status, memo: { pools: state.pools, usage, open } };
+  return {
+    allocations: allocations.done(),
+    status: status.done(),
+    memo: { pools: state.pools, usage, open },
+    ...(changed ? { changed } : {}),
+  };
 }
 
 function pickPrimary(usage: Usage, lb: LoadBalancerSpec, pools: Pool[], f: Family, c: Claimant): IpAddr {

@@ -1,5 +1,5 @@
 // Per-pool usage figures (used / free per family) for `ferroctl get pools` and the API.
-import { parseIp, rangeContains, rangeSize, type Family, type IpRange } from '../net/ip.js';
+import { parseIp, rangeContains, rangeSize, type Family, type IpAddr, type IpRange } from '../net/ip.js';
 import type { Pool } from '../model/types.js';
 import type { Allocation } from './allocator.js';
 
@@ -40,11 +40,21 @@ export function poolCapacity(pool: Pool, family: Family): bigint {
   return n;
 }
 
+/** Parsed addresses per allocation object (allocations are immutable and kept by identity). */
+const parsed = new WeakMap<Allocation, readonly (readonly [string, IpAddr])[]>();
+const parsedOf = (a: Allocation): readonly (readonly [string, IpAddr])[] => {
+  let p = parsed.get(a);
+  if (!p) parsed.set(a, (p = [...a.addresses, ...a.secondaryAddresses].map((x) => [x, parseIp(x)] as const)));
+  return p;
+};
+
 export function poolUsage(pools: Iterable<Pool>, allocations: ReadonlyMap<string, Allocation>): PoolUsage[] {
-  const held = new Set<string>();
-  for (const a of allocations.values())
-    for (const x of [...a.addresses, ...a.secondaryAddresses]) held.add(x);
-  const ips = [...held].map(parseIp);
+  // Runs per reconcile in the controller (pool status counters): no string work per allocation.
+  const held = new Map<string, IpAddr>();
+  allocations.forEach((a) => {
+    for (const [text, ip] of parsedOf(a)) held.set(text, ip);
+  });
+  const ips = [...held.values()];
   return [...pools]
     .sort((a, b) => a.meta.name.localeCompare(b.meta.name))
     .map((p) => {

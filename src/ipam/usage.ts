@@ -108,6 +108,9 @@ export class Usage {
       return new Layer(l.base, new Map(l.delta));
     };
     this.held = [derive(from?.held[0]), derive(from?.held[1])];
+    // Every address below a cursor is held (release moves it back), so a derived table keeps them:
+    // the next pick starts where the last one stopped instead of walking every held address again.
+    if (from) for (const [r, v] of from.cursors) this.cursors.set(r, v);
   }
 
   private map(f: Family): Layer {

@@ -3,6 +3,7 @@
 // take it from there. Read-only towards the API: the agent never allocates and never writes Services.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { agentModel, type AgentModel } from './agent.js';
+import type { AgentClusterOptions } from './cluster.js';
 import { makeCaches, type WatchOptions } from './caches.js';
 import type { CoreConfig } from './core.js';
 import { DEFAULT_MAPPING } from './mapping.js';
@@ -12,6 +13,8 @@ export interface AgentWatchOptions {
   readonly config?: Partial<CoreConfig>;
   readonly watch?: WatchOptions;
   readonly debounceMs?: number;
+  /** Form the Layer 2 Cluster from the Nodes (absent: no Cluster). */
+  readonly cluster?: AgentClusterOptions;
   /** Called with each new model, never concurrently; a rejected promise is retried on the next change. */
   readonly onModel: (m: AgentModel) => Promise<void> | void;
   readonly log?: (msg: string, extra?: Record<string, unknown>) => void;
@@ -41,7 +44,7 @@ export function runAgentWatch(opts: AgentWatchOptions): AgentWatch {
         await Promise.race([caches.ready, halted]);
         if (stopped) return;
         try {
-          await opts.onModel(agentModel(caches.view(), cfg));
+          await opts.onModel(agentModel(caches.view(), cfg, opts.cluster));
         } catch (e) {
           opts.log?.('agent model not applied', { error: (e as Error).message });
         }

@@ -9,6 +9,7 @@ import { ALLOCATED } from './annotations.js';
 import { namespaceLabelsOf, persistedAllocation, type ClusterView, type CoreConfig } from './core.js';
 import { mapCustomResources } from './crds.js';
 import { claims, lbName, mapService } from './mapping.js';
+import { clusterFromNodes, type AgentClusterOptions } from './cluster.js';
 
 export interface AgentModel {
   readonly state?: DesiredState;
@@ -18,11 +19,17 @@ export interface AgentModel {
   readonly issues: readonly ConfigIssue[];
 }
 
-export function agentModel(view: ClusterView, cfg: CoreConfig): AgentModel {
+export function agentModel(view: ClusterView, cfg: CoreConfig, cluster?: AgentClusterOptions): AgentModel {
   const objs: RawObject[] = [...mapCustomResources(view.customObjects, cfg.metallbCompat).objects];
   const allocations = new Map<string, Allocation>();
   const announceNodes = new Map<string, readonly string[]>();
   const issues: ConfigIssue[] = [];
+  // The LB nodes form the Cluster (Layer 2 ownership) from the Nodes the agent watches anyway.
+  if (cluster) {
+    const c = clusterFromNodes(view.nodes, cluster);
+    issues.push(...c.issues);
+    if (c.object) objs.push(c.object);
+  }
   const nsLabels = namespaceLabelsOf(view);
   for (const svc of view.services) {
     if (!claims(svc, cfg) || svc.metadata.annotations?.[ALLOCATED] === undefined) continue;

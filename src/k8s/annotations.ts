@@ -28,6 +28,7 @@ export const ANNOTATIONS = {
   healthCheckTimeout: ['ferrolb.io/health-check-timeout'],
   liveness: ['loxilb.io/liveness'],
   persistTimeout: ['ferrolb.io/persist-timeout', 'loxilb.io/timeout'],
+  maglevTableSize: ['ferrolb.io/maglev-table-size'],
   secondaryIPs: ['ferrolb.io/secondary-ips', 'loxilb.io/secondaryIPs'],
   secondaryPools: ['ferrolb.io/secondary-pools', 'loxilb.io/poolSelectSecondary'],
   numSecondaryNetworks: ['loxilb.io/num-secondary-networks'],

@@ -104,6 +104,8 @@ const SPECS: Record<string, Schema> = {
       vrf: str,
       disableMP: bool,
       passive: bool,
+      nextHopV4: str,
+      nextHopV6: str,
     },
   },
   BFDProfile: {

@@ -4,7 +4,8 @@
 // Service keeps its mapping, validation and outcome by identity. Anything this path does not model
 // (configuration, Nodes or Namespaces changed, a Service that falls back or would be reserved) returns
 // undefined and the whole-set plan runs instead; a property test holds both to the same decisions.
-import { allocate, type Allocation } from '../ipam/allocator.js';
+import { allocate } from '../ipam/allocator.js';
+import { PMap } from '../state/pmap.js';
 import type { ConfigIssue } from '../model/issues.js';
 import { poolNameOf } from '../model/pools.js';
 import { Kind, objectKey, type StoredObject } from '../model/types.js';
@@ -47,7 +48,8 @@ export function planChanges(view: ClusterView, memory: Memory, carry: Carry): Pl
 
   // Which Services changed: their object, or the EndpointSlices they own.
   const changed = new Set<string>();
-  const services = new Map(carry.services);
+  // Drafts over the carry's maps (structurally shared: no copy of every Service's entry).
+  const services = PMap.of(carry.services).edit();
   let found = 0;
   for (const s of view.services) {
     const key = svcKey(s.metadata);
@@ -79,9 +81,9 @@ export function planChanges(view: ClusterView, memory: Memory, carry: Carry): Pl
     (view.namespaces ?? []).map((n) => [n.metadata.name ?? '', n.metadata.labels ?? NO_LABELS]),
   );
   const slicesOf = (key: string) => view.slices.filter((sl) => sliceOwner(sl) === key);
-  const mapped = new Map(carry.mapped);
-  const nextServices = new Map(memory.services);
-  const objects = new Map(run.state.objects);
+  const mapped = PMap.of(carry.mapped).edit();
+  const nextServices = PMap.of(memory.services).edit();
+  const objectsDraft = PMap.of(run.state.objects).edit();
   const labels = new Set<string>();
   const released = new Map<string, Outcome>();
   const fresh = new Map<string, MappedService>();
@@ -95,7 +97,7 @@ export function planChanges(view: ClusterView, memory: Memory, carry: Carry): Pl
         if (persistedAllocation(svc)) return undefined;
       mapped.delete(key);
       nextServices.delete(key);
-      if (objects.delete(label)) labels.add(label);
+      if (objectsDraft.delete(label)) labels.add(label);
       if (svc && svc.spec?.type !== 'LoadBalancer' && svc.metadata.annotations?.[ALLOCATED] !== undefined)
         released.set(key, { phase: 'Released' });
       continue;
@@ -113,32 +115,32 @@ export function planChanges(view: ClusterView, memory: Memory, carry: Carry): Pl
     fresh.set(key, m.result);
     nextServices.set(key, m.result.object);
     const stored: StoredObject = { origin: 'api', object: m.result.object };
-    if (objects.get(label)?.object !== m.result.object) {
-      objects.set(label, stored);
+    if (objectsDraft.get(label)?.object !== m.result.object) {
+      objectsDraft.set(label, stored);
       labels.add(label);
     }
   }
 
-  const v = updateDesiredState(run.state, carry.warnings, objects, labels);
+  const v = updateDesiredState(run.state, carry.warnings, objectsDraft.done(), labels);
   if (!v.state) return undefined;
   const state = v.state;
 
   // IPAM from the last run: touched Services start from our memory, else the API's record.
-  const previous = new Map<string, Allocation>(memory.allocations);
+  const previousDraft = PMap.of(memory.allocations).edit();
   const index = {};
   const reexamined = new Set<string>([...fresh.keys()]);
   for (const name of run.memo.open) reexamined.add(keyOf(name));
   for (const key of reexamined) {
     const name = nameOf(key);
     const svc = services.get(key);
-    if (previous.has(name) || !svc) continue;
+    if (previousDraft.has(name) || !svc) continue;
     const held = persistedAllocation(svc);
     if (held && recordClashes(held, name, memory.allocations, index)) return undefined;
-    if (held) previous.set(name, held);
+    if (held) previousDraft.set(name, held);
   }
-  const ipam = allocate(state, previous, run);
+  const ipam = allocate(state, previousDraft.done(), run);
 
-  const outcomes = new Map(carry.outcomes);
+  const outcomes = PMap.of(carry.outcomes).edit();
   for (const key of changed) outcomes.delete(key);
   for (const [key, o] of released) outcomes.set(key, o);
   for (const key of reexamined) {
@@ -169,6 +171,7 @@ export function planChanges(view: ClusterView, memory: Memory, carry: Carry): Pl
     outcomes.set(key, was && sameOutcome(was, o) ? was : o);
   }
 
+  const outcomesNext = outcomes.done();
   return {
     hold: false,
     changed: new Set([...changed, ...reexamined]),
@@ -176,18 +179,18 @@ export function planChanges(view: ClusterView, memory: Memory, carry: Carry): Pl
     allocations: ipam.allocations,
     configIssues: [],
     configSources: carry.cfgMap.sources,
-    outcomes,
+    outcomes: outcomesNext,
     memory: {
       pools: memory.pools,
-      services: nextServices,
+      services: nextServices.done(),
       allocations: ipam.allocations,
       carry: {
         ...carry,
         crs: view.customObjects,
-        mapped,
+        mapped: mapped.done(),
         run: { state, status: ipam.status, ...(ipam.memo ? { memo: ipam.memo } : {}) },
-        outcomes,
-        services,
+        outcomes: outcomesNext,
+        services: services.done(),
         slices: view.slices,
         namespaces: view.namespaces ?? [],
         warnings: v.warnings,

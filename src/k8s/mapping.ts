@@ -204,6 +204,14 @@ export function mapService(
     else warn(field(timeout.key), timeout.value, 'only used with algorithm "persist"; ignored');
   }
 
+  const maglev = get('maglevTableSize');
+  if (maglev) {
+    // Validated with the rest of the spec (a prime, at least the endpoints); here only a number.
+    const t = maglev.value.trim();
+    if (/^\d{1,6}$/.test(t)) out.maglevTableSize = Number(t);
+    else issue(field(maglev.key), maglev.value, 'must be a prime number such as "251"');
+  }
+
   mapHealthCheck(get, spec.ports ?? [], out, issue);
   mapSecondaries(get, cfg, out, issue);
   // Secondary addresses only exist for SCTP multihoming through fullNAT; kube-loxilb manifests often

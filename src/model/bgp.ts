@@ -32,6 +32,12 @@ export interface BgpPeerSpec {
   readonly enableGracefulRestart: boolean;
   readonly ebgpMultiHop: boolean;
   readonly passive: boolean;
+  /**
+   * Next hops for the family the session's own address cannot give (ferrolb.io/v1): IPv6 routes over
+   * an IPv4 session (multiprotocol BGP), or IPv4 routes over an IPv6 one.
+   */
+  readonly nextHopV4?: string;
+  readonly nextHopV6?: string;
   readonly nodeSelectors: readonly LabelSelector[];
 }
 
@@ -73,6 +79,8 @@ export interface BgpObjects {
   readonly bfdProfiles: BfdProfileSpec[];
   readonly communities: CommunitySpec[];
   readonly issues: ConfigIssue[];
+  /** Accepted, but probably not what the user wants (e.g. one BGP identifier on several nodes). */
+  readonly warnings: ConfigIssue[];
 }
 
 export interface RawBgpObject {
@@ -182,7 +190,7 @@ function parsePeer(r: Reader, name: string, apiVersion: string): BgpPeerSpec | u
       'vrf',
       'disableMP',
     ],
-    ['passive'],
+    ['passive', 'nextHopV4', 'nextHopV6'],
     isF,
   );
   const myASN = r.int('myASN', 1, ASN_MAX);
@@ -212,6 +220,18 @@ function parsePeer(r: Reader, name: string, apiVersion: string): BgpPeerSpec | u
     r.issue('keepaliveTime', r.spec.keepaliveTime, `must not exceed holdTime (${holdTimeSec}s)`);
   const connectTimeMs = r.durationMs('connectTime');
   const routerID = r.ip('routerID', 4);
+  if (routerID !== undefined && tryParseIp(routerID)?.value === 0n)
+    r.issue('routerID', routerID, '0.0.0.0 is not a valid BGP identifier (RFC 6286)');
+  else if (routerID !== undefined && routerID === peerAddress)
+    r.issue('routerID', routerID, 'clashes with peerAddress: the router would see its own identifier');
+  const nextHopV4 = r.ip('nextHopV4', 4);
+  const nextHopV6 = r.ip('nextHopV6', 6);
+  if (nextHopV6 !== undefined && /^fe[89ab]/i.test(nextHopV6))
+    r.issue(
+      'nextHopV6',
+      nextHopV6,
+      'must be a global address (RFC 2545: routers refuse a link-local next hop alone)',
+    );
   for (const f of ['password', 'passwordSecret'] as const)
     if (r.spec[f] !== undefined && r.spec[f] !== '')
       r.issue(
@@ -239,6 +259,8 @@ function parsePeer(r: Reader, name: string, apiVersion: string): BgpPeerSpec | u
     enableGracefulRestart: r.bool('enableGracefulRestart') ?? false,
     ebgpMultiHop: r.bool('ebgpMultiHop') ?? false,
     passive: r.bool('passive') ?? false,
+    ...(nextHopV4 ? { nextHopV4 } : {}),
+    ...(nextHopV6 ? { nextHopV6 } : {}),
     nodeSelectors: r.selectors('nodeSelectors'),
   };
   return r.issues.length === before ? spec : undefined;
@@ -361,7 +383,15 @@ function parseCommunityObject(r: Reader, name: string): CommunitySpec | undefine
 /** Validates every BGP-related object in `objects`; other kinds are ignored. */
 export function parseBgpObjects(objects: readonly RawBgpObject[]): BgpObjects {
   const issues: ConfigIssue[] = [];
-  const out: BgpObjects = { peers: [], advertisements: [], bfdProfiles: [], communities: [], issues };
+  const warnings: ConfigIssue[] = [];
+  const out: BgpObjects = {
+    peers: [],
+    advertisements: [],
+    bfdProfiles: [],
+    communities: [],
+    issues,
+    warnings,
+  };
   const mine = objects
     .map((o, i) => ({ o, i }))
     .filter(({ o }) => typeof o.kind === 'string' && o.kind in ACCEPTED);
@@ -430,6 +460,8 @@ export function parseBgpObjects(objects: readonly RawBgpObject[]): BgpObjects {
           message: 'no BGPPeer with this name',
         });
     });
+  prependIssues(out.peers, out.advertisements, issues);
+  routerIdWarnings(out.peers, warnings);
   const seen = new Map<string, string>();
   for (const p of out.peers) {
     const key = `${p.peerAddress}|${p.peerPort}`;
@@ -444,4 +476,61 @@ export function parseBgpObjects(objects: readonly RawBgpObject[]): BgpObjects {
     seen.set(key, p.name);
   }
   return out;
+}
+
+/**
+ * AS-path prepending is an eBGP policy: on iBGP it would put our own AS in the path and every router
+ * drops the route as a loop, so the speaker never prepends there. An advertisement with a prepend that
+ * names an iBGP peer, or that can only ever reach iBGP peers, is refused instead of silently doing
+ * nothing.
+ */
+function prependIssues(
+  peers: readonly BgpPeerSpec[],
+  advertisements: readonly BgpAdvertisementSpec[],
+  issues: ConfigIssue[],
+): void {
+  const ibgp = (p: BgpPeerSpec): boolean => p.myASN === p.peerASN;
+  for (const a of advertisements) {
+    if (a.asPathPrepend === 0) continue;
+    const named = a.peers.flatMap((n) => peers.filter((p) => p.name === n));
+    const internal = named.filter(ibgp);
+    const why =
+      internal.length > 0
+        ? `BGPPeer/${internal[0]?.name} is iBGP (myASN = peerASN = ${internal[0]?.myASN})`
+        : a.peers.length === 0 && peers.length > 0 && peers.every(ibgp)
+          ? 'every BGPPeer is iBGP'
+          : undefined;
+    if (why)
+      issues.push({
+        object: `BGPAdvertisement/${a.name}`,
+        field: 'spec.asPathPrepend',
+        value: a.asPathPrepend,
+        message: `${why}: prepending our own AS toward iBGP peers makes them drop the route as an AS loop; prepend applies to eBGP peers only — list only eBGP peers in spec.peers or remove asPathPrepend`,
+      });
+  }
+}
+
+/** One BGP identifier on several nodes: routers then take two nodes' sessions for one speaker. */
+function routerIdWarnings(peers: readonly BgpPeerSpec[], warnings: ConfigIssue[]): void {
+  const byId = new Map<string, BgpPeerSpec>();
+  for (const p of peers) {
+    if (p.routerID === undefined) continue;
+    if (p.nodeSelectors.length === 0)
+      warnings.push({
+        object: `BGPPeer/${p.name}`,
+        field: 'spec.routerID',
+        value: p.routerID,
+        message:
+          'applies to every node that runs this BGPPeer: with more than one node they would all share this BGP identifier; add nodeSelectors (one BGPPeer per node) or leave routerID unset so each node derives its own',
+      });
+    const other = byId.get(p.routerID);
+    if (other && JSON.stringify(other.nodeSelectors) !== JSON.stringify(p.nodeSelectors))
+      warnings.push({
+        object: `BGPPeer/${p.name}`,
+        field: 'spec.routerID',
+        value: p.routerID,
+        message: `BGPPeer/${other.name} selects other nodes with the same routerID: those nodes would share one BGP identifier`,
+      });
+    byId.set(p.routerID, p);
+  }
 }

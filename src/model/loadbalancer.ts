@@ -32,6 +32,7 @@ export interface RawLoadBalancerSpec {
   mode?: Mode;
   algorithm?: Algorithm;
   persistTimeout?: string;
+  maglevTableSize?: number;
   flushOnInactive?: boolean;
   snatAddresses?: string[];
   sourceRanges?: string[];
@@ -242,6 +243,23 @@ export function buildLoadBalancer(
       });
   }
 
+  let maglevTableSize: number | undefined;
+  if (spec.maglevTableSize !== undefined) {
+    const m = spec.maglevTableSize;
+    if (!isPrime(m))
+      issue('spec.maglevTableSize', m, 'must be a prime number (e.g. 61, 127, 251, 509, 1021)');
+    else if (m < endpoints.length)
+      issue('spec.maglevTableSize', m, `must be at least the number of endpoints (${endpoints.length})`);
+    else maglevTableSize = m;
+    if (algorithm !== 'maglev')
+      warnings.push({
+        object,
+        field: 'spec.maglevTableSize',
+        value: m,
+        message: 'only used with algorithm "maglev"',
+      });
+  }
+
   return {
     meta,
     ...(spec.pool !== undefined ? { pool: spec.pool } : {}),
@@ -255,12 +273,19 @@ export function buildLoadBalancer(
     mode,
     algorithm,
     persistTimeoutSeconds,
+    ...(maglevTableSize !== undefined ? { maglevTableSize } : {}),
     flushOnInactive: spec.flushOnInactive ?? false,
     snatAddresses,
     sourceRanges,
     endpoints,
     healthCheck: buildHealthCheck(spec.healthCheck, issue),
   };
+}
+
+function isPrime(n: number): boolean {
+  if (!Number.isInteger(n) || n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
 }
 
 /** CIDRs, canonical and without repeats; host bits are cleared (as kube-proxy reads them). */

@@ -107,6 +107,7 @@ export const loadBalancerSpecSchema = {
     mode: { enum: MODES },
     algorithm: { enum: ALGORITHMS },
     persistTimeout: duration,
+    maglevTableSize: { type: 'integer', minimum: 2, maximum: 65_521 },
     flushOnInactive: { type: 'boolean' },
     snatAddresses: { type: 'array', items: str, maxItems: 2 },
     sourceRanges: { type: 'array', items: str, maxItems: 1000 },

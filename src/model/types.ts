@@ -27,7 +27,7 @@ export const BGP_KINDS: readonly string[] = [
 ];
 
 /** Validated BGP configuration (announcement is configured only when peers exist). */
-export type BgpConfig = Omit<BgpObjects, 'issues'>;
+export type BgpConfig = Omit<BgpObjects, 'issues' | 'warnings'>;
 export type KindName = (typeof Kind)[keyof typeof Kind];
 
 export const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
@@ -137,6 +137,12 @@ export interface LoadBalancerSpec {
   readonly mode: Mode;
   readonly algorithm: Algorithm;
   readonly persistTimeoutSeconds: number;
+  /**
+   * Maglev lookup table size (a prime, at least the number of endpoints). Default: chosen from the
+   * endpoint count (MAGLEV_SIZES: 64 slots per endpoint, 1021 for 8). A smaller table costs the kernel
+   * fewer elements (10,000 services × 1021 slots is 10M) at the price of coarser balance (±1 slot).
+   */
+  readonly maglevTableSize?: number;
   /**
    * fullnat: source address towards the endpoints, at most one per family (typically the LB's own
    * address on the endpoint network, so endpoints need no route back to the service addresses).

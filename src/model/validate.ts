@@ -7,6 +7,7 @@ import { loadBalancerObjectSchema, metadataSchema, poolObjectSchema } from './sc
 import { structuralIssues } from './structural.js';
 import { limitIssues } from './limits.js';
 import { runSync, STEP, type Steps } from './steps.js';
+import { PMap } from '../state/pmap.js';
 import { parseBgpObjects } from './bgp.js';
 import { L2_KIND, parseL2Advertisements } from './l2.js';
 import { parseClusters } from './cluster.js';
@@ -214,8 +215,8 @@ function bgpIssues(bgpRaw: readonly RawObject[], poolNames: ReadonlySet<string>)
         });
     });
   }
-  const { issues: _bgpIssues, ...bgp } = bgpObjects;
-  return { issues, bgp };
+  const { issues: _bgpIssues, warnings, ...bgp } = bgpObjects;
+  return { issues, warnings, bgp };
 }
 
 /**
@@ -244,7 +245,8 @@ export function* updateDesiredStateSteps(
   let n = 0;
   const issues: ConfigIssue[] = [];
   const warnings = prevWarnings.filter((w) => !changed.has(w.object));
-  const loadBalancers = new Map(prev.loadBalancers);
+  // Structurally shared with prev's map: one change does not copy every LoadBalancer's entry.
+  const loadBalancers = PMap.of(prev.loadBalancers).edit();
   let bgpChanged = false;
   let l2Changed = false;
   let clusterChanged = false;
@@ -277,6 +279,9 @@ export function* updateDesiredStateSteps(
     const raw = [...next.values()].map((x) => x.object).filter((o) => BGP_KINDS.includes(String(o.kind)));
     const r = bgpIssues(raw, ctx.index.names);
     issues.push(...r.issues);
+    warnings.push(
+      ...r.warnings.filter((w) => !warnings.some((x) => x.object === w.object && x.field === w.field)),
+    );
     bgp = r.bgp;
   }
   let l2 = prev.l2;
@@ -294,7 +299,14 @@ export function* updateDesiredStateSteps(
   }
   if (issues.length > 0) return { issues, warnings };
   return {
-    state: { pools: prev.pools, loadBalancers, bgp, l2, ...(cluster ? { cluster } : {}), objects: next },
+    state: {
+      pools: prev.pools,
+      loadBalancers: loadBalancers.done(),
+      bgp,
+      l2,
+      ...(cluster ? { cluster } : {}),
+      objects: next,
+    },
     issues,
     warnings,
   };
@@ -363,6 +375,7 @@ export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<
 
   const b = bgpIssues(bgpRaw, poolNames);
   issues.push(...b.issues);
+  warnings.push(...b.warnings);
   const bgp = b.bgp;
   const l2 = parseL2Advertisements(l2Raw, ctx.pools, poolNames, bgp);
   issues.push(...l2.issues);

@@ -12,7 +12,8 @@ import { StateStore } from '../state/persist.js';
 import { createLogger } from '../shell/log.js';
 import { Runtime } from '../shell/runtime.js';
 import { parseListen, serve } from './run.js';
-import { metricsFlag, onOff, parseCommand, portOrOff } from './usage.js';
+import { metricsFlag, onOff, parseCommand, portOrOff, UsageError } from './usage.js';
+import { parseNodeSelector, type AgentClusterOptions } from '../k8s/cluster.js';
 import { loadApiSecurity } from '../shell/auth.js';
 import type { Component } from '../shell/component.js';
 
@@ -28,7 +29,11 @@ export const AGENT_USAGE = `usage: ferrolb agent [flags]
   --api-token-file FILE      bearer token for /api/v1 (default $FERROLB_API_TOKEN)
   --insecure-api             allow a non-loopback --api without a token
   --metrics-addr HOST:PORT   also serve /metrics and /healthz here, no token (default off; the manifests bind [::]:11112)
-  --node-name NAME           this node, for externalTrafficPolicy: Local (default $NODE_NAME, else hostname)
+  --node-name NAME           this node, for externalTrafficPolicy: Local and the Cluster (default $NODE_NAME, else hostname)
+  --cluster-key-file FILE    form the Layer 2 Cluster with the other agents; FILE: the shared key (a mounted Secret)
+  --cluster-nodes SELECTOR   Nodes that are cluster members, e.g. "node-role.kubernetes.io/lb" (default: every Node)
+  --cluster-family ipv4|ipv6 which InternalIP of each Node heartbeats use (default ipv4)
+  --cluster-heartbeat DUR    heartbeat interval (default 100ms; dead after 3 missed)
   --dataplane on|off  --probes on|off  --bgp-port PORT|off  --router-id A.B.C.D  --keep-forwarding`;
 
 /** Every allocation the controller recorded is served; the agent never allocates. */
@@ -63,7 +68,38 @@ export const AGENT_OPTIONS = {
   'keep-forwarding': { type: 'boolean' },
   'node-name': { type: 'string' },
   'metrics-addr': { type: 'string' },
+  'cluster-key-file': { type: 'string' },
+  'cluster-nodes': { type: 'string' },
+  'cluster-family': { type: 'string' },
+  'cluster-heartbeat': { type: 'string' },
 } as const;
+
+function clusterOptions(v: {
+  'cluster-key-file'?: string;
+  'cluster-nodes'?: string;
+  'cluster-family'?: string;
+  'cluster-heartbeat'?: string;
+}): AgentClusterOptions | undefined {
+  const keyFile = v['cluster-key-file'];
+  if (!keyFile) {
+    for (const f of ['cluster-nodes', 'cluster-family', 'cluster-heartbeat'] as const)
+      if (v[f] !== undefined) throw new UsageError(`--${f} needs --cluster-key-file`);
+    return undefined;
+  }
+  const fam = v['cluster-family'] ?? 'ipv4';
+  if (fam !== 'ipv4' && fam !== 'ipv6')
+    throw new UsageError(`--cluster-family: "${fam}" is not ipv4 or ipv6`);
+  try {
+    return {
+      keyFile,
+      selector: parseNodeSelector(v['cluster-nodes'] ?? ''),
+      family: fam === 'ipv4' ? 4 : 6,
+      ...(v['cluster-heartbeat'] ? { heartbeatInterval: v['cluster-heartbeat'] } : {}),
+    };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
 
 export async function agentMain(argv: string[]): Promise<number> {
   const { values: v } = parseCommand(argv, AGENT_OPTIONS, AGENT_USAGE);
@@ -72,6 +108,7 @@ export async function agentMain(argv: string[]): Promise<number> {
     return 0;
   }
   const listen = parseListen(v.api ?? '127.0.0.1:11111');
+  const cluster = clusterOptions(v);
   const serveOpts = {
     stateDir: v['state-dir'] ?? process.env.FERROLB_STATE_DIR ?? '/var/lib/ferrolb',
     listen,
@@ -111,6 +148,7 @@ export async function agentMain(argv: string[]): Promise<number> {
       watch = runAgentWatch({
         kubeConfig: kc,
         config: mappingConfig(v),
+        ...(cluster ? { cluster } : {}),
         onModel: (m) => {
           const issues = m.issues.map(formatIssue).join('\n');
           if (issues !== lastIssues && issues)

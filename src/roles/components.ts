@@ -60,7 +60,9 @@ export function apiComponent(
 }
 
 export function dataplaneComponent(shell: DataplaneShell): Component {
-  return { name: 'dataplane', start: () => shell.start(), stop: () => shell.stop() };
+  // The first apply programs the whole configuration: its time grows with it (10k Maglev services
+  // under load take minutes), so the generic 60 s start deadline would kill a healthy start.
+  return { name: 'dataplane', startTimeoutMs: 900_000, start: () => shell.start(), stop: () => shell.stop() };
 }
 
 /**

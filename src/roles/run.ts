@@ -165,6 +165,7 @@ export async function serve(
     log,
     stateDir: opts.stateDir,
     listenPort: opts.bgpPort,
+    keepForwarding: opts.keepForwarding,
     ...(opts.routerId ? { routerId: opts.routerId } : {}),
     ...(extra.mayAnnounce ? { mayAnnounce: extra.mayAnnounce } : {}),
   });

@@ -1,16 +1,20 @@
 // Announces service addresses over BGP: the speaker runs while BGPPeers are configured; its peers
 // follow the config and its routes follow allocations and endpoint health (an address is announced
 // only while its service has an active endpoint).
-import { access, rm, writeFile } from 'node:fs/promises';
+import dgram from 'node:dgram';
+import { access, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { SpeakerThread } from '../bgp/thread/client.js';
 import { peerConfigFromSpec, planRoutes, type BgpStatus, type ServiceAnnouncement } from '../bgp/index.js';
+import { chooseRouterId, routerIdProblem, type NodeAddress } from '../bgp/routerid.js';
+import { DEFAULT_VIP_INTERFACE } from '../dataplane/vip.js';
+import { tryParseIp } from '../net/ip.js';
 import { poolNameOf } from '../model/pools.js';
 import type { Snapshot } from '../state/snapshot.js';
 import { defaultEndpointState } from '../state/views.js';
-import type { Runtime } from './runtime.js';
+import { StartupError, type Runtime } from './runtime.js';
 
 export interface BgpShellOptions {
   readonly runtime: Runtime;
@@ -18,8 +22,16 @@ export interface BgpShellOptions {
   readonly stateDir: string;
   /** Port for inbound sessions (179); false: dial out only. */
   readonly listenPort: number | false;
-  /** BGP identifier when a BGPPeer sets no routerID; default: the first non-loopback IPv4 address. */
+  /**
+   * BGP identifier when a BGPPeer sets no routerID; default: derived once from a stable node address
+   * and persisted in the state dir (src/bgp/routerid.ts).
+   */
   readonly routerId?: string;
+  /**
+   * The kernel keeps forwarding after a stop (--keep-forwarding): a stop is then a graceful restart,
+   * sessions with graceful restart end without a Cease and the routers keep our routes meanwhile.
+   */
+  readonly keepForwarding?: boolean;
   /** Whether this node may announce a service (Kubernetes externalTrafficPolicy: Local). Default: yes. */
   readonly mayAnnounce?: (service: string) => boolean;
 }
@@ -52,11 +64,34 @@ export function announcements(
   return out;
 }
 
-function defaultRouterId(): string | undefined {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  }
-  return undefined;
+/** The persisted node BGP identifier (chosen once, kept across restarts and address changes). */
+const ROUTER_ID_FILE = 'bgp-router-id';
+
+function nodeAddresses(): NodeAddress[] {
+  return Object.entries(networkInterfaces()).flatMap(([iface, list]) =>
+    (list ?? []).flatMap((a) =>
+      a.family === 'IPv4' ? [{ iface, address: a.address, internal: a.internal }] : [],
+    ),
+  );
+}
+
+/** The source address the kernel picks toward `peer`: a connected UDP socket sends nothing. */
+function sourceToward(peer: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    const done = (v: string | undefined): void => {
+      s.close();
+      resolve(v);
+    };
+    s.once('error', () => done(undefined));
+    s.connect(179, peer, () => {
+      try {
+        done(s.address().address);
+      } catch {
+        done(undefined);
+      }
+    });
+  });
 }
 
 const exists = (p: string): Promise<boolean> =>
@@ -75,9 +110,15 @@ export class BgpShell {
   private lastNotes = '';
   private pending: ReturnType<typeof setImmediate> | undefined;
   private stopped = false;
+  private routerId: string | undefined;
+  private identityError: string | undefined;
   private readonly onChange = (): void => this.schedule();
 
-  constructor(private readonly opts: BgpShellOptions) {}
+  /** Throws StartupError for an unusable --router-id (0.0.0.0, not dotted-quad IPv4): refused at start. */
+  constructor(private readonly opts: BgpShellOptions) {
+    const bad = opts.routerId !== undefined ? routerIdProblem(opts.routerId) : undefined;
+    if (bad) throw new StartupError(`--router-id: "${opts.routerId}": ${bad}`);
+  }
 
   async start(): Promise<void> {
     this.opts.runtime.on('snapshot', this.onChange);
@@ -126,8 +167,11 @@ export class BgpShell {
     if ((peers.length === 0 && !this.starting) || this.stopped) return;
     try {
       const speaker = await this.ensureSpeaker();
-      const routerId = this.opts.routerId ?? defaultRouterId() ?? '0.0.0.1';
-      speaker.setPeers(peers.map((p) => peerConfigFromSpec(p, { routerId }, bfdProfiles)));
+      const needsNodeId = peers.some((p) => p.routerID === undefined);
+      const routerId = needsNodeId ? await this.nodeRouterId(snap) : undefined;
+      // Without a node identifier only the peers that set their own routerID run; status says why.
+      const usable = peers.filter((p) => p.routerID !== undefined || routerId !== undefined);
+      speaker.setPeers(usable.map((p) => peerConfigFromSpec(p, { routerId: routerId ?? '' }, bfdProfiles)));
       const plan = planRoutes(
         announcements(snap, (s, a) => this.opts.runtime.endpointState(s, a), this.opts.mayAnnounce),
         advertisements,
@@ -143,23 +187,88 @@ export class BgpShell {
     }
   }
 
-  /** Why the speaker is not running (its start failed and is being retried), or undefined. */
+  /**
+   * The node's BGP identifier, chosen once for the daemon's life: explicit, else persisted, else
+   * derived and persisted. Only a failure is retried (on the next sync).
+   */
+  private async nodeRouterId(snap: Snapshot): Promise<string | undefined> {
+    if (this.routerId) return this.routerId;
+    const file = join(this.opts.stateDir, ROUTER_ID_FILE);
+    const persisted = this.opts.routerId
+      ? undefined
+      : await readFile(file, 'utf8').then(
+          (t) => t.trim() || undefined,
+          () => undefined,
+        );
+    const peers = snap.state.bgp.peers;
+    const v4Peers = peers
+      .filter((p) => tryParseIp(p.peerAddress)?.family === 4)
+      .sort((a, b) => a.name.localeCompare(b.name));
+    const toward =
+      this.opts.routerId || persisted
+        ? []
+        : (await Promise.all(v4Peers.map((p) => sourceToward(p.sourceAddress ?? p.peerAddress)))).filter(
+            (a): a is string => a !== undefined,
+          );
+    const choice = chooseRouterId({
+      ...(this.opts.routerId ? { explicit: this.opts.routerId } : {}),
+      ...(persisted ? { persisted } : {}),
+      derive: {
+        addresses: nodeAddresses(),
+        towardPeers: toward,
+        isServiceAddress: (a) => poolNameOf(snap.state.pools.values(), a) !== undefined,
+        peerAddresses: new Set(peers.map((p) => p.peerAddress)),
+        vipInterface: DEFAULT_VIP_INTERFACE,
+      },
+    });
+    if ('error' in choice) {
+      if (this.identityError !== choice.error.message)
+        this.opts.log.error(
+          { err: choice.error },
+          'bgp: no BGP identifier; peers without routerID stay down',
+        );
+      this.identityError = choice.error.message;
+      return undefined;
+    }
+    if (choice.note) this.opts.log.warn(choice.note);
+    if (choice.source === 'derived') {
+      const tmp = `${file}.tmp`;
+      await writeFile(
+        tmp,
+        `${choice.routerId}
+`,
+      );
+      await rename(tmp, file);
+    }
+    this.opts.log.info({ routerId: choice.routerId, source: choice.source }, 'bgp identifier');
+    this.identityError = undefined;
+    this.routerId = choice.routerId;
+    return choice.routerId;
+  }
+
+  /** Why the speaker is not running (its start failed and is being retried; no identifier), or undefined. */
   speakerDown(): string | undefined {
-    return this.speaker?.downReason();
+    return this.speaker?.downReason() ?? this.identityError;
   }
 
   status(): BgpStatus | { sessions: []; routes: [] } {
     return this.speaker?.status() ?? { sessions: [], routes: [] };
   }
 
-  /** Clean stop: sessions closed with a Cease; the marker goes, so the next start is not a GR restart. */
+  /**
+   * Stop. With keepForwarding the kernel goes on forwarding, so this is a planned graceful restart
+   * (RFC 4724 §4.1): sessions with graceful restart close without a Cease and the marker stays, so
+   * the next start claims the restart (R and F bits) and ends it with End-of-RIB; the routers keep our
+   * routes throughout. Otherwise a clean stop: Cease, and the marker goes.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.pending) clearImmediate(this.pending);
     this.opts.runtime.off('snapshot', this.onChange);
     this.opts.runtime.off('health', this.onChange);
     if (!this.starting) return;
-    await (await this.starting).close();
-    await rm(join(this.opts.stateDir, RUNNING_MARKER), { force: true });
+    const graceful = this.opts.keepForwarding === true;
+    await (await this.starting).close({ graceful });
+    if (!graceful) await rm(join(this.opts.stateDir, RUNNING_MARKER), { force: true });
   }
 }

@@ -25,11 +25,10 @@ export function isMultihomedSctp(lb: LoadBalancerSpec, secondaryAddresses: reado
  */
 export function sctpServices(snap: Snapshot, health: HealthLookup): SctpService[] {
   const out: SctpService[] = [];
-  // Runs on every health change: pick the (few) multihomed services first, sort only those.
-  const multihomed = [...snap.state.loadBalancers.values()].filter((lb) => {
-    const alloc = snap.allocations.get(lb.meta.name);
-    return alloc !== undefined && isMultihomedSctp(lb, alloc.secondaryAddresses);
-  });
+  // Runs on every health change: the (few) multihomed services come from the index, sorted alone.
+  const multihomed = [...serviceIndex(snap).multihomed]
+    .map((n) => snap.state.loadBalancers.get(n))
+    .filter((lb): lb is LoadBalancerSpec => lb !== undefined);
   for (const lb of multihomed.sort((a, b) => a.meta.name.localeCompare(b.meta.name))) {
     const alloc = snap.allocations.get(lb.meta.name);
     if (snap.status.get(lb.meta.name)?.phase !== 'Allocated' || !alloc || alloc.addresses.length === 0)
@@ -65,45 +64,53 @@ export function dataplaneServices(
 ): DataplaneService[] {
   const out: DataplaneService[] = [];
   for (const lb of sortedLoadBalancers(snap.state.loadBalancers)) {
-    const alloc = snap.allocations.get(lb.meta.name);
-    if (snap.status.get(lb.meta.name)?.phase !== 'Allocated' || !alloc || alloc.addresses.length === 0)
-      continue;
-    // Multihomed SCTP goes through the SCTP engine, not nft DNAT (which would translate only the
-    // primary path and leak addresses in INIT/INIT-ACK); the SCTP shell plumbs its VIPs itself.
-    const ports = isMultihomedSctp(lb, alloc.secondaryAddresses)
-      ? lb.ports.filter((p) => p.protocol !== 'SCTP')
-      : lb.ports;
-    if (ports.length === 0) continue;
-    const memo = converted.get(lb);
-    const version = healthVersion?.(lb.meta.name);
-    // 10k services × 8 endpoints: 80k lookups per change without the version.
-    if (memo && version !== undefined && memo.alloc === alloc && memo.version === version) {
-      out.push(memo.service);
-      continue;
-    }
-    const states = lb.endpoints.map((e) => health(lb.meta.name, e.address) ?? defaultEndpointState(lb));
-    const stateKey = states.join(',');
-    if (memo && memo.alloc === alloc && memo.states === stateKey) {
-      memo.version = version;
-      out.push(memo.service);
-      continue;
-    }
-    const service: DataplaneService = {
-      name: lb.meta.name,
-      addresses: alloc.addresses,
-      ports: ports.map((p) => ({ port: p.port, protocol: p.protocol, targetPort: p.targetPort })),
-      mode: lb.mode,
-      algorithm: lb.algorithm,
-      persistTimeoutSeconds: lb.persistTimeoutSeconds,
-      flushOnInactive: lb.flushOnInactive,
-      ...(lb.snatAddresses.length > 0 ? { snatAddresses: lb.snatAddresses } : {}),
-      ...(lb.sourceRanges.length > 0 ? { sourceRanges: lb.sourceRanges } : {}),
-      endpoints: lb.endpoints.map((e, i) => ({ address: e.address, weight: e.weight, state: states[i]! })),
-    };
-    converted.set(lb, { alloc, states: stateKey, version, service });
-    out.push(service);
+    const s = dataplaneService(snap, lb, health, healthVersion);
+    if (s) out.push(s);
   }
   return out;
+}
+
+/** One LoadBalancer's data plane input, or undefined when the kernel does not serve it (memoised). */
+export function dataplaneService(
+  snap: Snapshot,
+  lb: LoadBalancerSpec,
+  health: HealthLookup,
+  healthVersion?: (service: string) => number,
+): DataplaneService | undefined {
+  const alloc = snap.allocations.get(lb.meta.name);
+  if (snap.status.get(lb.meta.name)?.phase !== 'Allocated' || !alloc || alloc.addresses.length === 0)
+    return undefined;
+  // Multihomed SCTP goes through the SCTP engine, not nft DNAT (which would translate only the
+  // primary path and leak addresses in INIT/INIT-ACK); the SCTP shell plumbs its VIPs itself.
+  const ports = isMultihomedSctp(lb, alloc.secondaryAddresses)
+    ? lb.ports.filter((p) => p.protocol !== 'SCTP')
+    : lb.ports;
+  if (ports.length === 0) return undefined;
+  const memo = converted.get(lb);
+  const version = healthVersion?.(lb.meta.name);
+  // 10k services × 8 endpoints: 80k lookups per change without the version.
+  if (memo && version !== undefined && memo.alloc === alloc && memo.version === version) return memo.service;
+  const states = lb.endpoints.map((e) => health(lb.meta.name, e.address) ?? defaultEndpointState(lb));
+  const stateKey = states.join(',');
+  if (memo && memo.alloc === alloc && memo.states === stateKey) {
+    memo.version = version;
+    return memo.service;
+  }
+  const service: DataplaneService = {
+    name: lb.meta.name,
+    addresses: alloc.addresses,
+    ports: ports.map((p) => ({ port: p.port, protocol: p.protocol, targetPort: p.targetPort })),
+    mode: lb.mode,
+    algorithm: lb.algorithm,
+    persistTimeoutSeconds: lb.persistTimeoutSeconds,
+    ...(lb.maglevTableSize !== undefined ? { maglevTableSize: lb.maglevTableSize } : {}),
+    flushOnInactive: lb.flushOnInactive,
+    ...(lb.snatAddresses.length > 0 ? { snatAddresses: lb.snatAddresses } : {}),
+    ...(lb.sourceRanges.length > 0 ? { sourceRanges: lb.sourceRanges } : {}),
+    endpoints: lb.endpoints.map((e, i) => ({ address: e.address, weight: e.weight, state: states[i]! })),
+  };
+  converted.set(lb, { alloc, states: stateKey, version, service });
+  return service;
 }
 
 /** Name order per map object: a health change (same snapshot) neither copies nor sorts 10k again. */
@@ -129,9 +136,10 @@ const converted = new WeakMap<
  */
 export function dataplaneGuards(snap: Snapshot): DataplaneGuard[] {
   const out: DataplaneGuard[] = [];
-  for (const lb of snap.state.loadBalancers.values()) {
-    const alloc = snap.allocations.get(lb.meta.name);
-    if (lb.sourceRanges.length === 0 || snap.status.get(lb.meta.name)?.phase !== 'Allocated' || !alloc)
+  for (const name of serviceIndex(snap).multihomed) {
+    const lb = snap.state.loadBalancers.get(name);
+    const alloc = snap.allocations.get(name);
+    if (!lb || lb.sourceRanges.length === 0 || snap.status.get(lb.meta.name)?.phase !== 'Allocated' || !alloc)
       continue;
     if (!isMultihomedSctp(lb, alloc.secondaryAddresses)) continue;
     out.push({
@@ -150,8 +158,9 @@ export function dataplaneGuards(snap: Snapshot): DataplaneGuard[] {
 /** One probe target per (service, endpoint); the probe port defaults to the first port's target. */
 export function probeTargets(snap: Snapshot): ProbeTarget[] {
   const out: ProbeTarget[] = [];
-  for (const lb of snap.state.loadBalancers.values()) {
-    if (lb.healthCheck.type === 'none' || snap.status.get(lb.meta.name)?.phase !== 'Allocated') continue;
+  for (const name of serviceIndex(snap).probed) {
+    const lb = snap.state.loadBalancers.get(name);
+    if (!lb || lb.healthCheck.type === 'none' || snap.status.get(name)?.phase !== 'Allocated') continue;
     const hc = lb.healthCheck;
     for (const e of lb.endpoints) {
       out.push({
@@ -174,4 +183,37 @@ export function probeTargets(snap: Snapshot): ProbeTarget[] {
     }
   }
   return out;
+}
+
+/** Per snapshot, the few services most passes care about, so they need not look at every one. */
+export interface ServiceIndex {
+  /** Services the SCTP engine carries (multihomed SCTP with an allocation). */
+  readonly multihomed: ReadonlySet<string>;
+  /** Services with a health check. */
+  readonly probed: ReadonlySet<string>;
+}
+const indexes = new WeakMap<Snapshot, ServiceIndex>();
+
+/**
+ * The index of `snap`, derived in O(change) from `before`'s when `snap` records its changes against
+ * it (the runtime indexes every snapshot it swaps in, so the chain stays warm); a scan otherwise.
+ */
+export function serviceIndex(snap: Snapshot, before?: Snapshot): ServiceIndex {
+  const hit = indexes.get(snap);
+  if (hit) return hit;
+  const prev = before && snap.changes?.since === before.generation ? indexes.get(before) : undefined;
+  const multihomed = new Set<string>(prev?.multihomed ?? []);
+  const probed = new Set<string>(prev?.probed ?? []);
+  const names = prev && snap.changes ? snap.changes.services : snap.state.loadBalancers.keys();
+  for (const name of names) {
+    const lb = snap.state.loadBalancers.get(name);
+    const alloc = snap.allocations.get(name);
+    if (lb && alloc && isMultihomedSctp(lb, alloc.secondaryAddresses)) multihomed.add(name);
+    else multihomed.delete(name);
+    if (lb && lb.healthCheck.type !== 'none') probed.add(name);
+    else probed.delete(name);
+  }
+  const index = { multihomed, probed };
+  indexes.set(snap, index);
+  return index;
 }

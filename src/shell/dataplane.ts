@@ -13,7 +13,9 @@ import type { CounterReadOptions } from '../dataplane/countercache.js';
 import type { DriftKind } from '../dataplane/drift.js';
 import { Reconciler, type ReconcilerOptions } from '../dataplane/reconcile.js';
 import { ProbeThread as ProbeScheduler } from '../probes/thread/client.js'; // probes on a worker thread
-import { dataplaneGuards, dataplaneServices, probeTargets } from './bridge.js';
+import { dataplaneGuards, probeTargets } from './bridge.js';
+import { DataplaneInput } from './dpinput.js';
+import type { Snapshot } from '../state/snapshot.js';
 import type { Runtime } from './runtime.js';
 import { checkKey } from '../state/health.js';
 
@@ -88,13 +90,18 @@ export class DataplaneShell {
   private readonly updateProbes = () => {
     if (this.opts.probes) this.probes.update(probeTargets(this.opts.runtime.snapshot));
   };
-  private readonly onSnapshot = () => {
+  /** The services to program, converted in O(change) from the snapshots and verdicts noted. */
+  private readonly input = new DataplaneInput();
+  private readonly onSnapshot = (next: Snapshot, before: Snapshot) => {
+    this.input.noteSnapshot(next, before);
     this.updateProbes();
     this.kick();
   };
+  private readonly onHealth = (service: string) => this.input.noteHealth(service);
 
   async start(): Promise<void> {
     this.opts.runtime.on('snapshot', this.onSnapshot);
+    this.opts.runtime.on('health', this.onHealth);
     this.updateProbes();
     if (this.applier) {
       const adopted = await this.applier.observe();
@@ -122,6 +129,8 @@ export class DataplaneShell {
   }
 
   private async loop(): Promise<void> {
+    // From the next turn: the change that kicked us (an API write) is acknowledged first.
+    await new Promise<void>((r) => setImmediate(r));
     while ((this.dirty || this.reconciler?.hasWork()) && !this.stopped) {
       // Only drift (no new snapshot, no health change): diff the last compiled state against the
       // kernel instead of compiling everything again.
@@ -137,15 +146,19 @@ export class DataplaneShell {
           if (work?.vip) this.applier.vipsDrifted(); // list the VIPs again at this sync
           if (work?.hints.length) await this.applier.absorb(work.hints);
           const t0 = performance.now();
-          const r = repairOnly
+          const input = repairOnly
+            ? undefined
+            : this.input.update(
+                snap,
+                (s, a) => this.opts.runtime.endpointState(s, a),
+                (s) => this.opts.runtime.endpointStateVersion(s),
+              );
+          const r = !input
             ? await this.applier.repair()
             : await this.applier.apply(
-                dataplaneServices(
-                  snap,
-                  (s, a) => this.opts.runtime.endpointState(s, a),
-                  (s) => this.opts.runtime.endpointStateVersion(s),
-                ),
+                input.services,
                 dataplaneGuards(snap),
+                input.changed && input.since ? { since: input.since, changed: input.changed } : undefined,
               );
           const ms = Math.round(performance.now() - t0);
           this.applyStats.histogram?.observe(ms / 1000);
@@ -318,6 +331,7 @@ export class DataplaneShell {
   async stop(): Promise<void> {
     this.stopped = true;
     this.opts.runtime.off('snapshot', this.onSnapshot);
+    this.opts.runtime.off('health', this.onHealth);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.reconciler?.stop();
     await this.probes.stop();

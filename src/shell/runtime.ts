@@ -19,6 +19,7 @@ import type { Allocation } from '../ipam/allocator.js';
 import type { EndpointState } from '../state/views.js';
 import { HealthTable } from '../state/health.js';
 import { runSliced } from '../model/steps.js';
+import { serviceIndex } from './bridge.js';
 
 export interface RuntimeOptions {
   readonly store: StateStore;
@@ -211,10 +212,16 @@ export class Runtime extends EventEmitter<{
       // disk, so a failed write (ENOSPC) changes nothing that serves — the last good snapshot keeps
       // serving, the caller gets the error, and the next change (or retry) saves once space is back.
       try {
+        const next = t.next;
         await this.opts.store.save({
-          objects: t.next.objects,
-          allocations: t.next.allocations,
-          index: t.next.state.objects,
+          // The list is made on demand (the store reads the index): not a pass over every object.
+          get objects() {
+            return next.objects;
+          },
+          allocations: next.allocations,
+          index: next.state.objects,
+          generation: next.generation,
+          ...(next.changes ? { changes: next.changes } : {}),
         });
       } catch (err) {
         this.opts.log.error(
@@ -235,7 +242,17 @@ export class Runtime extends EventEmitter<{
   private logStatus(before: Snapshot, after: Snapshot): void {
     type Line = ['info' | 'warn', Record<string, unknown>, string];
     const lines: Line[] = [];
-    for (const [name, st] of after.status) {
+    // Only the services the change may have touched (all of them when that is not known).
+    const names =
+      after.changes?.since === before.generation
+        ? after.changes.services
+        : new Set([...after.status.keys(), ...before.status.keys()]);
+    for (const name of names) {
+      const st = after.status.get(name);
+      if (!st) {
+        if (before.status.has(name)) lines.push(['info', { service: name }, 'released']);
+        continue;
+      }
       const prev = before.status.get(name);
       const alloc = after.allocations.get(name);
       const prevAlloc = before.allocations.get(name);
@@ -254,8 +271,6 @@ export class Runtime extends EventEmitter<{
         ]);
       else lines.push(['warn', { service: name, code: st.code, reason: st.reason }, 'pending']);
     }
-    for (const name of before.status.keys())
-      if (!after.status.has(name)) lines.push(['info', { service: name }, 'released']);
     // A bulk change (thousands of services) gets one summary line; the details go to debug, so
     // writing the log does not hold the event loop for as long as the change itself took.
     if (lines.length > MAX_STATUS_LINES) {
@@ -275,7 +290,9 @@ export class Runtime extends EventEmitter<{
    * and persists; this node only serves). Nothing is written to the state store.
    */
   adopt(next: Omit<Snapshot, 'generation'>): void {
-    const before = this.replace({ ...next, generation: this.current.generation + 1 });
+    // Decided elsewhere: what differs from the current snapshot is not known (changes dropped).
+    const { changes: _unknown, ...parts } = next;
+    const before = this.replace({ ...parts, generation: this.current.generation + 1 });
     this.logStatus(before, this.current);
   }
 
@@ -308,6 +325,7 @@ export class Runtime extends EventEmitter<{
   private replace(next: Snapshot): Snapshot {
     const before = this.current;
     this.current = next;
+    serviceIndex(next, before); // O(change) while every snapshot is indexed in turn
     this.health.prune(before, next);
     this.emit('snapshot', next, before);
     return before;

@@ -112,23 +112,46 @@ export function replayJournal(
   return { seq, tornTail };
 }
 
-/** What changed between two durable states, by identity (unchanged objects are shared). */
-export function delta(a: Durable, b: Durable, seq: number): JournalRecord {
+/** The keys a change touched (the rest of both states are the same objects): delta looks at these. */
+export interface DeltaHint {
+  /** "Kind/name" of the objects set or deleted. */
+  readonly objects: Iterable<string>;
+  /** Services whose allocation may differ. */
+  readonly services: Iterable<string>;
+}
+
+const sameAllocation = (x: Allocation, y: Allocation | undefined): boolean =>
+  y === x ||
+  (y !== undefined &&
+    y.addresses.join() === x.addresses.join() &&
+    y.secondaryAddresses.join() === x.secondaryAddresses.join());
+
+/**
+ * What changed between two durable states, by identity (unchanged objects are shared). With a hint
+ * only the keys it names are compared: O(change) instead of O(state).
+ */
+export function delta(a: Durable, b: Durable, seq: number, hint?: DeltaHint): JournalRecord {
   const set: StoredObject[] = [];
   const del: string[] = [];
   const alloc: Record<string, Allocation | null> = {};
+  if (hint) {
+    for (const label of hint.objects) {
+      const o = b.index.get(label);
+      if (o === undefined) {
+        if (a.index.has(label)) del.push(label);
+      } else if (a.index.get(label) !== o) set.push(o);
+    }
+    for (const name of hint.services) {
+      const x = b.allocations.get(name);
+      if (x === undefined) {
+        if (a.allocations.has(name)) alloc[name] = null;
+      } else if (!sameAllocation(x, a.allocations.get(name))) alloc[name] = x;
+    }
+    return { seq, set, del, alloc };
+  }
   for (const [label, o] of b.index) if (a.index.get(label) !== o) set.push(o);
   for (const label of a.index.keys()) if (!b.index.has(label)) del.push(label);
-  for (const [name, x] of b.allocations) {
-    const y = a.allocations.get(name);
-    if (
-      y !== x &&
-      (!y ||
-        y.addresses.join() !== x.addresses.join() ||
-        y.secondaryAddresses.join() !== x.secondaryAddresses.join())
-    )
-      alloc[name] = x;
-  }
+  for (const [name, x] of b.allocations) if (!sameAllocation(x, a.allocations.get(name))) alloc[name] = x;
   for (const name of a.allocations.keys()) if (!b.allocations.has(name)) alloc[name] = null;
   return { seq, set, del, alloc };
 }

@@ -23,6 +23,7 @@ import {
   replayJournal,
   serialise,
   stateFileProblems,
+  type DeltaHint,
   type Durable,
   type JournalRecord,
 } from './journal.js';
@@ -42,6 +43,9 @@ export interface PersistedState {
   readonly allocations: ReadonlyMap<string, Allocation>;
   /** The objects by "Kind/name" (the snapshot has it): spares the store building it. */
   readonly index?: ReadonlyMap<string, StoredObject>;
+  /** This state's generation and what it changed since `changes.since` (spares a whole comparison). */
+  readonly generation?: number;
+  readonly changes?: { readonly since: number } & DeltaHint;
 }
 
 export class StateFileError extends Error {
@@ -78,6 +82,8 @@ export class StateStore {
   private tmpSeq = 0;
   /** What is on disk now (base + journal), by identity: the next save writes only the difference. */
   private durable: Durable | undefined;
+  /** The generation `durable` is (when the caller says), for save()'s change hints. */
+  private durableGeneration: number | undefined;
   private baseBytes = 0;
   private journalBytes = 0;
   /** The journal's tail is not known to be clean (a failed append): the next save writes a base. */
@@ -196,7 +202,12 @@ export class StateStore {
     const next: Durable = { index, allocations: state.allocations };
     const last = this.durable;
     const limit = Math.max(this.compactBytes, this.baseBytes);
-    const rec = last ? delta(last, next, this.seq + 1) : undefined;
+    // The hint holds only against the very state it was made from.
+    const hint =
+      state.changes && this.durableGeneration !== undefined && state.changes.since === this.durableGeneration
+        ? state.changes
+        : undefined;
+    const rec = last ? delta(last, next, this.seq + 1, hint) : undefined;
     if (
       rec &&
       rec.set.length === 0 &&
@@ -204,6 +215,9 @@ export class StateStore {
       Object.keys(rec.alloc).length === 0 &&
       !this.journalSuspect
     ) {
+      // Same content: what is on disk is `next` as well.
+      this.durable = next;
+      this.durableGeneration = state.generation;
       if (!(await this.initialised())) await this.mark();
       return false;
     }
@@ -215,6 +229,7 @@ export class StateStore {
     if (rec && line !== undefined && Buffer.byteLength(line) <= limit) await this.append(rec, line);
     else await this.writeBase(next);
     this.durable = next;
+    this.durableGeneration = state.generation;
     if (!(await this.initialised())) await this.mark();
     return true;
   }

@@ -10,6 +10,7 @@ import {
   updateDesiredStateSteps,
 } from '../model/validate.js';
 import { runSync, STEP, type Steps } from '../model/steps.js';
+import { PMap } from './pmap.js';
 import { countIssues } from '../model/limits.js';
 import { poolHolds } from '../model/pools.js';
 import { tryParseIp } from '../net/ip.js';
@@ -32,6 +33,20 @@ export interface Snapshot {
   readonly warnings: readonly ConfigIssue[];
   /** IPAM's carry-over, so the next change re-examines only what it touches. */
   readonly ipam?: IpamMemo;
+  /** What differs from the snapshot it was made from; absent: unknown (compare everything). */
+  readonly changes?: SnapshotChanges;
+}
+
+/**
+ * The difference to the snapshot of generation `since`, so subscribers (data plane input, journal,
+ * status log) do work proportional to the change instead of comparing every service.
+ */
+export interface SnapshotChanges {
+  readonly since: number;
+  /** "Kind/name" of every object set or deleted. */
+  readonly objects: ReadonlySet<string>;
+  /** LoadBalancer names whose spec, allocation or status may differ (present or gone). */
+  readonly services: ReadonlySet<string>;
 }
 
 export type Change =
@@ -93,7 +108,6 @@ function* buildSnapshotSteps(
   /** With `before`: the labels that differ from it, so validation looks at those alone. */
   changed?: ReadonlySet<string>,
 ): Steps<Transition> {
-  const list = Array.isArray(objects) ? objects : [...objects.values()];
   const built =
     before && changed && !Array.isArray(objects)
       ? yield* updateDesiredStateSteps(
@@ -102,26 +116,61 @@ function* buildSnapshotSteps(
           objects as ReadonlyMap<string, StoredObject>,
           changed,
         )
-      : yield* buildDesiredStateSteps(list);
+      : yield* buildDesiredStateSteps(Array.isArray(objects) ? objects : [...objects.values()]);
   if (!built.state) return { ok: false, code: TransitionError.Invalid, issues: built.issues };
+  // The LoadBalancers the change touched: with the same pools every other spec is the same object,
+  // so IPAM need not compare them all to find out.
+  const touchedServices =
+    before && changed && built.state.pools === before.state.pools ? serviceNames(changed) : undefined;
   const ipam = yield* allocateSteps(
     built.state,
     previous,
-    before && { state: before.state, status: before.status, ...(before.ipam ? { memo: before.ipam } : {}) },
+    before && {
+      state: before.state,
+      status: before.status,
+      ...(before.ipam ? { memo: before.ipam } : {}),
+      ...(touchedServices ? { touched: touchedServices } : {}),
+    },
   );
-  return {
-    ok: true,
-    changed: true,
-    next: {
+  const changes: SnapshotChanges | undefined =
+    before && changed && touchedServices && ipam.changed
+      ? { since: before.generation, objects: changed, services: ipam.changed }
+      : undefined;
+  const next: Snapshot = withObjectList(
+    {
       generation,
-      objects: list,
       state: built.state,
       allocations: ipam.allocations,
       status: ipam.status,
       warnings: built.warnings,
       ...(ipam.memo ? { ipam: ipam.memo } : {}),
+      ...(changes ? { changes } : {}),
     },
-  };
+    Array.isArray(objects) ? objects : undefined,
+  );
+  return { ok: true, changed: true, next };
+}
+
+/**
+ * `objects` as a list, made on first use: most changes never need it (the map in state.objects is
+ * what the change path reads), and building it is a pass over every object.
+ */
+function withObjectList(s: Omit<Snapshot, 'objects'>, list: readonly StoredObject[] | undefined): Snapshot {
+  if (list) return { ...s, objects: list };
+  let made: readonly StoredObject[] | undefined;
+  const out = { ...s } as Snapshot;
+  Object.defineProperty(out, 'objects', {
+    enumerable: true,
+    get: () => (made ??= [...s.state.objects.values()]),
+  });
+  return out;
+}
+
+const LB_PREFIX = `${Kind.LoadBalancer}/`;
+function serviceNames(labels: ReadonlySet<string>): Set<string> {
+  const out = new Set<string>();
+  for (const l of labels) if (l.startsWith(LB_PREFIX)) out.add(l.slice(LB_PREFIX.length));
+  return out;
 }
 
 /** Same content (key order included: a reordered object counts as changed, which is harmless). */
@@ -207,7 +256,8 @@ export function transition(current: Snapshot, change: Change): Transition {
 
 /** transition() in resumable steps: the runtime runs big changes in slices (model/steps.ts). */
 export function* transitionSteps(current: Snapshot, change: Change): Steps<Transition> {
-  const index = new Map(current.state.objects);
+  // A draft over the current objects (structurally shared: no copy of every object's entry).
+  const index = PMap.of(current.state.objects).edit();
   const touched = new Set<string>();
   switch (change.type) {
     case 'file': {
@@ -290,7 +340,8 @@ export function* transitionSteps(current: Snapshot, change: Change): Steps<Trans
     }
   }
   if (touched.size === 0) return { ok: true, changed: false, next: current };
-  const inUse = poolsInUseIssues(current, index);
+  const objects = index.done();
+  const inUse = poolsInUseIssues(current, objects);
   if (inUse.length > 0) return invalid(inUse, TransitionError.Conflict);
-  return yield* buildSnapshotSteps(index, current.allocations, current.generation + 1, current, touched);
+  return yield* buildSnapshotSteps(objects, current.allocations, current.generation + 1, current, touched);
 }

@@ -27,13 +27,20 @@ export interface BfdSessionState {
   /** A Poll sequence is running (our timing changed on reaching Up, RFC 5880 §6.8.3). */
   readonly polling: boolean;
   readonly heard: boolean;
+  /**
+   * Our timers before a change that is being polled (RFC 5880 §6.8.3): until the Final, transmit no
+   * slower than the old interval and detect no faster than the old receive interval allowed.
+   */
+  readonly prevTiming?: { readonly desiredMinTxMs: number; readonly requiredMinRxMs: number };
 }
 
 export type BfdEvent =
   | { readonly type: 'start' }
   | { readonly type: 'rx'; readonly pkt: BfdPacket }
   | { readonly type: 'timer'; readonly which: 'tx' | 'detect' }
-  | { readonly type: 'admin-down' };
+  | { readonly type: 'admin-down' }
+  /** The config's timers changed (the shell passes the new config from now on); `prev` had the old. */
+  | { readonly type: 'reconfigure'; readonly prev: BfdConfig };
 
 export type BfdAction =
   | { readonly type: 'send'; readonly pkt: Omit<BfdPacket, 'version'> }
@@ -57,13 +64,18 @@ export const initialBfdState: BfdSessionState = {
 };
 
 export function txIntervalMs(c: BfdConfig, s: BfdSessionState): number {
-  const desired = s.state === BfdState.Up ? c.desiredMinTxMs : Math.max(c.desiredMinTxMs, SLOW_TX_MS);
+  const own = s.prevTiming ? Math.min(c.desiredMinTxMs, s.prevTiming.desiredMinTxMs) : c.desiredMinTxMs;
+  const desired = s.state === BfdState.Up ? own : Math.max(own, SLOW_TX_MS);
   return Math.max(desired, s.remoteMinRxMs);
 }
 
 /** Detection time in asynchronous mode (RFC 5880 §6.8.4). */
 export const detectTimeMs = (c: BfdConfig, s: BfdSessionState): number =>
-  s.remoteDetectMult * Math.max(c.requiredMinRxMs, s.remoteDesiredTxMs);
+  s.remoteDetectMult *
+  Math.max(
+    s.prevTiming ? Math.max(c.requiredMinRxMs, s.prevTiming.requiredMinRxMs) : c.requiredMinRxMs,
+    s.remoteDesiredTxMs,
+  );
 
 function packet(c: BfdConfig, s: BfdSessionState): Omit<BfdPacket, 'version'> {
   return {
@@ -72,7 +84,10 @@ function packet(c: BfdConfig, s: BfdSessionState): Omit<BfdPacket, 'version'> {
     // Poll and Final never share a packet (RFC 5880 §6.5).
     poll: s.polling && !s.sendFinal,
     final: s.sendFinal,
-    cpi: true, // the kernel forwards independently of this daemon (architecture principle 4)
+    // C bit clear (RFC 5880 §4.1, RFC 5882 §4.3): this BFD lives and dies with the daemon's control
+    // plane, so a BFD failure may be a restart the router should ride out with graceful restart
+    // (BIRD `bfd graceful`, FRR `check-control-plane-failure`), not a dead forwarding path.
+    cpi: false,
     auth: false,
     demand: false,
     multipoint: false,
@@ -120,6 +135,19 @@ export function bfdStep(
         scheduleTx();
       }
       break;
+    case 'reconfigure': {
+      // New timers go out at once with the Poll bit; in Up the old ones bound the interval and the
+      // detection time until the peer's Final (RFC 5880 §6.8.3). Before Up nothing needs a Poll.
+      if (s.state !== BfdState.Up) break;
+      const prior = s.prevTiming ?? {
+        desiredMinTxMs: ev.prev.desiredMinTxMs,
+        requiredMinRxMs: ev.prev.requiredMinRxMs,
+      };
+      s = { ...s, polling: true, prevTiming: prior };
+      send();
+      scheduleTx();
+      break;
+    }
     case 'admin-down':
       go(BfdState.AdminDown, BfdDiag.AdminDown);
       send();
@@ -157,6 +185,7 @@ export function bfdStep(
         remoteDetectMult: p.detectMult,
         sendFinal: s.sendFinal || p.poll,
         polling: s.polling && !p.final,
+        ...(p.final ? { prevTiming: undefined } : {}),
       };
       if (p.state === BfdState.AdminDown) {
         go(BfdState.Down, BfdDiag.NeighborSignaledDown);

@@ -22,8 +22,8 @@ export interface BfdPeerConfig {
 
 interface Session {
   readonly key: string;
-  readonly cfg: BfdConfig;
-  readonly peer: BfdPeerConfig;
+  cfg: BfdConfig;
+  peer: BfdPeerConfig;
   state: BfdSessionState;
   readonly tx: dgram.Socket;
   readonly timers: Map<string, NodeJS.Timeout>;
@@ -70,12 +70,27 @@ export class BfdManager {
     }
   }
 
-  /** Reconciles sessions: one per peer address. */
+  /**
+   * Reconciles sessions: one per peer address. A change of timers, multiplier or passive role keeps
+   * the session and runs a Poll sequence (RFC 5880 §6.8.3); only a new local address replaces it.
+   */
   async setPeers(peers: readonly BfdPeerConfig[]): Promise<void> {
     const wanted = new Map(peers.map((p) => [canonical(p.peerAddress), p]));
     for (const [key, s] of this.sessions) {
       const p = wanted.get(key);
-      if (!p || JSON.stringify(p) !== JSON.stringify(s.peer)) this.remove(key);
+      if (!p || p.localAddress !== s.peer.localAddress) this.remove(key);
+      else if (JSON.stringify(p) !== JSON.stringify(s.peer)) {
+        const prev = s.cfg;
+        s.peer = p;
+        s.cfg = {
+          ...prev,
+          desiredMinTxMs: p.desiredMinTxMs,
+          requiredMinRxMs: p.requiredMinRxMs,
+          detectMult: p.detectMult,
+          passive: p.passive ?? false,
+        };
+        this.dispatch(s, { type: 'reconfigure', prev });
+      }
     }
     for (const [key, p] of wanted) if (!this.sessions.has(key)) await this.add(key, p);
   }

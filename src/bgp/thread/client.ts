@@ -31,7 +31,10 @@ export class SpeakerThread {
   private everStarted = false;
   private first?: { resolve: () => void; reject: (e: Error) => void };
 
+  private readonly graceful = { stop: false };
+
   constructor(private readonly opts: SpeakerThreadOptions) {
+    const graceful = this.graceful;
     this.sup = new WorkerSupervisor<ToSpeaker, unknown>({
       name: 'bgp',
       url: new URL('./worker.js', import.meta.url),
@@ -47,7 +50,10 @@ export class SpeakerThread {
         if (this.routes) this.sup.post({ type: 'routes', routes: this.routes });
       },
       onExit: (x) => this.onExit(x),
-      stopMessage: { type: 'stop' },
+      // Read at stop time: close(graceful) decides which stop the worker gets.
+      get stopMessage(): ToSpeaker {
+        return graceful.stop ? { type: 'stop', graceful: true } : { type: 'stop' };
+      },
       stopGraceMs: 5000,
     });
   }
@@ -86,8 +92,12 @@ export class SpeakerThread {
     return this.sup.status();
   }
 
-  /** Sessions closed with a Cease, then the thread ends. */
-  close(): Promise<void> {
+  /**
+   * Sessions closed with a Cease, then the thread ends. graceful: a planned restart while the kernel
+   * keeps forwarding; sessions with graceful restart end without a Cease and peers keep our routes.
+   */
+  close(opts: { graceful?: boolean } = {}): Promise<void> {
+    this.graceful.stop = opts.graceful ?? false;
     return this.sup.stop();
   }
 

@@ -28,7 +28,8 @@ export interface SpeakerWorkerData {
 export type ToSpeaker =
   | { readonly type: 'peers'; readonly peers: readonly PeerConfig[] }
   | { readonly type: 'routes'; readonly routes: readonly AdvertisedRoute[] }
-  | { readonly type: 'stop' };
+  /** graceful: a planned restart (sessions with graceful restart end without a Cease). */
+  | { readonly type: 'stop'; readonly graceful?: boolean };
 
 export type FromSpeaker =
   | { readonly type: 'started'; readonly port?: number }
@@ -120,7 +121,9 @@ export function parseToSpeaker(m: unknown): ToSpeaker {
     case 'routes':
       return { type: 'routes', routes: arr(c, o, 'routes').map((r, i) => route(c, r, i)) };
     case 'stop':
-      return { type: 'stop' };
+      if (o.graceful !== undefined && typeof o.graceful !== 'boolean')
+        throw new ThreadProtocolError(c, 'graceful', `expected a boolean, got ${typeof o.graceful}`);
+      return o.graceful ? { type: 'stop', graceful: true } : { type: 'stop' };
     default:
       return unknownType(c, o.type);
   }

@@ -60,7 +60,7 @@ port.on('message', (raw: unknown) => {
           break;
         case 'stop':
           clearInterval(timer);
-          await speaker.close();
+          await speaker.close({ graceful: m.graceful ?? false });
           post({ type: 'stopped' });
           port.close();
           return;

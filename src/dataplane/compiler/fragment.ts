@@ -3,7 +3,7 @@
 // function of the service alone (and the compile options), so the incremental compiler can keep it
 // until that service's input changes. See compile.ts for the layout.
 import { formatIp, tryParseIp, type Family } from '../../net/ip.js';
-import { slotPlan } from '../selection/index.js';
+import { isPrime, MAGLEV_SIZES, slotPlan } from '../selection/index.js';
 import {
   DataplaneInputError,
   type CompileOptions,
@@ -110,6 +110,11 @@ export function checkService(s: DataplaneService): void {
     if (seenEp.has(c)) throw bad('endpoints.address', e.address, 'duplicate endpoint');
     seenEp.add(c);
   }
+  const m = s.maglevTableSize;
+  if (m !== undefined && (!isPrime(m) || m > MAGLEV_SIZES[MAGLEV_SIZES.length - 1]!))
+    throw bad('maglevTableSize', m, 'must be a prime ≤ 65521');
+  if (m !== undefined && s.endpoints.length > m)
+    throw bad('maglevTableSize', m, `smaller than the number of endpoints (${s.endpoints.length})`);
   if (s.persistTimeoutSeconds !== undefined && !(s.persistTimeoutSeconds >= 1))
     throw bad('persistTimeoutSeconds', s.persistTimeoutSeconds, 'must be ≥ 1');
   if (s.sourceRanges !== undefined && !Array.isArray(s.sourceRanges))
@@ -142,7 +147,7 @@ function selection(
     s.algorithm,
     active.map((e) => ({ name: canon(e.address), weight: e.weight, connections: e.connections })),
     listed.length,
-    opts.maglevTableSize,
+    s.maglevTableSize ?? opts.maglevTableSize,
   );
   const proto = `meta l4proto ${l4(p.protocol)}`;
   const n = plan.slots.length;

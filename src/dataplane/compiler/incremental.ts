@@ -17,6 +17,7 @@ import { compileService, FAMILIES, type CounterRef, type Fragment, type SharedMa
 import { baseObjects } from './base.js';
 import { names } from './names.js';
 import type { TableChain, TableMap, TableState } from './table.js';
+import { runSync, STEP, type Steps } from '../../model/steps.js';
 
 /** A map as it was before the update (its elements are in Delta.elements). */
 export type MapHead = Omit<TableMap, 'elements'>;
@@ -59,6 +60,7 @@ function sameService(a: DataplaneService, b: DataplaneService): boolean {
     a.mode !== b.mode ||
     a.algorithm !== b.algorithm ||
     a.persistTimeoutSeconds !== b.persistTimeoutSeconds ||
+    a.maglevTableSize !== b.maglevTableSize ||
     a.flushOnInactive !== b.flushOnInactive ||
     !sameList(a.addresses, b.addresses) ||
     !sameList(a.snatAddresses ?? [], b.snatAddresses ?? []) ||
@@ -97,6 +99,8 @@ export class IncrementalCompiler {
   private readonly addressRefs = new Map<string, number>();
   /** Bumped by an update that changes the set of served addresses (VIP plumbing skips the rest). */
   addressVersion = 0;
+  /** Bumped by every update (callers tell whether it saw other input than theirs). */
+  revision = 0;
   private tracked = 0;
   private d = this.newDelta();
   private readonly withCounters: boolean;
@@ -144,18 +148,55 @@ export class IncrementalCompiler {
     guards: readonly DataplaneGuard[] = [],
     /** Record touched elements (off when the caller will diff the whole table anyway: less memory). */
     track = true,
+    /**
+     * The services of `services` that differ from the last update's input, by name (undefined: gone);
+     * the caller vouches that every other one is unchanged. Spares looking at every service.
+     */
+    hint?: ReadonlyMap<string, DataplaneService | undefined>,
   ): Delta {
+    return runSync(this.updateSteps(services, guards, track, hint));
+  }
+
+  /**
+   * update() in resumable steps (model/steps.ts): a bulk change (10,000 new services) gives the event
+   * loop back while it compiles and patches. The caller must not start another update, nor read the
+   * table, before it finishes (the applier serialises its applies).
+   */
+  *updateSteps(
+    services: readonly DataplaneService[],
+    guards: readonly DataplaneGuard[] = [],
+    track = true,
+    hint?: ReadonlyMap<string, DataplaneService | undefined>,
+  ): Steps<Delta> {
+    let n = 0;
     // Phase 1: compile what changed and check every relation; nothing is mutated yet.
-    const seen = new Set<string>();
     const changed: { input: DataplaneService; frag: Fragment }[] = [];
-    for (const s of services) {
-      if (seen.has(s.name)) throw new DataplaneInputError(s.name, 'name', s.name, 'duplicate service name');
-      seen.add(s.name);
-      const cur = this.fragments.get(s.name);
-      if (cur && sameService(cur.input, s)) continue;
-      changed.push({ input: s, frag: compileService(s, this.opts) });
+    let removed: string[];
+    if (hint) {
+      removed = [];
+      for (const [name, s] of hint) {
+        const cur = this.fragments.get(name);
+        if (!s) {
+          if (cur) removed.push(name);
+          continue;
+        }
+        if (cur && sameService(cur.input, s)) continue;
+        changed.push({ input: s, frag: compileService(s, this.opts) });
+        if (++n % STEP === 0) yield;
+      }
+    } else {
+      const seen = new Set<string>();
+      for (const s of services) {
+        if (seen.has(s.name)) throw new DataplaneInputError(s.name, 'name', s.name, 'duplicate service name');
+        seen.add(s.name);
+        const cur = this.fragments.get(s.name);
+        if (cur && sameService(cur.input, s)) continue;
+        changed.push({ input: s, frag: compileService(s, this.opts) });
+        if (++n % STEP === 0) yield;
+      }
+      removed = [...this.fragments.keys()].filter((name) => !seen.has(name));
     }
-    const removed = [...this.fragments.keys()].filter((n) => !seen.has(n));
+    this.revision++;
     const released = new Set([...removed, ...changed.map((c) => c.input.name)]);
     const pending = new Map<string, string>();
     const ownerOf = (key: string) => {
@@ -177,11 +218,17 @@ export class IncrementalCompiler {
     // Phase 2: patch the table (cannot fail).
     this.d = this.newDelta();
     this.track = track;
-    for (const n of removed) this.removeFragment(n);
+    for (const name of removed) {
+      this.removeFragment(name);
+      if (++n % STEP === 0) yield;
+    }
     for (const c of changed) {
       if (this.fragments.has(c.input.name)) this.removeFragment(c.input.name);
     }
-    for (const c of changed) this.addFragment(c.input, c.frag);
+    for (const c of changed) {
+      this.addFragment(c.input, c.frag);
+      if (++n % STEP === 0) yield;
+    }
     this.syncGuards(guarded);
     const filterChanged = [...this.d.elements.keys()].some((m) => FILTER_SETS.has(m));
     const addressesChanged = [...this.d.addresses].some(([a, was]) => this.addressRefs.has(a) !== was);

@@ -208,3 +208,76 @@ describe('bfd session fsm', () => {
     assert.deepEqual(r.actions, []);
   });
 });
+
+describe('bfd: issue 14 (#4 C bit, #5 timer change is a Poll sequence)', () => {
+  const upPair = () => {
+    const p = pair();
+    p.ev('a', { type: 'start' }, 0);
+    p.ev('b', { type: 'start' }, 0);
+    assert.equal(p.a.state, BfdState.Up);
+    return p;
+  };
+  const finalFromPeer = (desiredMinTxUs = 300_000): BfdPacket =>
+    decodeBfd(
+      encodeBfd({
+        ...(fc.sample(pktArb, 1)[0] as Omit<BfdPacket, 'version'>),
+        state: BfdState.Up,
+        yourDiscr: 1,
+        myDiscr: 2,
+        poll: false,
+        final: true,
+        desiredMinTxUs,
+        requiredMinRxUs: 300_000,
+        detectMult: 3,
+      }),
+    );
+
+  it('never claims control-plane independence: the C bit is clear in every packet', () => {
+    const p = upPair();
+    const sent = [
+      ...bfdStep(cfgA, initialBfdState, { type: 'start' }, 0, 0.5).actions,
+      ...p.ev('a', { type: 'timer', which: 'tx' }, 10_000, false),
+    ].flatMap((x) => (x.type === 'send' ? [x.pkt] : []));
+    assert.ok(sent.length >= 2);
+    assert.ok(sent.every((x) => !x.cpi));
+  });
+
+  it('a slower transmit interval is polled; the old rate holds until the Final, the session stays Up', () => {
+    const p = upPair();
+    const slower: BfdConfig = { ...cfgA, desiredMinTxMs: 1000, requiredMinRxMs: 1000 };
+    const r = bfdStep(slower, p.a, { type: 'reconfigure', prev: cfgA }, 100, 0.5);
+    const sent = r.actions.flatMap((x) => (x.type === 'send' ? [x.pkt] : []));
+    assert.equal(sent.length, 1);
+    assert.ok(sent[0]?.poll, 'new timers go out with the Poll bit at once');
+    assert.equal(sent[0]?.desiredMinTxUs, 1_000_000);
+    assert.equal(sent[0]?.requiredMinRxUs, 1_000_000);
+    assert.ok(!r.actions.some((x) => x.type === 'transition'), 'no state change');
+    assert.equal(txIntervalMs(slower, r.state), 300, 'old (faster) interval until the Final');
+    const done = bfdStep(slower, r.state, { type: 'rx', pkt: finalFromPeer() }, 120, 0.5);
+    assert.equal(done.state.polling, false);
+    assert.equal(done.state.prevTiming, undefined);
+    assert.equal(txIntervalMs(slower, done.state), 1000);
+    assert.equal(done.state.state, BfdState.Up);
+  });
+
+  it('a faster receive interval keeps the old detection time until the Final', () => {
+    const p = upPair();
+    const faster: BfdConfig = { ...cfgA, requiredMinRxMs: 50 };
+    const r = bfdStep(faster, p.a, { type: 'reconfigure', prev: cfgA }, 100, 0.5);
+    const polled = { ...r.state, remoteDesiredTxMs: 10 };
+    assert.equal(detectTimeMs(faster, polled), 3 * 300, 'old receive interval until the Final');
+    const done = bfdStep(faster, polled, { type: 'rx', pkt: finalFromPeer(10_000) }, 120, 0.5);
+    assert.equal(detectTimeMs(faster, done.state), 3 * 50);
+  });
+
+  it('before Up a timer change needs no Poll', () => {
+    const r = bfdStep(
+      { ...cfgA, desiredMinTxMs: 50 },
+      initialBfdState,
+      { type: 'reconfigure', prev: cfgA },
+      0,
+      0.5,
+    );
+    assert.deepEqual(r.actions, []);
+  });
+});

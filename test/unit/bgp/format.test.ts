@@ -25,6 +25,8 @@ describe('bgp status text', () => {
           families: ['1/1'],
           bfd: 'Up',
           skipped: [],
+          rejected: [],
+          routerId: '10.0.0.2',
         },
         {
           peer: 'tor2',
@@ -42,7 +44,9 @@ describe('bgp status text', () => {
           connectFailures: 4,
           lastError: 'connect failed: ECONNREFUSED',
           families: [],
-          skipped: [],
+          skipped: [{ prefix: '2001:db8::1/128', reason: 'IPv6 not negotiated with peer' }],
+          rejected: [{ prefix: '192.0.2.1/32', reason: "next hop is the peer's own address" }],
+          routerId: '10.0.0.2',
         },
       ],
       routes: [
@@ -50,6 +54,7 @@ describe('bgp status text', () => {
           prefix: '192.0.2.1/32',
           peers: ['tor1'],
           nextHop: '10.0.0.2',
+          nextHops: [{ peer: 'tor1', nextHop: '10.0.0.2' }],
           localPref: 200,
           communities: ['64512:7'],
           largeCommunities: ['1:2:3'],
@@ -68,6 +73,28 @@ describe('bgp status text', () => {
       /tor2\s+fd00::1\s+64513\s+Active\s+-\s+0\/0\s+0\s+0\s+-\s+connect failed: ECONNREFUSED$/,
     );
     assert.match(text, /192\.0\.2\.1\/32\s+10\.0\.0\.2\s+200\s+-\s+64512:7,large:1:2:3\s+tor1/);
+    assert.match(text, /tor2\s+2001:db8::1\/128\s+skipped\s+IPv6 not negotiated/);
+    assert.match(text, /tor2\s+192\.0\.2\.1\/32\s+peer would reject\s+next hop is the peer's own address/);
+  });
+  it('shows each session its own next hop (issue 14 #8), not the last session one for all', () => {
+    const text = formatBgpStatus({
+      sessions: [],
+      routes: [
+        {
+          prefix: '192.0.2.9/32',
+          peers: ['a', 'b', 'c'],
+          nextHops: [
+            { peer: 'a', nextHop: '10.1.0.1' },
+            { peer: 'b', nextHop: '10.2.0.1' },
+            { peer: 'c', nextHop: '10.1.0.1' },
+          ],
+          communities: [],
+          largeCommunities: [],
+        },
+      ],
+    });
+    assert.match(text, /192\.0\.2\.9\/32\s+10\.1\.0\.1\s+-\s+-\s+-\s+a,c\n/);
+    assert.match(text, /192\.0\.2\.9\/32\s+10\.2\.0\.1\s+-\s+-\s+-\s+b/);
   });
   it('formats uptimes compactly', () => {
     assert.deepEqual(

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { AFI, SAFI, type BgpMessage, type OpenMessage } from '../../../src/bgp/codec/index.js';
 import {
+  acceptsMessageType,
   backoffDelay,
   initialState,
   phaseOf,
@@ -376,7 +377,7 @@ describe('bgp fsm: connection collision (RFC 4271 §6.8)', () => {
     assert.deepEqual(notif(a), [6, 7]);
     assert.equal(phaseOf(h.s), 'Established');
   });
-  it('…unless the peer restarted with graceful restart, which replaces the old session', () => {
+  it('…also when its OPEN has graceful restart with the R bit (FRR in its start-up window): the old connection is probed', () => {
     const h = new Harness();
     const old = h.establish();
     h.ev({ type: 'tcp-accepted', conn: 'in-9' }, 5);
@@ -393,10 +394,16 @@ describe('bgp fsm: connection collision (RFC 4271 §6.8)', () => {
       ],
     });
     const a = h.msg('in-9', gr, 6);
-    assert.ok(a.some((x) => x.type === 'down' && x.conn === old));
+    assert.deepEqual(notif(a), [6, 7]);
+    assert.ok(!a.some((x) => x.type === 'down'));
+    assert.ok(a.some((x) => x.type === 'send' && x.conn === old && x.msg.type === 'keepalive'));
+    // A peer that really restarted: the probe draws a reset, the old session goes, the next one gets in.
+    assert.ok(h.ev({ type: 'tcp-closed', conn: old }, 7).some((x) => x.type === 'down'));
+    h.ev({ type: 'tcp-accepted', conn: 'in-10' }, 8);
+    h.msg('in-10', gr, 9);
     assert.deepEqual(
       h.s.conns.map((c) => [c.id, c.stage]),
-      [['in-9', 'OpenConfirm']],
+      [['in-10', 'OpenConfirm']],
     );
   });
   it('a third connection is refused', () => {
@@ -459,5 +466,79 @@ describe('bgp fsm: properties', () => {
       ),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('bgp fsm: issue 14 (#3 graceful stop, #6 FRR collision, #7 early UPDATE)', () => {
+  const grCap = (restarting: boolean) =>
+    ({
+      kind: 'graceful-restart',
+      restarting,
+      notification: false,
+      restartTimeSec: 120,
+      families: [{ afi: 1, safi: 1, forwardingPreserved: false }],
+    }) as const;
+  const grOpen = (restarting: boolean) =>
+    peerOpen({ capabilities: [...peerOpen().capabilities, grCap(restarting)] });
+
+  it('a second OPEN that merely carries graceful restart (no R bit) is a collision: the session stays', () => {
+    const h = new Harness();
+    const old = h.establish(0, grOpen(false));
+    h.ev({ type: 'tcp-accepted', conn: 'in-9' }, 5);
+    const a = h.msg('in-9', grOpen(false), 6);
+    assert.deepEqual(notif(a), [6, 7], 'the new connection gets Cease/7');
+    assert.ok(!a.some((x) => x.type === 'down'), 'the established session is not dropped');
+    assert.ok(
+      a.some((x) => x.type === 'send' && x.conn === old && x.msg.type === 'keepalive'),
+      'a KEEPALIVE probes the old connection (a restarted peer answers it with a reset)',
+    );
+    assert.deepEqual(
+      h.s.conns.map((c) => [c.id, c.stage]),
+      [[old, 'Established']],
+    );
+  });
+
+  it('graceful stop: no NOTIFICATION where both sides negotiated graceful restart, Cease elsewhere', () => {
+    const gr = new Harness({ ...cfg, gracefulRestart: { restartTimeSec: 120, restarting: false } });
+    gr.establish(0, grOpen(false));
+    const a = gr.ev({ type: 'stop', graceful: true }, 1);
+    assert.equal(notif(a), undefined);
+    assert.ok(a.some((x) => x.type === 'close'));
+    assert.equal(phaseOf(gr.s), 'Idle');
+
+    const peerWithoutGr = new Harness({
+      ...cfg,
+      gracefulRestart: { restartTimeSec: 120, restarting: false },
+    });
+    peerWithoutGr.establish();
+    assert.deepEqual(notif(peerWithoutGr.ev({ type: 'stop', graceful: true }, 1)), [6, 2]);
+
+    const weWithoutGr = new Harness();
+    weWithoutGr.establish(0, grOpen(false));
+    assert.deepEqual(notif(weWithoutGr.ev({ type: 'stop', graceful: true }, 1)), [6, 2]);
+
+    const notGraceful = new Harness({ ...cfg, gracefulRestart: { restartTimeSec: 120, restarting: false } });
+    notGraceful.establish(0, grOpen(false));
+    assert.deepEqual(notif(notGraceful.ev({ type: 'stop' }, 1)), [6, 2]);
+  });
+
+  it('UPDATE / ROUTE-REFRESH are refused by type before decoding: 5/1 in OpenSent, 5/2 in OpenConfirm', () => {
+    const h = new Harness();
+    h.ev({ type: 'start' }, 0);
+    h.ev({ type: 'tcp-connected', conn: 'out-1' }, 0);
+    assert.equal(acceptsMessageType(h.s, 'out-1', 2), false);
+    assert.equal(acceptsMessageType(h.s, 'out-1', 4), true, 'KEEPALIVE is decoded');
+    h.msg('out-1', peerOpen(), 1);
+    assert.equal(acceptsMessageType(h.s, 'out-1', 5), false);
+    assert.deepEqual(notif(h.ev({ type: 'unexpected', conn: 'out-1', what: 'UPDATE' }, 2)), [5, 2]);
+
+    const h2 = new Harness();
+    h2.ev({ type: 'start' }, 0);
+    h2.ev({ type: 'tcp-connected', conn: 'out-1' }, 0);
+    assert.deepEqual(notif(h2.ev({ type: 'unexpected', conn: 'out-1', what: 'UPDATE' }, 1)), [5, 1]);
+
+    const h3 = new Harness();
+    const conn = h3.establish();
+    assert.equal(acceptsMessageType(h3.s, conn, 2), true);
   });
 });

@@ -85,3 +85,44 @@ describe('bgp rib-out', () => {
     );
   });
 });
+
+describe('bgp rib-out: per-session policy (issue 14 #1)', () => {
+  it('iBGP: a prepend is never applied (it would be an AS loop); eBGP still gets it', () => {
+    const r: AdvertisedRoute = { prefix: parsePrefix('192.0.2.20'), asPathPrepend: 3 };
+    const ibgp = buildRibOut([r], view({ peerAsn: 64512 }));
+    assert.deepEqual(ibgp.routes.get('192.0.2.20/32')?.attributes.asPath, []);
+    const ebgp = buildRibOut([r], view());
+    assert.deepEqual(ebgp.routes.get('192.0.2.20/32')?.attributes.asPath, [
+      { type: 'sequence', asns: [64512, 64512, 64512, 64512] },
+    ]);
+  });
+
+  it('a route the peer would refuse is not sent and is reported with the reason', () => {
+    const plan = buildRibOut(
+      [
+        { prefix: parsePrefix('192.0.2.21'), nextHop: 0x0a000002n },
+        { prefix: parsePrefix('192.0.2.22'), nextHop: 0n },
+        { prefix: parsePrefix('2001:db8::1/128'), nextHop: 0xfe80n << 112n },
+        { prefix: parsePrefix('192.0.2.23') },
+      ],
+      view({ peerAddress: { family: 4, value: 0x0a000002n } }),
+    );
+    assert.deepEqual([...plan.routes.keys()], ['192.0.2.23/32']);
+    assert.deepEqual(
+      plan.rejected.map((x) => [x.prefix, x.reason]),
+      [
+        ['192.0.2.21/32', "next hop is the peer's own address"],
+        ['192.0.2.22/32', 'next hop in 0.0.0.0/8'],
+        ['2001:db8::1/128', 'next hop is link-local only (RFC 2545 needs a global one)'],
+      ],
+    );
+  });
+
+  it('IPv6 routes over an IPv4 session use the configured IPv6 next hop (issue 14 #9)', () => {
+    const r = { prefix: parsePrefix('2001:db8::9/128') };
+    const none = buildRibOut([r], view());
+    assert.match(none.skipped[0]?.reason ?? '', /no IPv6 next hop/);
+    const v6 = buildRibOut([r], view({ nextHopV6: 0x20010db8000000000000000000000042n }));
+    assert.deepEqual(v6.routes.get('2001:db8::9/128')?.nextHops, [0x20010db8000000000000000000000042n]);
+  });
+});

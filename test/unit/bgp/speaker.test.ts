@@ -36,6 +36,8 @@ const peer = (over: Partial<PeerConfig>): PeerConfig => ({
   ...over,
 });
 
+const toB = { peerAddress: '127.0.0.2', sourceAddress: '127.0.0.1' } as const;
+
 const routes = (n: number, localPref = 200): AdvertisedRoute[] =>
   Array.from({ length: n }, (_, i) => ({
     prefix: parsePrefix(`10.100.${i >> 8}.${i & 0xff}/32`),
@@ -45,12 +47,13 @@ const routes = (n: number, localPref = 200): AdvertisedRoute[] =>
 
 describe('bgp speaker over loopback', () => {
   it('announces, updates and withdraws routes between two speakers; status reflects both sides', async () => {
-    const b = new BgpSpeaker({ listen: { port: 0, host: '127.0.0.1' } });
+    // Two loopback addresses: a next hop equal to the peer's own address is never sent.
+    const b = new BgpSpeaker({ listen: { port: 0, host: '127.0.0.2' } });
     const port = (await b.start()) as number;
     const a = new BgpSpeaker({ listen: false });
     try {
       b.setPeers([peer({ name: 'to-a', routerId: '10.0.0.2', passive: true })]);
-      a.setPeers([peer({ name: 'to-b', peerPort: port })]);
+      a.setPeers([peer({ name: 'to-b', peerPort: port, ...toB })]);
       a.setRoutes(routes(500));
       const est = await until('established', () =>
         a.status().sessions[0]?.state === 'Established' ? true : undefined,
@@ -89,12 +92,13 @@ describe('bgp speaker over loopback', () => {
   });
 
   it('counts received routes in bounded memory and skips a route too big for one UPDATE', async () => {
-    const b = new BgpSpeaker({ listen: { port: 0, host: '127.0.0.1' } });
+    // Two loopback addresses: a next hop equal to the peer's own address is never sent.
+    const b = new BgpSpeaker({ listen: { port: 0, host: '127.0.0.2' } });
     const port = (await b.start()) as number;
     const a = new BgpSpeaker({ listen: false });
     try {
       b.setPeers([peer({ name: 'to-a', routerId: '10.0.0.2', passive: true, maxReceivedPrefixes: 50 })]);
-      a.setPeers([peer({ name: 'to-b', peerPort: port })]);
+      a.setPeers([peer({ name: 'to-b', peerPort: port, ...toB })]);
       const huge: AdvertisedRoute = {
         prefix: parsePrefix('10.200.0.1/32'),
         communities: Array.from({ length: 1100 }, (_, i) => i),
@@ -181,6 +185,151 @@ describe('bgp speaker over loopback', () => {
     } finally {
       await a.close();
       server.close();
+    }
+  });
+
+  it('UPDATE in OpenConfirm gets NOTIFICATION 5/2, not a decode error of its 4-octet AS path (issue 14 #7)', async () => {
+    const got: BgpMessage[] = [];
+    const server = net.createServer((s) => {
+      const framer = new MessageFramer();
+      s.on('error', () => undefined);
+      s.on('data', (d) => {
+        for (const raw of framer.push(d)) {
+          const m = decodeMessage(raw);
+          got.push(m);
+          if (m.type !== 'open') continue;
+          const reply: BgpMessage = { ...m, asn: 64512, bgpId: 0x0a000063 };
+          // Skip the KEEPALIVE: send an UPDATE whose AS_PATH needs the 4-octet AS the session has not
+          // reached yet (it only applies once Established).
+          const update: BgpMessage = {
+            type: 'update',
+            withdrawn: [],
+            attributes: {
+              origin: 'igp',
+              asPath: [{ type: 'sequence', asns: [4200000001] }],
+              nextHop: 0x0a000063n,
+            },
+            nlri: [parsePrefix('192.0.2.77/32')],
+          };
+          s.write(
+            Buffer.concat([
+              encodeMessage(reply),
+              encodeMessage(update, { fourOctetAs: true, addPath: () => false }),
+            ]),
+          );
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const a = new BgpSpeaker({ listen: false });
+    try {
+      a.setPeers([peer({ name: 'early', peerPort: port, connectRetryMs: 5000 })]);
+      const n = await until('a NOTIFICATION', () => got.find((m) => m.type === 'notification'));
+      assert.ok(n.type === 'notification');
+      assert.deepEqual([n.code, n.subcode], [5, 2]);
+      assert.match(a.status().sessions[0]?.lastError ?? '', /unexpected UPDATE in OpenConfirm/);
+    } finally {
+      await a.close();
+      server.close();
+    }
+  });
+
+  it('a session resets only for its own BGP settings: routes, other peers, next hops and BFD apply live', async () => {
+    const b = new BgpSpeaker({ listen: { port: 0, host: '127.0.0.2' } });
+    const port = (await b.start()) as number;
+    const logs: string[] = [];
+    const a = new BgpSpeaker({ listen: false, log: (m) => logs.push(m) });
+    const downs = () => logs.filter((l) => /session to-b down/.test(l)).length;
+    const base = peer({ name: 'to-b', peerPort: port, ...toB, families: [4, 6] });
+    try {
+      b.setPeers([
+        peer({ name: 'to-a', routerId: '10.0.0.2', passive: true, families: [4, 6] }),
+        peer({ name: 'to-a2', peerAddress: '127.0.0.3', routerId: '10.0.0.2', passive: true }),
+      ]);
+      a.setPeers([base]);
+      a.setRoutes(routes(3));
+      await until('established', () => (a.status().sessions[0]?.state === 'Established' ? true : undefined));
+      const established = () => logs.filter((l) => /session to-b established/.test(l)).length;
+      // Services change.
+      a.setRoutes(routes(5));
+      await until('5 at b', () => (b.status().sessions[0]?.prefixesReceived === 5 ? true : undefined));
+      // Another peer comes, changes and goes.
+      const other = peer({
+        name: 'to-b2',
+        peerPort: port,
+        peerAddress: '127.0.0.2',
+        sourceAddress: '127.0.0.3',
+      });
+      a.setPeers([base, other]);
+      await until('second session', () =>
+        a.status().sessions.find((x) => x.peer === 'to-b2')?.state === 'Established' ? true : undefined,
+      );
+      a.setPeers([base, { ...other, holdTimeSec: 30 }]);
+      // A next hop (IPv6 over this IPv4 session) and BFD timers on this very peer.
+      a.setPeers([{ ...base, nextHopV6: '2001:db8::7' }]);
+      a.setRoutes([...routes(5), { prefix: parsePrefix('2001:db8:1::1/128') }]);
+      await until('IPv6 route at b', () =>
+        b.status().sessions[0]?.prefixesReceived === 6 ? true : undefined,
+      );
+      a.setPeers([
+        {
+          ...base,
+          nextHopV6: '2001:db8::7',
+          bfd: { desiredMinTxMs: 300, requiredMinRxMs: 300, detectMult: 3 },
+        },
+      ]);
+      a.setPeers([
+        {
+          ...base,
+          nextHopV6: '2001:db8::7',
+          bfd: { desiredMinTxMs: 900, requiredMinRxMs: 900, detectMult: 5 },
+        },
+      ]);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(downs(), 0, logs.join('\n'));
+      assert.equal(established(), 1);
+      const st = a.status();
+      const v6 = st.routes.find((r) => r.prefix === '2001:db8:1::1/128');
+      assert.deepEqual(v6?.nextHops, [{ peer: 'to-b', nextHop: '2001:db8::7' }]);
+      // Its own setting (hold time) does restart it.
+      a.setPeers([{ ...base, holdTimeSec: 12 }]);
+      await until('re-established', () => (established() === 2 ? true : undefined));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('status lists each session its own next hop (issue 14 #8)', async () => {
+    const b = new BgpSpeaker({ listen: { port: 0, host: '127.0.0.2' } });
+    const port = (await b.start()) as number;
+    const a = new BgpSpeaker({ listen: false });
+    try {
+      b.setPeers([
+        peer({ name: 'to-a', routerId: '10.0.0.2', passive: true }),
+        peer({ name: 'to-a2', peerAddress: '127.0.0.3', routerId: '10.0.0.2', passive: true }),
+      ]);
+      a.setPeers([
+        peer({ name: 'one', peerPort: port, ...toB }),
+        peer({ name: 'two', peerPort: port, peerAddress: '127.0.0.2', sourceAddress: '127.0.0.3' }),
+      ]);
+      a.setRoutes(routes(1));
+      const r = await until('sent on both sessions', () => {
+        const x = a.status().routes[0];
+        return x?.peers.length === 2 ? x : undefined;
+      });
+      assert.deepEqual(
+        [...r.nextHops].sort((x, y) => x.peer.localeCompare(y.peer)),
+        [
+          { peer: 'one', nextHop: '127.0.0.1' },
+          { peer: 'two', nextHop: '127.0.0.3' },
+        ],
+      );
+      assert.equal(r.nextHop, undefined, 'no single next hop when the sessions differ');
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 

@@ -51,6 +51,8 @@ const session = (over: Partial<SessionStatus> = {}): SessionStatus => ({
   families: ['ipv4-unicast'],
   bfd: 'Up',
   skipped: [],
+  rejected: [],
+  routerId: '10.0.0.1',
   ...over,
 });
 
@@ -118,7 +120,9 @@ describe('speaker thread protocol', () => {
     const st = statusWhileRestarting(
       {
         sessions: [session()],
-        routes: [{ prefix: '198.51.100.1/32', peers: ['rt'], communities: [], largeCommunities: [] }],
+        routes: [
+          { prefix: '198.51.100.1/32', peers: ['rt'], nextHops: [], communities: [], largeCommunities: [] },
+        ],
       },
       'thread died',
     );

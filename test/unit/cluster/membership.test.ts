@@ -306,9 +306,10 @@ describe('membership', () => {
     sim.run(2000);
     const st = sim.members.get('lb2')?.status({ mono: sim.t, wall: sim.t });
     assert.equal(st?.members.find((m) => m.name === 'lb1')?.state, 'alive');
-    // Back before it was missed: nobody took its addresses, so after its start-up grace they are
-    // unclaimed, and the least-loaded eligible node — itself, holding none — gets them: no moves.
+    // Back before it was missed: its old claims are void (new boot), so its addresses are taken by
+    // whoever is eligible first (it or, while it has no quorum yet, the others); nothing else moves.
     assert.ok(sim.converged());
-    assert.deepEqual(sim.ownerMap(), before);
+    for (const [a, o] of sim.ownerMap())
+      if (before.get(a) !== 'lb1') assert.equal(o, before.get(a), `${a} moved`);
   });
 });

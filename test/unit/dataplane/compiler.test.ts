@@ -6,6 +6,7 @@ import { diffTables } from '../../../src/dataplane/compiler/diff.js';
 import { servicePortId } from '../../../src/dataplane/compiler/names.js';
 import { DataplaneInputError, type DataplaneService } from '../../../src/dataplane/types.js';
 import { fromState, run, sameAs } from './nftsim.js';
+import { maglevSizeFor } from '../../../src/dataplane/selection/index.js';
 
 const ALGS = ['roundrobin', 'weighted', 'hash', 'maglev', 'leastconn', 'persist'] as const;
 const EP_POOL = ['10.1.0.1', '10.1.0.2', '10.1.0.3', '10.1.0.4', 'fd00:1::1', 'fd00:1::2'];
@@ -264,6 +265,31 @@ describe('nft compiler and diff', () => {
         },
       ]);
     assert.equal(diffTables(mk(eps).state, mk([...eps].reverse()).state).statements, 0);
+  });
+
+  it('maglevTableSize per service: M slots in the kernel for that service alone; bad sizes are refused', () => {
+    const svc = (name: string, i: number, maglevTableSize?: number) => ({
+      name,
+      addresses: [`10.200.0.${i}`],
+      ports: [PORTS[0]],
+      mode: 'default' as const,
+      algorithm: 'maglev' as const,
+      endpoints: ['10.1.0.1', '10.1.0.2'].map((address) => ({
+        address,
+        weight: 1,
+        state: 'active' as const,
+      })),
+      ...(maglevTableSize !== undefined ? { maglevTableSize } : {}),
+    });
+    const c = compile([svc('small', 1, 61), svc('dflt', 2)]);
+    const slots = (vip: string) =>
+      [...c.state.maps.values()]
+        .flatMap((m) => [...m.elements.keys()])
+        .filter((k) => k.startsWith(`${vip} . 80 . `)).length;
+    assert.equal(slots('10.200.0.1'), 61);
+    assert.equal(slots('10.200.0.2'), maglevSizeFor(2));
+    assert.throws(() => compile([svc('x', 3, 60)]), /maglevTableSize/);
+    assert.throws(() => compile([svc('x', 3, 1)]), /maglevTableSize/);
   });
 
   it('persist: per-endpoint affinity sets with the timeout, looked up before a weighted pick', () => {

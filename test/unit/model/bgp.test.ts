@@ -280,3 +280,79 @@ describe('bgp communities', () => {
     assert.equal(parseCommunity('1:2:3'), undefined);
   });
 });
+
+describe('bgp config: issue 14 checks', () => {
+  const peerObj = (name: string, spec: Record<string, unknown>): RawBgpObject => ({
+    apiVersion: 'ferrolb.io/v1',
+    kind: 'BGPPeer',
+    metadata: { name },
+    spec: { myASN: 64512, peerASN: 64513, peerAddress: '10.0.0.2', ...spec },
+  });
+  const adv = (spec: Record<string, unknown>): RawBgpObject => ({
+    apiVersion: 'ferrolb.io/v1',
+    kind: 'BGPAdvertisement',
+    metadata: { name: 'a' },
+    spec,
+  });
+
+  it('asPathPrepend toward an iBGP peer is refused naming the field and value', () => {
+    const r = parseBgpObjects([
+      peerObj('ibgp', { peerASN: 64512 }),
+      peerObj('ebgp', { peerAddress: '10.0.0.3' }),
+      adv({ asPathPrepend: 2, peers: ['ibgp'] }),
+    ]);
+    const i = r.issues.find((x) => x.field === 'spec.asPathPrepend');
+    assert.equal(i?.object, 'BGPAdvertisement/a');
+    assert.equal(i?.value, 2);
+    assert.match(i?.message ?? '', /BGPPeer\/ibgp is iBGP.*AS loop/);
+  });
+
+  it('…and when every peer is iBGP; with an eBGP peer among them it is accepted (eBGP only)', () => {
+    const onlyIbgp = parseBgpObjects([peerObj('ibgp', { peerASN: 64512 }), adv({ asPathPrepend: 1 })]);
+    assert.match(onlyIbgp.issues[0]?.message ?? '', /every BGPPeer is iBGP/);
+    const mixed = parseBgpObjects([
+      peerObj('ibgp', { peerASN: 64512 }),
+      peerObj('ebgp', { peerAddress: '10.0.0.3' }),
+      adv({ asPathPrepend: 1 }),
+    ]);
+    assert.deepEqual(mixed.issues, []);
+  });
+
+  it('routerID 0.0.0.0 or equal to peerAddress is refused; a shared routerID is warned about', () => {
+    const zero = parseBgpObjects([peerObj('p', { routerID: '0.0.0.0' })]);
+    assert.deepEqual(
+      zero.issues.map((i) => [i.field, i.value]),
+      [['spec.routerID', '0.0.0.0']],
+    );
+    const clash = parseBgpObjects([peerObj('p', { routerID: '10.0.0.2' })]);
+    assert.match(clash.issues[0]?.message ?? '', /clashes with peerAddress/);
+    const shared = parseBgpObjects([peerObj('p', { routerID: '10.0.0.1' })]);
+    assert.deepEqual(shared.issues, []);
+    assert.match(shared.warnings[0]?.message ?? '', /share this BGP identifier/);
+  });
+
+  it('nextHopV6 / nextHopV4 per peer (ferrolb.io/v1), checked by family, reach the session config', () => {
+    const r = parseBgpObjects([peerObj('p', { nextHopV6: '2001:db8::1', nextHopV4: '10.0.0.1' })]);
+    assert.deepEqual(r.issues, []);
+    const spec = r.peers[0];
+    assert.ok(spec);
+    const pc = peerConfigFromSpec(spec, { routerId: '10.0.0.1', nextHopV6: '2001:db8::ff' });
+    assert.equal(pc.nextHopV6, '2001:db8::1', "the peer's own wins over the node default");
+    assert.equal(pc.nextHopV4, '10.0.0.1');
+    const bad = parseBgpObjects([
+      peerObj('p', { nextHopV6: '10.0.0.1' }),
+      peerObj('q', { peerAddress: '10.0.0.3', nextHopV6: 'fe80::1' }),
+    ]);
+    assert.deepEqual(
+      bad.issues.map((i) => [i.object, i.field, i.value]),
+      [
+        ['BGPPeer/p', 'spec.nextHopV6', '10.0.0.1'],
+        ['BGPPeer/q', 'spec.nextHopV6', 'fe80::1'],
+      ],
+    );
+    const metallb = parseBgpObjects([
+      { ...peerObj('m', { nextHopV6: '2001:db8::1' }), apiVersion: 'metallb.io/v1beta2' },
+    ]);
+    assert.match(metallb.issues[0]?.message ?? '', /only available in ferrolb.io\/v1/);
+  });
+});

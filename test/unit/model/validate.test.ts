@@ -62,6 +62,31 @@ test('the example config is valid', () => {
   assert.equal(r.state?.loadBalancers.get('web')?.healthCheck.timeoutMs, 500);
 });
 
+test('maglevTableSize: a prime at least the endpoint count; a warning without algorithm maglev', () => {
+  const eps = [{ address: '10.1.0.1' }, { address: '10.1.0.2' }, { address: '10.1.0.3' }];
+  const ok = check(base, lb('m', { algorithm: 'maglev', maglevTableSize: 61, endpoints: eps }));
+  assert.equal(ok.state?.loadBalancers.get('m')?.maglevTableSize, 61);
+  expectIssue(
+    check(base, lb('m', { algorithm: 'maglev', maglevTableSize: 60, endpoints: eps })).issues,
+    'LoadBalancer/m',
+    'spec.maglevTableSize',
+    60,
+    /prime/,
+  );
+  expectIssue(
+    check(base, lb('m', { algorithm: 'maglev', maglevTableSize: 2, endpoints: eps })).issues,
+    'LoadBalancer/m',
+    'spec.maglevTableSize',
+    2,
+    /at least the number of endpoints \(3\)/,
+  );
+  const w = check(base, lb('m', { maglevTableSize: 61, endpoints: eps }));
+  assert.ok(w.state);
+  assert.ok(
+    w.warnings.some((x) => x.field === 'spec.maglevTableSize' && /only used with algorithm/.test(x.message)),
+  );
+});
+
 test('MetalLB IPAddressPool is accepted unchanged', () => {
   const r = check(
     pool(
