@@ -12,6 +12,7 @@ import { runK8sBench } from './k8s.js';
 import { formatScale, runScaleBench } from './scale.js';
 import { runEngineSetupBench, runSctpThroughputBench } from './sctp.js';
 import { runSctpWriterBench } from './sctp-writer.js';
+import { formatL2, runL2Bench } from './l2.js';
 import { runSctpFloodBench, runSctpSetupBench } from './sctp-setup.js';
 
 async function main(): Promise<void> {
@@ -163,6 +164,11 @@ async function main(): Promise<void> {
     const r = await runScaleBench();
     results.scale = r;
     console.log(formatScale(r.points, r.algorithm));
+  }
+  if ((!only || only === 'l2') && process.getuid?.() === 0) {
+    const r = await runL2Bench();
+    results.l2 = r;
+    console.log(formatL2(r));
   }
   if (!only || only === 'k8s') {
     const r = await runK8sBench();

@@ -12,5 +12,5 @@ done
 if [ -z "$inc" ]; then echo "native/build.sh: node_api.h not found (install Node's headers)" >&2; exit 1; fi
 mkdir -p "$here/build/Release"
 ${CC:-cc} -O2 -Wall -Wextra -Wno-unused-parameter -fPIC -shared -DNODE_GYP_MODULE_NAME=ferrolb_nfqueue \
-  -I"$inc" -o "$here/build/Release/ferrolb_nfqueue.node" "$here/nfqueue.c"
+  -I"$inc" -o "$here/build/Release/ferrolb_nfqueue.node" "$here/nfqueue.c" "$here/packet.c"
 echo "native/build.sh: built $here/build/Release/ferrolb_nfqueue.node against $inc"

@@ -8,6 +8,7 @@
  *   verdict(handle, id, accept: boolean, payload?: Buffer)
  *   close(handle)
  *   sendRaw(family: 4|6, dst: Buffer(4|16), packet: Buffer)   packet includes the IP header
+ *   sendFrame / openCapture / closeCapture: Layer 2 frames, see packet.c
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -284,6 +285,9 @@ static napi_value js_send_raw(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Layer 2 frame I/O (packet.c). */
+void ferrolb_packet_init(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
@@ -292,6 +296,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sendRaw", NULL, js_send_raw, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
+  ferrolb_packet_init(env, exports);
   return exports;
 }
 

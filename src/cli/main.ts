@@ -19,6 +19,7 @@ import type { AssociationView } from '../sctp/engine/types.js';
 import { renderTable, TableStream } from './table.js';
 import type { ClusterStatus } from '../cluster/status.js';
 import { clusterHeadline, memberRows, ownerRows } from '../cluster/view.js';
+import { l2Rows, type L2View } from '../l2/view.js';
 
 const USAGE = `usage: ferroctl [--server URL] [--token TOKEN] COMMAND   (ferroctl COMMAND --help for more)
   get lb [NAME] [-o wide|json|yaml]     load balancers (wide: one row per endpoint)
@@ -26,6 +27,7 @@ const USAGE = `usage: ferroctl [--server URL] [--token TOKEN] COMMAND   (ferroct
   get bgp [-o wide|json|yaml]           BGP sessions and advertised routes
   get sctp [-o wide|json|yaml]          SCTP multihoming associations (wide: one row per path)
   get cluster [-o wide|json|yaml]       cluster members, heartbeats, quorum (wide: owner per address)
+  get l2 [-o wide|json|yaml]            Layer 2 addresses: owner, interface, since, state
   apply -f FILE                         create or replace every object in FILE ("-" = stdin)
   delete lb NAME | delete pool NAME
   version                               (also --version)
@@ -35,13 +37,14 @@ server: --server, else $FERROLB_API, else http://127.0.0.1:11111; token: --token
 const DEFAULT_CHUNK = 500;
 
 const GET_USAGE = `usage: ferroctl get lb|pools [NAME] [-o wide|json|yaml] [--chunk-size N]
-       ferroctl get bgp|sctp|cluster [-o wide|json|yaml]
+       ferroctl get bgp|sctp|cluster|l2 [-o wide|json|yaml]
   lb     load balancers: addresses, ports, endpoints and their health (wide: one row per endpoint);
          listed in pages of --chunk-size (default ${DEFAULT_CHUNK}; 0: one request), printed as they come
   pools  address pools with used/free per family
   bgp    BGP sessions and advertised routes
   sctp   SCTP multihoming associations (wide: one row per path)
-  cluster  members, reachability, last heartbeat, quorum (wide: the owner of every address)`;
+  cluster  members, reachability, last heartbeat, quorum (wide: the owner of every address)
+  l2     Layer 2 addresses: owner node, interface, since, state (wide: eligible nodes, errors)`;
 
 const APPLY_USAGE = `usage: ferroctl apply -f FILE
   create or replace every object in FILE (multi-document YAML or JSON; "-" reads stdin)`;
@@ -174,10 +177,22 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
         }
         return 0;
       }
+      if (what === 'l2') {
+        const v = await client.request<L2View>('GET', `${API_PREFIX}/l2`);
+        if (output === 'json') out(JSON.stringify(v, null, 2) + '\n');
+        else if (output === 'yaml') out(stringify(v));
+        else {
+          if (!v.configured) out('No Cluster configured: Layer 2 ownership is not managed on this node.\n');
+          if (v.error) out(`error: ${v.error}\n`);
+          const t = l2Rows(v, output === 'wide');
+          out(t.rows.length > 0 ? renderTable(t.headers, t.rows) : 'No Layer 2 addresses.\n');
+        }
+        return 0;
+      }
       const resource = RESOURCE_ALIASES[what ?? ''];
       if (!resource)
         throw new UsageError(
-          `get what? "lb", "pools", "bgp", "sctp" or "cluster" (got "${what ?? ''}")`,
+          `get what? "lb", "pools", "bgp", "sctp", "cluster" or "l2" (got "${what ?? ''}")`,
           GET_USAGE,
         );
       if (resource === 'loadbalancers') {

@@ -1,11 +1,15 @@
-// The Announcer the membership worker drives (contract.ts). The kernel side (ARP/NDP answers,
-// gratuitous ARP / unsolicited NA) is src/l2's: until it is wired in here, the worker uses this
-// recording announcer, which holds the owned set for status and touches nothing in the kernel.
-// Replace `createAnnouncer` (one place) to plug in the real one.
+// The Announcer the membership worker drives (contract.ts): the kernel one from src/l2 (ARP/NDP
+// answers, gratuitous ARP / unsolicited NA). The recording announcer (holds the owned set for
+// status, touches nothing in the kernel) serves unit tests and hosts without the native addon.
 import type { Announcer, AnnouncerStatus, L2Candidate, OwnedAddresses } from './contract.js';
+import { KernelAnnouncer, type KernelAnnouncerOptions } from '../l2/announcer.js';
+import { loadFrameIo } from '../l2/native.js';
+import { spawnRunner } from '../dataplane/exec.js';
 
 export interface AnnouncerOptions {
   readonly log: (level: 'info' | 'warn' | 'error', msg: string) => void;
+  /** Burst, refresh and liveness settings (defaults in src/l2/announcer.ts). */
+  readonly l2?: Pick<KernelAnnouncerOptions, 'burstCount' | 'burstIntervalMs' | 'refreshMs' | 'livenessMs'>;
 }
 
 /** Keeps what it was told: the owned addresses are 'announcing', the other candidates 'withdrawn'. */
@@ -57,6 +61,20 @@ export class RecordingAnnouncer implements Announcer {
   }
 }
 
-export function createAnnouncer(_opts: AnnouncerOptions): Announcer {
-  return new RecordingAnnouncer();
+/** The kernel announcer (src/l2); the recording one when the frame I/O addon is missing (said in the log). */
+export function createAnnouncer(opts: AnnouncerOptions): Announcer {
+  const text = (o: object, m: string) => (Object.keys(o).length > 0 ? `${m} ${JSON.stringify(o)}` : m);
+  let frames;
+  try {
+    frames = loadFrameIo();
+  } catch (e) {
+    opts.log('error', `l2: ${(e as Error).message}; Layer 2 announces nothing`);
+    return new RecordingAnnouncer();
+  }
+  return new KernelAnnouncer({
+    run: spawnRunner(),
+    frames,
+    log: { info: (o, m) => opts.log('info', text(o, m)), warn: (o, m) => opts.log('warn', text(o, m)) },
+    ...opts.l2,
+  });
 }

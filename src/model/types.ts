@@ -160,11 +160,27 @@ export interface LoadBalancerSpec {
   readonly healthCheck: HealthCheck;
 }
 
+/** A validated L2Advertisement (src/model/l2.ts; MetalLB semantics). */
+export interface L2AdvertisementSpec {
+  readonly name: string;
+  readonly apiVersion: string;
+  readonly ipAddressPools: readonly string[];
+  readonly ipAddressPoolSelectors: readonly LabelSelector[];
+  /** Empty = every interface (except loopback and the VIP device). */
+  readonly interfaces: readonly string[];
+  /** Empty = every node. */
+  readonly nodeSelectors: readonly LabelSelector[];
+  /** Empty = every service. */
+  readonly serviceSelectors: readonly LabelSelector[];
+}
+
 /** One validated, immutable snapshot of everything the user asked for. */
 export interface DesiredState {
   readonly pools: ReadonlyMap<string, Pool>;
   readonly loadBalancers: ReadonlyMap<string, LoadBalancerSpec>;
   readonly bgp: BgpConfig;
+  /** Validated L2Advertisements (absent = none). */
+  readonly l2?: readonly L2AdvertisementSpec[];
   /** The LB nodes sharing addresses (Layer 2 ownership, state sync); absent: this node is alone. */
   readonly cluster?: ClusterSpec;
   /** The raw objects the snapshot was built from, keyed "Kind/name", for round-trips via the API. */

@@ -9,6 +9,7 @@ import { limitIssues } from './limits.js';
 import { runSync, STEP, type Steps } from './steps.js';
 import { PMap } from '../state/pmap.js';
 import { parseBgpObjects } from './bgp.js';
+import { L2_KIND, parseL2Advertisements } from './l2.js';
 import { parseClusters } from './cluster.js';
 import {
   BGP_KINDS,
@@ -34,7 +35,7 @@ const SCHEMAS: Record<string, object> = {
 };
 
 /** Kinds whose fields are checked by their own parser (whole set), not by a JSON Schema here. */
-const PARSED_KINDS: readonly string[] = [...BGP_KINDS, Kind.Cluster];
+const PARSED_KINDS: readonly string[] = [...BGP_KINDS, Kind.Cluster, L2_KIND];
 
 export const SUPPORTED_KINDS = [...Object.keys(SCHEMAS), ...PARSED_KINDS];
 
@@ -74,7 +75,7 @@ export function objectShapeIssues(o: RawObject, index = 0): ConfigIssue[] {
     ];
   }
   const schema = typeof o.kind === 'string' ? SCHEMAS[o.kind] : undefined;
-  // BGP kinds: field checks need the whole set (aliases, profiles); here only the identity.
+  // BGP, Cluster and L2 kinds: field checks need the whole set (aliases, profiles, pools); here only the identity.
   if (typeof o.kind === 'string' && PARSED_KINDS.includes(o.kind)) {
     return structuralIssues(
       {
@@ -247,6 +248,7 @@ export function* updateDesiredStateSteps(
   // Structurally shared with prev's map: one change does not copy every LoadBalancer's entry.
   const loadBalancers = PMap.of(prev.loadBalancers).edit();
   let bgpChanged = false;
+  let l2Changed = false;
   let clusterChanged = false;
   for (const label of changed) {
     const s = next.get(label);
@@ -254,6 +256,7 @@ export function* updateDesiredStateSteps(
     if (kind === Kind.IPAddressPool) return yield* all();
     if (++n % STEP === 0) yield;
     if (typeof kind === 'string' && BGP_KINDS.includes(kind)) bgpChanged = true;
+    if (kind === L2_KIND) l2Changed = true;
     if (kind === Kind.Cluster) clusterChanged = true;
     if (!s) {
       if (kind === Kind.LoadBalancer) loadBalancers.delete(label.slice(label.indexOf('/') + 1));
@@ -281,6 +284,13 @@ export function* updateDesiredStateSteps(
     );
     bgp = r.bgp;
   }
+  let l2 = prev.l2;
+  if (l2Changed || bgpChanged) {
+    const raw = [...next.values()].map((x) => x.object).filter((o) => o.kind === L2_KIND);
+    const r = parseL2Advertisements(raw, prev.pools, ctx.index.names, bgp);
+    issues.push(...r.issues);
+    l2 = r.advertisements;
+  }
   let cluster = prev.cluster;
   if (clusterChanged) {
     const r = parseClusters([...next.values()].map((x) => x.object).filter((o) => o.kind === Kind.Cluster));
@@ -293,6 +303,7 @@ export function* updateDesiredStateSteps(
       pools: prev.pools,
       loadBalancers: loadBalancers.done(),
       bgp,
+      l2,
       ...(cluster ? { cluster } : {}),
       objects: next,
     },
@@ -345,6 +356,7 @@ export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<
 
   const loadBalancers = new Map<string, LoadBalancerSpec>();
   const bgpRaw: RawObject[] = [];
+  const l2Raw: RawObject[] = [];
   const clusterRaw: RawObject[] = [];
   let n = 0;
   for (const { o, label } of shapeOk) {
@@ -355,6 +367,7 @@ export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<
       if (lb.warnings.length > 0) warnings.push(...lb.warnings);
       loadBalancers.set(lb.spec.meta.name, lb.spec);
     } else if (BGP_KINDS.includes(String(o.kind))) bgpRaw.push(o);
+    else if (o.kind === L2_KIND) l2Raw.push(o);
     else if (o.kind === Kind.Cluster) clusterRaw.push(o);
   }
   const c = parseClusters(clusterRaw);
@@ -364,12 +377,21 @@ export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<
   issues.push(...b.issues);
   warnings.push(...b.warnings);
   const bgp = b.bgp;
+  const l2 = parseL2Advertisements(l2Raw, ctx.pools, poolNames, bgp);
+  issues.push(...l2.issues);
 
   if (issues.length > 0) return { issues, warnings };
   const objects = new Map<string, StoredObject>();
   for (const s of stored) objects.set(objectLabel(s.object, 0), s);
   return {
-    state: { pools: ctx.pools, loadBalancers, bgp, ...(c.cluster ? { cluster: c.cluster } : {}), objects },
+    state: {
+      pools: ctx.pools,
+      loadBalancers,
+      bgp,
+      l2: l2.advertisements,
+      ...(c.cluster ? { cluster: c.cluster } : {}),
+      objects,
+    },
     issues,
     warnings,
   };

@@ -2,6 +2,7 @@
 // the Kubernetes agent. Both are a list of components run by one Supervisor (src/shell/component.ts).
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { l2View } from '../l2/view.js';
 import { ApiServer, DEFAULT_API_LIMITS } from '../api/server.js';
 import { StateStore } from '../state/persist.js';
 import { createLogger } from '../shell/log.js';
@@ -218,6 +219,7 @@ export async function serve(
   api.addRoute('sctp', () => sctp.currentStatus());
   api.addRoute('dataplane', () => dataplane.status());
   api.addRoute('cluster', () => cluster.status());
+  api.addRoute('l2', async () => l2View(await cluster.status()));
   api.addRoute('components', () => ({ items: supervisor.status() }));
   let url = '';
   const components: Component[] = [

@@ -1,0 +1,450 @@
+// `npm run bench -- l2`: Layer 2 failover interruption, ferrolb next to keepalived (VRRPv3 at its
+// fastest advert, 10 ms) on the same topology in the same run.
+//
+// Topology: a switch namespace (bridge), a client, a backend (TCP server) and 3 LB namespaces. The
+// client opens a new TCP connection to the service address every 10 ms (250 ms idle timeout: a loaded 2-core machine answers late).
+// A run: the owner NODE dies — its link goes down and its process is SIGKILLed right after
+// (a dead process alone leaves a kernel that still answers and forwards, which is not a failure of
+// the node) — and we measure the time to the end of the first successful connection STARTED after
+// the kill. Then the node comes
+// back (ferrolb: sticky, it takes nothing back), and the next run kills the current owner.
+// ferrolb: daemons with the data plane on (fullnat to the backend), Cluster heartbeats at the
+// default 100 ms (and at 10 ms, keepalived's interval); keepalived: the address on the master's link,
+// a TCP server on every LB node.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Topology, nsExec, waitFor } from '../test/support/netns.js';
+import { startDaemon, stopDaemon, tempDir, type Daemon } from '../test/support/daemon.js';
+import type { L2View } from '../src/l2/view.js';
+
+const NAMES = ['lb1', 'lb2', 'lb3'] as const;
+const API_PORT = 11190;
+
+export interface FailoverFigures {
+  readonly runs: number;
+  readonly samplesMs: number[];
+  readonly p50Ms: number;
+  readonly maxMs: number;
+  /** Owner changes seen when a killed node returned (ferrolb: must be 0). */
+  readonly movesOnReturn?: number;
+}
+
+export interface L2BenchResult {
+  readonly ferrolb: FailoverFigures | { readonly error: string };
+  /** Heartbeats at keepalived's 10 ms (FERROLB_L2_FAST=1; flaps on a loaded 2-core machine). */
+  readonly ferrolbFast?: FailoverFigures | { readonly error: string };
+  readonly keepalived: FailoverFigures | { readonly error: string };
+  readonly ratioP50?: number;
+  readonly load: string;
+}
+
+const attempt = async (f: () => Promise<FailoverFigures>) => {
+  try {
+    return await f();
+  } catch (e) {
+    return { error: (e as Error).message.split('\n')[0] ?? String(e) };
+  }
+};
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+};
+const figures = (samples: number[], moves?: number): FailoverFigures => ({
+  runs: samples.length,
+  samplesMs: samples,
+  p50Ms: pct(samples, 50),
+  maxMs: Math.max(...samples),
+  ...(moves !== undefined ? { movesOnReturn: moves } : {}),
+});
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Bed {
+  readonly t = new Topology();
+  readonly net = `10.${180 + (parseInt(this.t.id.slice(0, 2), 16) % 40)}.${parseInt(this.t.id.slice(2, 4), 16)}`;
+  sw = '';
+  client = '';
+  backend = '';
+  readonly lb = new Map<string, { ns: string; dev: string; addr: string }>();
+
+  async build(): Promise<void> {
+    this.sw = await this.t.addNs('sw');
+    await nsExec(this.sw, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
+    await nsExec(this.sw, 'ip', ['link', 'set', 'br0', 'up']);
+    const attach = async (ns: string, addr: string) => {
+      const l = await this.t.link(ns, [`${addr}/24`], this.sw, []);
+      await nsExec(this.sw, 'ip', ['link', 'set', l.bDev, 'master', 'br0']);
+      await nsExec(this.sw, 'ip', ['link', 'set', l.bDev, 'up']);
+      return l.aDev;
+    };
+    this.client = await this.t.addNs('c');
+    await attach(this.client, `${this.net}.2`);
+    this.backend = await this.t.addNs('b');
+    await attach(this.backend, `${this.net}.50`);
+    for (const [i, n] of NAMES.entries()) {
+      const ns = await this.t.addNs(n);
+      const addr = `${this.net}.${11 + i}`;
+      const dev = await attach(ns, addr);
+      await nsExec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+      this.lb.set(n, { ns, dev, addr });
+    }
+  }
+
+  /** A TCP server in `ns` on `port` that answers every connection with `text`. */
+  serve(ns: string, port: number, text: string): ChildProcess {
+    return this.t.spawn(ns, process.execPath, [
+      '-e',
+      `require('net').createServer(s=>s.end(${JSON.stringify(text)})).listen(${port},'0.0.0.0')`,
+    ]);
+  }
+
+  /** The client prober: prints the epoch ms of every successful new connection. */
+  /** Start → end of each successful connection. */
+  readonly done = new Map<number, number>();
+
+  prober(address: string, port: number): { ok: number[]; proc: ChildProcess } {
+    const done = this.done;
+    const proc = this.t.spawn(this.client, process.execPath, [
+      '-e',
+      `const net=require('net');const go=()=>{const t=Date.now();const s=net.connect({host:${JSON.stringify(address)},port:${port},timeout:250});` +
+        `let done=false;const next=()=>{if(done)return;done=true;s.destroy();setTimeout(go,10)};` +
+        `s.on('data',()=>{console.log('ok '+t+' '+Date.now());next()});s.on('timeout',next);s.on('error',next);s.on('close',next)};go();`,
+    ]);
+    const ok: number[] = [];
+    createInterface({ input: proc.stdout! }).on('line', (l) => {
+      // The connection's start: one opened before the kill and finished after it proves nothing.
+      const m = /^ok (\d+) (\d+)/.exec(l);
+      if (m) {
+        ok.push(Number(m[1]));
+        done.set(Number(m[1]), Number(m[2]));
+      }
+    });
+    return { ok, proc };
+  }
+
+  async firstOkAfter(ok: number[], t0: number, timeoutMs = 15_000): Promise<number> {
+    try {
+      return await waitFor(
+        'a successful connection after the kill',
+        () => ok.find((t) => t > t0),
+        timeoutMs,
+        5,
+      );
+    } catch (e) {
+      if (process.env.FERROLB_L2_DEBUG) await this.dump();
+      throw e;
+    }
+  }
+
+  /** Steady state before a run: `n` successes in a row within the last second. */
+  async steady(ok: number[], n = 10): Promise<void> {
+    try {
+      await waitFor(
+        'steady client connections',
+        () => {
+          const now = Date.now();
+          return ok.filter((t) => t > now - 1000).length >= n ? true : undefined;
+        },
+        30_000,
+        50,
+      );
+    } catch (e) {
+      if (process.env.FERROLB_L2_DEBUG) await this.dump();
+      throw e;
+    }
+  }
+
+  /** What the kernel and the daemons hold (FERROLB_L2_DEBUG=1, when a run cannot start). */
+  async dump(): Promise<void> {
+    const q = (ns: string, cmd: string, args: string[]) =>
+      nsExec(ns, cmd, args).catch((x: Error) => x.message);
+    console.log('client neigh', await q(this.client, 'ip', ['neigh']));
+    console.log('backend neigh', await q(this.backend, 'ip', ['neigh']));
+    for (const [n, lb] of this.lb) {
+      console.log(n, (await q(lb.ns, 'ip', ['-o', 'link', 'show', lb.dev])).match(/link\/ether \S+/)?.[0]);
+      console.log(
+        n,
+        (await q(lb.ns, 'nft', ['list', 'map', 'inet', 'ferrolb', 'svc4'])).replace(/\s+/g, ' '),
+      );
+      console.log(n, (await q(lb.ns, 'nft', ['list', 'table', 'arp', 'ferrolb_l2'])).replace(/\s+/g, ' '));
+      console.log(n, await q(lb.ns, 'curl', ['-s', `http://${lb.addr}:${API_PORT}/api/v1/l2`]));
+    }
+  }
+}
+
+async function ferrolbRuns(
+  bed: Bed,
+  runs: number,
+  heartbeatMs: number,
+  vip: string,
+): Promise<FailoverFigures> {
+  const key = randomBytes(32).toString('base64');
+  const dirs = new Map(NAMES.map((n) => [n, tempDir('ferrolb-l2bench-')]));
+  const daemons = new Map<string, Daemon>();
+  const cfg = (n: string) => `apiVersion: ferrolb.io/v1
+kind: Cluster
+metadata: {name: bench}
+spec:
+  authKeyFile: ${join(dirs.get(n as (typeof NAMES)[number])!.path, 'key')}
+  heartbeatInterval: ${heartbeatMs}ms
+  nodes:
+${NAMES.map((m) => `    - {name: ${m}, address: ${bed.lb.get(m)!.addr}}`).join('\n')}
+---
+apiVersion: ferrolb.io/v1
+kind: IPAddressPool
+metadata: {name: l2}
+spec: {addresses: ["${vip}/32"]}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: l2}
+spec: {ipAddressPools: [l2]}
+---
+apiVersion: ferrolb.io/v1
+kind: LoadBalancer
+metadata: {name: web}
+spec: {addresses: ["${vip}"], mode: fullnat, ports: [{port: 80, targetPort: 8080}], endpoints: [{address: ${bed.net}.50}]}
+`;
+  const start = async (n: string) => {
+    const dir = dirs.get(n as (typeof NAMES)[number])!.path;
+    writeFileSync(join(dir, 'key'), key + '\n');
+    writeFileSync(join(dir, 'cfg.yaml'), cfg(n));
+    const d = await startDaemon(
+      [
+        '--config',
+        join(dir, 'cfg.yaml'),
+        '--state-dir',
+        join(dir, 'state'),
+        '--node-name',
+        n,
+        '--api',
+        `${bed.lb.get(n)!.addr}:${API_PORT}`,
+        '--insecure-api',
+        '--bgp-port',
+        'off',
+        '--dataplane',
+        'on',
+      ],
+      {},
+      60_000,
+      ['ip', 'netns', 'exec', bed.lb.get(n)!.ns],
+    );
+    daemons.set(n, d);
+  };
+  const view = async (n: string): Promise<L2View | undefined> => {
+    const r = await nsExec(bed.client, 'curl', [
+      '-sf',
+      '--max-time',
+      '2',
+      `http://${bed.lb.get(n)!.addr}:${API_PORT}/api/v1/l2`,
+    ]).catch(() => '');
+    return r ? (JSON.parse(r) as L2View) : undefined;
+  };
+  /** The owner every live node agrees on, announcing on the owner itself. */
+  const agreed = async (live: string[]) => {
+    const vs = await Promise.all(live.map(view));
+    const owners = new Set(vs.map((v) => v?.items.find((e) => e.address === vip)?.owner));
+    const o = [...owners][0];
+    if (owners.size !== 1 || !o) return undefined;
+    const ov = vs[live.indexOf(o)];
+    return ov?.items.find((e) => e.address === vip)?.state === 'announcing' ? o : undefined;
+  };
+  const samples: number[] = [];
+  let moves = 0;
+  try {
+    await Promise.all(NAMES.map(start));
+    let owner = await waitFor('ferrolb agreement', () => agreed([...NAMES]), 60_000, 100);
+    const probe = bed.prober(vip, 80);
+    await bed.steady(probe.ok);
+    for (let r = 0; r < runs; r++) {
+      await bed.steady(probe.ok);
+      const victim = owner;
+      const lb = bed.lb.get(victim)!;
+      if (process.env.FERROLB_L2_DEBUG)
+        console.log(
+          'run',
+          r,
+          'owner',
+          victim,
+          (await nsExec(lb.ns, 'ip', ['-o', 'link', 'show', lb.dev])).match(/link\/ether \S+/)?.[0],
+          'client:',
+          await nsExec(bed.client, 'ip', ['neigh', 'show', vip]),
+          'backend:',
+          await nsExec(bed.backend, 'ip', ['neigh', 'show', vip]),
+        );
+      // The node dies: link down (t0 = when the kernel says it is down: a command's spawn takes
+      // tens of ms, during which the node still serves), then its process.
+      await nsExec(lb.ns, 'ip', ['link', 'set', lb.dev, 'down']);
+      const t0 = Date.now();
+      daemons.get(victim)!.proc.kill('SIGKILL');
+      const first = await bed.firstOkAfter(probe.ok, t0);
+      samples.push((bed.done.get(first) ?? first) - t0);
+      await daemons.get(victim)!.exited;
+      const live = NAMES.filter((n) => n !== victim);
+      owner = await waitFor('new owner', () => agreed(live), 20_000, 50);
+      await nsExec(lb.ns, 'ip', ['link', 'set', lb.dev, 'up']);
+      await start(victim);
+      await waitFor(
+        'the node to return',
+        async () => ((await view(victim))?.items.find((e) => e.address === vip)?.owner ? true : undefined),
+        30_000,
+        100,
+      );
+      await sleep(1000);
+      const after = await waitFor('agreement after the return', () => agreed([...NAMES]), 20_000, 100);
+      if (after !== owner) moves++;
+      owner = after;
+    }
+    probe.proc.kill('SIGKILL');
+  } finally {
+    await Promise.all([...daemons.values()].map((d) => stopDaemon(d, 'SIGKILL')));
+    for (const d of dirs.values()) d.remove();
+  }
+  return figures(samples, moves);
+}
+
+async function keepalivedRuns(bed: Bed, runs: number, vip: string): Promise<FailoverFigures> {
+  const dir = tempDir('ferrolb-l2bench-ka-');
+  const procs = new Map<string, ChildProcess>();
+  const prio: Record<string, number> = { lb1: 150, lb2: 100, lb3: 50 };
+  const start = (n: string) => {
+    const lb = bed.lb.get(n)!;
+    const conf = join(dir.path, `${n}.conf`);
+    writeFileSync(
+      conf,
+      `global_defs {\n  router_id ${n}\n  vrrp_garp_master_delay 1\n  vrrp_garp_master_repeat 3\n}\n` +
+        `vrrp_instance bench {\n  state BACKUP\n  interface ${lb.dev}\n  virtual_router_id 51\n  version 3\n` +
+        `  priority ${prio[n]}\n  advert_int 0.01\n  nopreempt\n  virtual_ipaddress {\n    ${vip}/24 dev ${lb.dev}\n  }\n}\n`,
+    );
+    const p = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        lb.ns,
+        'keepalived',
+        '--dont-fork',
+        '--vrrp',
+        '-f',
+        conf,
+        '-p',
+        join(dir.path, `${n}.pid`),
+        '-r',
+        join(dir.path, `${n}.vrrp.pid`),
+        '--log-console',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    p.stdout?.resume();
+    p.stderr?.resume();
+    procs.set(n, p);
+  };
+  const master = async (except?: string) => {
+    for (const n of NAMES.filter((x) => x !== except)) {
+      const out = await nsExec(bed.lb.get(n)!.ns, 'ip', [
+        '-o',
+        'addr',
+        'show',
+        'dev',
+        bed.lb.get(n)!.dev,
+      ]).catch(() => '');
+      if (out.includes(` ${vip}/`)) return n;
+    }
+    return undefined;
+  };
+  const servers = NAMES.map((n) => bed.serve(bed.lb.get(n)!.ns, 80, n));
+  const samples: number[] = [];
+  try {
+    for (const n of NAMES) start(n);
+    let owner = await waitFor('a keepalived master', master, 30_000, 50);
+    const probe = bed.prober(vip, 80);
+    await bed.steady(probe.ok);
+    for (let r = 0; r < runs; r++) {
+      await bed.steady(probe.ok);
+      const lb = bed.lb.get(owner)!;
+      await nsExec(lb.ns, 'ip', ['link', 'set', lb.dev, 'down']);
+      const t0 = Date.now();
+      const p = procs.get(owner)!;
+      const gone = new Promise((res) => p.once('exit', res));
+      p.kill('SIGKILL'); // the `ip netns exec` wrapper execs keepalived: same PID
+      const first = await bed.firstOkAfter(probe.ok, t0);
+      samples.push((bed.done.get(first) ?? first) - t0);
+      await gone;
+      // keepalived's children (the VRRP process) die with their parent's SIGKILL? Make sure.
+      await nsExec(lb.ns, 'sh', [
+        '-c',
+        `kill -9 $(cat ${join(dir.path, `${owner}.vrrp.pid`)}) 2>/dev/null; true`,
+      ]);
+      await nsExec(lb.ns, 'ip', ['addr', 'flush', 'dev', lb.dev, 'to', `${vip}/32`]).catch(() => '');
+      const victim = owner;
+      owner = await waitFor(
+        'new master',
+        async () => {
+          const m = await master();
+          return m && m !== victim ? m : undefined;
+        },
+        20_000,
+        20,
+      );
+      await nsExec(lb.ns, 'ip', ['link', 'set', lb.dev, 'up']);
+      start(victim);
+      await sleep(1500);
+      owner = (await master()) ?? owner;
+    }
+    probe.proc.kill('SIGKILL');
+  } finally {
+    for (const p of procs.values()) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    for (const s of servers) s.kill('SIGKILL');
+    for (const n of NAMES)
+      await nsExec(bed.lb.get(n)!.ns, 'sh', [
+        '-c',
+        `kill -9 $(cat ${join(dir.path, `${n}.vrrp.pid`)} ${join(dir.path, `${n}.pid`)} 2>/dev/null) 2>/dev/null; true`,
+      ]).catch(() => '');
+    dir.remove();
+  }
+  return figures(samples);
+}
+
+export async function runL2Bench(runs = Number(process.env.FERROLB_L2_RUNS ?? 10)): Promise<L2BenchResult> {
+  const bed = new Bed();
+  try {
+    await bed.build();
+    bed.serve(bed.backend, 8080, 'backend');
+    const loadBefore = (await nsExec(bed.client, 'cat', ['/proc/loadavg'])).split(' ').slice(0, 3).join(' ');
+    const ferrolb = await attempt(() => ferrolbRuns(bed, runs, 100, `${bed.net}.100`));
+    const ferrolbFast = process.env.FERROLB_L2_FAST
+      ? await attempt(() => ferrolbRuns(bed, runs, 10, `${bed.net}.101`))
+      : undefined;
+    const keepalived = await attempt(() => keepalivedRuns(bed, runs, `${bed.net}.102`));
+    const loadAfter = (await nsExec(bed.client, 'cat', ['/proc/loadavg'])).split(' ').slice(0, 3).join(' ');
+    return {
+      ferrolb,
+      ...(ferrolbFast ? { ferrolbFast } : {}),
+      keepalived,
+      ...('p50Ms' in ferrolb && 'p50Ms' in keepalived
+        ? { ratioP50: Math.round((ferrolb.p50Ms / keepalived.p50Ms) * 100) / 100 }
+        : {}),
+      load: `${loadBefore} → ${loadAfter}`,
+    };
+  } finally {
+    await bed.t.cleanup();
+  }
+}
+
+export function formatL2(r: L2BenchResult): string {
+  const line = (name: string, f: FailoverFigures | { readonly error: string }) =>
+    'error' in f
+      ? `  ${name.padEnd(34)} FAILED: ${f.error}`
+      : `  ${name.padEnd(34)} p50 ${String(f.p50Ms).padStart(5)} ms  max ${String(f.maxMs).padStart(5)} ms  (${f.runs} runs${f.movesOnReturn !== undefined ? `, ${f.movesOnReturn} moves on return` : ''})  [${f.samplesMs.join(', ')}]`;
+  const met = 'maxMs' in r.ferrolb ? (r.ferrolb.maxMs <= 1000 ? 'met' : 'NOT met') : 'not measured';
+  return [
+    '\nLayer 2 failover: owner node dies (SIGKILL + link down) → first new client TCP connection',
+    line('ferrolb (heartbeat 100 ms × 3)', r.ferrolb),
+    ...(r.ferrolbFast ? [line('ferrolb (heartbeat 10 ms × 3)', r.ferrolbFast)] : []),
+    line('keepalived VRRPv3 (advert 10 ms)', r.keepalived),
+    `  ferrolb ÷ keepalived (p50): ${r.ratioP50 ?? '-'} — goal max ≤ 1000 ms: ${met}; load ${r.load}`,
+  ].join('\n');
+}
