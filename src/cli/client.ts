@@ -80,3 +80,31 @@ export class ApiClient {
     return data as T;
   }
 }
+
+/**
+ * The API address as given to --server or $FERROLB_API: a URL (http/https), or HOST:PORT as
+ * `ferrolb run --api` takes it (`127.0.0.1:11111`, `[::1]:11111`, `localhost:11111`). Anything else
+ * is refused with the value named.
+ */
+export function serverUrl(value: string, source = '--server'): string {
+  const v = value.trim();
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? v : `http://${v}`;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ServerAddressError(source, value);
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname === '')
+    throw new ServerAddressError(source, value);
+  return u.href;
+}
+
+export class ServerAddressError extends Error {
+  constructor(
+    readonly source: string,
+    readonly value: string,
+  ) {
+    super(`${source}: "${value}" is not an API address (a URL like http://127.0.0.1:11111, or HOST:PORT)`);
+  }
+}

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { API_PREFIX } from '../api/paths.js';
 import type { LoadBalancerView, PoolView } from '../state/views.js';
-import { ApiClient, ApiClientError } from './client.js';
+import { ApiClient, ApiClientError, ServerAddressError, serverUrl } from './client.js';
 import { formatBgpStatus } from '../bgp/format.js';
 import type { BgpStatus } from '../bgp/types.js';
 import {
@@ -21,7 +21,7 @@ import type { ClusterStatus } from '../cluster/status.js';
 import { clusterHeadline, memberRows, ownerRows } from '../cluster/view.js';
 import { l2Rows, type L2View } from '../l2/view.js';
 
-const USAGE = `usage: ferroctl [--server URL] [--token TOKEN] COMMAND   (ferroctl COMMAND --help for more)
+const USAGE = `usage: ferroctl [--server URL|HOST:PORT] [--token TOKEN] COMMAND   (ferroctl COMMAND --help for more)
   get lb [NAME] [-o wide|json|yaml]     load balancers (wide: one row per endpoint)
   get pools [NAME] [-o wide|json|yaml]  address pools with used/free per family
   get bgp [-o wide|json|yaml]           BGP sessions and advertised routes
@@ -129,10 +129,19 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
   const output = (values.output ?? 'table') as Output;
   if (!OUTPUTS.includes(output))
     throw new UsageError(`-o: "${values.output}" is not one of wide, json, yaml`, usage);
-  const client = new ApiClient(
-    values.server ?? process.env.FERROLB_API ?? 'http://127.0.0.1:11111',
-    values.token ?? process.env.FERROLB_TOKEN,
-  );
+  let server: string;
+  try {
+    server =
+      values.server !== undefined
+        ? serverUrl(values.server)
+        : process.env.FERROLB_API
+          ? serverUrl(process.env.FERROLB_API, '$FERROLB_API')
+          : 'http://127.0.0.1:11111';
+  } catch (e) {
+    if (e instanceof ServerAddressError) throw new UsageError(e.message, usage);
+    throw e;
+  }
+  const client = new ApiClient(server, values.token ?? process.env.FERROLB_TOKEN);
 
   switch (verb) {
     case 'get': {

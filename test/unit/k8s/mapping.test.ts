@@ -427,14 +427,19 @@ describe('custom resources', () => {
       cr('ferrolb.io', 'a', { addresses: ['10.0.0.0/30'] }),
       cr('metallb.io', 'b', { addresses: ['10.0.1.0/30'] }),
       cr('ferrolb.io', 'l2', {}, 'L2Advertisement'),
+      // A kind the model does not know yet (MetalLB's status kinds, say) waits in pending.
+      cr('ferrolb.io', 'later', {}, 'ServiceL2Status'),
     ];
     const on = mapCustomResources(crs, true);
     assert.deepEqual(
       on.objects.map((o) => `${String(o.apiVersion)} ${(o.metadata as { name: string }).name}`),
-      ['ferrolb.io/v1 a', 'metallb.io/v1beta1 b'],
+      ['ferrolb.io/v1 a', 'ferrolb.io/v1 l2', 'metallb.io/v1beta1 b'],
     );
-    assert.equal(on.pending.length, 1);
-    assert.equal(mapCustomResources(crs, false).objects.length, 1);
+    assert.deepEqual(
+      on.pending.map((o) => o.kind),
+      ['ServiceL2Status'],
+    );
+    assert.equal(mapCustomResources(crs, false).objects.length, 2);
   });
   it('reports one name defined by both groups', () => {
     const r = mapCustomResources(
