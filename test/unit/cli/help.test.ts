@@ -91,7 +91,7 @@ test('ferrolb: --version, and usage errors exit 2 with the usage of the command'
 
 test('ferroctl: --help on every command and subcommand exits 0 without calling the API', async () => {
   const cases: [string[], RegExp][] = [
-    [['--help'], /^usage: ferroctl \[--server URL\]/],
+    [['--help'], /^usage: ferroctl \[--server URL\|HOST:PORT\]/],
     [['-h'], /^usage: ferroctl/],
     [['get', '--help'], /^usage: ferroctl get lb\|pools/],
     [['get', 'lb', '--help'], /^usage: ferroctl get/],
