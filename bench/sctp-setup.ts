@@ -14,6 +14,7 @@ import {
   startEngine,
   USRSCTP,
   type SctpPlan,
+  multihomedConfig,
 } from '../test/support/sctp.js';
 import { startDaemon, stopDaemon, tempDir } from '../test/support/daemon.js';
 import { runFlood, type FloodFigures } from '../test/support/sctp-flood.js';
@@ -161,22 +162,7 @@ export async function runSctpSetupBench(rounds = 3, perRound = 10, pings = 30): 
   }
 }
 
-const FLOOD_CONFIG = (p: SctpPlan) => `
-apiVersion: ferrolb.io/v1
-kind: IPAddressPool
-metadata: {name: sctp-vips}
-spec: {addresses: ["${p.vipNet}"]}
----
-apiVersion: ferrolb.io/v1
-kind: LoadBalancer
-metadata: {name: echo}
-spec:
-  addresses: ["${p.vips[0]}"]
-  secondaryAddresses: ["${p.vips[1]}", "${p.vips[2]}"]
-  ports: [{port: 7, protocol: SCTP}]
-  mode: fullnat
-  endpoints: [{address: "${p.endpoint}"}]
-`;
+const FLOOD_CONFIG = (p: SctpPlan) => multihomedConfig(p, 'echo');
 
 export interface FloodBenchResult extends FloodFigures {
   readonly rate: number;

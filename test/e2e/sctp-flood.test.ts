@@ -11,7 +11,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Topology } from '../support/netns.js';
 import { startDaemon, stopDaemon, tempDir, type Daemon } from '../support/daemon.js';
-import { buildSctpBed, sctpSkipReason, USRSCTP, type SctpPlan } from '../support/sctp.js';
+import { buildSctpBed, sctpSkipReason, USRSCTP, type SctpPlan, multihomedConfig } from '../support/sctp.js';
 import { runFlood } from '../support/sctp-flood.js';
 
 const skip = ((): string | undefined => {
@@ -33,22 +33,7 @@ export const FLOOD_PLAN: SctpPlan = {
 };
 const MAX_HALF_OPEN = 1024;
 
-const config = (p: SctpPlan) => `
-apiVersion: ferrolb.io/v1
-kind: IPAddressPool
-metadata: {name: sctp-vips}
-spec: {addresses: ["${p.vipNet}"]}
----
-apiVersion: ferrolb.io/v1
-kind: LoadBalancer
-metadata: {name: echo}
-spec:
-  addresses: ["${p.vips[0]}"]
-  secondaryAddresses: ["${p.vips[1]}", "${p.vips[2]}"]
-  ports: [{port: 7, protocol: SCTP}]
-  mode: fullnat
-  endpoints: [{address: "${p.endpoint}"}]
-`;
+const config = (p: SctpPlan) => multihomedConfig(p, 'echo');
 
 describe('sctp e2e: INIT flood against the daemon', { skip, timeout: 180_000 }, () => {
   const topo = new Topology();

@@ -11,7 +11,14 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { nsExec, Topology, waitFor } from '../support/netns.js';
 import { FERROCTL, startDaemon, stopDaemon, tempDir, type Daemon } from '../support/daemon.js';
-import { buildSctpBed, collect, sctpSkipReason, USRSCTP, type SctpPlan } from '../support/sctp.js';
+import {
+  buildSctpBed,
+  collect,
+  sctpSkipReason,
+  USRSCTP,
+  type SctpPlan,
+  multihomedConfig,
+} from '../support/sctp.js';
 import type { AssociationView } from '../../src/sctp/index.js';
 
 const skip = sctpSkipReason();
@@ -37,22 +44,7 @@ const PLANS: SctpPlan[] = [
   },
 ];
 
-const config = (p: SctpPlan) => `
-apiVersion: ferrolb.io/v1
-kind: IPAddressPool
-metadata: {name: sctp-vips}
-spec: {addresses: ["${p.vipNet}"]}
----
-apiVersion: ferrolb.io/v1
-kind: LoadBalancer
-metadata: {name: echo}
-spec:
-  addresses: ["${p.vips[0]}"]
-  secondaryAddresses: ["${p.vips[1]}", "${p.vips[2]}"]
-  ports: [{port: 7, protocol: SCTP}]
-  mode: fullnat
-  endpoints: [{address: "${p.endpoint}"}]
-`;
+const config = (p: SctpPlan) => multihomedConfig(p, 'echo');
 
 interface SctpStatus {
   running: boolean;

@@ -213,6 +213,6 @@ spec:
   secondaryAddresses: ["${plan.vips[1]}", "${plan.vips[2]}"]
   ports: [{port: ${port}, protocol: SCTP}]
   mode: fullnat
-  endpoints: [{address: ${plan.endpoint}}]
+  endpoints: [{address: "${plan.endpoint}"}]
   ${extraSpec}
 `;
