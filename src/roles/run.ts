@@ -27,6 +27,7 @@ import {
 } from './components.js';
 import { loadApiSecurity } from '../shell/auth.js';
 import { runRole } from './role.js';
+import { HeapSettler } from '../shell/memory.js';
 export { parseListen } from './usage.js';
 import { registerBuildInfo, registerReloadMetrics, registerServingMetrics, ReloadRecord } from './metrics.js';
 
@@ -236,9 +237,13 @@ export async function serve(
     bgpComponent(bgp),
   ];
   const supervisor = new Supervisor(components, { log });
-  return runRole(supervisor, log, {
+  // The start's peak (compile, nft script) is garbage by now: give its pages back (src/shell/memory.ts).
+  const heap = new HeapSettler(log);
+  const code = await runRole(supervisor, log, {
     ...(extra.onHup ? { onHup: extra.onHup } : {}),
-    running: () =>
+    running: () => {
+      heap.start();
+      setTimeout(() => heap.poke(), 1_000).unref();
       log.info(
         {
           api: url,
@@ -248,6 +253,9 @@ export async function serve(
           auth: Boolean(extra.token),
         },
         'ferrolb running',
-      ),
+      );
+    },
   });
+  heap.stop();
+  return code;
 }

@@ -1,0 +1,88 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import {
+  DEFAULT_SETTLE_POLICY,
+  fullCollector,
+  HeapSettler,
+  settleDue,
+  type HeapSample,
+} from '../../../src/shell/memory.js';
+
+const MB = 2 ** 20;
+const heap = (heapMB: number, usedMB = heapMB): HeapSample => ({
+  heapBytes: heapMB * MB,
+  usedBytes: usedMB * MB,
+});
+
+test('settleDue: only a large heap, grown past the factor, outside the minimum interval', () => {
+  const p = DEFAULT_SETTLE_POLICY;
+  assert.equal(settleDue(heap(50), 0, Infinity, p), false, 'below the minimum size');
+  assert.equal(settleDue(heap(245), 0, Infinity, p), true, 'first check after start');
+  assert.equal(
+    settleDue(heap(245), 153 * MB, Infinity, p),
+    false,
+    'not grown by the factor since the last settle',
+  );
+  assert.equal(settleDue(heap(400), 153 * MB, Infinity, p), true);
+  assert.equal(settleDue(heap(400), 153 * MB, p.minIntervalMs - 1, p), false, 'too soon after the last');
+});
+
+test('HeapSettler: collects on a poke after start, then waits for growth and the interval', () => {
+  let now = 0;
+  let current = heap(245, 221);
+  let collections = 0;
+  const s = new HeapSettler(pino({ level: 'silent' }), {
+    now: () => now,
+    read: () => current,
+    collect: () => {
+      collections++;
+      current = heap(153, 107);
+    },
+  });
+  s.start();
+  try {
+    s.poke();
+    assert.equal(collections, 2, 'two passes: the second compacts what the first freed');
+    current = heap(400);
+    now += 1_000;
+    assert.equal(s.check(), false, 'within the minimum interval');
+    current = heap(200);
+    now += 120_000;
+    assert.equal(s.check(), false, 'grown less than ×2 over what the settle left');
+    current = heap(400);
+    assert.equal(s.check(), true);
+    assert.equal(collections, 4);
+  } finally {
+    s.stop();
+  }
+});
+
+test('HeapSettler: FERROLB_HEAP_SETTLE=off never collects', () => {
+  process.env.FERROLB_HEAP_SETTLE = 'off';
+  try {
+    let collections = 0;
+    const s = new HeapSettler(pino({ level: 'silent' }), {
+      read: () => heap(500),
+      collect: () => collections++,
+    });
+    s.start();
+    s.poke();
+    s.stop();
+    assert.equal(collections, 0);
+  } finally {
+    delete process.env.FERROLB_HEAP_SETTLE;
+  }
+});
+
+test('fullCollector: a real full collection without --expose-gc on the command line', async () => {
+  const gc = fullCollector();
+  assert.ok(gc, 'the collector is available');
+  let junk: unknown[] | undefined = Array.from({ length: 200_000 }, (_, i) => ({ i, s: `x${i}` }));
+  const ref = new WeakRef(junk);
+  junk = undefined;
+  // A WeakRef keeps its target for the rest of the job that made it.
+  await new Promise((r) => setImmediate(r));
+  gc();
+  assert.equal(ref.deref(), undefined, 'garbage is gone after the collection');
+});
