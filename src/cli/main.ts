@@ -280,6 +280,11 @@ async function listLoadBalancers(
       : undefined;
   let firstJson = true;
   for (;;) {
+    // Ask for the next page before printing this one: the server builds it while the CLI renders.
+    const token = page.metadata?.continue;
+    const next = token ? client.request<LbPage>('GET', query(token)) : undefined;
+    // Its rejection is awaited below; until then it must not count as unhandled.
+    next?.catch(() => undefined);
     if (table) out(table.write(loadBalancerTable(page.items, output as 'table' | 'wide').rows));
     else if (output === 'json')
       for (const lb of page.items) {
@@ -289,9 +294,8 @@ async function listLoadBalancers(
         firstJson = false;
       }
     else all.push(...page.items);
-    const token = page.metadata?.continue;
-    if (!token) break;
-    page = await client.request<LbPage>('GET', query(token));
+    if (!next) break;
+    page = await next;
   }
   if (output === 'json') out(firstJson ? '{\n  "items": []\n}\n' : '\n  ]\n}\n');
   else if (!table) out(formatLoadBalancers(all, output));
