@@ -2,12 +2,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { ConfigIssue } from '../model/issues.js';
-import { parseDocuments } from '../model/load.js';
+import { parseDocuments, parseDocumentsSteps } from '../model/load.js';
 import type { RawObject } from '../model/types.js';
 import { runSliced, type Steps } from '../model/steps.js';
 
 export const MAX_BODY_BYTES = 8 << 20;
-/** Bodies above this are parsed in slices (see parseJsonSteps). */
+/** Bodies above this are parsed in slices (see parseJsonSteps, parseDocumentsSteps). */
 const SLICED_JSON_BYTES = 256 << 10;
 
 export const ApiErrorCode = {
@@ -105,7 +105,11 @@ export async function readObjects(req: IncomingMessage, maxBytes = MAX_BODY_BYTE
       return (v as { objects: RawObject[] }).objects;
     return [v as RawObject];
   }
-  const parsed = parseDocuments(text, 'body');
+  // A bulk YAML body (ferroctl apply -f of 10,000 objects) in slices too, as the JSON one above.
+  const parsed =
+    text.length > SLICED_JSON_BYTES
+      ? await runSliced(parseDocumentsSteps(text, 'body'))
+      : parseDocuments(text, 'body');
   if (parsed.issues.length > 0)
     throw new ApiError(ApiErrorCode.BadRequest, 'body is not valid YAML', parsed.issues);
   return parsed.objects;

@@ -5,7 +5,8 @@ import { parseAllDocuments } from 'yaml';
 import { ValidationError, type ConfigIssue } from './issues.js';
 import type { RawObject } from './types.js';
 import { countIssues, LIMITS } from './limits.js';
-import { fastDocuments } from './yamlfast.js';
+import { fastDocuments, fastDocumentsSteps } from './yamlfast.js';
+import { runSliced, type Steps } from './steps.js';
 
 export interface ParsedDocuments {
   readonly objects: RawObject[];
@@ -14,21 +15,44 @@ export interface ParsedDocuments {
 
 export function parseDocuments(text: string, source = 'input'): ParsedDocuments {
   try {
-    return parse(text, source);
+    return parse(text, source, fastDocuments(text));
   } catch (e) {
-    // The parser itself gave up (e.g. nesting deep enough to exhaust the stack): a 4xx, not a crash.
-    return {
-      objects: [],
-      issues: [
-        {
-          object: source,
-          field: '',
-          value: undefined,
-          message: `cannot be parsed: ${e instanceof RangeError ? 'nested too deeply' : (e as Error).message}`,
-        },
-      ],
-    };
+    return unparsable(source, e);
   }
+}
+
+/**
+ * parseDocuments in steps, for texts of thousands of objects on a loop that serves others (an API
+ * body, a SIGHUP reload): plain YAML is read a chunk of documents per step. Same result; the rest
+ * (anchors, errors) takes the `yaml` path in one piece as parseDocuments does.
+ */
+export function* parseDocumentsSteps(text: string, source = 'input'): Steps<ParsedDocuments> {
+  let fast: unknown[] | undefined;
+  try {
+    fast = yield* fastDocumentsSteps(text);
+  } catch {
+    fast = undefined;
+  }
+  try {
+    return parse(text, source, fast);
+  } catch (e) {
+    return unparsable(source, e);
+  }
+}
+
+/** The parser itself gave up (e.g. nesting deep enough to exhaust the stack): a 4xx, not a crash. */
+function unparsable(source: string, e: unknown): ParsedDocuments {
+  return {
+    objects: [],
+    issues: [
+      {
+        object: source,
+        field: '',
+        value: undefined,
+        message: `cannot be parsed: ${e instanceof RangeError ? 'nested too deeply' : (e as Error).message}`,
+      },
+    ],
+  };
 }
 
 /** A document's value → objects: a JSON array or a Kubernetes List counts as several documents. */
@@ -46,10 +70,9 @@ function addObjects(objects: RawObject[], value: unknown): void {
   else for (const o of list) objects.push(o as RawObject);
 }
 
-function parse(text: string, source: string): ParsedDocuments {
+function parse(text: string, source: string, fast: unknown[] | undefined): ParsedDocuments {
   const objects: RawObject[] = [];
   const issues: ConfigIssue[] = [];
-  const fast = fastDocuments(text);
   if (fast) {
     if (fast.length > LIMITS.objects) return { objects, issues: countIssues(fast.length) };
     for (const value of fast) addObjects(objects, value);
@@ -94,7 +117,8 @@ export async function loadConfigFile(path: string): Promise<RawObject[]> {
   } catch (e) {
     throw new Error(`cannot read config file ${path}: ${(e as Error).message}`);
   }
-  const parsed = parseDocuments(text, path);
+  // In steps: a SIGHUP reload of a 10k-service file shares the loop with the API and probes.
+  const parsed = await runSliced(parseDocumentsSteps(text, path));
   if (parsed.issues.length > 0) throw new ValidationError(parsed.issues);
   return parsed.objects;
 }

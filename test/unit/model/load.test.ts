@@ -2,8 +2,9 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parseAllDocuments, stringify } from 'yaml';
-import { parseDocuments } from '../../../src/model/load.js';
-import { fastDocuments } from '../../../src/model/yamlfast.js';
+import { parseDocuments, parseDocumentsSteps } from '../../../src/model/load.js';
+import { fastDocuments, fastDocumentsSteps } from '../../../src/model/yamlfast.js';
+import { runSync } from '../../../src/model/steps.js';
 
 /** What the `yaml` package alone makes of the text (the reference the fast path must equal). */
 const reference = (text: string) =>
@@ -172,4 +173,52 @@ test('a JSON array or List of 100k objects is taken (no spread onto the stack), 
   const over = parseDocuments(JSON.stringify(Array.from({ length: 100_001 }, () => ({}))));
   assert.equal(over.objects.length, 0);
   assert.match(over.issues[0]?.message ?? '', /too many objects/);
+});
+
+test('sliced reading (API bodies, SIGHUP): any chunk size gives the documents of one whole read', () => {
+  const leaf = fc.oneof(
+    fc.string({ maxLength: 12 }),
+    fc.integer(),
+    fc.boolean(),
+    fc.constant(null),
+    // A marker inside a scalar is indented or quoted by the writer: never a split point.
+    fc.constantFrom('---', '--- a', 'x\n---\ny', '...', '- a', 'a: b'),
+  );
+  const value = fc.letrec((tie) => ({
+    v: fc.oneof(
+      { depthSize: 'small' },
+      leaf,
+      fc.array(tie('v'), { maxLength: 3 }),
+      fc.dictionary(fc.string({ maxLength: 6 }), tie('v'), { maxKeys: 3 }),
+    ),
+  })).v;
+  fc.assert(
+    fc.property(
+      fc.array(value, { minLength: 1, maxLength: 6 }),
+      fc.boolean(),
+      fc.integer({ min: 1, max: 60 }),
+      (docs, flow, chunk) => {
+        const text = docs.map((d) => stringify(d, flow ? { collectionStyle: 'flow' } : {})).join('---\n');
+        assert.deepStrictEqual(runSync(fastDocumentsSteps(text, chunk)), fastDocuments(text), text);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('parseDocumentsSteps: a 2,000-object file in many slices, the same objects and errors as parseDocuments', () => {
+  const text = Array.from(
+    { length: 2000 },
+    (_, i) =>
+      `kind: LoadBalancer\nmetadata: {name: svc-${i}}\nspec: {endpoints: [{address: 10.0.${i >> 8}.${i & 255}}]}\n`,
+  ).join('---\n');
+  const steps = parseDocumentsSteps(text, 'body');
+  let slices = 0;
+  let r = steps.next();
+  for (; !r.done; r = steps.next()) slices++;
+  assert.ok(slices > 3, `${slices} slices`);
+  assert.deepStrictEqual(r.value, parseDocuments(text, 'body'));
+  const bad = text + '---\nkind: [\n';
+  assert.deepStrictEqual(runSync(parseDocumentsSteps(bad, 'body')), parseDocuments(bad, 'body'));
+  assert.ok(parseDocuments(bad, 'body').issues.length > 0);
 });
