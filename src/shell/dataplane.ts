@@ -18,6 +18,7 @@ import { DataplaneInput } from './dpinput.js';
 import type { Snapshot } from '../state/snapshot.js';
 import type { Runtime } from './runtime.js';
 import { checkKey } from '../state/health.js';
+import { runSliced } from '../model/steps.js';
 
 export interface DataplaneShellOptions {
   readonly runtime: Runtime;
@@ -148,10 +149,12 @@ export class DataplaneShell {
           const t0 = performance.now();
           const input = repairOnly
             ? undefined
-            : this.input.update(
-                snap,
-                (s, a) => this.opts.runtime.endpointState(s, a),
-                (s) => this.opts.runtime.endpointStateVersion(s),
+            : await runSliced(
+                this.input.updateSteps(
+                  snap,
+                  (s, a) => this.opts.runtime.endpointState(s, a),
+                  (s) => this.opts.runtime.endpointStateVersion(s),
+                ),
               );
           const r = !input
             ? await this.applier.repair()

@@ -6,6 +6,7 @@ import type { DataplaneService } from '../dataplane/types.js';
 import type { Snapshot } from '../state/snapshot.js';
 import type { HealthLookup } from '../state/views.js';
 import { dataplaneService, dataplaneServices } from './bridge.js';
+import { runSync, STEP, type Steps } from '../model/steps.js';
 
 export interface DataplaneInputResult {
   /** Every served service, in name order (code units). Never mutated once returned. */
@@ -60,6 +61,18 @@ export class DataplaneInput {
     health: HealthLookup,
     healthVersion?: (service: string) => number,
   ): DataplaneInputResult {
+    return runSync(this.updateSteps(snap, health, healthVersion));
+  }
+
+  /**
+   * update() in steps (a 10,000-service apply names every service: ≈ 0.2 s of conversion). Notes
+   * that arrive while it runs are kept for the next update, which the caller starts after this one.
+   */
+  *updateSteps(
+    snap: Snapshot,
+    health: HealthLookup,
+    healthVersion?: (service: string) => number,
+  ): Steps<DataplaneInputResult> {
     if (this.full || this.made === undefined || snap.generation !== this.expect) {
       const services = dataplaneServices(snap, health, healthVersion);
       this.list = services;
@@ -73,7 +86,11 @@ export class DataplaneInput {
     const changed = new Map<string, DataplaneService | undefined>();
     let list: DataplaneService[] | undefined;
     let names: string[] | undefined;
-    for (const name of this.dirty) {
+    const dirty = [...this.dirty];
+    this.dirty.clear();
+    let n = 0;
+    for (const name of dirty) {
+      if (++n % STEP === 0) yield;
       const lb = snap.state.loadBalancers.get(name);
       const s = lb ? dataplaneService(snap, lb, health, healthVersion) : undefined;
       const cur = list ?? this.list;
@@ -91,7 +108,6 @@ export class DataplaneInput {
       }
       changed.set(name, s);
     }
-    this.dirty.clear();
     this.made = snap.generation;
     if (!list || !names) return { services: since, changed, since };
     this.list = list;

@@ -236,7 +236,10 @@ export class IncrementalCompiler {
       if (++n % STEP === 0) yield;
     }
     for (const c of changed) {
-      if (this.inputs.has(c.input.name)) this.removeFragment(c.input.name);
+      if (!this.inputs.has(c.input.name)) continue;
+      // Each removal compiles the old input again: 10k changed services were ≈ 0.75 s in one piece.
+      this.removeFragment(c.input.name);
+      if (++n % STEP === 0) yield;
     }
     for (const c of changed) {
       this.addFragment(c.input, c.frag);

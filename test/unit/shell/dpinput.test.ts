@@ -125,3 +125,35 @@ test('property: the O(change) data plane input equals the whole conversion after
     { numRuns: 150 },
   );
 });
+
+test('sliced update: a verdict noted while a bulk update runs is in the next update', () => {
+  const big: RawObject = { ...pool, spec: { addresses: ['10.0.0.0/22'], avoidBuggyIPs: false } };
+  const lbs = Array.from({ length: 300 }, (_, i): RawObject => ({
+    apiVersion: 'ferrolb.io/v1',
+    kind: 'LoadBalancer',
+    metadata: { name: `s${String(i).padStart(3, '0')}` },
+    spec: { ports: [{ port: 80, protocol: 'TCP' }], endpoints: [{ address: EPS[0]! }] },
+  }));
+  const first = transition(emptySnapshot(), { type: 'apply', objects: [big] });
+  assert.ok(first.ok);
+  const verdicts = new Map<string, EndpointState>();
+  const versions = new Map<string, number>();
+  const health = (s: string, a: string) => verdicts.get(`${s}|${a}`);
+  const version = (s: string) => versions.get(s) ?? 0;
+  const input = new DataplaneInput();
+  input.update(first.next, health, version);
+  const t = transition(first.next, { type: 'apply', objects: lbs });
+  assert.ok(t.ok && t.changed);
+  input.noteSnapshot(t.next, first.next);
+  const steps = input.updateSteps(t.next, health, version);
+  let r = steps.next();
+  assert.equal(r.done, false, '300 services take more than one step');
+  // A verdict arrives between two slices (the probe thread's message on the same loop).
+  verdicts.set(`s000|${EPS[0]}`, 'inactive');
+  versions.set('s000', 1);
+  input.noteHealth('s000');
+  while (!r.done) r = steps.next();
+  const next = input.update(t.next, health, version);
+  assert.deepEqual(next.services, dataplaneServices(t.next, health, version));
+  assert.deepEqual([...(next.changed?.keys() ?? [])], ['s000']);
+});
