@@ -34,13 +34,20 @@ export interface VipSync {
 
 const prefixOf = (a: string) => (a.includes(':') ? 128 : 32);
 
-const inNet = (ip: IpAddr, net: string, len: number): boolean => {
-  const base = tryParseIp(net)!;
-  const width = ip.family === 4 ? 32 : 128;
-  return base.family === ip.family && ip.value >> BigInt(width - len) === base.value >> BigInt(width - len);
+const inNet = (ip: IpAddr, net: SpecialNet): boolean => {
+  if (net.base.family !== ip.family) return false;
+  const shift = net.base.family === 4 ? net.shift4 : net.shift6;
+  return ip.value >> shift === net.base.value >> shift;
 };
 
-const SPECIAL: readonly [string, number, string][] = [
+interface SpecialNet {
+  readonly base: IpAddr;
+  readonly shift4: bigint;
+  readonly shift6: bigint;
+  readonly what: string;
+}
+
+const SPECIAL_TEXT: readonly [string, number, string][] = [
   ['0.0.0.0', 8, 'in 0.0.0.0/8 ("this network")'],
   ['127.0.0.0', 8, 'loopback (127.0.0.0/8)'],
   ['169.254.0.0', 16, 'link-local (169.254.0.0/16)'],
@@ -52,6 +59,13 @@ const SPECIAL: readonly [string, number, string][] = [
   ['fe80::', 10, 'link-local (fe80::/10)'],
   ['ff00::', 8, 'multicast (ff00::/8)'],
 ];
+// Parsed once: screening 10k VIPs parsed these ten networks for every address (0.2 s at start).
+const SPECIAL: readonly SpecialNet[] = SPECIAL_TEXT.map(([net, len, what]) => ({
+  base: tryParseIp(net)!,
+  shift4: BigInt(32 - len),
+  shift6: BigInt(128 - len),
+  what,
+}));
 
 /**
  * Why `address` can never be a service address the node owns, or undefined when it can. The kernel
@@ -60,8 +74,8 @@ const SPECIAL: readonly [string, number, string][] = [
 export function vipRefusal(address: string): string | undefined {
   const ip = tryParseIp(address);
   if (!ip) return `"${address}" is not an IP address`;
-  for (const [net, len, what] of SPECIAL)
-    if (inNet(ip, net, len)) return `${formatIp(ip)} is ${what}, not a usable service address`;
+  for (const net of SPECIAL)
+    if (inNet(ip, net)) return `${formatIp(ip)} is ${net.what}, not a usable service address`;
   return undefined;
 }
 
