@@ -5,6 +5,8 @@
 //   • per change: an API PUT of one LB → acknowledged, and → in the kernel (the daemon's own
 //     "data plane applied" log line after the PUT); one endpoint turning inactive (a TCP probe on one
 //     service, its listener killed) → in the kernel;
+//   • one `ferroctl apply -f` changing every service, /healthz polled back to back meanwhile, and the
+//     daemon's own event-loop delay over it (monitorEventLoopDelay, read from its /metrics);
 //   • warm restart (adopting the table: a no-op re-sync) → applied;
 //   • reads: `ferroctl get lb`, `get lb NAME`, `get lb -o wide`, run as a user would (a fresh CLI
 //     process inside the namespace), with their exit status (a crash or a timeout is a result).
@@ -40,6 +42,16 @@ export interface ScalePoint {
   warmRestartSeconds: number;
   warmRestartStatements: number | null;
   gets: Record<'plain' | 'one' | 'wide', { seconds: number; ok: boolean; error?: string; bytes: number }>;
+  /** `ferroctl apply -f` of every service changed (target port): /healthz polled back to back meanwhile. */
+  bulk?: BulkApply;
+}
+
+export interface BulkApply {
+  applySeconds: number;
+  healthz: { n: number; p50: number; p99: number; max: number };
+  /** The daemon's own event-loop delay over the apply (monitorEventLoopDelay via its /metrics). */
+  loopLagMaxMs: number;
+  loopLagP99Ms: number;
 }
 
 const lbName = (i: number) => `svc-${String(i).padStart(5, '0')}`;
@@ -177,6 +189,68 @@ function curlPut(ns: string, name: string, body: string): number {
   return Number((Number(t) * 1000).toFixed(1));
 }
 
+// Polls /healthz back to back (keep-alive, one at a time) until SIGTERM; prints the latencies (ms).
+const POLLER = `const http=require('http');const a=new http.Agent({keepAlive:true,maxSockets:1});const l=[];let stop=false;
+process.on('SIGTERM',()=>{stop=true});
+(function one(){if(stop){process.stdout.write(JSON.stringify(l));process.exit(0)}const t=performance.now();
+http.get(process.argv[1],{agent:a},r=>{r.resume();r.on('end',()=>{l.push(performance.now()-t);setTimeout(one,5)})}).on('error',()=>setTimeout(one,5))})();`;
+
+/** The daemon's event-loop delay since the last scrape (prom-client resets it per collection), ms. */
+function loopLag(ns: string): { maxMs: number; p99Ms: number } {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'curl', '-s', `${API}/metrics`], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const v = (k: string) =>
+    Number(new RegExp(`^ferrolb_nodejs_eventloop_lag_${k}_seconds (\\S+)`, 'm').exec(r.stdout)?.[1]);
+  return { maxMs: Math.round(v('max') * 1000), p99Ms: Math.round(v('p99') * 1000) };
+}
+
+const pct = (xs: readonly number[], q: number) =>
+  Number(
+    ([...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN).toFixed(1),
+  );
+
+async function bulkApply(ns: string, d: DaemonProc, file: string): Promise<BulkApply> {
+  const poller = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', POLLER, `${API}/healthz`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let text = '';
+  poller.stdout!.on('data', (c: Buffer) => (text += c.toString()));
+  const exited = new Promise((r) => poller.once('exit', r));
+  let applySeconds: number;
+  let lag: { maxMs: number; p99Ms: number };
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    loopLag(ns); // resets the daemon's histogram
+    const t0 = Date.now();
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', ns, process.execPath, FERROCTL, '--server', API, 'apply', '-f', file],
+      {
+        encoding: 'utf8',
+        timeout: 300_000,
+        maxBuffer: 1 << 28,
+      },
+    );
+    if (r.status !== 0) throw new Error(`bulk apply: ${r.stderr.split('\n')[0]}`);
+    await d.waitLog(applied, t0, 300_000);
+    applySeconds = seconds(Date.now() - t0);
+    lag = loopLag(ns);
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    poller.kill('SIGTERM');
+    await exited;
+  }
+  const l = JSON.parse(text || '[]') as number[];
+  return {
+    applySeconds,
+    healthz: { n: l.length, p50: pct(l, 0.5), p99: pct(l, 0.99), max: Math.round(Math.max(...l)) },
+    loopLagMaxMs: lag.maxMs,
+    loopLagP99Ms: lag.p99Ms,
+  };
+}
+
 export async function runScalePoint(n: number, algorithm = 'roundrobin'): Promise<ScalePoint> {
   const topo = new Topology();
   const dir = tempDir('ferrolb-scale-');
@@ -211,8 +285,8 @@ export async function runScalePoint(n: number, algorithm = 'roundrobin'): Promis
     const putAckMs: number[] = [];
     const putKernelMs: number[] = [];
     const putApplyMs: number[] = [];
-    for (let r = 0; r < 5; r++) {
-      const i = Math.floor((n * (r + 1)) / 7);
+    for (let r = 0; r < 10; r++) {
+      const i = Math.floor((n * (r + 1)) / 11);
       // One endpoint replaced (10.127/16 is outside every service's own endpoint range).
       const eps = Array.from({ length: EPS }, (_, k) => ({
         address: k === 0 ? `10.127.${r}.${(i % 250) + 1}` : ep(i, k),
@@ -251,6 +325,16 @@ export async function runScalePoint(n: number, algorithm = 'roundrobin'): Promis
       console.error(`  endpoint state change not measured: ${(e as Error).message}`);
     }
 
+    // Every service changed in one apply (the probed one's listener is gone by now).
+    let bulk: BulkApply | undefined;
+    try {
+      const changed = join(dir.path, 'changed.yaml');
+      writeFileSync(changed, scaleConfig(n, algorithm).replaceAll('targetPort: 8080', 'targetPort: 8081'));
+      bulk = await bulkApply(lb, d, changed);
+    } catch (e) {
+      console.error(`  bulk apply not measured: ${(e as Error).message}`);
+    }
+
     // Warm restart: the kernel keeps the table (--keep-forwarding); the new daemon adopts it.
     await d.stop();
     const w = new DaemonProc(lb, daemonArgs);
@@ -271,6 +355,7 @@ export async function runScalePoint(n: number, algorithm = 'roundrobin'): Promis
       warmRestartSeconds,
       warmRestartStatements: warmApplied?.statements ?? 0,
       gets,
+      ...(bulk ? { bulk } : {}),
     };
   } finally {
     await d?.stop();
@@ -301,7 +386,7 @@ export function formatScale(points: readonly ScalePoint[], algorithm: string): s
         (goalStart < Infinity ? ` (goal ≤ ${goalStart} s: ${mark(p.coldSeconds <= goalStart)})` : ''),
       `      RSS ${p.rssMB} MB (peak ${p.peakRssMB}) ${g(p.rssMB, base.rssMB)}` +
         (p.services === 10000 ? ` (goal ≤ 200 MB: ${mark(p.rssMB <= 200)})` : ''),
-      `      PUT one LB: ack p50 ${median(p.putAckMs)} ms, in kernel p50 ${median(p.putKernelMs)} ms max ${Math.max(...p.putKernelMs)} ms (data plane apply p50 ${median(p.putApplyMs)} ms)` +
+      `      PUT one LB: ack p50 ${median(p.putAckMs)} ms p99 ${pct(p.putAckMs, 0.99)} ms, in kernel p50 ${median(p.putKernelMs)} ms max ${Math.max(...p.putKernelMs)} ms (data plane apply p50 ${median(p.putApplyMs)} ms)` +
         (p.services === 10000
           ? ` (goal ack ≤ 50 ms: ${mark(Math.max(...p.putAckMs) <= 50)}; served ≤ 100 ms: ${mark(Math.max(...p.putKernelMs) <= 100)})`
           : ''),
@@ -310,6 +395,10 @@ export function formatScale(points: readonly ScalePoint[], algorithm: string): s
           ? ` (goal ≤ 50 ms: ${mark(p.endpointInactiveKernelMs <= 50)})`
           : ''),
       `      warm restart (adopt, no-op re-sync) ${p.warmRestartSeconds} s, ${p.warmRestartStatements} statements`,
+      p.bulk
+        ? `      bulk apply of all ${p.services}: ${p.bulk.applySeconds} s; /healthz p50 ${p.bulk.healthz.p50} / p99 ${p.bulk.healthz.p99} / max ${p.bulk.healthz.max} ms (${p.bulk.healthz.n} samples); daemon loop delay max ${p.bulk.loopLagMaxMs} ms, p99 ${p.bulk.loopLagP99Ms} ms` +
+            (p.services === 10000 ? ` (goal /healthz p99 ≤ 50 ms: ${mark(p.bulk.healthz.p99 <= 50)})` : '')
+        : '      bulk apply: not measured',
       `      ferroctl get lb: ${gets}` +
         (p.services === 10000
           ? ` (goal ≤ 1 s: ${mark((['plain', 'wide'] as const).every((k) => p.gets[k].ok && p.gets[k].seconds <= 1))})`

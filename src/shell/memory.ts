@@ -8,6 +8,7 @@
 // one full collection (two passes: the second compacts what the first freed) returns the pages.
 // It is an atomic pause of the main thread (≈ 0.1 s per 100 MB live); the timing-critical work
 // (BFD, BGP timers, probes) runs in worker threads, whose isolates it does not stop.
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Logger } from 'pino';
@@ -26,12 +27,15 @@ export interface SettlePolicy {
   readonly growth: number;
   /** At most one settle this often. */
   readonly minIntervalMs: number;
+  /** A periodic check settles only when the loop was busier than this share of the last interval. */
+  readonly maxBusy: number;
 }
 
 export const DEFAULT_SETTLE_POLICY: SettlePolicy = {
   minHeapBytes: 96 * 2 ** 20,
   growth: 2,
   minIntervalMs: 60_000,
+  maxBusy: 0.25,
 };
 
 /** Pure: whether a full collection is due now. `baseBytes`: the heap the last settle left. */
@@ -72,14 +76,17 @@ const sample = (): HeapSample => {
 const mb = (b: number) => Math.round(b / 2 ** 20);
 
 /**
- * Checks the heap every `checkMs` (unref'd timer) and right after `poke()` (the end of the start, a
- * reload); settles when settleDue says so. FERROLB_HEAP_SETTLE=off turns it off.
+ * Checks the heap every `checkMs` (unref'd timer) and right after `poke()` (the end of the start);
+ * settles when settleDue says so and — periodic checks — the loop was mostly idle since the last
+ * check (a bulk apply in progress grows the heap too: a pause then would add to its stalls).
+ * FERROLB_HEAP_SETTLE=off turns it off.
  */
 export class HeapSettler {
   private timer: ReturnType<typeof setInterval> | undefined;
   private baseBytes = 0;
   private lastAt = -Infinity;
   private readonly policy: SettlePolicy;
+  private elu: EventLoopUtilization | undefined;
 
   constructor(
     private readonly log: Logger,
@@ -89,6 +96,8 @@ export class HeapSettler {
       now?: () => number;
       read?: () => HeapSample;
       collect?: () => void;
+      /** Share of time the loop was busy since the last call (0..1). */
+      busy?: () => number;
     } = {},
   ) {
     this.policy = opts.policy ?? DEFAULT_SETTLE_POLICY;
@@ -117,7 +126,9 @@ export class HeapSettler {
     const now = (this.opts.now ?? Date.now)();
     const before = this.read();
     const since = forced ? Infinity : now - this.lastAt;
+    const busy = this.busy();
     if (!settleDue(before, this.baseBytes, since, this.policy)) return false;
+    if (!forced && busy > this.policy.maxBusy) return false;
     const collect = this.opts.collect ?? fullCollector();
     if (!collect) return false;
     const t0 = performance.now();
@@ -138,6 +149,13 @@ export class HeapSettler {
       'heap settled',
     );
     return true;
+  }
+
+  private busy(): number {
+    if (this.opts.busy) return this.opts.busy();
+    const last = this.elu;
+    this.elu = performance.eventLoopUtilization();
+    return last ? performance.eventLoopUtilization(this.elu, last).utilization : 1;
   }
 
   private read(): HeapSample {

@@ -32,8 +32,10 @@ test('HeapSettler: collects on a poke after start, then waits for growth and the
   let now = 0;
   let current = heap(245, 221);
   let collections = 0;
+  let busy = 0;
   const s = new HeapSettler(pino({ level: 'silent' }), {
     now: () => now,
+    busy: () => busy,
     read: () => current,
     collect: () => {
       collections++;
@@ -42,8 +44,14 @@ test('HeapSettler: collects on a poke after start, then waits for growth and the
   });
   s.start();
   try {
+    busy = 0.9;
     s.poke();
-    assert.equal(collections, 2, 'two passes: the second compacts what the first freed');
+    assert.equal(
+      collections,
+      2,
+      'two passes: the second compacts what the first freed; a poke does not wait for idle',
+    );
+    busy = 0;
     current = heap(400);
     now += 1_000;
     assert.equal(s.check(), false, 'within the minimum interval');
@@ -51,6 +59,9 @@ test('HeapSettler: collects on a poke after start, then waits for growth and the
     now += 120_000;
     assert.equal(s.check(), false, 'grown less than ×2 over what the settle left');
     current = heap(400);
+    busy = 0.9;
+    assert.equal(s.check(), false, 'not while the loop is busy (a bulk apply in progress)');
+    busy = 0.05;
     assert.equal(s.check(), true);
     assert.equal(collections, 4);
   } finally {
