@@ -35,13 +35,20 @@ function widen(widths: number[], rows: readonly (readonly string[])[]): void {
     }
 }
 
+/** Padding plus the 3-space gutter, cut from one string (a slice shares it): no repeat() per cell. */
+let spaces = ' '.repeat(256);
+const pad = (n: number): string => {
+  if (n > spaces.length - 3) spaces = ' '.repeat(2 * n + 3);
+  return spaces.slice(0, n + 3);
+};
+
 function renderLine(cells: readonly string[], widths: readonly number[]): string {
   let s = '';
   const last = cells.length - 1;
   for (let i = 0; i < cells.length; i++) {
     const c = cells[i]!;
     if (i === last) s += c;
-    else s += c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - c.length)) + '   ';
+    else s += c + pad(Math.max(0, (widths[i] ?? 0) - c.length));
   }
   return s.trimEnd();
 }
