@@ -274,6 +274,9 @@ export async function runScalePoint(n: number, algorithm = 'roundrobin'): Promis
     await d.waitLog((l) => l.msg === 'ferrolb running', d.spawnedAt, 900_000);
     // The probed endpoint goes active first (its probe's first verdict), then settles.
     await new Promise((r) => setTimeout(r, 1500));
+    // RSS once the daemon has given the start's peak back (src/shell/memory.ts; slower under load).
+    await d.waitLog((l) => l.msg === 'heap settled', d.spawnedAt, 10_000).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 500));
     const { rssMB, peakMB } = d.rss();
 
     const gets = {

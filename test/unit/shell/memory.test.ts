@@ -36,6 +36,7 @@ test('HeapSettler: collects on a poke after start, then waits for growth and the
   const s = new HeapSettler(pino({ level: 'silent' }), {
     now: () => now,
     busy: () => busy,
+    defer: (f) => f(),
     read: () => current,
     collect: () => {
       collections++;
