@@ -144,13 +144,9 @@ for (const plan of PLANS)
       await nsExec(lbNs, 'ip', ['link', 'set', lbDev0, 'up']);
       await echoed([send('restored')], 'echo after the link came back');
 
-      // An upgrade: SIGTERM with --keep-forwarding leaves the SCTP path in the kernel; the next start
-      // adopts the association again. Not in the same second as the link's return: the client moves
-      // back to its primary path and the engine re-points the return paths from the next counter
-      // polls; a stop before that leaves the kernel with the pre-flap mapping (seen 1 run in 3; see
-      // docs/sctp.md "Not done yet").
-      await new Promise((r) => setTimeout(r, 3000));
-      await echoed([send('settled')], 'echo once the paths settled');
+      // An upgrade right after the link's return: SIGTERM with --keep-forwarding leaves the SCTP path
+      // in the kernel and the next start adopts the association again. The client is moving back to
+      // its primary path at this moment; the stop must leave the kernel with the mapping it needs.
       assert.equal((await stopDaemon(running(), 'SIGTERM')).code, 0);
       daemon = undefined;
       const upgrade = [send('upgrade'), send('upgrade')];

@@ -259,3 +259,34 @@ function addrBytes(a: IpAddr): Uint8Array {
   for (let i = n - 1; i >= 0; i--, v >>= 8n) b[i] = Number(v & 0xffn);
   return b;
 }
+
+test('an association adopted while failed over moves back home once its home address is heard', () => {
+  const b = V4;
+  const nft = new FakeNft();
+  const ids = new PathIds();
+  const old = new SctpNatEngine([b.svc]);
+  establish(old, b, nft, ids, [], []);
+  const id = old.associations(3)[0]!.id;
+  const returnOf = (eng: SctpNatEngine, vip: IpAddr) =>
+    formatIp(eng.natEntries().find((e) => e.toward === 'client' && formatIp(e.match.dst) === formatIp(vip))!.rewrite.dst);
+  assert.equal(returnOf(old, b.V[0]!), formatIp(b.C[0]!), 'the INIT pair is the primary VIP path home');
+
+  // The client's first link dies: the primary VIP's return path goes unanswered and moves to C1.
+  old.delivered(id, b.V[0]!, 3, 100);
+  old.observe(id, b.C[1]!, 1000, b.V[1]!);
+  nft.apply(fastPathScript(old.tick(2000), ids));
+  assert.equal(returnOf(old, b.V[0]!), formatIp(b.C[1]!));
+
+  // kill -9 now: the kernel holds the failed-over mapping; the restarted engine adopts it as it is.
+  const eng = new SctpNatEngine([b.svc]);
+  assert.equal(eng.adopt(planAdoption(kernelOf(nft), [b.svc], 3000).associations), 1);
+  assert.equal(returnOf(eng, b.V[0]!), formatIp(b.C[1]!));
+  eng.tick(3500);
+  assert.equal(returnOf(eng, b.V[0]!), formatIp(b.C[1]!), 'no word from C0 yet: it may still be dead');
+
+  // The fast path's counters show C0 sending again: the path goes home, as without the restart.
+  eng.observe(id, b.C[0]!, 4000, b.V[0]!);
+  const back = eng.tick(4000);
+  assert.equal(returnOf(eng, b.V[0]!), formatIp(b.C[0]!));
+  assert.ok(back.add.some((e) => formatIp(e.rewrite.dst) === formatIp(b.C[0]!)), 'written to the kernel');
+});
