@@ -12,6 +12,7 @@ import { NftBatchWriter, nftFileRunner, type WriterStats } from '../kernel/write
 import { NFQUEUE_STATS_PATH, parseNfqueueStats, type NfqueueStats } from '../kernel/queuestats.js';
 import type { PacketIo } from './native.js';
 import { SctpQueueShell, type QueueStats } from './queue.js';
+import { SctpSync, type SyncPort, type SyncStats } from './sync.js';
 
 const TICK_MS = 250;
 /** Counter polls run at most this often, and never more than a third of the time (nft at 6k keys: ~0.8 s). */
@@ -54,6 +55,8 @@ export interface CarrierStatus {
   readonly counterPoll: { readonly lastMs: number; readonly intervalMs: number };
   /** The kernel's counters of this queue (overflow drops the engine never saw). */
   readonly kernelQueue?: NfqueueStats;
+  /** HA state sync (when a channel is attached). */
+  readonly sync?: SyncStats;
 }
 
 export class SctpCarrier {
@@ -69,6 +72,10 @@ export class SctpCarrier {
   private poll = { lastMs: 0, intervalMs: POLL_MIN_MS };
   private polling: Promise<void> | undefined;
   private kernelQueue: NfqueueStats | undefined;
+  private services: readonly SctpService[];
+  private sync: SctpSync | undefined;
+  /** Writes kernel entry changes (local ones and installed replicas). */
+  private readonly install: (c: PathChanges) => Promise<boolean>;
   private queueStatsAt = 0;
   private stopped = false;
 
@@ -91,8 +98,14 @@ export class SctpCarrier {
     this.writer = new NftBatchWriter(nftFileRunner(o.run), (err) =>
       o.warn('sctp: fast-path entries refused; those paths stay in userspace', err),
     );
+    this.services = o.services;
     // Asynchronous and batched: the queue shell holds a packet's verdict until its entries are in.
-    const applyChanges = async (c: PathChanges): Promise<boolean> => {
+    // Local changes are also what HA state sync publishes (O(change)).
+    const applyChanges = (c: PathChanges): Promise<boolean> | undefined => {
+      this.sync?.changed(c);
+      return o.fastPath === false ? undefined : this.install(c);
+    };
+    this.install = async (c: PathChanges): Promise<boolean> => {
       const script = fastPathScript(c, ids);
       const ok = script === '' || (await this.writer.write(script));
       for (const e of c.remove) {
@@ -110,7 +123,7 @@ export class SctpCarrier {
       queueNum: o.queueNum,
       io: o.io,
       engine: this.engine,
-      ...(o.fastPath === false ? {} : { applyChanges }),
+      applyChanges,
     });
   }
 
@@ -174,7 +187,23 @@ export class SctpCarrier {
   }
 
   setServices(services: readonly SctpService[]): void {
+    this.services = services;
     this.engine.setServices([...services]);
+  }
+
+  /**
+   * Hooks the Cluster's state-sync channel in (cluster/sync-contract.ts): local association changes
+   * are published on `port`, peers' records installed as standby state. One channel at a time.
+   */
+  attachSync(port: SyncPort): SctpSync {
+    this.sync = new SctpSync({
+      engine: this.engine,
+      port,
+      install: (c) => (this.o.fastPath === false ? undefined : this.install(c)),
+      services: () => this.services,
+      warn: (msg) => this.o.warn(msg),
+    });
+    return this.sync;
   }
 
   status(now = Date.now()): CarrierStatus {
@@ -188,6 +217,7 @@ export class SctpCarrier {
       writer: this.writer.stats,
       counterPoll: this.poll,
       ...(this.kernelQueue ? { kernelQueue: this.kernelQueue } : {}),
+      ...(this.sync ? { sync: { ...this.sync.stats } } : {}),
     };
   }
 
