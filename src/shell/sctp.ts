@@ -29,6 +29,7 @@ import { SctpCarrier, type AdoptionStatus, type CarrierStatus } from '../sctp/sh
 import { sctpLimitsFromEnv } from '../sctp/limits.js';
 import { registerSctpShellMetrics } from './sctp-metrics.js';
 import type { NfqueueStats } from '../sctp/kernel/queuestats.js';
+import type { SyncStats } from '../sctp/shell/sync.js';
 import { SctpThread } from '../sctp/thread/client.js';
 import { sctpServices } from './bridge.js';
 import type { Runtime } from './runtime.js';
@@ -75,6 +76,8 @@ export interface SctpStatus {
   readonly counterPoll?: { readonly lastMs: number; readonly intervalMs: number };
   /** The kernel's NFQUEUE counters: packets dropped on overflow before the engine saw them. */
   readonly kernelQueue?: NfqueueStats;
+  /** HA state sync of associations (docs/ha-sctp.md), once the Cluster's channel is attached. */
+  readonly sync?: SyncStats;
 }
 
 /** The running SCTP path: on its own thread in the daemon, in-process in tests. */
@@ -425,6 +428,7 @@ export class SctpShell {
             writer: st.writer,
             counterPoll: st.counterPoll,
             ...(st.kernelQueue ? { kernelQueue: st.kernelQueue } : {}),
+            ...(st.sync ? { sync: st.sync } : {}),
           }
         : {}),
     };
