@@ -162,6 +162,26 @@ export async function startEngine(
   return { proc, out };
 }
 
+/**
+ * usrsctp's echo `client` to `vip` port 7, with numbered lines: `send(label)` writes `label-N`,
+ * `echoed(lines, what)` waits until every one came back, `sent` lists all lines written.
+ */
+export function echoClient(topo: Topology, ns: string, vip: string) {
+  const client = topo.spawn(ns, `${USRSCTP}/client`, [vip, '7']);
+  const out = collect(client);
+  let n = 0;
+  const sent: string[] = [];
+  const send = (label: string) => {
+    const line = `${label}-${n++}`;
+    sent.push(line);
+    client.stdin?.write(`${line}\n`);
+    return line;
+  };
+  const echoed = (lines: readonly string[], what: string, ms = 60_000) =>
+    waitFor(what, () => (lines.every((l) => out.text().includes(l)) ? true : undefined), ms);
+  return { client, out, sent, send, echoed };
+}
+
 export interface Collected {
   text(): string;
   lines(): string[];
