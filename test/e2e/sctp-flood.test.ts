@@ -117,7 +117,8 @@ describe('sctp e2e: INIT flood against the daemon', { skip, timeout: 180_000 }, 
           .map((l) => l.trim().split(/\s+/))
           .find((c) => Number(c[0]) === st.queue);
         if (!line || !st.kernelQueue) return undefined;
-        return st.kernelQueue.queueDropped === Number(line[5]) && st.kernelQueue.userDropped === Number(line[6])
+        return st.kernelQueue.queueDropped === Number(line[5]) &&
+          st.kernelQueue.userDropped === Number(line[6])
           ? true
           : undefined;
       },

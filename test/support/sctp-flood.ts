@@ -141,7 +141,11 @@ export async function runFlood(
   const metrics = await curl('/metrics');
   const engineSaw = Number(/^ferrolb_sctp_packets_total (\d+)/m.exec(metrics)?.[1] ?? 0);
   const overflow = (cause: string) =>
-    Number(new RegExp(`^ferrolb_sctp_queue_overflow_packets_total\\{cause="${cause}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
+    Number(
+      new RegExp(`^ferrolb_sctp_queue_overflow_packets_total\\{cause="${cause}"\\} (\\d+)`, 'm').exec(
+        metrics,
+      )?.[1] ?? 0,
+    );
   const queueOverflow = { queueFull: overflow('queue-full'), socketFull: overflow('socket-full') };
   const paths = await nsExec(ns.lb, 'nft', ['-j', 'list', 'map', 'ip', 'ferrolb_sctp', 'pathid']);
   const pathsAfter = (paths.match(/"concat"/g) ?? []).length;

@@ -246,7 +246,10 @@ export function decodeReplica(bytes: Uint8Array): Replica {
         throw new SctpReplicaError(`${field}[${i}].vip`, `${formatIp(v)} is not a VIP (in order, once)`);
       last = at;
       if (!hasIp(clientAddrs, c) || c.family !== v.family)
-        throw new SctpReplicaError(`${field}[${i}].client`, `${formatIp(c)} is not a client address of that family`);
+        throw new SctpReplicaError(
+          `${field}[${i}].client`,
+          `${formatIp(c)} is not a client address of that family`,
+        );
       m.set(ipKey(v), c);
     }
     return m;
@@ -269,7 +272,10 @@ export function decodeReplica(bytes: Uint8Array): Replica {
   if (endpointAddresses.length === 0) throw new SctpReplicaError('endpoint.addresses', 'empty');
   endpointDst.forEach((d, i) => {
     if (!hasIp(endpointAddrs, d) || endpointDst.findIndex((x) => x.family === d.family) !== i)
-      throw new SctpReplicaError(`endpointDst[${i}]`, `${formatIp(d)} is not one endpoint address per family`);
+      throw new SctpReplicaError(
+        `endpointDst[${i}]`,
+        `${formatIp(d)} is not one endpoint address per family`,
+      );
   });
   if (returnTo.size === 0) throw new SctpReplicaError('returnTo', 'empty');
   const key = `${hex(clientTag)}.${hex(endpointTag)}.${clientPort}.${servicePort}`;

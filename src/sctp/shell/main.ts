@@ -59,14 +59,17 @@ const carrier = await SctpCarrier.start({
   fastPath: cfg.fastPath ?? false,
 });
 const { engine, shell } = carrier;
-const toJson = (_: string, v: unknown) => (v instanceof Uint8Array ? { b64: Buffer.from(v).toString('base64') } : v);
+const toJson = (_: string, v: unknown) =>
+  v instanceof Uint8Array ? { b64: Buffer.from(v).toString('base64') } : v;
 const fromJson = (_: string, v: unknown) =>
   typeof v === 'object' && v !== null && typeof (v as { b64?: unknown }).b64 === 'string'
     ? new Uint8Array(Buffer.from((v as { b64: string }).b64, 'base64'))
     : v;
 const syncPort = cfg.sync ? new MessageChannel() : undefined;
 if (syncPort) {
-  syncPort.port2.on('message', (m: unknown) => process.stdout.write(JSON.stringify({ sync: m }, toJson) + '\n'));
+  syncPort.port2.on('message', (m: unknown) =>
+    process.stdout.write(JSON.stringify({ sync: m }, toJson) + '\n'),
+  );
   carrier.attachSync(syncPort.port1);
 }
 const bigints = (_: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);

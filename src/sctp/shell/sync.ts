@@ -5,7 +5,12 @@
 // path, as adoption after a restart does, so this node forwards the association the moment its
 // packets arrive here. Records carry no node-local ids: the key is tags + ports, and each node binds
 // it to an id of its own.
-import { SyncKind, type FromProducer, type SyncRecord, type ToProducer } from '../../cluster/sync-contract.js';
+import {
+  SyncKind,
+  type FromProducer,
+  type SyncRecord,
+  type ToProducer,
+} from '../../cluster/sync-contract.js';
 import type { SctpNatEngine } from '../engine/engine.js';
 import {
   SCTP_REPLICA_VERSION,
@@ -151,7 +156,8 @@ export class SctpSync {
       try {
         if (!r.data) throw new SctpReplicaError('data', 'missing on a record that is not deleted');
         const rep = decodeReplica(r.data);
-        if (rep.key !== r.key) throw new SctpReplicaError('key', `${r.key} does not match the record (${rep.key})`);
+        if (rep.key !== r.key)
+          throw new SctpReplicaError('key', `${r.key} does not match the record (${rep.key})`);
         const a = replicaAssociation(id ?? this.o.engine.newId(), rep, this.o.services(), now);
         a.replica = from;
         this.o.install(this.o.engine.installReplica(a));

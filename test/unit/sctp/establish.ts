@@ -4,7 +4,14 @@ import assert from 'node:assert/strict';
 import type { IpAddr } from '../../../src/net/ip.js';
 import type { EngineResult, SctpNatEngine, SctpService } from '../../../src/sctp/index.js';
 import { PathIds, fastPathScript } from '../../../src/sctp/kernel/nft.js';
-import { ChunkType, ParamType, decodeInit, decodeIp, decodeSctp, type Param } from '../../../src/sctp/codec/index.js';
+import {
+  ChunkType,
+  ParamType,
+  decodeInit,
+  decodeIp,
+  decodeSctp,
+  type Param,
+} from '../../../src/sctp/codec/index.js';
 import { chunk, initChunk, ip, packet } from './build.js';
 import type { FakeNft } from './fakenft.js';
 
@@ -35,9 +42,15 @@ export const out = (r: EngineResult, i = 0) => {
   return { ...d, sctp: decodeSctp(d.payload, { verify: true }) };
 };
 
-
 /** INIT → INIT-ACK → COOKIE-ECHO → COOKIE-ACK, both sides offering AUTH; every change into `nft`. */
-export function establish(eng: SctpNatEngine, b: Bed, nft: FakeNft, ids: PathIds, authC: Param[], authE: Param[]) {
+export function establish(
+  eng: SctpNatEngine,
+  b: Bed,
+  nft: FakeNft,
+  ids: PathIds,
+  authC: Param[],
+  authE: Param[],
+) {
   const P = b.svc.port;
   const apply = (r: EngineResult) => {
     nft.apply(fastPathScript(r.changes, ids));
@@ -67,4 +80,3 @@ export function establish(eng: SctpNatEngine, b: Bed, nft: FakeNft, ids: PathIds
   apply(eng.handle(packet(b.E, b.V[0]!, P, lbPort, 0x1111, [chunk(ChunkType.COOKIE_ACK)]), 3));
   return { lbPort };
 }
-

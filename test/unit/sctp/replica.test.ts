@@ -16,9 +16,8 @@ import {
 } from '../../../src/sctp/engine/replica.js';
 import { PathIds } from '../../../src/sctp/kernel/nft.js';
 import { AUTH_PARAMS, ip } from './build.js';
-import { V4 as BED, establish, } from './establish.js';
+import { V4 as BED, establish } from './establish.js';
 import { FakeNft } from './fakenft.js';
-
 
 function realAssociation(): Association {
   const eng = new SctpNatEngine([BED.svc]);
@@ -56,7 +55,8 @@ test('version skew is refused with a clear error; so is another kind of record',
     (e: unknown) =>
       e instanceof SctpReplicaError &&
       e.field === 'version' &&
-      e.message === `sctp replica record: version: ${SCTP_REPLICA_VERSION + 1} (this node speaks ${SCTP_REPLICA_VERSION})`,
+      e.message ===
+        `sctp replica record: version: ${SCTP_REPLICA_VERSION + 1} (this node speaks ${SCTP_REPLICA_VERSION})`,
   );
   const other = bytes.slice();
   other[0] = 0x43;
@@ -74,7 +74,10 @@ test('bad input names the field: truncation, trailing bytes, zero tag, inconsist
   // A return path to an address that is not the client's.
   const a = realAssociation();
   a.returnTo.set(ipKey(a.vips[0]!), ip('10.0.99.9'));
-  assert.throws(() => decodeReplica(encodeReplica(a)), /returnTo\[0\]\.client: 10\.0\.99\.9 is not a client address/);
+  assert.throws(
+    () => decodeReplica(encodeReplica(a)),
+    /returnTo\[0\]\.client: 10\.0\.99\.9 is not a client address/,
+  );
   const half = realAssociation();
   half.state = 'cookie-wait';
   assert.throws(() => encodeReplica(half), /state: cookie-wait associations are not replicated/);
@@ -82,7 +85,8 @@ test('bad input names the field: truncation, trailing bytes, zero tag, inconsist
 
 test('every truncation and random corruption is refused with SctpReplicaError or decodes consistently', () => {
   const bytes = encodeReplica(realAssociation());
-  for (let n = 0; n < bytes.length; n++) assert.throws(() => decodeReplica(bytes.subarray(0, n)), SctpReplicaError);
+  for (let n = 0; n < bytes.length; n++)
+    assert.throws(() => decodeReplica(bytes.subarray(0, n)), SctpReplicaError);
   fc.assert(
     fc.property(fc.nat(bytes.length - 1), fc.integer({ min: 0, max: 255 }), (at, v) => {
       const b = bytes.slice();

@@ -210,7 +210,10 @@ test('an association adopted while failed over moves back home once its home add
   establish(old, b, nft, ids, [], []);
   const id = old.associations(3)[0]!.id;
   const returnOf = (eng: SctpNatEngine, vip: IpAddr) =>
-    formatIp(eng.natEntries().find((e) => e.toward === 'client' && formatIp(e.match.dst) === formatIp(vip))!.rewrite.dst);
+    formatIp(
+      eng.natEntries().find((e) => e.toward === 'client' && formatIp(e.match.dst) === formatIp(vip))!.rewrite
+        .dst,
+    );
   assert.equal(returnOf(old, b.V[0]!), formatIp(b.C[0]!), 'the INIT pair is the primary VIP path home');
 
   // The client's first link dies: the primary VIP's return path goes unanswered and moves to C1.
@@ -230,5 +233,8 @@ test('an association adopted while failed over moves back home once its home add
   eng.observe(id, b.C[0]!, 4000, b.V[0]!);
   const back = eng.tick(4000);
   assert.equal(returnOf(eng, b.V[0]!), formatIp(b.C[0]!));
-  assert.ok(back.add.some((e) => formatIp(e.rewrite.dst) === formatIp(b.C[0]!)), 'written to the kernel');
+  assert.ok(
+    back.add.some((e) => formatIp(e.rewrite.dst) === formatIp(b.C[0]!)),
+    'written to the kernel',
+  );
 });

@@ -14,9 +14,8 @@ import { SctpSync } from '../../../src/sctp/shell/sync.js';
 import { ChunkType, FLAG_T } from '../../../src/sctp/codec/index.js';
 import type { FromProducer, SyncRecord } from '../../../src/cluster/sync-contract.js';
 import { AUTH_PARAMS, chunk, packet } from './build.js';
-import { V4 as BED, establish, out, } from './establish.js';
+import { V4 as BED, establish, out } from './establish.js';
 import { FakeNft } from './fakenft.js';
-
 
 interface Node {
   name: string;
@@ -85,19 +84,32 @@ test('records of an association built on A let B forward its DATA, SACK and HEAR
 
   // DATA from the client's second address to a secondary VIP, as A would translate it.
   const data = out(
-    b.eng.handle(packet(BED.C[1]!, BED.V[1]!, 5000, P, 0x2222, [chunk(ChunkType.DATA, new Uint8Array(9))]), 20),
+    b.eng.handle(
+      packet(BED.C[1]!, BED.V[1]!, 5000, P, 0x2222, [chunk(ChunkType.DATA, new Uint8Array(9))]),
+      20,
+    ),
   );
   assert.deepEqual(
     [formatIp(data.ip.src), formatIp(data.ip.dst), data.sctp.srcPort, data.sctp.dstPort, data.sctp.vtag],
     ['10.9.0.2', '10.0.2.2', lbPort, 7, 0x2222],
   );
   // The endpoint's SACK on the primary VIP goes back to the client's home address for it.
-  const sack = out(b.eng.handle(packet(BED.E, BED.V[0]!, P, lbPort, 0x1111, [chunk(ChunkType.SACK, new Uint8Array(12))]), 21));
+  const sack = out(
+    b.eng.handle(
+      packet(BED.E, BED.V[0]!, P, lbPort, 0x1111, [chunk(ChunkType.SACK, new Uint8Array(12))]),
+      21,
+    ),
+  );
   assert.deepEqual(
     [formatIp(sack.ip.src), formatIp(sack.ip.dst), sack.sctp.srcPort, sack.sctp.dstPort, sack.sctp.vtag],
     ['10.9.0.1', '10.0.1.2', 7, 5000, 0x1111],
   );
-  const hb = out(b.eng.handle(packet(BED.C[0]!, BED.V[2]!, 5000, P, 0x2222, [chunk(ChunkType.HEARTBEAT, new Uint8Array(8))]), 22));
+  const hb = out(
+    b.eng.handle(
+      packet(BED.C[0]!, BED.V[2]!, 5000, P, 0x2222, [chunk(ChunkType.HEARTBEAT, new Uint8Array(8))]),
+      22,
+    ),
+  );
   assert.deepEqual([formatIp(hb.ip.src), formatIp(hb.ip.dst)], ['10.9.0.3', '10.0.2.2']);
   // Held for A: B does not idle it out while A is up, and ages it by its own traffic once A is down.
   assert.equal(b.eng.tick(10_000_000).remove.length, 0);
@@ -113,7 +125,12 @@ test('records of an association built on A let B forward its DATA, SACK and HEAR
   seen = relay(a, b, seen);
   await until('failover applied', () => b.sync.stats.applied === 2);
   assert.deepEqual(kernelOf(b), kernelOf(a));
-  const sack2 = out(b.eng.handle(packet(BED.E, BED.V[0]!, P, lbPort, 0x1111, [chunk(ChunkType.SACK, new Uint8Array(12))]), 2001));
+  const sack2 = out(
+    b.eng.handle(
+      packet(BED.E, BED.V[0]!, P, lbPort, 0x1111, [chunk(ChunkType.SACK, new Uint8Array(12))]),
+      2001,
+    ),
+  );
   assert.equal(formatIp(sack2.ip.dst), '10.0.3.2');
 
   // A rejoining node pulls A's state (snapshot) and holds the same.
@@ -121,13 +138,20 @@ test('records of an association built on A let B forward its DATA, SACK and HEAR
   a.channel.postMessage({ type: 'snapshot', kind: 'sctp', id: 5 });
   await until('snapshot', () => a.published.some((m) => m.type === 'snapshot'));
   const snap = a.published.find((m) => m.type === 'snapshot');
-  assert.deepEqual(snap && snap.type === 'snapshot' && [snap.id, snap.done, snap.records.length], [5, true, 1]);
+  assert.deepEqual(snap && snap.type === 'snapshot' && [snap.id, snap.done, snap.records.length], [
+    5,
+    true,
+    1,
+  ]);
   seen = relay(a, c, seen);
   await until('snapshot applied', () => c.sync.stats.applied === 1);
   assert.deepEqual(kernelOf(c), kernelOf(a));
 
   // The client aborts through A: B removes the association and every kernel entry it installed.
-  const abort = a.eng.handle(packet(BED.C[0]!, BED.V[0]!, 5000, P, 0x1111, [chunk(ChunkType.ABORT, [], FLAG_T)]), 3000);
+  const abort = a.eng.handle(
+    packet(BED.C[0]!, BED.V[0]!, 5000, P, 0x1111, [chunk(ChunkType.ABORT, [], FLAG_T)]),
+    3000,
+  );
   a.sync.changed(abort.changes);
   await until('end published', () => a.published.length === 5);
   const end = a.published[4]!;
