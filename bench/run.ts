@@ -156,7 +156,7 @@ async function main(): Promise<void> {
       const fl = await runSctpFloodBench();
       results.sctpFlood = fl;
       console.log(
-        `SCTP INIT flood ${fl.rate}/s × ${fl.seconds} s (sent ${fl.sent}): legitimate association echoed after ${fl.legitSetupMs} ms (goal < 1000); /healthz p50 ${fl.api.p50Ms} ms, p99 ${fl.api.p99Ms} ms, max ${fl.api.maxMs} ms (idle p50 ${fl.idleApiP50Ms} ms; goal < 100); RSS ${fl.rssStartMb} → max ${fl.rssMaxMb} MB; half-open max ${fl.halfOpenMax}; engine packets ${fl.engineSaw}; dropped ${JSON.stringify(fl.dropped)}; fast-path keys after ${fl.pathsAfter}`,
+        `SCTP INIT flood ${fl.rate}/s × ${fl.seconds} s (sent ${fl.sent}): legitimate association echoed after ${fl.legitSetupMs} ms (goal < 1000); /healthz p50 ${fl.api.p50Ms} ms, p99 ${fl.api.p99Ms} ms, max ${fl.api.maxMs} ms (idle p50 ${fl.idleApiP50Ms} ms; goal < 100); RSS ${fl.rssStartMb} → max ${fl.rssMaxMb} MB; half-open max ${fl.halfOpenMax}; engine packets ${fl.engineSaw}; kernel queue overflow ${fl.queueOverflow.queueFull} queue-full + ${fl.queueOverflow.socketFull} socket-full; dropped ${JSON.stringify(fl.dropped)}; fast-path keys after ${fl.pathsAfter}`,
       );
     }
   }

@@ -51,4 +51,24 @@ export function registerSctpShellMetrics(r: Registry, st: () => CarrierStatus | 
       this.inc(st()?.writer.failures ?? 0);
     },
   });
+  new Counter({
+    name: 'ferrolb_sctp_queue_overflow_packets_total',
+    help: 'SCTP packets the kernel dropped before the engine saw them (NFQUEUE overflow, e.g. an INIT flood), by cause: queue-full or socket-full',
+    labelNames: ['cause'],
+    registers: [r],
+    collect() {
+      this.reset();
+      const q = st()?.kernelQueue;
+      this.inc({ cause: 'queue-full' }, q?.queueDropped ?? 0);
+      this.inc({ cause: 'socket-full' }, q?.userDropped ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'ferrolb_sctp_queue_waiting_packets',
+    help: 'SCTP packets waiting in the NFQUEUE for a verdict',
+    registers: [r],
+    collect() {
+      this.set(st()?.kernelQueue?.waiting ?? 0);
+    },
+  });
 }

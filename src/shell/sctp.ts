@@ -28,6 +28,8 @@ import type { WriterStats } from '../sctp/kernel/writer.js';
 import { SctpCarrier, type AdoptionStatus, type CarrierStatus } from '../sctp/shell/carrier.js';
 import { sctpLimitsFromEnv } from '../sctp/limits.js';
 import { registerSctpShellMetrics } from './sctp-metrics.js';
+import type { NfqueueStats } from '../sctp/kernel/queuestats.js';
+import type { SyncStats } from '../sctp/shell/sync.js';
 import { SctpThread } from '../sctp/thread/client.js';
 import { sctpServices } from './bridge.js';
 import type { Runtime } from './runtime.js';
@@ -72,6 +74,10 @@ export interface SctpStatus {
   readonly writer?: WriterStats;
   /** How long the last counter poll took, and the interval it implies. */
   readonly counterPoll?: { readonly lastMs: number; readonly intervalMs: number };
+  /** The kernel's NFQUEUE counters: packets dropped on overflow before the engine saw them. */
+  readonly kernelQueue?: NfqueueStats;
+  /** HA state sync of associations (docs/ha-sctp.md), once the Cluster's channel is attached. */
+  readonly sync?: SyncStats;
 }
 
 /** The running SCTP path: on its own thread in the daemon, in-process in tests. */
@@ -421,6 +427,8 @@ export class SctpShell {
             stats: st.stats,
             writer: st.writer,
             counterPoll: st.counterPoll,
+            ...(st.kernelQueue ? { kernelQueue: st.kernelQueue } : {}),
+            ...(st.sync ? { sync: st.sync } : {}),
           }
         : {}),
     };

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Topology } from '../support/netns.js';
+import { nsExec, Topology, waitFor } from '../support/netns.js';
 import { startDaemon, stopDaemon, tempDir, type Daemon } from '../support/daemon.js';
 import { buildSctpBed, sctpSkipReason, USRSCTP, type SctpPlan, multihomedConfig } from '../support/sctp.js';
 import { runFlood } from '../support/sctp-flood.js';
@@ -100,5 +100,32 @@ describe('sctp e2e: INIT flood against the daemon', { skip, timeout: 180_000 }, 
     assert.ok((f.dropped['init-rate-source'] ?? 0) > 200, `per-source limit: ${fig}`);
     // Only the legitimate association (2 client addresses × 3 VIPs + 3 endpoint-side) is in the kernel.
     assert.ok(f.pathsAfter <= 9, fig);
+    // What the kernel dropped on queue overflow is what the status reports: the same counters as
+    // the LB namespace's /proc/net/netfilter/nfnetlink_queue line of our queue (read once a second).
+    const curl = (path: string) =>
+      nsExec(lbNs, 'curl', ['-s', '--max-time', '5', `${d.url}${path}`], { timeoutMs: 10_000 });
+    await waitFor(
+      'status kernelQueue = /proc nfnetlink_queue',
+      async () => {
+        const st = JSON.parse(await curl('/api/v1/sctp')) as {
+          queue: number;
+          kernelQueue?: { queueDropped: number; userDropped: number };
+        };
+        const proc = await nsExec(lbNs, 'cat', ['/proc/net/netfilter/nfnetlink_queue']);
+        const line = proc
+          .split('\n')
+          .map((l) => l.trim().split(/\s+/))
+          .find((c) => Number(c[0]) === st.queue);
+        if (!line || !st.kernelQueue) return undefined;
+        return st.kernelQueue.queueDropped === Number(line[5]) &&
+          st.kernelQueue.userDropped === Number(line[6])
+          ? true
+          : undefined;
+      },
+      10_000,
+      250,
+    );
+    const metrics = await curl('/metrics');
+    assert.match(metrics, /^ferrolb_sctp_queue_overflow_packets_total\{cause="queue-full"\} \d+$/m);
   });
 });

@@ -8,12 +8,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { nsExec, Topology, waitFor } from '../support/netns.js';
 import { FERROCTL, startDaemon, stopDaemon, tempDir, type Daemon } from '../support/daemon.js';
 import {
   buildSctpBed,
-  collect,
+  echoClient,
   sctpSkipReason,
   USRSCTP,
   type SctpPlan,
@@ -94,18 +93,7 @@ for (const plan of PLANS)
     });
 
     it('kill -9 and restart lose no message; a path cut after the restart still fails over', async () => {
-      const client: ChildProcess = topo.spawn(cNs, `${USRSCTP}/client`, [plan.vips[0], '7']);
-      const out = collect(client);
-      let n = 0;
-      const sent: string[] = [];
-      const send = (label: string) => {
-        const line = `${label}-${n++}`;
-        sent.push(line);
-        client.stdin?.write(`${line}\n`);
-        return line;
-      };
-      const echoed = (lines: readonly string[], what: string, ms = 60_000) =>
-        waitFor(what, () => (lines.every((l) => out.text().includes(l)) ? true : undefined), ms);
+      const { client, out, sent, send, echoed } = echoClient(topo, cNs, plan.vips[0]);
       await echoed([send('before'), send('before'), send('before')], 'echo before the restart');
       const up = await status();
       assert.equal(up.associations.length, 1, JSON.stringify(up));
@@ -144,13 +132,9 @@ for (const plan of PLANS)
       await nsExec(lbNs, 'ip', ['link', 'set', lbDev0, 'up']);
       await echoed([send('restored')], 'echo after the link came back');
 
-      // An upgrade: SIGTERM with --keep-forwarding leaves the SCTP path in the kernel; the next start
-      // adopts the association again. Not in the same second as the link's return: the client moves
-      // back to its primary path and the engine re-points the return paths from the next counter
-      // polls; a stop before that leaves the kernel with the pre-flap mapping (seen 1 run in 3; see
-      // docs/sctp.md "Not done yet").
-      await new Promise((r) => setTimeout(r, 3000));
-      await echoed([send('settled')], 'echo once the paths settled');
+      // An upgrade right after the link's return: SIGTERM with --keep-forwarding leaves the SCTP path
+      // in the kernel and the next start adopts the association again. The client is moving back to
+      // its primary path at this moment; the stop must leave the kernel with the mapping it needs.
       assert.equal((await stopDaemon(running(), 'SIGTERM')).code, 0);
       daemon = undefined;
       const upgrade = [send('upgrade'), send('upgrade')];

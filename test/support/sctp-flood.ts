@@ -42,6 +42,8 @@ export interface FloodFigures {
   readonly halfOpenMax: number;
   readonly dropped: Record<string, number>;
   readonly engineSaw: number;
+  /** INITs the kernel dropped before the engine saw them (NFQUEUE overflow), from /metrics. */
+  readonly queueOverflow: { readonly queueFull: number; readonly socketFull: number };
   /** Fast-path key elements right after the flood (only established associations have any). */
   readonly pathsAfter: number;
 }
@@ -138,6 +140,13 @@ export async function runFlood(
   const sent = JSON.parse(floodOut.text().trim() || '{}') as { sent?: number; oneSource?: number };
   const metrics = await curl('/metrics');
   const engineSaw = Number(/^ferrolb_sctp_packets_total (\d+)/m.exec(metrics)?.[1] ?? 0);
+  const overflow = (cause: string) =>
+    Number(
+      new RegExp(`^ferrolb_sctp_queue_overflow_packets_total\\{cause="${cause}"\\} (\\d+)`, 'm').exec(
+        metrics,
+      )?.[1] ?? 0,
+    );
+  const queueOverflow = { queueFull: overflow('queue-full'), socketFull: overflow('socket-full') };
   const paths = await nsExec(ns.lb, 'nft', ['-j', 'list', 'map', 'ip', 'ferrolb_sctp', 'pathid']);
   const pathsAfter = (paths.match(/"concat"/g) ?? []).length;
   if (legit) {
@@ -162,6 +171,7 @@ export async function runFlood(
     halfOpenMax,
     dropped: droppedFromMetrics(metrics),
     engineSaw,
+    queueOverflow,
     pathsAfter,
   };
 }

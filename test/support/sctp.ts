@@ -93,6 +93,11 @@ export async function buildSctpBed(topo: Topology, plan: SctpPlan): Promise<Sctp
   const l0 = await topo.link(c, [plan.client[0] + pl], lb, [plan.lbSide[0] + pl]);
   const l1 = await topo.link(c, [plan.client[1] + pl], lb, [plan.lbSide[1] + pl]);
   const l2 = await topo.link(b, [plan.endpoint + pl], lb, [plan.lbSide[2] + pl]);
+  if (plan.family === 6)
+    // A link taken down and up again must come back as a cable would: IPv6 otherwise drops the
+    // link's static addresses and routes on down (keep_addr_on_down=0), so the "restored" path
+    // stays dead and the client's retransmissions back off for tens of seconds.
+    for (const ns of [c, lb]) await nsExec(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.keep_addr_on_down=1']);
   const host = hostLen(plan);
   await nsExec(c, 'ip', ['route', 'add', plan.vips[0] + host, 'via', plan.lbSide[0]]);
   await nsExec(c, 'ip', ['route', 'add', plan.vips[1] + host, 'via', plan.lbSide[1]]);
@@ -155,6 +160,26 @@ export async function startEngine(
   const out = collect(proc);
   await waitFor('LB ready', () => (out.text().includes('"ready":true') ? true : undefined), 10_000);
   return { proc, out };
+}
+
+/**
+ * usrsctp's echo `client` to `vip` port 7, with numbered lines: `send(label)` writes `label-N`,
+ * `echoed(lines, what)` waits until every one came back, `sent` lists all lines written.
+ */
+export function echoClient(topo: Topology, ns: string, vip: string) {
+  const client = topo.spawn(ns, `${USRSCTP}/client`, [vip, '7']);
+  const out = collect(client);
+  let n = 0;
+  const sent: string[] = [];
+  const send = (label: string) => {
+    const line = `${label}-${n++}`;
+    sent.push(line);
+    client.stdin?.write(`${line}\n`);
+    return line;
+  };
+  const echoed = (lines: readonly string[], what: string, ms = 60_000) =>
+    waitFor(what, () => (lines.every((l) => out.text().includes(l)) ? true : undefined), ms);
+  return { client, out, sent, send, echoed };
 }
 
 export interface Collected {

@@ -80,6 +80,8 @@ export interface Association {
   cookies: Map<string, Uint8Array>;
   /** An older association on the same client address/port this one replaces once established. */
   supersedes?: number;
+  /** Held for this peer LB (HA state sync): not idled out while that peer is up. */
+  replica?: string;
 }
 
 /** Spreads the VIPs over the client addresses of the same family, starting with the INIT's pair. */

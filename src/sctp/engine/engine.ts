@@ -327,7 +327,7 @@ export class SctpNatEngine {
           ? nowMs - a.createdMs >= L.halfOpenTimeoutMs
           : a.state === 'closed'
             ? nowMs - a.stateSinceMs >= L.closeLingerMs
-            : nowMs - a.lastActiveMs >= L.idleTimeoutMs;
+            : a.replica === undefined && nowMs - a.lastActiveMs >= L.idleTimeoutMs;
       if (expired) {
         remove.push(...this.table.remove(a));
         continue;
@@ -379,6 +379,42 @@ export class SctpNatEngine {
       n++;
     }
     return n;
+  }
+
+  /**
+   * Installs (or replaces) an association a peer LB replicated (HA standby state, engine/replica.ts):
+   * it forwards like an adopted one as soon as its packets arrive here, and it does not idle out
+   * while `a.replica` names its origin (see releaseReplicas). Returns the kernel entry changes.
+   */
+  installReplica(a: Association): PathChanges {
+    const old = this.table.get(a.id);
+    const before = old ? this.table.remove(old) : [];
+    this.table.put(a);
+    this.nextId = Math.max(this.nextId, a.id + 1);
+    return diffEntries(before, natEntries(a));
+  }
+
+  /** Removes an association (a peer replicated its end). */
+  removeAssociation(id: number): PathChanges {
+    const a = this.table.get(id);
+    return a ? { add: [], remove: this.table.remove(a) } : NONE;
+  }
+
+  /** Associations held for peer `node` (it left the cluster) age from now on by local activity. */
+  releaseReplicas(node: string, nowMs: number): number {
+    let n = 0;
+    for (const a of this.table.all())
+      if (a.replica === node) {
+        a.replica = undefined;
+        a.lastActiveMs = Math.max(a.lastActiveMs, nowMs);
+        n++;
+      }
+    return n;
+  }
+
+  /** A fresh association id (for replicas, which get local ids). */
+  newId(): number {
+    return this.nextId++;
   }
 
   /** The live association with this id (for the shell's bookkeeping; do not mutate). */

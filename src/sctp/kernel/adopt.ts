@@ -5,7 +5,7 @@
 // Kernel elements no rebuilt association needs are drift: they are deleted; entries an association
 // needs that the kernel lacks are added. Pure: nft's JSON in, associations and scripts out.
 import { formatIp, tryParseIp, type IpAddr } from '../../net/ip.js';
-import { type Association, ipKey, natEntries, sameIp } from '../engine/association.js';
+import { type Association, hasIp, ipKey, natEntries, sameIp } from '../engine/association.js';
 import { noAuth, type AuthVectors } from '../engine/auth.js';
 import type { NatEntry, SctpEndpoint, SctpService } from '../engine/types.js';
 import { ParamType } from '../codec/index.js';
@@ -220,6 +220,20 @@ function rebuild(
     if (g.c.home && !home.has(k)) home.set(k, g.c.home);
   }
   for (const [k, v] of returnTo) if (!home.has(k)) home.set(k, v);
+  // A path the kernel holds off its home was failed over before the restart: remember its home as
+  // failed, so the path moves back once the home is heard again, as it would have without the
+  // restart (otherwise the paths stay collapsed on one client address). A home another path still
+  // delivers to counts as heard since (it moves back at the first tick); one no path uses waits to
+  // be heard (the fast path's counters).
+  const failedAt = new Map<string, number>();
+  const clientSeen = new Map(clientAddrs.map((c) => [ipKey(c), nowMs]));
+  const inUse = [...returnTo.values()];
+  for (const [k, h] of home) {
+    if (sameIp(h, returnTo.get(k) ?? h)) continue;
+    const used = hasIp(inUse, h);
+    failedAt.set(ipKey(h), used ? nowMs - 1 : nowMs);
+    if (!used) clientSeen.set(ipKey(h), nowMs - 1);
+  }
   const epAddrs = [...endpointDst.values()];
   const endpoint: SctpEndpoint = service.endpoints.find(
     (e) => e.port === endpointPort && e.addresses.some((x) => epAddrs.some((y) => sameIp(x, y))),
@@ -257,10 +271,10 @@ function rebuild(
     returnTo,
     home,
     unanswered: new Map(),
-    failedAt: new Map(),
+    failedAt,
     endpointDst,
     counters: new Map(),
-    clientSeen: new Map(clientAddrs.map((c) => [ipKey(c), nowMs])),
+    clientSeen,
     auth,
     cookies: new Map(),
   };

@@ -1,6 +1,7 @@
 // The running SCTP path in one piece: engine + NFQUEUE shell + batched fast-path writer + counter
 // poll + expiry tick. The daemon runs it on a worker thread (thread/worker.ts) so config work on the
 // main thread never delays a verdict; tests run it in-process with a fake PacketIo.
+import { readFile } from 'node:fs/promises';
 import type { Runner } from '../../dataplane/exec.js';
 import { entryKey } from '../engine/association.js';
 import { SctpNatEngine } from '../engine/engine.js';
@@ -8,8 +9,10 @@ import type { AssociationView, EngineLimits, NatEntry, PathChanges, SctpService 
 import { DEFAULT_NAMES, PathIds, fastPathScript, parseCounters, tupleKey } from '../kernel/nft.js';
 import { parseFastPathTable, planAdoption, type KernelTable } from '../kernel/adopt.js';
 import { NftBatchWriter, nftFileRunner, type WriterStats } from '../kernel/writer.js';
+import { NFQUEUE_STATS_PATH, parseNfqueueStats, type NfqueueStats } from '../kernel/queuestats.js';
 import type { PacketIo } from './native.js';
 import { SctpQueueShell, type QueueStats } from './queue.js';
+import { SctpSync, type SyncPort, type SyncStats } from './sync.js';
 
 const TICK_MS = 250;
 /** Counter polls run at most this often, and never more than a third of the time (nft at 6k keys: ~0.8 s). */
@@ -26,6 +29,8 @@ export interface CarrierOptions {
   readonly warn: (msg: string, err?: unknown) => void;
   /** Program kernel fast-path entries (the table must exist). Default on. */
   readonly fastPath?: boolean;
+  /** Reads the kernel's NFQUEUE table (asynchronously); default: /proc/net/netfilter/nfnetlink_queue. */
+  readonly readQueueStats?: () => Promise<string>;
 }
 
 /** What start-up took over from the kernel (restart = adopt). */
@@ -48,6 +53,10 @@ export interface CarrierStatus {
   readonly stats: QueueStats;
   readonly writer: WriterStats;
   readonly counterPoll: { readonly lastMs: number; readonly intervalMs: number };
+  /** The kernel's counters of this queue (overflow drops the engine never saw). */
+  readonly kernelQueue?: NfqueueStats;
+  /** HA state sync (when a channel is attached). */
+  readonly sync?: SyncStats;
 }
 
 export class SctpCarrier {
@@ -61,6 +70,13 @@ export class SctpCarrier {
   private adopted: AdoptionStatus | undefined;
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
   private poll = { lastMs: 0, intervalMs: POLL_MIN_MS };
+  private polling: Promise<void> | undefined;
+  private kernelQueue: NfqueueStats | undefined;
+  private services: readonly SctpService[];
+  private sync: SctpSync | undefined;
+  /** Writes kernel entry changes (local ones and installed replicas). */
+  private readonly install: (c: PathChanges) => Promise<boolean>;
+  private queueStatsAt = 0;
   private stopped = false;
 
   /**
@@ -82,8 +98,14 @@ export class SctpCarrier {
     this.writer = new NftBatchWriter(nftFileRunner(o.run), (err) =>
       o.warn('sctp: fast-path entries refused; those paths stay in userspace', err),
     );
+    this.services = o.services;
     // Asynchronous and batched: the queue shell holds a packet's verdict until its entries are in.
-    const applyChanges = async (c: PathChanges): Promise<boolean> => {
+    // Local changes are also what HA state sync publishes (O(change)).
+    const applyChanges = (c: PathChanges): Promise<boolean> | undefined => {
+      this.sync?.changed(c);
+      return o.fastPath === false ? undefined : this.install(c);
+    };
+    this.install = async (c: PathChanges): Promise<boolean> => {
       const script = fastPathScript(c, ids);
       const ok = script === '' || (await this.writer.write(script));
       for (const e of c.remove) {
@@ -101,13 +123,16 @@ export class SctpCarrier {
       queueNum: o.queueNum,
       io: o.io,
       engine: this.engine,
-      ...(o.fastPath === false ? {} : { applyChanges }),
+      applyChanges,
     });
   }
 
   private open(): void {
     this.shell.start();
-    this.tickTimer = setInterval(() => this.shell.tick(), TICK_MS);
+    this.tickTimer = setInterval(() => {
+      this.shell.tick();
+      this.readQueueStats();
+    }, TICK_MS);
     if (this.o.fastPath !== false) this.pollTimer = setTimeout(() => void this.pollCounters(), POLL_MIN_MS);
   }
 
@@ -149,8 +174,36 @@ export class SctpCarrier {
     }
   }
 
+  /** At most once a second, asynchronously: a /proc read, never on a packet's path. */
+  private readQueueStats(): void {
+    const now = Date.now();
+    if (now - this.queueStatsAt < 1000) return;
+    this.queueStatsAt = now;
+    const read = this.o.readQueueStats ?? (() => readFile(NFQUEUE_STATS_PATH, 'utf8'));
+    read().then(
+      (text) => (this.kernelQueue = parseNfqueueStats(text, this.o.queueNum) ?? this.kernelQueue),
+      () => undefined, // no nfnetlink_queue proc file (module not loaded yet): nothing to count
+    );
+  }
+
   setServices(services: readonly SctpService[]): void {
+    this.services = services;
     this.engine.setServices([...services]);
+  }
+
+  /**
+   * Hooks the Cluster's state-sync channel in (cluster/sync-contract.ts): local association changes
+   * are published on `port`, peers' records installed as standby state. One channel at a time.
+   */
+  attachSync(port: SyncPort): SctpSync {
+    this.sync = new SctpSync({
+      engine: this.engine,
+      port,
+      install: (c) => (this.o.fastPath === false ? undefined : this.install(c)),
+      services: () => this.services,
+      warn: (msg) => this.o.warn(msg),
+    });
+    return this.sync;
   }
 
   status(now = Date.now()): CarrierStatus {
@@ -163,15 +216,26 @@ export class SctpCarrier {
       stats: this.shell.stats,
       writer: this.writer.stats,
       counterPoll: this.poll,
+      ...(this.kernelQueue ? { kernelQueue: this.kernelQueue } : {}),
+      ...(this.sync ? { sync: { ...this.sync.stats } } : {}),
     };
   }
 
-  /** Closes the queue (held verdicts are dropped with it) and waits for writes in flight. */
+  /**
+   * Closes the queue (held verdicts are dropped with it), then writes the mapping the engine holds
+   * now: one last counter poll and re-point, so a path that recovered since the last poll is pointed
+   * home in the kernel the daemon leaves behind (--keep-forwarding), and waits for writes in flight.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.shell.stop();
+    if (this.o.fastPath !== false) {
+      await this.polling;
+      await this.pollOnce();
+      this.shell.tick();
+    }
     await this.writer.idle();
   }
 
@@ -181,6 +245,17 @@ export class SctpCarrier {
    */
   private async pollCounters(): Promise<void> {
     const started = Date.now();
+    this.polling = this.pollOnce();
+    await this.polling;
+    this.polling = undefined;
+    const took = Date.now() - started;
+    this.poll = { lastMs: took, intervalMs: Math.max(POLL_MIN_MS, POLL_DUTY * took) };
+    if (!this.stopped) this.pollTimer = setTimeout(() => void this.pollCounters(), this.poll.intervalMs);
+  }
+
+  /** One counter read; a client address heard again re-points its paths now, not at the next tick. */
+  private async pollOnce(): Promise<void> {
+    let heardAny = false;
     try {
       for (const f of [4, 6] as const) {
         if (this.installed.size === 0) break;
@@ -205,12 +280,11 @@ export class SctpCarrier {
           else this.engine.delivered(e.association, e.match.dst, Math.max(1, delta), now);
         }
         for (const e of heard) this.engine.observe(e.association, e.match.src, now, e.match.dst);
+        if (heard.length > 0) heardAny = true;
       }
     } catch {
       // spawn failed (EMFILE, ...): try again next period
     }
-    const took = Date.now() - started;
-    this.poll = { lastMs: took, intervalMs: Math.max(POLL_MIN_MS, POLL_DUTY * took) };
-    if (!this.stopped) this.pollTimer = setTimeout(() => void this.pollCounters(), this.poll.intervalMs);
+    if (heardAny && !this.stopped) this.shell.tick();
   }
 }

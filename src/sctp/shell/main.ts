@@ -2,9 +2,13 @@
 // wires SctpQueueShell in): `node dist/src/sctp/shell/main.js CONFIG.json`. Config:
 // { "queue": 7, "services": [{ "name", "vips": ["10.0.0.1", ...], "port", "endpoints": [{ "addresses": [...], "port" }] }] }
 // stdin commands: "dump" → one JSON line {associations, stats}; "quit" → exit 0.
+// With "sync": true, HA state sync over stdio (tests play the Cluster's channel): every message the
+// SCTP producer sends is a stdout line {"sync": FromProducer}; a stdin line "sync <ToProducer JSON>"
+// reaches it. Record bytes travel as {"b64": "..."}.
 import { readFileSync } from 'node:fs';
 import { spawnRunner } from '../../dataplane/exec.js';
 import { createInterface } from 'node:readline';
+import { MessageChannel } from 'node:worker_threads';
 import { parseIp } from '../../net/ip.js';
 import type { SctpService } from '../engine/types.js';
 import { fastPathDropScript, fastPathEnsureScript, fastPathTable } from '../kernel/nft.js';
@@ -16,6 +20,7 @@ interface RawConfig {
   queue: number;
   /** Install per-path nft entries so DATA/SACK/HEARTBEAT bypass userspace. */
   fastPath?: boolean;
+  sync?: boolean;
   limits?: Record<string, number>;
   services: {
     name: string;
@@ -54,6 +59,19 @@ const carrier = await SctpCarrier.start({
   fastPath: cfg.fastPath ?? false,
 });
 const { engine, shell } = carrier;
+const toJson = (_: string, v: unknown) =>
+  v instanceof Uint8Array ? { b64: Buffer.from(v).toString('base64') } : v;
+const fromJson = (_: string, v: unknown) =>
+  typeof v === 'object' && v !== null && typeof (v as { b64?: unknown }).b64 === 'string'
+    ? new Uint8Array(Buffer.from((v as { b64: string }).b64, 'base64'))
+    : v;
+const syncPort = cfg.sync ? new MessageChannel() : undefined;
+if (syncPort) {
+  syncPort.port2.on('message', (m: unknown) =>
+    process.stdout.write(JSON.stringify({ sync: m }, toJson) + '\n'),
+  );
+  carrier.attachSync(syncPort.port1);
+}
 const bigints = (_: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
 createInterface({ input: process.stdin }).on('line', (line) => {
   const cmd = line.trim();
@@ -61,6 +79,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     process.stdout.write(
       JSON.stringify({ associations: engine.associations(Date.now()), stats: shell.stats }, bigints) + '\n',
     );
+  if (cmd.startsWith('sync ') && syncPort) syncPort.port2.postMessage(JSON.parse(cmd.slice(5), fromJson));
   if (cmd === 'quit') {
     void carrier
       .stop()

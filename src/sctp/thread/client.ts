@@ -1,6 +1,7 @@
 // Main-side handle of the SCTP carrier thread: start resolves once the queue is open (rejects with
 // the reason if it cannot be), services are posted as they change, status() serves the last status
 // the worker published. A worker that dies later is logged and restarted with backoff.
+import type { MessagePort } from 'node:worker_threads';
 import { WorkerSupervisor } from '../../threads/supervisor.js';
 import type { EngineLimits, SctpService } from '../engine/types.js';
 import type { CarrierStatus } from '../shell/carrier.js';
@@ -19,6 +20,7 @@ export class SctpThread {
   private last: CarrierStatus | undefined;
   private first?: { resolve: () => void; reject: (e: Error) => void };
   private waiters: (() => void)[] = [];
+  private openSync: (() => MessagePort) | undefined;
 
   private constructor(private readonly o: SctpThreadOptions) {
     this.services = o.services;
@@ -75,6 +77,22 @@ export class SctpThread {
   }
 
   /**
+   * Hooks the Cluster's state-sync channel into the SCTP worker: `open` gives a fresh MessagePort
+   * (one end of a MessageChannel whose other end the channel holds), transferred to the worker now
+   * and again after every worker restart (a dead worker's port is gone with it).
+   */
+  attachSync(open: () => MessagePort): void {
+    this.openSync = open;
+    this.postSync();
+  }
+
+  private postSync(): void {
+    if (!this.openSync) return;
+    const port = this.openSync();
+    if (!this.sup.post({ type: 'sync', port }, [port])) port.close();
+  }
+
+  /**
    * Asks the worker for a status now and resolves once it arrived (or after `timeoutMs`, leaving the
    * last one): `ferroctl get sctp` right after an association must show it.
    */
@@ -100,6 +118,7 @@ export class SctpThread {
       case 'started':
         this.first?.resolve();
         this.first = undefined;
+        this.postSync(); // a restarted worker gets a channel again
         break;
       case 'start-failed':
         this.first?.reject(new Error(m.message));

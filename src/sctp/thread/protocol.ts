@@ -1,5 +1,6 @@
 // Messages between the main thread and the SCTP carrier thread (pure, checked on arrival). Services
 // carry IpAddr values ({ family, value: bigint }), which structured clone keeps.
+import { MessagePort } from 'node:worker_threads';
 import type { EngineLimits, SctpService } from '../engine/types.js';
 import type { CarrierStatus } from '../shell/carrier.js';
 
@@ -26,6 +27,8 @@ export type ToSctp =
   | { readonly type: 'services'; readonly services: readonly SctpService[] }
   /** Publish a status now (a reader must not see one up to statusIntervalMs old). */
   | { readonly type: 'status' }
+  /** The Cluster's state-sync channel for SCTP (transferred; cluster/sync-contract.ts). */
+  | { readonly type: 'sync'; readonly port: MessagePort }
   | { readonly type: 'stop' };
 
 export type FromSctp =
@@ -65,6 +68,10 @@ export function parseToSctp(m: unknown): ToSctp {
   if (!isObj(m)) throw new SctpThreadProtocolError('message', 'expected an object');
   if (m.type === 'stop') return { type: 'stop' };
   if (m.type === 'status') return { type: 'status' };
+  if (m.type === 'sync') {
+    if (!(m.port instanceof MessagePort)) throw new SctpThreadProtocolError('port', 'expected a MessagePort');
+    return { type: 'sync', port: m.port };
+  }
   if (m.type === 'services') return { type: 'services', services: checkServices(m.services) };
   throw new SctpThreadProtocolError('type', `unknown message type ${JSON.stringify(m.type)}`);
 }

@@ -44,6 +44,10 @@ port.on('message', (raw: unknown) => {
     publish();
     return;
   }
+  if (m.type === 'sync') {
+    carrier.attachSync(m.port);
+    return;
+  }
   clearInterval(timer);
   void carrier.stop().then(() => {
     post({ type: 'stopped' });

@@ -4,7 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { formatIp, type IpAddr } from '../../../src/net/ip.js';
-import { SctpNatEngine, type EngineResult, type SctpService } from '../../../src/sctp/index.js';
+import { SctpNatEngine } from '../../../src/sctp/index.js';
 import { entryKey } from '../../../src/sctp/engine/association.js';
 import { associationKey, keyVector, sign, verify } from '../../../src/sctp/engine/auth.js';
 import { PathIds, fastPathScript } from '../../../src/sctp/kernel/nft.js';
@@ -15,39 +15,13 @@ import {
   FLAG_T,
   ParamType,
   decodeAsconfAck,
-  decodeInit,
-  decodeIp,
-  decodeSctp,
   encodeAsconf,
-  type Param,
 } from '../../../src/sctp/codec/index.js';
 import { AUTH_PARAMS, chunk, initChunk, ip, packet } from './build.js';
 import { FakeNft } from './fakenft.js';
 
-const out = (r: EngineResult, i = 0) => {
-  const p = r.packets[i];
-  assert.ok(p, `no packet ${i}: ${String(r.dropped)}`);
-  const d = decodeIp(p.bytes);
-  return { ...d, sctp: decodeSctp(d.payload, { verify: true }) };
-};
+import { V4, establish, out, type Bed } from './establish.js';
 
-interface Bed {
-  C: IpAddr[];
-  V: IpAddr[];
-  E: IpAddr;
-  svc: SctpService;
-}
-const V4: Bed = {
-  C: [ip('10.0.1.2'), ip('10.0.3.2')],
-  V: [ip('10.9.0.1'), ip('10.9.0.2'), ip('10.9.0.3')],
-  E: ip('10.0.2.2'),
-  svc: {
-    name: 'echo',
-    vips: [ip('10.9.0.1'), ip('10.9.0.2'), ip('10.9.0.3')],
-    port: 7,
-    endpoints: [{ addresses: [ip('10.0.2.2')], port: 7 }],
-  },
-};
 const V6: Bed = {
   C: [ip('fd00:1:2:3:4:5:6:7'), ip('fd00:3:2:3:4:5:6:7')],
   V: [ip('fd00:9:8:7:6:5:4:1'), ip('fd00:9:8:7:6:5:4:2')],
@@ -59,38 +33,6 @@ const V6: Bed = {
     endpoints: [{ addresses: [ip('fd00:2:2:3:4:5:6:7')], port: 38412 }],
   },
 };
-
-/** INIT → INIT-ACK → COOKIE-ECHO → COOKIE-ACK, both sides offering AUTH; every change into `nft`. */
-function establish(eng: SctpNatEngine, b: Bed, nft: FakeNft, ids: PathIds, authC: Param[], authE: Param[]) {
-  const P = b.svc.port;
-  const apply = (r: EngineResult) => {
-    nft.apply(fastPathScript(r.changes, ids));
-    return r;
-  };
-  const i = out(
-    apply(
-      eng.handle(
-        packet(b.C[0]!, b.V[0]!, 5000, P, 0, [initChunk(1, { tag: 0x1111, addrs: b.C, extra: authC })]),
-        0,
-      ),
-    ),
-  );
-  const lbPort = i.sctp.srcPort;
-  const a = out(
-    apply(
-      eng.handle(
-        packet(b.E, b.V[0]!, P, lbPort, 0x1111, [
-          initChunk(2, { tag: 0x2222, extra: authE, cookie: new Uint8Array(8) }),
-        ]),
-        1,
-      ),
-    ),
-  );
-  const token = decodeInit(a.sctp.chunks[0]!).params.find((p) => p.type === ParamType.STATE_COOKIE)!.value;
-  apply(eng.handle(packet(b.C[0]!, b.V[0]!, 5000, P, 0x2222, [chunk(ChunkType.COOKIE_ECHO, token)]), 2));
-  apply(eng.handle(packet(b.E, b.V[0]!, P, lbPort, 0x1111, [chunk(ChunkType.COOKIE_ACK)]), 3));
-  return { lbPort };
-}
 
 const kernelOf = (nft: FakeNft) => [
   parseFastPathTable(nft.json('ip'), 4),
@@ -259,3 +201,40 @@ function addrBytes(a: IpAddr): Uint8Array {
   for (let i = n - 1; i >= 0; i--, v >>= 8n) b[i] = Number(v & 0xffn);
   return b;
 }
+
+test('an association adopted while failed over moves back home once its home address is heard', () => {
+  const b = V4;
+  const nft = new FakeNft();
+  const ids = new PathIds();
+  const old = new SctpNatEngine([b.svc]);
+  establish(old, b, nft, ids, [], []);
+  const id = old.associations(3)[0]!.id;
+  const returnOf = (eng: SctpNatEngine, vip: IpAddr) =>
+    formatIp(
+      eng.natEntries().find((e) => e.toward === 'client' && formatIp(e.match.dst) === formatIp(vip))!.rewrite
+        .dst,
+    );
+  assert.equal(returnOf(old, b.V[0]!), formatIp(b.C[0]!), 'the INIT pair is the primary VIP path home');
+
+  // The client's first link dies: the primary VIP's return path goes unanswered and moves to C1.
+  old.delivered(id, b.V[0]!, 3, 100);
+  old.observe(id, b.C[1]!, 1000, b.V[1]!);
+  nft.apply(fastPathScript(old.tick(2000), ids));
+  assert.equal(returnOf(old, b.V[0]!), formatIp(b.C[1]!));
+
+  // kill -9 now: the kernel holds the failed-over mapping; the restarted engine adopts it as it is.
+  const eng = new SctpNatEngine([b.svc]);
+  assert.equal(eng.adopt(planAdoption(kernelOf(nft), [b.svc], 3000).associations), 1);
+  assert.equal(returnOf(eng, b.V[0]!), formatIp(b.C[1]!));
+  eng.tick(3500);
+  assert.equal(returnOf(eng, b.V[0]!), formatIp(b.C[1]!), 'no word from C0 yet: it may still be dead');
+
+  // The fast path's counters show C0 sending again: the path goes home, as without the restart.
+  eng.observe(id, b.C[0]!, 4000, b.V[0]!);
+  const back = eng.tick(4000);
+  assert.equal(returnOf(eng, b.V[0]!), formatIp(b.C[0]!));
+  assert.ok(
+    back.add.some((e) => formatIp(e.rewrite.dst) === formatIp(b.C[0]!)),
+    'written to the kernel',
+  );
+});

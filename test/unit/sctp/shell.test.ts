@@ -207,3 +207,61 @@ test('asynchronous kernel writes: a verdict waits for its entries, and later ver
   assert.equal(shell.stats.held, 2);
   shell.stop();
 });
+
+test('HA sync through the carrier: a handshake on carrier A is published; carrier B forwards its DATA', async () => {
+  const { MessageChannel } = await import('node:worker_threads');
+  const { SctpCarrier } = await import('../../../src/sctp/shell/carrier.js');
+  const noNft = async () => ({ code: 1, stdout: '', stderr: 'no nft in unit tests' });
+  const start = async (f: ReturnType<typeof fakeIo>) =>
+    SctpCarrier.start({
+      queueNum: 1,
+      io: f.io,
+      services: [svc],
+      run: noNft,
+      warn: () => undefined,
+      fastPath: false,
+    });
+  const fa = fakeIo();
+  const fb = fakeIo();
+  const [a, b] = [await start(fa), await start(fb)];
+  const ca = new MessageChannel();
+  const cb = new MessageChannel();
+  const fromA: { type: string; records?: unknown[] }[] = [];
+  ca.port2.on('message', (m: { type: string; records?: unknown[] }) => {
+    fromA.push(m);
+    // The test plays the Cluster's channel: A's publishes are applied on B.
+    if (m.type === 'publish')
+      cb.port2.postMessage({ type: 'apply', kind: 'sctp', from: 'a', records: m.records });
+  });
+  a.attachSync(ca.port1);
+  const syncB = b.attachSync(cb.port1);
+  const C = ip('10.0.1.2');
+  const V = ip('10.9.0.1');
+  const E = ip('10.0.2.2');
+  fa.deliver([packet(C, V, 5000, 7, 0, [initChunk(1, { tag: 11, addrs: [ip('10.0.3.2')] })])]);
+  fa.deliver([packet(E, V, 7, 5000, 11, [initChunk(2, { tag: 22, cookie: new Uint8Array(4) })])]);
+  fa.deliver([
+    packet(C, V, 5000, 7, 22, [chunk(ChunkType.COOKIE_ECHO, tokenOf(fa.verdicts.at(-1)!.payload!))]),
+  ]);
+  assert.equal(fromA.filter((m) => m.type === 'publish').length, 0, 'half-open: nothing replicated');
+  fa.deliver([packet(E, V, 7, 5000, 11, [chunk(ChunkType.COOKIE_ACK)])]);
+  for (let i = 0; i < 500 && syncB.stats.applied === 0; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(fromA.filter((m) => m.type === 'publish').length, 1);
+  assert.equal(syncB.stats.applied, 1);
+  assert.equal(b.status().sync?.standby, 1);
+  // The DATA arrives at B (after a failover): translated as A would.
+  fb.deliver([
+    packet(ip('10.0.3.2'), ip('10.9.0.2'), 5000, 7, 22, [chunk(ChunkType.DATA, new Uint8Array(9))]),
+  ]);
+  const v = fb.verdicts.at(-1)!;
+  assert.equal(v.accept, true);
+  const d = decodeIp(v.payload!);
+  assert.deepEqual(
+    [formatIp(d.ip.src), formatIp(d.ip.dst), decodeSctp(d.payload).dstPort],
+    ['10.9.0.2', '10.0.2.2', 7],
+  );
+  await a.stop();
+  await b.stop();
+  ca.port2.close();
+  cb.port2.close();
+});

@@ -50,3 +50,15 @@ test('malformed messages are refused naming the field', () => {
     message: 'NFQUEUE busy',
   });
 });
+
+test('the state-sync channel reaches the worker as a MessagePort; anything else is refused', async () => {
+  const { MessageChannel } = await import('node:worker_threads');
+  const { port1, port2 } = new MessageChannel();
+  assert.deepEqual(parseToSctp({ type: 'sync', port: port1 }), { type: 'sync', port: port1 });
+  assert.throws(
+    () => parseToSctp({ type: 'sync', port: {} }),
+    /sctp thread message: port: expected a MessagePort/,
+  );
+  port1.close();
+  port2.close();
+});
