@@ -11,6 +11,7 @@ import { DataplaneShell } from '../shell/dataplane.js';
 import { BgpShell } from '../shell/bgp.js';
 import { SctpShell } from '../shell/sctp.js';
 import { ClusterShell } from '../shell/cluster.js';
+import { ServiceEvents } from '../shell/events.js';
 import type { Logger } from 'pino';
 import { newRegistry, registerSnapshotMetrics, registerSourceRangeDrops } from '../shell/metrics.js';
 import { Supervisor, type Component } from '../shell/component.js';
@@ -144,6 +145,8 @@ export async function serve(
   opts: ServeOptions,
   extra: ServeExtra,
 ): Promise<number> {
+  // Subscribed before the input starts, so the first allocations are in the history too.
+  const events = new ServiceEvents(runtime);
   const dataplane = new DataplaneShell({
     runtime,
     log,
@@ -221,6 +224,7 @@ export async function serve(
   api.addRoute('cluster', () => cluster.status());
   api.addRoute('l2', async () => l2View(await cluster.status()));
   api.addRoute('components', () => ({ items: supervisor.status() }));
+  api.addRoute('events', ([name]) => ({ items: name === undefined ? [] : events.log.events(name) }));
   let url = '';
   const components: Component[] = [
     stateDirLockComponent(opts.stateDir),

@@ -139,7 +139,7 @@ describe('daemon announces service addresses to BIRD2', { skip, timeout: 120_000
     await waitFor(
       'dead endpoint inactive',
       async () => {
-        const v = JSON.parse(await ctl(['get', 'lb', 'dead', '-o', 'json'])) as {
+        const v = JSON.parse(await ctl(['describe', 'lb', 'dead', '-o', 'json'])) as {
           endpoints: { state: string }[];
         };
         return v.endpoints[0]?.state === 'inactive' ? true : undefined;

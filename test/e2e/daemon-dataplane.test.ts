@@ -65,7 +65,7 @@ async function ctl(args: string[]): Promise<string> {
   });
 }
 async function web(): Promise<LoadBalancerView> {
-  return JSON.parse(await ctl(['get', 'lb', 'web', '-o', 'json'])) as LoadBalancerView;
+  return JSON.parse(await ctl(['describe', 'lb', 'web', '-o', 'json'])) as LoadBalancerView;
 }
 const stateOf = (v: LoadBalancerView, addr: string) =>
   v.endpoints.find((e) => e.address === addr && e.servicePort === 80)?.state;
