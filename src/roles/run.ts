@@ -12,6 +12,7 @@ import { BgpShell } from '../shell/bgp.js';
 import { SctpShell } from '../shell/sctp.js';
 import { ClusterShell } from '../shell/cluster.js';
 import { ServiceEvents } from '../shell/events.js';
+import type { SessionStatus } from '../bgp/types.js';
 import type { Logger } from 'pino';
 import { newRegistry, registerSnapshotMetrics, registerSourceRangeDrops } from '../shell/metrics.js';
 import { Supervisor, type Component } from '../shell/component.js';
@@ -115,6 +116,8 @@ export interface ServeExtra {
   mayAnnounce?: (service: string) => boolean;
   /** Why the role is not ready yet (e.g. the agent before its first full view of the cluster). */
   notReady?: () => string | undefined;
+  /** Components that report the BGP sessions elsewhere (the agent's BGPSessionState), after BGP. */
+  bgpReporters?: (sessions: () => readonly SessionStatus[]) => readonly Component[];
 }
 
 /** Open API connections allowed: a quarter of the fd limit (the rest is for nft, ip, probes), 16..1024. */
@@ -238,6 +241,7 @@ export async function serve(
     sctpComponent(sctp),
     clusterComponent(cluster),
     bgpComponent(bgp),
+    ...(extra.bgpReporters?.(() => bgp.status().sessions) ?? []),
   ];
   const supervisor = new Supervisor(components, { log });
   return runRole(supervisor, log, {
