@@ -45,6 +45,9 @@ export async function notServed(
   if (dp?.kernel && dp.generationApplied < generation)
     return `data plane has applied generation ${dp.generationApplied}, not yet ${generation}`;
   const bgp = await optional<BgpAnswer>(client, 'bgp');
+  // Held back by the plan (no active endpoint yet): announced once a probe passes.
+  const held = bgp?.notes?.find((n) => n.startsWith(`${name}: not announced`));
+  if (held) return `BGP: ${held}`;
   const l2 = await optional<L2View>(client, 'l2');
   for (const a of [...v.addresses, ...v.secondaryAddresses]) {
     const why = notAnnounced(announcementOf(a, bgp, l2));
