@@ -9,8 +9,9 @@ import { completionScript, SHELLS, type Shell } from './completion.js';
 import { describe, getOne, getStatus, listLoadBalancers, names } from './get.js';
 
 const USAGE = `usage: ferroctl [--server URL|HOST:PORT] [--token TOKEN] COMMAND   (ferroctl COMMAND --help for more)
-  get lb [NAME] [-o wide|json|yaml]     load balancers (wide: one row per endpoint)
-  get pools [NAME] [-o wide|json|yaml]  address pools with used/free per family
+  get lb [NAME] [-o wide|json|yaml]     load balancers (wide: a row per port and endpoint, with PACKETS
+                                        and BYTES; json|yaml: the objects, which apply takes back)
+  get pools [NAME] [-o wide|json|yaml]  address pools with used/free per family (json|yaml: the objects)
   get bgp [-o wide|json|yaml]           BGP sessions and advertised routes
   get sctp [-o wide|json|yaml]          SCTP multihoming associations (wide: one row per path)
   get cluster [-o wide|json|yaml]       cluster members, heartbeats, quorum (wide: owner per address)
