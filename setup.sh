@@ -12,6 +12,7 @@ PKGS=(
   keepalived conntrackd                          # VRRP / conntrack sync: the HA and L2 baselines
   tcpdump tshark                                 # captures
   arping ndisc6 iputils-ping                     # L2 probes
+  zsh                                            # ferroctl completion zsh is sourced in tests
   iperf3 socat haproxy wrk curl                  # traffic, a userspace LB to compare with; curl: scale bench
   python3-scapy                                  # odd packets
   prometheus                                     # promtool: the metrics exposition is checked in tests

@@ -47,12 +47,21 @@ const pagingParams = [
   },
 ];
 
+/** `?as=object`: the stored objects instead of the views (`ferroctl get -o yaml|json`). */
+const asObjectParam = {
+  name: 'as',
+  in: 'query',
+  description:
+    'object: the objects exactly as applied (no status), which apply takes back unchanged; a listing is {apiVersion: v1, kind: List, items}',
+  schema: { type: 'string', enum: ['object'] },
+};
+
 function resource(path: string, kind: string, objectSchema: string, view: string, paged = false) {
   return {
     [`/api/v1/${path}`]: {
       get: {
         summary: `List ${kind}s`,
-        ...(paged ? { parameters: pagingParams } : {}),
+        parameters: [...(paged ? pagingParams : []), asObjectParam],
         responses: {
           '200': {
             description: 'OK',
@@ -92,6 +101,7 @@ function resource(path: string, kind: string, objectSchema: string, view: string
       parameters: [nameParam],
       get: {
         summary: `Get a ${kind}`,
+        parameters: [asObjectParam],
         responses: {
           '200': { description: 'OK', ...json(ref(view)) },
           '404': { description: 'Not found', ...json(ref('Error')) },
@@ -231,10 +241,50 @@ export const openapi = {
     },
     ...resource('loadbalancers', 'LoadBalancer', 'LoadBalancer', 'LoadBalancerView', true),
     ...resource('pools', 'IPAddressPool', 'IPAddressPool', 'PoolView'),
+    '/api/v1/events/{name}': {
+      parameters: [nameParam],
+      get: {
+        summary:
+          "A LoadBalancer's recent events, oldest first (allocated, pending, probe verdicts; in memory, at most 20)",
+        responses: {
+          '200': {
+            description: 'OK',
+            ...json({
+              type: 'object',
+              properties: {
+                items: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      at: { type: 'integer', description: 'epoch ms of the last occurrence' },
+                      type: { type: 'string', enum: ['Normal', 'Warning'] },
+                      reason: { type: 'string' },
+                      message: { type: 'string' },
+                      count: { type: 'integer' },
+                    },
+                  },
+                },
+              },
+            }),
+          },
+          ...errors,
+        },
+      },
+    },
     '/api/v1/apply': {
       post: {
         summary:
           'Create or replace a set of objects atomically (multi-document YAML, a JSON array, or {objects: [...]})',
+        parameters: [
+          {
+            name: 'strict',
+            in: 'query',
+            description:
+              'true: a warning about one of the objects refuses the whole change (422, nothing applied)',
+            schema: { type: 'boolean' },
+          },
+        ],
         requestBody: {
           required: true,
           content: {
@@ -247,7 +297,35 @@ export const openapi = {
             description: 'Applied',
             ...json({
               type: 'object',
-              properties: { applied: { type: 'array', items: { type: 'string' } } },
+              properties: {
+                applied: { type: 'array', items: { type: 'string' } },
+                generation: {
+                  type: 'integer',
+                  description: 'Snapshot generation of the change (GET /api/v1/dataplane: generationApplied)',
+                },
+                results: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['object', 'outcome'],
+                    properties: {
+                      object: { type: 'string', description: 'Kind/name' },
+                      outcome: { type: 'string', enum: ['created', 'configured', 'unchanged'] },
+                      status: {
+                        type: 'object',
+                        description: 'LoadBalancers: after the change',
+                        properties: {
+                          phase: { type: 'string', enum: ['Allocated', 'Pending'] },
+                          addresses: { type: 'array', items: { type: 'string' } },
+                          code: { type: 'string' },
+                          reason: { type: 'string' },
+                        },
+                      },
+                      warnings: { type: 'array', items: { type: 'string' } },
+                    },
+                  },
+                },
+              },
             }),
           },
           ...errors,

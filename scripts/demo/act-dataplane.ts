@@ -58,7 +58,7 @@ export async function dataplaneAct(): Promise<void> {
     step('ip netns exec LB ferrolb run --config examples/demo.yaml');
     d = await start();
     const ctl = (args: string[], show = true) => ctlIn(t.lb, d as Daemon, args, show);
-    const web = () => JSON.parse(ctl(['get', 'lb', 'web', '-o', 'json'], false)) as LoadBalancerView;
+    const web = () => JSON.parse(ctl(['describe', 'lb', 'web', '-o', 'json'], false)) as LoadBalancerView;
     await waitFor(
       'probes',
       () => (web().endpoints.every((e) => e.state === 'active') ? true : undefined),
@@ -115,7 +115,7 @@ export async function dataplaneAct(): Promise<void> {
       'apiVersion: ferrolb.io/v1\nkind: LoadBalancer\nmetadata: {name: promo}\nspec: {ports: [{port: 8080}], mode: fullnat, endpoints: [{address: 10.201.2.11}]}\n',
     );
     ctl(['apply', '-f', promo]);
-    const addr = (JSON.parse(ctl(['get', 'lb', 'promo', '-o', 'json'], false)) as LoadBalancerView)
+    const addr = (JSON.parse(ctl(['describe', 'lb', 'promo', '-o', 'json'], false)) as LoadBalancerView)
       .addresses[0];
     await waitFor(
       'promo at BIRD',

@@ -9,7 +9,8 @@ import { API_VERSION, Kind, type KindName, type RawObject } from '../model/types
 import type { Runtime } from '../shell/runtime.js';
 import { PersistError } from '../state/persist.js';
 import { isStatusPagePath, serveStatusPage } from './ui.js';
-import { TransitionError, type Change } from '../state/snapshot.js';
+import { TransitionError, type Change, type Transition } from '../state/snapshot.js';
+import { applyAnswer, storedObject, storedObjects } from './objects.js';
 import {
   ContinueTokenError,
   loadBalancerNames,
@@ -319,9 +320,10 @@ export class ApiServer {
     if (resource === 'apply') {
       if (method !== 'POST') throw new ApiError(ApiErrorCode.MethodNotAllowed, 'use POST');
       const objects = await readObjects(req, this.limits.maxBodyBytes);
-      return this.change({ type: 'apply', objects }, 200, () => ({
-        applied: objects.map((o) => `${String(o.kind)}/${String((o.metadata as { name?: unknown })?.name)}`),
-      }));
+      const strict = new URL(req.url ?? '/', 'http://localhost').searchParams.get('strict') === 'true';
+      return this.change({ type: 'apply', objects, ...(strict ? { strict } : {}) }, 200, (t) =>
+        applyAnswer(objects, t.outcomes, t.next),
+      );
     }
     const extra = this.extras.get(resource);
     if (extra) {
@@ -350,6 +352,8 @@ export class ApiServer {
 
     switch (method) {
       case 'GET': {
+        if (new URL(req.url ?? '/', 'http://localhost').searchParams.get('as') === 'object')
+          return [200, this.asObjects(req, kind, name)];
         const { items, page } =
           kind === Kind.LoadBalancer
             ? await this.lbViewsWithCounters(req, name)
@@ -431,9 +435,59 @@ export class ApiServer {
     return String((o.metadata as { name: string }).name);
   }
 
-  private async change(change: Change, okStatus: number, body: () => unknown): Promise<[number, unknown]> {
+  /**
+   * `?as=object`: the stored objects exactly as applied (no status), which re-apply unchanged. A
+   * listing is a Kubernetes List, paged like the views (`?limit=&continue=`).
+   */
+  private asObjects(req: IncomingMessage, kind: KindName, name: string | undefined): unknown {
+    const snap = this.opts.runtime.snapshot;
+    if (name !== undefined) {
+      const o = storedObject(snap, kind, name);
+      if (!o) throw new ApiError(ApiErrorCode.NotFound, `${kind}/${name} not found`);
+      return o;
+    }
+    const names =
+      kind === Kind.LoadBalancer
+        ? loadBalancerNames(snap)
+        : kind === Kind.IPAddressPool
+          ? this.poolViews().map((p) => p.name)
+          : (this.rawNames(kind) ?? []);
+    const paging = listPaging(new URL(req.url ?? '/', 'http://localhost'));
+    let page: ListPage | undefined;
+    try {
+      page = paging ? pageOf(names, paging.limit, paging.token) : undefined;
+    } catch (e) {
+      if (e instanceof ContinueTokenError) throw new ApiError(ApiErrorCode.BadRequest, e.message);
+      throw e;
+    }
+    return {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: storedObjects(snap, kind, page ? page.names : names),
+      ...(page
+        ? {
+            metadata: {
+              remainingItemCount: page.remainingItemCount,
+              ...(page.continue ? { continue: page.continue } : {}),
+            },
+          }
+        : {}),
+    };
+  }
+
+  private rawNames(kind: KindName): string[] | undefined {
+    return this.opts.runtime.snapshot.objects
+      .filter((o) => o.object.kind === kind)
+      .map((o) => String((o.object.metadata as { name?: unknown })?.name));
+  }
+
+  private async change(
+    change: Change,
+    okStatus: number,
+    body: (t: Extract<Transition, { ok: true }>) => unknown,
+  ): Promise<[number, unknown]> {
     const t = await this.opts.runtime.submit(change);
-    if (t.ok) return [okStatus, body()];
+    if (t.ok) return [okStatus, body(t)];
     if (t.code === TransitionError.AlreadyExists)
       throw new ApiError(ApiErrorCode.AlreadyExists, 'already exists', t.issues);
     if (t.code === TransitionError.NotFound) throw new ApiError(ApiErrorCode.NotFound, 'not found', t.issues);
@@ -444,6 +498,12 @@ export class ApiServer {
         t.issues[0]?.message
           ? `${t.issues[0].object} ${t.issues[0].message}`
           : 'conflicts with the current state',
+        t.issues,
+      );
+    if (t.code === TransitionError.Warnings)
+      throw new ApiError(
+        ApiErrorCode.Invalid,
+        'strict: the objects have warnings; nothing was changed',
         t.issues,
       );
     throw new ApiError(

@@ -1,6 +1,6 @@
 // What `ferroctl get ...` prints. Pure functions from API views to text.
 import { createRequire } from 'node:module';
-import type { LoadBalancerView, PoolView } from '../state/views.js';
+import type { EndpointView, LoadBalancerView, PoolView } from '../state/views.js';
 import { renderTable } from './table.js';
 
 /**
@@ -23,11 +23,35 @@ const statusText = (lb: LoadBalancerView) =>
       : 'Allocated';
 const or = (s: string) => (s === '' ? '-' : s);
 
-export function formatLoadBalancers(lbs: readonly LoadBalancerView[], output: Output): string {
-  if (output === 'json') return JSON.stringify(lbs.length === 1 ? lbs[0] : { items: lbs }, null, 2) + '\n';
-  if (output === 'yaml') return stringify(lbs.length === 1 ? lbs[0] : { items: lbs });
+/** Tables of load balancers (`-o json|yaml` print objects: formatObjects). */
+export function formatLoadBalancers(lbs: readonly LoadBalancerView[], output: 'table' | 'wide'): string {
   const t = loadBalancerTable(lbs, output);
   return renderTable(t.headers, t.rows);
+}
+
+/**
+ * `-o json|yaml`: stored objects that `ferroctl apply -f` takes back unchanged. One object alone,
+ * several as a Kubernetes List (apply reads its items).
+ */
+export function formatObjects(objects: readonly unknown[], output: 'json' | 'yaml', single: boolean): string {
+  const value = single ? objects[0] : { apiVersion: 'v1', kind: 'List', items: objects };
+  return output === 'json' ? JSON.stringify(value, null, 2) + '\n' : stringify(value);
+}
+
+/** A view (describe -o json|yaml, get bgp|sctp|... -o json|yaml). */
+export const formatValue = (value: unknown, output: 'json' | 'yaml'): string =>
+  output === 'json' ? JSON.stringify(value, null, 2) + '\n' : stringify(value);
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+/** Bytes in binary units, three significant digits: 26784 → "26.2KiB". */
+export function humanBytes(n: number): string {
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n}B` : `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)}${UNITS[u]}`;
 }
 
 const TABLE_HEADERS = [
@@ -53,9 +77,14 @@ const WIDE_HEADERS = [
   'TARGET PORT',
   'WEIGHT',
   'STATE',
-  'COUNTERS',
+  'PACKETS',
+  'BYTES',
   'STATUS',
 ];
+
+/** PACKETS and BYTES cells of an endpoint on one service port ('-' without a data plane). */
+export const portCounterCells = (e: EndpointView): [string, string] =>
+  e.portCounters ? [String(e.portCounters.packets), humanBytes(e.portCounters.bytes)] : ['-', '-'];
 
 /** Headers and rows of the table (`table`) or wide (`wide`) listing: a page at a time when streamed. */
 export function loadBalancerTable(
@@ -97,7 +126,7 @@ export function loadBalancerTable(
       const portCells = (i: number) =>
         i === 0 ? [String(p.port), p.protocol, lb.algorithm, lb.mode] : ['', '', '', ''];
       if (eps.length === 0)
-        rows.push([...lead(0), ...portCells(0), '-', '-', '-', '-', '-', first ? statusText(lb) : '']);
+        rows.push([...lead(0), ...portCells(0), '-', '-', '-', '-', '-', '-', first ? statusText(lb) : '']);
       eps.forEach((e, i) =>
         rows.push([
           ...lead(i),
@@ -106,7 +135,8 @@ export function loadBalancerTable(
           String(e.port),
           String(e.weight),
           e.state,
-          e.counters ? `${e.counters.packets}:${e.counters.bytes}` : '-',
+          // This port's counters: an endpoint serving two ports has two rows, each with its own.
+          ...portCounterCells(e),
           first && i === 0 ? statusText(lb) : '',
         ]),
       );
@@ -116,9 +146,7 @@ export function loadBalancerTable(
   return { headers: WIDE_HEADERS, rows };
 }
 
-export function formatPools(pools: readonly PoolView[], output: Output): string {
-  if (output === 'json') return JSON.stringify({ items: pools }, null, 2) + '\n';
-  if (output === 'yaml') return stringify({ items: pools });
+export function formatPools(pools: readonly PoolView[], output: 'table' | 'wide'): string {
   const fam = (u: PoolView['ipv4']) => (u.total === '0' ? '-' : `${u.used}/${u.free}`);
   return renderTable(
     ['NAME', 'AUTO-ASSIGN', 'IPV4 USED/FREE', 'IPV6 USED/FREE', ...(output === 'wide' ? ['ADDRESSES'] : [])],

@@ -2,52 +2,64 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { API_PREFIX } from '../api/paths.js';
-import type { LoadBalancerView, PoolView } from '../state/views.js';
 import { ApiClient, ApiClientError, ServerAddressError, serverUrl } from './client.js';
-import { formatBgpStatus } from '../bgp/format.js';
-import type { BgpStatus } from '../bgp/types.js';
-import {
-  formatLoadBalancers,
-  formatPools,
-  loadBalancerTable,
-  OUTPUTS,
-  stringify,
-  type Output,
-} from './format.js';
-import { sctpRows } from '../sctp/view.js';
-import type { AssociationView } from '../sctp/engine/types.js';
-import { renderTable, TableStream } from './table.js';
-import type { ClusterStatus } from '../cluster/status.js';
-import { clusterHeadline, memberRows, ownerRows } from '../cluster/view.js';
-import { l2Rows, type L2View } from '../l2/view.js';
+import { OUTPUTS, type Output } from './format.js';
+import { apply, parseDuration } from './apply.js';
+import { completionScript, SHELLS, type Shell } from './completion.js';
+import { describe, getOne, getStatus, listLoadBalancers, names } from './get.js';
 
 const USAGE = `usage: ferroctl [--server URL|HOST:PORT] [--token TOKEN] COMMAND   (ferroctl COMMAND --help for more)
-  get lb [NAME] [-o wide|json|yaml]     load balancers (wide: one row per endpoint)
-  get pools [NAME] [-o wide|json|yaml]  address pools with used/free per family
+  get lb [NAME] [-o wide|json|yaml]     load balancers (wide: a row per port and endpoint, with PACKETS
+                                        and BYTES; json|yaml: the objects, which apply takes back)
+  get pools [NAME] [-o wide|json|yaml]  address pools with used/free per family (json|yaml: the objects)
   get bgp [-o wide|json|yaml]           BGP sessions and advertised routes
   get sctp [-o wide|json|yaml]          SCTP multihoming associations (wide: one row per path)
   get cluster [-o wide|json|yaml]       cluster members, heartbeats, quorum (wide: owner per address)
   get l2 [-o wide|json|yaml]            Layer 2 addresses: owner, interface, since, state
-  apply -f FILE                         create or replace every object in FILE ("-" = stdin)
+  describe lb NAME [-o json|yaml]       one load balancer: spec, allocation, endpoints, announcements, events
+  apply -f FILE [--strict] [--wait [--timeout 60s]]
+                                        create or update every object in FILE ("-" = stdin)
   delete lb NAME | delete pool NAME
+  completion bash|zsh                   shell completion script (source <(ferroctl completion bash))
   version                               (also --version)
 server: --server, else $FERROLB_API, else http://127.0.0.1:11111; token: --token or $FERROLB_TOKEN`;
+
+/** Hidden command of the completion scripts: the names of lb|pools, one a line. */
+const NAMES = '__names';
 
 /** Load balancers per request of a listing (like kubectl's --chunk-size). */
 const DEFAULT_CHUNK = 500;
 
 const GET_USAGE = `usage: ferroctl get lb|pools [NAME] [-o wide|json|yaml] [--chunk-size N]
        ferroctl get bgp|sctp|cluster|l2 [-o wide|json|yaml]
-  lb     load balancers: addresses, ports, endpoints and their health (wide: one row per endpoint);
-         listed in pages of --chunk-size (default ${DEFAULT_CHUNK}; 0: one request), printed as they come
+  lb     load balancers: addresses, ports, endpoints and their health (wide: one row per endpoint and
+         port, with that port's PACKETS and BYTES); listed in pages of --chunk-size (default
+         ${DEFAULT_CHUNK}; 0: one request), printed as they come
+         -o json|yaml (lb, pools): the objects as applied, which \`ferroctl apply -f\` takes back
+         unchanged (a List when several); the live view: -o wide, or \`ferroctl describe lb NAME\`
   pools  address pools with used/free per family
   bgp    BGP sessions and advertised routes
   sctp   SCTP multihoming associations (wide: one row per path)
   cluster  members, reachability, last heartbeat, quorum (wide: the owner of every address)
   l2     Layer 2 addresses: owner node, interface, since, state (wide: eligible nodes, errors)`;
 
-const APPLY_USAGE = `usage: ferroctl apply -f FILE
-  create or replace every object in FILE (multi-document YAML or JSON; "-" reads stdin)`;
+const APPLY_USAGE = `usage: ferroctl apply -f FILE [--strict] [--wait] [--timeout DURATION]
+  create or update every object in FILE (multi-document YAML, JSON, or a List; "-" reads stdin);
+  prints each object's outcome: created, configured or unchanged, with a LoadBalancer's addresses
+  or why it is Pending
+  --strict   a warning about an object refuses the whole change (nothing applied, exit 1); a
+             LoadBalancer left Pending exits 1
+  --wait     then wait until every LoadBalancer is allocated, programmed in the kernel and
+             announced (BGP/L2 where advertised); exit 1 naming what is missing after --timeout
+             (default 60s; e.g. 30s, 2m)`;
+
+const DESCRIBE_USAGE = `usage: ferroctl describe lb NAME [-o json|yaml]
+  status, addresses and pool, ports, mode, stored spec, endpoints with health and per-port packets
+  and bytes, BGP/L2 announcement of each address, recent events (allocation, pending, probe verdicts)`;
+
+const COMPLETION_USAGE = `usage: ferroctl completion bash|zsh
+  bash: source <(ferroctl completion bash)   (or save it to /etc/bash_completion.d/ferroctl)
+  zsh:  source <(ferroctl completion zsh)    (or save it as _ferroctl in a directory of $fpath)`;
 
 const DELETE_USAGE = `usage: ferroctl delete lb NAME | ferroctl delete pool NAME
   a pool that still has allocated addresses is refused`;
@@ -56,7 +68,9 @@ const VERSION_USAGE = 'usage: ferroctl version   (or ferroctl --version)';
 
 const VERB_USAGE: Record<string, string> = {
   get: GET_USAGE,
+  describe: DESCRIBE_USAGE,
   apply: APPLY_USAGE,
+  completion: COMPLETION_USAGE,
   delete: DELETE_USAGE,
   version: VERSION_USAGE,
 };
@@ -88,7 +102,11 @@ async function readInput(file: string): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export async function ferroctl(argv: string[], out: (s: string) => void): Promise<number> {
+export async function ferroctl(
+  argv: string[],
+  out: (s: string) => void,
+  err: (s: string) => void = (s) => process.stderr.write(s),
+): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
@@ -99,6 +117,9 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
       'chunk-size': { type: 'string' },
+      strict: { type: 'boolean' },
+      wait: { type: 'boolean' },
+      timeout: { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -112,18 +133,34 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
     return 0;
   }
   if (verb === undefined) throw new UsageError('no command given');
-  const usage = VERB_USAGE[verb];
+  const usage = VERB_USAGE[verb] ?? (verb === NAMES ? USAGE : undefined);
   if (!usage) throw new UsageError(`unknown command "${verb}"`);
-  const maxArgs = { get: 2, apply: 0, delete: 2, version: 0 }[verb] ?? 0;
+  const maxArgs =
+    { get: 2, describe: 2, apply: 0, delete: 2, version: 0, completion: 1, [NAMES]: 1 }[verb] ?? 0;
   const args = [what, name, ...extra].filter((x) => x !== undefined);
   if (args.length > maxArgs) throw new UsageError(`unexpected argument "${args[maxArgs]}"`, usage);
   if (values.filename !== undefined && verb !== 'apply')
     throw new UsageError('-f/--filename belongs to apply', usage);
+  for (const f of ['strict', 'wait', 'timeout'] as const)
+    if (values[f] !== undefined && verb !== 'apply') throw new UsageError(`--${f} belongs to apply`, usage);
+  if (values.timeout !== undefined && !values.wait) throw new UsageError('--timeout needs --wait', usage);
+  let waitMs: number | undefined;
+  try {
+    waitMs = values.wait ? parseDuration(values.timeout ?? '60s', '--timeout') : undefined;
+  } catch (e) {
+    throw new UsageError((e as Error).message, usage);
+  }
   const chunk = values['chunk-size'] === undefined ? DEFAULT_CHUNK : Number(values['chunk-size']);
   if (!/^\d+$/.test(values['chunk-size'] ?? '0') || chunk > 10_000)
     throw new UsageError(`--chunk-size: "${values['chunk-size']}" is not an integer in 0..10000`, usage);
   if (verb === 'version') {
     out(`${(await import('../version.js')).VERSION}\n`);
+    return 0;
+  }
+  if (verb === 'completion') {
+    if (!SHELLS.includes(what as Shell))
+      throw new UsageError(`completion for which shell? bash or zsh (got "${what ?? ''}")`, usage);
+    out(completionScript(what as Shell));
     return 0;
   }
   const output = (values.output ?? 'table') as Output;
@@ -145,90 +182,34 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
 
   switch (verb) {
     case 'get': {
-      if (what === 'bgp') {
-        const st = await client.request<BgpStatus>('GET', `${API_PREFIX}/bgp`);
-        out(
-          output === 'json'
-            ? JSON.stringify(st, null, 2) + '\n'
-            : output === 'yaml'
-              ? stringify(st)
-              : formatBgpStatus(st, output === 'wide'),
-        );
-        return 0;
-      }
-      if (what === 'sctp') {
-        const st = await client.request<{
-          running: boolean;
-          error?: string;
-          associations: AssociationView[];
-        }>('GET', `${API_PREFIX}/sctp`);
-        if (output === 'json') out(JSON.stringify(st, null, 2) + '\n');
-        else if (output === 'yaml') out(stringify(st));
-        else {
-          const t = sctpRows(st.associations, output === 'wide');
-          if (st.error) out(`SCTP multihoming unavailable: ${st.error}\n`);
-          out(t.rows.length > 0 ? renderTable(t.headers, t.rows) : 'No SCTP associations.\n');
-        }
-        return 0;
-      }
-      if (what === 'cluster') {
-        const st = await client.request<ClusterStatus>('GET', `${API_PREFIX}/cluster`);
-        if (output === 'json') out(JSON.stringify(st, null, 2) + '\n');
-        else if (output === 'yaml') out(stringify(st));
-        else {
-          out(clusterHeadline(st) + '\n');
-          const m = memberRows(st, output === 'wide');
-          if (m.rows.length > 0) out(renderTable(m.headers, m.rows));
-          if (output === 'wide' && st.owners.length > 0) {
-            const o = ownerRows(st);
-            out('\n' + renderTable(o.headers, o.rows));
-          }
-        }
-        return 0;
-      }
-      if (what === 'l2') {
-        const v = await client.request<L2View>('GET', `${API_PREFIX}/l2`);
-        if (output === 'json') out(JSON.stringify(v, null, 2) + '\n');
-        else if (output === 'yaml') out(stringify(v));
-        else {
-          if (!v.configured) out('No Cluster configured: Layer 2 ownership is not managed on this node.\n');
-          if (v.error) out(`error: ${v.error}\n`);
-          const t = l2Rows(v, output === 'wide');
-          out(t.rows.length > 0 ? renderTable(t.headers, t.rows) : 'No Layer 2 addresses.\n');
-        }
-        return 0;
-      }
+      if (what !== undefined && (await getStatus(client, what, output, out))) return 0;
       const resource = RESOURCE_ALIASES[what ?? ''];
       if (!resource)
         throw new UsageError(
           `get what? "lb", "pools", "bgp", "sctp", "cluster" or "l2" (got "${what ?? ''}")`,
           GET_USAGE,
         );
-      if (resource === 'loadbalancers') {
-        if (name) {
-          const lb = await client.request<LoadBalancerView>(
-            'GET',
-            `${API_PREFIX}/loadbalancers/${encodeURIComponent(name)}`,
-          );
-          out(formatLoadBalancers([lb], output));
-        } else await listLoadBalancers(client, output, chunk, out);
-      } else {
-        const pools = name
-          ? [await client.request<PoolView>('GET', `${API_PREFIX}/pools/${encodeURIComponent(name)}`)]
-          : (await client.request<{ items: PoolView[] }>('GET', `${API_PREFIX}/pools`)).items;
-        out(formatPools(pools, output));
-      }
+      if (resource === 'loadbalancers' && !name) await listLoadBalancers(client, output, chunk, out);
+      else await getOne(client, resource, name, output, out);
+      return 0;
+    }
+    case 'describe': {
+      if (RESOURCE_ALIASES[what ?? ''] !== 'loadbalancers' || !name)
+        throw new UsageError('describe what? lb NAME', DESCRIBE_USAGE);
+      if (output === 'wide') throw new UsageError('-o: describe prints text, json or yaml', DESCRIBE_USAGE);
+      await describe(client, name, output, out);
       return 0;
     }
     case 'apply': {
       if (!values.filename) throw new UsageError('apply needs -f FILE', APPLY_USAGE);
       const text = await readInput(values.filename);
-      const r = await client.request<{ applied: string[] }>('POST', `${API_PREFIX}/apply`, {
+      return apply(
+        client,
         text,
-        type: 'application/yaml',
-      });
-      for (const a of r.applied) out(`${a} applied\n`);
-      return 0;
+        { strict: values.strict === true, ...(waitMs !== undefined ? { waitMs } : {}) },
+        out,
+        err,
+      );
     }
     case 'delete': {
       const resource = RESOURCE_ALIASES[what ?? ''];
@@ -240,65 +221,15 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
       out(`${r.deleted} deleted\n`);
       return 0;
     }
+    case NAMES: {
+      const resource = RESOURCE_ALIASES[what ?? ''];
+      if (!resource) throw new UsageError(`${NAMES}: lb or pools`);
+      await names(client, resource, out);
+      return 0;
+    }
     default:
       throw new UsageError(`unknown command "${verb}"`);
   }
-}
-
-interface LbPage {
-  items: LoadBalancerView[];
-  metadata?: { continue?: string; remainingItemCount?: number };
-}
-
-/**
- * `get lb`: page by page (`?limit=&continue=`), each printed as it arrives (table, wide, JSON), so
- * 50k services cost one page of memory and the first rows show at once. YAML is printed at the end.
- * Output is the same text as one unpaged listing (tables: see TableStream for column widths).
- */
-async function listLoadBalancers(
-  client: ApiClient,
-  output: Output,
-  chunk: number,
-  out: (s: string) => void,
-): Promise<void> {
-  // The plain table shows no counters: do not ask the data plane for them.
-  const query = (token?: string) => {
-    const q = new URLSearchParams();
-    if (output === 'table') q.set('counters', 'false');
-    if (chunk > 0) q.set('limit', String(chunk));
-    if (token) q.set('continue', token);
-    const text = q.toString();
-    return `${API_PREFIX}/loadbalancers${text ? `?${text}` : ''}`;
-  };
-  let page = await client.request<LbPage>('GET', query());
-  // One page holds everything: print it exactly as an unpaged listing.
-  if (!page.metadata?.continue) return out(formatLoadBalancers(page.items, output));
-  const all: LoadBalancerView[] = [];
-  const table =
-    output === 'table' || output === 'wide'
-      ? new TableStream(loadBalancerTable([], output).headers)
-      : undefined;
-  let firstJson = true;
-  for (;;) {
-    // Ask for the next page before printing this one: the server builds it while the CLI renders.
-    const token = page.metadata?.continue;
-    const next = token ? client.request<LbPage>('GET', query(token)) : undefined;
-    // Its rejection is awaited below; until then it must not count as unhandled.
-    next?.catch(() => undefined);
-    if (table) out(table.write(loadBalancerTable(page.items, output as 'table' | 'wide').rows));
-    else if (output === 'json')
-      for (const lb of page.items) {
-        // The text of JSON.stringify({ items }, null, 2), an item at a time.
-        const text = JSON.stringify(lb, null, 2).replace(/\n/g, '\n    ');
-        out(`${firstJson ? '{\n  "items": [\n' : ',\n'}    ${text}`);
-        firstJson = false;
-      }
-    else all.push(...page.items);
-    if (!next) break;
-    page = await next;
-  }
-  if (output === 'json') out(firstJson ? '{\n  "items": []\n}\n' : '\n  ]\n}\n');
-  else if (!table) out(formatLoadBalancers(all, output));
 }
 
 /** Entry point of the `ferroctl` binary. */

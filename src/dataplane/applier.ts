@@ -100,8 +100,20 @@ export interface ServiceCounters {
   readonly bytes: number;
   /** Per service port and family. */
   readonly ports: readonly CounterSample[];
-  /** Per endpoint, summed over the service's ports. */
-  readonly endpoints: readonly { address: string; packets: number; bytes: number }[];
+  /** Per endpoint, summed over the service's ports; `ports`: per service port (families summed). */
+  readonly endpoints: readonly {
+    address: string;
+    packets: number;
+    bytes: number;
+    ports?: readonly EndpointPortCounters[];
+  }[];
+}
+
+export interface EndpointPortCounters {
+  readonly port: number;
+  readonly protocol: string;
+  readonly packets: number;
+  readonly bytes: number;
 }
 
 export class DataplaneApplyError extends Error {
@@ -711,7 +723,10 @@ export class Applier {
     if (!values) return [];
     const bySvc = new Map<
       string,
-      { ports: CounterSample[]; eps: Map<string, { packets: number; bytes: number }> }
+      {
+        ports: CounterSample[];
+        eps: Map<string, { packets: number; bytes: number; ports: Map<string, EndpointPortCounters> }>;
+      }
     >();
     for (const [key, ref] of refs) {
       const v = values.get(key) ?? { packets: 0, bytes: 0 };
@@ -719,8 +734,11 @@ export class Applier {
       bySvc.set(ref.service, entry);
       if (ref.endpoint === undefined) entry.ports.push({ ...ref, ...v });
       else {
-        const e = entry.eps.get(ref.endpoint) ?? { packets: 0, bytes: 0 };
-        entry.eps.set(ref.endpoint, { packets: e.packets + v.packets, bytes: e.bytes + v.bytes });
+        const e = entry.eps.get(ref.endpoint) ?? { packets: 0, bytes: 0, ports: new Map() };
+        const pk = `${ref.port}/${ref.protocol}`;
+        const p = e.ports.get(pk) ?? { port: ref.port, protocol: ref.protocol, packets: 0, bytes: 0 };
+        e.ports.set(pk, { ...p, packets: p.packets + v.packets, bytes: p.bytes + v.bytes });
+        entry.eps.set(ref.endpoint, { ...e, packets: e.packets + v.packets, bytes: e.bytes + v.bytes });
       }
     }
     return [...bySvc].map(([service, { ports, eps }]) => ({
@@ -728,7 +746,7 @@ export class Applier {
       packets: ports.reduce((a, p) => a + p.packets, 0),
       bytes: ports.reduce((a, p) => a + p.bytes, 0),
       ports,
-      endpoints: [...eps].map(([address, v]) => ({ address, ...v })),
+      endpoints: [...eps].map(([address, v]) => ({ address, ...v, ports: [...v.ports.values()] })),
     }));
   }
 

@@ -54,6 +54,27 @@ const bool = { type: 'boolean' };
 const selectors = { type: 'array', items: labelSelectorSchema };
 const duration = { type: 'string', pattern: '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$' };
 
+/** Written by the agent of spec.node for its session with spec.peer (src/k8s/bgpstate.ts). */
+const BGP_SESSION_STATE_SPEC: Schema = {
+  type: 'object',
+  required: ['node', 'peer'],
+  properties: { node: str, peer: str, peerAddress: str },
+};
+const BGP_SESSION_STATE_STATUS: Schema = {
+  sessionState: {
+    type: 'string',
+    enum: ['Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established'],
+  },
+  establishedTime: { type: 'string', format: 'date-time' },
+  prefixesSent: int(0),
+  prefixesReceived: int(0),
+  peerASN: int(0, 4294967295),
+  localASN: int(0, 4294967295),
+  bfdState: str,
+  lastError: str,
+  lastTransitionTime: { type: 'string', format: 'date-time' },
+};
+
 const SPECS: Record<string, Schema> = {
   IPAddressPool: poolSpecSchema as unknown as Schema,
   L2Advertisement: {
@@ -129,6 +150,7 @@ const SPECS: Record<string, Schema> = {
       },
     },
   },
+  BGPSessionState: BGP_SESSION_STATE_SPEC,
 };
 
 const col = (name: string, jsonPath: string, type = 'string', priority = 0) => ({
@@ -180,6 +202,17 @@ const COLUMNS: Record<string, object[]> = {
     AGE,
   ],
   Community: [AGE],
+  BGPSessionState: [
+    col('Node', '.spec.node'),
+    col('Peer', '.spec.peer'),
+    col('State', '.status.sessionState'),
+    col('Uptime', '.status.establishedTime', 'date'),
+    col('Sent', '.status.prefixesSent', 'integer'),
+    col('Received', '.status.prefixesReceived', 'integer', 1),
+    col('BFD', '.status.bfdState', 'string', 1),
+    col('Last Error', '.status.lastError', 'string', 1),
+    AGE,
+  ],
 };
 
 const NAMES: Record<string, { plural: string; singular: string; short: string[] }> = {
@@ -189,6 +222,7 @@ const NAMES: Record<string, { plural: string; singular: string; short: string[] 
   BGPPeer: { plural: 'bgppeers', singular: 'bgppeer', short: [] },
   BFDProfile: { plural: 'bfdprofiles', singular: 'bfdprofile', short: [] },
   Community: { plural: 'communities', singular: 'community', short: [] },
+  BGPSessionState: { plural: 'bgpsessionstates', singular: 'bgpsessionstate', short: ['bgpstate'] },
 };
 
 export const CRD_KIND_NAMES = Object.keys(SPECS);
@@ -247,6 +281,7 @@ export function crdFor(kind: string): Schema {
                         },
                       },
                     },
+                    ...(kind === 'BGPSessionState' ? BGP_SESSION_STATE_STATUS : {}),
                     ...(kind === 'IPAddressPool'
                       ? Object.fromEntries(
                           ['assignedIPv4', 'assignedIPv6', 'availableIPv4', 'availableIPv6'].map((k) => [

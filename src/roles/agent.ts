@@ -16,6 +16,8 @@ import { metricsFlag, onOff, parseCommand, portOrOff, UsageError } from './usage
 import { parseNodeSelector, type AgentClusterOptions } from '../k8s/cluster.js';
 import { loadApiSecurity } from '../shell/auth.js';
 import type { Component } from '../shell/component.js';
+import type { SessionStatus } from '../bgp/types.js';
+import { SessionStateWriter } from '../k8s/bgpstate-writer.js';
 
 export const AGENT_USAGE = `usage: ferrolb agent [flags]
   --kubeconfig FILE          default: in-cluster, else $KUBECONFIG, else ~/.kube/config
@@ -52,6 +54,33 @@ export function snapshotParts(
     allocations: m.allocations,
     status,
     warnings: m.issues,
+  };
+}
+
+/**
+ * This node's BGPSessionState objects (src/k8s/bgpstate.ts), in the agent's namespace. Optional: a
+ * cluster without the CRD (or the Role) only loses the objects; the writer logs and retries.
+ */
+function bgpSessionStateComponent(
+  kc: KubeConfig,
+  node: string,
+  sessions: () => readonly SessionStatus[],
+  log: ReturnType<typeof createLogger>,
+): Component {
+  let writer: SessionStateWriter | undefined;
+  return {
+    name: 'bgp-session-state',
+    start: async () => {
+      writer = new SessionStateWriter({
+        kubeConfig: kc,
+        node,
+        namespace: process.env.POD_NAMESPACE ?? 'ferrolb-system',
+        sessions,
+        log: (msg, extra) => log.warn(extra ?? {}, msg),
+      });
+      writer.start();
+    },
+    stop: async () => writer?.stop(),
   };
 }
 
@@ -175,5 +204,6 @@ export async function agentMain(argv: string[]): Promise<number> {
     input: [clusterWatch],
     notReady: () => (synced ? undefined : 'waiting for the first full view of the cluster'),
     mayAnnounce,
+    bgpReporters: (sessions) => [bgpSessionStateComponent(kc, nodeName, sessions, log)],
   });
 }

@@ -11,6 +11,8 @@ import { DataplaneShell } from '../shell/dataplane.js';
 import { BgpShell } from '../shell/bgp.js';
 import { SctpShell } from '../shell/sctp.js';
 import { ClusterShell } from '../shell/cluster.js';
+import { ServiceEvents } from '../shell/events.js';
+import type { SessionStatus } from '../bgp/types.js';
 import type { Logger } from 'pino';
 import { newRegistry, registerSnapshotMetrics, registerSourceRangeDrops } from '../shell/metrics.js';
 import { Supervisor, type Component } from '../shell/component.js';
@@ -115,6 +117,8 @@ export interface ServeExtra {
   mayAnnounce?: (service: string) => boolean;
   /** Why the role is not ready yet (e.g. the agent before its first full view of the cluster). */
   notReady?: () => string | undefined;
+  /** Components that report the BGP sessions elsewhere (the agent's BGPSessionState), after BGP. */
+  bgpReporters?: (sessions: () => readonly SessionStatus[]) => readonly Component[];
 }
 
 /** Open API connections allowed: a quarter of the fd limit (the rest is for nft, ip, probes), 16..1024. */
@@ -145,6 +149,8 @@ export async function serve(
   opts: ServeOptions,
   extra: ServeExtra,
 ): Promise<number> {
+  // Subscribed before the input starts, so the first allocations are in the history too.
+  const events = new ServiceEvents(runtime);
   const dataplane = new DataplaneShell({
     runtime,
     log,
@@ -222,6 +228,7 @@ export async function serve(
   api.addRoute('cluster', () => cluster.status());
   api.addRoute('l2', async () => l2View(await cluster.status()));
   api.addRoute('components', () => ({ items: supervisor.status() }));
+  api.addRoute('events', ([name]) => ({ items: name === undefined ? [] : events.log.events(name) }));
   let url = '';
   const components: Component[] = [
     stateDirLockComponent(opts.stateDir),
@@ -235,6 +242,7 @@ export async function serve(
     sctpComponent(sctp),
     clusterComponent(cluster),
     bgpComponent(bgp),
+    ...(extra.bgpReporters?.(() => bgp.status().sessions) ?? []),
   ];
   const supervisor = new Supervisor(components, { log });
   // The start's peak (compile, nft script) is garbage by now: give its pages back (src/shell/memory.ts).

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { SpeakerThread } from '../bgp/thread/client.js';
 import { peerConfigFromSpec, planRoutes, type BgpStatus, type ServiceAnnouncement } from '../bgp/index.js';
+import { formatPrefix } from '../bgp/codec/index.js';
 import { chooseRouterId, routerIdProblem, type NodeAddress } from '../bgp/routerid.js';
 import { DEFAULT_VIP_INTERFACE } from '../dataplane/vip.js';
 import { tryParseIp } from '../net/ip.js';
@@ -108,6 +109,8 @@ export class BgpShell {
   private speaker: SpeakerThread | undefined;
   private starting: Promise<SpeakerThread> | undefined;
   private lastNotes = '';
+  /** The last plan's prefixes (what should be announced) and notes (what is not, and why). */
+  private planned: { prefixes: string[]; notes: string[] } = { prefixes: [], notes: [] };
   private pending: ReturnType<typeof setImmediate> | undefined;
   private stopped = false;
   private routerId: string | undefined;
@@ -179,6 +182,7 @@ export class BgpShell {
         peers,
       );
       speaker.setRoutes(plan.routes);
+      this.planned = { prefixes: plan.routes.map((r) => formatPrefix(r.prefix)), notes: plan.notes };
       const notes = plan.notes.join('; ');
       if (notes !== this.lastNotes && notes) this.opts.log.info({ notes: plan.notes }, 'bgp: not announced');
       this.lastNotes = notes;
@@ -251,8 +255,16 @@ export class BgpShell {
     return this.speaker?.downReason() ?? this.identityError;
   }
 
-  status(): BgpStatus | { sessions: []; routes: [] } {
-    return this.speaker?.status() ?? { sessions: [], routes: [] };
+  /**
+   * Sessions and sent routes, with `planned`: every prefix the advertisements want announced (a
+   * planned prefix missing from `routes` is not carried by any session yet), and the plan's notes.
+   */
+  status(): (BgpStatus | { sessions: []; routes: [] }) & { planned: string[]; notes: string[] } {
+    return {
+      ...(this.speaker?.status() ?? { sessions: [], routes: [] }),
+      planned: this.planned.prefixes,
+      notes: this.planned.notes,
+    };
   }
 
   /**

@@ -57,12 +57,29 @@ export type Change =
       /** Allow a file that would delete every file-defined object (refused by default: likely truncated). */
       readonly allowEmpty?: boolean;
     }
-  /** Create or replace these objects (API). `createOnly` refuses names that exist. */
-  | { readonly type: 'apply'; readonly objects: readonly RawObject[]; readonly createOnly?: boolean }
+  /**
+   * Create or replace these objects (API). `createOnly` refuses names that exist; `strict` refuses
+   * the change when the result has a warning about one of these objects (`ferroctl apply --strict`).
+   */
+  | {
+      readonly type: 'apply';
+      readonly objects: readonly RawObject[];
+      readonly createOnly?: boolean;
+      readonly strict?: boolean;
+    }
   | { readonly type: 'delete'; readonly kind: string; readonly name: string };
 
+/** What an apply did to one object (kubectl's words). */
+export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
+
 export type Transition =
-  | { readonly ok: true; readonly next: Snapshot; readonly changed: boolean }
+  | {
+      readonly ok: true;
+      readonly next: Snapshot;
+      readonly changed: boolean;
+      /** apply: per "Kind/name", what happened to it. */
+      readonly outcomes?: ReadonlyMap<string, ApplyOutcome>;
+    }
   | { readonly ok: false; readonly code: TransitionError; readonly issues: readonly ConfigIssue[] };
 
 export const TransitionError = {
@@ -73,6 +90,8 @@ export const TransitionError = {
   Conflict: 'Conflict',
   /** A file change that would delete every file-defined object, without allowEmpty. */
   WouldDeleteAll: 'WouldDeleteAll',
+  /** A strict apply whose objects have warnings. */
+  Warnings: 'Warnings',
 } as const;
 export type TransitionError = (typeof TransitionError)[keyof typeof TransitionError];
 
@@ -259,6 +278,7 @@ export function* transitionSteps(current: Snapshot, change: Change): Steps<Trans
   // A draft over the current objects (structurally shared: no copy of every object's entry).
   const index = PMap.of(current.state.objects).edit();
   const touched = new Set<string>();
+  const outcomes = new Map<string, ApplyOutcome>();
   switch (change.type) {
     case 'file': {
       const bad = yield* changeIssues(change.objects);
@@ -321,7 +341,11 @@ export function* transitionSteps(current: Snapshot, change: Change): Steps<Trans
         }
         // An object the file defines stays file-owned: the next reload re-applies the file's version.
         const origin = prev?.origin ?? 'api';
-        if (sameObject(prev, origin, o)) continue;
+        if (sameObject(prev, origin, o)) {
+          if (!outcomes.has(label)) outcomes.set(label, 'unchanged');
+          continue;
+        }
+        outcomes.set(label, prev ? 'configured' : 'created');
         index.set(label, { origin, object: o });
         touched.add(label);
       }
@@ -339,9 +363,17 @@ export function* transitionSteps(current: Snapshot, change: Change): Steps<Trans
       break;
     }
   }
-  if (touched.size === 0) return { ok: true, changed: false, next: current };
+  const done = outcomes.size > 0 ? { outcomes } : {};
+  if (touched.size === 0) return { ok: true, changed: false, next: current, ...done };
   const objects = index.done();
   const inUse = poolsInUseIssues(current, objects);
   if (inUse.length > 0) return invalid(inUse, TransitionError.Conflict);
-  return yield* buildSnapshotSteps(objects, current.allocations, current.generation + 1, current, touched);
+  const t = yield* buildSnapshotSteps(objects, current.allocations, current.generation + 1, current, touched);
+  if (!t.ok) return t;
+  if (change.type === 'apply' && change.strict) {
+    // Warnings about these objects (an unused field, host bits set) refuse the change under --strict.
+    const own = t.next.warnings.filter((w) => outcomes.has(w.object));
+    if (own.length > 0) return invalid(own, TransitionError.Warnings);
+  }
+  return { ...t, ...done };
 }

@@ -17,6 +17,8 @@ export interface EndpointView {
   readonly state: EndpointState;
   /** Packets/bytes sent to this endpoint (all ports), when the data plane runs. */
   readonly counters?: Counters;
+  /** Packets/bytes sent to this endpoint on this service port alone. */
+  readonly portCounters?: Counters;
 }
 
 export interface Counters {
@@ -213,7 +215,12 @@ export function withCounters(
     service: string;
     packets: number;
     bytes: number;
-    endpoints: readonly { address: string; packets: number; bytes: number }[];
+    endpoints: readonly {
+      address: string;
+      packets: number;
+      bytes: number;
+      ports?: readonly { port: number; protocol: string; packets: number; bytes: number }[];
+    }[];
   }[],
 ): LoadBalancerView[] {
   const by = new Map(counters.map((c) => [c.service, c]));
@@ -226,7 +233,13 @@ export function withCounters(
       counters: { packets: c.packets, bytes: c.bytes },
       endpoints: lb.endpoints.map((e) => {
         const ec = eps.get(e.address);
-        return ec ? { ...e, counters: { packets: ec.packets, bytes: ec.bytes } } : e;
+        if (!ec) return e;
+        const pc = ec.ports?.find((p) => p.port === e.servicePort && p.protocol === e.protocol);
+        return {
+          ...e,
+          counters: { packets: ec.packets, bytes: ec.bytes },
+          ...(pc ? { portCounters: { packets: pc.packets, bytes: pc.bytes } } : {}),
+        };
       }),
     };
   });

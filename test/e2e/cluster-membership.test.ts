@@ -11,6 +11,7 @@ import { e2eSkipReason, HOST, nsExec, Topology, waitFor } from '../support/netns
 import { api, ferroctl, startDaemon, stopDaemon, tempDir, type Daemon } from '../support/daemon.js';
 import { SUPPORTED_KINDS } from '../../src/model/validate.js';
 import type { ClusterStatus } from '../../src/cluster/status.js';
+import { browserInNetns } from '../support/browser.js';
 
 const skip = e2eSkipReason();
 const NAMES = ['lb1', 'lb2', 'lb3'] as const;
@@ -357,5 +358,60 @@ spec: {addresses: ["10.160.${i >> 8}.${i & 255}"], ports: [{port: 80}], endpoint
       await run(['--node-name', 'lb3'], 'too-short\n'),
       /spec\.authKeyFile: ".*cluster\.key": the key is 9 bytes; at least 32/,
     );
+  });
+
+  it('the status page (headless Chromium in lb1) shows the members (one dead) and every Layer 2 owner, live', async () => {
+    // Last: a browser on this loaded machine must not compete with the heartbeats of the timing tests.
+    // Here lb3 runs with the wrong key (the key mismatch test): lb1 sees it dead, lb1 and lb2 own all.
+    const expected = await owners('lb1');
+    const browser = await browserInNetns(ns.get('lb1') as string, dirs.get('lb1')?.path as string);
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const navigations: string[] = [];
+      page.on('framenavigated', (f) => navigations.push(f.url()));
+      await page.goto(`${url('lb1')}/`);
+      await page.locator('#cluster-section').waitFor({ state: 'visible', timeout: 15_000 });
+      const members = async () =>
+        (await page.locator('#cluster tbody tr').allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+      const rows = await members();
+      assert.equal(rows.length, 3, rows.join('\n'));
+      assert.match(rows[0] ?? '', new RegExp(`^lb1 ${addr('lb1').replaceAll('.', '\\.')} self –$`));
+      assert.match(rows[1] ?? '', /^lb2 \S+ alive \d+ ms ago$/);
+      assert.match(rows[2] ?? '', /^lb3 \S+ dead \d+ ms ago$/);
+      assert.deepEqual(
+        await page
+          .locator('#cluster tbody [data-state]')
+          .evaluateAll((els) => els.map((e) => e.getAttribute('data-state'))),
+        ['up', 'up', 'down'],
+      );
+      // Every address with the owner the cluster agreed on; on lb1's own, its announcer's state.
+      await page.locator('#l2-section').waitFor({ state: 'visible' });
+      const l2 = page.locator('#l2 tbody tr');
+      assert.equal(await l2.count(), SERVICES);
+      for (const [address, owner] of expected) {
+        assert.ok(owner === 'lb1' || owner === 'lb2', `${address}: ${owner}`);
+        const row = page.locator(`#l2 tr[data-address="${address}"]`);
+        const cells = await row.locator('td').allInnerTexts();
+        assert.equal(cells[1], owner, `${address}: ${cells.join(' | ')}`);
+        assert.equal(cells[2], 'lb1, lb2, lb3', 'candidates');
+        // lb1's own: its announcer's state; another node's: standby (or withdrawn, when lb1 had it before).
+        const state = await row.locator('.badge').getAttribute('data-state');
+        assert.equal(state === 'announcing', owner === 'lb1', `${address} owned by ${owner}: badge ${state}`);
+      }
+      // Live: the heartbeat ages change in place (the page polls the API; no reload).
+      const before = (await members()).join('\n');
+      const end = Date.now() + 10_000;
+      while ((await members()).join('\n') === before) {
+        assert.ok(Date.now() < end, 'the member rows never changed');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.deepEqual(
+        navigations.filter((u) => u !== `${url('lb1')}/`),
+        [],
+        'updated in place',
+      );
+    } finally {
+      await browser.close();
+    }
   });
 });

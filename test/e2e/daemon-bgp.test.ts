@@ -139,7 +139,7 @@ describe('daemon announces service addresses to BIRD2', { skip, timeout: 120_000
     await waitFor(
       'dead endpoint inactive',
       async () => {
-        const v = JSON.parse(await ctl(['get', 'lb', 'dead', '-o', 'json'])) as {
+        const v = JSON.parse(await ctl(['describe', 'lb', 'dead', '-o', 'json'])) as {
           endpoints: { state: string }[];
         };
         return v.endpoints[0]?.state === 'inactive' ? true : undefined;
@@ -159,6 +159,41 @@ describe('daemon announces service addresses to BIRD2', { skip, timeout: 120_000
     );
     const text = await ctl(['get', 'bgp']);
     assert.match(text, /rt-v4[\s\S]*Established/);
+  });
+
+  it('apply --wait returns once the address is sent to BIRD; describe names the peer; a dead one times out', async () => {
+    const file = join(dir.path, 'waited.yaml');
+    const lbYaml = (name: string, address: string, endpoint: string, extra = '') =>
+      `apiVersion: ferrolb.io/v1\nkind: LoadBalancer\nmetadata: {name: ${name}}\nspec: {addresses: ["${address}"], ports: [{port: 80}], endpoints: [{address: ${endpoint}}]${extra}}\n`;
+    writeFileSync(file, lbYaml('waited', '198.51.100.9', '10.56.1.2'));
+    const out = await ctl(['apply', '--wait', '--timeout', '20s', '-f', file]);
+    assert.match(out, /LoadBalancer\/waited created \(198\.51\.100\.9\)\nLoadBalancer\/waited ready\n/);
+    // Sent means the UPDATE left: BIRD has it within moments.
+    await waitFor(
+      'route at BIRD',
+      async () => ((await bird.routes()).has('198.51.100.9/32') ? true : undefined),
+      2_000,
+      50,
+    );
+    const text = await ctl(['describe', 'lb', 'waited']);
+    assert.match(text, /Announcements:\n\s+BGP 198\.51\.100\.9\/32 sent to rt-v4/);
+    const dead = await ctl(['describe', 'lb', 'dead']);
+    assert.match(dead, /BGP note: dead: not announced, no active endpoint/);
+    assert.match(dead, /Warning\s+EndpointInactive\s+endpoint 10\.56\.1\.4: probe verdict inactive/);
+    // A service whose endpoint never answers is not announced: --wait says so after its timeout.
+    writeFileSync(
+      file,
+      lbYaml(
+        'waited-dead',
+        '198.51.100.10',
+        '10.56.1.4',
+        ', healthCheck: {type: tcp, interval: 300ms, timeout: 200ms, unhealthyThreshold: 1}',
+      ),
+    );
+    await assert.rejects(
+      ctl(['apply', '--wait', '--timeout', '2s', '-f', file]),
+      /LoadBalancer\/waited-dead not ready after 2 s: BGP: waited-dead: not announced, no active endpoint/,
+    );
   });
 
   it('deleting a service withdraws its address', async () => {

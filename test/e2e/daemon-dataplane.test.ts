@@ -65,7 +65,7 @@ async function ctl(args: string[]): Promise<string> {
   });
 }
 async function web(): Promise<LoadBalancerView> {
-  return JSON.parse(await ctl(['get', 'lb', 'web', '-o', 'json'])) as LoadBalancerView;
+  return JSON.parse(await ctl(['describe', 'lb', 'web', '-o', 'json'])) as LoadBalancerView;
 }
 const stateOf = (v: LoadBalancerView, addr: string) =>
   v.endpoints.find((e) => e.address === addr && e.servicePort === 80)?.state;
@@ -130,7 +130,9 @@ test('probes bring every endpoint to active and traffic follows the weights', { 
   );
   const wide = await ctl(['get', 'lb', '-o', 'wide']);
   const b3row = wide.split('\n').find((l) => l.includes(t.backends[2]?.v4 ?? '?') && l.includes('8080'));
-  assert.match(b3row ?? '', /active\s+[1-9]\d*:[1-9]\d*/, wide);
+  // PACKETS and BYTES of this port, bytes with a unit.
+  assert.match(b3row ?? '', /active\s+[1-9]\d*\s+\d+(\.\d+)?(B|KiB|MiB)\b/, wide);
+  assert.match(wide.split('\n')[0] ?? '', /STATE\s+PACKETS\s+BYTES\s+STATUS/);
 });
 
 test('UDP through a fullnat service', { skip }, async () => {

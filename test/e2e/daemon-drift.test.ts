@@ -62,7 +62,7 @@ async function get(path: string): Promise<{ status: number; text: string }> {
 const ctl = (args: string[]) =>
   inLb(process.execPath, [FERROCTL, '--server', (daemon as Daemon).url, ...args]);
 const view = async (name: string) =>
-  JSON.parse(await ctl(['get', 'lb', name, '-o', 'json'])) as LoadBalancerView;
+  JSON.parse(await ctl(['describe', 'lb', name, '-o', 'json'])) as LoadBalancerView;
 
 const start = () =>
   startDaemon(

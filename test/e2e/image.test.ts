@@ -152,7 +152,7 @@ test(
     await waitFor(
       'endpoint active by the SCTP check',
       async () => {
-        const v = JSON.parse(await ctl(['get', 'lb', 'n2', '-o', 'json'])) as {
+        const v = JSON.parse(await ctl(['describe', 'lb', 'n2', '-o', 'json'])) as {
           endpoints: { state: string }[];
         };
         return v.endpoints.every((e) => e.state === 'active') ? true : undefined;

@@ -140,7 +140,7 @@ describe(
       });
     const sctpStatus = async () => JSON.parse(await ctl(['get', 'sctp', '-o', 'json'])) as SctpStatus;
     const lbView = async () =>
-      JSON.parse(await ctl(['get', 'lb', LB_NAME, '-o', 'json'])) as LoadBalancerView;
+      JSON.parse(await ctl(['describe', 'lb', LB_NAME, '-o', 'json'])) as LoadBalancerView;
     const logs = () => agent?.logs.join('\n') ?? '';
 
     before(async () => {

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '@kubernetes/client-node';
 import {
   AGENT_SA,
   CONTROLLER_SA,
@@ -56,11 +56,37 @@ describe('ferrolb controller + ferrolb agent against the API server emulator', {
   let controller: ReturnType<typeof startRole>;
   let agent: ReturnType<typeof startRole>;
   let core: CoreV1Api;
+  let custom: CustomObjectsApi;
+  let deadPort = 0;
 
   before(async () => {
     const started = await startEmulator();
     emu = started.emu;
     core = started.kc.makeApiClient(CoreV1Api);
+    custom = started.kc.makeApiClient(CustomObjectsApi);
+    // A BGP peer on a loopback port nobody listens on: the session stays down, and says so.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    deadPort = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    await custom.createNamespacedCustomObject({
+      group: 'ferrolb.io',
+      version: 'v1',
+      namespace: 'ferrolb-system',
+      plural: 'bgppeers',
+      body: {
+        apiVersion: 'ferrolb.io/v1',
+        kind: 'BGPPeer',
+        metadata: { name: 'tor' },
+        spec: {
+          myASN: 64513,
+          peerASN: 64512,
+          peerAddress: '127.0.0.1',
+          peerPort: deadPort,
+          routerID: '10.0.0.1',
+        },
+      },
+    });
     // Each role with its own ServiceAccount's token, as deployed: the emulator enforces the shipped RBAC.
     const kubeconfig = join(dir.path, 'kubeconfig');
     writeFileSync(
@@ -106,6 +132,8 @@ describe('ferrolb controller + ferrolb agent against the API server emulator', {
       'off',
       '--bgp-port',
       'off',
+      '--node-name',
+      'lb-node-1',
     ]);
   });
 
@@ -152,6 +180,39 @@ describe('ferrolb controller + ferrolb agent against the API server emulator', {
     assert.equal(write.status, 405);
     assert.match(write.body.error.message, /Kubernetes/);
     assert.deepEqual(await api(url, 'GET', '/readyz'), { status: 200, body: { status: 'ready' } });
+  });
+
+  it('the agent writes a BGPSessionState for its node and peer (a down session, with its error)', async () => {
+    const st = await waitFor(
+      'BGPSessionState lb-node-1.tor',
+      async () => {
+        const l = (await custom.listNamespacedCustomObject({
+          group: 'ferrolb.io',
+          version: 'v1',
+          namespace: 'ferrolb-system',
+          plural: 'bgpsessionstates',
+          labelSelector: 'ferrolb.io/node=lb-node-1',
+        })) as {
+          items: {
+            metadata: { name: string; labels: Record<string, string> };
+            spec: Record<string, unknown>;
+            status?: Record<string, unknown>;
+          }[];
+        };
+        const o = l.items[0];
+        return o?.status?.lastError ? o : undefined;
+      },
+      20_000,
+      100,
+    );
+    assert.equal(st.metadata.name, 'lb-node-1.tor');
+    assert.deepEqual(st.metadata.labels, { 'ferrolb.io/node': 'lb-node-1', 'ferrolb.io/peer': 'tor' });
+    assert.deepEqual(st.spec, { node: 'lb-node-1', peer: 'tor', peerAddress: '127.0.0.1' });
+    assert.notEqual(st.status?.sessionState, 'Established');
+    assert.equal(st.status?.establishedTime, undefined);
+    assert.equal(st.status?.peerASN, 64512);
+    assert.equal(st.status?.prefixesSent, 0);
+    assert.match(String(st.status?.lastError), /ECONNREFUSED|refused|connect/i);
   });
 
   it('an agent that cannot reach the API server is live but not ready, and says why', async () => {

@@ -23,6 +23,12 @@ import { ruleAllows, type PolicyRule } from '../support/kube-emulator/rbac.js';
 import { runController } from '../../src/k8s/controller.js';
 import { runAgentWatch } from '../../src/k8s/agent-watch.js';
 import type { AgentModel } from '../../src/k8s/agent.js';
+import { SessionStateWriter } from '../../src/k8s/bgpstate-writer.js';
+import type { SessionStatus } from '../../src/bgp/types.js';
+import { sessionStatus } from '../support/bgp-session.js';
+
+const session = (peer: string, state: SessionStatus['state'], prefixesSent = 0) =>
+  sessionStatus(peer, state, { prefixesSent, ...(state === 'Established' ? { uptimeMs: 5_000 } : {}) });
 
 const FAST = { stallMs: 5000, backoffInitialMs: 50, backoffMaxMs: 300, absentRetryMs: 300 };
 
@@ -72,6 +78,17 @@ async function scenario(emu: KubeEmulator, admin: KubeConfig, patienceMs: number
     debounceMs: 5,
     onModel: (m) => void (model = m),
   });
+  // The agent's BGPSessionState writer: list, create, patch status, delete.
+  let sessions = [session('tor-a', 'Active'), session('tor-b', 'Established', 1)];
+  const states = new SessionStateWriter({
+    kubeConfig: kubeConfigAs(emu, AGENT_SA),
+    node: 'node-1',
+    namespace: 'ferrolb-system',
+    sessions: () => sessions,
+    intervalMs: 50,
+    log: () => undefined,
+  });
+  states.start();
   const controller = runController({
     kubeConfig: kubeConfigAs(emu, CONTROLLER_SA),
     config: { metallbCompat: true },
@@ -109,6 +126,33 @@ async function scenario(emu: KubeEmulator, admin: KubeConfig, patienceMs: number
       })) as { status?: { assignedIPv4?: number } };
       return p.status?.assignedIPv4 === 1;
     });
+    const stateObjects = async () =>
+      (
+        (await custom.listNamespacedCustomObject({
+          group: 'ferrolb.io',
+          version: 'v1',
+          namespace: 'ferrolb-system',
+          plural: 'bgpsessionstates',
+        })) as {
+          items: { metadata: { name: string }; spec: { peer: string }; status?: Record<string, unknown> }[];
+        }
+      ).items;
+    await wait('BGPSessionState per peer, with status', async () => {
+      const items = await stateObjects();
+      const st = (peer: string) => items.find((i) => i.spec.peer === peer)?.status;
+      return items.length === 2 && st('tor-a')?.sessionState === 'Active' && st('tor-b')?.prefixesSent === 1;
+    });
+    sessions = [session('tor-a', 'Established', 3)];
+    await wait('a session that comes up is patched, a removed peer deleted', async () => {
+      const items = await stateObjects();
+      return (
+        items.length === 1 &&
+        items[0]?.metadata.name === 'node-1.tor-a' &&
+        items[0].status?.sessionState === 'Established' &&
+        items[0].status.prefixesSent === 3 &&
+        typeof items[0].status.establishedTime === 'string'
+      );
+    });
     await wait(
       'the agent serves both',
       () => model?.allocations.has('default.web') && model.allocations.has('default.old'),
@@ -126,6 +170,7 @@ async function scenario(emu: KubeEmulator, admin: KubeConfig, patienceMs: number
   } finally {
     await controller.stop();
     await agent.stop();
+    await states.stop();
   }
   const lease = await admin
     .makeApiClient(CoordinationV1Api)

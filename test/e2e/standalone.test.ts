@@ -13,24 +13,18 @@ import {
   stopDaemon,
   tempDir,
   type Daemon,
+  withDaemon as withDaemonOf,
 } from '../support/daemon.js';
 import type { LoadBalancerView, PoolView } from '../../src/state/views.js';
 
 const EXAMPLE = join(REPO, 'examples/standalone.yaml');
 
-async function withDaemon(
-  fn: (d: Daemon, dir: string) => Promise<void>,
-  args: string[] = ['--config', EXAMPLE],
-): Promise<void> {
-  const dir = tempDir();
-  const d = await startDaemon([...args, '--state-dir', dir.path]);
-  try {
-    await fn(d, dir.path);
-  } finally {
-    await stopDaemon(d, 'SIGKILL');
-    dir.remove();
-  }
-}
+/** Every LoadBalancer's live view (the API; `ferroctl get -o json` prints objects, not views). */
+const views = async (url: string) =>
+  (await (await fetch(`${url}/api/v1/loadbalancers`)).json()) as { items: LoadBalancerView[] };
+
+const withDaemon = (fn: (d: Daemon, dir: string) => Promise<void>, args = ['--config', EXAMPLE]) =>
+  withDaemonOf(args, fn);
 
 test('ferrolb check: valid example passes; a bad file lists every error and exits 1', () => {
   const ok = spawnSync(process.execPath, [FERROLB, 'check', '--config', EXAMPLE], { encoding: 'utf8' });
@@ -93,7 +87,9 @@ test('ferroctl get lb (table, wide, json, yaml) and get pools', async () => {
     const amf = lines.find((l) => l.startsWith('amf-n2'));
     assert.match(amf ?? '', /10\.211\.0\.\d,10\.211\.0\.\d\s+any\s+38412\s+SCTP/);
 
-    const json = JSON.parse(ferroctl(d.url, ['get', 'lb', 'web', '-o', 'json']).stdout) as LoadBalancerView;
+    const json = JSON.parse(
+      ferroctl(d.url, ['describe', 'lb', 'web', '-o', 'json']).stdout,
+    ) as LoadBalancerView;
     assert.equal(json.name, 'web');
     assert.equal(json.addresses.length, 1);
     assert.deepEqual(json.secondaryAddresses, []);
@@ -109,7 +105,7 @@ test('ferroctl get lb (table, wide, json, yaml) and get pools', async () => {
     );
     assert.deepEqual(json.status, { phase: 'Allocated' });
     assert.match(
-      ferroctl(d.url, ['get', 'lb', 'dns', '-o', 'yaml']).stdout,
+      ferroctl(d.url, ['describe', 'lb', 'dns', '-o', 'yaml']).stdout,
       /name: dns\n[\s\S]*addresses:\n\s+- 10\.210\.1\.15/,
     );
 
@@ -207,7 +203,7 @@ test('exhaustion leaves a service pending with a reason visible in the CLI; free
       );
       assert.equal(ferroctl(d.url, ['delete', 'lb', 'fill-00']).status, 0);
       const after = JSON.parse(
-        ferroctl(d.url, ['get', 'lb', 'fill-24', '-o', 'json']).stdout,
+        ferroctl(d.url, ['describe', 'lb', 'fill-24', '-o', 'json']).stdout,
       ) as LoadBalancerView;
       assert.equal(after.status.phase, 'Allocated');
     } finally {
@@ -222,7 +218,7 @@ test('SIGHUP: an invalid file keeps the last good state; a valid one applies; re
   copyFileSync(EXAMPLE, cfg);
   let d = await startDaemon(['--config', cfg, '--state-dir', dir.path]);
   try {
-    const before = JSON.parse(ferroctl(d.url, ['get', 'lb', '-o', 'json']).stdout) as {
+    const before = (await views(d.url)) as {
       items: LoadBalancerView[];
     };
     writeFileSync(
@@ -232,7 +228,7 @@ test('SIGHUP: an invalid file keeps the last good state; a valid one applies; re
     d.proc.kill('SIGHUP');
     await waitForLog(d, /reload rejected/);
     assert.ok(d.logs.some((l) => l.includes('10.210.1.20-10.210.1.10') && l.includes('inverted range')));
-    assert.deepEqual(JSON.parse(ferroctl(d.url, ['get', 'lb', '-o', 'json']).stdout), before);
+    assert.deepEqual(await views(d.url), before);
 
     // Reordered documents plus a new service: nobody moves.
     const docs = readFileSync(EXAMPLE, 'utf8').split(/^---$/m).reverse();
@@ -242,7 +238,7 @@ test('SIGHUP: an invalid file keeps the last good state; a valid one applies; re
     writeFileSync(cfg, docs.join('\n---\n'));
     d.proc.kill('SIGHUP');
     await waitForLog(d, /config reloaded/);
-    const after = JSON.parse(ferroctl(d.url, ['get', 'lb', '-o', 'json']).stdout) as {
+    const after = (await views(d.url)) as {
       items: LoadBalancerView[];
     };
     for (const lb of before.items)
@@ -250,7 +246,7 @@ test('SIGHUP: an invalid file keeps the last good state; a valid one applies; re
 
     assert.deepEqual(await stopDaemon(d), { code: 0, signal: null }, 'SIGTERM is a clean exit');
     d = await startDaemon(['--config', cfg, '--state-dir', dir.path]);
-    const restarted = JSON.parse(ferroctl(d.url, ['get', 'lb', '-o', 'json']).stdout) as {
+    const restarted = (await views(d.url)) as {
       items: LoadBalancerView[];
     };
     assert.deepEqual(

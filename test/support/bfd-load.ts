@@ -304,9 +304,14 @@ export async function runBfdLoad(o: BfdLoadOptions): Promise<BfdLoadResult> {
     const after = await birdState(bird);
     const routesAtBird = await routeCount(bird);
     const lbView = JSON.parse(
-      await nsExec(lb, process.execPath, [FERROCTL, '--server', url, 'get', 'lb', 'probed', '-o', 'json'], {
-        timeoutMs: 60_000,
-      }),
+      await nsExec(
+        lb,
+        process.execPath,
+        [FERROCTL, '--server', url, 'describe', 'lb', 'probed', '-o', 'json'],
+        {
+          timeoutMs: 60_000,
+        },
+      ),
     ) as { endpoints?: { state?: string }[] };
 
     // BFD TX gaps per source address, over the load window.

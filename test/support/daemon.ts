@@ -105,6 +105,21 @@ export async function stopDaemon(
   return d.exited;
 }
 
+/** Runs fn against a daemon started with args and its own state directory; both gone afterwards. */
+export async function withDaemon(
+  args: string[],
+  fn: (d: Daemon, dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = tempDir();
+  const d = await startDaemon([...args, '--state-dir', dir.path]);
+  try {
+    await fn(d, dir.path);
+  } finally {
+    await stopDaemon(d, 'SIGKILL');
+    dir.remove();
+  }
+}
+
 /** Runs ferroctl synchronously against a daemon. */
 export function ferroctl(
   url: string,

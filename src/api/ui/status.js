@@ -279,7 +279,7 @@ function renderCluster(cluster) {
           m.state === 'self'
             ? '–'
             : m.lastHeartbeatAgoMs !== undefined
-              ? `${m.lastHeartbeatAgoMs} ms ago`
+              ? `${Math.round(m.lastHeartbeatAgoMs)} ms ago`
               : 'never',
         ]),
       ),

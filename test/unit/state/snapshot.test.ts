@@ -203,3 +203,34 @@ test('one PUT at many services re-validates and re-allocates only what it touche
   assert.deepEqual(n.allocations.get('s5'), s.allocations.get('s5'), 'sticky');
   assert.notEqual(n.state.loadBalancers.get('s5'), s.state.loadBalancers.get('s5'));
 });
+
+test('apply outcomes: created, configured, unchanged per object; strict refuses an own warning only', () => {
+  const s0 = ok(transition(emptySnapshot(), { type: 'apply', objects: [pool('p', ['10.0.0.0/24'])] }));
+  const t1 = transition(s0, { type: 'apply', objects: [pool('p', ['10.0.0.0/24']), lb('a')] });
+  assert.ok(t1.ok);
+  assert.deepEqual(
+    [...(t1.outcomes ?? [])],
+    [
+      ['IPAddressPool/p', 'unchanged'],
+      ['LoadBalancer/a', 'created'],
+    ],
+  );
+  const t2 = transition(t1.next, { type: 'apply', objects: [lb('a', { ports: [{ port: 81 }] })] });
+  assert.ok(t2.ok);
+  assert.deepEqual([...(t2.outcomes ?? [])], [['LoadBalancer/a', 'configured']]);
+  const t3 = transition(t2.next, { type: 'apply', objects: [lb('a', { ports: [{ port: 81 }] })] });
+  assert.ok(t3.ok && !t3.changed);
+  assert.deepEqual([...(t3.outcomes ?? [])], [['LoadBalancer/a', 'unchanged']]);
+
+  // A warning (persistTimeout without algorithm persist): accepted, refused under strict.
+  const warned = lb('w', { persistTimeout: '30s' });
+  ok(transition(t3.next, { type: 'apply', objects: [warned] }));
+  refused(
+    transition(t3.next, { type: 'apply', objects: [warned, lb('b')], strict: true }),
+    TransitionError.Warnings,
+    /LoadBalancer\/w: spec\.persistTimeout: "30s": only used with algorithm "persist"/,
+  );
+  // Another object's warning does not refuse a strict apply of a clean one.
+  const withWarned = ok(transition(t3.next, { type: 'apply', objects: [warned] }));
+  ok(transition(withWarned, { type: 'apply', objects: [lb('b')], strict: true }));
+});
