@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Topology, nsExec, waitFor } from '../test/support/netns.js';
-import { startDaemon, stopDaemon, tempDir, type Daemon } from '../test/support/daemon.js';
+import { startClusterNode, stopDaemon, tempDir, type Daemon } from '../test/support/daemon.js';
 import type { L2View } from '../src/l2/view.js';
 
 const NAMES = ['lb1', 'lb2', 'lb3'] as const;
@@ -212,26 +212,7 @@ spec: {addresses: ["${vip}"], mode: fullnat, ports: [{port: 80, targetPort: 8080
     const dir = dirs.get(n as (typeof NAMES)[number])!.path;
     writeFileSync(join(dir, 'key'), key + '\n');
     writeFileSync(join(dir, 'cfg.yaml'), cfg(n));
-    const d = await startDaemon(
-      [
-        '--config',
-        join(dir, 'cfg.yaml'),
-        '--state-dir',
-        join(dir, 'state'),
-        '--node-name',
-        n,
-        '--api',
-        `${bed.lb.get(n)!.addr}:${API_PORT}`,
-        '--insecure-api',
-        '--bgp-port',
-        'off',
-        '--dataplane',
-        'on',
-      ],
-      {},
-      60_000,
-      ['ip', 'netns', 'exec', bed.lb.get(n)!.ns],
-    );
+    const d = await startClusterNode(bed.lb.get(n)!.ns, dir, n, `${bed.lb.get(n)!.addr}:${API_PORT}`);
     daemons.set(n, d);
   };
   const view = async (n: string): Promise<L2View | undefined> => {

@@ -134,8 +134,9 @@ export function defaultMaxConnections(limitsText?: string): number {
 /**
  * Every role that serves traffic (`ferrolb run`, `ferrolb agent`) is this list of components, started
  * in order by one Supervisor: locks (state dir, then the kernel table of this network namespace)
- * before anything is touched, the role's input, the API bound before the kernel is, then data
- * plane + probes, SCTP multihoming, cluster membership (Layer 2 ownership) and BGP. A required
+ * before anything is touched, the role's input, the API bound before the kernel is, then cluster
+ * membership (Layer 2 ownership: its ARP/NDP suppression must exist before the data plane adds a
+ * service address), data plane + probes, SCTP multihoming and BGP. A required
  * component that fails rolls the others back and the process exits non-zero. A new subsystem (L2, cluster sync) is one more entry in the list.
  */
 export async function serve(
@@ -150,6 +151,9 @@ export async function serve(
     kernel: opts.dataplane,
     probes: opts.probes,
     keepForwarding: opts.keepForwarding,
+    // Layer 2 first: a new service address is silent on non-owners before it is routed here.
+    beforeApply: () => cluster.prepared(),
+    afterApply: (generation) => cluster.dataplaneApplied(generation),
   });
   // Multihomed SCTP (fullnat + secondary addresses) runs beside the nft data plane, never inside it.
   const sctp = new SctpShell({ runtime, log, kernel: opts.dataplane, keepForwarding: opts.keepForwarding });
@@ -230,9 +234,10 @@ export async function serve(
       url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     }),
     ...(opts.metricsListen ? [metricsComponent(opts.metricsListen, () => metrics, log)] : []),
+    // Before the data plane: the announcer's ARP/NDP suppression exists before any service address.
+    clusterComponent(cluster),
     dataplaneComponent(dataplane, () => runtime.snapshot.state.loadBalancers.size),
     sctpComponent(sctp),
-    clusterComponent(cluster),
     bgpComponent(bgp),
   ];
   const supervisor = new Supervisor(components, { log });
