@@ -76,12 +76,12 @@ spec: {addresses: ["${v}"], ports: [{port: 80}], endpoints: [{address: 10.79.0.2
       );
       try {
         await Promise.all(
-          bed.lbs.map(async (lb) => {
+          bed.lbs.map(async (lb, i) => {
             const d = tempDir(`ferrolb-l2first-${lb.name}-`);
-            dirs.push(d);
+            dirs[i] = d;
             writeFileSync(join(d.path, 'cluster.key'), key + '\n');
             writeFileSync(join(d.path, 'cfg.yaml'), config(d.path));
-            daemons.push(await startClusterNode(lb.ns, d.path, lb.name, `127.0.0.1:${API_PORT}`));
+            daemons[i] = await startClusterNode(lb.ns, d.path, lb.name, `127.0.0.1:${API_PORT}`);
           }),
         );
         // Every address owned, all three nodes agreeing.
@@ -123,6 +123,49 @@ spec: {addresses: ["${v}"], ports: [{port: 80}], endpoints: [{address: 10.79.0.2
       }
       const requests = frames.filter((f) => f.kind === 'arp-request' && VIPS.includes(f.target));
       assert.ok(requests.length > 3 * 40, `the client asked from the first moment (${requests.length})`);
+    });
+
+    it('an owner SIGKILLed returns with its data plane: zero moves, it owns nothing, one MAC per address', async () => {
+      const victim = owners.get(VIPS[0]!)!;
+      const i = bed.lbs.findIndex((l) => l.name === victim);
+      const live = bed.lbs.filter((l) => l.name !== victim);
+      await stopDaemon(daemons[i]!, 'SIGKILL');
+      const ownersNow = async (ns: string) =>
+        new Map((await status(ns)).owners.map((o) => [o.address, o.owner ?? '']));
+      const taken = await waitFor(
+        'takeover',
+        async () => {
+          const m = await ownersNow(live[0]!.ns);
+          return [...m.values()].every((o) => o && o !== victim) ? m : undefined;
+        },
+        10_000,
+        50,
+      );
+      // From before its restart: the kernel state it left (VIP routes, suppression sets) is adopted.
+      const cap = await bed.capture('return');
+      daemons[i] = await startClusterNode(bed.lbs[i]!.ns, dirs[i]!.path, victim, `127.0.0.1:${API_PORT}`);
+      await waitFor(
+        'back in the cluster',
+        async () => ((await status(bed.lbs[i]!.ns)).synced ? true : undefined),
+        20_000,
+        100,
+      );
+      await new Promise((r) => setTimeout(r, 2000));
+      for (const l of bed.lbs) assert.deepEqual(await ownersNow(l.ns), taken, `${l.name}: zero moves`);
+      assert.equal((await status(bed.lbs[i]!.ns)).owned, 0);
+      const macOf = new Map(bed.lbs.map((l) => [l.name, l.mac]));
+      for (const v of VIPS) assert.deepEqual(await bed.arpingMacs(v), [macOf.get(taken.get(v)!)], v);
+      const seen = await cap.stop();
+      const fromVictim = seen.filter(
+        (f) => f.kind === 'arp-reply' && f.src === bed.lbs[i]!.mac && VIPS.includes(f.sender),
+      );
+      const t0 = seen[0]?.time ?? 0;
+      assert.deepEqual(
+        fromVictim.map((f) => `${(f.time - t0).toFixed(3)} ${f.sender} → ${f.target}`),
+        [],
+        `the returning node ${victim} never answers (capture from before its restart)`,
+      );
+      for (const [a, o] of taken) owners.set(a, o);
     });
 
     it('an address added and then removed while running (SIGHUP): only its owner ever answers', async () => {
@@ -173,7 +216,16 @@ spec: {addresses: ["${v}"], ports: [{port: 80}], endpoints: [{address: 10.79.0.2
       const from = [
         ...new Set(late.filter((f) => f.kind === 'arp-reply' && f.sender === LATE).map((f) => f.src)),
       ];
-      assert.deepEqual(from, [bed.lbs.find((l) => l.name === owner)!.mac], `answered by ${from.join(', ')}`);
+      const name = new Map(bed.lbs.map((l) => [l.mac, l.name]));
+      const t0 = late[0]?.time ?? 0;
+      const trace = late
+        .filter((f) => f.kind === 'arp-reply' && f.sender === LATE)
+        .map((f) => `${(f.time - t0).toFixed(3)} ${name.get(f.src)} → ${f.target}`);
+      assert.deepEqual(
+        from,
+        [bed.lbs.find((l) => l.name === owner)!.mac],
+        `owner ${owner}, answered by ${from.map((m) => name.get(m)).join(', ')}: ${trace.join('; ')}`,
+      );
     });
   },
 );
