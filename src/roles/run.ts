@@ -112,6 +112,8 @@ export interface ServeExtra {
   /** The role's input (the state store and config file; the Kubernetes watch): after the locks, before the API. */
   input?: readonly Component[];
   mayAnnounce?: (service: string) => boolean;
+  /** The Layer 2 addresses this node announces, after each change (the agent's ServiceL2Status). */
+  onOwned?: (owned: ReadonlyMap<string, readonly string[]>) => void;
   /** Why the role is not ready yet (e.g. the agent before its first full view of the cluster). */
   notReady?: () => string | undefined;
 }
@@ -163,6 +165,7 @@ export async function serve(
     log,
     stateDir: opts.stateDir,
     nodeName: opts.nodeName ?? hostname(),
+    ...(extra.onOwned ? { onOwned: extra.onOwned } : {}),
   });
   const bgp = new BgpShell({
     runtime,

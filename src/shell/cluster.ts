@@ -23,6 +23,11 @@ export interface ClusterShellOptions {
   /** This node's name in the Cluster (`--node-name`, default the hostname). */
   readonly nodeName: string;
   readonly source?: CandidateSource;
+  /**
+   * The addresses this node announces (and on which interfaces), after each change of its owned
+   * set (coalesced): the agent's ServiceL2Status. Never on the failover path.
+   */
+  readonly onOwned?: (owned: ReadonlyMap<string, readonly string[]>) => void;
 }
 
 class ClusterConfigError extends Error {
@@ -179,7 +184,10 @@ export class ClusterShell {
     if (!this.thread) {
       const thread = new ClusterThread({
         log: (level, msg) => this.opts.log[level]({ subsystem: 'cluster' }, msg),
-        owned: (owned, added, removed) =>
+        owned: (owned, added, removed) => {
+          for (const a of added) this.owned.add(a);
+          for (const a of removed) this.owned.delete(a);
+          this.reportOwned();
           this.opts.log.info(
             {
               owned,
@@ -189,7 +197,8 @@ export class ClusterShell {
               removedCount: removed.length,
             },
             'cluster: owned addresses changed',
-          ),
+          );
+        },
       });
       await thread.start(config, delta).catch(async (e: unknown) => {
         await thread.stop();
@@ -212,6 +221,23 @@ export class ClusterShell {
     }
     this.spec = spec;
     this.key = key;
+  }
+
+  private readonly owned = new Set<string>();
+  private ownedTimer: NodeJS.Timeout | undefined;
+
+  /** Coalesced (100 ms): the interfaces come from the worker's announcer status. */
+  private reportOwned(): void {
+    const report = this.opts.onOwned;
+    if (!report || this.ownedTimer) return;
+    this.ownedTimer = setTimeout(() => {
+      this.ownedTimer = undefined;
+      void this.status().then((st) => {
+        const ifs = new Map((st.announcer ?? []).map((a) => [a.address, a.interfaces]));
+        report(new Map([...this.owned].map((a) => [a, ifs.get(a) ?? []])));
+      });
+    }, 100);
+    this.ownedTimer.unref();
   }
 
   private deferRemovals(delta: CandidateDelta, generation: number): CandidateDelta {
@@ -317,6 +343,7 @@ export class ClusterShell {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.pending) clearImmediate(this.pending);
+    if (this.ownedTimer) clearTimeout(this.ownedTimer);
     this.opts.runtime.off('snapshot', this.onSnapshot);
     this.removeCheck?.();
     await this.queue;
