@@ -21,6 +21,7 @@ export const L2_STATUS = {
 export const L2_NODE_LABEL = 'ferrolb.io/node';
 export const L2_SERVICE_LABEL = 'ferrolb.io/service-name';
 const COMPONENT = 'ferrolb-agent';
+const API = { group: L2_STATUS.group, version: L2_STATUS.version, plural: L2_STATUS.plural };
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export interface ServiceRef {
@@ -146,7 +147,7 @@ export class L2StatusReporter {
 
   private async sync(): Promise<void> {
     const { custom, core, node } = this.deps;
-    const api = { group: L2_STATUS.group, version: L2_STATUS.version, plural: L2_STATUS.plural };
+    const api = API;
     if (!this.written) {
       const list = (await custom.listClusterCustomObject({
         ...api,
@@ -181,6 +182,7 @@ export class L2StatusReporter {
         );
       else {
         await custom.createNamespacedCustomObject({ ...api, namespace: w.service.namespace, body });
+        await this.dropTakenOver(w);
         await writeEvent(
           core,
           { kind: 'Service', apiVersion: 'v1', ...w.service },
@@ -197,12 +199,35 @@ export class L2StatusReporter {
     }
     for (const [key, had] of [...written]) {
       if (want.has(key)) continue;
-      await custom
-        .deleteNamespacedCustomObject({ ...api, namespace: had.service.namespace, name: had.name })
-        .catch((e: { code?: number }) => {
-          if (e.code !== 404) throw e;
-        });
+      await this.remove(had.service.namespace, had.name);
       written.delete(key);
     }
+  }
+
+  /**
+   * A node that died cannot delete its objects: the node that took its addresses over deletes the
+   * objects of the same Service whose addresses it now announces all of (a dual-stack Service's
+   * other family, announced elsewhere, keeps its own).
+   */
+  private async dropTakenOver(w: L2StatusWant): Promise<void> {
+    const list = (await this.deps.custom.listNamespacedCustomObject({
+      ...API,
+      namespace: w.service.namespace,
+      labelSelector: `${L2_SERVICE_LABEL}=${w.service.name}`,
+    })) as { items?: KCustomObject[] };
+    for (const o of list.items ?? []) {
+      if (o.metadata.labels?.[L2_NODE_LABEL] === this.deps.node) continue;
+      const theirs = ((o.status ?? {}) as { addresses?: string[] }).addresses ?? [];
+      if (theirs.length > 0 && theirs.every((a) => w.addresses.includes(a)))
+        await this.remove(w.service.namespace, o.metadata.name ?? '');
+    }
+  }
+
+  private async remove(namespace: string, name: string): Promise<void> {
+    await this.deps.custom
+      .deleteNamespacedCustomObject({ ...API, namespace, name })
+      .catch((e: { code?: number }) => {
+        if (e.code !== 404) throw e;
+      });
   }
 }
