@@ -145,14 +145,14 @@ export class Bed {
     }
   }
 
-  /** Steady state before a run: `n` successes in a row within the last second. */
-  async steady(ok: number[], n = 10): Promise<void> {
+  /** Steady state before a run: `n` successful connections started within the last 3 s. */
+  async steady(ok: number[], n = 5): Promise<void> {
     try {
       await waitFor(
         'steady client connections',
         () => {
           const now = Date.now();
-          return ok.filter((t) => t > now - 1000).length >= n ? true : undefined;
+          return ok.filter((t) => t > now - 3000).length >= n ? true : undefined;
         },
         30_000,
         50,
@@ -248,7 +248,9 @@ spec: {addresses: ["${vip}"], mode: fullnat, ports: [{port: 80, targetPort: 8080
     const probe = bed.prober(vip, 80);
     await bed.steady(probe.ok);
     for (let r = 0; r < runs; r++) {
-      await bed.steady(probe.ok);
+      await bed.steady(probe.ok).catch((e: Error) => {
+        throw new Error(`run ${r}: ${e.message}`);
+      });
       const victim = owner;
       const lb = bed.lb.get(victim)!;
       if (process.env.FERROLB_L2_DEBUG)
@@ -304,9 +306,15 @@ spec: {addresses: ["${vip}"], mode: fullnat, ports: [{port: 80, targetPort: 8080
 async function keepalivedRuns(bed: Bed, runs: number, vip: string): Promise<FailoverFigures> {
   const dir = tempDir('ferrolb-l2bench-ka-');
   const procs = new Map<string, ChildProcess>();
+  const said: string[] = [];
   const prio: Record<string, number> = { lb1: 150, lb2: 100, lb3: 50 };
+  // Pid files per start: a returning keepalived refused to run on the previous one's ("daemon is
+  // already running") and the series ran out of backups.
+  const gens = new Map<string, number>();
   const start = (n: string) => {
     const lb = bed.lb.get(n)!;
+    const gen = (gens.get(n) ?? 0) + 1;
+    gens.set(n, gen);
     const conf = join(dir.path, `${n}.conf`);
     writeFileSync(
       conf,
@@ -326,15 +334,20 @@ async function keepalivedRuns(bed: Bed, runs: number, vip: string): Promise<Fail
         '-f',
         conf,
         '-p',
-        join(dir.path, `${n}.pid`),
+        join(dir.path, `${n}.${gen}.pid`),
         '-r',
-        join(dir.path, `${n}.vrrp.pid`),
+        join(dir.path, `${n}.${gen}.vrrp.pid`),
         '--log-console',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    p.stdout?.resume();
-    p.stderr?.resume();
+    // The last lines of each keepalived, for the error when a series cannot go on.
+    for (const s of [p.stdout, p.stderr])
+      if (s)
+        createInterface({ input: s }).on('line', (l) => {
+          said.push(`${n}: ${l}`);
+          if (said.length > 40) said.shift();
+        });
     procs.set(n, p);
   };
   const master = async (except?: string) => {
@@ -359,7 +372,9 @@ async function keepalivedRuns(bed: Bed, runs: number, vip: string): Promise<Fail
     const probe = bed.prober(vip, 80);
     await bed.steady(probe.ok);
     for (let r = 0; r < runs; r++) {
-      await bed.steady(probe.ok);
+      await bed.steady(probe.ok).catch((e: Error) => {
+        throw new Error(`run ${r}: ${e.message}`);
+      });
       const lb = bed.lb.get(owner)!;
       await nsExec(lb.ns, 'ip', ['link', 'set', lb.dev, 'down']);
       const t0 = Date.now();
@@ -373,7 +388,7 @@ async function keepalivedRuns(bed: Bed, runs: number, vip: string): Promise<Fail
       // keepalived's children (the VRRP process) die with their parent's SIGKILL? Make sure.
       await nsExec(lb.ns, 'sh', [
         '-c',
-        `kill -9 $(cat ${join(dir.path, `${owner}.vrrp.pid`)}) 2>/dev/null; true`,
+        `kill -9 $(cat ${join(dir.path, `${owner}.${gens.get(owner)}.vrrp.pid`)}) 2>/dev/null; true`,
       ]);
       await nsExec(lb.ns, 'ip', ['addr', 'flush', 'dev', lb.dev, 'to', `${vip}/32`]).catch(() => '');
       const victim = owner;
@@ -385,7 +400,9 @@ async function keepalivedRuns(bed: Bed, runs: number, vip: string): Promise<Fail
         },
         20_000,
         20,
-      );
+      ).catch((e: Error) => {
+        throw new Error(`run ${r}: ${e.message}; keepalived said: ${said.slice(-12).join(' | ')}`);
+      });
       await nsExec(lb.ns, 'ip', ['link', 'set', lb.dev, 'up']);
       start(victim);
       await sleep(1500);
@@ -398,7 +415,7 @@ async function keepalivedRuns(bed: Bed, runs: number, vip: string): Promise<Fail
     for (const n of NAMES)
       await nsExec(bed.lb.get(n)!.ns, 'sh', [
         '-c',
-        `kill -9 $(cat ${join(dir.path, `${n}.vrrp.pid`)} ${join(dir.path, `${n}.pid`)} 2>/dev/null) 2>/dev/null; true`,
+        `kill -9 $(cat ${join(dir.path, `${n}.*.pid`)} 2>/dev/null) 2>/dev/null; true`,
       ]).catch(() => '');
     dir.remove();
   }
