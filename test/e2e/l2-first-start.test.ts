@@ -130,6 +130,7 @@ spec: {addresses: ["${v}"], ports: [{port: 80}], endpoints: [{address: 10.79.0.2
       const i = bed.lbs.findIndex((l) => l.name === victim);
       const live = bed.lbs.filter((l) => l.name !== victim);
       await stopDaemon(daemons[i]!, 'SIGKILL');
+      const killed = Date.now();
       const ownersNow = async (ns: string) =>
         new Map((await status(ns)).owners.map((o) => [o.address, o.owner ?? '']));
       const taken = await waitFor(
@@ -141,8 +142,15 @@ spec: {addresses: ["${v}"], ports: [{port: 80}], endpoints: [{address: 10.79.0.2
         10_000,
         50,
       );
+      // A dead node's kernel answers until its owned set expires (liveness, 5 s: docs/l2.md); a
+      // restart inside that window adopts it. After it, the returning node must stay silent.
+      await new Promise((r) => setTimeout(r, Math.max(0, killed + 5500 - Date.now())));
       // From before its restart: the kernel state it left (VIP routes, suppression sets) is adopted.
       const cap = await bed.capture('return');
+      // Asked all along its return: its adopted kernel state must not answer for what others took.
+      const asking = VIPS.map((v) =>
+        bed.t.spawn(bed.client, 'arping', ['-q', '-c', '100', '-W', '0.05', '-i', bed.clientDev, v]),
+      );
       daemons[i] = await startClusterNode(bed.lbs[i]!.ns, dirs[i]!.path, victim, `127.0.0.1:${API_PORT}`);
       await waitFor(
         'back in the cluster',
@@ -155,6 +163,7 @@ spec: {addresses: ["${v}"], ports: [{port: 80}], endpoints: [{address: 10.79.0.2
       assert.equal((await status(bed.lbs[i]!.ns)).owned, 0);
       const macOf = new Map(bed.lbs.map((l) => [l.name, l.mac]));
       for (const v of VIPS) assert.deepEqual(await bed.arpingMacs(v), [macOf.get(taken.get(v)!)], v);
+      for (const p of asking) if (p.exitCode === null) p.kill('SIGKILL');
       const seen = await cap.stop();
       const fromVictim = seen.filter(
         (f) => f.kind === 'arp-reply' && f.src === bed.lbs[i]!.mac && VIPS.includes(f.sender),
