@@ -111,6 +111,19 @@ export class MembershipNode {
     this.run((m) => m.tick(now()));
   }
 
+  /**
+   * Resolves once the announcer has caught up with every candidate and owned-set change made before
+   * this call (the suppression sets are in the kernel): the data plane adds service addresses after it.
+   */
+  async settled(): Promise<void> {
+    // Bounded: a change arriving during each pass extends the wait by one pass at most 20 times.
+    for (let i = 0; i < 20; i++) {
+      const p = this.announcing;
+      await p;
+      if (p === this.announcing && !this.announcePending && !this.candidatesChanged) return;
+    }
+  }
+
   status(): ClusterStatus | undefined {
     if (!this.core) return undefined;
     return { ...this.core.status(now()), announcer: this.announcer.status() };

@@ -17,7 +17,13 @@ export interface WorkerConfig {
 
 export type ToCluster =
   | { readonly type: 'config'; readonly config: WorkerConfig }
-  | { readonly type: 'candidates'; readonly delta: CandidateDelta; readonly full: boolean }
+  | {
+      readonly type: 'candidates';
+      readonly delta: CandidateDelta;
+      readonly full: boolean;
+      /** Answer `applied` with this id once the announcer has the candidates in the kernel. */
+      readonly ack?: number;
+    }
   | { readonly type: 'status'; readonly id: number }
   | { readonly type: 'stop' };
 
@@ -31,6 +37,7 @@ export interface ClusterSummary {
 
 export type FromCluster =
   | { readonly type: 'started'; readonly bootId: number }
+  | { readonly type: 'applied'; readonly id: number }
   | { readonly type: 'status'; readonly id: number; readonly status: ClusterStatus }
   | { readonly type: 'summary'; readonly summary: ClusterSummary }
   | {
@@ -51,7 +58,7 @@ export class ClusterProtocolError extends Error {
 }
 
 const TO_TYPES = ['config', 'candidates', 'status', 'stop'];
-const FROM_TYPES = ['started', 'status', 'summary', 'owned', 'log', 'error', 'stopped'];
+const FROM_TYPES = ['started', 'applied', 'status', 'summary', 'owned', 'log', 'error', 'stopped'];
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -19,6 +19,8 @@ export interface ClusterThreadEvents {
 }
 
 const STATUS_TIMEOUT_MS = 3000;
+/** A stalled worker never holds the data plane longer than this (it restarts and gets every candidate). */
+const APPLIED_TIMEOUT_MS = 10_000;
 const START_TIMEOUT_MS = 10_000;
 
 export class ClusterThread {
@@ -28,6 +30,8 @@ export class ClusterThread {
   private nextId = 1;
   private readonly waiting = new Map<number, (s: ClusterStatus | undefined) => void>();
   private startWait: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  private readonly acks = new Map<number, () => void>();
+  private lastApplied: Promise<void> = Promise.resolve();
   private started = false;
   summary: ClusterSummary | undefined;
   bootId: number | undefined;
@@ -55,6 +59,8 @@ export class ClusterThread {
         this.events.log('error', this.down);
         for (const w of this.waiting.values()) w(undefined);
         this.waiting.clear();
+        for (const a of this.acks.values()) a();
+        this.acks.clear();
         this.startWait?.reject(new Error(this.down));
         this.startWait = undefined;
       },
@@ -63,8 +69,16 @@ export class ClusterThread {
     });
   }
 
-  /** Starts the worker with its first configuration; resolves once its socket is bound. */
-  start(config: WorkerConfig, candidates: CandidateDelta): Promise<void> {
+  /**
+   * Starts the worker with its first configuration; resolves once its socket is bound and the
+   * first candidates are in the kernel (before the data plane adds a service address).
+   */
+  async start(config: WorkerConfig, candidates: CandidateDelta): Promise<void> {
+    await this.startWorker(config, candidates);
+    await this.lastApplied;
+  }
+
+  private startWorker(config: WorkerConfig, candidates: CandidateDelta): Promise<void> {
     this.config = config;
     this.apply(candidates, true);
     const p = new Promise<void>((resolve, reject) => {
@@ -77,12 +91,35 @@ export class ClusterThread {
     });
     this.sup.start();
     this.sup.post({ type: 'config', config });
-    this.sup.post({
-      type: 'candidates',
-      delta: { upsert: [...this.candidates.values()], remove: [] },
-      full: true,
-    });
+    this.post({ upsert: [...this.candidates.values()], remove: [] }, true);
     return p;
+  }
+
+  /** Posts candidates with an ack id; `applied()` waits for the ack (bounded). */
+  private post(delta: CandidateDelta, full: boolean): void {
+    const id = this.nextId++;
+    const done = new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        if (!this.acks.delete(id)) return;
+        this.events.log('warn', `cluster thread did not apply candidates in ${APPLIED_TIMEOUT_MS} ms`);
+        resolve();
+      }, APPLIED_TIMEOUT_MS);
+      t.unref();
+      this.acks.set(id, () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    if (!this.sup.post({ type: 'candidates', delta, full, ack: id })) {
+      this.acks.get(id)?.();
+      this.acks.delete(id);
+    }
+    this.lastApplied = done;
+  }
+
+  /** Resolves once every candidate posted so far is in the kernel (the announcer's suppression sets). */
+  applied(): Promise<void> {
+    return this.lastApplied;
   }
 
   reconfigure(config: WorkerConfig): void {
@@ -94,7 +131,7 @@ export class ClusterThread {
   update(delta: CandidateDelta): void {
     if (delta.upsert.length === 0 && delta.remove.length === 0) return;
     this.apply(delta, false);
-    this.sup.post({ type: 'candidates', delta, full: false });
+    this.post(delta, false);
   }
 
   private apply(delta: CandidateDelta, full: boolean): void {
@@ -136,6 +173,10 @@ export class ClusterThread {
         this.started = true;
         this.startWait?.resolve();
         this.startWait = undefined;
+        break;
+      case 'applied':
+        this.acks.get(m.id)?.();
+        this.acks.delete(m.id);
         break;
       case 'status':
         this.waiting.get(m.id)?.(m.status);

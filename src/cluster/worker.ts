@@ -42,9 +42,13 @@ port.on('message', (raw: unknown) => {
           started = true;
           break;
         }
-        case 'candidates':
+        case 'candidates': {
           node.candidates(msg.delta, msg.full);
+          // Not awaited here: status requests and configs keep flowing while the kernel is written.
+          const id = msg.ack;
+          if (id !== undefined) void node.settled().then(() => post({ type: 'applied', id }));
           break;
+        }
         case 'status': {
           const status = node.status();
           post({

@@ -1,6 +1,7 @@
 // Pure: what an agent on an LB node programs, from the same cluster objects. The agent never
 // allocates — it takes each Service's addresses from what the controller recorded on it
 // (ferrolb.io/allocated), so agents and controller can never disagree about an address.
+import type { ServiceRef } from './l2status.js';
 import type { Allocation } from '../ipam/allocator.js';
 import type { DesiredState, RawObject } from '../model/types.js';
 import { buildDesiredState } from '../model/validate.js';
@@ -17,12 +18,15 @@ export interface AgentModel {
   /** Nodes allowed to announce each load balancer (externalTrafficPolicy Local); absent = any. */
   readonly announceNodes: ReadonlyMap<string, readonly string[]>;
   readonly issues: readonly ConfigIssue[];
+  /** The Service behind each load balancer (ServiceL2Status and its owner reference). */
+  readonly services: ReadonlyMap<string, ServiceRef>;
 }
 
 export function agentModel(view: ClusterView, cfg: CoreConfig, cluster?: AgentClusterOptions): AgentModel {
   const objs: RawObject[] = [...mapCustomResources(view.customObjects, cfg.metallbCompat).objects];
   const allocations = new Map<string, Allocation>();
   const announceNodes = new Map<string, readonly string[]>();
+  const services = new Map<string, ServiceRef>();
   const issues: ConfigIssue[] = [];
   // The LB nodes form the Cluster (Layer 2 ownership) from the Nodes the agent watches anyway.
   if (cluster) {
@@ -46,6 +50,11 @@ export function agentModel(view: ClusterView, cfg: CoreConfig, cluster?: AgentCl
     const held = persistedAllocation(svc);
     if (held) allocations.set(name, held);
     if (m.announceNodes) announceNodes.set(name, m.announceNodes);
+    services.set(name, {
+      namespace: svc.metadata.namespace ?? 'default',
+      name: svc.metadata.name ?? '',
+      ...(svc.metadata.uid ? { uid: svc.metadata.uid } : {}),
+    });
     objs.push(m.object);
   }
   const r = buildDesiredState(objs.map((object) => ({ origin: 'api' as const, object })));
@@ -53,6 +62,7 @@ export function agentModel(view: ClusterView, cfg: CoreConfig, cluster?: AgentCl
     ...(r.state ? { state: r.state } : {}),
     allocations,
     announceNodes,
+    services,
     issues: [...issues, ...r.issues],
   };
 }

@@ -83,6 +83,12 @@ interface Held {
   conflict?: string;
   /** Last re-assertion after a won contest (at most one burst per second). */
   reasserted?: number;
+  /**
+   * Found in the kernel at start (restart = adopt): kept answering, never announced with a burst.
+   * The clients already point here, or — after a SIGKILL the others took over from — at the new
+   * owner, and a burst from the returning node would pull them back (measured: l2-first-start e2e).
+   */
+  adopted?: boolean;
 }
 
 const canon = (a: string) => {
@@ -182,7 +188,12 @@ export class KernelAnnouncer implements Announcer {
         this.held.delete(a);
         this.withdrawnSince.set(a, t);
       }
-    for (const a of next.keys()) if (!this.held.has(a)) this.held.set(a, { since: t, announced: new Set() });
+    for (const a of next.keys()) {
+      const h = this.held.get(a);
+      if (!h) this.held.set(a, { since: t, announced: new Set() });
+      // Confirmed by the election: ours from here on (a link that appears later gets its burst).
+      else h.adopted = undefined;
+    }
     this.owned = next;
     if (!this.started) return this.start();
     await this.schedule(false);
@@ -311,7 +322,7 @@ export class KernelAnnouncer implements Announcer {
         if (k.owned6.has(a)) adopted.set(a, [...(adopted.get(a) ?? []), i]);
       }
       const t = this.now;
-      for (const a of adopted.keys()) this.held.set(a, { since: t, announced: new Set() });
+      for (const a of adopted.keys()) this.held.set(a, { since: t, announced: new Set(), adopted: true });
       this.adopted = adopted;
     }
     this.applied = seen;
@@ -375,6 +386,10 @@ export class KernelAnnouncer implements Announcer {
     for (const [address, p] of plan.owned) {
       const h = this.held.get(address);
       if (!h || h.yieldedUntil !== undefined) continue;
+      if (h.adopted) {
+        for (const l of p.links) h.announced.add(l);
+        continue;
+      }
       for (const l of [...h.announced]) if (!p.links.includes(l)) h.announced.delete(l);
       for (const l of p.links)
         if (!h.announced.has(l)) {

@@ -1,8 +1,9 @@
 // `ferrolb agent`: the node role in Kubernetes. The controller allocates and records addresses in the
 // API; the agent watches the same objects, rebuilds the model (no allocation of its own) and serves
 // it with the same shells as the standalone daemon: data plane, probes, BGP, read-only REST API.
+import { desiredL2Statuses, L2StatusReporter } from '../k8s/l2status.js';
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_CLASS } from '../k8s/annotations.js';
 import { CLUSTER_OPTIONS, mappingConfig } from './controller.js';
 import { runAgentWatch, type AgentModel } from '../k8s/index.js';
@@ -170,6 +171,26 @@ export async function agentMain(argv: string[]): Promise<number> {
   };
   let synced = false;
   let watch: { stop(): Promise<void> } | undefined;
+  // Layer 2 ownership per Service (ServiceL2Status, Events): only with a Cluster.
+  let services: AgentModel['services'] = new Map();
+  const l2status = cluster
+    ? new L2StatusReporter({
+        core: kc.makeApiClient(CoreV1Api),
+        custom: kc.makeApiClient(CustomObjectsApi),
+        node: nodeName,
+        log: (msg, extra) => log.warn(extra ?? {}, msg),
+      })
+    : undefined;
+  const onOwned = (owned: ReadonlyMap<string, readonly string[]>) => {
+    const byAddress = new Map<string, string>();
+    for (const [name, a] of runtime.snapshot.allocations)
+      for (const x of [...a.addresses, ...a.secondaryAddresses]) byAddress.set(x, name);
+    const serviceOf = (address: string) => {
+      const lb = byAddress.get(address);
+      return lb === undefined ? undefined : services.get(lb);
+    };
+    void l2status?.update(desiredL2Statuses(owned, serviceOf));
+  };
   // The agent's input: the cluster watch (started after the locks, before the API and the kernel).
   const clusterWatch: Component = {
     name: 'cluster-watch',
@@ -187,6 +208,7 @@ export async function agentMain(argv: string[]): Promise<number> {
             );
           lastIssues = issues;
           announceNodes = m.announceNodes;
+          services = m.services;
           runtime.adopt(snapshotParts(m, runtime.snapshot));
           synced = true;
         },
@@ -194,7 +216,10 @@ export async function agentMain(argv: string[]): Promise<number> {
       });
     },
     drain: async () => watch?.stop(),
-    stop: async () => watch?.stop(),
+    stop: async () => {
+      l2status?.stop();
+      await watch?.stop();
+    },
   };
   const withNode = { ...serveOpts, nodeName };
   return serve(runtime, log, withNode, {
@@ -205,5 +230,6 @@ export async function agentMain(argv: string[]): Promise<number> {
     notReady: () => (synced ? undefined : 'waiting for the first full view of the cluster'),
     mayAnnounce,
     bgpReporters: (sessions) => [bgpSessionStateComponent(kc, nodeName, sessions, log)],
+    ...(l2status ? { onOwned } : {}),
   });
 }

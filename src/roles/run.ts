@@ -115,6 +115,8 @@ export interface ServeExtra {
   /** The role's input (the state store and config file; the Kubernetes watch): after the locks, before the API. */
   input?: readonly Component[];
   mayAnnounce?: (service: string) => boolean;
+  /** The Layer 2 addresses this node announces, after each change (the agent's ServiceL2Status). */
+  onOwned?: (owned: ReadonlyMap<string, readonly string[]>) => void;
   /** Why the role is not ready yet (e.g. the agent before its first full view of the cluster). */
   notReady?: () => string | undefined;
   /** Components that report the BGP sessions elsewhere (the agent's BGPSessionState), after BGP. */
@@ -139,8 +141,9 @@ export function defaultMaxConnections(limitsText?: string): number {
 /**
  * Every role that serves traffic (`ferrolb run`, `ferrolb agent`) is this list of components, started
  * in order by one Supervisor: locks (state dir, then the kernel table of this network namespace)
- * before anything is touched, the role's input, the API bound before the kernel is, then data
- * plane + probes, SCTP multihoming, cluster membership (Layer 2 ownership) and BGP. A required
+ * before anything is touched, the role's input, the API bound before the kernel is, then cluster
+ * membership (Layer 2 ownership: its ARP/NDP suppression must exist before the data plane adds a
+ * service address), data plane + probes, SCTP multihoming and BGP. A required
  * component that fails rolls the others back and the process exits non-zero. A new subsystem (L2, cluster sync) is one more entry in the list.
  */
 export async function serve(
@@ -157,6 +160,9 @@ export async function serve(
     kernel: opts.dataplane,
     probes: opts.probes,
     keepForwarding: opts.keepForwarding,
+    // Layer 2 first: a new service address is silent on non-owners before it is routed here.
+    beforeApply: () => cluster.prepared(),
+    afterApply: (generation) => cluster.dataplaneApplied(generation),
   });
   // Multihomed SCTP (fullnat + secondary addresses) runs beside the nft data plane, never inside it.
   const sctp = new SctpShell({ runtime, log, kernel: opts.dataplane, keepForwarding: opts.keepForwarding });
@@ -166,6 +172,7 @@ export async function serve(
     log,
     stateDir: opts.stateDir,
     nodeName: opts.nodeName ?? hostname(),
+    ...(extra.onOwned ? { onOwned: extra.onOwned } : {}),
   });
   const bgp = new BgpShell({
     runtime,
@@ -238,9 +245,10 @@ export async function serve(
       url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     }),
     ...(opts.metricsListen ? [metricsComponent(opts.metricsListen, () => metrics, log)] : []),
+    // Before the data plane: the announcer's ARP/NDP suppression exists before any service address.
+    clusterComponent(cluster),
     dataplaneComponent(dataplane, () => runtime.snapshot.state.loadBalancers.size),
     sctpComponent(sctp),
-    clusterComponent(cluster),
     bgpComponent(bgp),
     ...(extra.bgpReporters?.(() => bgp.status().sessions) ?? []),
   ];

@@ -7,12 +7,14 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { candidateSource, type CandidateSource } from '../cluster/candidates.js';
 import type { WorkerConfig } from '../cluster/protocol.js';
+import type { CandidateDelta } from '../cluster/contract.js';
 import type { ClusterStatus } from '../cluster/status.js';
 import { ClusterThread } from '../cluster/thread.js';
 import { DROP_REASONS } from '../cluster/wire.js';
 import { clusterKeyIssue, nodeNameIssue, trimKey, type ClusterSpec } from '../model/cluster.js';
 import { formatIssue, type ConfigIssue } from '../model/issues.js';
 import { StartupError, type Runtime } from './runtime.js';
+import type { Snapshot } from '../state/snapshot.js';
 
 export interface ClusterShellOptions {
   readonly runtime: Runtime;
@@ -21,6 +23,11 @@ export interface ClusterShellOptions {
   /** This node's name in the Cluster (`--node-name`, default the hostname). */
   readonly nodeName: string;
   readonly source?: CandidateSource;
+  /**
+   * The addresses this node announces (and on which interfaces), after each change of its owned
+   * set (coalesced): the agent's ServiceL2Status. Never on the failover path.
+   */
+  readonly onOwned?: (owned: ReadonlyMap<string, readonly string[]>) => void;
 }
 
 class ClusterConfigError extends Error {
@@ -39,7 +46,12 @@ export class ClusterShell {
   private pending: ReturnType<typeof setImmediate> | undefined;
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** Candidates gone from the configuration, posted once the data plane applied that generation. */
+  private readonly removals = new Map<string, number>();
   private readonly onSnapshot = (): void => this.schedule();
+  private removeCheck: (() => void) | undefined;
+  /** The key read by the change check, used by the converge that follows (one read per change). */
+  private checked: { spec: ClusterSpec; key: Uint8Array } | undefined;
 
   constructor(private readonly opts: ClusterShellOptions) {
     this.source = opts.source ?? candidateSource();
@@ -58,6 +70,48 @@ export class ClusterShell {
       }
     }
     this.opts.runtime.on('snapshot', this.onSnapshot);
+    this.removeCheck = this.opts.runtime.addCheck((next, before) => this.check(next, before));
+  }
+
+  /**
+   * A changed Cluster this node cannot use (its name gone, the key file missing or short) refuses
+   * the whole change (SIGHUP says so, naming field and value): the running cluster keeps its key.
+   */
+  private async check(next: Snapshot, before: Snapshot): Promise<readonly ConfigIssue[]> {
+    const spec = next.state.cluster;
+    if (!spec || spec === before.state.cluster) return [];
+    const issue = nodeNameIssue(spec, this.opts.nodeName);
+    if (issue) return [issue];
+    try {
+      this.checked = { spec, key: await this.readKey(spec) };
+      return [];
+    } catch (e) {
+      if (e instanceof ClusterConfigError) return [e.issue];
+      throw e;
+    }
+  }
+
+  /**
+   * The data plane's gate before it applies a snapshot: every candidate of the current snapshot is
+   * in the worker and its suppression sets in the kernel, so a service address the data plane adds
+   * next is silent on the nodes that do not own it from its first moment.
+   */
+  async prepared(): Promise<void> {
+    if (this.stopped) return;
+    this.queue = this.queue.then(() => this.sync());
+    await this.queue;
+    await this.thread?.applied();
+  }
+
+  /**
+   * The data plane applied `generation`: the addresses removed by then are no longer routed here,
+   * so their suppression can go (lifted before, a non-owner would answer for them meanwhile).
+   */
+  dataplaneApplied(generation: number): void {
+    const gone = [...this.removals].filter(([, g]) => g <= generation).map(([a]) => a);
+    if (gone.length === 0 || !this.thread) return;
+    for (const a of gone) this.removals.delete(a);
+    this.thread.update({ upsert: [], remove: gone });
   }
 
   private schedule(): void {
@@ -104,6 +158,7 @@ export class ClusterShell {
         this.thread = undefined;
         this.spec = undefined;
         this.source = this.opts.source ?? candidateSource();
+        this.removals.clear();
         await t.stop();
       }
       return;
@@ -111,18 +166,28 @@ export class ClusterShell {
     const issue = nodeNameIssue(spec, this.opts.nodeName);
     if (issue) throw new ClusterConfigError(issue);
     // The key is re-read when the Cluster changes (a rotated key: change the object, then SIGHUP).
-    const key = spec === this.spec && this.key ? this.key : await this.readKey(spec);
+    const key =
+      spec === this.spec && this.key
+        ? this.key
+        : this.checked?.spec === spec
+          ? this.checked.key
+          : await this.readKey(spec);
+    this.checked = undefined;
     const config: WorkerConfig = {
       cluster: spec,
       self: this.opts.nodeName,
       key,
       stateDir: this.opts.stateDir,
     };
-    const delta = this.source.update(this.opts.runtime.snapshot, spec, this.opts.nodeName);
+    const snap = this.opts.runtime.snapshot;
+    const delta = this.deferRemovals(this.source.update(snap, spec, this.opts.nodeName), snap.generation);
     if (!this.thread) {
       const thread = new ClusterThread({
         log: (level, msg) => this.opts.log[level]({ subsystem: 'cluster' }, msg),
-        owned: (owned, added, removed) =>
+        owned: (owned, added, removed) => {
+          for (const a of added) this.owned.add(a);
+          for (const a of removed) this.owned.delete(a);
+          this.reportOwned();
           this.opts.log.info(
             {
               owned,
@@ -132,7 +197,8 @@ export class ClusterShell {
               removedCount: removed.length,
             },
             'cluster: owned addresses changed',
-          ),
+          );
+        },
       });
       await thread.start(config, delta).catch(async (e: unknown) => {
         await thread.stop();
@@ -155,6 +221,29 @@ export class ClusterShell {
     }
     this.spec = spec;
     this.key = key;
+  }
+
+  private readonly owned = new Set<string>();
+  private ownedTimer: NodeJS.Timeout | undefined;
+
+  /** Coalesced (100 ms): the interfaces come from the worker's announcer status. */
+  private reportOwned(): void {
+    const report = this.opts.onOwned;
+    if (!report || this.ownedTimer) return;
+    this.ownedTimer = setTimeout(() => {
+      this.ownedTimer = undefined;
+      void this.status().then((st) => {
+        const ifs = new Map((st.announcer ?? []).map((a) => [a.address, a.interfaces]));
+        report(new Map([...this.owned].map((a) => [a, ifs.get(a) ?? []])));
+      });
+    }, 100);
+    this.ownedTimer.unref();
+  }
+
+  private deferRemovals(delta: CandidateDelta, generation: number): CandidateDelta {
+    for (const c of delta.upsert) this.removals.delete(c.address);
+    for (const a of delta.remove) this.removals.set(a, generation);
+    return { upsert: delta.upsert, remove: [] };
   }
 
   /** Why the component is not ready: the membership thread is down (restarting). */
@@ -254,7 +343,9 @@ export class ClusterShell {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.pending) clearImmediate(this.pending);
+    if (this.ownedTimer) clearTimeout(this.ownedTimer);
     this.opts.runtime.off('snapshot', this.onSnapshot);
+    this.removeCheck?.();
     await this.queue;
     await this.thread?.stop();
     this.thread = undefined;

@@ -32,6 +32,13 @@ export interface DataplaneShellOptions {
   readonly keepForwarding: boolean;
   /** Watch the kernel and repair drift (default on with `kernel`); options for tests and benches. */
   readonly reconcile?: boolean | Partial<Omit<ReconcilerOptions, 'applier' | 'log' | 'kick'>>;
+  /**
+   * Awaited before each apply of a new snapshot: Layer 2 puts its ARP/NDP suppression for new
+   * service addresses in the kernel first, so a non-owner never answers for one (src/roles/run.ts).
+   */
+  readonly beforeApply?: () => Promise<void>;
+  /** After each apply of a snapshot (its generation): Layer 2 lifts suppression of removed addresses. */
+  readonly afterApply?: (generation: number) => void;
 }
 
 const RETRY_MIN_MS = 500;
@@ -146,6 +153,7 @@ export class DataplaneShell {
           for (const k of work?.kinds ?? []) this.unrepaired.add(k);
           if (work?.vip) this.applier.vipsDrifted(); // list the VIPs again at this sync
           if (work?.hints.length) await this.applier.absorb(work.hints);
+          if (!repairOnly) await this.opts.beforeApply?.();
           const t0 = performance.now();
           const input = repairOnly
             ? undefined
@@ -207,6 +215,7 @@ export class DataplaneShell {
         this.retryMs = RETRY_MIN_MS;
         if (repairOnly) continue;
         this.generationApplied = snap.generation;
+        this.opts.afterApply?.(snap.generation);
         for (const w of this.appliedWaiters.splice(0)) w();
       } catch (err) {
         this.applyStats.failed++;

@@ -61,6 +61,12 @@ export class StartupError extends Error {
   }
 }
 
+/**
+ * A component's veto on a change it could not carry (the cluster's key file): issues refuse the
+ * whole change before it is saved, so the caller (SIGHUP, the API) hears why and nothing moves.
+ */
+export type ChangeCheck = (next: Snapshot, before: Snapshot) => Promise<readonly ConfigIssue[]>;
+
 /** Per-service status lines logged at info for one change; above it, a summary. */
 const MAX_STATUS_LINES = 100;
 
@@ -71,9 +77,16 @@ export class Runtime extends EventEmitter<{
   private current: Snapshot = emptySnapshot();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly health = new HealthTable();
+  private readonly checks = new Set<ChangeCheck>();
 
   constructor(private readonly opts: RuntimeOptions) {
     super();
+  }
+
+  /** Adds a component's check run on every change before it is saved (removed by the returned function). */
+  addCheck(check: ChangeCheck): () => void {
+    this.checks.add(check);
+    return () => this.checks.delete(check);
   }
 
   get snapshot(): Snapshot {
@@ -208,6 +221,15 @@ export class Runtime extends EventEmitter<{
         return t;
       }
       if (!t.changed) return t;
+      const vetoes: ConfigIssue[] = [];
+      for (const check of this.checks) vetoes.push(...(await check(t.next, before)));
+      if (vetoes.length > 0) {
+        this.opts.log.warn(
+          { change: change.type, issues: vetoes.map(formatIssue) },
+          'change rejected; keeping the last good state',
+        );
+        return { ok: false, code: TransitionError.Invalid, issues: vetoes };
+      }
       // Durable first, then swapped: subscribers (data plane, views) only ever see a state that is on
       // disk, so a failed write (ENOSPC) changes nothing that serves — the last good snapshot keeps
       // serving, the caller gets the error, and the next change (or retry) saves once space is back.

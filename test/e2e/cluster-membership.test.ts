@@ -293,6 +293,32 @@ spec: {addresses: ["10.160.${i >> 8}.${i & 255}"], ports: [{port: 80}], endpoint
     assert.equal((await status(cut)).owned, 0);
   });
 
+  it('SIGHUP with a short key file: the reload fails naming field and value, the old key keeps running', async () => {
+    const n: Name = 'lb1';
+    const dir = dirs.get(n)?.path as string;
+    const d = daemons.get(n) as Daemon;
+    const good = config(n);
+    writeFileSync(join(dir, 'short.key'), 'too-short\n');
+    writeFileSync(join(dir, 'cfg.yaml'), good.replace(join(dir, 'cluster.key'), join(dir, 'short.key')));
+    const seen = d.logs.length;
+    d.proc.kill('SIGHUP');
+    const line = await waitFor(
+      'reload rejected',
+      async () => d.logs.slice(seen).find((l) => l.includes('reload rejected')),
+      10_000,
+      50,
+    );
+    assert.match(line, /spec\.authKeyFile: \\".*short\.key\\": the key is 9 bytes; at least 32/);
+    const metrics = await (await fetch(`${url(n)}/metrics`)).text();
+    assert.match(metrics, /ferrolb_config_last_reload_successful 0/);
+    // Still authenticated with the old key: the peers keep hearing it, nothing moved.
+    await new Promise((r) => setTimeout(r, 10 * INTERVAL_MS));
+    assert.deepEqual(await agreed(NAMES), settled);
+    const lb2 = await status('lb2');
+    assert.equal(lb2.members.find((m) => m.name === n)?.state, 'alive');
+    writeFileSync(join(dir, 'cfg.yaml'), good);
+  });
+
   it('key mismatch: no membership, drops counted (API and /metrics)', async () => {
     const odd: Name = 'lb3';
     const before = (await status('lb1')).counters?.drops.auth ?? 0;

@@ -156,6 +156,48 @@ describe('k8s: agents form the Cluster from the Nodes', { skip, timeout: 180_000
 
   let settled = new Map<string, string>();
 
+  /** Per Service: the nodes its ServiceL2Status objects name, when each matches the Service's owner. */
+  const l2Statuses = async (): Promise<Map<string, string[]>> => {
+    const custom = kc.makeApiClient((await import('@kubernetes/client-node')).CustomObjectsApi);
+    const list = (await custom.listNamespacedCustomObject({
+      group: 'ferrolb.io',
+      version: 'v1',
+      namespace: 'web',
+      plural: 'servicel2statuses',
+    })) as {
+      items: {
+        metadata: { ownerReferences?: { kind: string; name: string; uid: string }[] };
+        status: { node: string; serviceName: string; addresses: string[] };
+      }[];
+    };
+    const out = new Map<string, string[]>();
+    for (const o of list.items) {
+      const svc = await core.readNamespacedService({ name: o.status.serviceName, namespace: 'web' });
+      const ref = o.metadata.ownerReferences?.[0];
+      assert.deepEqual(
+        ref && [ref.kind, ref.name, ref.uid],
+        ['Service', o.status.serviceName, svc.metadata?.uid],
+        'owned by its Service',
+      );
+      out.set(o.status.serviceName, [...(out.get(o.status.serviceName) ?? []), o.status.node].sort());
+    }
+    return out;
+  };
+  /** Service name → the node that owns its address (from `settled`). */
+  const ownersByService = async (): Promise<Map<string, string[]>> => {
+    const out = new Map<string, string[]>();
+    for (let i = 0; i < SERVICES; i++) {
+      const s = await core.readNamespacedService({ name: `web${i}`, namespace: 'web' });
+      const ip = s.status?.loadBalancer?.ingress?.[0]?.ip ?? '';
+      out.set(`web${i}`, [settled.get(ip) ?? '?']);
+    }
+    return out;
+  };
+  const sameMaps = async () => {
+    const [a, b] = [await l2Statuses(), await ownersByService()];
+    return JSON.stringify([...a].sort()) === JSON.stringify([...b].sort()) ? true : undefined;
+  };
+
   it('the LB Nodes (not the worker) are the members; the allocated addresses are spread over them', async () => {
     settled = await waitFor('agreement', () => agreed(NAMES), 30_000, 100);
     const st = await status('lb1');
@@ -169,6 +211,22 @@ describe('k8s: agents form the Cluster from the Nodes', { skip, timeout: 180_000
     );
   });
 
+  it('ServiceL2Status per Service names its announcing node (owned by the Service), with a nodeAssigned Event', async () => {
+    await waitFor('ServiceL2Status = owners', sameMaps, 15_000, 200).catch(async (e: Error) => {
+      throw new Error(
+        `${e.message}: ${JSON.stringify([...(await l2Statuses())])} vs ${JSON.stringify([...(await ownersByService())])}`,
+      );
+    });
+    const events = (await core.listNamespacedEvent({ namespace: 'web' })).items.filter(
+      (e) => e.reason === 'nodeAssigned',
+    );
+    for (const [svc, [owner]] of await ownersByService())
+      assert.ok(
+        events.some((e) => e.involvedObject.name === svc && e.message?.includes(`from node ${owner}`)),
+        `${svc}: nodeAssigned from ${owner}`,
+      );
+  });
+
   it('an agent SIGKILLed: the others take its addresses over by heartbeats alone', async () => {
     const victim: Name = 'lb3';
     await stopDaemon(agents.get(victim) as Daemon, 'SIGKILL');
@@ -176,6 +234,8 @@ describe('k8s: agents form the Cluster from the Nodes', { skip, timeout: 180_000
     const after = await waitFor('takeover', () => agreed(['lb1', 'lb2']), 10_000, 20);
     for (const [a, o] of settled) if (o !== victim) assert.equal(after.get(a), o, `${a} moved`);
     settled = after;
+    // The dead node cannot delete its objects: the new owners replace them.
+    await waitFor('ServiceL2Status follows the takeover', sameMaps, 15_000, 200);
   });
 
   it('a Node that loses the LB label leaves the Cluster (quorum counts the members that remain)', async () => {

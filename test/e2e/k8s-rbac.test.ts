@@ -29,6 +29,7 @@ import { sessionStatus } from '../support/bgp-session.js';
 
 const session = (peer: string, state: SessionStatus['state'], prefixesSent = 0) =>
   sessionStatus(peer, state, { prefixesSent, ...(state === 'Established' ? { uptimeMs: 5_000 } : {}) });
+import { L2StatusReporter } from '../../src/k8s/l2status.js';
 
 const FAST = { stallMs: 5000, backoffInitialMs: 50, backoffMaxMs: 300, absentRetryMs: 300 };
 
@@ -157,6 +158,45 @@ async function scenario(emu: KubeEmulator, admin: KubeConfig, patienceMs: number
       'the agent serves both',
       () => model?.allocations.has('default.web') && model.allocations.has('default.old'),
     );
+    // Layer 2 ownership per Service, as an agent with a Cluster writes it: list (adopt), create +
+    // Event, patch, delete.
+    const l2 = new L2StatusReporter({
+      core: kubeConfigAs(emu, AGENT_SA).makeApiClient(CoreV1Api),
+      custom: kubeConfigAs(emu, AGENT_SA).makeApiClient(CustomObjectsApi),
+      node: 'lb1',
+      log: () => undefined,
+    });
+    const web = await core.readNamespacedService({ name: 'web', namespace: 'default' });
+    const service = { namespace: 'default', name: 'web', uid: web.metadata?.uid as string };
+    const want = (interfaces: string[]) =>
+      new Map([['default/web', { service, addresses: ['10.30.0.0'], interfaces }]]);
+    const l2status = async () =>
+      (
+        (await custom.listNamespacedCustomObject({
+          group: 'ferrolb.io',
+          version: 'v1',
+          namespace: 'default',
+          plural: 'servicel2statuses',
+        })) as { items: { status?: { node?: string; interfaces?: { name: string }[] } }[] }
+      ).items;
+    try {
+      void l2.update(want(['eth0']));
+      await wait('ServiceL2Status created', async () => (await l2status())[0]?.status?.node === 'lb1');
+      await wait('nodeAssigned event', async () =>
+        (await core.listNamespacedEvent({ namespace: 'default' })).items.some(
+          (e) => e.reason === 'nodeAssigned',
+        ),
+      );
+      void l2.update(want(['eth1']));
+      await wait(
+        'ServiceL2Status updated',
+        async () => (await l2status())[0]?.status?.interfaces?.[0]?.name === 'eth1',
+      );
+      void l2.update(new Map());
+      await wait('ServiceL2Status deleted', async () => (await l2status()).length === 0);
+    } finally {
+      l2.stop();
+    }
     await wait('the lease renewed', async () => {
       const l = await admin
         .makeApiClient(CoordinationV1Api)

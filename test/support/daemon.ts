@@ -97,6 +97,22 @@ async function startRole(
   return { proc, url, logs, exited };
 }
 
+/**
+ * A cluster node with its data plane in a test namespace: `dir/cfg.yaml`, state in `dir/state`,
+ * BGP off, the API without a token on `api` (HOST:PORT inside the namespace).
+ */
+export function startClusterNode(ns: string, dir: string, node: string, api: string): Promise<Daemon> {
+  return startDaemon(
+    [
+      ...['--config', join(dir, 'cfg.yaml'), '--state-dir', join(dir, 'state'), '--node-name', node],
+      ...['--api', api, '--insecure-api', '--bgp-port', 'off', '--dataplane', 'on'],
+    ],
+    {},
+    60_000,
+    ['ip', 'netns', 'exec', ns],
+  );
+}
+
 export async function stopDaemon(
   d: Daemon,
   signal: NodeJS.Signals = 'SIGTERM',

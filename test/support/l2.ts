@@ -75,8 +75,11 @@ export class L2Bed {
   readonly lbs: LbNode[] = [];
   private readonly dir = mkdtempSync(join(tmpdir(), 'ferrolb-l2-'));
 
-  /** `n` LB namespaces; the service addresses `vips` are local routes on each one's ferrolb0. */
-  async build(n: number, vips: readonly string[]): Promise<void> {
+  /**
+   * `n` LB namespaces; the service addresses `vips` are local routes on each one's ferrolb0.
+   * `vipDevice: false`: no ferrolb0 (a real daemon with its data plane creates it).
+   */
+  async build(n: number, vips: readonly string[], opts: { vipDevice?: boolean } = {}): Promise<void> {
     this.sw = await this.t.addNs('sw');
     await nsExec(this.sw, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
     await nsExec(this.sw, 'ip', ['link', 'set', 'br0', 'up']);
@@ -90,11 +93,13 @@ export class L2Bed {
       const v6 = `fd79::${10 + i}`;
       const l = await this.t.link(ns, [`${v4}/24`, `${v6}/64`], this.sw, []);
       await this.port(l.bDev);
-      await nsExec(ns, 'ip', ['link', 'add', 'ferrolb0', 'type', 'bridge']);
-      await nsExec(ns, 'ip', ['link', 'set', 'ferrolb0', 'up']);
-      await nsExec(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1', 'net.ipv4.ip_forward=1']);
-      const batch = vips.map((v) => `route add local ${v} dev ferrolb0 table local proto 250`).join('\n');
-      await sh('sh', ['-c', `printf '%s\\n' "$1" | ip netns exec ${ns} ip -batch -`, 'sh', batch]);
+      if (opts.vipDevice ?? true) {
+        await nsExec(ns, 'ip', ['link', 'add', 'ferrolb0', 'type', 'bridge']);
+        await nsExec(ns, 'ip', ['link', 'set', 'ferrolb0', 'up']);
+        await nsExec(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1', 'net.ipv4.ip_forward=1']);
+        const batch = vips.map((v) => `route add local ${v} dev ferrolb0 table local proto 250`).join('\n');
+        await sh('sh', ['-c', `printf '%s\\n' "$1" | ip netns exec ${ns} ip -batch -`, 'sh', batch]);
+      }
       const mac = JSON.parse(await nsExec(ns, 'ip', ['-j', 'link', 'show', 'dev', l.aDev]))[0]
         .address as string;
       this.lbs.push({ name: `lb${i}`, ns, dev: l.aDev, mac, v4, v6 });

@@ -279,6 +279,43 @@ test('agent.enabled=false leaves out the DaemonSet and everything only it needs'
   assert.deepEqual(workloads(docs).map(key), ['Deployment/ferrolb-controller']);
 });
 
+test('agent.cluster: the Layer 2 key Secret and --cluster-* flags, or neither', { skip }, () => {
+  const agent = (docs: Doc[]) => ofKind(docs, 'DaemonSet')[0] as Obj;
+  const clusterArgs = (w: Obj) => (container(w).args as string[]).filter((a) => a.startsWith('--cluster-'));
+  const on = agent(
+    render([
+      '--set',
+      'agent.cluster.keySecret=l2-key,agent.cluster.nodes=lb=yes,agent.cluster.family=ipv6',
+      '--set',
+      'agent.cluster.heartbeat=50ms',
+    ]),
+  );
+  assert.deepEqual(clusterArgs(on), [
+    '--cluster-key-file=/etc/ferrolb/cluster/key',
+    '--cluster-nodes=lb=yes',
+    '--cluster-family=ipv6',
+    '--cluster-heartbeat=50ms',
+  ]);
+  const pod = on.spec.template.spec;
+  assert.deepEqual(
+    pod.volumes.find((v: Obj) => v.name === 'cluster-key'),
+    { name: 'cluster-key', secret: { secretName: 'l2-key', defaultMode: 0o400 } },
+  );
+  assert.deepEqual(
+    container(on).volumeMounts.find((m: Obj) => m.name === 'cluster-key'),
+    { name: 'cluster-key', mountPath: '/etc/ferrolb/cluster', readOnly: true },
+  );
+  const off = agent(render(['--set', 'agent.cluster.enabled=false']));
+  assert.deepEqual(clusterArgs(off), []);
+  assert.equal(
+    off.spec.template.spec.volumes.some((v: Obj) => v.name === 'cluster-key'),
+    false,
+  );
+  const bad = run(['--set', 'agent.cluster.family=ipv5']);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /family|ipv5/);
+});
+
 test('class and compatibility values reach the controller and the agents alike', { skip }, () => {
   const docs = render([
     '--set',
