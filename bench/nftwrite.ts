@@ -39,6 +39,8 @@ export interface NftWriteResult {
     spawnMs: { p50: number; p90: number };
     /** session ÷ spawn at p50 (same run, interleaved). */
     ratioP50: number;
+    /** Every apply, in order (session, spawn). */
+    samplesMs: { session: number[]; spawn: number[] };
   };
   maglev: {
     tableSize: number;
@@ -148,7 +150,13 @@ export async function runNftWriteBench(
     return {
       services,
       load: { start, end: load() },
-      change: { rounds, sessionMs, spawnMs, ratioP50: round(sessionMs.p50 / spawnMs.p50, 2) },
+      change: {
+        rounds,
+        sessionMs,
+        spawnMs,
+        ratioP50: round(sessionMs.p50 / spawnMs.p50, 2),
+        samplesMs: { session: c.session.map((x) => round(x)), spawn: c.spawn.map((x) => round(x)) },
+      },
       maglev,
     };
   } finally {
