@@ -188,9 +188,10 @@ export class Applier {
 
   /** One atomic transaction (`nft -f` semantics), through the session when there is one. */
   private async transact(script: string): Promise<RunResult> {
-    const r = this.session
-      ? await this.session.run(script)
-      : await this.run('nft', ['-f', '-'], script, { timeoutMs: transactionTimeoutMs(script.length) });
+    // The session rejects only before it sent anything (its file could not be written): spawn then.
+    const r =
+      (this.session && (await this.session.run(script).catch(() => undefined))) ??
+      (await this.run('nft', ['-f', '-'], script, { timeoutMs: transactionTimeoutMs(script.length) }));
     if (r.pid !== undefined && this.ownPids.at(-1) !== r.pid && this.ownPids.push(r.pid) > 64)
       this.ownPids.shift();
     return r;

@@ -31,10 +31,14 @@ export function transactionTimeoutMs(scriptBytes: number, baseMs = 120_000): num
 
 export class NftSession {
   private child: ChildProcess | undefined;
-  private dir: Promise<string> | undefined;
   private err = '';
   private out = '';
   private seq = 0;
+  /** A child has answered a marker: `nft -i` works here. */
+  private answered = false;
+  /** A child exited before any answered (an nft built without its CLI): run() refuses from then on. */
+  private unusable: string | undefined;
+  private diedUnanswered = false;
   private pending: Pending | undefined;
   /** Transactions are serialised: one include in flight at a time. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -52,13 +56,10 @@ export class NftSession {
     return next;
   }
 
-  /** Ends the child and removes its file (a later run() starts a new one). */
+  /** Ends the child (a later run() starts a new one). */
   async close(): Promise<void> {
     await this.queue;
     this.stop();
-    const dir = this.dir;
-    this.dir = undefined;
-    if (dir) await rm(await dir, { recursive: true, force: true }).catch(() => undefined);
   }
 
   /** Process id of the current child (the monitor tells our transactions by it). */
@@ -66,21 +67,38 @@ export class NftSession {
     return this.child?.pid;
   }
 
+  /** Each transaction's file lives in its own private directory, removed once nft has answered. */
   private async runNow(script: string): Promise<RunResult> {
-    this.dir ??= mkdtemp(join(tmpdir(), 'ferrolb-nft-'));
-    const file = join(await this.dir, 'tx.nft');
-    await writeFile(file, script, { mode: 0o600 });
+    if (this.unusable) throw new Error(this.unusable);
+    const dir = await mkdtemp(join(tmpdir(), 'ferrolb-nft-'));
+    try {
+      // nft's include takes a quoted string: a TMPDIR with a quote in it is refused (the applier spawns).
+      if (/["\\\n]/.test(dir)) throw new Error(`nft session: unusable temporary directory ${dir}`);
+      const file = join(dir, 'tx.nft');
+      await writeFile(file, script, { mode: 0o600 });
+      const r = await this.include(file, script.length);
+      // The child died without ever answering: nothing was run through it (no CLI in this nft).
+      if (this.diedUnanswered) {
+        this.unusable = `nft -i unusable: ${r.stderr.trim().slice(-500)}`;
+        throw new Error(this.unusable);
+      }
+      return r;
+    } finally {
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  private include(file: string, bytes: number): Promise<RunResult> {
     const child = this.ensure();
-    if (!child) return { code: -1, stdout: '', stderr: 'cannot start nft -i' };
+    if (!child) return Promise.resolve({ code: -1, stdout: '', stderr: 'cannot start nft -i' });
     const mark = `ferrolb-mark-${++this.seq}`;
     return new Promise<RunResult>((resolve) => {
-      const timeoutMs = transactionTimeoutMs(script.length, this.baseTimeoutMs);
+      const timeoutMs = transactionTimeoutMs(bytes, this.baseTimeoutMs);
       const timer = setTimeout(() => {
         this.finish({ code: -1, stdout: '', stderr: `nft -i: no answer in ${timeoutMs} ms (killed)` });
         this.stop();
       }, timeoutMs);
       this.pending = { mark, resolve, timer };
-      // The path needs no quoting: mkdtemp under tmpdir, no quote or backslash in it.
       child.stdin!.write(`include "${file}"\n${mark}\n`);
     });
   }
@@ -105,8 +123,9 @@ export class NftSession {
     this.err = '';
     this.out = '';
     const lost = (why: string) => {
-      if (this.child !== p) return;
+      if (this.child !== p) return; // stopped by us (timeout, close)
       this.child = undefined;
+      if (!this.answered) this.diedUnanswered = true;
       this.finish({ code: -1, stdout: this.out, stderr: `${this.err}nft -i ${why}` });
     };
     p.on('error', (e) => lost(`failed: ${e.message}`));
@@ -134,6 +153,7 @@ export class NftSession {
     this.err = this.err.slice(caretEnd + 1);
     const stdout = this.out;
     this.out = '';
+    this.answered = true;
     this.finish({ code: /(^|\n)([^\n]*: )?Error: /.test(verdict) ? 1 : 0, stdout, stderr: verdict });
   }
 

@@ -4,6 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { e2eSkipReason, nsExec, Topology } from '../support/netns.js';
 import { NftSession } from '../../src/dataplane/nftsession.js';
 import { Applier } from '../../src/dataplane/applier.js';
@@ -38,10 +39,13 @@ function nftChildren(): number[] {
   return out;
 }
 
+const txDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith('ferrolb-nft-'));
+
 const listed = async (ns: string) => await nsExec(ns, 'nft', ['list', 'table', 'inet', 't']);
 
 describe('nft session', { skip }, () => {
   it('commits, refuses atomically with the error text, and survives its child dying', async () => {
+    const before = new Set(txDirs());
     await withNs(async (ns) => {
       const s = new NftSession(['ip', 'netns', 'exec', ns]);
       try {
@@ -80,6 +84,11 @@ describe('nft session', { skip }, () => {
         await s.close();
       }
     });
+    // Every transaction's file is gone once nft answered.
+    assert.deepEqual(
+      txDirs().filter((d) => !before.has(d)),
+      [],
+    );
   });
 
   it('kills a transaction that overruns its time and reports it lost', async () => {
