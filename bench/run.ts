@@ -10,6 +10,7 @@ import { runDataplaneBench } from './dataplane.js';
 import { runReconcileBench } from './reconcile.js';
 import { runK8sBench } from './k8s.js';
 import { formatScale, runScaleBench } from './scale.js';
+import { formatNftWrite, runNftWriteBench } from './nftwrite.js';
 import { runEngineSetupBench, runSctpThroughputBench } from './sctp.js';
 import { runSctpWriterBench } from './sctp-writer.js';
 import { formatL2, runL2Bench } from './l2.js';
@@ -164,6 +165,11 @@ async function main(): Promise<void> {
     const r = await runScaleBench();
     results.scale = r;
     console.log(formatScale(r.points, r.algorithm));
+  }
+  if ((!only || only === 'nftwrite') && process.getuid?.() === 0) {
+    const r = await runNftWriteBench();
+    results.nftwrite = r;
+    console.log(formatNftWrite(r));
   }
   if ((!only || only === 'l2') && process.getuid?.() === 0) {
     const r = await runL2Bench();

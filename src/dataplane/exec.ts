@@ -10,8 +10,21 @@ export interface RunResult {
   readonly pid?: number;
 }
 
+export interface RunOptions {
+  /** Kill the command after this long (default: the runner's). */
+  readonly timeoutMs?: number;
+}
+
 /** Runs `cmd args` with optional stdin; resolves with the exit code (never rejects on non-zero). */
-export type Runner = (cmd: string, args: readonly string[], input?: string) => Promise<RunResult>;
+export type Runner = (
+  cmd: string,
+  args: readonly string[],
+  input?: string,
+  opts?: RunOptions,
+) => Promise<RunResult>;
+
+/** A runner that spawns commands behind `prefix` (long-lived children can be started the same way). */
+export type SpawnedRunner = Runner & { readonly prefix: readonly string[] };
 
 export class CommandError extends Error {
   /** Exit code and the first 4 KiB of each stream (a failed `nft -j list` can print megabytes). */
@@ -45,9 +58,10 @@ export class SpawnError extends Error {
   }
 }
 
-export function spawnRunner(prefix: readonly string[] = [], timeoutMs = 120_000): Runner {
-  return (cmd, args, input) =>
+export function spawnRunner(prefix: readonly string[] = [], defaultTimeoutMs = 120_000): SpawnedRunner {
+  const run: Runner = (cmd, args, input, opts) =>
     new Promise((resolve, reject) => {
+      const timeoutMs = opts?.timeoutMs ?? defaultTimeoutMs;
       const argv = [...prefix, cmd, ...args];
       let settled = false;
       const fail = (e: unknown) => {
@@ -84,13 +98,20 @@ export function spawnRunner(prefix: readonly string[] = [], timeoutMs = 120_000)
       p.stdin.on('error', () => undefined);
       p.stdin.end(input ?? '');
     });
+  return Object.assign(run, { prefix: [...prefix] });
+}
+
+/** The prefix of a spawning runner; undefined for any other (a test's fake, a wrapper). */
+export function runnerPrefix(run: Runner): readonly string[] | undefined {
+  const p = (run as Partial<SpawnedRunner>).prefix;
+  return Array.isArray(p) ? p : undefined;
 }
 
 /** Commands in the current (host) namespace. */
-export const hostRunner: Runner = spawnRunner();
+export const hostRunner: SpawnedRunner = spawnRunner();
 
 /** Commands inside network namespace `ns` (tests, or an LB living in its own namespace). */
-export const netnsRunner = (ns: string): Runner => spawnRunner(['ip', 'netns', 'exec', ns]);
+export const netnsRunner = (ns: string): SpawnedRunner => spawnRunner(['ip', 'netns', 'exec', ns]);
 
 /** Runs and throws CommandError on a non-zero exit. */
 export async function must(
