@@ -159,7 +159,14 @@ export class ClusterShell {
 
   /** Why the component is not ready: the membership thread is down (restarting). */
   notReady(): string | undefined {
-    return this.thread?.down;
+    if (this.thread?.down) return this.thread.down;
+    // A (re)starting node takes no address before it holds its live peers' claims and connection state.
+    const s = this.thread?.summary;
+    if (s && !s.synced)
+      return s.quorum
+        ? 'cluster: not synced with its live peers yet (claims and connection state)'
+        : 'cluster: no quorum';
+    return undefined;
   }
 
   async status(): Promise<ClusterStatus> {
@@ -238,6 +245,31 @@ export class ClusterShell {
       (s) => (s.quorum ? 1 : 0),
     );
     gauge('ferrolb_cluster_owned_addresses', 'Addresses this node owns (announces)', (s) => s.owned);
+    gauge(
+      'ferrolb_cluster_synced',
+      "1 once this node holds every live peer's claims and connection state (it may own addresses)",
+      (s) => (s.synced ? 1 : 0),
+    );
+    counter(
+      'ferrolb_sync_records_received_total',
+      'Connection-state records received from peers',
+      (s) => s.sync.received,
+    );
+    counter(
+      'ferrolb_sync_records_applied_total',
+      'Received records handed to their producer to install',
+      (s) => s.sync.applied,
+    );
+    counter(
+      'ferrolb_sync_malformed_total',
+      'Authenticated sync messages that did not parse',
+      (s) => s.sync.malformed,
+    );
+    counter(
+      'ferrolb_sync_version_refused_total',
+      'Sync messages refused: another sync version',
+      (s) => s.sync.versionRefused,
+    );
     new Counter({
       name: 'ferrolb_cluster_dropped_messages_total',
       help: 'Membership datagrams dropped, by reason (auth: wrong key; replay; version: another wire version; ...)',

@@ -2,7 +2,7 @@
 // live in workers so that config work on the main thread cannot delay them. A worker that dies is
 // reported and restarted with exponential backoff (never a silent death); `stop()` asks it to finish
 // cleanly and terminates it if it does not within the grace period.
-import { Worker } from 'node:worker_threads';
+import { Worker, type TransferListItem } from 'node:worker_threads';
 import { nextBackoffMs, type Backoff } from './backoff.js';
 
 export interface WorkerExit {
@@ -87,9 +87,9 @@ export class WorkerSupervisor<In, Out> {
   }
 
   /** Posts to the running worker; dropped while it restarts (onStart replays the desired state). */
-  post(msg: In): boolean {
+  post(msg: In, transfer?: readonly TransferListItem[]): boolean {
     if (!this.worker) return false;
-    this.worker.postMessage(msg);
+    this.worker.postMessage(msg, transfer as TransferListItem[] | undefined);
     return true;
   }
 
