@@ -18,7 +18,7 @@ import { sctpRows } from '../sctp/view.js';
 import type { AssociationView } from '../sctp/engine/types.js';
 import { renderTable, TableStream } from './table.js';
 import type { ClusterStatus } from '../cluster/status.js';
-import { clusterHeadline, memberRows, ownerRows } from '../cluster/view.js';
+import { clusterHeadline, memberRows, ownerRows, syncRows } from '../cluster/view.js';
 import { l2Rows, type L2View } from '../l2/view.js';
 
 const USAGE = `usage: ferroctl [--server URL|HOST:PORT] [--token TOKEN] COMMAND   (ferroctl COMMAND --help for more)
@@ -179,6 +179,8 @@ export async function ferroctl(argv: string[], out: (s: string) => void): Promis
           out(clusterHeadline(st) + '\n');
           const m = memberRows(st, output === 'wide');
           if (m.rows.length > 0) out(renderTable(m.headers, m.rows));
+          const sy = syncRows(st);
+          if (sy.rows.length > 0) out('\n' + renderTable(sy.headers, sy.rows));
           if (output === 'wide' && st.owners.length > 0) {
             const o = ownerRows(st);
             out('\n' + renderTable(o.headers, o.rows));

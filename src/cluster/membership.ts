@@ -505,6 +505,7 @@ export class Membership {
       owners,
       owned: this.own.size,
       counters: this.countersNow(),
+      sync: this.sync.status(),
     };
   }
 

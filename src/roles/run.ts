@@ -11,6 +11,7 @@ import { DataplaneShell } from '../shell/dataplane.js';
 import { BgpShell } from '../shell/bgp.js';
 import { SctpShell } from '../shell/sctp.js';
 import { ClusterShell } from '../shell/cluster.js';
+import { HaShell } from '../shell/ha.js';
 import type { Logger } from 'pino';
 import { newRegistry, registerSnapshotMetrics, registerSourceRangeDrops } from '../shell/metrics.js';
 import { Supervisor, type Component } from '../shell/component.js';
@@ -18,6 +19,7 @@ import {
   apiComponent,
   bgpComponent,
   clusterComponent,
+  haComponent,
   metricsComponent,
   dataplaneComponent,
   netnsLockComponent,
@@ -232,6 +234,8 @@ export async function serve(
     ...(opts.metricsListen ? [metricsComponent(opts.metricsListen, () => metrics, log)] : []),
     dataplaneComponent(dataplane, () => runtime.snapshot.state.loadBalancers.size),
     sctpComponent(sctp),
+    // Connection-state sync registers before the cluster starts: its port comes with the worker.
+    ...(opts.dataplane ? [haComponent(new HaShell({ runtime, log, cluster }))] : []),
     clusterComponent(cluster),
     bgpComponent(bgp),
   ];

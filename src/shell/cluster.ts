@@ -3,6 +3,7 @@
 // Layer 2 candidate deltas for the worker. Nothing here is on the failover path: the worker detects
 // deaths, elects and announces on its own.
 import { readFile } from 'node:fs/promises';
+import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { candidateSource, type CandidateSource } from '../cluster/candidates.js';
@@ -32,6 +33,7 @@ class ClusterConfigError extends Error {
 
 export class ClusterShell {
   private thread: ClusterThread | undefined;
+  private readonly producers: ((port: MessagePort) => void)[] = [];
   private spec: ClusterSpec | undefined;
   private key: Uint8Array | undefined;
   private error: string | undefined;
@@ -134,6 +136,7 @@ export class ClusterShell {
             'cluster: owned addresses changed',
           ),
       });
+      for (const p of this.producers) thread.syncProducer(p);
       await thread.start(config, delta).catch(async (e: unknown) => {
         await thread.stop();
         throw new StartupError(`cluster membership cannot start on this node: ${(e as Error).message}`);
@@ -155,6 +158,12 @@ export class ClusterShell {
     }
     this.spec = spec;
     this.key = key;
+  }
+
+  /** A connection-state producer (sync-contract.ts): gets a port into the cluster worker on each of its starts. */
+  syncProducer(onPort: (port: MessagePort) => void): void {
+    this.producers.push(onPort);
+    this.thread?.syncProducer(onPort);
   }
 
   /** Why the component is not ready: the membership thread is down (restarting). */

@@ -4,6 +4,7 @@ import { APPLY_RATE, SyncChannel, type SyncSend } from '../../../src/cluster/syn
 import { encodeBatch } from '../../../src/cluster/sync-codec.js';
 import { SyncKind, SyncWireOffset, type SyncRecord } from '../../../src/cluster/sync-contract.js';
 import { MsgType } from '../../../src/cluster/wire.js';
+import { syncRows } from '../../../src/cluster/view.js';
 
 /** Two channels and a producer each that answers snapshots from its own table and applies what arrives. */
 class Pair {
@@ -82,6 +83,17 @@ describe('sync channel', () => {
     p.run(3);
     assert.equal(p.applied.b.get('c1'), 'new');
     assert.equal(p.applied.b.get('c2'), 'deleted');
+    // `ferroctl get cluster` shows the per-peer sync state.
+    const rows = syncRows({
+      configured: true,
+      running: true,
+      members: [],
+      owners: [],
+      owned: 0,
+      sync: p.ch.b.status(),
+    });
+    assert.deepEqual(rows.rows[0]?.slice(0, 2), ['a', 'yes']);
+    assert.equal(rows.rows[0]?.[3], String(3002));
   });
 
   it('refuses another sync version by name, counts malformed bodies, and bounds a flood', () => {
