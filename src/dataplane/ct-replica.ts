@@ -112,6 +112,9 @@ export function fromRecord(r: SyncRecord): CtFlow {
   return f;
 }
 
+const hostPort = (ip: string, port: number): string =>
+  ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+
 /** Arguments for `conntrack -I` (insert) or `-U` (update) of a replicated flow. */
 export function installArgs(f: CtFlow, op: '-I' | '-U'): string[] {
   // No -f: conntrack -I refuses it and takes the family from the addresses.
@@ -130,7 +133,17 @@ export function installArgs(f: CtFlow, op: '-I' | '-U'): string[] {
   a.push('--reply-port-dst', String(f.reply.dport));
   if (f.protocol === 'tcp' && f.state) a.push('--state', f.state);
   a.push('-t', String(Math.max(1, f.timeout)));
-  if (f.assured || f.protocol === 'udp') a.push('-u', 'SEEN_REPLY,ASSURED');
+  // Status only on insert: -U would overwrite it, clearing the NAT bits (the flow then reaches the
+  // local service address and is reset).
+  if (op === '-I' && (f.assured || f.protocol === 'udp')) a.push('-u', 'SEEN_REPLY,ASSURED');
+  // Tuples alone make no NAT binding: without these the kernel delivers the flow to the local
+  // service address (a reset) instead of translating it. Only on insert; -U keeps the binding.
+  if (op === '-I') {
+    if (f.reply.src !== f.orig.dst || f.reply.sport !== f.orig.dport)
+      a.push('--dst-nat', hostPort(f.reply.src, f.reply.sport));
+    if (f.reply.dst !== f.orig.src || f.reply.dport !== f.orig.sport)
+      a.push('--src-nat', hostPort(f.reply.dst, f.reply.dport));
+  }
   return a;
 }
 

@@ -82,6 +82,11 @@ describe('conntrack replica codec', () => {
         assert.equal(at('--state'), 'ESTABLISHED');
         assert.equal(Number(at('-t')), Math.max(1, timeout));
         assert.equal(a.includes('-u'), assured);
+        // The DNAT binding (reply source differs from the original destination); no SNAT here.
+        assert.equal(at('--dst-nat'), '127.0.0.1:8080');
+        assert.ok(!a.includes('--src-nat'));
+        assert.ok(!installArgs(f, '-U').includes('--dst-nat'));
+        assert.ok(!installArgs(f, '-U').includes('-u'), 'an update keeps the status (NAT bits)');
       }),
     );
   });
