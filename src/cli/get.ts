@@ -6,7 +6,7 @@ import { formatBgpStatus } from '../bgp/format.js';
 import { sctpRows } from '../sctp/view.js';
 import type { AssociationView } from '../sctp/engine/types.js';
 import type { ClusterStatus } from '../cluster/status.js';
-import { clusterHeadline, memberRows, ownerRows } from '../cluster/view.js';
+import { clusterHeadline, memberRows, ownerRows, syncRows } from '../cluster/view.js';
 import { l2Rows, type L2View } from '../l2/view.js';
 import { ApiClientError, type ApiClient } from './client.js';
 import type { BgpAnswer } from './announce.js';
@@ -50,6 +50,8 @@ export async function getStatus(client: ApiClient, what: string, output: Output,
       out(clusterHeadline(st) + '\n');
       const m = memberRows(st, wide);
       if (m.rows.length > 0) out(renderTable(m.headers, m.rows));
+      const sy = syncRows(st);
+      if (sy.rows.length > 0) out('\n' + renderTable(sy.headers, sy.rows));
       if (wide && st.owners.length > 0) {
         const o = ownerRows(st);
         out('\n' + renderTable(o.headers, o.rows));

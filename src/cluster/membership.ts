@@ -16,6 +16,7 @@ import {
 import type { CandidateDelta, L2Candidate, OwnedAddresses } from './contract.js';
 import { elect, hasQuorum } from './election.js';
 import { checkReplay, type ReplayState } from './replay.js';
+import { SyncChannel, type SyncSend } from './sync-channel.js';
 import { emptyCounters, type ClusterCounters, type ClusterStatus, type MemberStatus } from './status.js';
 import { decode, DROP_REASONS, DropReason, encode, macKey, MsgType } from './wire.js';
 
@@ -82,6 +83,8 @@ export class Membership {
   private own: OwnedAddresses = new Map();
   /** Bumped whenever `own` changes: the shell tells the announcer. */
   ownedVersion = 0;
+  /** Connection-state sync (issue 12): rides this envelope; gates the first ownership decision. */
+  readonly sync = new SyncChannel();
   private readonly counters: Mutable<ClusterCounters> = emptyCounters(
     DROP_REASONS,
   ) as Mutable<ClusterCounters>;
@@ -100,7 +103,11 @@ export class Membership {
     this.cfg = cfg;
     this.key = macKey(cfg.key, cfg.clusterName);
     const names = new Set(cfg.nodes.map((n) => n.name));
-    for (const name of this.peers.keys()) if (!names.has(name)) this.peers.delete(name);
+    for (const name of this.peers.keys())
+      if (!names.has(name)) {
+        this.peers.delete(name);
+        this.sync.peerDown(name);
+      }
     for (const node of cfg.nodes) {
       if (node.name === cfg.self) continue;
       const p = this.peers.get(node.name);
@@ -158,6 +165,7 @@ export class Membership {
       this.counters.drops[DropReason.UnknownNode]++;
       return [];
     }
+    if (m.type >= MsgType.SyncBase) return this.receiveSync(p, m.type, m.bootId, m.seq, m.body, now);
     if (m.type !== MsgType.Heartbeat && m.type !== MsgType.Claims) {
       this.counters.drops[DropReason.UnknownType]++;
       return [];
@@ -178,16 +186,11 @@ export class Membership {
     if (m.type === MsgType.Heartbeat) this.counters.heartbeatsReceived++;
     else this.counters.claimsReceived++;
     // What a restarted peer, or one coming back from the dead, claimed before is void.
-    if (r.newBoot || !p.alive) {
-      p.claims.reset();
-      p.latestVersion = undefined;
-      if (!p.alive) p.aliveSince = now.mono;
-      p.alive = true;
-      this.dirty = true;
-    }
+    if (r.newBoot || !p.alive) this.peerUp(p, now);
     if (body.flags & HeartbeatFlag.Leaving) {
       // A clean stop: no need to wait for three missed heartbeats.
       p.alive = false;
+      this.sync.peerDown(p.node.name);
       p.claims.reset();
       p.latestVersion = undefined;
       this.dirty = true;
@@ -209,6 +212,44 @@ export class Membership {
     return [];
   }
 
+  private peerUp(p: Peer, now: Now): void {
+    p.claims.reset();
+    p.latestVersion = undefined;
+    if (!p.alive) p.aliveSince = now.mono;
+    p.alive = true;
+    this.dirty = true;
+    this.sync.peerUp(p.node.name, now.mono);
+  }
+
+  /** A sync message: the same authentication and replay window; only from a live peer (or its new boot). */
+  private receiveSync(
+    p: Peer,
+    type: number,
+    bootId: number,
+    seq: number,
+    body: Uint8Array,
+    now: Now,
+  ): Datagram[] {
+    const r = checkReplay(p.replay, bootId, seq);
+    if (!r.accept) {
+      this.counters.drops[DropReason.Replay]++;
+      return [];
+    }
+    if (!p.alive && !r.newBoot) {
+      this.counters.drops[DropReason.NotAlive]++;
+      return [];
+    }
+    p.replay = r.next;
+    // What a restarted peer claimed before is void, as for its heartbeat.
+    if (r.newBoot) this.peerUp(p, now);
+    return this.sync.receive(p.node.name, type, body, now.mono).map((x) => this.syncDatagram(x));
+  }
+
+  private syncDatagram(x: SyncSend): Datagram {
+    const p = this.peers.get(x.to) as Peer;
+    return this.envelope(x.type, x.body, p);
+  }
+
   /** Timers: deaths, the election when something changed, heartbeats when due. */
   tick(now: Now): Datagram[] {
     // After a stall of this thread (GC, CPU starvation, a long election) the peers' heartbeats may
@@ -220,6 +261,7 @@ export class Membership {
         if (p.alive && now.mono - (p.heardMono ?? 0) > this.deadAfterMs) {
           p.alive = false;
           this.dirty = true;
+          this.sync.peerDown(p.node.name);
         }
     // Without quorum the view of who is dead may be stale by the time it returns: a node that
     // regains quorum syncs again (one dead interval, every live peer's claims) before it decides.
@@ -234,6 +276,7 @@ export class Membership {
       this.nextBeat = now.mono + this.cfg.intervalMs;
       out.push(...this.heartbeats());
     }
+    for (const x of this.sync.tick(now.mono)) if (this.peers.has(x.to)) out.push(this.syncDatagram(x));
     if (this.dirty) this.settle(now);
     // Claims changed by this election: the new set goes out at once.
     if (this.nextBeat === 0) {
@@ -250,6 +293,7 @@ export class Membership {
       if (p.alive) t = Math.min(t, (p.heardMono ?? 0) + this.deadAfterMs + 0.5);
     if (!this.synced) t = Math.min(t, this.syncFrom + this.deadAfterMs);
     if (this.dirty) t = Math.min(t, now.mono + 5);
+    t = Math.min(t, this.sync.nextWake(now.mono));
     return Math.max(t, now.mono + 1);
   }
 
@@ -259,8 +303,13 @@ export class Membership {
    */
   private syncedNow(now: Now): boolean {
     if (!this.candidatesKnown || now.mono - this.syncFrom < this.deadAfterMs) return false;
-    for (const p of this.peers.values()) if (p.alive && !p.claims.upToDate(p.latestVersion)) return false;
-    return true;
+    const alive: string[] = [];
+    for (const p of this.peers.values()) {
+      if (p.alive && !p.claims.upToDate(p.latestVersion)) return false;
+      if (p.alive) alive.push(p.node.name);
+    }
+    // Connection state too: a node that takes an address must already hold its flows.
+    return this.sync.ready(alive);
   }
 
   private settle(now: Now): void {
@@ -285,7 +334,8 @@ export class Membership {
       claims.set(this.cfg.self, new Set(this.own.keys()));
       for (const p of alive) {
         const c = p.claims.current;
-        if (!c || !(p.flags & HeartbeatFlag.Quorum)) continue;
+        // A peer that has not synced yet (start-up grace, connection-state pull) is handed nothing.
+        if (!c || !(p.flags & HeartbeatFlag.Quorum) || !(p.flags & HeartbeatFlag.Synced)) continue;
         members.add(p.node.name);
         claims.set(p.node.name, c);
       }
@@ -342,6 +392,12 @@ export class Membership {
       index,
       addresses: this.claims.chunks[index] ?? [],
     });
+    if (type === MsgType.Heartbeat) this.counters.heartbeatsSent++;
+    else this.counters.claimsSent++;
+    return this.envelope(type, body, to);
+  }
+
+  private envelope(type: number, body: Uint8Array, to: Peer): Datagram {
     const data = encode(this.key, {
       type,
       sender: this.cfg.self,
@@ -349,8 +405,6 @@ export class Membership {
       seq: ++this.seq,
       body,
     });
-    if (type === MsgType.Heartbeat) this.counters.heartbeatsSent++;
-    else this.counters.claimsSent++;
     return { address: to.node.address, port: this.cfg.port, data };
   }
 
@@ -451,6 +505,7 @@ export class Membership {
       owners,
       owned: this.own.size,
       counters: this.countersNow(),
+      sync: this.sync.status(),
     };
   }
 

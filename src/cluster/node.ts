@@ -5,6 +5,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { MessagePort } from 'node:worker_threads';
+import type { FromProducer, SyncKind } from './sync-contract.js';
 import type { Announcer, CandidateDelta } from './contract.js';
 import { Membership, type Datagram, type MembershipConfig, type Now } from './membership.js';
 import type { ClusterSummary, WorkerConfig } from './protocol.js';
@@ -58,6 +60,8 @@ export class MembershipNode {
   private candidatesChanged = false;
   private stopped = false;
   private sendErrors = 0;
+  private readonly producerPorts = new Map<SyncKind, MessagePort>();
+  private readonly waitingPorts: MessagePort[] = [];
 
   constructor(
     private readonly announcer: Announcer,
@@ -77,6 +81,7 @@ export class MembershipNode {
     if (where !== this.bound) await this.bind(self.address, c.cluster.port);
     this.bound = where;
     this.summaryTimer ??= setInterval(() => this.pushSummary(), 1000);
+    for (const p of this.waitingPorts.splice(0)) this.attachProducer(p);
     this.run((m) => m.tick(now()));
     return this.core.bootId;
   }
@@ -98,10 +103,32 @@ export class MembershipNode {
       if (!this.core || this.stopped) return;
       const replies = this.core.receive(data, { address: rinfo.address, port: rinfo.port }, now());
       this.send(replies);
+      this.toProducers();
       this.run((m) => m.tick(now()));
     });
     this.socket = s;
     this.events.log('info', `cluster membership listening on ${address}:${port}`);
+  }
+
+  /** A state-sync producer: its hello names its kind; what the channel has for that kind goes there. */
+  attachProducer(port: MessagePort): void {
+    if (!this.core) {
+      this.waitingPorts.push(port);
+      return;
+    }
+    port.on('message', (m: FromProducer) => {
+      if (!this.core || this.stopped) return;
+      if (m.type === 'hello') this.producerPorts.set(m.kind, port);
+      this.core.sync.fromProducer(m);
+      this.run((c) => c.tick(now()));
+    });
+    port.start();
+  }
+
+  private toProducers(): void {
+    if (!this.core) return;
+    for (const { kind, msg } of this.core.sync.drainProducerMessages())
+      this.producerPorts.get(kind)?.postMessage(msg);
   }
 
   candidates(delta: CandidateDelta, full: boolean): void {
@@ -132,6 +159,7 @@ export class MembershipNode {
   private run(step: (m: Membership) => Datagram[]): void {
     if (!this.core || this.stopped) return;
     this.send(step(this.core));
+    this.toProducers();
     if (this.core.ownedVersion !== this.announcedVersion || this.candidatesChanged) this.announce();
     this.arm();
   }
@@ -210,7 +238,11 @@ export class MembershipNode {
 
   private pushSummary(): void {
     if (!this.core) return;
-    this.events.summary({ ...this.core.summary(), counters: this.core.countersNow() });
+    this.events.summary({
+      ...this.core.summary(),
+      counters: this.core.countersNow(),
+      sync: this.core.sync.status().counters,
+    });
   }
 
   async stop(): Promise<void> {

@@ -3,7 +3,9 @@
 // and pushes small summaries (metrics, log lines). Nothing the worker needs for a failover comes
 // from the main thread after the candidates are in.
 import type { ClusterSpec } from '../model/cluster.js';
+import type { MessagePort } from 'node:worker_threads';
 import type { CandidateDelta } from './contract.js';
+import type { SyncCounters } from './sync-channel.js';
 import type { ClusterCounters, ClusterStatus } from './status.js';
 
 export interface WorkerConfig {
@@ -25,6 +27,8 @@ export type ToCluster =
       readonly ack?: number;
     }
   | { readonly type: 'status'; readonly id: number }
+  /** A state-sync producer's end of a MessageChannel (sync-contract.ts), transferred. */
+  | { readonly type: 'sync-port'; readonly port: MessagePort }
   | { readonly type: 'stop' };
 
 export interface ClusterSummary {
@@ -33,6 +37,7 @@ export interface ClusterSummary {
   readonly synced: boolean;
   readonly owned: number;
   readonly counters: ClusterCounters;
+  readonly sync: SyncCounters;
 }
 
 export type FromCluster =
@@ -57,7 +62,7 @@ export class ClusterProtocolError extends Error {
   }
 }
 
-const TO_TYPES = ['config', 'candidates', 'status', 'stop'];
+const TO_TYPES = ['config', 'candidates', 'status', 'sync-port', 'stop'];
 const FROM_TYPES = ['started', 'applied', 'status', 'summary', 'owned', 'log', 'error', 'stopped'];
 
 type Obj = Record<string, unknown>;
@@ -71,6 +76,8 @@ export function parseToCluster(m: unknown): ToCluster {
     if (!isObj(d) || !Array.isArray(d.upsert) || !Array.isArray(d.remove))
       throw new ClusterProtocolError('candidates: delta needs upsert and remove lists');
   }
+  if (m.type === 'sync-port' && (!isObj(m.port) || typeof m.port.postMessage !== 'function'))
+    throw new ClusterProtocolError('sync-port: needs a MessagePort');
   if (m.type === 'config' && (!isObj(m.config) || !(m.config.key instanceof Uint8Array)))
     throw new ClusterProtocolError('config: needs cluster, self and key');
   return m as unknown as ToCluster;

@@ -1,5 +1,6 @@
 // What GET /api/v1/cluster and `ferroctl get cluster` show (plain data, shared by the membership
 // thread, the API and the CLI).
+import type { SyncChannel } from './sync-channel.js';
 import type { AnnouncerStatus, Ownership } from './contract.js';
 import type { DropReason } from './wire.js';
 
@@ -60,6 +61,8 @@ export interface ClusterStatus {
   readonly owned: number;
   readonly counters?: ClusterCounters;
   readonly announcer?: readonly AnnouncerStatus[];
+  /** Connection-state sync (docs/ha.md): per-peer streams and pulls, counters, registered producers. */
+  readonly sync?: ReturnType<SyncChannel['status']>;
 }
 
 export const emptyCounters = (reasons: readonly DropReason[]): ClusterCounters => ({

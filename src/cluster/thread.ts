@@ -2,6 +2,7 @@
 // asks for status, and keeps the latest summary for metrics. A worker that dies is restarted by the
 // supervisor and gets the configuration and every candidate again; its new boot id makes peers
 // drop its old claims (it starts with none, so it takes nothing back).
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { WorkerSupervisor } from '../threads/supervisor.js';
 import type { CandidateDelta, L2Candidate } from './contract.js';
 import {
@@ -33,6 +34,7 @@ export class ClusterThread {
   private readonly acks = new Map<number, () => void>();
   private lastApplied: Promise<void> = Promise.resolve();
   private started = false;
+  private readonly producers: ((port: MessagePort) => void)[] = [];
   summary: ClusterSummary | undefined;
   bootId: number | undefined;
   /** Why the thread is not running (it died and restarts), or undefined. */
@@ -45,6 +47,8 @@ export class ClusterThread {
       workerData: () => undefined,
       onMessage: (m) => this.onMessage(parseFromCluster(m)),
       onStart: (restart) => {
+        // Every (re)start of the worker: a fresh channel per producer (the old ports died with it).
+        for (const p of this.producers) this.connect(p);
         if (restart === 0 || !this.config) return;
         this.sup.post({ type: 'config', config: this.config });
         this.sup.post({
@@ -120,6 +124,21 @@ export class ClusterThread {
   /** Resolves once every candidate posted so far is in the kernel (the announcer's suppression sets). */
   applied(): Promise<void> {
     return this.lastApplied;
+  }
+
+  /**
+   * Registers a state-sync producer (sync-contract.ts): `onPort` gets its end of a MessagePort now
+   * and again after every restart of the worker (it says hello and republishes on each).
+   */
+  syncProducer(onPort: (port: MessagePort) => void): void {
+    this.producers.push(onPort);
+    if (this.sup.status().running) this.connect(onPort);
+  }
+
+  private connect(onPort: (port: MessagePort) => void): void {
+    const { port1, port2 } = new MessageChannel();
+    if (this.sup.post({ type: 'sync-port', port: port1 }, [port1])) onPort(port2);
+    else port2.close();
   }
 
   reconfigure(config: WorkerConfig): void {

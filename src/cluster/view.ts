@@ -61,3 +61,31 @@ export function ownerRows(st: ClusterStatus): Rows {
     rows: st.owners.map((o) => [o.address, o.owner ?? '<none>', time(o.since), o.nodes.join(',')]),
   };
 }
+
+/** Connection-state sync per peer (docs/ha.md): pulled = the peer's full state is here. */
+export function syncRows(st: ClusterStatus): Rows {
+  return {
+    headers: [
+      'SYNC PEER',
+      'PULLED',
+      'SENT',
+      'RECEIVED',
+      'QUEUED',
+      'UNACKED',
+      'RETRANSMITS',
+      'DROPS',
+      'PROBLEM',
+    ],
+    rows: (st.sync?.peers ?? []).map((p) => [
+      p.name,
+      yn(p.pulled),
+      String(p.sentRecords),
+      String(p.receivedRecords),
+      String(p.queued),
+      String(p.unacked),
+      String(p.retransmits),
+      String(p.overflows + p.floodDrops),
+      p.problem ?? '',
+    ]),
+  };
+}

@@ -34,6 +34,8 @@ export const DropReason = {
   Self: 'self',
   Replay: 'replay',
   UnknownType: 'unknown-type',
+  /** A sync message from a peer this node does not count alive (it heartbeats first). */
+  NotAlive: 'not-alive',
 } as const;
 export type DropReason = (typeof DropReason)[keyof typeof DropReason];
 export const DROP_REASONS: readonly DropReason[] = Object.values(DropReason);

@@ -58,6 +58,9 @@ port.on('message', (raw: unknown) => {
           });
           break;
         }
+        case 'sync-port':
+          node.attachProducer(msg.port);
+          break;
         case 'stop':
           await node.stop();
           post({ type: 'stopped' });

@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import type { ApiServer } from '../api/server.js';
 import type { BgpShell } from '../shell/bgp.js';
 import type { ClusterShell } from '../shell/cluster.js';
+import type { HaShell } from '../shell/ha.js';
 import { DEFAULT_START_TIMEOUT_MS, type Component } from '../shell/component.js';
 import type { DataplaneShell } from '../shell/dataplane.js';
 import { NetnsLock, StateDirLock } from '../shell/lock.js';
@@ -122,6 +123,11 @@ export function clusterComponent(shell: ClusterShell): Component {
     stop: () => shell.stop(),
     ready: () => shell.notReady(),
   };
+}
+
+/** HA connection-state sync (docs/ha.md): kernel conntrack of ferrolb's flows over the Cluster's channel. */
+export function haComponent(shell: HaShell): Component {
+  return { name: 'ha', start: () => shell.start(), stop: () => shell.stop() };
 }
 
 /**

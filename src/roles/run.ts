@@ -13,6 +13,7 @@ import { SctpShell } from '../shell/sctp.js';
 import { ClusterShell } from '../shell/cluster.js';
 import { ServiceEvents } from '../shell/events.js';
 import type { SessionStatus } from '../bgp/types.js';
+import { HaShell } from '../shell/ha.js';
 import type { Logger } from 'pino';
 import { newRegistry, registerSnapshotMetrics, registerSourceRangeDrops } from '../shell/metrics.js';
 import { Supervisor, type Component } from '../shell/component.js';
@@ -20,6 +21,7 @@ import {
   apiComponent,
   bgpComponent,
   clusterComponent,
+  haComponent,
   metricsComponent,
   dataplaneComponent,
   netnsLockComponent,
@@ -245,6 +247,8 @@ export async function serve(
       url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     }),
     ...(opts.metricsListen ? [metricsComponent(opts.metricsListen, () => metrics, log)] : []),
+    // Connection-state sync registers before the cluster starts: its port comes with the worker.
+    ...(opts.dataplane ? [haComponent(new HaShell({ runtime, log, cluster }))] : []),
     // Before the data plane: the announcer's ARP/NDP suppression exists before any service address.
     clusterComponent(cluster),
     dataplaneComponent(dataplane, () => runtime.snapshot.state.loadBalancers.size),

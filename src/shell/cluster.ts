@@ -3,6 +3,7 @@
 // Layer 2 candidate deltas for the worker. Nothing here is on the failover path: the worker detects
 // deaths, elects and announces on its own.
 import { readFile } from 'node:fs/promises';
+import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { candidateSource, type CandidateSource } from '../cluster/candidates.js';
@@ -39,6 +40,7 @@ class ClusterConfigError extends Error {
 
 export class ClusterShell {
   private thread: ClusterThread | undefined;
+  private readonly producers: ((port: MessagePort) => void)[] = [];
   private spec: ClusterSpec | undefined;
   private key: Uint8Array | undefined;
   private error: string | undefined;
@@ -200,6 +202,7 @@ export class ClusterShell {
           );
         },
       });
+      for (const p of this.producers) thread.syncProducer(p);
       await thread.start(config, delta).catch(async (e: unknown) => {
         await thread.stop();
         throw new StartupError(`cluster membership cannot start on this node: ${(e as Error).message}`);
@@ -246,9 +249,22 @@ export class ClusterShell {
     return { upsert: delta.upsert, remove: [] };
   }
 
+  /** A connection-state producer (sync-contract.ts): gets a port into the cluster worker on each of its starts. */
+  syncProducer(onPort: (port: MessagePort) => void): void {
+    this.producers.push(onPort);
+    this.thread?.syncProducer(onPort);
+  }
+
   /** Why the component is not ready: the membership thread is down (restarting). */
   notReady(): string | undefined {
-    return this.thread?.down;
+    if (this.thread?.down) return this.thread.down;
+    // A (re)starting node takes no address before it holds its live peers' claims and connection state.
+    const s = this.thread?.summary;
+    if (s && !s.synced)
+      return s.quorum
+        ? 'cluster: not synced with its live peers yet (claims and connection state)'
+        : 'cluster: no quorum';
+    return undefined;
   }
 
   async status(): Promise<ClusterStatus> {
@@ -327,6 +343,31 @@ export class ClusterShell {
       (s) => (s.quorum ? 1 : 0),
     );
     gauge('ferrolb_cluster_owned_addresses', 'Addresses this node owns (announces)', (s) => s.owned);
+    gauge(
+      'ferrolb_cluster_synced',
+      "1 once this node holds every live peer's claims and connection state (it may own addresses)",
+      (s) => (s.synced ? 1 : 0),
+    );
+    counter(
+      'ferrolb_sync_records_received_total',
+      'Connection-state records received from peers',
+      (s) => s.sync.received,
+    );
+    counter(
+      'ferrolb_sync_records_applied_total',
+      'Received records handed to their producer to install',
+      (s) => s.sync.applied,
+    );
+    counter(
+      'ferrolb_sync_malformed_total',
+      'Authenticated sync messages that did not parse',
+      (s) => s.sync.malformed,
+    );
+    counter(
+      'ferrolb_sync_version_refused_total',
+      'Sync messages refused: another sync version',
+      (s) => s.sync.versionRefused,
+    );
     new Counter({
       name: 'ferrolb_cluster_dropped_messages_total',
       help: 'Membership datagrams dropped, by reason (auth: wrong key; replay; version: another wire version; ...)',

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Membership, type Datagram } from '../../../src/cluster/membership.js';
 import type { ClusterNode } from '../../../src/model/cluster.js';
 import type { L2Candidate } from '../../../src/cluster/contract.js';
-import { decode, encode, macKey, WIRE_VERSION } from '../../../src/cluster/wire.js';
+import { decode, encode, macKey, MsgType, WIRE_VERSION } from '../../../src/cluster/wire.js';
 
 const KEY = new Uint8Array(32).fill(7);
 const INTERVAL = 100;
@@ -36,6 +36,8 @@ class Sim {
   readonly cut = new Set<string>();
   /** Pairs "a|b" whose traffic is dropped (either direction). */
   readonly cutPairs = new Set<string>();
+  /** Nodes that receive no state-sync datagram (wire type >= SyncBase). */
+  readonly noSync = new Set<string>();
   private queue: { to: string; from: string; data: Buffer }[] = [];
   readonly byAddress = new Map<string, string>();
   boot = 1;
@@ -78,6 +80,7 @@ class Sim {
       const to = this.byAddress.get(d.address) as string;
       if (this.cut.has(from) || this.cut.has(to)) continue;
       if (this.cutPairs.has(`${from}|${to}`) || this.cutPairs.has(`${to}|${from}`)) continue;
+      if (this.noSync.has(to) && (d.data[3] ?? 0) >= MsgType.SyncBase) continue;
       this.queue.push({ to, from, data: d.data });
     }
   }
@@ -311,5 +314,31 @@ describe('membership', () => {
     assert.ok(sim.converged());
     for (const [a, o] of sim.ownerMap())
       if (before.get(a) !== 'lb1') assert.equal(o, before.get(a), `${a} moved`);
+  });
+
+  it('a restarted node whose connection-state pull has not completed takes nothing and is handed nothing', () => {
+    const sim = new Sim(nodes(3), addresses(30));
+    sim.run(3000, () => sim.converged());
+    sim.kill('lb3');
+    sim.run(1000, () => sim.converged());
+    sim.noSync.add('lb3');
+    sim.start('lb3');
+    sim.run(1500);
+    const st = () => sim.members.get('lb3')?.status({ mono: sim.t, wall: sim.t });
+    assert.equal(st()?.synced, false);
+    // The owner of a third dies meanwhile: the survivor takes its addresses, never the unsynced node.
+    sim.kill('lb2');
+    sim.run(2000);
+    assert.equal(sim.owned('lb3').size, 0);
+    assert.equal(sim.owned('lb1').size, 30);
+    assert.equal(st()?.synced, false);
+    sim.noSync.delete('lb3');
+    sim.run(3000, () => st()?.synced === true);
+    assert.equal(st()?.synced, true);
+    const peer = sim.members
+      .get('lb3')
+      ?.sync.status()
+      .peers.find((p) => p.name === 'lb1');
+    assert.equal(peer?.pulled, true);
   });
 });
