@@ -24,6 +24,9 @@ export function formatUptime(ms: number | undefined): string {
 }
 
 export function formatBgpStatus(st: BgpStatus, wide = false): string {
+  // Two header-only tables say nothing; say what is (not) there instead.
+  if (st.sessions.length === 0 && st.routes.length === 0)
+    return 'No BGP peers configured and no routes advertised.\n';
   const sessions = table([
     [
       'PEER',

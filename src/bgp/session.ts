@@ -226,7 +226,15 @@ export class PeerSession {
       if (!connected) socket.destroy(new Error('connect timeout'));
     });
     socket.once('error', (e) => {
-      if (!connected) this.dispatch({ type: 'tcp-failed', conn: id, reason: e.message });
+      if (connected) return;
+      // An unreachable peer must show in the log, not only in `get bgp`; the 1st, 2nd, 4th, 8th...
+      // failure in a row is enough to see it without a line per retry.
+      const n = this.state.failures + 1;
+      if ((n & (n - 1)) === 0)
+        this.log(
+          `session ${c.name}: cannot connect to ${c.peerAddress}:${c.peerPort ?? 179}: ${e.message} (${n} failed in a row; retrying with backoff)`,
+        );
+      this.dispatch({ type: 'tcp-failed', conn: id, reason: e.message });
     });
     this.attach(id, socket, () => connected);
   }

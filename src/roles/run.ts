@@ -184,6 +184,18 @@ export async function serve(
     keepForwarding: opts.keepForwarding,
     ...(opts.routerId ? { routerId: opts.routerId } : {}),
     ...(extra.mayAnnounce ? { mayAnnounce: extra.mayAnnounce } : {}),
+    onAdvertised: (changes) => {
+      for (const c of changes)
+        if (c.prefixes.length > 0)
+          events.note(c.service, 'Normal', 'BgpAdvertised', `advertised by BGP: ${c.prefixes.join(', ')}`);
+        else
+          events.note(
+            c.service,
+            'Warning',
+            'BgpWithdrawn',
+            'withdrawn from BGP (no active endpoint, or no advertisement selects it)',
+          );
+    },
   });
   // Ready (GET /readyz) once every component runs, the role's own input is in and the kernel serves
   // it. The data plane part is latched, so a busy data plane never turns a serving node unready

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { SpeakerThread } from '../bgp/thread/client.js';
 import { peerConfigFromSpec, planRoutes, type BgpStatus, type ServiceAnnouncement } from '../bgp/index.js';
 import { formatPrefix } from '../bgp/codec/index.js';
+import { advertisedByService, advertisedChanges, type AdvertisedChange } from '../bgp/announced.js';
 import { chooseRouterId, routerIdProblem, type NodeAddress } from '../bgp/routerid.js';
 import { DEFAULT_VIP_INTERFACE } from '../dataplane/vip.js';
 import { tryParseIp } from '../net/ip.js';
@@ -35,6 +36,8 @@ export interface BgpShellOptions {
   readonly keepForwarding?: boolean;
   /** Whether this node may announce a service (Kubernetes externalTrafficPolicy: Local). Default: yes. */
   readonly mayAnnounce?: (service: string) => boolean;
+  /** Services whose advertised prefixes changed (for the per-service history in `describe`). */
+  readonly onAdvertised?: (changes: readonly AdvertisedChange[]) => void;
 }
 
 /** Marker present while the daemon runs: found at start, it means we crashed and restart under GR. */
@@ -175,13 +178,19 @@ export class BgpShell {
       // Without a node identifier only the peers that set their own routerID run; status says why.
       const usable = peers.filter((p) => p.routerID !== undefined || routerId !== undefined);
       speaker.setPeers(usable.map((p) => peerConfigFromSpec(p, { routerId: routerId ?? '' }, bfdProfiles)));
+      const services = announcements(
+        snap,
+        (s, a) => this.opts.runtime.endpointState(s, a),
+        this.opts.mayAnnounce,
+      );
       const plan = planRoutes(
-        announcements(snap, (s, a) => this.opts.runtime.endpointState(s, a), this.opts.mayAnnounce),
+        services,
         advertisements,
         [...snap.state.pools.values()].map((p) => ({ name: p.meta.name, labels: p.meta.labels })),
         peers,
       );
       speaker.setRoutes(plan.routes);
+      this.reportAdvertised(services, plan.routes);
       this.planned = { prefixes: plan.routes.map((r) => formatPrefix(r.prefix)), notes: plan.notes };
       const notes = plan.notes.join('; ');
       if (notes !== this.lastNotes && notes) this.opts.log.info({ notes: plan.notes }, 'bgp: not announced');
@@ -189,6 +198,19 @@ export class BgpShell {
     } catch (err) {
       this.opts.log.error({ err }, 'bgp sync failed');
     }
+  }
+
+  private advertised = new Map<string, string>();
+
+  private reportAdvertised(
+    services: ServiceAnnouncement[],
+    routes: Parameters<typeof advertisedByService>[1],
+  ): void {
+    if (!this.opts.onAdvertised) return;
+    const now = advertisedByService(services, routes);
+    const changes = advertisedChanges(this.advertised, now);
+    this.advertised = now;
+    if (changes.length > 0) this.opts.onAdvertised(changes);
   }
 
   /**

@@ -177,6 +177,8 @@ describe('daemon announces service addresses to BIRD2', { skip, timeout: 120_000
     );
     const text = await ctl(['describe', 'lb', 'waited']);
     assert.match(text, /Announcements:\n\s+BGP 198\.51\.100\.9\/32 sent to rt-v4/);
+    // The history says when BGP took it up, not only the current state.
+    assert.match(text, /Normal\s+BgpAdvertised\s+advertised by BGP: 198\.51\.100\.9\/32/);
     const dead = await ctl(['describe', 'lb', 'dead']);
     assert.match(dead, /BGP note: dead: not announced, no active endpoint/);
     assert.match(dead, /Warning\s+EndpointInactive\s+endpoint 10\.56\.1\.4: probe verdict inactive/);

@@ -96,6 +96,12 @@ describe('bgp status text', () => {
     assert.match(text, /192\.0\.2\.9\/32\s+10\.1\.0\.1\s+-\s+-\s+-\s+a,c\n/);
     assert.match(text, /192\.0\.2\.9\/32\s+10\.2\.0\.1\s+-\s+-\s+-\s+b/);
   });
+  it('says there are no peers instead of printing two empty tables', () => {
+    assert.equal(
+      formatBgpStatus({ sessions: [], routes: [] }),
+      'No BGP peers configured and no routes advertised.\n',
+    );
+  });
   it('formats uptimes compactly', () => {
     assert.deepEqual(
       [formatUptime(5_000), formatUptime(65_000), formatUptime(90_061_000), formatUptime(undefined)],

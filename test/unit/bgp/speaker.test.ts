@@ -46,6 +46,31 @@ const routes = (n: number, localPref = 200): AdvertisedRoute[] =>
   }));
 
 describe('bgp speaker over loopback', () => {
+  it('logs a peer it cannot reach (first failure, then at powers of two), not only in status', async () => {
+    // A port nobody listens on: bind one, close it, connect there.
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const closed = (probe.address() as net.AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const lines: string[] = [];
+    const a = new BgpSpeaker({ listen: false, log: (m) => lines.push(m) });
+    try {
+      a.setPeers([peer({ name: 'gone', peerPort: closed, connectRetryMs: 20 })]);
+      await until('three failures', () =>
+        (a.status().sessions[0]?.connectFailures ?? 0) >= 3 ? true : undefined,
+      );
+      const failed = lines.filter((l) => l.includes('cannot connect'));
+      assert.match(
+        failed[0] ?? '',
+        new RegExp(
+          `session gone: cannot connect to 127\\.0\\.0\\.1:${closed}: .*ECONNREFUSED.*1 failed in a row`,
+        ),
+      );
+      assert.ok(failed.length < (a.status().sessions[0]?.connectFailures ?? 0), 'not a line per retry');
+    } finally {
+      await a.close();
+    }
+  });
   it('announces, updates and withdraws routes between two speakers; status reflects both sides', async () => {
     // Two loopback addresses: a next hop equal to the peer's own address is never sent.
     const b = new BgpSpeaker({ listen: { port: 0, host: '127.0.0.2' } });
