@@ -169,12 +169,16 @@ export async function serve(
   // Multihomed SCTP (fullnat + secondary addresses) runs beside the nft data plane, never inside it.
   const sctp = new SctpShell({ runtime, log, kernel: opts.dataplane, keepForwarding: opts.keepForwarding });
   // Membership and Layer 2 ownership run on their own thread; this shell only feeds it.
+  const nodeName = opts.nodeName ?? hostname();
   const cluster = new ClusterShell({
     runtime,
     log,
     stateDir: opts.stateDir,
-    nodeName: opts.nodeName ?? hostname(),
-    ...(extra.onOwned ? { onOwned: extra.onOwned } : {}),
+    nodeName,
+    onOwned: (owned) => {
+      events.l2Owned(nodeName, owned);
+      extra.onOwned?.(owned);
+    },
   });
   const bgp = new BgpShell({
     runtime,

@@ -93,3 +93,24 @@ export function snapshotEvents(
   }
   return out;
 }
+
+/** What changed in this node's Layer 2 owned set (the addresses it answers ARP/NDP for). */
+export interface L2OwnedChange {
+  readonly address: string;
+  /** Interfaces it now answers on; undefined = released. */
+  readonly interfaces?: readonly string[];
+}
+
+/** Diff of two owned sets, in address order; interface changes count (a new burst goes out). */
+export function l2OwnedChanges(
+  before: ReadonlyMap<string, readonly string[]>,
+  after: ReadonlyMap<string, readonly string[]>,
+): L2OwnedChange[] {
+  const out: L2OwnedChange[] = [];
+  for (const [address, ifs] of after) {
+    const was = before.get(address);
+    if (was === undefined || was.join(',') !== ifs.join(',')) out.push({ address, interfaces: ifs });
+  }
+  for (const address of before.keys()) if (!after.has(address)) out.push({ address });
+  return out.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+}

@@ -222,6 +222,25 @@ spec: {addresses: ["10.160.${i >> 8}.${i & 255}"], ports: [{port: 80}], endpoint
     assert.ok(afterLastBeat <= 3 * INTERVAL_MS + 60, `${afterLastBeat} ms after the last heartbeat`);
     assert.ok(takeover <= 3 * INTERVAL_MS + 60, `${takeover} ms after SIGKILL`);
     assert.equal(views[0]?.members.find((m) => m.name === victim)?.state, 'dead');
+    // The new owner's history of that service says when it took the address up.
+    const moved = lost[0] as string;
+    const newOwner = after.get(moved) as Name;
+    const svc = `svc${Number(moved.split('.')[3]) + 256 * Number(moved.split('.')[2])}`;
+    const history = await waitFor(
+      'L2Announcing in describe',
+      () => {
+        const d = ferroctl(url(newOwner), ['describe', 'lb', svc]);
+        return d.stdout.includes('L2Announcing') ? d.stdout : undefined;
+      },
+      5_000,
+      100,
+    );
+    assert.match(
+      history,
+      new RegExp(
+        `Normal\\s+L2Announcing\\s+node ${newOwner} answers ARP/NDP for ${moved.replace(/\./g, '\\.')}`,
+      ),
+    );
     settled = after;
   });
 

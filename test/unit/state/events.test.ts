@@ -2,7 +2,7 @@
 // services, and snapshot changes turned into Allocated/Pending/released.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { ServiceEventLog, snapshotEvents } from '../../../src/state/events.js';
+import { l2OwnedChanges, ServiceEventLog, snapshotEvents } from '../../../src/state/events.js';
 import { emptySnapshot, transition, type Snapshot } from '../../../src/state/snapshot.js';
 import type { RawObject } from '../../../src/model/types.js';
 
@@ -54,4 +54,23 @@ test('snapshotEvents: allocated with addresses, pending with the reason, release
     gone.find((x) => x.service === 'a'),
     { service: 'a', released: true },
   );
+});
+
+test('Layer 2 owned-set changes: gained, released and re-announced on other interfaces, in address order', () => {
+  const before = new Map([
+    ['10.0.0.2', ['eth0']],
+    ['10.0.0.1', ['eth0']],
+    ['10.0.0.3', ['eth0']],
+  ]);
+  const after = new Map([
+    ['10.0.0.3', ['eth0', 'eth1']],
+    ['10.0.0.1', ['eth0']],
+    ['10.0.0.4', []],
+  ]);
+  assert.deepEqual(l2OwnedChanges(before, after), [
+    { address: '10.0.0.2' },
+    { address: '10.0.0.3', interfaces: ['eth0', 'eth1'] },
+    { address: '10.0.0.4', interfaces: [] },
+  ]);
+  assert.deepEqual(l2OwnedChanges(after, after), []);
 });
