@@ -107,7 +107,7 @@ test('endpoint state and per-endpoint traffic follow reality', { skip }, async (
       FERROCTL,
       '--server',
       (P().daemon as Daemon).url,
-      'get',
+      'describe',
       'lb',
       'web',
       '-o',
