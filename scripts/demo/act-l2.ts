@@ -11,7 +11,6 @@ import { createInterface } from 'node:readline';
 import { nsExec, waitFor } from '../../test/support/netns.js';
 import { startClusterNode, stopDaemon, tempDir, type Daemon } from '../../test/support/daemon.js';
 import { Bed } from '../../bench/l2.js';
-import type { L2View } from '../../src/l2/view.js';
 import { ctlIn, step } from './show.js';
 
 const NAMES = ['lb1', 'lb2', 'lb3'] as const;
@@ -40,55 +39,16 @@ export async function l2Act(): Promise<void> {
       '-e',
       `require('http').createServer((q,s)=>s.end('hello from the backend\\n')).listen(8080)`,
     ]);
-    const config = (dir: string) => `apiVersion: ferrolb.io/v1
-kind: Cluster
-metadata: {name: demo}
-spec:
-  authKeyFile: ${join(dir, 'cluster.key')}
-  heartbeatInterval: 100ms
-  nodes:
-${NAMES.map((m) => `    - {name: ${m}, address: ${node(m).addr}}`).join('\n')}
----
-apiVersion: ferrolb.io/v1
-kind: IPAddressPool
-metadata: {name: l2}
-spec: {addresses: ["${vip}/32"]}
----
-apiVersion: ferrolb.io/v1
-kind: L2Advertisement
-metadata: {name: l2}
-spec: {ipAddressPools: [l2]}
----
-apiVersion: ferrolb.io/v1
-kind: LoadBalancer
-metadata: {name: web}
-spec: {mode: fullnat, ports: [{port: 80, targetPort: 8080}], endpoints: [{address: ${bed.net}.50}]}
-`;
     const start = async (n: string) => {
       const dir = dirs.get(n as (typeof NAMES)[number])!.path;
       writeFileSync(join(dir, 'cluster.key'), key + '\n');
-      writeFileSync(join(dir, 'cfg.yaml'), config(dir));
+      writeFileSync(join(dir, 'cfg.yaml'), bed.clusterConfig('demo', join(dir, 'cluster.key'), 100, vip));
       daemons.set(n, await startClusterNode(node(n).ns, dir, n, `${node(n).addr}:${API_PORT}`));
     };
     step('ferrolb run --node-name lb1|lb2|lb3 (Cluster: shared key file, heartbeat 100 ms; L2Advertisement)');
     await Promise.all(NAMES.map(start));
-    const view = async (n: string): Promise<L2View | undefined> => {
-      const r = await nsExec(bed.client, 'curl', [
-        ...['-sf', '--max-time', '2'],
-        `http://${node(n).addr}:${API_PORT}/api/v1/l2`,
-      ]).catch(() => '');
-      return r ? (JSON.parse(r) as L2View) : undefined;
-    };
-    /** The owner every node in `live` names, once it announces. */
-    const agreed = async (live: readonly string[]) => {
-      const vs = await Promise.all(live.map(view));
-      const owners = new Set(vs.map((v) => v?.items.find((e) => e.address === vip)?.owner));
-      const o = [...owners][0];
-      if (owners.size !== 1 || !o) return undefined;
-      return vs[live.indexOf(o)]?.items.find((e) => e.address === vip)?.state === 'announcing'
-        ? o
-        : undefined;
-    };
+    const view = (n: string) => bed.view(n, API_PORT);
+    const agreed = (live: readonly string[]) => bed.agreed(live, vip, API_PORT);
     const owner = await waitFor('owner agreed', () => agreed(NAMES), 60_000, 100);
     const ctl = (n: string, args: string[]) => ctlIn(node(n).ns, daemons.get(n)!, args);
     ctl(owner, ['get', 'l2']);
