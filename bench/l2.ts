@@ -97,6 +97,58 @@ export class Bed {
     }
   }
 
+  /**
+   * The config every node runs: a Cluster of the three nodes (key file `keyFile`), a one-address
+   * pool announced at Layer 2, and the service `web` on it (port 80, fullnat to the backend's 8080).
+   */
+  clusterConfig(name: string, keyFile: string, heartbeatMs: number, vip: string): string {
+    return `apiVersion: ferrolb.io/v1
+kind: Cluster
+metadata: {name: ${name}}
+spec:
+  authKeyFile: ${keyFile}
+  heartbeatInterval: ${heartbeatMs}ms
+  nodes:
+${NAMES.map((m) => `    - {name: ${m}, address: ${this.lb.get(m)!.addr}}`).join('\n')}
+---
+apiVersion: ferrolb.io/v1
+kind: IPAddressPool
+metadata: {name: l2}
+spec: {addresses: ["${vip}/32"]}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: l2}
+spec: {ipAddressPools: [l2]}
+---
+apiVersion: ferrolb.io/v1
+kind: LoadBalancer
+metadata: {name: web}
+spec: {addresses: ["${vip}"], mode: fullnat, ports: [{port: 80, targetPort: 8080}], endpoints: [{address: ${this.net}.50}]}
+`;
+  }
+
+  /** Node `n`'s GET /api/v1/l2, asked from the client (undefined: no answer). */
+  async view(n: string, port: number): Promise<L2View | undefined> {
+    const r = await nsExec(this.client, 'curl', [
+      '-sf',
+      '--max-time',
+      '2',
+      `http://${this.lb.get(n)!.addr}:${port}/api/v1/l2`,
+    ]).catch(() => '');
+    return r ? (JSON.parse(r) as L2View) : undefined;
+  }
+
+  /** The owner of `vip` every node in `live` names, once it announces it. */
+  async agreed(live: readonly string[], vip: string, port: number): Promise<string | undefined> {
+    const vs = await Promise.all(live.map((n) => this.view(n, port)));
+    const owners = new Set(vs.map((v) => v?.items.find((e) => e.address === vip)?.owner));
+    const o = [...owners][0];
+    if (owners.size !== 1 || !o) return undefined;
+    const ov = vs[live.indexOf(o)];
+    return ov?.items.find((e) => e.address === vip)?.state === 'announcing' ? o : undefined;
+  }
+
   /** A TCP server in `ns` on `port` that answers every connection with `text`. */
   serve(ns: string, port: number, text: string): ChildProcess {
     return this.t.spawn(ns, process.execPath, [
@@ -190,30 +242,8 @@ async function ferrolbRuns(
   const key = randomBytes(32).toString('base64');
   const dirs = new Map(NAMES.map((n) => [n, tempDir('ferrolb-l2bench-')]));
   const daemons = new Map<string, Daemon>();
-  const cfg = (n: string) => `apiVersion: ferrolb.io/v1
-kind: Cluster
-metadata: {name: bench}
-spec:
-  authKeyFile: ${join(dirs.get(n as (typeof NAMES)[number])!.path, 'key')}
-  heartbeatInterval: ${heartbeatMs}ms
-  nodes:
-${NAMES.map((m) => `    - {name: ${m}, address: ${bed.lb.get(m)!.addr}}`).join('\n')}
----
-apiVersion: ferrolb.io/v1
-kind: IPAddressPool
-metadata: {name: l2}
-spec: {addresses: ["${vip}/32"]}
----
-apiVersion: metallb.io/v1beta1
-kind: L2Advertisement
-metadata: {name: l2}
-spec: {ipAddressPools: [l2]}
----
-apiVersion: ferrolb.io/v1
-kind: LoadBalancer
-metadata: {name: web}
-spec: {addresses: ["${vip}"], mode: fullnat, ports: [{port: 80, targetPort: 8080}], endpoints: [{address: ${bed.net}.50}]}
-`;
+  const cfg = (n: string) =>
+    bed.clusterConfig('bench', join(dirs.get(n as (typeof NAMES)[number])!.path, 'key'), heartbeatMs, vip);
   const start = async (n: string) => {
     const dir = dirs.get(n as (typeof NAMES)[number])!.path;
     writeFileSync(join(dir, 'key'), key + '\n');
@@ -221,24 +251,8 @@ spec: {addresses: ["${vip}"], mode: fullnat, ports: [{port: 80, targetPort: 8080
     const d = await startClusterNode(bed.lb.get(n)!.ns, dir, n, `${bed.lb.get(n)!.addr}:${API_PORT}`);
     daemons.set(n, d);
   };
-  const view = async (n: string): Promise<L2View | undefined> => {
-    const r = await nsExec(bed.client, 'curl', [
-      '-sf',
-      '--max-time',
-      '2',
-      `http://${bed.lb.get(n)!.addr}:${API_PORT}/api/v1/l2`,
-    ]).catch(() => '');
-    return r ? (JSON.parse(r) as L2View) : undefined;
-  };
-  /** The owner every live node agrees on, announcing on the owner itself. */
-  const agreed = async (live: string[]) => {
-    const vs = await Promise.all(live.map(view));
-    const owners = new Set(vs.map((v) => v?.items.find((e) => e.address === vip)?.owner));
-    const o = [...owners][0];
-    if (owners.size !== 1 || !o) return undefined;
-    const ov = vs[live.indexOf(o)];
-    return ov?.items.find((e) => e.address === vip)?.state === 'announcing' ? o : undefined;
-  };
+  const view = (n: string) => bed.view(n, API_PORT);
+  const agreed = (live: string[]) => bed.agreed(live, vip, API_PORT);
   const samples: number[] = [];
   let failed = 0;
   let moves = 0;

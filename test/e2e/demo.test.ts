@@ -1,6 +1,6 @@
 // `npm run demo` is the README's first command: it must keep working and keep showing what it says
 // (traffic through the VIPs, BGP announce/withdraw at a real BIRD, the status page, a multihomed SCTP
-// association across a path cut), and leave the host as it found it.
+// association across a path cut, a Layer 2 takeover with zero moves on return), and leave the host as it found it.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -51,13 +51,24 @@ test(
       /HTTP {2}100 requests → 100 answered, 0 failed, per backend \{"b[12]":\d+,"b[12]":\d+\}/,
       /while ferrolb is down: 50 requests → 50 answered, 0 failed/,
       /3 messages "after-cut" echoed/,
+      /arping \S+ from the client → answered by [0-9a-f:]{17} \(lb[123]\)$/m,
+      /curl http:\/\/\S+\/ → hello from the backend/,
+      /new owner: lb[123]; arping \S+ → answered by [0-9a-f:]{17} \(lb[123]\)$/m,
+      /after lb[123]'s return the owner is lb[123]: 0 moves/,
       /demo done/,
     ])
       assert.match(r.out, shown);
+    // Layer 2: the client's first answered request after the owner's death, within a sane bound
+    // (docs/l2.md: 3 heartbeats of 100 ms plus the gratuitous ARP), by another node than the dead one.
+    const took = /takeover: first request after the kill answered in (\d+) ms/.exec(r.out);
+    assert.ok(took && Number(took[1]) < 3000, `takeover printed and under 3 s: ${took?.[0]}`);
+    const dead = /the owner (lb[123]) dies/.exec(r.out)?.[1];
+    const next = /new owner: (lb[123])/.exec(r.out)?.[1];
+    assert.ok(dead && next && dead !== next, `the dead owner ${dead} is replaced (${next})`);
     assert.ok(existsSync(shot) && statSync(shot).size > 10_000, 'status page screenshot saved');
     assert.deepEqual(hostState(), before, 'the host is left as the demo found it');
     const ids = [...r.out.matchAll(/namespaces fl([0-9a-f]{6})\* removed/g)].map((m) => m[1]);
-    assert.equal(ids.length, 2, 'each act says which namespaces were its own');
+    assert.equal(ids.length, 3, 'each act says which namespaces were its own');
     const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
     const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
     for (const id of ids) {
