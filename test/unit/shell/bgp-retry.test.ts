@@ -48,7 +48,8 @@ test('a BGP speaker that cannot bind is not ready, is retried, and starts once t
 
   await new Promise<void>((r) => blocker.close(() => r()));
   await until('ready once the port is free', () => sup.notReady() === undefined);
-  assert.equal(shell.status().sessions.length, 1, 'the peer is configured on the running speaker');
+  // The speaker thread publishes its status on its own: readiness may come a moment before the peer shows.
+  await until('the peer is configured on the running speaker', () => shell.status().sessions.length === 1);
   // The speaker really listens on the port now.
   const probe = createServer();
   const taken = await new Promise<boolean>((r) => {
