@@ -1,5 +1,6 @@
 // `npm run bench`: every benchmark, each reported next to a baseline measured in the same run.
 // Not a test: it asserts nothing about wall-clock time; it prints numbers and the goals they meet.
+import { runBgpPlanBench } from './bgp-plan.js';
 import { cpus } from 'node:os';
 import { runIpamBench } from './ipam.js';
 import { runModelBench } from './model.js';
@@ -32,6 +33,13 @@ async function main(): Promise<void> {
     console.log(`  allocate on restart        ${r.allocateRestartMs} ms (every address kept)`);
     console.log(
       `  baseline: bare bigint walk ${r.baselineWalkMs} ms → allocator costs ${r.coldVsBaseline}× the floor`,
+    );
+  }
+  if (!only || only === 'bgp-plan') {
+    const r = runBgpPlanBench();
+    results.bgpPlan = r;
+    console.log(
+      `\nBGP plan + per-service advertisement history, ${r.services} services: plan ${r.planMs} ms, history ${r.historyMs} ms (history ÷ plan ${r.ratio})`,
     );
   }
   if (!only || only === 'model') {

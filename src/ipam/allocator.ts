@@ -22,6 +22,16 @@ export interface Allocation {
   readonly secondaryAddresses: readonly string[];
 }
 
+/** Address → the service holding it, primary and secondary alike (O(allocations): call per event, not per packet). */
+export function holdersByAddress(allocations: ReadonlyMap<string, Allocation>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [name, a] of allocations) {
+    for (const x of a.addresses) out.set(x, name);
+    for (const x of a.secondaryAddresses) out.set(x, name);
+  }
+  return out;
+}
+
 export const PendingCode = {
   PoolExhausted: 'PoolExhausted',
   AddressInUse: 'AddressInUse',

@@ -8,7 +8,7 @@ import { DEFAULT_CLASS } from '../k8s/annotations.js';
 import { CLUSTER_OPTIONS, mappingConfig } from './controller.js';
 import { runAgentWatch, type AgentModel } from '../k8s/index.js';
 import { formatIssue } from '../model/issues.js';
-import type { ServiceStatus } from '../ipam/allocator.js';
+import { holdersByAddress, type ServiceStatus } from '../ipam/allocator.js';
 import { StateStore } from '../state/persist.js';
 import { createLogger } from '../shell/log.js';
 import { Runtime } from '../shell/runtime.js';
@@ -182,9 +182,7 @@ export async function agentMain(argv: string[]): Promise<number> {
       })
     : undefined;
   const onOwned = (owned: ReadonlyMap<string, readonly string[]>) => {
-    const byAddress = new Map<string, string>();
-    for (const [name, a] of runtime.snapshot.allocations)
-      for (const x of [...a.addresses, ...a.secondaryAddresses]) byAddress.set(x, name);
+    const byAddress = holdersByAddress(runtime.snapshot.allocations);
     const serviceOf = (address: string) => {
       const lb = byAddress.get(address);
       return lb === undefined ? undefined : services.get(lb);

@@ -1,6 +1,7 @@
 // Feeds the per-service event history from the runtime (snapshots, probe verdicts) and from the
 // components that announce (BGP, data plane failures). Each feed is O(change).
 import { l2OwnedChanges, ServiceEventLog, snapshotEvents, type EventType } from '../state/events.js';
+import { holdersByAddress } from '../ipam/allocator.js';
 import type { Runtime } from './runtime.js';
 
 export class ServiceEvents {
@@ -36,9 +37,7 @@ export class ServiceEvents {
     const changes = l2OwnedChanges(this.owned, owned);
     this.owned = new Map(owned);
     if (changes.length === 0) return;
-    const byAddress = new Map<string, string>();
-    for (const [name, a] of this.runtime.snapshot.allocations)
-      for (const x of [...a.addresses, ...a.secondaryAddresses]) byAddress.set(x, name);
+    const byAddress = holdersByAddress(this.runtime.snapshot.allocations);
     for (const c of changes) {
       const service = byAddress.get(c.address);
       if (service === undefined) continue;

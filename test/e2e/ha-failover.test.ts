@@ -4,7 +4,7 @@
 // with the owner). SIGKILL the owner and cut its link: every connection continues on the standby,
 // no reset, no lost byte (each echo is checked).
 //
-// NOT PASSING YET, so opt-in (FERROLB_E2E_HA_FAILOVER=1; HA_DEBUG=1 prints the standby's NAT entries
+// NOT PASSING YET, so reported as todo (FERROLB_E2E_HA_FAILOVER=1 makes it count; HA_DEBUG=1 prints the standby's NAT entries
 // and the resets captured on the bridge): the standby holds all flows (checked before the kill) but
 // answers the first packets after takeover with RST from VIP:80, i.e. the replicated entries are
 // not translated there. See docs/ha.md, "Not done yet".
@@ -18,9 +18,12 @@ import { e2eSkipReason, HOST, nsExec, Topology, waitFor } from '../support/netns
 import { api, startDaemon, stopDaemon, tempDir, type Daemon } from '../support/daemon.js';
 import type { ClusterStatus } from '../../src/cluster/status.js';
 
-const skip =
-  e2eSkipReason() ??
-  (process.env.FERROLB_E2E_HA_FAILOVER ? undefined : 'opt-in until it passes (FERROLB_E2E_HA_FAILOVER=1)');
+const skip = e2eSkipReason();
+// Runs everywhere (CI included) but is reported as todo until it passes; FERROLB_E2E_HA_FAILOVER=1
+// makes a failure count.
+const todo = process.env.FERROLB_E2E_HA_FAILOVER
+  ? undefined
+  : 'not passing yet: the standby resets the replicated flows after takeover (docs/ha.md)';
 const NAMES = ['lb1', 'lb2'] as const;
 type Name = (typeof NAMES)[number];
 const CONNS = Number(process.env.FERROLB_E2E_HA_CONNS ?? 10);
@@ -170,120 +173,124 @@ spec:
     for (const d of dirs.values()) d.remove();
   });
 
-  it(`${CONNS} TCP connections continue after the owner is killed, no reset, no lost byte`, async () => {
-    const owner = await waitFor(
-      'one owner',
-      async () => {
-        const sts = await Promise.all(NAMES.map(status));
-        const o = sts[0]?.owners.find((x) => x.address === VIP)?.owner;
-        return sts.every((s) => s.synced && s.owners.find((x) => x.address === VIP)?.owner === o) && o
-          ? (o as Name)
-          : undefined;
-      },
-      30_000,
-      100,
-    );
-    const standby = NAMES.find((n) => n !== owner) as Name;
-    const client = spawn(
-      'ip',
-      ['netns', 'exec', ns.get('client') as string, 'python3', '-c', CLIENT(VIP, CONNS, 12)],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    procs.push(client);
-    let out = '';
-    let err = '';
-    client.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    client.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    await waitFor('connections open', () => (out.includes('open') ? true : undefined), 10_000);
-    await waitFor(
-      `the standby holds the ${CONNS} flows`,
-      async () => {
-        const ct = await nsExec(ns.get(standby) as string, 'conntrack', [
-          '-L',
-          '-p',
-          'tcp',
-          '--orig-dst',
-          VIP,
-        ]).catch(() => '');
-        return ct.split('\n').filter((l) => l.includes('dport=80')).length >= CONNS ? true : undefined;
-      },
-      10_000,
-    );
-    await new Promise((r) => setTimeout(r, 1000));
-    if (process.env.HA_DEBUG) {
-      const sb = ns.get(standby) as string;
-      for (const f of ['--src-nat', '--dst-nat'])
-        process.stdout.write(
-          `# ${f} ${(await nsExec(sb, 'conntrack', ['-L', f]).catch((e: Error) => e.message)).split('\n').length - 1} entries\n`,
-        );
-
-      process.stdout.write(
-        `# logs ${(daemons.get(standby) as Daemon).logs
-          .filter((l) => /ha|conntrack/.test(l))
-          .slice(-10)
-          .join('\n# ')}\n`,
+  it(
+    `${CONNS} TCP connections continue after the owner is killed, no reset, no lost byte`,
+    { todo },
+    async () => {
+      const owner = await waitFor(
+        'one owner',
+        async () => {
+          const sts = await Promise.all(NAMES.map(status));
+          const o = sts[0]?.owners.find((x) => x.address === VIP)?.owner;
+          return sts.every((s) => s.synced && s.owners.find((x) => x.address === VIP)?.owner === o) && o
+            ? (o as Name)
+            : undefined;
+        },
+        30_000,
+        100,
       );
-    }
-    let rst = '';
-    if (process.env.HA_DEBUG) {
-      const cap = spawn(
+      const standby = NAMES.find((n) => n !== owner) as Name;
+      const client = spawn(
         'ip',
-        [
-          'netns',
-          'exec',
-          topo.ns('sw'),
-          'timeout',
-          '6',
-          'tcpdump',
-          '-i',
-          'br0',
-          '-nn',
-          '-e',
-          '-c',
-          '6',
-          'tcp[tcpflags] & tcp-rst != 0',
-        ],
-        { stdio: ['ignore', 'pipe', 'ignore'] },
+        ['netns', 'exec', ns.get('client') as string, 'python3', '-c', CLIENT(VIP, CONNS, 12)],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
       );
-      cap.stdout?.on('data', (d: Buffer) => (rst += d.toString()));
-      procs.push(cap);
-      await new Promise((r) => setTimeout(r, 300));
-    }
-    await stopDaemon(daemons.get(owner) as Daemon, 'SIGKILL');
-    daemons.delete(owner);
-    await nsExec(ns.get(owner) as string, 'ip', ['link', 'set', devs.get(owner) as string, 'down']).catch(
-      () => undefined,
-    );
-    await nsExec(ns.get(owner) as string, 'sh', [
-      '-c',
-      'for d in $(ls /sys/class/net); do [ $d = lo ] || ip link set $d down; done',
-    ]);
-    const res = await new Promise<{ ok: number; errors: string[]; maxGapMs: number }>((resolve, reject) => {
-      client.on('exit', () => {
-        try {
-          resolve(
-            JSON.parse(
-              out
-                .split('\n')
-                .filter((l) => l.startsWith('{'))
-                .pop() ?? '',
-            ) as never,
+      procs.push(client);
+      let out = '';
+      let err = '';
+      client.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      client.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+      await waitFor('connections open', () => (out.includes('open') ? true : undefined), 10_000);
+      await waitFor(
+        `the standby holds the ${CONNS} flows`,
+        async () => {
+          const ct = await nsExec(ns.get(standby) as string, 'conntrack', [
+            '-L',
+            '-p',
+            'tcp',
+            '--orig-dst',
+            VIP,
+          ]).catch(() => '');
+          return ct.split('\n').filter((l) => l.includes('dport=80')).length >= CONNS ? true : undefined;
+        },
+        10_000,
+      );
+      await new Promise((r) => setTimeout(r, 1000));
+      if (process.env.HA_DEBUG) {
+        const sb = ns.get(standby) as string;
+        for (const f of ['--src-nat', '--dst-nat'])
+          process.stdout.write(
+            `# ${f} ${(await nsExec(sb, 'conntrack', ['-L', f]).catch((e: Error) => e.message)).split('\n').length - 1} entries\n`,
           );
-        } catch {
-          reject(new Error(`client: ${out} ${err}`));
-        }
-      });
-    });
-    if (process.env.HA_DEBUG)
-      process.stdout.write(
-        `# rst ${rst} macs ${JSON.stringify(await nsExec(ns.get(standby) as string, 'ip', ['-br', 'link']))}\n`,
+
+        process.stdout.write(
+          `# logs ${(daemons.get(standby) as Daemon).logs
+            .filter((l) => /ha|conntrack/.test(l))
+            .slice(-10)
+            .join('\n# ')}\n`,
+        );
+      }
+      let rst = '';
+      if (process.env.HA_DEBUG) {
+        const cap = spawn(
+          'ip',
+          [
+            'netns',
+            'exec',
+            topo.ns('sw'),
+            'timeout',
+            '6',
+            'tcpdump',
+            '-i',
+            'br0',
+            '-nn',
+            '-e',
+            '-c',
+            '6',
+            'tcp[tcpflags] & tcp-rst != 0',
+          ],
+          { stdio: ['ignore', 'pipe', 'ignore'] },
+        );
+        cap.stdout?.on('data', (d: Buffer) => (rst += d.toString()));
+        procs.push(cap);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await stopDaemon(daemons.get(owner) as Daemon, 'SIGKILL');
+      daemons.delete(owner);
+      await nsExec(ns.get(owner) as string, 'ip', ['link', 'set', devs.get(owner) as string, 'down']).catch(
+        () => undefined,
       );
-    const st = await status(standby);
-    assert.equal(st.owners.find((x) => x.address === VIP)?.owner, standby);
-    assert.deepEqual(res.errors, []);
-    assert.equal(res.ok, CONNS);
-    process.stdout.write(`# HA failover: ${CONNS} connections, max gap ${res.maxGapMs} ms\n`);
-  });
+      await nsExec(ns.get(owner) as string, 'sh', [
+        '-c',
+        'for d in $(ls /sys/class/net); do [ $d = lo ] || ip link set $d down; done',
+      ]);
+      const res = await new Promise<{ ok: number; errors: string[]; maxGapMs: number }>((resolve, reject) => {
+        client.on('exit', () => {
+          try {
+            resolve(
+              JSON.parse(
+                out
+                  .split('\n')
+                  .filter((l) => l.startsWith('{'))
+                  .pop() ?? '',
+              ) as never,
+            );
+          } catch {
+            reject(new Error(`client: ${out} ${err}`));
+          }
+        });
+      });
+      if (process.env.HA_DEBUG)
+        process.stdout.write(
+          `# rst ${rst} macs ${JSON.stringify(await nsExec(ns.get(standby) as string, 'ip', ['-br', 'link']))}\n`,
+        );
+      const st = await status(standby);
+      assert.equal(st.owners.find((x) => x.address === VIP)?.owner, standby);
+      assert.deepEqual(res.errors, []);
+      assert.equal(res.ok, CONNS);
+      process.stdout.write(`# HA failover: ${CONNS} connections, max gap ${res.maxGapMs} ms\n`);
+    },
+  );
 });

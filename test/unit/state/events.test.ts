@@ -3,6 +3,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { l2OwnedChanges, ServiceEventLog, snapshotEvents } from '../../../src/state/events.js';
+import { holdersByAddress } from '../../../src/ipam/allocator.js';
 import { emptySnapshot, transition, type Snapshot } from '../../../src/state/snapshot.js';
 import type { RawObject } from '../../../src/model/types.js';
 
@@ -73,4 +74,22 @@ test('Layer 2 owned-set changes: gained, released and re-announced on other inte
     { address: '10.0.0.4', interfaces: [] },
   ]);
   assert.deepEqual(l2OwnedChanges(after, after), []);
+});
+
+test('holdersByAddress: primary and secondary addresses name their service', () => {
+  const m = holdersByAddress(
+    new Map([
+      ['a', { addresses: ['192.0.2.1', '2001:db8::1'], secondaryAddresses: ['192.0.2.9'] }],
+      ['b', { addresses: ['192.0.2.2'], secondaryAddresses: [] }],
+    ]),
+  );
+  assert.deepEqual(
+    [...m].sort(),
+    [
+      ['192.0.2.1', 'a'],
+      ['192.0.2.2', 'b'],
+      ['192.0.2.9', 'a'],
+      ['2001:db8::1', 'a'],
+    ],
+  );
 });
