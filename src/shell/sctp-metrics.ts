@@ -15,6 +15,15 @@ export function registerSctpShellMetrics(r: Registry, st: () => CarrierStatus | 
       this.set(st()?.halfOpen ?? 0);
     },
   });
+  new Counter({
+    name: 'ferrolb_sctp_cookie_rebuilt_associations_total',
+    help: 'Handshakes the engine completed from its own State Cookie after the half-open bound had let the association go (an INIT flood)',
+    registers: [r],
+    collect() {
+      this.reset();
+      this.inc(st()?.rebuiltFromCookie ?? 0);
+    },
+  });
   new Gauge({
     name: 'ferrolb_sctp_adopted_associations',
     help: 'Associations the last start rebuilt from the kernel fast path (restart = adopt)',

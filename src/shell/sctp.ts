@@ -67,6 +67,8 @@ export interface SctpStatus {
   readonly associations: readonly AssociationView[];
   /** Half-open associations (INIT seen, not established): bounded by maxHalfOpen. */
   readonly halfOpen?: number;
+  /** Handshakes completed from the LB's State Cookie after the half-open bound let them go (floods). */
+  readonly rebuiltFromCookie?: number;
   /** What the last start took over from the kernel. */
   readonly adopted?: AdoptionStatus;
   readonly stats?: QueueStats;
@@ -423,6 +425,7 @@ export class SctpShell {
       ...(st
         ? {
             halfOpen: st.halfOpen,
+            rebuiltFromCookie: st.rebuiltFromCookie,
             ...(st.adopted ? { adopted: st.adopted } : {}),
             stats: st.stats,
             writer: st.writer,

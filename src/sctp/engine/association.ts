@@ -74,10 +74,11 @@ export interface Association {
   clientSeen: Map<string, number>;
   auth: AuthVectors;
   /**
-   * State cookies the LB handed out in place of the real ones (token hex → real cookie). A BSD/usrsctp
-   * cookie carries the responder's own addresses in clear, so the real one never crosses the LB.
+   * State Cookie tokens the LB handed out for this association (cookie.ts), by their first 16 bytes:
+   * the token itself and the responder's real cookie it stands for. A BSD/usrsctp cookie carries the
+   * responder's own addresses in clear, so the real one never crosses the LB.
    */
-  cookies: Map<string, Uint8Array>;
+  cookies: Map<string, { readonly token: Uint8Array; readonly cookie: Uint8Array }>;
   /** An older association on the same client address/port this one replaces once established. */
   supersedes?: number;
   /** Held for this peer LB (HA state sync): not idled out while that peer is up. */

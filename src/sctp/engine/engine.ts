@@ -43,6 +43,8 @@ import { InitRateLimiter } from './ratelimit.js';
 import { applyAsconf } from './asconf.js';
 import { associationKey, resign, sign, verify } from './auth.js';
 import { onClientInit, onEndpointInit, onInitAck, type InitContext } from './init.js';
+import { rebuildFromCookie } from './rebuild.js';
+import { CookieSealer, tokenKey } from './cookie.js';
 import { AssociationTable } from './table.js';
 import {
   DEFAULT_LIMITS,
@@ -93,11 +95,18 @@ export class SctpNatEngine {
   /** The time of the packet being handled (translate() needs it for delivery bookkeeping). */
   private clock = 0;
 
+  private readonly sealer: CookieSealer;
+  /** Associations rebuilt from the LB's State Cookie after the half-open table had let them go. */
+  private rebuilt = 0;
+
+  /** `cookieKey`: 32 bytes for the State Cookie seal (tests); by default a random one per engine. */
   constructor(
     services: readonly SctpService[],
     limits: Partial<EngineLimits> = {},
     private readonly select: EndpointSelector = hashSelector,
+    cookieKey?: Uint8Array,
   ) {
+    this.sealer = new CookieSealer(cookieKey);
     this.services = [...services];
     this.limits = { ...DEFAULT_LIMITS, ...limits };
     this.limiter = new InitRateLimiter(this.limits);
@@ -144,7 +153,14 @@ export class SctpNatEngine {
       (first.type === ChunkType.ABORT || first.type === ChunkType.SHUTDOWN_COMPLETE) &&
       (first.flags & FLAG_T) !== 0;
     const hit = this.table.lookup(pkt.ip.src, pkt.ip.dst, sctp.srcPort, sctp.dstPort, sctp.vtag, ownTag);
-    if (!hit) return drop('no-association');
+    if (!hit) {
+      if (first.type !== ChunkType.COOKIE_ECHO) return drop('no-association');
+      const r = rebuildFromCookie(ctx, this.services, pkt, sctp, first);
+      if (typeof r === 'string') return drop(r);
+      this.rebuilt++;
+      const res = this.onChunks(r.a, 'client', pkt, sctp, nowMs);
+      return r.removed.length ? { ...res, changes: merge(res.changes, { add: [], remove: r.removed }) } : res;
+    }
     const { a, side } = hit;
     if (first.type === ChunkType.INIT_ACK) return onInitAck(ctx, a, side, pkt, sctp, first);
     return this.onChunks(a, side, pkt, sctp, nowMs);
@@ -201,9 +217,9 @@ export class SctpNatEngine {
             this.table.put(a);
           }
           // Swap the LB's token back for the responder's real cookie.
-          const real = a.cookies.get(Buffer.from(c.body).toString('hex'));
-          if (!real) return drop('bad-cookie', a.id);
-          keep.push({ ...c, body: real });
+          const filed = a.cookies.get(tokenKey(c.body));
+          if (!filed || !Buffer.from(filed.token).equals(c.body)) return drop('bad-cookie', a.id);
+          keep.push({ ...c, body: filed.cookie });
           changed = true;
           continue;
         }
@@ -311,6 +327,7 @@ export class SctpNatEngine {
       limits: this.limits,
       table: this.table,
       select: this.select,
+      sealer: this.sealer,
       newId: () => this.nextId++,
       translate: (a, side, pkt, sctp) => this.translate(a, side, pkt, sctp),
     };
@@ -451,8 +468,12 @@ export class SctpNatEngine {
     return c;
   }
 
-  get size(): { associations: number; halfOpen: number } {
-    return { associations: this.table.size, halfOpen: this.table.halfOpenCount };
+  get size(): { associations: number; halfOpen: number; rebuiltFromCookie: number } {
+    return {
+      associations: this.table.size,
+      halfOpen: this.table.halfOpenCount,
+      rebuiltFromCookie: this.rebuilt,
+    };
   }
 }
 

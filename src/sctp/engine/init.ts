@@ -15,9 +15,9 @@ import {
   type IpPacket,
   type SctpPacket,
   SctpDecodeError,
-  put32,
 } from '../codec/index.js';
-import { crc32c } from '../crc32c.js';
+import { tokenKey, type CookieSealer } from './cookie.js';
+import { encodeHandshake } from './replica.js';
 import {
   type Association,
   diffEntries,
@@ -46,6 +46,7 @@ export interface InitContext {
   readonly limits: EngineLimits;
   readonly table: AssociationTable;
   readonly select: EndpointSelector;
+  readonly sealer: CookieSealer;
   newId(): number;
   translate(
     a: Association,
@@ -108,7 +109,7 @@ function familiesOf(init: Init, src: IpAddr): Set<4 | 6> {
 }
 
 /** Frees room for one more half-open association; returns false when the table cannot take it. */
-function makeRoom(ctx: InitContext, removed: PathChanges['remove'][number][]): boolean {
+export function makeRoom(ctx: InitContext, removed: PathChanges['remove'][number][]): boolean {
   const L = ctx.limits;
   while (ctx.table.halfOpenCount >= L.maxHalfOpen || ctx.table.size >= L.maxAssociations) {
     const victim = ctx.table.oldestHalfOpen();
@@ -345,7 +346,7 @@ export function onInitAck(
     chunks: [
       rewriteInit(
         ChunkType.INIT_ACK,
-        swapCookie(a, ack),
+        swapCookie(ctx, a, ack),
         a.vips.filter((v) => !sameIp(v, pkt.ip.dst)),
       ),
     ],
@@ -353,20 +354,24 @@ export function onInitAck(
   return { packets: out ? [out] : [], changes: diffEntries(before, natEntries(a)), association: a.id };
 }
 
-/** Replaces the State Cookie with an LB token; COOKIE-ECHO swaps it back (see Association.cookies). */
-function swapCookie(a: Association, ack: Init): Init {
+/**
+ * Replaces the State Cookie with an LB token (cookie.ts); COOKIE-ECHO swaps the real one back.
+ * Normally a 16-byte token indexes the cookie this association holds. Under pressure — the half-open
+ * table at least half full, i.e. an INIT flood may evict this association before its COOKIE-ECHO — the
+ * token is sealed and carries the association too (a SYN-cookie analogue), at about 10 µs per INIT-ACK.
+ */
+function swapCookie(ctx: InitContext, a: Association, ack: Init): Init {
   const MAX_COOKIES = 4; // INIT retransmissions each get an INIT-ACK with its own cookie
+  const pressure = ctx.table.halfOpenCount * 2 >= ctx.limits.maxHalfOpen;
   return {
     ...ack,
     params: ack.params.map((p) => {
       if (p.type !== ParamType.STATE_COOKIE) return p;
-      const token = new Uint8Array(16);
-      token.set([0x46, 0x4c, 0x42, 0x63]); // "FLBc"
-      put32(token, 4, a.id);
-      put32(token, 8, a.cookies.size);
-      put32(token, 12, crc32c(p.value));
+      const token = pressure
+        ? ctx.sealer.seal({ id: a.id, createdMs: ctx.nowMs, record: encodeHandshake(a), cookie: p.value })
+        : ctx.sealer.plainToken(a.id, p.value);
       if (a.cookies.size >= MAX_COOKIES) a.cookies.delete(a.cookies.keys().next().value as string);
-      a.cookies.set(Buffer.from(token).toString('hex'), p.value);
+      a.cookies.set(tokenKey(token), { token, cookie: p.value });
       return { type: p.type, value: token };
     }),
   };

@@ -25,10 +25,17 @@ export class SctpReplicaError extends Error {
   }
 }
 
-/** Only these states are replicated: half-open associations have no kernel entries to carry. */
-const STATES: readonly AssociationState[] = ['established', 'shutdown'];
+/**
+ * States in the encoding (by index). Only the first two are replicated: half-open associations have
+ * no kernel entries to carry. `cookie-wait` is the handshake record sealed into the LB's State Cookie
+ * (cookie.ts), never sent to a peer and refused from one.
+ */
+const STATES: readonly AssociationState[] = ['established', 'shutdown', 'cookie-wait'];
+const REPLICATED: readonly AssociationState[] = ['established', 'shutdown'];
+const tagged = (a: Pick<Association, 'clientTag' | 'endpointTag'>) =>
+  a.clientTag !== 0 && a.endpointTag !== 0;
 export const isReplicated = (a: Pick<Association, 'state' | 'clientTag' | 'endpointTag'>): boolean =>
-  STATES.includes(a.state) && a.clientTag !== 0 && a.endpointTag !== 0;
+  REPLICATED.includes(a.state) && tagged(a);
 
 /**
  * The record key: the same association has the same key on every node (tags and ports, not the
@@ -138,6 +145,17 @@ const vipMap = (w: Writer, m: ReadonlyMap<string, IpAddr>, vips: readonly IpAddr
 /** The replicated state of an established (or shutting down) association. */
 export function encodeReplica(a: Readonly<Association>): Uint8Array {
   if (!isReplicated(a)) throw new SctpReplicaError('state', `${a.state} associations are not replicated`);
+  return encodeRecord(a);
+}
+
+/** The handshake record of an association waiting for its COOKIE-ECHO (both tags known). */
+export function encodeHandshake(a: Readonly<Association>): Uint8Array {
+  if (a.state !== 'cookie-wait' || !tagged(a))
+    throw new SctpReplicaError('state', `${a.state} is not a handshake with both tags`);
+  return encodeRecord(a);
+}
+
+function encodeRecord(a: Readonly<Association>): Uint8Array {
   const w = new Writer();
   w.u8(MAGIC);
   w.u8(SCTP_REPLICA_VERSION);
@@ -199,8 +217,11 @@ const port = (r: Reader, field: string) => {
   return p;
 };
 
-/** Decodes and checks a record; throws SctpReplicaError naming the first field that is wrong. */
-export function decodeReplica(bytes: Uint8Array): Replica {
+/**
+ * Decodes and checks a record; throws SctpReplicaError naming the first field that is wrong. A peer's
+ * record must be replicated state; `handshake` takes only the State Cookie's handshake record.
+ */
+export function decodeReplica(bytes: Uint8Array, opts: { handshake?: boolean } = {}): Replica {
   const r = new Reader(bytes);
   const magic = r.u8('magic');
   if (magic !== MAGIC) throw new SctpReplicaError('magic', `0x${magic.toString(16)} is not an SCTP record`);
@@ -209,7 +230,8 @@ export function decodeReplica(bytes: Uint8Array): Replica {
     throw new SctpReplicaError('version', `${version} (this node speaks ${SCTP_REPLICA_VERSION})`);
   const st = r.u8('state');
   const state = STATES[st];
-  if (!state) throw new SctpReplicaError('state', `${st}`);
+  if (!state || (opts.handshake ? state !== 'cookie-wait' : !REPLICATED.includes(state)))
+    throw new SctpReplicaError('state', `${state ?? st}`);
   const ini = r.u8('initiator');
   if (ini > 1) throw new SctpReplicaError('initiator', `${ini}`);
   const clientTag = r.u32('clientTag');

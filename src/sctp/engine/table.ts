@@ -174,6 +174,10 @@ export class AssociationTable {
     return s;
   }
 
+  portInUse(endpointAddr: IpAddr | undefined, endpointPort: number, port: number): boolean {
+    return this.portsOf(endpointAddr, endpointPort).has(port);
+  }
+
   /** The client's port if free towards this endpoint, else the first free one in the range from a tag-derived start. */
   allocatePort(
     endpointAddr: IpAddr | undefined,

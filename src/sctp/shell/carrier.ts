@@ -48,6 +48,8 @@ export interface AdoptionStatus {
 export interface CarrierStatus {
   readonly associations: readonly AssociationView[];
   readonly halfOpen: number;
+  /** Associations rebuilt from the LB's State Cookie after the half-open bound had let them go. */
+  readonly rebuiltFromCookie: number;
   readonly counts: Readonly<Record<AssociationView['state'], number>>;
   readonly adopted?: AdoptionStatus;
   readonly stats: QueueStats;
@@ -211,6 +213,7 @@ export class SctpCarrier {
       // Half-open ones beyond a few are only counted: during a flood there are thousands.
       associations: this.engine.associations(now, 100),
       halfOpen: this.engine.size.halfOpen,
+      rebuiltFromCookie: this.engine.size.rebuiltFromCookie,
       counts: this.engine.counts(),
       ...(this.adopted ? { adopted: this.adopted } : {}),
       stats: this.shell.stats,

@@ -96,8 +96,7 @@ test('INIT towards the endpoint names only VIPs; INIT-ACK towards the client nam
   // The real cookie (BSD stacks put their own addresses in it) is replaced by an LB token and
   // swapped back when the client echoes it.
   const token = a.params.find((p) => p.type === ParamType.STATE_COOKIE)?.value;
-  assert.ok(token && token.length === 16);
-  assert.notDeepEqual(token, COOKIE);
+  assert.ok(token && !Buffer.from(token).includes(Buffer.from(COOKIE)), 'the real cookie is sealed');
   const echoed = decoded(h.echo);
   assert.equal(echoed.sctp.chunks[0]?.type, ChunkType.COOKIE_ECHO);
   assert.deepEqual(echoed.sctp.chunks[0]?.body, COOKIE);
