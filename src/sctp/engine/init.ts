@@ -112,7 +112,7 @@ function familiesOf(init: Init, src: IpAddr): Set<4 | 6> {
 export function makeRoom(ctx: InitContext, removed: PathChanges['remove'][number][]): boolean {
   const L = ctx.limits;
   while (ctx.table.halfOpenCount >= L.maxHalfOpen || ctx.table.size >= L.maxAssociations) {
-    const victim = ctx.table.oldestHalfOpen();
+    const victim = ctx.table.evictionVictim();
     if (!victim) return false;
     removed.push(...ctx.table.remove(victim));
   }
@@ -372,6 +372,7 @@ function swapCookie(ctx: InitContext, a: Association, ack: Init): Init {
         : ctx.sealer.plainToken(a.id, p.value);
       if (a.cookies.size >= MAX_COOKIES) a.cookies.delete(a.cookies.keys().next().value as string);
       a.cookies.set(tokenKey(token), { token, cookie: p.value });
+      ctx.table.setRecoverable(a, pressure);
       return { type: p.type, value: token };
     }),
   };

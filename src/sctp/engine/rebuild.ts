@@ -63,5 +63,6 @@ export function rebuildFromCookie(
     ...(prev ? { supersedes: prev.id } : {}),
   };
   ctx.table.put(a);
+  ctx.table.setRecoverable(a, true);
   return { a, removed };
 }

@@ -25,6 +25,12 @@ export class AssociationTable {
   private readonly clientFiled = new Map<number, string[]>();
   /** Half-open associations in creation order: the first one is the eviction candidate. */
   private readonly halfOpen = new Set<number>();
+  /**
+   * Half-open ones whose latest State Cookie is sealed (cookie.ts): their COOKIE-ECHO can rebuild
+   * them, so they are evicted first, and an INIT still waiting for its INIT-ACK (which only the
+   * table can match) survives a flood far longer.
+   */
+  private readonly recoverable = new Set<number>();
   /** LB-side ports in use per endpoint (address|port), counted: a restart shares its predecessor's. */
   private readonly ports = new Map<string, Map<number, number>>();
 
@@ -40,9 +46,17 @@ export class AssociationTable {
   all(): IterableIterator<Association> {
     return this.byId.values();
   }
-  oldestHalfOpen(): Association | undefined {
+  /** The half-open association to evict: the oldest recoverable one, else the oldest. */
+  evictionVictim(): Association | undefined {
+    for (const id of this.recoverable) return this.byId.get(id);
     for (const id of this.halfOpen) return this.byId.get(id);
     return undefined;
+  }
+
+  /** `a` (half-open) now has a sealed latest token, or (false) a plain one again. */
+  setRecoverable(a: Association, sealed: boolean): void {
+    this.recoverable.delete(a.id);
+    if (sealed && this.halfOpen.has(a.id)) this.recoverable.add(a.id);
   }
 
   private indexKeys(a: Association): string[] {
@@ -85,7 +99,10 @@ export class AssociationTable {
       s.add(a.id);
     }
     if (isHalfOpen(a.state)) this.halfOpen.add(a.id);
-    else this.halfOpen.delete(a.id);
+    else {
+      this.halfOpen.delete(a.id);
+      this.recoverable.delete(a.id);
+    }
   }
 
   /** Removes an association; returns the kernel entries that must go with it. */
@@ -94,6 +111,7 @@ export class AssociationTable {
     this.unindex(a);
     this.byId.delete(a.id);
     this.halfOpen.delete(a.id);
+    this.recoverable.delete(a.id);
     const ps = this.portsOf(a.endpoint.addresses[0], a.endpoint.port);
     const n = (ps.get(a.lbPort) ?? 1) - 1;
     if (n > 0) ps.set(a.lbPort, n);

@@ -144,6 +144,30 @@ test('a handshake the flood pushed out of the half-open table completes from the
   assert.equal(eng.associations(4).filter((x) => x.clientPort === PC).length, 1);
 });
 
+test('under a flood, answered (recoverable) handshakes are evicted first: an INIT awaiting its INIT-ACK survives', () => {
+  const eng = new SctpNatEngine(
+    [svc],
+    { maxHalfOpen: 4, initRateGlobal: 0, initRatePerSource: 0 },
+    undefined,
+    KEY,
+  );
+  flood(eng, 4, 0);
+  const fwd = sent(eng.handle(packet(C0, V[0], PC, P, 0, [initChunk(1, { tag: TC, addrs: [C0, C1] })]), 1));
+  flood(eng, 20, 2); // every one answered at once: sealed, so evictable before the waiting INIT
+  assert.equal(eng.size.halfOpen, 4);
+  const ack = eng.handle(
+    packet(E, V[0], EP, fwd.sctp.srcPort, TC, [initChunk(2, { tag: TE, cookie: COOKIE })]),
+    3,
+  );
+  const token = decodeInit(sent(ack).sctp.chunks[0]!).params.find(
+    (p) => p.type === ParamType.STATE_COOKIE,
+  )!.value;
+  flood(eng, 20, 4);
+  const e = sent(echo(eng, token, 5));
+  assert.deepEqual(e.sctp.chunks[0]?.body, COOKIE);
+  assert.equal(eng.size.rebuiltFromCookie, 1, 'evicted after its INIT-ACK, rebuilt from the token');
+});
+
 test('a token is refused when stale, foreign, from another source, or when its endpoint is gone', () => {
   const limits = { maxHalfOpen: 2, initRateGlobal: 0, initRatePerSource: 0, halfOpenTimeoutMs: 1000 };
   const evicted = () => {
