@@ -66,6 +66,14 @@ const figures = (samples: number[], failedRuns: number, moves?: number): Failove
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Node source of a TCP server answering `text` to each connection, surviving resets. */
+export function resilientServer(port: number, text: string): string {
+  return (
+    `require('net').createServer(s=>{s.on('error',()=>{});s.end(${JSON.stringify(text)})})` +
+    `.on('error',e=>{console.error(e);process.exit(1)}).listen(${port},'0.0.0.0')`
+  );
+}
+
 export class Bed {
   readonly t = new Topology();
   readonly net = `10.${180 + (parseInt(this.t.id.slice(0, 2), 16) % 40)}.${parseInt(this.t.id.slice(2, 4), 16)}`;
@@ -149,12 +157,14 @@ spec: {addresses: ["${vip}"], mode: fullnat, ports: [{port: 80, targetPort: 8080
     return ov?.items.find((e) => e.address === vip)?.state === 'announcing' ? o : undefined;
   }
 
-  /** A TCP server in `ns` on `port` that answers every connection with `text`. */
+  /**
+   * A TCP server in `ns` on `port` that answers every connection with `text`. A reset connection is
+   * normal here (a takeover resets the flows the dead node carried): without an error listener
+   * Node throws ECONNRESET and the server exits — what looked like a 30 s data-path stall after a
+   * node's return in the first runs of this bench was this server gone (RST to every SYN).
+   */
   serve(ns: string, port: number, text: string): ChildProcess {
-    return this.t.spawn(ns, process.execPath, [
-      '-e',
-      `require('net').createServer(s=>s.end(${JSON.stringify(text)})).listen(${port},'0.0.0.0')`,
-    ]);
+    return this.t.spawn(ns, process.execPath, ['-e', resilientServer(port, text)]);
   }
 
   /** The client prober: prints the epoch ms of every successful new connection. */

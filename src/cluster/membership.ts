@@ -49,6 +49,8 @@ interface Peer {
   replay?: ReplayState;
   heardMono?: number;
   heardWall?: number;
+  /** Last authenticated, non-replayed message of any kind (a Leaving one too): accounted for. */
+  seenMono?: number;
   /** Monotonic time it came alive (first message after being dead or unknown). */
   aliveSince?: number;
   alive: boolean;
@@ -144,6 +146,11 @@ export class Membership {
     return this.cfg.deadAfter * this.cfg.intervalMs;
   }
 
+  /** How long a starting (or healed) node waits for peers it has not heard at all: 10 dead intervals. */
+  private get unheardGraceMs(): number {
+    return 10 * this.deadAfterMs;
+  }
+
   /** One datagram in; returns datagrams to send at once (a peer asked for our claims). */
   receive(data: Uint8Array, from: { address: string; port: number }, now: Now): Datagram[] {
     const d = decode(this.key, data);
@@ -183,6 +190,7 @@ export class Membership {
       return [];
     }
     p.replay = r.next;
+    p.seenMono = now.mono;
     if (m.type === MsgType.Heartbeat) this.counters.heartbeatsReceived++;
     else this.counters.claimsReceived++;
     // What a restarted peer, or one coming back from the dead, claimed before is void.
@@ -240,8 +248,13 @@ export class Membership {
       return [];
     }
     p.replay = r.next;
-    // What a restarted peer claimed before is void, as for its heartbeat.
+    p.seenMono = now.mono;
+    // What a restarted peer claimed before is void, as for its heartbeat. An authenticated sync
+    // message is a sign of life too: without this a peer first heard through one was taken for
+    // dead at the next tick (no heartbeat time yet), and a starting node could decide without it.
     if (r.newBoot) this.peerUp(p, now);
+    p.heardMono = now.mono;
+    p.heardWall = now.wall;
     return this.sync.receive(p.node.name, type, body, now.mono).map((x) => this.syncDatagram(x));
   }
 
@@ -291,7 +304,10 @@ export class Membership {
     let t = this.nextBeat;
     for (const p of this.peers.values())
       if (p.alive) t = Math.min(t, (p.heardMono ?? 0) + this.deadAfterMs + 0.5);
-    if (!this.synced) t = Math.min(t, this.syncFrom + this.deadAfterMs);
+    if (!this.synced) {
+      const deadline = this.syncFrom + this.deadAfterMs;
+      t = Math.min(t, deadline > now.mono ? deadline : this.syncFrom + this.unheardGraceMs);
+    }
     if (this.dirty) t = Math.min(t, now.mono + 5);
     t = Math.min(t, this.sync.nextWake(now.mono));
     return Math.max(t, now.mono + 1);
@@ -303,6 +319,12 @@ export class Membership {
    */
   private syncedNow(now: Now): boolean {
     if (!this.candidatesKnown || now.mono - this.syncFrom < this.deadAfterMs) return false;
+    // Every peer heard from since the grace began, or a longer grace over: a majority is enough to
+    // act, not to know who holds what — a peer whose datagrams are late (its neighbour entry after
+    // our link came up, a loaded host) still holds its addresses, and deciding without its claims
+    // took them (a move on return, two owners until its claims arrived).
+    if (now.mono - this.syncFrom < this.unheardGraceMs)
+      for (const p of this.peers.values()) if ((p.seenMono ?? -Infinity) < this.syncFrom) return false;
     const alive: string[] = [];
     for (const p of this.peers.values()) {
       if (p.alive && !p.claims.upToDate(p.latestVersion)) return false;

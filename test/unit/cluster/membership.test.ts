@@ -219,6 +219,36 @@ describe('membership', () => {
     assert.deepEqual(sim.ownerMap(), before);
   });
 
+  it('a returning node that hears one peer long before the other takes nothing (no move, no double owner)', () => {
+    const sim = new Sim(nodes(3), addresses(30));
+    sim.run(3000, () => sim.converged());
+    sim.run(500);
+    assert.ok(sim.owned('lb3').size > 0);
+    sim.kill('lb3');
+    sim.run(2000, () => sim.converged());
+    sim.run(500);
+    const before = sim.ownerMap();
+    // lb2's datagrams to the returning lb3 are late (its neighbour entry, a loaded host): lb3 sees a
+    // majority with lb1 alone for five dead intervals — lb2's claims unknown, not lb2's addresses gone.
+    sim.cutPairs.add('lb2|lb3');
+    sim.run(STEP);
+    sim.start('lb3');
+    let doubled = 0;
+    sim.run(15 * INTERVAL, () => {
+      if (!sim.converged() && sim.owned('lb3').size > 0) doubled++;
+      return false;
+    });
+    assert.equal(sim.owned('lb3').size, 0, 'lb3 took addresses it could not know were held');
+    sim.cutPairs.clear();
+    sim.run(2000, () => {
+      if (!sim.converged()) doubled++;
+      return false;
+    });
+    assert.equal(doubled, 0, 'an address had two owners');
+    assert.deepEqual(sim.ownerMap(), before);
+    assert.equal(sim.members.get('lb3')?.status({ mono: sim.t, wall: sim.t }).synced, true);
+  });
+
   it('two nodes behave like VRRP: the survivor owns everything; a healed split resolves to one owner', () => {
     const sim = new Sim(nodes(2), addresses(10));
     sim.run(3000, () => sim.converged());
@@ -251,6 +281,9 @@ describe('membership', () => {
   it('refuses another key: no membership, drops counted as auth', () => {
     const other = new Uint8Array(32).fill(9);
     const sim = new Sim(nodes(3), addresses(6), { lb3: other });
+    // A node never heard holds up the first decision for ten dead intervals (it may hold addresses).
+    sim.run(2000);
+    assert.equal(sim.owned('lb1').size + sim.owned('lb2').size, 0, 'lb3 unheard: nobody decides yet');
     sim.run(2000);
     const lb3 = sim.members.get('lb3')?.status({ mono: sim.t, wall: sim.t });
     assert.deepEqual(
