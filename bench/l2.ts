@@ -300,8 +300,10 @@ async function ferrolbRuns(
       await daemons.get(victim)!.exited;
       const live = NAMES.filter((n) => n !== victim);
       owner = await waitFor('new owner', () => agreed(live), 20_000, 50);
-      await nsExec(lb.ns, 'ip', ['link', 'set', lb.dev, 'up']);
+      // Its daemon first, then its link: the kernel state the SIGKILL left (owned sets live 5 s)
+      // cannot answer ARP before the daemon has cleared it.
       await start(victim);
+      await nsExec(lb.ns, 'ip', ['link', 'set', lb.dev, 'up']);
       await waitFor(
         'the node to return',
         async () => ((await view(victim))?.items.find((e) => e.address === vip)?.owner ? true : undefined),
