@@ -5,20 +5,15 @@
 // those or the candidates change. Its own claims are the election's answer for this node; a change
 // is sent at once (a heartbeat with the full claim set), not at the next tick.
 import type { ClusterNode } from '../model/cluster.js';
-import {
-  ClaimAssembler,
-  cutClaims,
-  decodeClaimsBody,
-  encodeClaimsBody,
-  HeartbeatFlag,
-  type EncodedClaims,
-} from './claims.js';
+import { cutClaims, decodeClaimsBody, HeartbeatFlag, type EncodedClaims } from './claims.js';
 import type { CandidateDelta, L2Candidate, OwnedAddresses } from './contract.js';
 import { elect, hasQuorum } from './election.js';
-import { checkReplay, type ReplayState } from './replay.js';
+import { electionView, outcome, ownerRows, type OwnerEntry } from './ownership.js';
+import { newPeer, peerStatus, startupGate, type Peer } from './peer.js';
+import { checkReplay } from './replay.js';
 import { SyncChannel, type SyncSend } from './sync-channel.js';
 import { emptyCounters, type ClusterCounters, type ClusterStatus, type MemberStatus } from './status.js';
-import { decode, DROP_REASONS, DropReason, encode, macKey, MsgType } from './wire.js';
+import { decode, DROP_REASONS, DropReason, macKey, MsgType } from './wire.js';
 
 export interface MembershipConfig {
   readonly clusterName: string;
@@ -32,34 +27,13 @@ export interface MembershipConfig {
   readonly key: Uint8Array;
 }
 
-export interface Datagram {
-  readonly address: string;
-  readonly port: number;
-  readonly data: Buffer;
-}
+import { Outbox, type Datagram } from './outbox.js';
+export type { Datagram } from './outbox.js';
 
 /** The clocks the core is driven with: monotonic for liveness, wall for what users see. */
 export interface Now {
   readonly mono: number;
   readonly wall: number;
-}
-
-interface Peer {
-  node: ClusterNode;
-  replay?: ReplayState;
-  heardMono?: number;
-  heardWall?: number;
-  /** Last authenticated, non-replayed message of any kind (a Leaving one too): accounted for. */
-  seenMono?: number;
-  /** Monotonic time it came alive (first message after being dead or unknown). */
-  aliveSince?: number;
-  alive: boolean;
-  readonly claims: ClaimAssembler;
-  latestVersion?: number;
-  flags: number;
-  intervalMs?: number;
-  wantClaims: boolean;
-  problem?: string;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
@@ -68,11 +42,8 @@ export class Membership {
   private cfg!: MembershipConfig;
   private key!: Buffer;
   private readonly peers = new Map<string, Peer>();
-  private seq = 0;
   private claims: EncodedClaims = cutClaims(0, []);
-  private burstLeft = 0;
   private lastTick = -Infinity;
-  private rotate = 0;
   private nextBeat = 0;
   private synced = false;
   private quorum = false;
@@ -81,7 +52,7 @@ export class Membership {
   private dirty = true;
   private candidatesKnown = false;
   private readonly candidates = new Map<string, L2Candidate>();
-  private owners = new Map<string, { owner: string | null; since: number }>();
+  private owners = new Map<string, OwnerEntry>();
   private own: OwnedAddresses = new Map();
   /** Bumped whenever `own` changes: the shell tells the announcer. */
   ownedVersion = 0;
@@ -90,6 +61,7 @@ export class Membership {
   private readonly counters: Mutable<ClusterCounters> = emptyCounters(
     DROP_REASONS,
   ) as Mutable<ClusterCounters>;
+  private readonly out: Outbox;
 
   constructor(
     cfg: MembershipConfig,
@@ -97,6 +69,7 @@ export class Membership {
     startedMono: number,
   ) {
     this.syncFrom = startedMono;
+    this.out = new Outbox(bootId, this.counters);
     this.reconfigure(cfg);
   }
 
@@ -104,6 +77,7 @@ export class Membership {
   reconfigure(cfg: MembershipConfig): void {
     this.cfg = cfg;
     this.key = macKey(cfg.key, cfg.clusterName);
+    this.out.cfg = { key: this.key, self: cfg.self, port: cfg.port, intervalMs: cfg.intervalMs };
     const names = new Set(cfg.nodes.map((n) => n.name));
     for (const name of this.peers.keys())
       if (!names.has(name)) {
@@ -114,14 +88,7 @@ export class Membership {
       if (node.name === cfg.self) continue;
       const p = this.peers.get(node.name);
       if (p) p.node = node;
-      else
-        this.peers.set(node.name, {
-          node,
-          alive: false,
-          claims: new ClaimAssembler(),
-          flags: 0,
-          wantClaims: false,
-        });
+      else this.peers.set(node.name, newPeer(node));
     }
     this.dirty = true;
   }
@@ -259,8 +226,7 @@ export class Membership {
   }
 
   private syncDatagram(x: SyncSend): Datagram {
-    const p = this.peers.get(x.to) as Peer;
-    return this.envelope(x.type, x.body, p);
+    return this.out.envelope(x.type, x.body, this.peers.get(x.to) as Peer);
   }
 
   /** Timers: deaths, the election when something changed, heartbeats when due. */
@@ -318,20 +284,18 @@ export class Membership {
    * once every live peer's claims are known: a starting node must not take what others hold.
    */
   private syncedNow(now: Now): boolean {
-    if (!this.candidatesKnown || now.mono - this.syncFrom < this.deadAfterMs) return false;
-    // Every peer heard from since the grace began, or a longer grace over: a majority is enough to
-    // act, not to know who holds what — a peer whose datagrams are late (its neighbour entry after
-    // our link came up, a loaded host) still holds its addresses, and deciding without its claims
-    // took them (a move on return, two owners until its claims arrived).
-    if (now.mono - this.syncFrom < this.unheardGraceMs)
-      for (const p of this.peers.values()) if ((p.seenMono ?? -Infinity) < this.syncFrom) return false;
-    const alive: string[] = [];
-    for (const p of this.peers.values()) {
-      if (p.alive && !p.claims.upToDate(p.latestVersion)) return false;
-      if (p.alive) alive.push(p.node.name);
-    }
+    const alive = startupGate(
+      {
+        candidatesKnown: this.candidatesKnown,
+        nowMono: now.mono,
+        syncFrom: this.syncFrom,
+        deadAfterMs: this.deadAfterMs,
+        unheardGraceMs: this.unheardGraceMs,
+      },
+      this.peers.values(),
+    );
     // Connection state too: a node that takes an address must already hold its flows.
-    return this.sync.ready(alive);
+    return alive !== undefined && this.sync.ready(alive);
   }
 
   private settle(now: Now): void {
@@ -349,40 +313,23 @@ export class Membership {
       this.dirty = true;
       return;
     }
-    const members = new Set<string>();
-    const claims = new Map<string, ReadonlySet<string>>();
-    if (this.synced && this.quorum) {
-      members.add(this.cfg.self);
-      claims.set(this.cfg.self, new Set(this.own.keys()));
-      for (const p of alive) {
-        const c = p.claims.current;
-        // A peer that has not synced yet (start-up grace, connection-state pull) is handed nothing.
-        if (!c || !(p.flags & HeartbeatFlag.Quorum) || !(p.flags & HeartbeatFlag.Synced)) continue;
-        members.add(p.node.name);
-        claims.set(p.node.name, c);
-      }
-    }
+    const view =
+      this.synced && this.quorum
+        ? electionView(this.cfg.self, this.own, alive)
+        : { members: new Set<string>(), claims: new Map<string, ReadonlySet<string>>() };
     this.counters.elections++;
-    const result = elect({ candidates: this.candidates, members, claims });
-    const owners = new Map<string, { owner: string | null; since: number }>();
-    const own = new Map<string, readonly string[]>();
-    let changed = this.own.size !== 0 && result.size === 0;
-    for (const [a, owner] of result) {
-      const prev = this.owners.get(a);
-      if (prev && prev.owner === owner) owners.set(a, prev);
-      else {
-        owners.set(a, { owner, since: now.wall });
-        if (prev) this.counters.ownerChanges++;
-      }
-      if (owner === this.cfg.self) {
-        const ifs = this.candidates.get(a)?.interfaces ?? [];
-        own.set(a, ifs);
-        if (this.own.get(a) !== ifs) changed = true;
-      }
-    }
-    if (own.size !== this.own.size) changed = true;
-    this.owners = owners;
-    if (!changed) return;
+    const result = elect({ candidates: this.candidates, ...view });
+    const o = outcome(
+      result,
+      { owners: this.owners, own: this.own },
+      this.cfg.self,
+      this.candidates,
+      now.wall,
+    );
+    this.counters.ownerChanges += o.ownerChanges;
+    this.owners = o.owners;
+    if (!o.changed) return;
+    const own = o.own;
     const claimsChanged =
       own.size !== this.claims.addresses.length || this.claims.addresses.some((a) => !own.has(a));
     this.own = own;
@@ -392,7 +339,7 @@ export class Membership {
       // The new set goes out now in full; a lost chunk comes with a later heartbeat (rotation) or
       // when the peer asks (WantClaims). One burst only: bursts that overrun a busy peer's socket
       // buffer would cost it heartbeats.
-      this.burstLeft = 1;
+      this.out.burstLeft = 1;
       this.nextBeat = 0;
     }
   }
@@ -406,50 +353,12 @@ export class Membership {
     return f;
   }
 
-  private message(type: number, flags: number, index: number, to: Peer): Datagram {
-    const body = encodeClaimsBody({
-      flags,
-      intervalMs: this.cfg.intervalMs,
-      summary: this.claims.summary,
-      index,
-      addresses: this.claims.chunks[index] ?? [],
-    });
-    if (type === MsgType.Heartbeat) this.counters.heartbeatsSent++;
-    else this.counters.claimsSent++;
-    return this.envelope(type, body, to);
-  }
-
-  private envelope(type: number, body: Uint8Array, to: Peer): Datagram {
-    const data = encode(this.key, {
-      type,
-      sender: this.cfg.self,
-      bootId: this.bootId,
-      seq: ++this.seq,
-      body,
-    });
-    return { address: to.node.address, port: this.cfg.port, data };
-  }
-
-  /** Every chunk but `except` as Claims messages to one peer. */
-  private claimsTo(p: Peer, except: number): Datagram[] {
-    const out: Datagram[] = [];
-    const flags = this.flags();
-    for (let i = 0; i < this.claims.summary.chunks; i++)
-      if (i !== except) out.push(this.message(MsgType.Claims, flags, i, p));
-    return out;
-  }
-
   private heartbeats(): Datagram[] {
-    const out: Datagram[] = [];
-    const flags = this.flags();
-    const index = this.rotate++ % this.claims.summary.chunks;
-    const burst = this.burstLeft > 0;
-    if (burst) this.burstLeft--;
-    for (const p of this.peers.values()) {
-      out.push(this.message(MsgType.Heartbeat, flags, index, p));
-      if ((burst || p.wantClaims) && this.claims.summary.chunks > 1) out.push(...this.claimsTo(p, index));
-    }
-    return out;
+    return this.out.heartbeats(this.peers.values(), this.flags(), this.claims);
+  }
+
+  private claimsTo(p: Peer, except: number): Datagram[] {
+    return this.out.claimsTo(p, this.flags(), this.claims, except);
   }
 
   /**
@@ -460,11 +369,7 @@ export class Membership {
     this.own = new Map();
     this.ownedVersion++;
     this.claims = cutClaims(this.claims.summary.version + 1, []);
-    const out: Datagram[] = [];
-    for (let i = 0; i < 2; i++)
-      for (const p of this.peers.values())
-        out.push(this.message(MsgType.Heartbeat, HeartbeatFlag.Leaving, 0, p));
-    return out;
+    return this.out.leave(this.peers.values(), this.claims);
   }
 
   status(now: Now): ClusterStatus {
@@ -482,36 +387,8 @@ export class Membership {
           claims: this.claims.summary.count,
           claimsVersion: this.claims.summary.version,
         };
-      const p = this.peers.get(n.name) as Peer;
-      return {
-        name: n.name,
-        address: n.address,
-        state: p.alive ? 'alive' : p.heardMono === undefined ? 'unknown' : 'dead',
-        ...(p.heardWall !== undefined
-          ? { lastHeartbeat: p.heardWall, lastHeartbeatAgoMs: Math.max(0, now.mono - (p.heardMono ?? 0)) }
-          : {}),
-        ...(p.replay ? { bootId: p.replay.bootId } : {}),
-        ...(p.heardMono !== undefined
-          ? {
-              synced: Boolean(p.flags & HeartbeatFlag.Synced),
-              quorum: Boolean(p.flags & HeartbeatFlag.Quorum),
-            }
-          : {}),
-        ...(p.claims.current ? { claims: p.claims.current.size, claimsVersion: p.claims.version } : {}),
-        ...(p.intervalMs !== undefined && p.intervalMs !== this.cfg.intervalMs
-          ? { intervalMs: p.intervalMs }
-          : {}),
-        ...(p.problem ? { problem: p.problem } : {}),
-      };
+      return peerStatus(this.peers.get(n.name) as Peer, now.mono, this.cfg.intervalMs);
     });
-    const owners = [...this.owners]
-      .map(([address, o]) => ({
-        address,
-        owner: o.owner,
-        since: o.since,
-        nodes: this.candidates.get(address)?.nodes ?? [],
-      }))
-      .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
     return {
       configured: true,
       name: this.cfg.clusterName,
@@ -524,7 +401,7 @@ export class Membership {
       synced: this.synced,
       quorum: { have: this.quorum, alive, needed: total <= 2 ? 1 : Math.floor(total / 2) + 1, total },
       members,
-      owners,
+      owners: ownerRows(this.owners, this.candidates),
       owned: this.own.size,
       counters: this.countersNow(),
       sync: this.sync.status(),
