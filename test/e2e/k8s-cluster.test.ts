@@ -207,7 +207,10 @@ describe('k8s: agents form the Cluster from the Nodes', { skip, timeout: 180_000
     );
     // Rendezvous spread (src/cluster/election.ts): every LB node gets some of the six, the worker none.
     const loads = NAMES.map((n) => [...settled.values()].filter((o) => o === n).length);
-    assert.equal(loads.reduce((a, b) => a + b, 0), settled.size);
+    assert.equal(
+      loads.reduce((a, b) => a + b, 0),
+      settled.size,
+    );
     assert.ok(Math.min(...loads) >= 1, loads.join(','));
   });
 
