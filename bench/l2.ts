@@ -1,17 +1,19 @@
-// `npm run bench -- l2`: Layer 2 failover interruption, ferrolb next to keepalived (VRRPv3 at its
-// fastest advert, 10 ms) on the same topology in the same run.
+// `npm run bench -- l2`: Layer 2 failover interruption, ferrolb next to keepalived on the same
+// topology in the same run, at equal detection budgets: ferrolb heartbeats 100 ms × 3 next to VRRPv3
+// advert 100 ms (master down after 3 adverts + skew), and each at its fastest — ferrolb 10 ms × 3
+// (FERROLB_L2_FAST=0 leaves it out) next to VRRPv3's 10 ms.
 //
 // Topology: a switch namespace (bridge), a client, a backend (TCP server) and 3 LB namespaces. The
 // client opens a new TCP connection to the service address every 10 ms, each independent of the
-// others (2 s timeout: a loaded 2-core machine answers late).
+// others (2 s timeout: a loaded 2-core machine answers late), so a lost SYN costs 10 ms of the
+// measurement, not the kernel's 1 s SYN retry.
 // A run: the owner NODE dies — its link goes down and its process is SIGKILLed right after
 // (a dead process alone leaves a kernel that still answers and forwards, which is not a failure of
 // the node) — and we measure the time to the end of the first successful connection STARTED after
-// the kill. Then the node comes
-// back (ferrolb: sticky, it takes nothing back), and the next run kills the current owner.
-// ferrolb: daemons with the data plane on (fullnat to the backend), Cluster heartbeats at the
-// default 100 ms (and at 10 ms, keepalived's interval); keepalived: the address on the master's link,
-// a TCP server on every LB node.
+// the kill; for ferrolb also the new owner's election time (its `since`): detection + election.
+// Then the node comes back (ferrolb: sticky, it takes nothing back), and the next run kills the
+// current owner. ferrolb: daemons with the data plane on (fullnat to the backend); keepalived: the
+// address on the master's link, a TCP server on every LB node.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';

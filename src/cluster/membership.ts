@@ -9,7 +9,7 @@ import { cutClaims, decodeClaimsBody, HeartbeatFlag, type EncodedClaims } from '
 import type { CandidateDelta, L2Candidate, OwnedAddresses } from './contract.js';
 import { elect, hasQuorum } from './election.js';
 import { electionView, outcome, ownerRows, type OwnerEntry } from './ownership.js';
-import { newPeer, peerStatus, startupGate, type Peer } from './peer.js';
+import { holdDecision, newPeer, peerStatus, startupGate, type Peer } from './peer.js';
 import { checkReplay } from './replay.js';
 import { SyncChannel, type SyncSend } from './sync-channel.js';
 import { emptyCounters, type ClusterCounters, type ClusterStatus, type MemberStatus } from './status.js';
@@ -46,6 +46,8 @@ export class Membership {
   private lastTick = -Infinity;
   private nextBeat = 0;
   private synced = false;
+  /** When `synced` last became true (monotonic). */
+  private syncedAt = -Infinity;
   private quorum = false;
   /** Start of the current start-up grace: the start, or the last moment without quorum. */
   private syncFrom: number;
@@ -247,6 +249,7 @@ export class Membership {
     if (!this.quorum) this.syncFrom = now.mono;
     if (!this.synced && this.syncedNow(now)) {
       this.synced = true;
+      this.syncedAt = now.mono;
       this.dirty = true;
     }
     // A due heartbeat goes out before the election, which may take a while with many addresses.
@@ -304,11 +307,14 @@ export class Membership {
     const alive = [...this.peers.values()].filter((p) => p.alive);
     this.quorum = hasQuorum(alive.length + 1, total);
     if (!this.quorum) this.synced = false;
-    // A peer that just came back (or restarted) has not told us its claims yet: until it has (or
-    // one dead interval passed), deciding would hand out addresses it may hold. Keep what we have.
     if (
       this.quorum &&
-      alive.some((p) => !p.claims.current && now.mono - (p.aliveSince ?? 0) < this.deadAfterMs)
+      holdDecision(
+        alive,
+        now.mono,
+        this.deadAfterMs,
+        this.synced ? this.syncedAt + this.unheardGraceMs : undefined,
+      )
     ) {
       this.dirty = true;
       return;

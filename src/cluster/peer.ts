@@ -59,6 +59,28 @@ export function startupGate(g: GateInput, peers: Iterable<Peer>): string[] | und
   return alive;
 }
 
+/**
+ * Whether a node with quorum keeps what it has for now instead of electing:
+ * - a peer that just came back (or restarted) has not told us its claims yet: until it has (or one
+ *   dead interval passed), deciding would hand out addresses it may hold;
+ * - this node has just synced while live peers have not (nodes started together, seconds apart):
+ *   deciding now would hand every address nobody holds to the first node ready, for good (sticky).
+ *   It waits for them until `waitSyncedUntil` (monotonic; undefined: not synced, no such wait).
+ */
+export function holdDecision(
+  alive: readonly Peer[],
+  nowMono: number,
+  deadAfterMs: number,
+  waitSyncedUntil: number | undefined,
+): boolean {
+  if (alive.some((p) => !p.claims.current && nowMono - (p.aliveSince ?? 0) < deadAfterMs)) return true;
+  return (
+    waitSyncedUntil !== undefined &&
+    nowMono < waitSyncedUntil &&
+    alive.some((p) => !(p.flags & HeartbeatFlag.Synced) || !(p.flags & HeartbeatFlag.Quorum))
+  );
+}
+
 /** A peer's row: state, last heartbeat, what it says of itself (flags, claims), any problem. */
 export function peerStatus(p: Peer, nowMono: number, ourIntervalMs: number): MemberStatus {
   return {

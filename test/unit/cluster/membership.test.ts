@@ -141,6 +141,20 @@ describe('membership', () => {
     );
   });
 
+  it('nodes started seconds apart with the addresses configured: spread over all, not all to the first ready', () => {
+    const sim = new Sim(nodes(3), addresses(60));
+    sim.kill('lb2');
+    sim.kill('lb3');
+    sim.run(700);
+    sim.start('lb2');
+    sim.run(400);
+    sim.start('lb3');
+    sim.run(5000, () => sim.converged());
+    assert.ok(sim.converged());
+    const loads = ['lb1', 'lb2', 'lb3'].map((n) => sim.owned(n).size);
+    for (const l of loads) assert.ok(l >= 10, loads.join(','));
+  });
+
   it('detects a dead owner within three heartbeats and moves only its addresses', () => {
     const sim = new Sim(nodes(3), addresses(30));
     sim.run(3000, () => sim.converged());
