@@ -40,6 +40,8 @@ export interface FailoverFigures {
    * election; the rest of each sample is the kernel write, the gratuitous ARP and the client.
    */
   readonly decideMs?: number[];
+  /** Runs left out: the new owner had decided before the kill (the victim was a standby by then). */
+  readonly standbyKills?: number;
 }
 
 type Series = FailoverFigures | { readonly error: string };
@@ -287,6 +289,7 @@ async function ferrolbRuns(
   const agreed = (live: string[]) => bed.agreed(live, vip, API_PORT);
   const samples: number[] = [];
   const decide: number[] = [];
+  let standbyKills = 0;
   let failed = 0;
   let moves = 0;
   try {
@@ -298,6 +301,8 @@ async function ferrolbRuns(
       await bed.steady(probe.ok).catch((e: Error) => {
         throw new Error(`run ${r}: ${e.message}`);
       });
+      // Still the owner? (An owner change between runs would make the kill hit a standby.)
+      owner = await waitFor('agreement before the kill', () => agreed([...NAMES]), 20_000, 50);
       const victim = owner;
       const lb = bed.lb.get(victim)!;
       if (process.env.FERROLB_L2_DEBUG)
@@ -325,6 +330,12 @@ async function ferrolbRuns(
       owner = await waitFor('new owner', () => agreed(live), 20_000, 50);
       const since = (await view(owner))?.items.find((e) => e.address === vip)?.since;
       if (since) decide.push(since - t0);
+      // Decided before the link went down: the victim was no longer the owner when it died.
+      if (since && since < t0 && first !== undefined) {
+        samples.pop();
+        decide.pop();
+        standbyKills++;
+      }
       // Its daemon first, then its link: the kernel state the SIGKILL left (owned sets live 5 s)
       // cannot answer ARP before the daemon has cleared it.
       await start(victim);
@@ -351,7 +362,7 @@ async function ferrolbRuns(
         'nft delete table inet ferrolb; nft delete table arp ferrolb_l2; nft delete table ip6 ferrolb_l2; ip link del ferrolb0; true',
       ]).catch(() => '');
   }
-  return figures(samples, failed, moves, decide);
+  return { ...figures(samples, failed, moves, decide), ...(standbyKills ? { standbyKills } : {}) };
 }
 
 async function keepalivedRuns(
@@ -515,7 +526,7 @@ export function formatL2(r: L2BenchResult): string {
   const line = (name: string, f: Series) =>
     'error' in f
       ? `  ${name.padEnd(34)} FAILED: ${f.error}`
-      : `  ${name.padEnd(34)} p50 ${String(f.p50Ms).padStart(5)} ms  max ${String(f.maxMs).padStart(5)} ms  (${f.runs} runs${f.failedRuns ? `, ${f.failedRuns} without a connection in 15 s` : ''}${f.movesOnReturn !== undefined ? `, ${f.movesOnReturn} moves on return` : ''})  [${f.samplesMs.join(', ')}]` +
+      : `  ${name.padEnd(34)} p50 ${String(f.p50Ms).padStart(5)} ms  max ${String(f.maxMs).padStart(5)} ms  (${f.runs} runs${f.failedRuns ? `, ${f.failedRuns} without a connection in 15 s` : ''}${f.movesOnReturn !== undefined ? `, ${f.movesOnReturn} moves on return` : ''}${f.standbyKills ? `, ${f.standbyKills} left out: owner changed before the kill` : ''})  [${f.samplesMs.join(', ')}]` +
         (f.decideMs
           ? `\n  ${''.padEnd(34)} decided (detection + election) p50 ${pct(f.decideMs, 50)} ms [${f.decideMs.join(', ')}]`
           : '');
