@@ -219,8 +219,8 @@ export class Membership {
     p.replay = r.next;
     p.seenMono = now.mono;
     // What a restarted peer claimed before is void, as for its heartbeat. An authenticated sync
-    // message is a sign of life too: without this a peer first heard through one was taken for
-    // dead at the next tick (no heartbeat time yet), and a starting node could decide without it.
+    // message is a sign of life too: without this a restarted peer heard first through one was
+    // taken for dead at the next tick (its last heartbeat time was its old boot's).
     if (r.newBoot) this.peerUp(p, now);
     p.heardMono = now.mono;
     p.heardWall = now.wall;

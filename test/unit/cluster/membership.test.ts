@@ -6,6 +6,7 @@ import { Membership, type Datagram } from '../../../src/cluster/membership.js';
 import type { ClusterNode } from '../../../src/model/cluster.js';
 import type { L2Candidate } from '../../../src/cluster/contract.js';
 import { decode, encode, macKey, MsgType, WIRE_VERSION } from '../../../src/cluster/wire.js';
+import { cutClaims, encodeClaimsBody } from '../../../src/cluster/claims.js';
 
 const KEY = new Uint8Array(32).fill(7);
 const INTERVAL = 100;
@@ -261,6 +262,47 @@ describe('membership', () => {
     assert.equal(doubled, 0, 'an address had two owners');
     assert.deepEqual(sim.ownerMap(), before);
     assert.equal(sim.members.get('lb3')?.status({ mono: sim.t, wall: sim.t }).synced, true);
+  });
+
+  it('a restarted peer first heard through a state-sync message is alive (not taken for dead at the next tick)', () => {
+    const m = new Membership(
+      {
+        clusterName: 'default',
+        self: 'lb3',
+        nodes: nodes(3),
+        intervalMs: INTERVAL,
+        deadAfter: 3,
+        port: 1,
+        key: KEY,
+      },
+      50,
+      1000,
+    );
+    m.setCandidates({ upsert: addresses(3), remove: [] }, true);
+    const key = macKey(KEY, 'default');
+    const from = { address: '10.9.0.1', port: 1 };
+    const beat = encodeClaimsBody({
+      flags: 0,
+      intervalMs: INTERVAL,
+      summary: cutClaims(0, []).summary,
+      index: 0,
+      addresses: [],
+    });
+    // lb1's old boot: one heartbeat, then silence (it died).
+    m.receive(encode(key, { type: MsgType.Heartbeat, sender: 'lb1', bootId: 6, seq: 1, body: beat }), from, {
+      mono: 1000,
+      wall: 1000,
+    });
+    for (let t = 1005; t <= 2000; t += 5) m.tick({ mono: t, wall: t });
+    assert.equal(m.status({ mono: 2000, wall: 2000 }).members.find((x) => x.name === 'lb1')?.state, 'dead');
+    // Its new boot speaks first on the state-sync channel.
+    m.receive(
+      encode(key, { type: MsgType.SyncBase + 1, sender: 'lb1', bootId: 7, seq: 1, body: new Uint8Array(0) }),
+      from,
+      { mono: 2001, wall: 2001 },
+    );
+    for (const t of [2005, 2010, 2050]) m.tick({ mono: t, wall: t });
+    assert.equal(m.status({ mono: 2050, wall: 2050 }).members.find((x) => x.name === 'lb1')?.state, 'alive');
   });
 
   it('two nodes behave like VRRP: the survivor owns everything; a healed split resolves to one owner', () => {
