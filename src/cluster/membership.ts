@@ -115,6 +115,11 @@ export class Membership {
     return this.cfg.deadAfter * this.cfg.intervalMs;
   }
 
+  /** How long a (re)syncing node waits for connection-state pulls: 10 s, or 30 dead intervals. */
+  private get pullWaitMs(): number {
+    return Math.max(10_000, 30 * this.deadAfterMs);
+  }
+
   /** How long a starting (or healed) node waits for peers it has not heard at all: 10 dead intervals. */
   private get unheardGraceMs(): number {
     return 10 * this.deadAfterMs;
@@ -297,8 +302,13 @@ export class Membership {
       },
       this.peers.values(),
     );
-    // Connection state too: a node that takes an address must already hold its flows.
-    return alive !== undefined && this.sync.ready(alive);
+    // Connection state too: a node that takes an address must already hold its flows — for a
+    // bounded time. A peer that served our pull once and never saw us go (we alone saw it dead: our
+    // socket starved) does not serve it again, and waiting for it kept a node out for good.
+    if (alive === undefined) return false;
+    if (this.sync.ready(alive)) return true;
+    if (now.mono - this.syncFrom < this.pullWaitMs) return false;
+    return true;
   }
 
   private settle(now: Now): void {

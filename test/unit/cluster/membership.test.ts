@@ -37,6 +37,8 @@ class Sim {
   readonly cut = new Set<string>();
   /** Pairs "a|b" whose traffic is dropped (either direction). */
   readonly cutPairs = new Set<string>();
+  /** Nodes that receive nothing (one-way loss: what they send still arrives). */
+  readonly deaf = new Set<string>();
   /** Nodes that receive no state-sync datagram (wire type >= SyncBase). */
   readonly noSync = new Set<string>();
   private queue: { to: string; from: string; data: Buffer }[] = [];
@@ -79,7 +81,7 @@ class Sim {
   private send(from: string, out: Datagram[]): void {
     for (const d of out) {
       const to = this.byAddress.get(d.address) as string;
-      if (this.cut.has(from) || this.cut.has(to)) continue;
+      if (this.cut.has(from) || this.cut.has(to) || this.deaf.has(to)) continue;
       if (this.cutPairs.has(`${from}|${to}`) || this.cutPairs.has(`${to}|${from}`)) continue;
       if (this.noSync.has(to) && (d.data[3] ?? 0) >= MsgType.SyncBase) continue;
       this.queue.push({ to, from, data: d.data });
@@ -303,6 +305,22 @@ describe('membership', () => {
     );
     for (const t of [2005, 2010, 2050]) m.tick({ mono: t, wall: t });
     assert.equal(m.status({ mono: 2050, wall: 2050 }).members.find((x) => x.name === 'lb1')?.state, 'alive');
+  });
+
+  it('a node that saw its peers die while they kept hearing it syncs again (bounded wait for the state pull)', () => {
+    const sim = new Sim(nodes(3), addresses(30));
+    sim.run(3000, () => sim.converged());
+    // lb3 hears nothing for a while (a starved socket), its peers still hear it: only lb3 sees deaths.
+    sim.deaf.add('lb3');
+    sim.run(600);
+    const st = () => sim.members.get('lb3')?.status({ mono: sim.t, wall: sim.t });
+    assert.equal(st()?.quorum?.have, false);
+    sim.deaf.delete('lb3');
+    // Its peers served its state pull once already and never saw it go: the pull it asks for again
+    // is not answered (src/cluster/sync-channel.ts). It must not stay out of the cluster for good.
+    sim.run(15_000, () => st()?.synced === true);
+    assert.equal(st()?.synced, true, 'lb3 synced again');
+    assert.ok(sim.converged());
   });
 
   it('two nodes behave like VRRP: the survivor owns everything; a healed split resolves to one owner', () => {
