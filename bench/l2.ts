@@ -348,7 +348,14 @@ async function ferrolbRuns(
       );
       await sleep(1000);
       const after = await waitFor('agreement after the return', () => agreed([...NAMES]), 20_000, 100);
-      if (after !== owner) moves++;
+      if (after !== owner) {
+        moves++;
+        // Which node had it, which has it now, and what each node said: for the next look at a move.
+        const vs = await Promise.all(NAMES.map((n) => view(n)));
+        console.error(
+          `l2 bench: run ${r}: ${victim} returned, ${vip} moved ${owner} → ${after}; views: ${NAMES.map((n, i) => `${n}=${vs[i]?.items.find((e) => e.address === vip)?.owner ?? '?'}@${vs[i]?.items.find((e) => e.address === vip)?.since ?? '?'}`).join(' ')}`,
+        );
+      }
       owner = after;
     }
     probe.proc.kill('SIGKILL');
