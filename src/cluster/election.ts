@@ -3,8 +3,13 @@
 // heartbeats) — and gets the same answer:
 //   1. sticky: an address claimed by an eligible member stays with it; claimed by several (a healed
 //      2-node split, a race), the claimant with the highest rendezvous score keeps it;
-//   2. balanced: an unclaimed address goes to the eligible member that owns the fewest addresses,
-//      ties broken by the rendezvous score (addresses visited in sorted order, so every node agrees);
+//   2. an unclaimed address goes to the eligible member with the highest rendezvous score of
+//      (address, node): spread evenly in expectation, and the same on two nodes whose views differ.
+//      Load-aware choice (the eligible member owning the fewest) was tried first: it depends on
+//      every member's claim count, which two nodes see differently while a claim change is in
+//      flight or a third node is a member for one of them only — and both then took the same
+//      address (property test below; seen as "both announcing" under load). With the score alone,
+//      two nodes that count each other as members can never both pick themselves;
 //   3. no eligible member: no owner.
 // A returning or new member claims nothing, so step 1 keeps every address where it is: zero moves.
 // It only gets addresses nobody holds (new services, or those of a node that died meanwhile).
@@ -56,9 +61,6 @@ function best(address: string, nodes: readonly string[]): string {
 /** Owner per candidate address (null: no eligible member). */
 export function elect(input: ElectionInput): Map<string, string | null> {
   const out = new Map<string, string | null>();
-  const load = new Map<string, number>();
-  for (const m of input.members) load.set(m, 0);
-  const open: { address: string; eligible: string[] }[] = [];
   // Plain loops: this runs over every candidate (10,000 and more) on each membership change.
   const eligible: string[] = [];
   const claimants: string[] = [];
@@ -70,26 +72,9 @@ export function elect(input: ElectionInput): Map<string, string | null> {
       eligible.push(n);
       if (input.claims.get(n)?.has(address)) claimants.push(n);
     }
-    if (eligible.length === 0) {
-      out.set(address, null);
-      continue;
-    }
-    if (claimants.length > 0) {
-      const owner = claimants.length === 1 ? (claimants[0] as string) : best(address, claimants);
-      out.set(address, owner);
-      load.set(owner, (load.get(owner) ?? 0) + 1);
-    } else open.push({ address, eligible: [...eligible] });
-  }
-  open.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
-  const least: string[] = [];
-  for (const { address, eligible: el } of open) {
-    let min = Infinity;
-    for (const n of el) min = Math.min(min, load.get(n) ?? 0);
-    least.length = 0;
-    for (const n of el) if ((load.get(n) ?? 0) === min) least.push(n);
-    const owner = best(address, least);
-    out.set(address, owner);
-    load.set(owner, (load.get(owner) ?? 0) + 1);
+    if (eligible.length === 0) out.set(address, null);
+    else if (claimants.length === 1) out.set(address, claimants[0] as string);
+    else out.set(address, best(address, claimants.length > 0 ? claimants : eligible));
   }
   return out;
 }

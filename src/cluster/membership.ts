@@ -5,20 +5,15 @@
 // those or the candidates change. Its own claims are the election's answer for this node; a change
 // is sent at once (a heartbeat with the full claim set), not at the next tick.
 import type { ClusterNode } from '../model/cluster.js';
-import {
-  ClaimAssembler,
-  cutClaims,
-  decodeClaimsBody,
-  encodeClaimsBody,
-  HeartbeatFlag,
-  type EncodedClaims,
-} from './claims.js';
+import { cutClaims, decodeClaimsBody, HeartbeatFlag, type EncodedClaims } from './claims.js';
 import type { CandidateDelta, L2Candidate, OwnedAddresses } from './contract.js';
 import { elect, hasQuorum } from './election.js';
-import { checkReplay, type ReplayState } from './replay.js';
+import { electionView, outcome, ownerRows, type OwnerEntry } from './ownership.js';
+import { holdDecision, newPeer, peerStatus, startupGate, type Peer } from './peer.js';
+import { checkReplay } from './replay.js';
 import { SyncChannel, type SyncSend } from './sync-channel.js';
 import { emptyCounters, type ClusterCounters, type ClusterStatus, type MemberStatus } from './status.js';
-import { decode, DROP_REASONS, DropReason, encode, macKey, MsgType } from './wire.js';
+import { decode, DROP_REASONS, DropReason, macKey, MsgType } from './wire.js';
 
 export interface MembershipConfig {
   readonly clusterName: string;
@@ -32,32 +27,13 @@ export interface MembershipConfig {
   readonly key: Uint8Array;
 }
 
-export interface Datagram {
-  readonly address: string;
-  readonly port: number;
-  readonly data: Buffer;
-}
+import { Outbox, type Datagram } from './outbox.js';
+export type { Datagram } from './outbox.js';
 
 /** The clocks the core is driven with: monotonic for liveness, wall for what users see. */
 export interface Now {
   readonly mono: number;
   readonly wall: number;
-}
-
-interface Peer {
-  node: ClusterNode;
-  replay?: ReplayState;
-  heardMono?: number;
-  heardWall?: number;
-  /** Monotonic time it came alive (first message after being dead or unknown). */
-  aliveSince?: number;
-  alive: boolean;
-  readonly claims: ClaimAssembler;
-  latestVersion?: number;
-  flags: number;
-  intervalMs?: number;
-  wantClaims: boolean;
-  problem?: string;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
@@ -66,20 +42,19 @@ export class Membership {
   private cfg!: MembershipConfig;
   private key!: Buffer;
   private readonly peers = new Map<string, Peer>();
-  private seq = 0;
   private claims: EncodedClaims = cutClaims(0, []);
-  private burstLeft = 0;
   private lastTick = -Infinity;
-  private rotate = 0;
   private nextBeat = 0;
   private synced = false;
+  /** When `synced` last became true (monotonic). */
+  private syncedAt = -Infinity;
   private quorum = false;
   /** Start of the current start-up grace: the start, or the last moment without quorum. */
   private syncFrom: number;
   private dirty = true;
   private candidatesKnown = false;
   private readonly candidates = new Map<string, L2Candidate>();
-  private owners = new Map<string, { owner: string | null; since: number }>();
+  private owners = new Map<string, OwnerEntry>();
   private own: OwnedAddresses = new Map();
   /** Bumped whenever `own` changes: the shell tells the announcer. */
   ownedVersion = 0;
@@ -88,6 +63,7 @@ export class Membership {
   private readonly counters: Mutable<ClusterCounters> = emptyCounters(
     DROP_REASONS,
   ) as Mutable<ClusterCounters>;
+  private readonly out: Outbox;
 
   constructor(
     cfg: MembershipConfig,
@@ -95,6 +71,7 @@ export class Membership {
     startedMono: number,
   ) {
     this.syncFrom = startedMono;
+    this.out = new Outbox(bootId, this.counters);
     this.reconfigure(cfg);
   }
 
@@ -102,6 +79,7 @@ export class Membership {
   reconfigure(cfg: MembershipConfig): void {
     this.cfg = cfg;
     this.key = macKey(cfg.key, cfg.clusterName);
+    this.out.cfg = { key: this.key, self: cfg.self, port: cfg.port, intervalMs: cfg.intervalMs };
     const names = new Set(cfg.nodes.map((n) => n.name));
     for (const name of this.peers.keys())
       if (!names.has(name)) {
@@ -112,14 +90,7 @@ export class Membership {
       if (node.name === cfg.self) continue;
       const p = this.peers.get(node.name);
       if (p) p.node = node;
-      else
-        this.peers.set(node.name, {
-          node,
-          alive: false,
-          claims: new ClaimAssembler(),
-          flags: 0,
-          wantClaims: false,
-        });
+      else this.peers.set(node.name, newPeer(node));
     }
     this.dirty = true;
   }
@@ -142,6 +113,16 @@ export class Membership {
 
   private get deadAfterMs(): number {
     return this.cfg.deadAfter * this.cfg.intervalMs;
+  }
+
+  /** How long a (re)syncing node waits for connection-state pulls: 10 s, or 30 dead intervals. */
+  private get pullWaitMs(): number {
+    return Math.max(10_000, 30 * this.deadAfterMs);
+  }
+
+  /** How long a starting (or healed) node waits for peers it has not heard at all: 10 dead intervals. */
+  private get unheardGraceMs(): number {
+    return 10 * this.deadAfterMs;
   }
 
   /** One datagram in; returns datagrams to send at once (a peer asked for our claims). */
@@ -183,6 +164,7 @@ export class Membership {
       return [];
     }
     p.replay = r.next;
+    p.seenMono = now.mono;
     if (m.type === MsgType.Heartbeat) this.counters.heartbeatsReceived++;
     else this.counters.claimsReceived++;
     // What a restarted peer, or one coming back from the dead, claimed before is void.
@@ -240,14 +222,18 @@ export class Membership {
       return [];
     }
     p.replay = r.next;
-    // What a restarted peer claimed before is void, as for its heartbeat.
+    p.seenMono = now.mono;
+    // What a restarted peer claimed before is void, as for its heartbeat. An authenticated sync
+    // message is a sign of life too: without this a restarted peer heard first through one was
+    // taken for dead at the next tick (its last heartbeat time was its old boot's).
     if (r.newBoot) this.peerUp(p, now);
+    p.heardMono = now.mono;
+    p.heardWall = now.wall;
     return this.sync.receive(p.node.name, type, body, now.mono).map((x) => this.syncDatagram(x));
   }
 
   private syncDatagram(x: SyncSend): Datagram {
-    const p = this.peers.get(x.to) as Peer;
-    return this.envelope(x.type, x.body, p);
+    return this.out.envelope(x.type, x.body, this.peers.get(x.to) as Peer);
   }
 
   /** Timers: deaths, the election when something changed, heartbeats when due. */
@@ -268,6 +254,7 @@ export class Membership {
     if (!this.quorum) this.syncFrom = now.mono;
     if (!this.synced && this.syncedNow(now)) {
       this.synced = true;
+      this.syncedAt = now.mono;
       this.dirty = true;
     }
     // A due heartbeat goes out before the election, which may take a while with many addresses.
@@ -291,7 +278,10 @@ export class Membership {
     let t = this.nextBeat;
     for (const p of this.peers.values())
       if (p.alive) t = Math.min(t, (p.heardMono ?? 0) + this.deadAfterMs + 0.5);
-    if (!this.synced) t = Math.min(t, this.syncFrom + this.deadAfterMs);
+    if (!this.synced) {
+      const deadline = this.syncFrom + this.deadAfterMs;
+      t = Math.min(t, deadline > now.mono ? deadline : this.syncFrom + this.unheardGraceMs);
+    }
     if (this.dirty) t = Math.min(t, now.mono + 5);
     t = Math.min(t, this.sync.nextWake(now.mono));
     return Math.max(t, now.mono + 1);
@@ -302,14 +292,23 @@ export class Membership {
    * once every live peer's claims are known: a starting node must not take what others hold.
    */
   private syncedNow(now: Now): boolean {
-    if (!this.candidatesKnown || now.mono - this.syncFrom < this.deadAfterMs) return false;
-    const alive: string[] = [];
-    for (const p of this.peers.values()) {
-      if (p.alive && !p.claims.upToDate(p.latestVersion)) return false;
-      if (p.alive) alive.push(p.node.name);
-    }
-    // Connection state too: a node that takes an address must already hold its flows.
-    return this.sync.ready(alive);
+    const alive = startupGate(
+      {
+        candidatesKnown: this.candidatesKnown,
+        nowMono: now.mono,
+        syncFrom: this.syncFrom,
+        deadAfterMs: this.deadAfterMs,
+        unheardGraceMs: this.unheardGraceMs,
+      },
+      this.peers.values(),
+    );
+    // Connection state too: a node that takes an address must already hold its flows — for a
+    // bounded time. A peer that served our pull once and never saw us go (we alone saw it dead: our
+    // socket starved) does not serve it again, and waiting for it kept a node out for good.
+    if (alive === undefined) return false;
+    if (this.sync.ready(alive)) return true;
+    if (now.mono - this.syncFrom < this.pullWaitMs) return false;
+    return true;
   }
 
   private settle(now: Now): void {
@@ -318,49 +317,35 @@ export class Membership {
     const alive = [...this.peers.values()].filter((p) => p.alive);
     this.quorum = hasQuorum(alive.length + 1, total);
     if (!this.quorum) this.synced = false;
-    // A peer that just came back (or restarted) has not told us its claims yet: until it has (or
-    // one dead interval passed), deciding would hand out addresses it may hold. Keep what we have.
     if (
       this.quorum &&
-      alive.some((p) => !p.claims.current && now.mono - (p.aliveSince ?? 0) < this.deadAfterMs)
+      holdDecision(
+        alive,
+        now.mono,
+        this.deadAfterMs,
+        this.synced ? this.syncedAt + this.unheardGraceMs : undefined,
+      )
     ) {
       this.dirty = true;
       return;
     }
-    const members = new Set<string>();
-    const claims = new Map<string, ReadonlySet<string>>();
-    if (this.synced && this.quorum) {
-      members.add(this.cfg.self);
-      claims.set(this.cfg.self, new Set(this.own.keys()));
-      for (const p of alive) {
-        const c = p.claims.current;
-        // A peer that has not synced yet (start-up grace, connection-state pull) is handed nothing.
-        if (!c || !(p.flags & HeartbeatFlag.Quorum) || !(p.flags & HeartbeatFlag.Synced)) continue;
-        members.add(p.node.name);
-        claims.set(p.node.name, c);
-      }
-    }
+    const view =
+      this.synced && this.quorum
+        ? electionView(this.cfg.self, this.own, alive)
+        : { members: new Set<string>(), claims: new Map<string, ReadonlySet<string>>() };
     this.counters.elections++;
-    const result = elect({ candidates: this.candidates, members, claims });
-    const owners = new Map<string, { owner: string | null; since: number }>();
-    const own = new Map<string, readonly string[]>();
-    let changed = this.own.size !== 0 && result.size === 0;
-    for (const [a, owner] of result) {
-      const prev = this.owners.get(a);
-      if (prev && prev.owner === owner) owners.set(a, prev);
-      else {
-        owners.set(a, { owner, since: now.wall });
-        if (prev) this.counters.ownerChanges++;
-      }
-      if (owner === this.cfg.self) {
-        const ifs = this.candidates.get(a)?.interfaces ?? [];
-        own.set(a, ifs);
-        if (this.own.get(a) !== ifs) changed = true;
-      }
-    }
-    if (own.size !== this.own.size) changed = true;
-    this.owners = owners;
-    if (!changed) return;
+    const result = elect({ candidates: this.candidates, ...view });
+    const o = outcome(
+      result,
+      { owners: this.owners, own: this.own },
+      this.cfg.self,
+      this.candidates,
+      now.wall,
+    );
+    this.counters.ownerChanges += o.ownerChanges;
+    this.owners = o.owners;
+    if (!o.changed) return;
+    const own = o.own;
     const claimsChanged =
       own.size !== this.claims.addresses.length || this.claims.addresses.some((a) => !own.has(a));
     this.own = own;
@@ -370,7 +355,7 @@ export class Membership {
       // The new set goes out now in full; a lost chunk comes with a later heartbeat (rotation) or
       // when the peer asks (WantClaims). One burst only: bursts that overrun a busy peer's socket
       // buffer would cost it heartbeats.
-      this.burstLeft = 1;
+      this.out.burstLeft = 1;
       this.nextBeat = 0;
     }
   }
@@ -384,50 +369,12 @@ export class Membership {
     return f;
   }
 
-  private message(type: number, flags: number, index: number, to: Peer): Datagram {
-    const body = encodeClaimsBody({
-      flags,
-      intervalMs: this.cfg.intervalMs,
-      summary: this.claims.summary,
-      index,
-      addresses: this.claims.chunks[index] ?? [],
-    });
-    if (type === MsgType.Heartbeat) this.counters.heartbeatsSent++;
-    else this.counters.claimsSent++;
-    return this.envelope(type, body, to);
-  }
-
-  private envelope(type: number, body: Uint8Array, to: Peer): Datagram {
-    const data = encode(this.key, {
-      type,
-      sender: this.cfg.self,
-      bootId: this.bootId,
-      seq: ++this.seq,
-      body,
-    });
-    return { address: to.node.address, port: this.cfg.port, data };
-  }
-
-  /** Every chunk but `except` as Claims messages to one peer. */
-  private claimsTo(p: Peer, except: number): Datagram[] {
-    const out: Datagram[] = [];
-    const flags = this.flags();
-    for (let i = 0; i < this.claims.summary.chunks; i++)
-      if (i !== except) out.push(this.message(MsgType.Claims, flags, i, p));
-    return out;
-  }
-
   private heartbeats(): Datagram[] {
-    const out: Datagram[] = [];
-    const flags = this.flags();
-    const index = this.rotate++ % this.claims.summary.chunks;
-    const burst = this.burstLeft > 0;
-    if (burst) this.burstLeft--;
-    for (const p of this.peers.values()) {
-      out.push(this.message(MsgType.Heartbeat, flags, index, p));
-      if ((burst || p.wantClaims) && this.claims.summary.chunks > 1) out.push(...this.claimsTo(p, index));
-    }
-    return out;
+    return this.out.heartbeats(this.peers.values(), this.flags(), this.claims);
+  }
+
+  private claimsTo(p: Peer, except: number): Datagram[] {
+    return this.out.claimsTo(p, this.flags(), this.claims, except);
   }
 
   /**
@@ -438,11 +385,7 @@ export class Membership {
     this.own = new Map();
     this.ownedVersion++;
     this.claims = cutClaims(this.claims.summary.version + 1, []);
-    const out: Datagram[] = [];
-    for (let i = 0; i < 2; i++)
-      for (const p of this.peers.values())
-        out.push(this.message(MsgType.Heartbeat, HeartbeatFlag.Leaving, 0, p));
-    return out;
+    return this.out.leave(this.peers.values(), this.claims);
   }
 
   status(now: Now): ClusterStatus {
@@ -460,36 +403,8 @@ export class Membership {
           claims: this.claims.summary.count,
           claimsVersion: this.claims.summary.version,
         };
-      const p = this.peers.get(n.name) as Peer;
-      return {
-        name: n.name,
-        address: n.address,
-        state: p.alive ? 'alive' : p.heardMono === undefined ? 'unknown' : 'dead',
-        ...(p.heardWall !== undefined
-          ? { lastHeartbeat: p.heardWall, lastHeartbeatAgoMs: Math.max(0, now.mono - (p.heardMono ?? 0)) }
-          : {}),
-        ...(p.replay ? { bootId: p.replay.bootId } : {}),
-        ...(p.heardMono !== undefined
-          ? {
-              synced: Boolean(p.flags & HeartbeatFlag.Synced),
-              quorum: Boolean(p.flags & HeartbeatFlag.Quorum),
-            }
-          : {}),
-        ...(p.claims.current ? { claims: p.claims.current.size, claimsVersion: p.claims.version } : {}),
-        ...(p.intervalMs !== undefined && p.intervalMs !== this.cfg.intervalMs
-          ? { intervalMs: p.intervalMs }
-          : {}),
-        ...(p.problem ? { problem: p.problem } : {}),
-      };
+      return peerStatus(this.peers.get(n.name) as Peer, now.mono, this.cfg.intervalMs);
     });
-    const owners = [...this.owners]
-      .map(([address, o]) => ({
-        address,
-        owner: o.owner,
-        since: o.since,
-        nodes: this.candidates.get(address)?.nodes ?? [],
-      }))
-      .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
     return {
       configured: true,
       name: this.cfg.clusterName,
@@ -502,7 +417,7 @@ export class Membership {
       synced: this.synced,
       quorum: { have: this.quorum, alive, needed: total <= 2 ? 1 : Math.floor(total / 2) + 1, total },
       members,
-      owners,
+      owners: ownerRows(this.owners, this.candidates),
       owned: this.own.size,
       counters: this.countersNow(),
       sync: this.sync.status(),

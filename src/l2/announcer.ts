@@ -5,8 +5,8 @@
 // wrote, and a periodic reconcile re-reads the kernel (nft table, proxy entries, links), repairs
 // drift and notices interfaces coming and going. At start nothing is flushed: until the election
 // first calls update(), the owned addresses found in the kernel are kept (restart = adopt).
-// Order on takeover: the kernel answers first (sets/proxy entries), then the gratuitous burst; on
-// loss the kernel stops answering before anything else.
+// Order on takeover: the first gratuitous frame, the kernel (sets/proxy entries), the rest of the
+// burst; on loss the kernel stops answering before anything else.
 import type { AnnouncerStatus, Announcer, L2Candidate, OwnedAddresses } from '../cluster/contract.js';
 import type { Runner } from '../dataplane/exec.js';
 import { canonicalIp } from '../net/ip.js';
@@ -346,7 +346,7 @@ export class KernelAnnouncer implements Announcer {
     return out;
   }
 
-  /** One convergence step: kernel first, then bursts for (address, link) pairs not yet announced. */
+  /** One convergence step: first frames of a takeover, the kernel, then the rest of the bursts. */
   private async sync(): Promise<void> {
     const plan = planKernel(this.cands, this.ownedNow(), this.links);
     if (plan.kernel.cand4.size > 0 && !this.arpAnnounceSet) await this.arpAnnounce();
@@ -357,6 +357,19 @@ export class KernelAnnouncer implements Announcer {
       proxy6: new Set([...this.applied.proxy6].filter((k) => ours(splitPair(k)[1]))),
     };
     const d = diffKernel(have, plan.kernel);
+    // A takeover's first gratuitous frame goes out before the kernel write (an nft spawn: 10-35 ms
+    // on a loaded host): clients that still point at the dead owner re-point at once, and the data
+    // plane already serves the address on every node. Only answering ARP/NS waits for the sets.
+    const early = new Set<string>();
+    for (const [address, p] of plan.owned) {
+      const h = this.held.get(address);
+      if (!h || h.adopted || h.yieldedUntil !== undefined) continue;
+      for (const l of p.links)
+        if (!h.announced.has(l)) {
+          this.send(address, l);
+          early.add(`${address}|${l}`);
+        }
+    }
     const refresh = this.refreshDue;
     this.refreshDue = false;
     if (!diffIsEmpty(d) || refresh) {
@@ -394,7 +407,7 @@ export class KernelAnnouncer implements Announcer {
       for (const l of p.links)
         if (!h.announced.has(l)) {
           h.announced.add(l);
-          this.burst(address, l);
+          this.burst(address, l, early.has(`${address}|${l}`));
         }
     }
   }
@@ -470,8 +483,8 @@ export class KernelAnnouncer implements Announcer {
   }
 
   /** The takeover burst: the first frame now, the others spaced (a lost first frame is common). */
-  private burst(address: string, link: string): void {
-    this.send(address, link);
+  private burst(address: string, link: string, firstSent = false): void {
+    if (!firstSent) this.send(address, link);
     const n = this.opts.burstCount ?? 6;
     const every = this.opts.burstIntervalMs ?? 200;
     for (let i = 1; i < n; i++) {

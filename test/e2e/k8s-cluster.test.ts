@@ -205,10 +205,13 @@ describe('k8s: agents form the Cluster from the Nodes', { skip, timeout: 180_000
       st.members.map((m) => `${m.name}@${m.address}:${m.state}`),
       NAMES.map((n) => `${n}@${addr(n)}:${n === 'lb1' ? 'self' : 'alive'}`),
     );
-    assert.deepEqual(
-      NAMES.map((n) => [...settled.values()].filter((o) => o === n).length),
-      [2, 2, 2],
+    // Rendezvous spread (src/cluster/election.ts): every LB node gets some of the six, the worker none.
+    const loads = NAMES.map((n) => [...settled.values()].filter((o) => o === n).length);
+    assert.equal(
+      loads.reduce((a, b) => a + b, 0),
+      settled.size,
     );
+    assert.ok(Math.min(...loads) >= 1, loads.join(','));
   });
 
   it('ServiceL2Status per Service names its announcing node (owned by the Service), with a nodeAssigned Event', async () => {

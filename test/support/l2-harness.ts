@@ -23,7 +23,11 @@ if (isMainThread) {
   const name = arg('name') ?? 'node';
   const port = Number(arg('port') ?? 0);
   if (port) {
-    const srv = createServer((s) => s.end(`${name}\n`));
+    // A reset (a takeover resets what the dead node carried) must not kill the server.
+    const srv = createServer((s) => {
+      s.on('error', () => undefined);
+      s.end(`${name}\n`);
+    });
     srv.listen({ port, host: '::', ipv6Only: false });
   }
   const worker = new Worker(fileURLToPath(import.meta.url), {

@@ -157,27 +157,35 @@ export class L2Bed {
   }
 
   /** Captures on the bridge until stop(); returns the decoded fields of every ARP/NA frame. */
-  async capture(name: string): Promise<{ stop(): Promise<CapturedFrame[]> }> {
-    const file = join(this.dir, `${name}.pcap`);
-    const p = this.t.spawn(this.sw, 'tshark', ['-q', '-i', 'br0', '-w', file, '-f', 'arp or icmp6']);
-    let said = '';
-    p.stderr!.on('data', (d: Buffer) => (said += d.toString()));
-    await waitFor('tshark to capture', () => (said.includes('Capturing on') ? true : undefined), 15_000, 20);
-    await new Promise((r) => setTimeout(r, 500)); // dumpcap says "Capturing" a little before it does
-    return {
-      stop: async () => {
-        await new Promise((r) => setTimeout(r, 300));
-        p.kill('SIGINT');
-        await new Promise((r) => p.once('exit', r));
-        return readCapture(file);
-      },
-    };
+  capture(name: string): Promise<{ stop(): Promise<CapturedFrame[]> }> {
+    return captureBridge(this.t, this.sw, join(this.dir, `${name}.pcap`));
   }
 
   async cleanup(): Promise<void> {
     await this.t.cleanup();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** tshark on br0 of namespace `sw` into `file` until stop(): the decoded ARP/NA frames. */
+export async function captureBridge(
+  t: Topology,
+  sw: string,
+  file: string,
+): Promise<{ stop(): Promise<CapturedFrame[]> }> {
+  const p = t.spawn(sw, 'tshark', ['-q', '-i', 'br0', '-w', file, '-f', 'arp or icmp6']);
+  let said = '';
+  p.stderr!.on('data', (d: Buffer) => (said += d.toString()));
+  await waitFor('tshark to capture', () => (said.includes('Capturing on') ? true : undefined), 15_000, 20);
+  await new Promise((r) => setTimeout(r, 500)); // dumpcap says "Capturing" a little before it does
+  return {
+    stop: async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      p.kill('SIGINT');
+      await new Promise((r) => p.once('exit', r));
+      return readCapture(file);
+    },
+  };
 }
 
 export interface CapturedFrame {

@@ -128,9 +128,11 @@ test('with default values the chart installs what deploy/manifests does', { skip
   const manifests = readManifests(join(ROOT, 'deploy/manifests'));
   const d = drift(chart, manifests);
   // The namespace comes from `helm install --create-namespace` (or is made beforehand), not the chart.
+  // The Layer 2 key Secret only from the chart: static manifests cannot hold a random key (with
+  // them it is made by hand, docs/l2.md).
   assert.deepEqual(
     { onlyChart: d.onlyChart, onlyManifests: d.onlyManifests },
-    { onlyChart: [], onlyManifests: ['Namespace/ferrolb-system'] },
+    { onlyChart: ['Secret/ferrolb-cluster'], onlyManifests: ['Namespace/ferrolb-system'] },
   );
   for (const x of d.differ)
     assert.deepEqual(x.chart, x.manifests, `${x.key}: the chart and deploy/manifests differ`);
@@ -232,7 +234,8 @@ test('another release name, namespace, image and replica count', { skip }, () =>
   ]);
   const accounts = new Set(ofKind(docs, 'ServiceAccount').map((s) => s.metadata.name));
   for (const { o } of docs) {
-    assert.match(o.metadata.name, /^edge-/, key(o));
+    // The key Secret is named by agent.cluster.keySecret (the agents mount that name), not the release.
+    if (key(o) !== 'Secret/ferrolb-cluster') assert.match(o.metadata.name, /^edge-/, key(o));
     assert.equal(o.metadata.namespace, o.kind.startsWith('Cluster') ? undefined : 'lb-system', key(o));
     assert.equal(o.metadata.labels['app.kubernetes.io/instance'], 'edge', key(o));
     for (const s of o.subjects ?? []) {
@@ -315,6 +318,29 @@ test('agent.cluster: the Layer 2 key Secret and --cluster-* flags, or neither', 
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /family|ipv5/);
 });
+
+test(
+  'agent.cluster key Secret: made by the chart (random, kept), from `key`, or left to the user',
+  { skip },
+  () => {
+    const secret = (docs: Doc[]) =>
+      ofKind(docs, 'Secret').find((d) => (d.metadata as Obj).name === 'ferrolb-cluster') as Obj | undefined;
+    const keyOf = (s: Obj | undefined) => Buffer.from(String((s?.data as Obj).key), 'base64').toString();
+    // Default: installing the chart is enough — the agents' Secret exists, its key long enough.
+    const made = secret(render());
+    assert.ok(made, 'the default render has the cluster key Secret');
+    assert.equal((made.metadata as Obj).annotations?.['helm.sh/resource-policy'], 'keep');
+    assert.ok(keyOf(made).length >= 32, keyOf(made));
+    assert.notEqual(keyOf(secret(render())), keyOf(made), 'random per install');
+    const given = 'k'.repeat(40);
+    assert.equal(keyOf(secret(render(['--set', `agent.cluster.key=${given}`]))), given);
+    assert.equal(secret(render(['--set', 'agent.cluster.createSecret=false'])), undefined);
+    assert.equal(secret(render(['--set', 'agent.cluster.enabled=false'])), undefined);
+    const short = run(['--set', 'agent.cluster.key=tooshort']);
+    assert.notEqual(short.status, 0);
+    assert.match(short.stderr, /key/);
+  },
+);
 
 test('class and compatibility values reach the controller and the agents alike', { skip }, () => {
   const docs = render([
