@@ -34,6 +34,8 @@ export interface ScalePoint {
   coldApplySeconds: number;
   rssMB: number;
   peakRssMB: number;
+  /** Longest pause of the collections that gave the start's peak back (null: none logged). */
+  settlePauseMaxMs: number | null;
   putAckMs: number[];
   putKernelMs: number[];
   /** The data plane's own apply time for each PUT (its log's ms), the rest is the control plane's. */
@@ -89,6 +91,9 @@ interface LogLine {
   ms?: number;
   state?: string;
   service?: string;
+  heapMB?: number;
+  liveMB?: number;
+  pauseMs?: number;
 }
 
 class DaemonProc {
@@ -274,10 +279,19 @@ export async function runScalePoint(n: number, algorithm = 'roundrobin'): Promis
     await d.waitLog((l) => l.msg === 'ferrolb running', d.spawnedAt, 900_000);
     // The probed endpoint goes active first (its probe's first verdict), then settles.
     await new Promise((r) => setTimeout(r, 1500));
-    // RSS once the daemon has given the start's peak back (src/shell/memory.ts; slower under load).
-    await d.waitLog((l) => l.msg === 'heap settled', d.spawnedAt, 10_000).catch(() => undefined);
+    // RSS once the daemon has given the start's peak back (src/shell/memory.ts): its incremental
+    // collection, then V8's memory reducer's (≈ 10–30 s later) leave the heap near its live size.
+    await d
+      .waitLog(
+        (l) => l.msg === 'heap settled' && (l.heapMB ?? Infinity) <= 1.25 * (l.liveMB ?? 0),
+        d.spawnedAt,
+        60_000,
+      )
+      .catch(() => undefined);
     await new Promise((r) => setTimeout(r, 500));
     const { rssMB, peakMB } = d.rss();
+    const pauses = d.lines.filter((l) => l.msg === 'heap settled').map((l) => l.pauseMs ?? 0);
+    const settlePauseMaxMs = pauses.length > 0 ? Math.max(...pauses) : null;
 
     const gets = {
       plain: ferroctl(lb, []),
@@ -351,6 +365,7 @@ export async function runScalePoint(n: number, algorithm = 'roundrobin'): Promis
       coldApplySeconds,
       rssMB,
       peakRssMB: peakMB,
+      settlePauseMaxMs,
       putAckMs,
       putKernelMs,
       putApplyMs,
@@ -387,7 +402,7 @@ export function formatScale(points: readonly ScalePoint[], algorithm: string): s
     lines.push(
       `  ${p.services}: cold ${p.coldSeconds} s ${g(p.coldSeconds, base.coldSeconds)} (data plane apply ${p.coldApplySeconds} s ${g(p.coldApplySeconds, base.coldApplySeconds)})` +
         (goalStart < Infinity ? ` (goal ≤ ${goalStart} s: ${mark(p.coldSeconds <= goalStart)})` : ''),
-      `      RSS ${p.rssMB} MB (peak ${p.peakRssMB}) ${g(p.rssMB, base.rssMB)}` +
+      `      RSS ${p.rssMB} MB (peak ${p.peakRssMB}) ${g(p.rssMB, base.rssMB)}, longest settle pause ${p.settlePauseMaxMs ?? 'n/a'} ms` +
         (p.services === 10000 ? ` (goal ≤ 200 MB: ${mark(p.rssMB <= 200)})` : ''),
       `      PUT one LB: ack p50 ${median(p.putAckMs)} ms p99 ${pct(p.putAckMs, 0.99)} ms, in kernel p50 ${median(p.putKernelMs)} ms max ${Math.max(...p.putKernelMs)} ms (data plane apply p50 ${median(p.putApplyMs)} ms)` +
         (p.services === 10000
