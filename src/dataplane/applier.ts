@@ -21,8 +21,8 @@ import { errorSummary, implicatedText, isolate } from './containment.js';
 import { FailureBook, mentions, serviceSig, type ServiceFailure } from './failures.js';
 export type { ServiceFailure } from './failures.js';
 import { applyHints, digestStateAsync, type DriftHint, type DriftKind } from './drift.js';
-import { judgeInWorker } from './verify-worker.js';
-import { parseCountersAsync } from './counter-worker.js';
+import { judgeInWorker, type Verdict } from './verify-worker.js';
+import { listCountersInWorker, parseCountersAsync } from './counter-worker.js';
 import { CommandError, hostRunner, runnerPrefix, type RunResult, type Runner } from './exec.js';
 import { NftSession, transactionTimeoutMs } from './nftsession.js';
 import { runSliced } from '../model/steps.js';
@@ -600,15 +600,25 @@ export class Applier {
     const model = await digestStateAsync(
       expected ?? { table: this.table, chains: new Map(), maps: new Map(), counters: new Map() },
     );
-    const r = await this.run('nft', ['-j', 'list', 'table', 'inet', this.table]);
-    if (r.code !== 0 && !/No such file or directory/i.test(r.stderr))
-      throw new CommandError('nft -j list table', r);
+    const prefix = runnerPrefix(this.run);
+    let v: Verdict;
+    if (prefix) {
+      // The worker lists the table itself: the listing never enters this heap.
+      v = await judgeInWorker({ listPrefix: prefix, table: this.table, model });
+      if (v.failed) throw new CommandError('nft -j list table', v.failed);
+    } else {
+      const r = await this.run('nft', ['-j', 'list', 'table', 'inet', this.table]);
+      if (r.code !== 0 && !/No such file or directory/i.test(r.stderr))
+        throw new CommandError('nft -j list table', r);
+      if (this.applying || this.version !== v0 || this.kernel !== expected)
+        return { drift: [], hints: [], stale: true };
+      v = await judgeInWorker({ json: r.code === 0 ? r.stdout : undefined, table: this.table, model });
+    }
     if (this.applying || this.version !== v0 || this.kernel !== expected)
       return { drift: [], hints: [], stale: true };
-    const v = await judgeInWorker({ json: r.code === 0 ? r.stdout : undefined, table: this.table, model });
     if (expected === undefined) return { drift: [], hints: [], stale: false }; // nothing programmed yet
     const drift = (await this.vipsMatch()) ? v.drift : [...v.drift, 'vip' as const];
-    return { ...v, drift, stale: this.version !== v0 };
+    return { drift, hints: v.hints, stale: this.version !== v0 };
   }
 
   /** Whether the kernel's VIPs are the model's (else the model is dropped: the next sync repairs). */
@@ -729,10 +739,18 @@ export class Applier {
 
   private readonly counterCache = new CounterCache(async () => {
     const values = new Map<string, CounterValue>();
+    const prefix = runnerPrefix(this.run);
     for (const set of COUNTER_SETS) {
-      const r = await this.run('nft', ['-j', 'list', 'set', 'inet', this.table, set]);
-      if (r.code !== 0) continue; // counters disabled, or the table is gone
-      for (const [k, v] of await parseCountersAsync(r.stdout)) values.set(k, v);
+      const args = ['-j', 'list', 'set', 'inet', this.table, set];
+      // A spawning runner: the worker runs nft, so megabytes of JSON never enter this heap.
+      let listed: Map<string, CounterValue> | undefined;
+      if (prefix) listed = await listCountersInWorker(prefix, args);
+      else {
+        const r = await this.run('nft', args);
+        listed = r.code === 0 ? await parseCountersAsync(r.stdout) : undefined;
+      }
+      // undefined: counters disabled, or the table is gone
+      for (const [k, v] of listed ?? []) values.set(k, v);
     }
     return values;
   });

@@ -10,8 +10,8 @@
 // ask for an *incremental* mark-compact: a large, untouched ArrayBuffer moves V8's external memory
 // past its soft limit (64 MB over the last collection's), which starts incremental marking (marking
 // steps in tasks and on helper threads, then a short final pause); the buffer is calloc'd pages never
-// touched, so it costs no RSS. That collection also arms the memory reducer, whose own reduce-memory
-// collections (incremental too) compact and shrink the young generation ≈ 8 s later.
+// touched, so it costs no RSS. V8's memory-saving mode is on for that one collection, so it also
+// compacts and shrinks the young generation as the memory reducer's own collections do.
 import {
   constants as perfConstants,
   PerformanceObserver,
@@ -19,7 +19,7 @@ import {
   type EventLoopUtilization,
   type PerformanceEntry,
 } from 'node:perf_hooks';
-import { getHeapStatistics } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import type { Logger } from 'pino';
 
 export interface HeapSample {
@@ -65,11 +65,29 @@ export function settleDue(
  */
 const NUDGE_BYTES = 128 * 2 ** 20;
 
-/** Starts an incremental mark-compact (see the file's comment); returns at once. */
-export function requestIncrementalCollection(): void {
+let reducing = false;
+
+/**
+ * Starts an incremental mark-compact (see the file's comment); returns at once. `reduce`: V8's
+ * memory-saving mode (`--optimize-for-size`) is on until `endReduce()` — the collection then also
+ * compacts fragmented pages and shrinks the young generation, as the memory reducer's do (10k:
+ * heap 232 → 118 MB instead of 191 MB), at the price of a longer final pause (≈ 0.1 s at 10k).
+ */
+export function requestIncrementalCollection(reduce = false): void {
+  if (reduce && !reducing) {
+    setFlagsFromString('--optimize-for-size');
+    reducing = true;
+  }
   // Allocated and dropped: only its accounting matters. Zero-filled by the allocator's calloc,
   // which maps fresh pages for a block this large and never writes them.
   void new ArrayBuffer(NUDGE_BYTES).byteLength;
+}
+
+/** Back to V8's default (speed over size) once the requested collection is over. */
+export function endReduce(): void {
+  if (!reducing) return;
+  setFlagsFromString('--no-optimize-for-size');
+  reducing = false;
 }
 
 const sample = (): HeapSample => {
@@ -77,6 +95,10 @@ const sample = (): HeapSample => {
   return { heapBytes: h.total_heap_size, usedBytes: h.used_heap_size };
 };
 const mb = (b: number) => Math.round(b / 2 ** 20);
+
+/** Collections per settle, this far apart (what waited for the first one runs in between). */
+const PASSES = 2;
+const PASS_GAP_MS = 1_000;
 
 /** How long after a request the major collections it set off (and the reducer's) are logged. */
 const REPORT_WINDOW_MS = 30_000;
@@ -96,6 +118,8 @@ export class HeapSettler {
   private elu: EventLoopUtilization | undefined;
   private observer: PerformanceObserver | undefined;
   private reportUntil = -Infinity;
+  private reduceTimer: ReturnType<typeof setTimeout> | undefined;
+  private passesLeft = 0;
 
   constructor(
     private readonly log: Logger,
@@ -127,6 +151,8 @@ export class HeapSettler {
     this.timer = undefined;
     this.observer?.disconnect();
     this.observer = undefined;
+    clearTimeout(this.reduceTimer);
+    endReduce();
   }
 
   /** Check now (after a burst of work is over), even inside the minimum interval of a periodic check. */
@@ -147,8 +173,20 @@ export class HeapSettler {
     // Until a collection reports what it left, the heap as it is now is the base (no repeat asks).
     this.baseBytes = before.heapBytes;
     this.log.info({ heapMB: mb(before.heapBytes), usedMB: mb(before.usedBytes) }, 'heap settle requested');
-    (this.opts.collect ?? requestIncrementalCollection)();
+    if (this.opts.collect) this.opts.collect();
+    else {
+      this.passesLeft = PASSES;
+      this.request();
+    }
     return true;
+  }
+
+  private request(): void {
+    requestIncrementalCollection(true);
+    // Bounded: the flag goes back even if no collection is ever reported.
+    clearTimeout(this.reduceTimer);
+    this.reduceTimer = setTimeout(endReduce, REPORT_WINDOW_MS);
+    this.reduceTimer.unref();
   }
 
   /** A major collection left `after` (the next settle waits for the heap to grow from it). */
@@ -166,7 +204,10 @@ export class HeapSettler {
       for (const e of list.getEntries()) {
         const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
         if (kind !== perfConstants.NODE_PERFORMANCE_GC_MAJOR || e.startTime > this.reportUntil) continue;
+        endReduce();
         this.collected(this.read(), e.duration);
+        // The first pass frees the garbage; the second compacts the pages it left sparse.
+        if (--this.passesLeft > 0) setTimeout(() => this.request(), PASS_GAP_MS).unref();
       }
     });
     this.observer.observe({ entryTypes: ['gc'] });
