@@ -3,7 +3,13 @@
 // and reports counters. Every decision is made by the pure modules; this file only runs commands.
 import { canonicalIp, parseIp } from '../net/ip.js';
 import { compile, type Compiled, type CounterRef } from './compiler/compile.js';
-import { deltaTransaction, diffTables, splitScript, type Transaction } from './compiler/diff.js';
+import {
+  deltaTransactionSteps,
+  diffTables,
+  diffTablesSteps,
+  splitScript,
+  type Transaction,
+} from './compiler/diff.js';
 import { IncrementalCompiler, type Delta } from './compiler/incremental.js';
 import { CounterCache, type CounterReadOptions } from './countercache.js';
 import { observeTable, parseNamedCounters, type CounterValue } from './compiler/observe.js';
@@ -430,10 +436,11 @@ export class Applier {
     // (The first update threw and changed nothing, so this one's delta is still against the kernel.)
     if (!dryRun && !delta) delta = await runSliced(this.compiler.updateSteps(cur, gs, inSync));
     const state = delta ? this.compiler.state : next!.state;
-    let tx: Transaction | undefined = delta && inSync ? deltaTransaction(state, delta) : undefined;
+    let tx: Transaction | undefined =
+      delta && inSync ? await runSliced(deltaTransactionSteps(state, delta)) : undefined;
     // In sync but only a whole diff can make this change (a set changes type): read the kernel.
     if (!tx && inSync) await this.observe();
-    tx ??= diffTables(this.kernel ?? undefined, state);
+    tx ??= await runSliced(diffTablesSteps(this.kernel ?? undefined, state));
     if (tx.statements > 0) {
       // Huge transactions (a cold start of millions of Maglev slots) go in parts; see splitScript.
       const parts = dryRun ? [tx.script] : splitScript(tx.script, MAX_ELEMENT_LINES_PER_TX);

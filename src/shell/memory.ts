@@ -206,8 +206,12 @@ export class HeapSettler {
         if (kind !== perfConstants.NODE_PERFORMANCE_GC_MAJOR || e.startTime > this.reportUntil) continue;
         endReduce();
         this.collected(this.read(), e.duration);
-        // The first pass frees the garbage; the second compacts the pages it left sparse.
-        if (--this.passesLeft > 0) setTimeout(() => this.request(), PASS_GAP_MS).unref();
+        // The first pass frees the garbage; the second compacts the pages it left sparse — only
+        // if the loop stayed idle meanwhile (memory-saving mode during a bulk apply would add pauses).
+        if (--this.passesLeft > 0)
+          setTimeout(() => {
+            if (this.busy() <= this.policy.maxBusy) this.request();
+          }, PASS_GAP_MS).unref();
       }
     });
     this.observer.observe({ entryTypes: ['gc'] });
