@@ -43,6 +43,25 @@ export type ServiceStatus =
   | { readonly phase: 'Allocated' }
   | { readonly phase: 'Pending'; readonly code: PendingCode; readonly reason: string };
 
+/** Same status (pure, cheap: a bulk change compares thousands). */
+export const sameStatus = (a: ServiceStatus | undefined, b: ServiceStatus | undefined): boolean =>
+  a === b ||
+  (a !== undefined &&
+    b !== undefined &&
+    a.phase === b.phase &&
+    (a.phase === 'Allocated' || (b.phase === 'Pending' && a.code === b.code && a.reason === b.reason)));
+
+const sameList = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** Same addresses (both lists, in order). */
+export const sameAllocation = (a: Allocation | undefined, b: Allocation | undefined): boolean =>
+  a === b ||
+  (a !== undefined &&
+    b !== undefined &&
+    sameList(a.addresses, b.addresses) &&
+    sameList(a.secondaryAddresses, b.secondaryAddresses));
+
 export interface IpamResult {
   /** Every address held, including partial holdings of pending services (so they never move). */
   readonly allocations: ReadonlyMap<string, Allocation>;

@@ -1,6 +1,6 @@
 // The pure half of the state store: the state file's structural checks, the journal's record format
 // (what one change touched), replay, and serialisation with per-object JSON memoised by identity.
-import type { Allocation } from '../ipam/allocator.js';
+import { sameAllocation, type Allocation } from '../ipam/allocator.js';
 import { tryParseIp } from '../net/ip.js';
 import { ORIGINS, type StoredObject } from '../model/types.js';
 import { objectLabel } from '../model/validate.js';
@@ -119,12 +119,6 @@ export interface DeltaHint {
   /** Services whose allocation may differ. */
   readonly services: Iterable<string>;
 }
-
-const sameAllocation = (x: Allocation, y: Allocation | undefined): boolean =>
-  y === x ||
-  (y !== undefined &&
-    y.addresses.join() === x.addresses.join() &&
-    y.secondaryAddresses.join() === x.secondaryAddresses.join());
 
 /**
  * What changed between two durable states, by identity (unchanged objects are shared). With a hint
