@@ -776,24 +776,30 @@ export class Applier {
           : this.compiler.counterRefs();
     const values = await this.counterCache.get(o);
     if (!values) return [];
+    // Accumulated in place (a wide listing at 10k sums 90k counters: no copy per counter).
+    type Sum = { port: number; protocol: string; packets: number; bytes: number };
     const bySvc = new Map<
       string,
       {
         ports: CounterSample[];
-        eps: Map<string, { packets: number; bytes: number; ports: Map<string, EndpointPortCounters> }>;
+        eps: Map<string, { packets: number; bytes: number; ports: Map<string, Sum> }>;
       }
     >();
     for (const [key, ref] of refs) {
       const v = values.get(key) ?? { packets: 0, bytes: 0 };
-      const entry = bySvc.get(ref.service) ?? { ports: [] as CounterSample[], eps: new Map() };
-      bySvc.set(ref.service, entry);
+      let entry = bySvc.get(ref.service);
+      if (!entry) bySvc.set(ref.service, (entry = { ports: [], eps: new Map() }));
       if (ref.endpoint === undefined) entry.ports.push({ ...ref, ...v });
       else {
-        const e = entry.eps.get(ref.endpoint) ?? { packets: 0, bytes: 0, ports: new Map() };
+        let e = entry.eps.get(ref.endpoint);
+        if (!e) entry.eps.set(ref.endpoint, (e = { packets: 0, bytes: 0, ports: new Map() }));
         const pk = `${ref.port}/${ref.protocol}`;
-        const p = e.ports.get(pk) ?? { port: ref.port, protocol: ref.protocol, packets: 0, bytes: 0 };
-        e.ports.set(pk, { ...p, packets: p.packets + v.packets, bytes: p.bytes + v.bytes });
-        entry.eps.set(ref.endpoint, { ...e, packets: e.packets + v.packets, bytes: e.bytes + v.bytes });
+        let p = e.ports.get(pk);
+        if (!p) e.ports.set(pk, (p = { port: ref.port, protocol: ref.protocol, packets: 0, bytes: 0 }));
+        p.packets += v.packets;
+        p.bytes += v.bytes;
+        e.packets += v.packets;
+        e.bytes += v.bytes;
       }
     }
     return [...bySvc].map(([service, { ports, eps }]) => ({
