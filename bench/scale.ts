@@ -194,10 +194,11 @@ function curlPut(ns: string, name: string, body: string): number {
   return Number((Number(t) * 1000).toFixed(1));
 }
 
-// Polls /healthz back to back (keep-alive, one at a time) until SIGTERM; prints the latencies (ms).
+// Polls /healthz back to back (keep-alive, one at a time) until SIGTERM; writes the latencies (ms)
+// to the file argv[2] (printing them to a pipe before exit() cut long lists, e.g. at 20k).
 const POLLER = `const http=require('http');const a=new http.Agent({keepAlive:true,maxSockets:1});const l=[];let stop=false;
 process.on('SIGTERM',()=>{stop=true});
-(function one(){if(stop){process.stdout.write(JSON.stringify(l));process.exit(0)}const t=performance.now();
+(function one(){if(stop){require('fs').writeFileSync(process.argv[2],JSON.stringify(l));process.exit(0)}const t=performance.now();
 http.get(process.argv[1],{agent:a},r=>{r.resume();r.on('end',()=>{l.push(performance.now()-t);setTimeout(one,5)})}).on('error',()=>setTimeout(one,5))})();`;
 
 /** The daemon's event-loop delay since the last scrape (prom-client resets it per collection), ms. */
@@ -217,11 +218,12 @@ const pct = (xs: readonly number[], q: number) =>
   );
 
 async function bulkApply(ns: string, d: DaemonProc, file: string): Promise<BulkApply> {
-  const poller = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', POLLER, `${API}/healthz`], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let text = '';
-  poller.stdout!.on('data', (c: Buffer) => (text += c.toString()));
+  const samples = `${file}.healthz.json`;
+  const poller = spawn(
+    'ip',
+    ['netns', 'exec', ns, process.execPath, '-e', POLLER, `${API}/healthz`, samples],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const exited = new Promise((r) => poller.once('exit', r));
   let applySeconds: number;
   let lag: { maxMs: number; p99Ms: number };
@@ -247,7 +249,7 @@ async function bulkApply(ns: string, d: DaemonProc, file: string): Promise<BulkA
     poller.kill('SIGTERM');
     await exited;
   }
-  const l = JSON.parse(text || '[]') as number[];
+  const l = JSON.parse(readFileSync(samples, 'utf8')) as number[];
   return {
     applySeconds,
     healthz: { n: l.length, p50: pct(l, 0.5), p99: pct(l, 0.99), max: Math.round(Math.max(...l)) },
