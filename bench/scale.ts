@@ -206,6 +206,7 @@ function loopLag(ns: string): { maxMs: number; p99Ms: number } {
   const r = spawnSync('ip', ['netns', 'exec', ns, 'curl', '-s', `${API}/metrics`], {
     encoding: 'utf8',
     timeout: 60_000,
+    maxBuffer: 1 << 28, // 20k services × 8: several MB of series
   });
   const v = (k: string) =>
     Number(new RegExp(`^ferrolb_nodejs_eventloop_lag_${k}_seconds (\\S+)`, 'm').exec(r.stdout)?.[1]);
