@@ -1,4 +1,4 @@
-// Full verification off the event loop: reads `nft -j list table` (≈ 100 MB of JSON at 10k
+// Full verification off the event loop: reads `nft -j list table` (tens of MB of JSON at 10k
 // services × 8), parses it and compares it with the model's digest in a worker thread; the main
 // thread only gets the verdict. With a spawning runner the worker runs nft itself, so the listing
 // never enters the main heap (it used to: +120 MB RSS and a 0.3 s collection per verification).
