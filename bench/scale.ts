@@ -34,6 +34,8 @@ export interface ScalePoint {
   coldApplySeconds: number;
   rssMB: number;
   peakRssMB: number;
+  /** Longest pause of the collections that gave the start's peak back (null: none logged). */
+  settlePauseMaxMs: number | null;
   putAckMs: number[];
   putKernelMs: number[];
   /** The data plane's own apply time for each PUT (its log's ms), the rest is the control plane's. */
@@ -89,6 +91,9 @@ interface LogLine {
   ms?: number;
   state?: string;
   service?: string;
+  heapMB?: number;
+  liveMB?: number;
+  pauseMs?: number;
 }
 
 class DaemonProc {
@@ -189,10 +194,11 @@ function curlPut(ns: string, name: string, body: string): number {
   return Number((Number(t) * 1000).toFixed(1));
 }
 
-// Polls /healthz back to back (keep-alive, one at a time) until SIGTERM; prints the latencies (ms).
+// Polls /healthz back to back (keep-alive, one at a time) until SIGTERM; writes the latencies (ms)
+// to the file argv[2] (printing them to a pipe before exit() cut long lists, e.g. at 20k).
 const POLLER = `const http=require('http');const a=new http.Agent({keepAlive:true,maxSockets:1});const l=[];let stop=false;
 process.on('SIGTERM',()=>{stop=true});
-(function one(){if(stop){process.stdout.write(JSON.stringify(l));process.exit(0)}const t=performance.now();
+(function one(){if(stop){require('fs').writeFileSync(process.argv[2],JSON.stringify(l));process.exit(0)}const t=performance.now();
 http.get(process.argv[1],{agent:a},r=>{r.resume();r.on('end',()=>{l.push(performance.now()-t);setTimeout(one,5)})}).on('error',()=>setTimeout(one,5))})();`;
 
 /** The daemon's event-loop delay since the last scrape (prom-client resets it per collection), ms. */
@@ -200,6 +206,7 @@ function loopLag(ns: string): { maxMs: number; p99Ms: number } {
   const r = spawnSync('ip', ['netns', 'exec', ns, 'curl', '-s', `${API}/metrics`], {
     encoding: 'utf8',
     timeout: 60_000,
+    maxBuffer: 1 << 28, // 20k services × 8: several MB of series
   });
   const v = (k: string) =>
     Number(new RegExp(`^ferrolb_nodejs_eventloop_lag_${k}_seconds (\\S+)`, 'm').exec(r.stdout)?.[1]);
@@ -212,11 +219,12 @@ const pct = (xs: readonly number[], q: number) =>
   );
 
 async function bulkApply(ns: string, d: DaemonProc, file: string): Promise<BulkApply> {
-  const poller = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', POLLER, `${API}/healthz`], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let text = '';
-  poller.stdout!.on('data', (c: Buffer) => (text += c.toString()));
+  const samples = `${file}.healthz.json`;
+  const poller = spawn(
+    'ip',
+    ['netns', 'exec', ns, process.execPath, '-e', POLLER, `${API}/healthz`, samples],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const exited = new Promise((r) => poller.once('exit', r));
   let applySeconds: number;
   let lag: { maxMs: number; p99Ms: number };
@@ -242,7 +250,7 @@ async function bulkApply(ns: string, d: DaemonProc, file: string): Promise<BulkA
     poller.kill('SIGTERM');
     await exited;
   }
-  const l = JSON.parse(text || '[]') as number[];
+  const l = JSON.parse(readFileSync(samples, 'utf8')) as number[];
   return {
     applySeconds,
     healthz: { n: l.length, p50: pct(l, 0.5), p99: pct(l, 0.99), max: Math.round(Math.max(...l)) },
@@ -274,10 +282,19 @@ export async function runScalePoint(n: number, algorithm = 'roundrobin'): Promis
     await d.waitLog((l) => l.msg === 'ferrolb running', d.spawnedAt, 900_000);
     // The probed endpoint goes active first (its probe's first verdict), then settles.
     await new Promise((r) => setTimeout(r, 1500));
-    // RSS once the daemon has given the start's peak back (src/shell/memory.ts; slower under load).
-    await d.waitLog((l) => l.msg === 'heap settled', d.spawnedAt, 10_000).catch(() => undefined);
+    // RSS once the daemon has given the start's peak back (src/shell/memory.ts): its incremental
+    // collection, then V8's memory reducer's (≈ 10–30 s later) leave the heap near its live size.
+    await d
+      .waitLog(
+        (l) => l.msg === 'heap settled' && (l.heapMB ?? Infinity) <= 1.25 * (l.liveMB ?? 0),
+        d.spawnedAt,
+        60_000,
+      )
+      .catch(() => undefined);
     await new Promise((r) => setTimeout(r, 500));
     const { rssMB, peakMB } = d.rss();
+    const pauses = d.lines.filter((l) => l.msg === 'heap settled').map((l) => l.pauseMs ?? 0);
+    const settlePauseMaxMs = pauses.length > 0 ? Math.max(...pauses) : null;
 
     const gets = {
       plain: ferroctl(lb, []),
@@ -351,6 +368,7 @@ export async function runScalePoint(n: number, algorithm = 'roundrobin'): Promis
       coldApplySeconds,
       rssMB,
       peakRssMB: peakMB,
+      settlePauseMaxMs,
       putAckMs,
       putKernelMs,
       putApplyMs,
@@ -387,7 +405,7 @@ export function formatScale(points: readonly ScalePoint[], algorithm: string): s
     lines.push(
       `  ${p.services}: cold ${p.coldSeconds} s ${g(p.coldSeconds, base.coldSeconds)} (data plane apply ${p.coldApplySeconds} s ${g(p.coldApplySeconds, base.coldApplySeconds)})` +
         (goalStart < Infinity ? ` (goal ≤ ${goalStart} s: ${mark(p.coldSeconds <= goalStart)})` : ''),
-      `      RSS ${p.rssMB} MB (peak ${p.peakRssMB}) ${g(p.rssMB, base.rssMB)}` +
+      `      RSS ${p.rssMB} MB (peak ${p.peakRssMB}) ${g(p.rssMB, base.rssMB)}, longest settle pause ${p.settlePauseMaxMs ?? 'n/a'} ms` +
         (p.services === 10000 ? ` (goal ≤ 200 MB: ${mark(p.rssMB <= 200)})` : ''),
       `      PUT one LB: ack p50 ${median(p.putAckMs)} ms p99 ${pct(p.putAckMs, 0.99)} ms, in kernel p50 ${median(p.putKernelMs)} ms max ${Math.max(...p.putKernelMs)} ms (data plane apply p50 ${median(p.putApplyMs)} ms)` +
         (p.services === 10000

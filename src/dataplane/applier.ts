@@ -3,7 +3,13 @@
 // and reports counters. Every decision is made by the pure modules; this file only runs commands.
 import { canonicalIp, parseIp } from '../net/ip.js';
 import { compile, type Compiled, type CounterRef } from './compiler/compile.js';
-import { deltaTransaction, diffTables, splitScript, type Transaction } from './compiler/diff.js';
+import {
+  deltaTransactionSteps,
+  diffTables,
+  diffTablesSteps,
+  splitScript,
+  type Transaction,
+} from './compiler/diff.js';
 import { IncrementalCompiler, type Delta } from './compiler/incremental.js';
 import { CounterCache, type CounterReadOptions } from './countercache.js';
 import { observeTable, parseNamedCounters, type CounterValue } from './compiler/observe.js';
@@ -21,8 +27,8 @@ import { errorSummary, implicatedText, isolate } from './containment.js';
 import { FailureBook, mentions, serviceSig, type ServiceFailure } from './failures.js';
 export type { ServiceFailure } from './failures.js';
 import { applyHints, digestStateAsync, type DriftHint, type DriftKind } from './drift.js';
-import { judgeInWorker } from './verify-worker.js';
-import { parseCountersAsync } from './counter-worker.js';
+import { judgeInWorker, type Verdict } from './verify-worker.js';
+import { listCountersInWorker, parseCountersAsync } from './counter-worker.js';
 import { CommandError, hostRunner, runnerPrefix, type RunResult, type Runner } from './exec.js';
 import { NftSession, transactionTimeoutMs } from './nftsession.js';
 import { runSliced } from '../model/steps.js';
@@ -49,6 +55,9 @@ import {
  * of one that holds nft's commit lock (and any other nft user in the namespace) for a minute.
  */
 const MAX_ELEMENT_LINES_PER_TX = 25;
+
+/** Counter refs summed between two yields of counters(). */
+const COUNTER_SLICE = 4096;
 
 const COUNTER_SETS = [4, 6].flatMap((f) => [names.svcCounters(f as 4 | 6), names.epCounters(f as 4 | 6)]);
 
@@ -430,10 +439,11 @@ export class Applier {
     // (The first update threw and changed nothing, so this one's delta is still against the kernel.)
     if (!dryRun && !delta) delta = await runSliced(this.compiler.updateSteps(cur, gs, inSync));
     const state = delta ? this.compiler.state : next!.state;
-    let tx: Transaction | undefined = delta && inSync ? deltaTransaction(state, delta) : undefined;
+    let tx: Transaction | undefined =
+      delta && inSync ? await runSliced(deltaTransactionSteps(state, delta)) : undefined;
     // In sync but only a whole diff can make this change (a set changes type): read the kernel.
     if (!tx && inSync) await this.observe();
-    tx ??= diffTables(this.kernel ?? undefined, state);
+    tx ??= await runSliced(diffTablesSteps(this.kernel ?? undefined, state));
     if (tx.statements > 0) {
       // Huge transactions (a cold start of millions of Maglev slots) go in parts; see splitScript.
       const parts = dryRun ? [tx.script] : splitScript(tx.script, MAX_ELEMENT_LINES_PER_TX);
@@ -600,15 +610,25 @@ export class Applier {
     const model = await digestStateAsync(
       expected ?? { table: this.table, chains: new Map(), maps: new Map(), counters: new Map() },
     );
-    const r = await this.run('nft', ['-j', 'list', 'table', 'inet', this.table]);
-    if (r.code !== 0 && !/No such file or directory/i.test(r.stderr))
-      throw new CommandError('nft -j list table', r);
+    const prefix = runnerPrefix(this.run);
+    let v: Verdict;
+    if (prefix) {
+      // The worker lists the table itself: the listing never enters this heap.
+      v = await judgeInWorker({ listPrefix: prefix, table: this.table, model });
+      if (v.failed) throw new CommandError('nft -j list table', v.failed);
+    } else {
+      const r = await this.run('nft', ['-j', 'list', 'table', 'inet', this.table]);
+      if (r.code !== 0 && !/No such file or directory/i.test(r.stderr))
+        throw new CommandError('nft -j list table', r);
+      if (this.applying || this.version !== v0 || this.kernel !== expected)
+        return { drift: [], hints: [], stale: true };
+      v = await judgeInWorker({ json: r.code === 0 ? r.stdout : undefined, table: this.table, model });
+    }
     if (this.applying || this.version !== v0 || this.kernel !== expected)
       return { drift: [], hints: [], stale: true };
-    const v = await judgeInWorker({ json: r.code === 0 ? r.stdout : undefined, table: this.table, model });
     if (expected === undefined) return { drift: [], hints: [], stale: false }; // nothing programmed yet
     const drift = (await this.vipsMatch()) ? v.drift : [...v.drift, 'vip' as const];
-    return { ...v, drift, stale: this.version !== v0 };
+    return { drift, hints: v.hints, stale: this.version !== v0 };
   }
 
   /** Whether the kernel's VIPs are the model's (else the model is dropped: the next sync repairs). */
@@ -729,10 +749,18 @@ export class Applier {
 
   private readonly counterCache = new CounterCache(async () => {
     const values = new Map<string, CounterValue>();
+    const prefix = runnerPrefix(this.run);
     for (const set of COUNTER_SETS) {
-      const r = await this.run('nft', ['-j', 'list', 'set', 'inet', this.table, set]);
-      if (r.code !== 0) continue; // counters disabled, or the table is gone
-      for (const [k, v] of await parseCountersAsync(r.stdout)) values.set(k, v);
+      const args = ['-j', 'list', 'set', 'inet', this.table, set];
+      // A spawning runner: the worker runs nft, so megabytes of JSON never enter this heap.
+      let listed: Map<string, CounterValue> | undefined;
+      if (prefix) listed = await listCountersInWorker(prefix, args);
+      else {
+        const r = await this.run('nft', args);
+        listed = r.code === 0 ? await parseCountersAsync(r.stdout) : undefined;
+      }
+      // undefined: counters disabled, or the table is gone
+      for (const [k, v] of listed ?? []) values.set(k, v);
     }
     return values;
   });
@@ -751,24 +779,33 @@ export class Applier {
           : this.compiler.counterRefs();
     const values = await this.counterCache.get(o);
     if (!values) return [];
+    // Accumulated in place (a wide listing at 10k sums 90k counters: no copy per counter).
+    type Sum = { port: number; protocol: string; packets: number; bytes: number };
     const bySvc = new Map<
       string,
       {
         ports: CounterSample[];
-        eps: Map<string, { packets: number; bytes: number; ports: Map<string, EndpointPortCounters> }>;
+        eps: Map<string, { packets: number; bytes: number; ports: Map<string, Sum> }>;
       }
     >();
+    let n = 0;
     for (const [key, ref] of refs) {
+      // Every service's counters (a /metrics scrape: 90k at 10k × 8) are summed in slices.
+      if (++n % COUNTER_SLICE === 0) await new Promise<void>((r) => setImmediate(r));
       const v = values.get(key) ?? { packets: 0, bytes: 0 };
-      const entry = bySvc.get(ref.service) ?? { ports: [] as CounterSample[], eps: new Map() };
-      bySvc.set(ref.service, entry);
+      let entry = bySvc.get(ref.service);
+      if (!entry) bySvc.set(ref.service, (entry = { ports: [], eps: new Map() }));
       if (ref.endpoint === undefined) entry.ports.push({ ...ref, ...v });
       else {
-        const e = entry.eps.get(ref.endpoint) ?? { packets: 0, bytes: 0, ports: new Map() };
+        let e = entry.eps.get(ref.endpoint);
+        if (!e) entry.eps.set(ref.endpoint, (e = { packets: 0, bytes: 0, ports: new Map() }));
         const pk = `${ref.port}/${ref.protocol}`;
-        const p = e.ports.get(pk) ?? { port: ref.port, protocol: ref.protocol, packets: 0, bytes: 0 };
-        e.ports.set(pk, { ...p, packets: p.packets + v.packets, bytes: p.bytes + v.bytes });
-        entry.eps.set(ref.endpoint, { ...e, packets: e.packets + v.packets, bytes: e.bytes + v.bytes });
+        let p = e.ports.get(pk);
+        if (!p) e.ports.set(pk, (p = { port: ref.port, protocol: ref.protocol, packets: 0, bytes: 0 }));
+        p.packets += v.packets;
+        p.bytes += v.bytes;
+        e.packets += v.packets;
+        e.bytes += v.bytes;
       }
     }
     return [...bySvc].map(([service, { ports, eps }]) => ({

@@ -4,17 +4,22 @@
 // (an idle worker keeps nothing alive); small listings (tests, small tables) are parsed in place.
 import { parentPort, Worker, isMainThread, workerData } from 'node:worker_threads';
 import { parseCounters, type CounterValue } from './compiler/observe.js';
+import { spawnRunner } from './exec.js';
 
 /** Below this the parse costs less than the hand-over (a few ms). */
 const INLINE_BYTES = 256 * 1024;
 
 interface Job {
   readonly id: number;
-  readonly json: string;
+  readonly json?: string;
+  /** Or: the worker runs `nft ARGS` itself behind this prefix (the listing stays out of the main heap). */
+  readonly list?: { readonly prefix: readonly string[]; readonly args: readonly string[] };
 }
 
 interface Reply {
   readonly id: number;
+  /** The listing command failed (no table, counters off): no values. */
+  readonly absent?: boolean;
   readonly keys?: string[];
   /** packets, bytes per key, in key order. */
   readonly values?: Float64Array;
@@ -25,7 +30,7 @@ let worker: Worker | undefined;
 let nextId = 0;
 const waiting = new Map<
   number,
-  { resolve: (v: Map<string, CounterValue>) => void; reject: (e: Error) => void }
+  { resolve: (v: Map<string, CounterValue> | undefined) => void; reject: (e: Error) => void }
 >();
 
 function failAll(e: Error): void {
@@ -42,6 +47,10 @@ function start(): Worker {
     if (!job) return;
     waiting.delete(r.id);
     if (waiting.size === 0) w.unref();
+    if (r.absent) {
+      job.resolve(undefined);
+      return;
+    }
     if (r.error !== undefined || !r.keys || !r.values) {
       job.reject(new Error(r.error ?? 'counter worker: empty reply'));
       return;
@@ -59,21 +68,45 @@ function start(): Worker {
 /** parseCounters(json), in the worker when the listing is large. */
 export function parseCountersAsync(json: string): Promise<Map<string, CounterValue>> {
   if (json.length < INLINE_BYTES) return Promise.resolve(parseCounters(json));
+  return post({ json }) as Promise<Map<string, CounterValue>>;
+}
+
+/** `nft ARGS` behind `prefix`, run and parsed in the worker; undefined when the command fails. */
+export function listCountersInWorker(
+  prefix: readonly string[],
+  args: readonly string[],
+): Promise<Map<string, CounterValue> | undefined> {
+  return post({ list: { prefix, args } });
+}
+
+function post(job: Omit<Job, 'id'>): Promise<Map<string, CounterValue> | undefined> {
   worker ??= start();
   const w = worker;
   w.ref(); // a listing in flight keeps the process up until it is answered
   const id = ++nextId;
   return new Promise((resolve, reject) => {
     waiting.set(id, { resolve, reject });
-    w.postMessage({ id, json } satisfies Job);
+    w.postMessage({ id, ...job } satisfies Job);
   });
+}
+
+async function jobText(job: Job): Promise<string | undefined> {
+  if (!job.list) return job.json ?? '';
+  const r = await spawnRunner(job.list.prefix)('nft', job.list.args);
+  return r.code === 0 ? r.stdout : undefined;
 }
 
 if (!isMainThread && parentPort && (workerData as { counterWorker?: boolean } | undefined)?.counterWorker) {
   const port = parentPort;
-  port.on('message', (job: Job) => {
+  port.on('message', (job: Job) => void reply(job));
+  const reply = async (job: Job): Promise<void> => {
     try {
-      const m = parseCounters(job.json);
+      const text = await jobText(job);
+      if (text === undefined) {
+        port.postMessage({ id: job.id, absent: true } satisfies Reply);
+        return;
+      }
+      const m = parseCounters(text);
       const keys = [...m.keys()];
       const values = new Float64Array(keys.length * 2);
       let i = 0;
@@ -85,5 +118,5 @@ if (!isMainThread && parentPort && (workerData as { counterWorker?: boolean } | 
     } catch (e) {
       port.postMessage({ id: job.id, error: (e as Error).message } satisfies Reply);
     }
-  });
+  };
 }

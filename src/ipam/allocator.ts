@@ -43,6 +43,25 @@ export type ServiceStatus =
   | { readonly phase: 'Allocated' }
   | { readonly phase: 'Pending'; readonly code: PendingCode; readonly reason: string };
 
+/** Same status (pure, cheap: a bulk change compares thousands). */
+export const sameStatus = (a: ServiceStatus | undefined, b: ServiceStatus | undefined): boolean =>
+  a === b ||
+  (a !== undefined &&
+    b !== undefined &&
+    a.phase === b.phase &&
+    (a.phase === 'Allocated' || (b.phase === 'Pending' && a.code === b.code && a.reason === b.reason)));
+
+const sameList = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** Same addresses (both lists, in order). */
+export const sameAllocation = (a: Allocation | undefined, b: Allocation | undefined): boolean =>
+  a === b ||
+  (a !== undefined &&
+    b !== undefined &&
+    sameList(a.addresses, b.addresses) &&
+    sameList(a.secondaryAddresses, b.secondaryAddresses));
+
 export interface IpamResult {
   /** Every address held, including partial holdings of pending services (so they never move). */
   readonly allocations: ReadonlyMap<string, Allocation>;
@@ -139,7 +158,7 @@ export interface IpamMemo {
 /** What IPAM derives from one LoadBalancerSpec under one pool set; memoised by identity. */
 interface Plan {
   readonly pools: ReadonlyMap<string, Pool>;
-  readonly eligible: Pool[];
+  readonly eligible: readonly Pool[];
   readonly families: { required: Family[]; optional: Family[] };
   readonly shared: Claimant;
   readonly exclusive: Claimant;
@@ -149,29 +168,46 @@ interface Plan {
 }
 const plans = new WeakMap<LoadBalancerSpec, Plan>();
 
+// Kept per service for as long as its spec (10k services: 8 MB when every plan had its own copies):
+// the parts most services have in common are shared — one pool list and family choice per distinct
+// value under a pool set, one empty request map and list.
+const NO_REQUESTS: ReadonlyMap<Family, IpAddr> = new Map();
+const NO_SECONDARY: readonly (IpAddr | undefined)[] = [];
+const shared = new WeakMap<ReadonlyMap<string, Pool>, Map<string, Pick<Plan, 'eligible' | 'families'>>>();
+function sharedParts(pools: ReadonlyMap<string, Pool>, eligible: Pool[], families: Plan['families']) {
+  let byKey = shared.get(pools);
+  if (!byKey) shared.set(pools, (byKey = new Map()));
+  // Pool names hold no comma or bar (DNS-1123 names).
+  const key = `${eligible.map((p) => p.meta.name).join()}|${families.required.join()}|${families.optional.join()}`;
+  let parts = byKey.get(key);
+  if (!parts) byKey.set(key, (parts = { eligible, families }));
+  return parts;
+}
+
 function planOf(state: DesiredState, lb: LoadBalancerSpec): Plan {
   const hit = plans.get(lb);
   if (hit && hit.pools === state.pools) return hit;
   const eligible = eligiblePools(state, lb);
+  const ports = portKeys(lb);
   const claimant = (exclusive: boolean): Claimant => ({
     service: lb.meta.name,
     sharingKey: lb.sharingKey,
-    ports: portKeys(lb),
+    ports,
     exclusive,
   });
-  const requested = new Map<Family, IpAddr>();
+  let requested = NO_REQUESTS;
   for (const a of lb.addresses) {
     const ip = parseIp(a);
-    if (!requested.has(ip.family)) requested.set(ip.family, ip);
+    if (requested === NO_REQUESTS) requested = new Map();
+    if (!requested.has(ip.family)) (requested as Map<Family, IpAddr>).set(ip.family, ip);
   }
   const plan: Plan = {
     pools: state.pools,
-    eligible,
-    families: wantedFamilies(lb, eligible),
+    ...sharedParts(state.pools, eligible, wantedFamilies(lb, eligible)),
     shared: claimant(false),
     exclusive: claimant(true),
     requested,
-    requestedSecondary: lb.secondaryAddresses.map(parseIp),
+    requestedSecondary: lb.secondaryAddresses.length > 0 ? lb.secondaryAddresses.map(parseIp) : NO_SECONDARY,
   };
   plans.set(lb, plan);
   return plan;
@@ -400,7 +436,13 @@ export function* allocateSteps(
   };
 }
 
-function pickPrimary(usage: Usage, lb: LoadBalancerSpec, pools: Pool[], f: Family, c: Claimant): IpAddr {
+function pickPrimary(
+  usage: Usage,
+  lb: LoadBalancerSpec,
+  pools: readonly Pool[],
+  f: Family,
+  c: Claimant,
+): IpAddr {
   const requested = lb.addresses.find((a) => parseIp(a).family === f);
   if (requested !== undefined) {
     const ip = parseIp(requested);

@@ -7,6 +7,7 @@ import type { BgpStatus } from '../bgp/types.js';
 import type { ServiceCounters } from '../dataplane/applier.js';
 import type { EndpointState } from '../probes/types.js';
 import type { SctpStatus } from '../shell/sctp.js';
+import type { ServingRegistry } from '../shell/metrics.js';
 import type { Snapshot } from '../state/snapshot.js';
 import { VERSION } from '../version.js';
 
@@ -60,28 +61,20 @@ export function registerReloadMetrics(r: Registry, rec: ReloadRecord): void {
   });
 }
 
-export function registerServingMetrics(r: Registry, src: MetricSources): void {
+export function registerServingMetrics(r: ServingRegistry, src: MetricSources): void {
   registerEndpointMetrics(r, src);
   registerBgpMetrics(r, src.bgp);
   registerSctpMetrics(r, src.sctp);
   registerTrafficMetrics(r, src.counters);
 }
 
-function registerEndpointMetrics(r: Registry, src: MetricSources): void {
-  new Gauge({
+function registerEndpointMetrics(r: ServingRegistry, src: MetricSources): void {
+  r.addSliced({
     name: 'ferrolb_endpoint_up',
     help: 'Whether an endpoint takes new traffic: 0 once its health check marked it inactive, else 1',
+    type: 'gauge',
     labelNames: ['service', 'endpoint'],
-    registers: [r],
-    collect() {
-      this.reset();
-      for (const [name, lb] of src.snapshot().state.loadBalancers)
-        for (const e of lb.endpoints)
-          this.set(
-            { service: name, endpoint: e.address },
-            src.endpointState(name, e.address) === 'inactive' ? 0 : 1,
-          );
-    },
+    rows: async () => endpointRows(src),
   });
   const verdicts = new Counter({
     name: 'ferrolb_probe_verdict_changes_total',
@@ -90,6 +83,12 @@ function registerEndpointMetrics(r: Registry, src: MetricSources): void {
     registers: [r],
   });
   src.onVerdict((service, _address, state) => verdicts.inc({ service, state }));
+}
+
+function* endpointRows(src: MetricSources): Generator<readonly [readonly string[], number]> {
+  for (const [name, lb] of src.snapshot().state.loadBalancers)
+    for (const e of lb.endpoints)
+      yield [[name, e.address], src.endpointState(name, e.address) === 'inactive' ? 0 : 1];
 }
 
 function registerBgpMetrics(r: Registry, bgp: () => BgpStatus): void {
@@ -169,44 +168,49 @@ function registerSctpMetrics(r: Registry, sctp: () => Promise<SctpStatus>): void
   });
 }
 
-function registerTrafficMetrics(r: Registry, counters: () => Promise<readonly ServiceCounters[]>): void {
+function registerTrafficMetrics(
+  r: ServingRegistry,
+  counters: () => Promise<readonly ServiceCounters[]>,
+): void {
   let pending: Promise<readonly ServiceCounters[]> | undefined;
   const read = () => (pending ??= counters().finally(() => setImmediate(() => (pending = undefined))));
   const family = (
     name: string,
     help: string,
     labelNames: readonly string[],
-    rows: (c: ServiceCounters) => Iterable<[Record<string, string>, number]>,
+    rows: (c: ServiceCounters) => Iterable<readonly [readonly string[], number]>,
   ) =>
-    new Counter({
+    r.addSliced({
       name,
       help,
+      type: 'counter',
       labelNames,
-      registers: [r],
-      async collect() {
-        this.reset();
-        for (const c of await read()) for (const [l, v] of rows(c)) this.inc(l, v);
+      rows: async () => {
+        const all = await read();
+        return (function* () {
+          for (const c of all) yield* rows(c);
+        })();
       },
     });
   family(
     'ferrolb_service_packets_total',
     'Packets of new and established flows to a service (kernel counters)',
     ['service'],
-    (c) => [[{ service: c.service }, c.packets]],
+    (c) => [[[c.service], c.packets]],
   );
   family('ferrolb_service_bytes_total', 'Bytes to a service (kernel counters)', ['service'], (c) => [
-    [{ service: c.service }, c.bytes],
+    [[c.service], c.bytes],
   ]);
   family(
     'ferrolb_endpoint_packets_total',
     'Packets forwarded to an endpoint, all service ports',
     ['service', 'endpoint'],
-    (c) => c.endpoints.map((e) => [{ service: c.service, endpoint: e.address }, e.packets]),
+    (c) => c.endpoints.map((e) => [[c.service, e.address], e.packets] as const),
   );
   family(
     'ferrolb_endpoint_bytes_total',
     'Bytes forwarded to an endpoint, all service ports',
     ['service', 'endpoint'],
-    (c) => c.endpoints.map((e) => [{ service: c.service, endpoint: e.address }, e.bytes]),
+    (c) => c.endpoints.map((e) => [[c.service, e.address], e.bytes] as const),
   );
 }

@@ -273,7 +273,8 @@ export async function serve(
     ...(extra.bgpReporters?.(() => bgp.status().sessions) ?? []),
   ];
   const supervisor = new Supervisor(components, { log });
-  // The start's peak (compile, nft script) is garbage by now: give its pages back (src/shell/memory.ts).
+  // The start's peak (compile, nft script) is garbage by now: an incremental collection gives its
+  // pages back (src/shell/memory.ts).
   const heap = new HeapSettler(log);
   const code = await runRole(supervisor, log, {
     ...(extra.onHup ? { onHup: extra.onHup } : {}),

@@ -2,6 +2,7 @@
 // (no bookkeeping of our own), and serves them on `GET /metrics`.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Snapshot } from '../state/snapshot.js';
 import { poolUsage } from '../ipam/stats.js';
@@ -9,8 +10,56 @@ import { poolUsage } from '../ipam/stats.js';
 /** prom-client's default families that are gauges named like counters (`promtool check metrics` fails). */
 const GAUGES_NAMED_TOTAL = ['active_handles_total', 'active_requests_total', 'active_resources_total'];
 
-export function newRegistry(): Registry {
-  const r = new Registry();
+/**
+ * A family with one series per service or endpoint (10k × 8: 80k series each). prom-client builds and
+ * formats every series of a scrape in one synchronous pass — 1.3–1.6 s of a blocked event loop at
+ * 10k services (issue 16: /healthz) — so these are written here, in slices.
+ */
+export interface SlicedFamily {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge';
+  readonly labelNames: readonly string[];
+  /** Read once per scrape; rows are label values (in labelNames order) and the value. */
+  readonly rows: () => Promise<Iterable<readonly [readonly string[], number]>>;
+}
+
+const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const escapeHelp = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+/** Work between two yields of a scrape's sliced part (same budget as model/steps' runSliced). */
+const SLICE_MS = 8;
+
+/** The registry every role serves: prom-client's families, then the sliced ones (same text format). */
+export class ServingRegistry extends Registry {
+  private readonly sliced: SlicedFamily[] = [];
+
+  addSliced(f: SlicedFamily): void {
+    this.sliced.push(f);
+  }
+
+  override async metrics(): Promise<string> {
+    // prom-client's layout: families joined by a blank line, one newline at the end ("\n" if none).
+    const base = (await super.metrics()).replace(/\n$/, '');
+    const families = base === '' ? [] : [base];
+    let until = performance.now() + SLICE_MS;
+    for (const f of this.sliced) {
+      const lines = [`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`];
+      for (const [values, v] of await f.rows()) {
+        const labels = f.labelNames.map((l, i) => `${l}="${escapeLabel(values[i] ?? '')}"`).join(',');
+        lines.push(`${f.name}{${labels}} ${v}`);
+        if (performance.now() >= until) {
+          await new Promise<void>((r) => setImmediate(r));
+          until = performance.now() + SLICE_MS;
+        }
+      }
+      families.push(lines.join('\n'));
+    }
+    return `${families.join('\n\n')}\n`;
+  }
+}
+
+export function newRegistry(): ServingRegistry {
+  const r = new ServingRegistry();
   // ferrolb_process_* (CPU, memory, fds) and ferrolb_nodejs_* (event loop lag, heap, GC).
   collectDefaultMetrics({ register: r, prefix: 'ferrolb_' });
   // The same values stay in ferrolb_nodejs_active_{handles,requests,resources} (by type).

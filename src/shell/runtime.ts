@@ -15,7 +15,7 @@ import {
   type Transition,
 } from '../state/snapshot.js';
 import { PersistError, StateFileError, type StateStore } from '../state/persist.js';
-import type { Allocation } from '../ipam/allocator.js';
+import { sameAllocation, sameStatus, type Allocation } from '../ipam/allocator.js';
 import type { EndpointState } from '../state/views.js';
 import { HealthTable } from '../state/health.js';
 import { runSliced } from '../model/steps.js';
@@ -279,12 +279,7 @@ export class Runtime extends EventEmitter<{
       const alloc = after.allocations.get(name);
       const prevAlloc = before.allocations.get(name);
       if (prev === st && alloc === prevAlloc) continue; // untouched by this change (identity)
-      if (
-        prev &&
-        JSON.stringify(prev) === JSON.stringify(st) &&
-        JSON.stringify(alloc) === JSON.stringify(prevAlloc)
-      )
-        continue;
+      if (prev && sameStatus(prev, st) && sameAllocation(alloc, prevAlloc)) continue;
       if (st.phase === 'Allocated')
         lines.push([
           'info',

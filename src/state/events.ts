@@ -1,5 +1,6 @@
 // A short history per LoadBalancer (`ferroctl describe lb`): allocation and pending changes, probe
 // verdicts, data plane failures, announcements. Pure: the shell feeds it, the API reads it.
+import { sameAllocation, sameStatus } from '../ipam/allocator.js';
 import type { Snapshot } from './snapshot.js';
 
 export const EVENT_TYPES = ['Normal', 'Warning'] as const;
@@ -82,7 +83,7 @@ export function snapshotEvents(
     const alloc = after.allocations.get(service);
     const prevAlloc = before.allocations.get(service);
     const addrs = (a: typeof alloc) => [...(a?.addresses ?? []), ...(a?.secondaryAddresses ?? [])].join(',');
-    if (prev && JSON.stringify(prev) === JSON.stringify(st) && addrs(alloc) === addrs(prevAlloc)) continue;
+    if (prev && sameStatus(prev, st) && sameAllocation(alloc, prevAlloc)) continue;
     out.push({
       service,
       event:

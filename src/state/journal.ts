@@ -1,6 +1,6 @@
 // The pure half of the state store: the state file's structural checks, the journal's record format
 // (what one change touched), replay, and serialisation with per-object JSON memoised by identity.
-import type { Allocation } from '../ipam/allocator.js';
+import { sameAllocation, type Allocation } from '../ipam/allocator.js';
 import { tryParseIp } from '../net/ip.js';
 import { ORIGINS, type StoredObject } from '../model/types.js';
 import { objectLabel } from '../model/validate.js';
@@ -120,12 +120,6 @@ export interface DeltaHint {
   readonly services: Iterable<string>;
 }
 
-const sameAllocation = (x: Allocation, y: Allocation | undefined): boolean =>
-  y === x ||
-  (y !== undefined &&
-    y.addresses.join() === x.addresses.join() &&
-    y.secondaryAddresses.join() === x.secondaryAddresses.join());
-
 /**
  * What changed between two durable states, by identity (unchanged objects are shared). With a hint
  * only the keys it names are compared: O(change) instead of O(state).
@@ -157,26 +151,14 @@ export function delta(a: Durable, b: Durable, seq: number, hint?: DeltaHint): Jo
 }
 
 /**
- * `"objects":[...],"allocations":{...}` with each object's JSON memoised by identity: a change
- * re-serialises the objects it touched, the rest is concatenation. In steps (a 10k-object base is
- * written without holding the event loop).
+ * `"objects":[...],"allocations":{...}`, in steps (a 10k-object base is written without holding the
+ * event loop). Not memoised: a JSON copy of every object kept for the next base was 7 MB at 10k
+ * services (issue 16: RSS), and a base is rewritten rarely; a journal line serialises only what
+ * its change touched anyway.
  */
-const objectJson = new WeakMap<StoredObject, string>();
-const allocationJson = new WeakMap<Allocation, string>();
-function jsonOf(s: StoredObject): string {
-  let j = objectJson.get(s);
-  if (j === undefined) objectJson.set(s, (j = JSON.stringify({ origin: s.origin, object: s.object })));
-  return j;
-}
-function allocJsonOf(a: Allocation): string {
-  let j = allocationJson.get(a);
-  if (j === undefined)
-    allocationJson.set(
-      a,
-      (j = JSON.stringify({ addresses: a.addresses, secondaryAddresses: a.secondaryAddresses })),
-    );
-  return j;
-}
+const jsonOf = (s: StoredObject): string => JSON.stringify({ origin: s.origin, object: s.object });
+const allocJsonOf = (a: Allocation): string =>
+  JSON.stringify({ addresses: a.addresses, secondaryAddresses: a.secondaryAddresses });
 export function* serialise(
   objects: Iterable<StoredObject>,
   allocations: ReadonlyMap<string, Allocation>,

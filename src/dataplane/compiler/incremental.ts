@@ -20,6 +20,7 @@ import {
   type CounterRef,
   type Fragment,
   type SharedMapDecl,
+  forgetAddresses,
 } from './fragment.js';
 import { baseObjects } from './base.js';
 import { names } from './names.js';
@@ -249,6 +250,7 @@ export class IncrementalCompiler {
     const filterChanged = [...this.d.elements.keys()].some((m) => FILTER_SETS.has(m));
     const addressesChanged = [...this.d.addresses].some(([a, was]) => this.addressRefs.has(a) !== was);
     if (addressesChanged) this.addressVersion++; // net change only: a recompiled service keeps its VIPs
+    forgetAddresses();
     return {
       ...this.d,
       addressesChanged,

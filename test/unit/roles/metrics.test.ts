@@ -2,7 +2,7 @@
 // association/path and endpoint counter appears with the right labels and value.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { Registry } from 'prom-client';
+import { ServingRegistry } from '../../../src/shell/metrics.js';
 import { registerServingMetrics } from '../../../src/roles/metrics.js';
 import { emptySnapshot } from '../../../src/state/snapshot.js';
 import type { SessionStatus } from '../../../src/bgp/types.js';
@@ -33,7 +33,7 @@ const assoc = (service: string, paths: AssociationView['paths']): AssociationVie
   ({ id: 1, service, state: 'established', paths }) as unknown as AssociationView;
 
 test('BGP, BFD, SCTP and traffic families carry each session, association and endpoint', async () => {
-  const r = new Registry();
+  const r = new ServingRegistry();
   registerServingMetrics(r, {
     snapshot: emptySnapshot,
     endpointState: () => undefined,
