@@ -12,6 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { e2eSkipReason, HOST, nsExec, Topology, waitFor } from '../support/netns.js';
@@ -127,10 +129,6 @@ spec:
       ns.set(n, s);
       dirs.set(n, tempDir(`ferrolb-ha-${n}-`));
       devs.set(n, (await attach(s, addr(n))).bDev);
-      // Replicated TCP entries carry no window data (docs/ha.md).
-      await nsExec(s, 'sysctl', ['-qw', 'net.netfilter.nf_conntrack_tcp_be_liberal=1']).catch(
-        () => undefined,
-      );
     }
     const be = spawn('ip', ['netns', 'exec', ns.get('backend') as string, 'python3', '-c', ECHO], {
       stdio: 'ignore',
@@ -192,7 +190,7 @@ spec:
       const standby = NAMES.find((n) => n !== owner) as Name;
       const client = spawn(
         'ip',
-        ['netns', 'exec', ns.get('client') as string, 'python3', '-c', CLIENT(VIP, CONNS, 12)],
+        ['netns', 'exec', ns.get('client') as string, 'python3', '-c', CLIENT(VIP, CONNS, Number(process.env.HA_SECS ?? 12))],
         {
           stdio: ['ignore', 'pipe', 'pipe'],
         },
@@ -257,6 +255,10 @@ spec:
         procs.push(cap);
         await new Promise((r) => setTimeout(r, 300));
       }
+      if (process.env.HA_HOLD) {
+        process.stdout.write(`# hold: owner ${ns.get(owner)} standby ${ns.get(standby)} sw ${topo.ns('sw')}\n`);
+        await waitFor('hold', () => (require('node:fs').existsSync('/tmp/ha-go') ? true : undefined), 600_000, 500);
+      }
       await stopDaemon(daemons.get(owner) as Daemon, 'SIGKILL');
       daemons.delete(owner);
       await nsExec(ns.get(owner) as string, 'ip', ['link', 'set', devs.get(owner) as string, 'down']).catch(
@@ -286,6 +288,8 @@ spec:
         process.stdout.write(
           `# rst ${rst} macs ${JSON.stringify(await nsExec(ns.get(standby) as string, 'ip', ['-br', 'link']))}\n`,
         );
+      if (process.env.HA_HOLD)
+        await waitFor('hold2', () => (require('node:fs').existsSync('/tmp/ha-go2') ? true : undefined), 600_000, 500);
       const st = await status(standby);
       assert.equal(st.owners.find((x) => x.address === VIP)?.owner, standby);
       assert.deepEqual(res.errors, []);
