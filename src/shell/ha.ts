@@ -1,6 +1,7 @@
 // HA connection-state sync on the main thread (issue 12): kernel conntrack replication of ferrolb's
 // TCP/UDP service flows over the Cluster's authenticated sync channel. It only exists with a
 // Cluster; the producer gets a fresh port into the cluster worker on each of the worker's starts.
+import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { MessagePort } from 'node:worker_threads';
 import { CtProducer, type CtProducerCounters } from '../dataplane/ct-producer.js';
@@ -28,12 +29,42 @@ export class HaShell {
   private stopped = false;
 
   constructor(
-    private readonly opts: { runtime: Runtime; log: Logger; cluster: ClusterShell; run?: Runner },
+    private readonly opts: {
+      runtime: Runtime;
+      log: Logger;
+      cluster: ClusterShell;
+      run?: Runner;
+      /** The be_liberal sysctl (tests: a file of their own). */
+      sysctlPath?: string;
+    },
   ) {}
 
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    await this.liberalTcpTracking();
     this.opts.cluster.syncProducer((port) => this.attach(port));
-    return Promise.resolve();
+  }
+
+  /**
+   * A replicated TCP entry carries no window-tracking data (the conntrack tool cannot set it), and
+   * a returning node's own entries are stale: strict tracking would call the flow's next packets
+   * INVALID, they would skip NAT and reach the local service address (a reset). conntrackd sets
+   * the same per entry (IP_CT_TCP_FLAG_BE_LIBERAL); this netns-wide sysctl is what reaches it here.
+   */
+  private async liberalTcpTracking(): Promise<void> {
+    const path = this.opts.sysctlPath ?? '/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal';
+    try {
+      if ((await readFile(path, 'utf8')).trim() === '1') return;
+      await writeFile(path, '1\n');
+      this.opts.log.info(
+        { subsystem: 'ha', sysctl: path },
+        'HA: TCP conntrack window tracking set liberal (nf_conntrack_tcp_be_liberal=1) so replicated flows are not INVALID on takeover',
+      );
+    } catch (e) {
+      this.opts.log.warn(
+        { subsystem: 'ha', sysctl: path },
+        `HA: cannot set nf_conntrack_tcp_be_liberal=1 (${(e as Error).message}): replicated TCP flows may be reset on takeover`,
+      );
+    }
   }
 
   stop(): Promise<void> {

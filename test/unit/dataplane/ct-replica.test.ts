@@ -83,7 +83,8 @@ describe('conntrack replica codec', () => {
             const a = installArgs(f, op);
             const at = (k: string) => a[a.indexOf(k) + 1];
             // The kernel derives the reply tuple from the NAT binding; a given one would get no NAT bits.
-            for (const k of ['-r', '-q', '--reply-port-src', '--reply-port-dst']) assert.ok(!a.includes(k), k);
+            for (const k of ['-r', '-q', '--reply-port-src', '--reply-port-dst'])
+              assert.ok(!a.includes(k), k);
             assert.equal(at('-s'), '10.99.0.1');
             assert.equal(at('--state'), 'ESTABLISHED');
             assert.equal(Number(at('-t')), Math.max(1, timeout));
@@ -91,7 +92,10 @@ describe('conntrack replica codec', () => {
             assert.equal(a.includes('-u') ? at('-u') : '', status.join(','));
             // The DNAT binding (reply source differs from the original destination); no SNAT here;
             // an update cannot change a binding.
-            assert.equal(a.includes('--dst-nat') ? at('--dst-nat') : undefined, op === '-I' ? '127.0.0.1:8080' : undefined);
+            assert.equal(
+              a.includes('--dst-nat') ? at('--dst-nat') : undefined,
+              op === '-I' ? '127.0.0.1:8080' : undefined,
+            );
             assert.ok(!a.includes('--src-nat'));
           }
         },
