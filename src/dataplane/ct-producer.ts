@@ -46,6 +46,11 @@ export class CtProducer {
     return { ...this.own, ...this.installer.counters };
   }
 
+  /** Keys of the flows peers replicated here (get ct's ORIGIN). */
+  installedKeys(): ReadonlySet<string> {
+    return new Set(this.installer.installed.keys());
+  }
+
   /** Peers' records waiting to be installed. */
   get installQueue(): number {
     return this.installer.queued;

@@ -5,10 +5,16 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { MessagePort } from 'node:worker_threads';
 import { CtProducer, type CtProducerCounters } from '../dataplane/ct-producer.js';
-import { servicePortKey } from '../dataplane/ct-replica.js';
+import { flowKey, isServiceFlow, parseCtLine, servicePortKey } from '../dataplane/ct-replica.js';
+import { ctEntry, type CtEntryView, type CtView } from '../cluster/ct-view.js';
+import { Gauge, type Registry } from 'prom-client';
+import { readCounter } from './metrics.js';
 import { spawnRunner, type Runner } from '../dataplane/exec.js';
 import type { Snapshot } from '../state/snapshot.js';
+import { SyncKind } from '../cluster/sync-contract.js';
 import type { ClusterShell } from './cluster.js';
+import type { SctpShell } from './sctp.js';
+import { SyncRelay } from './sync-relay.js';
 import type { Runtime } from './runtime.js';
 
 /** TCP/UDP service ports of the snapshot's allocated addresses (SCTP has its own producer). */
@@ -27,12 +33,15 @@ export class HaShell {
   private producer: CtProducer | undefined;
   private cache: { snap: Snapshot; ports: Set<string> } | undefined;
   private stopped = false;
+  private sctpRelay: SyncRelay | undefined;
 
   constructor(
     private readonly opts: {
       runtime: Runtime;
       log: Logger;
       cluster: ClusterShell;
+      /** SCTP associations ride the same channel (docs/ha-sctp.md), relayed between the two workers. */
+      sctp?: Pick<SctpShell, 'attachSync'>;
       run?: Runner;
       /** The be_liberal sysctl (tests: a file of their own). */
       sysctlPath?: string;
@@ -42,6 +51,12 @@ export class HaShell {
   async start(): Promise<void> {
     await this.liberalTcpTracking();
     this.opts.cluster.syncProducer((port) => this.attach(port));
+    if (this.opts.sctp) {
+      const relay = new SyncRelay(SyncKind.Sctp);
+      this.sctpRelay = relay;
+      this.opts.cluster.syncProducer((port) => relay.clusterPort(port));
+      this.opts.sctp.attachSync(() => relay.open());
+    }
   }
 
   /**
@@ -69,6 +84,7 @@ export class HaShell {
 
   stop(): Promise<void> {
     this.stopped = true;
+    this.sctpRelay?.stop();
     this.producer?.stop();
     this.producer = undefined;
     return Promise.resolve();
@@ -76,6 +92,76 @@ export class HaShell {
 
   counters(): CtProducerCounters | undefined {
     return this.producer?.counters;
+  }
+
+  /** ferrolb's service connections in this node's kernel (`ferroctl get ct`); async, never a sync spawn. */
+  async connections(limit = 10_000): Promise<CtView> {
+    const run = this.opts.run ?? spawnRunner();
+    const replicas = this.producer?.installedKeys();
+    const items: CtEntryView[] = [];
+    const errors: string[] = [];
+    for (const family of ['ipv4', 'ipv6']) {
+      const r = await run('conntrack', ['-L', '-f', family, '-o', 'extended']).catch((e: Error) => ({
+        code: 1,
+        stdout: '',
+        stderr: e.message,
+      }));
+      if (r.code !== 0) errors.push(`conntrack -L -f ${family}: ${r.stderr.trim().slice(0, 200)}`);
+      for (const line of r.stdout.split('\n')) {
+        const e = parseCtLine(line);
+        if (!e || !isServiceFlow(e.flow, this.ports())) continue;
+        if (items.length < limit) items.push(ctEntry(e.flow, replicas?.has(flowKey(e.flow)) ?? false));
+      }
+    }
+    return { items, ...(errors.length > 0 ? { error: errors.join('; ') } : {}) };
+  }
+
+  registerMetrics(r: Registry): void {
+    const c = () => this.producer?.counters;
+    const counter = (name: string, help: string, read: (k: CtProducerCounters) => number) =>
+      readCounter(r, name, help, () => {
+        const k = c();
+        return k ? read(k) : undefined;
+      });
+    counter(
+      'ferrolb_ct_sync_published_total',
+      "This node's service flow changes sent to peers",
+      (k) => k.published,
+    );
+    counter(
+      'ferrolb_ct_sync_installed_total',
+      "Peers' flows installed into this node's conntrack",
+      (k) => k.installed,
+    );
+    counter(
+      'ferrolb_ct_sync_updated_total',
+      "Peers' flow changes applied to installed entries",
+      (k) => k.updated,
+    );
+    counter(
+      'ferrolb_ct_sync_deleted_total',
+      'Installed flows removed when their peer ended them',
+      (k) => k.deleted,
+    );
+    counter(
+      'ferrolb_ct_sync_install_failures_total',
+      "Peers' flows that could not be installed (bad record, conntrack refused)",
+      (k) => k.installFailures,
+    );
+    counter(
+      'ferrolb_ct_sync_dropped_total',
+      'Installs dropped: the install queue was full',
+      (k) => k.dropped,
+    );
+    const queue = () => this.producer?.installQueue ?? 0;
+    new Gauge({
+      name: 'ferrolb_ct_sync_install_queue',
+      help: "Peers' flow records waiting to be installed",
+      registers: [r],
+      collect() {
+        this.set(queue());
+      },
+    });
   }
 
   /** Whole-config work, once per snapshot (cached by identity), not per flow event. */

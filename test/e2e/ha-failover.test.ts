@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { e2eSkipReason, nsExec, waitFor } from '../support/netns.js';
-import { startClusterNode, stopDaemon, tempDir, type Daemon } from '../support/daemon.js';
+import { FERROCTL, startClusterNode, stopDaemon, tempDir, type Daemon } from '../support/daemon.js';
+import type { CtView } from '../../src/cluster/ct-view.js';
 import { Bed } from '../../bench/l2.js';
 import type { ClusterStatus } from '../../src/cluster/status.js';
 
@@ -197,6 +198,31 @@ describe('HA failover: connections survive the owner SIGKILL', { skip, timeout: 
       20_000,
       100,
     );
+    // What the standby holds, as an operator sees it: ferroctl get ct, the producer and lag metrics.
+    const url = `http://${bed.lb.get(standby)!.addr}:${API_PORT}`;
+    const ct = JSON.parse(
+      await nsExec(bed.client, process.execPath, [FERROCTL, '--server', url, 'get', 'ct', '-o', 'json']),
+    ) as CtView;
+    const replicas = ct.items.filter((e) => e.origin === 'replica' && e.service === `${vip}:80`);
+    assert.ok(replicas.length >= OLD, JSON.stringify(ct).slice(0, 500));
+    for (const e of replicas) {
+      assert.match(e.endpoint, new RegExp(`^${bed.net.replace(/\./g, '\\.')}\\.5[01]:8080$`));
+      assert.equal(e.source.split(':')[0], vip, 'fullNAT source: the service address');
+    }
+    const table = await nsExec(bed.client, process.execPath, [FERROCTL, '--server', url, 'get', 'ct']);
+    assert.match(table, /PROTO\s+CLIENT\s+SERVICE\s+ENDPOINT\s+SOURCE\s+STATE\s+TIMEOUT\s+ORIGIN/);
+    const metrics = await nsExec(bed.client, 'curl', ['-sf', '--max-time', '2', `${url}/metrics`]);
+    const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    assert.ok(metric('ferrolb_ct_sync_installed_total') >= OLD, metrics.slice(0, 300));
+    assert.equal(metric('ferrolb_ct_sync_install_failures_total'), 0);
+    const ownerMetrics = await nsExec(bed.client, 'curl', [
+      '-sf',
+      '--max-time',
+      '2',
+      `http://${bed.lb.get(owner)!.addr}:${API_PORT}/metrics`,
+    ]);
+    const lag = Number(/^ferrolb_sync_lag_seconds (\S+)$/m.exec(ownerMetrics)?.[1]);
+    assert.ok(lag > 0 && lag < 1, `sync lag p99 ${lag} s (sub-second)`);
     await progress('rounds before the young connections', 10);
     client.stdin!.write('young\n');
     await waitFor('young connections open', () => (lines.includes('young') ? true : undefined), 10_000, 10);
@@ -252,7 +278,7 @@ describe('HA failover: connections survive the owner SIGKILL', { skip, timeout: 
     const st = await status(owner);
     assert.equal(st?.owners.find((x) => x.address === vip)?.owner, owner);
     process.stdout.write(
-      `# HA failover: ${res.ok} TCP connections, ${res.echoed} bytes echoed, max gap ${res.maxGapMs} ms; ` +
+      `# sync lag p99 on the first owner: ${Math.round(lag * 1000)} ms\n# HA failover: ${res.ok} TCP connections, ${res.echoed} bytes echoed, max gap ${res.maxGapMs} ms; ` +
         `UDP ${res.udpReceived}/${res.udpSent} answered, max gap ${res.udpMaxGapMs} ms; ${res.rounds} rounds\n`,
     );
   });
