@@ -1,16 +1,29 @@
 // Installs what peers replicate into this node's kernel conntrack table, in batches: new flows go
-// in one `conntrack -R -` process per batch (2,000 inserts in ~40 ms here), never one process per
+// in one `conntrack -R FILE` process per batch (2,000 inserts in ~40 ms here), never one process per
 // flow. The conntrack tool's update and delete look the entry up by dumping the table, so those go
 // one per process — and only when they change what forwarding depends on (state, status bits), not
 // for a countdown refresh. Async throughout: the event loop never waits for a child.
 import type { SyncRecord } from '../cluster/sync-contract.js';
 import { deleteArgs, flowKey, fromRecord, installArgs, type CtFlow } from './ct-replica.js';
-import type { Runner } from './exec.js';
+import type { Runner, RunResult } from './exec.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Records waiting; beyond it the oldest are dropped and counted (the next pull repairs them). */
 const MAX_QUEUE = 100_000;
 /** Lines per `conntrack -R` process. */
 const BATCH = 1000;
+/**
+ * A flow still opening (TCP SYN_SENT/SYN_RECV, UDP unreplied) waits this long for its next record
+ * before it is installed: a handshake takes one round trip, so most flows then go in once, in a
+ * batch, already established — instead of an insert followed by a one-process-per-flow update.
+ */
+export const OPENING_HOLD_MS = 150;
+
+/** Not yet two-way: its next record (established, replied) usually follows within a round trip. */
+export const isOpening = (f: CtFlow): boolean =>
+  f.protocol === 'tcp' ? f.state === 'SYN_SENT' || f.state === 'SYN_RECV' : !!f.unreplied;
 
 export interface CtInstallCounters {
   installed: number;
@@ -21,6 +34,8 @@ export interface CtInstallCounters {
   unchanged: number;
   dropped: number;
   batches: number;
+  /** Batches the tool refused (a line failed), replayed one process per flow. */
+  batchFallbacks: number;
 }
 
 export interface InstallPlan {
@@ -70,11 +85,24 @@ export function planInstalls(
   return { ...plan, unchanged };
 }
 
+/** A record of a flow still opening (undecodable ones are not held: the plan reports them). */
+function opening(r: SyncRecord): boolean {
+  try {
+    return isOpening(fromRecord(r));
+  } catch {
+    return false;
+  }
+}
+
 export class CtInstaller {
   private queue: SyncRecord[] = [];
+  /** Opening flows not installed yet, by key: the latest record and when it is due. */
+  private readonly held = new Map<string, { record: SyncRecord; due: number }>();
+  private holdTimer: ReturnType<typeof setTimeout> | undefined;
   /** What this node installed, by key: the echo filter and the update decision. */
   readonly installed = new Map<string, CtFlow>();
   private running = false;
+  private draining: Promise<void> | undefined;
   private stopped = false;
   readonly counters: CtInstallCounters = {
     installed: 0,
@@ -84,15 +112,27 @@ export class CtInstaller {
     unchanged: 0,
     dropped: 0,
     batches: 0,
+    batchFallbacks: 0,
   };
 
   constructor(
     private readonly run: Runner,
     private readonly log: (level: 'warn', msg: string) => void,
+    private readonly holdMs = OPENING_HOLD_MS,
   ) {}
 
   push(records: readonly SyncRecord[]): void {
-    this.queue.push(...records);
+    const now = Date.now();
+    for (const r of records) {
+      const waiting = this.held.get(r.key);
+      if (!this.installed.has(r.key) && !r.deleted && this.holdMs > 0 && opening(r)) {
+        this.held.set(r.key, { record: r, due: waiting?.due ?? now + this.holdMs });
+        continue;
+      }
+      if (waiting) this.held.delete(r.key);
+      this.queue.push(r);
+    }
+    if (this.held.size > 0) this.holdTimer ??= setTimeout(() => this.release(), this.holdMs);
     if (this.queue.length > MAX_QUEUE) {
       this.counters.dropped += this.queue.length - MAX_QUEUE;
       this.queue = this.queue.slice(-MAX_QUEUE);
@@ -102,15 +142,44 @@ export class CtInstaller {
 
   stop(): void {
     this.stopped = true;
+    if (this.holdTimer) clearTimeout(this.holdTimer);
   }
 
-  /** Installs waiting (a gauge). */
+  /** Installs waiting (a gauge), held opening flows included. */
   get queued(): number {
-    return this.queue.length;
+    return this.queue.length + this.held.size;
   }
 
-  private async drain(): Promise<void> {
-    if (this.running) return;
+  /** Opening flows whose hold is over go to the queue as they are. */
+  private release(): void {
+    this.holdTimer = undefined;
+    const now = Date.now();
+    let next = Infinity;
+    for (const [key, h] of this.held) {
+      if (h.due <= now) {
+        this.held.delete(key);
+        this.queue.push(h.record);
+      } else next = Math.min(next, h.due);
+    }
+    if (next !== Infinity) this.holdTimer = setTimeout(() => this.release(), Math.max(1, next - now));
+    void this.drain();
+  }
+
+  /** Resolves once nothing queued is being installed (tests; shutdown). */
+  async settled(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
+  private drain(): Promise<void> {
+    if (this.running) return this.draining ?? Promise.resolve();
+    const d: Promise<void> = this.drainAll().finally(() => {
+      if (this.draining === d) this.draining = undefined;
+    });
+    this.draining = d;
+    return d;
+  }
+
+  private async drainAll(): Promise<void> {
     this.running = true;
     try {
       while (this.queue.length > 0 && !this.stopped) {
@@ -139,16 +208,39 @@ export class CtInstaller {
       this.counters.batches++;
       for (const f of plan.inserts) this.installed.set(flowKey(f), f);
       const input = plan.inserts.map((f) => installArgs(f, '-I').join(' ')).join('\n') + '\n';
-      const res = await this.run('conntrack', ['-R', '-'], input);
+      const res = await this.batch(input);
       if (res.code === 0) this.counters.installed += plan.inserts.length;
-      // The tool stops at the first line that fails (an entry that exists already): each on its own.
-      else for (const f of plan.inserts) await this.single(f, '-I');
+      else {
+        // The tool stops at the first line that fails (an entry that exists already): each on its own.
+        this.counters.batchFallbacks++;
+        if (this.counters.batchFallbacks % 100 === 1)
+          this.log(
+            'warn',
+            `conntrack -R batch of ${plan.inserts.length} failed (${res.stderr.trim().slice(0, 200)}); one by one`,
+          );
+        for (const f of plan.inserts) await this.single(f, '-I');
+      }
     }
     for (const f of plan.updates) await this.single(f, '-U');
     for (const key of plan.deletes) {
       this.installed.delete(key);
       const args = deleteArgs(key);
       if (args && (await this.run('conntrack', args)).code === 0) this.counters.deleted++;
+    }
+  }
+
+  /**
+   * One `conntrack -R FILE`: a private file, not stdin — Node's child stdin is a socket, which the
+   * tool cannot open as /dev/stdin.
+   */
+  private async batch(input: string): Promise<RunResult> {
+    const dir = await mkdtemp(join(tmpdir(), 'ferrolb-ct-'));
+    try {
+      const file = join(dir, 'batch');
+      await writeFile(file, input, { mode: 0o600 });
+      return await this.run('conntrack', ['-R', file]);
+    } finally {
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 

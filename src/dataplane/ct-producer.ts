@@ -14,6 +14,8 @@ import type { Runner } from './exec.js';
 const PUBLISH_EVERY_MS = 20;
 const SNAPSHOT_CHUNK = 2000;
 const RESPAWN_MS = 1000;
+/** Netlink receive buffer of the event reader, bytes. */
+const EVENT_BUFFER = 16 << 20;
 
 export interface CtProducerOptions {
   readonly port: MessagePort;
@@ -77,7 +79,9 @@ export class CtProducer {
   private readEvents(): void {
     const child =
       this.opts.spawnEvents?.() ??
-      spawn('conntrack', ['-E', '-o', 'extended', '-e', 'NEW,UPDATE,DESTROY'], {
+      // A large socket buffer: a burst of new flows otherwise overflows it (ENOBUFS) and those
+      // flows' events are lost (conntrackd grows its buffer for the same reason).
+      spawn('conntrack', ['-E', '-o', 'extended', '-e', 'NEW,UPDATE,DESTROY', '-b', String(EVENT_BUFFER)], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
     this.child = child;
