@@ -20,6 +20,12 @@ const BATCH = 1000;
  * batch, already established — instead of an insert followed by a one-process-per-flow update.
  */
 export const OPENING_HOLD_MS = 150;
+/** Installed versions remembered per flow for echo detection. */
+const MAX_VERSIONS = 4;
+
+/** What the kernel's event for an installed flow looks like (its countdown aside). */
+const versionOf = (f: CtFlow): string =>
+  `${f.state}|${f.assured}|${!!f.unreplied}|${f.reply.src}|${f.reply.sport}|${f.reply.dst}|${f.reply.dport}`;
 
 /** Not yet two-way: its next record (established, replied) usually follows within a round trip. */
 export const isOpening = (f: CtFlow): boolean =>
@@ -79,7 +85,8 @@ export function planInstalls(
       continue;
     }
     if (!had) plan.inserts.push(f);
-    else if (!sameForwarding(had, f)) plan.updates.push(f);
+    // A flow never goes back to opening: such a record is late (or an echo), not news.
+    else if (!sameForwarding(had, f) && !(isOpening(f) && !isOpening(had))) plan.updates.push(f);
     else unchanged++;
   }
   return { ...plan, unchanged };
@@ -99,8 +106,10 @@ export class CtInstaller {
   /** Opening flows not installed yet, by key: the latest record and when it is due. */
   private readonly held = new Map<string, { record: SyncRecord; due: number }>();
   private holdTimer: ReturnType<typeof setTimeout> | undefined;
-  /** What this node installed, by key: the echo filter and the update decision. */
+  /** What this node installed, by key: the update decision. */
   readonly installed = new Map<string, CtFlow>();
+  /** Every version installed per key (a few): the kernel's events for any of them are echoes. */
+  private readonly versions = new Map<string, string[]>();
   private running = false;
   private draining: Promise<void> | undefined;
   private stopped = false;
@@ -165,6 +174,29 @@ export class CtInstaller {
     void this.drain();
   }
 
+  /**
+   * The kernel reported a flow this node installed, in a state it installed: not news for peers.
+   * (An event may trail a later install of the same flow: SYN_SENT's NEW after the ESTABLISHED
+   * update was queued — comparing with the last version only would send it back.)
+   */
+  isEcho(f: CtFlow): boolean {
+    return this.versions.get(flowKey(f))?.includes(versionOf(f)) ?? false;
+  }
+
+  /** The kernel ended a flow this node installed. */
+  forget(key: string): void {
+    this.installed.delete(key);
+    this.versions.delete(key);
+  }
+
+  private remember(f: CtFlow): void {
+    const key = flowKey(f);
+    this.installed.set(key, f);
+    const v = this.versions.get(key) ?? [];
+    v.push(versionOf(f));
+    this.versions.set(key, v.slice(-MAX_VERSIONS));
+  }
+
   /** Resolves once nothing queued is being installed (tests; shutdown). */
   async settled(): Promise<void> {
     while (this.draining) await this.draining;
@@ -206,7 +238,7 @@ export class CtInstaller {
     }
     if (plan.inserts.length > 0) {
       this.counters.batches++;
-      for (const f of plan.inserts) this.installed.set(flowKey(f), f);
+      for (const f of plan.inserts) this.remember(f);
       const input = plan.inserts.map((f) => installArgs(f, '-I').join(' ')).join('\n') + '\n';
       const res = await this.batch(input);
       if (res.code === 0) this.counters.installed += plan.inserts.length;
@@ -223,7 +255,7 @@ export class CtInstaller {
     }
     for (const f of plan.updates) await this.single(f, '-U');
     for (const key of plan.deletes) {
-      this.installed.delete(key);
+      this.forget(key);
       const args = deleteArgs(key);
       if (args && (await this.run('conntrack', args)).code === 0) this.counters.deleted++;
     }
@@ -246,9 +278,11 @@ export class CtInstaller {
 
   /** Insert, or update when the kernel has it (or the other way round: it expired there). */
   private async single(f: CtFlow, first: '-I' | '-U'): Promise<void> {
-    this.installed.set(flowKey(f), f);
+    this.remember(f);
     let res = await this.run('conntrack', installArgs(f, first));
-    if (res.code !== 0) res = await this.run('conntrack', installArgs(f, first === '-U' ? '-I' : '-U'));
+    // An opening flow never overwrites an entry the kernel has (it may carry that flow itself).
+    if (res.code !== 0 && !(first === '-I' && isOpening(f)))
+      res = await this.run('conntrack', installArgs(f, first === '-U' ? '-I' : '-U'));
     if (res.code === 0) this.counters[first === '-U' ? 'updated' : 'installed']++;
     else {
       this.counters.installFailures++;

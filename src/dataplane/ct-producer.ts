@@ -7,8 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { MessagePort } from 'node:worker_threads';
 import { SyncKind, type FromProducer, type SyncRecord, type ToProducer } from '../cluster/sync-contract.js';
-import { CtInstaller, sameForwarding, type CtInstallCounters } from './ct-installer.js';
-import { flowKey, isServiceFlow, parseCtLine, sameTuples, toRecord } from './ct-replica.js';
+import { CtInstaller, type CtInstallCounters } from './ct-installer.js';
+import { flowKey, isServiceFlow, parseCtLine, toRecord } from './ct-replica.js';
 import type { Runner } from './exec.js';
 
 const PUBLISH_EVERY_MS = 20;
@@ -99,10 +99,9 @@ export class CtProducer {
     const e = parseCtLine(line);
     if (!e || !isServiceFlow(e.flow, this.opts.services())) return;
     const key = flowKey(e.flow);
-    const mine = this.installer.installed.get(key);
-    if (mine !== undefined) {
-      if (e.type === 'DESTROY') this.installer.installed.delete(key);
-      else if (sameForwarding(mine, e.flow) && sameTuples(mine, e.flow)) {
+    if (this.installer.installed.has(key)) {
+      if (e.type === 'DESTROY') this.installer.forget(key);
+      else if (this.installer.isEcho(e.flow)) {
         this.own.echoes++;
         return;
       }

@@ -79,13 +79,6 @@ export function parseCtLine(line: string): CtEvent | undefined {
 export const flowKey = (f: CtFlow): string =>
   `${f.protocol} ${f.orig.src} ${f.orig.sport} ${f.orig.dst} ${f.orig.dport}`;
 
-const sameTuple = (a: Tuple, b: Tuple): boolean =>
-  a.src === b.src && a.dst === b.dst && a.sport === b.sport && a.dport === b.dport;
-
-/** Same original and reply tuples (the NAT mapping). */
-export const sameTuples = (a: CtFlow, b: CtFlow): boolean =>
-  sameTuple(a.orig, b.orig) && sameTuple(a.reply, b.reply);
-
 /** A service port ferrolb serves: "address|protocol|port". */
 export const servicePortKey = (address: string, protocol: string, port: number): string =>
   `${address}|${protocol}|${port}`;

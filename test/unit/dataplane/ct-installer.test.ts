@@ -43,6 +43,13 @@ describe('conntrack installs plan', () => {
     assert.deepEqual(planInstalls([rec(flow(2)), del(flow(2))], known).deletes, [flowKey(flow(2))]);
   });
 
+  it('a late opening record never takes an established flow back', () => {
+    const known = new Map([[flowKey(flow(1)), flow(1)]]);
+    const p = planInstalls([rec(flow(1, 'SYN_SENT'))], known);
+    assert.deepEqual(p.updates, []);
+    assert.equal(p.unchanged, 1);
+  });
+
   it('every record ends in exactly one of the plan parts (property)', () => {
     fc.assert(
       fc.property(
@@ -128,6 +135,12 @@ describe('conntrack installs: opening flows', () => {
     assert.equal(lines.length, 2, 'the flow with no follow-up is installed after the hold');
     assert.match(lines[1] ?? '', /--sport 2 .*--state SYN_SENT/);
     assert.equal(ins.counters.updated, 0, 'no one-process update');
+    // Events of any installed version are echoes (a trailing SYN_SENT NEW after the update too).
+    ins.push([rec(flow(2))]);
+    await waitIdle(ins);
+    assert.ok(ins.isEcho(flow(2, 'SYN_SENT')) && ins.isEcho(flow(2)));
+    assert.ok(!ins.isEcho(flow(2, 'FIN_WAIT')), 'a change this node did not install is news');
+    assert.ok(!ins.isEcho(flow(3)));
     ins.stop();
   });
 });
