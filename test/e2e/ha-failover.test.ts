@@ -156,7 +156,9 @@ describe('HA failover: connections survive the owner SIGKILL', { skip, timeout: 
       async () => {
         const sts = await Promise.all(NAMES.map(status));
         const o = sts[0]?.owners.find((x) => x.address === vip)?.owner;
-        return sts.every((s) => s?.synced && s.owners.find((x) => x.address === vip)?.owner === o) && o
+        return sts.every(
+          (s) => s?.synced && s.quorum?.alive === 2 && s.owners.find((x) => x.address === vip)?.owner === o,
+        ) && o
           ? (o as Name)
           : undefined;
       },
@@ -197,7 +199,31 @@ describe('HA failover: connections survive the owner SIGKILL', { skip, timeout: 
       async () => ((await flowsOn(standby)) >= OLD ? true : undefined),
       20_000,
       100,
-    );
+    ).catch(async (e: Error) => {
+      const states = async (n: Name) =>
+        (await nsExec(bed.lb.get(n)!.ns, 'conntrack', ['-L', '-p', 'tcp', '--orig-dst', vip]).catch(() => ''))
+          .split('\n')
+          .map((l) => /^tcp\s+\d+\s+\d+\s+(\S+)/.exec(l)?.[1])
+          .filter(Boolean)
+          .join(',');
+      const m = async (n: Name) =>
+        (
+          await nsExec(bed.client, 'curl', [
+            '-sf',
+            `http://${bed.lb.get(n)!.addr}:${API_PORT}/metrics`,
+          ]).catch(() => '')
+        )
+          .split('\n')
+          .filter((l) => /^ferrolb_(ct_sync|sync_records)/.test(l))
+          .join(' ');
+      throw new Error(
+        `${e.message}: standby ${await states(standby)} | ${await m(standby)} || owner ${await m(owner)} | ${daemons
+          .get(standby)!
+          .logs.filter((l) => /"warn"/.test(l))
+          .slice(-3)
+          .join(' ')}`,
+      );
+    });
     // What the standby holds, as an operator sees it: ferroctl get ct, the producer and lag metrics.
     const url = `http://${bed.lb.get(standby)!.addr}:${API_PORT}`;
     const ct = JSON.parse(

@@ -137,10 +137,11 @@ describe(
 
     it('LB 2 holds the association from the Cluster channel and carries it after LB 1 dies', async () => {
       await waitFor(
-        'both nodes synced',
+        'both nodes alive to each other and synced',
         async () => {
           const s = await Promise.all([0, 1].map((i) => get<ClusterStatus>(i, '/api/v1/cluster')));
-          return s.every((x) => x?.synced) ? true : undefined;
+          // Both alive to each other (with no live peer a node is synced alone and replicates to nobody).
+          return s.every((x) => x?.synced && x.quorum?.alive === 2) ? true : undefined;
         },
         60_000,
         200,
