@@ -99,6 +99,8 @@ export function resilientServer(port: number, text: string): string {
 }
 
 export class Bed {
+  /** The LB nodes' names (three for the L2 bench; the HA e2e runs two). */
+  constructor(readonly names: readonly string[] = NAMES) {}
   readonly t = new Topology();
   readonly net = `10.${180 + (parseInt(this.t.id.slice(0, 2), 16) % 40)}.${parseInt(this.t.id.slice(2, 4), 16)}`;
   sw = '';
@@ -120,7 +122,7 @@ export class Bed {
     await attach(this.client, `${this.net}.2`);
     this.backend = await this.t.addNs('b');
     await attach(this.backend, `${this.net}.50`);
-    for (const [i, n] of NAMES.entries()) {
+    for (const [i, n] of this.names.entries()) {
       const ns = await this.t.addNs(n);
       const addr = `${this.net}.${11 + i}`;
       const dev = await attach(ns, addr);
@@ -131,9 +133,16 @@ export class Bed {
 
   /**
    * The config every node runs: a Cluster of the three nodes (key file `keyFile`), a one-address
-   * pool announced at Layer 2, and the service `web` on it (port 80, fullnat to the backend's 8080).
+   * pool announced at Layer 2, and the service `web` on it (by default port 80, fullnat to the
+   * backend's 8080; `spec` replaces the LoadBalancer's spec).
    */
-  clusterConfig(name: string, keyFile: string, heartbeatMs: number, vip: string): string {
+  clusterConfig(
+    name: string,
+    keyFile: string,
+    heartbeatMs: number,
+    vip: string,
+    spec = `{addresses: ["${vip}"], mode: fullnat, ports: [{port: 80, targetPort: 8080}], endpoints: [{address: ${this.net}.50}]}`,
+  ): string {
     return `apiVersion: ferrolb.io/v1
 kind: Cluster
 metadata: {name: ${name}}
@@ -141,7 +150,7 @@ spec:
   authKeyFile: ${keyFile}
   heartbeatInterval: ${heartbeatMs}ms
   nodes:
-${NAMES.map((m) => `    - {name: ${m}, address: ${this.lb.get(m)!.addr}}`).join('\n')}
+${this.names.map((m) => `    - {name: ${m}, address: ${this.lb.get(m)!.addr}}`).join('\n')}
 ---
 apiVersion: ferrolb.io/v1
 kind: IPAddressPool
@@ -156,19 +165,24 @@ spec: {ipAddressPools: [l2]}
 apiVersion: ferrolb.io/v1
 kind: LoadBalancer
 metadata: {name: web}
-spec: {addresses: ["${vip}"], mode: fullnat, ports: [{port: 80, targetPort: 8080}], endpoints: [{address: ${this.net}.50}]}
+spec: ${spec}
 `;
   }
 
   /** Node `n`'s GET /api/v1/l2, asked from the client (undefined: no answer). */
-  async view(n: string, port: number): Promise<L2View | undefined> {
+  view(n: string, port: number): Promise<L2View | undefined> {
+    return this.get<L2View>(n, port, '/api/v1/l2');
+  }
+
+  /** Node `n`'s GET `path` (JSON), asked from the client (undefined: no answer). */
+  async get<T>(n: string, port: number, path: string): Promise<T | undefined> {
     const r = await nsExec(this.client, 'curl', [
       '-sf',
       '--max-time',
       '2',
-      `http://${this.lb.get(n)!.addr}:${port}/api/v1/l2`,
+      `http://${this.lb.get(n)!.addr}:${port}${path}`,
     ]).catch(() => '');
-    return r ? (JSON.parse(r) as L2View) : undefined;
+    return r ? (JSON.parse(r) as T) : undefined;
   }
 
   /** The owner of `vip` every node in `live` names, once it announces it. */

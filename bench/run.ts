@@ -15,6 +15,7 @@ import { formatNftWrite, runNftWriteBench } from './nftwrite.js';
 import { runEngineSetupBench, runSctpThroughputBench } from './sctp.js';
 import { runSctpWriterBench } from './sctp-writer.js';
 import { formatL2, runL2Bench } from './l2.js';
+import { formatHa, runHaBench } from './ha.js';
 import { runSctpFloodBench, runSctpSetupBench } from './sctp-setup.js';
 
 async function main(): Promise<void> {
@@ -183,6 +184,11 @@ async function main(): Promise<void> {
     const r = await runL2Bench();
     results.l2 = r;
     console.log(formatL2(r));
+  }
+  if ((!only || only === 'ha') && process.getuid?.() === 0) {
+    const r = await runHaBench();
+    results.ha = r;
+    console.log(formatHa(r));
   }
   if (!only || only === 'k8s') {
     const r = await runK8sBench();

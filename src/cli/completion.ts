@@ -5,7 +5,7 @@ export const SHELLS = ['bash', 'zsh'] as const;
 export type Shell = (typeof SHELLS)[number];
 
 export const COMMANDS = ['get', 'describe', 'apply', 'delete', 'version', 'completion'] as const;
-export const GET_RESOURCES = ['lb', 'pools', 'bgp', 'sctp', 'cluster', 'l2'] as const;
+export const GET_RESOURCES = ['lb', 'pools', 'bgp', 'sctp', 'cluster', 'ct', 'l2'] as const;
 export const FLAGS = [
   '--server',
   '--token',

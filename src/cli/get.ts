@@ -8,6 +8,7 @@ import type { AssociationView } from '../sctp/engine/types.js';
 import type { ClusterStatus } from '../cluster/status.js';
 import { clusterHeadline, memberRows, ownerRows, syncRows } from '../cluster/view.js';
 import { l2Rows, type L2View } from '../l2/view.js';
+import { ctRows, type CtView } from '../cluster/ct-view.js';
 import { ApiClientError, type ApiClient } from './client.js';
 import type { BgpAnswer } from './announce.js';
 import { describeLoadBalancer, descriptionValue } from './describe.js';
@@ -24,7 +25,7 @@ import { renderTable, TableStream } from './table.js';
 type Out = (s: string) => void;
 const isData = (o: Output): o is 'json' | 'yaml' => o === 'json' || o === 'yaml';
 
-/** get bgp|sctp|cluster|l2: status resources (views; -o json|yaml prints them whole). */
+/** get bgp|sctp|cluster|ct|l2: status resources (views; -o json|yaml prints them whole). */
 export async function getStatus(client: ApiClient, what: string, output: Output, out: Out): Promise<boolean> {
   const wide = output === 'wide';
   switch (what) {
@@ -56,6 +57,14 @@ export async function getStatus(client: ApiClient, what: string, output: Output,
         const o = ownerRows(st);
         out('\n' + renderTable(o.headers, o.rows));
       }
+      return true;
+    }
+    case 'ct': {
+      const v = await client.request<CtView>('GET', `${API_PREFIX}/ct`);
+      if (isData(output)) return (out(formatValue(v, output)), true);
+      if (v.error) out(`error: ${v.error}\n`);
+      const t = ctRows(v);
+      out(t.rows.length > 0 ? renderTable(t.headers, t.rows) : 'No service connections.\n');
       return true;
     }
     case 'l2': {

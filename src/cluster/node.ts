@@ -238,10 +238,13 @@ export class MembershipNode {
 
   private pushSummary(): void {
     if (!this.core) return;
+    const sync = this.core.sync.status();
+    const lags = sync.peers.flatMap((p) => (p.lag ? [p.lag.p99Ms] : []));
     this.events.summary({
       ...this.core.summary(),
       counters: this.core.countersNow(),
-      sync: this.core.sync.status().counters,
+      sync: sync.counters,
+      ...(lags.length > 0 ? { syncLagP99Ms: Math.max(...lags) } : {}),
     });
   }
 

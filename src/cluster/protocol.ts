@@ -38,6 +38,8 @@ export interface ClusterSummary {
   readonly owned: number;
   readonly counters: ClusterCounters;
   readonly sync: SyncCounters;
+  /** Worst p99 sync lag over the peers, ms (first send → ack); undefined before any sample. */
+  readonly syncLagP99Ms?: number;
 }
 
 export type FromCluster =

@@ -16,7 +16,14 @@ import {
   SyncVersionError,
 } from './sync-codec.js';
 import { SyncKind, SyncWireOffset, type FromProducer, type ToProducer } from './sync-contract.js';
-import { DEFAULT_LIMITS, InStream, OutStream, type OutBatch, type StreamLimits } from './sync-stream.js';
+import {
+  DEFAULT_LIMITS,
+  InStream,
+  OutStream,
+  type LagFigures,
+  type OutBatch,
+  type StreamLimits,
+} from './sync-stream.js';
 import { MsgType } from './wire.js';
 
 export const PULL_RETRY_MS = 1000;
@@ -51,6 +58,8 @@ export interface SyncPeerStatus {
   readonly overflows: number;
   readonly duplicates: number;
   readonly floodDrops: number;
+  /** Sync lag to this peer: a batch's first send → the peer's ack (recent batches). */
+  readonly lag?: LagFigures;
   readonly problem?: string;
 }
 
@@ -148,7 +157,7 @@ export class SyncChannel {
     const offset = type - MsgType.SyncBase;
     try {
       if (offset === SyncWireOffset.Ack) {
-        p.out.ack(decodeControl(body));
+        p.out.ack(decodeControl(body), nowMs);
         return [];
       }
       if (offset === SyncWireOffset.PullRequest) {
@@ -227,6 +236,7 @@ export class SyncChannel {
         overflows: p.out.overflows,
         duplicates: p.in.duplicates,
         floodDrops: p.floodDrops + p.in.dropped,
+        ...(p.out.lag() ? { lag: p.out.lag() } : {}),
         ...(p.problem ? { problem: p.problem } : {}),
       })),
     };

@@ -27,6 +27,18 @@ export interface OutBatch extends Batch {
 interface InFlight {
   readonly batch: OutBatch;
   sentAt: number;
+  /** First send (a retransmission keeps it): the ack lag counts from here. */
+  readonly firstSentAt: number;
+}
+
+/** Ack lag samples kept per peer (the p99 is over these). */
+const LAG_SAMPLES = 512;
+
+export interface LagFigures {
+  readonly lastMs: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly samples: number;
 }
 
 export class OutStream {
@@ -39,6 +51,9 @@ export class OutStream {
   overflows = 0;
   retransmits = 0;
   sentRecords = 0;
+  private readonly lags: number[] = [];
+  private lagAt = 0;
+  private lastLag = 0;
 
   constructor(private readonly limits: StreamLimits = DEFAULT_LIMITS) {}
 
@@ -91,16 +106,35 @@ export class OutStream {
         for (const r of records) m.delete(r.key);
         this.pendingCount -= records.length;
         this.sentRecords += records.length;
-        this.inFlight.push({ batch, sentAt: nowMs });
+        this.inFlight.push({ batch, sentAt: nowMs, firstSentAt: nowMs });
         out.push(batch);
       }
     }
     return out;
   }
 
-  /** The peer holds every batch up to `cum`. */
-  ack(cum: number): void {
-    while (this.inFlight.length > 0 && (this.inFlight[0] as InFlight).batch.seq <= cum) this.inFlight.shift();
+  /** The peer holds every batch up to `cum`; with `nowMs`, each newly acked batch is a lag sample. */
+  ack(cum: number, nowMs?: number): void {
+    while (this.inFlight.length > 0 && (this.inFlight[0] as InFlight).batch.seq <= cum) {
+      const f = this.inFlight.shift() as InFlight;
+      if (nowMs === undefined) continue;
+      this.lastLag = Math.max(0, nowMs - f.firstSentAt);
+      this.lags[this.lagAt] = this.lastLag;
+      this.lagAt = (this.lagAt + 1) % LAG_SAMPLES;
+    }
+  }
+
+  /** First send → the peer's ack, over the last LAG_SAMPLES batches; undefined before any. */
+  lag(): LagFigures | undefined {
+    if (this.lags.length === 0) return undefined;
+    const sorted = [...this.lags].sort((a, b) => a - b);
+    const p99 = sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] as number;
+    return {
+      lastMs: this.lastLag,
+      p99Ms: p99,
+      maxMs: sorted[sorted.length - 1] as number,
+      samples: sorted.length,
+    };
   }
 
   /** When flush() has something to do: a retransmission due, or work waiting for the window. */

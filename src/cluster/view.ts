@@ -74,6 +74,7 @@ export function syncRows(st: ClusterStatus): Rows {
       'UNACKED',
       'RETRANSMITS',
       'DROPS',
+      'LAG P99',
       'PROBLEM',
     ],
     rows: (st.sync?.peers ?? []).map((p) => [
@@ -85,6 +86,7 @@ export function syncRows(st: ClusterStatus): Rows {
       String(p.unacked),
       String(p.retransmits),
       String(p.overflows + p.floodDrops),
+      p.lag ? `${p.lag.p99Ms}ms` : '-',
       p.problem ?? '',
     ]),
   };

@@ -7,23 +7,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { MessagePort } from 'node:worker_threads';
 import { SyncKind, type FromProducer, type SyncRecord, type ToProducer } from '../cluster/sync-contract.js';
-import {
-  deleteArgs,
-  flowKey,
-  fromRecord,
-  installArgs,
-  isServiceFlow,
-  parseCtLine,
-  toRecord,
-  type CtFlow,
-} from './ct-replica.js';
+import { CtInstaller, type CtInstallCounters } from './ct-installer.js';
+import { flowKey, isServiceFlow, parseCtLine, toRecord } from './ct-replica.js';
 import type { Runner } from './exec.js';
 
 const PUBLISH_EVERY_MS = 20;
 const SNAPSHOT_CHUNK = 2000;
 const RESPAWN_MS = 1000;
-/** Installs waiting; beyond it the oldest are dropped and counted (the next pull repairs them). */
-const MAX_INSTALLS = 100_000;
+/** Netlink receive buffer of the event reader, bytes. */
+const EVENT_BUFFER = 16 << 20;
 
 export interface CtProducerOptions {
   readonly port: MessagePort;
@@ -35,36 +27,36 @@ export interface CtProducerOptions {
   readonly spawnEvents?: () => ChildProcess;
 }
 
-export interface CtProducerCounters {
+export interface CtProducerCounters extends CtInstallCounters {
   published: number;
-  installed: number;
-  installFailures: number;
-  deleted: number;
   echoes: number;
-  dropped: number;
 }
-
-/** What an install will make the kernel report back: the flow without its countdown. */
-const echoOf = (f: CtFlow): string => JSON.stringify({ ...f, timeout: 0 });
 
 export class CtProducer {
   private child: ChildProcess | undefined;
   private pending = new Map<string, SyncRecord>();
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private readonly installed = new Map<string, string>();
-  private installs: SyncRecord[] = [];
-  private installing = false;
+  private readonly installer: CtInstaller;
   private stopped = false;
-  readonly counters: CtProducerCounters = {
-    published: 0,
-    installed: 0,
-    installFailures: 0,
-    deleted: 0,
-    echoes: 0,
-    dropped: 0,
-  };
+  private readonly own = { published: 0, echoes: 0 };
 
-  constructor(private readonly opts: CtProducerOptions) {}
+  constructor(private readonly opts: CtProducerOptions) {
+    this.installer = new CtInstaller(opts.run, opts.log);
+  }
+
+  get counters(): CtProducerCounters {
+    return { ...this.own, ...this.installer.counters };
+  }
+
+  /** Keys of the flows peers replicated here (get ct's ORIGIN). */
+  installedKeys(): ReadonlySet<string> {
+    return new Set(this.installer.installed.keys());
+  }
+
+  /** Peers' records waiting to be installed. */
+  get installQueue(): number {
+    return this.installer.queued;
+  }
 
   start(): void {
     this.opts.port.on('message', (m: ToProducer) => this.onChannel(m));
@@ -74,6 +66,7 @@ export class CtProducer {
 
   stop(): void {
     this.stopped = true;
+    this.installer.stop();
     if (this.timer) clearTimeout(this.timer);
     this.child?.kill('SIGTERM');
     this.opts.port.close();
@@ -86,7 +79,9 @@ export class CtProducer {
   private readEvents(): void {
     const child =
       this.opts.spawnEvents?.() ??
-      spawn('conntrack', ['-E', '-o', 'extended', '-e', 'NEW,UPDATE,DESTROY'], {
+      // A large socket buffer: a burst of new flows otherwise overflows it (ENOBUFS) and those
+      // flows' events are lost (conntrackd grows its buffer for the same reason).
+      spawn('conntrack', ['-E', '-o', 'extended', '-e', 'NEW,UPDATE,DESTROY', '-b', String(EVENT_BUFFER)], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
     this.child = child;
@@ -104,11 +99,10 @@ export class CtProducer {
     const e = parseCtLine(line);
     if (!e || !isServiceFlow(e.flow, this.opts.services())) return;
     const key = flowKey(e.flow);
-    const mine = this.installed.get(key);
-    if (mine !== undefined) {
-      if (e.type === 'DESTROY') this.installed.delete(key);
-      else if (mine === echoOf(e.flow)) {
-        this.counters.echoes++;
+    if (this.installer.installed.has(key)) {
+      if (e.type === 'DESTROY') this.installer.forget(key);
+      else if (this.installer.isEcho(e.flow)) {
+        this.own.echoes++;
         return;
       }
     }
@@ -121,20 +115,14 @@ export class CtProducer {
     if (this.pending.size === 0) return;
     const records = [...this.pending.values()];
     this.pending = new Map();
-    this.counters.published += records.length;
+    this.own.published += records.length;
     this.post({ type: 'publish', kind: SyncKind.Conntrack, records });
   }
 
   private onChannel(m: ToProducer): void {
     if (m.kind !== SyncKind.Conntrack) return;
-    if (m.type === 'apply') {
-      this.installs.push(...m.records);
-      if (this.installs.length > MAX_INSTALLS) {
-        this.counters.dropped += this.installs.length - MAX_INSTALLS;
-        this.installs = this.installs.slice(-MAX_INSTALLS);
-      }
-      void this.drainInstalls();
-    } else if (m.type === 'snapshot') void this.snapshot(m.id);
+    if (m.type === 'apply') this.installer.push(m.records);
+    else if (m.type === 'snapshot') void this.snapshot(m.id);
   }
 
   private async snapshot(id: number): Promise<void> {
@@ -151,44 +139,6 @@ export class CtProducer {
       const chunk = records.slice(i, i + SNAPSHOT_CHUNK);
       const done = i + SNAPSHOT_CHUNK >= records.length;
       this.post({ type: 'snapshot', kind: SyncKind.Conntrack, id, records: chunk, done });
-    }
-  }
-
-  /** One at a time, in order (a delete after an insert of the same key must come after it). */
-  private async drainInstalls(): Promise<void> {
-    if (this.installing) return;
-    this.installing = true;
-    try {
-      for (let r = this.installs.shift(); r && !this.stopped; r = this.installs.shift())
-        await this.install(r);
-    } finally {
-      this.installing = false;
-    }
-  }
-
-  private async install(r: SyncRecord): Promise<void> {
-    if (r.deleted) {
-      const args = deleteArgs(r.key);
-      this.installed.delete(r.key);
-      if (args && (await this.opts.run('conntrack', args)).code === 0) this.counters.deleted++;
-      return;
-    }
-    let f: CtFlow;
-    try {
-      f = fromRecord(r);
-    } catch (e) {
-      this.counters.installFailures++;
-      this.opts.log('warn', (e as Error).message);
-      return;
-    }
-    this.installed.set(r.key, echoOf(f));
-    let res = await this.opts.run('conntrack', installArgs(f, '-I'));
-    if (res.code !== 0) res = await this.opts.run('conntrack', installArgs(f, '-U'));
-    if (res.code === 0) this.counters.installed++;
-    else {
-      this.counters.installFailures++;
-      if (this.counters.installFailures % 100 === 1)
-        this.opts.log('warn', `conntrack install ${r.key}: ${res.stderr.trim().slice(0, 200)}`);
     }
   }
 }

@@ -21,6 +21,8 @@ export interface CtFlow {
   readonly state: string;
   readonly timeout: number;
   readonly assured: boolean;
+  /** No reply seen yet ([UNREPLIED]); absent in records from before it was carried. */
+  readonly unreplied?: boolean;
   readonly orig: Tuple;
   readonly reply: Tuple;
 }
@@ -66,6 +68,7 @@ export function parseCtLine(line: string): CtEvent | undefined {
       state,
       timeout: Number.isFinite(timeout) ? timeout : 0,
       assured: toks.includes('[ASSURED]'),
+      unreplied: toks.includes('[UNREPLIED]'),
       orig: tuple(0),
       reply: tuple(1),
     },
@@ -115,7 +118,14 @@ export function fromRecord(r: SyncRecord): CtFlow {
 const hostPort = (ip: string, port: number): string =>
   ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 
-/** Arguments for `conntrack -I` (insert) or `-U` (update) of a replicated flow. */
+/**
+ * Arguments for `conntrack -I` (insert) or `-U` (update) of a replicated flow.
+ *
+ * The reply tuple is never passed: the kernel makes the NAT binding from `--dst-nat`/`--src-nat`
+ * against the inverse of the original tuple (what conntrackd does too, NFCT_SOPT_SETUP_REPLY), and
+ * only then sets the NAT bits the nat hooks act on. Given the already translated reply tuple it finds
+ * nothing to translate, sets no bit, and the flow reaches the local service address (a reset).
+ */
 export function installArgs(f: CtFlow, op: '-I' | '-U'): string[] {
   // No -f: conntrack -I refuses it and takes the family from the addresses.
   const a = [op, '-p', f.protocol];
@@ -129,15 +139,12 @@ export function installArgs(f: CtFlow, op: '-I' | '-U'): string[] {
     '--dport',
     String(f.orig.dport),
   );
-  a.push('-r', f.reply.src, '-q', f.reply.dst, '--reply-port-src', String(f.reply.sport));
-  a.push('--reply-port-dst', String(f.reply.dport));
   if (f.protocol === 'tcp' && f.state) a.push('--state', f.state);
   a.push('-t', String(Math.max(1, f.timeout)));
-  // Status only on insert: -U would overwrite it, clearing the NAT bits (the flow then reaches the
-  // local service address and is reset).
-  if (op === '-I' && (f.assured || f.protocol === 'udp')) a.push('-u', 'SEEN_REPLY,ASSURED');
-  // Tuples alone make no NAT binding: without these the kernel delivers the flow to the local
-  // service address (a reset) instead of translating it. Only on insert; -U keeps the binding.
+  // These bits can only be set (the kernel ignores NAT bits here); without SEEN_REPLY the standby
+  // would classify the client's next packets as NEW.
+  const status = [...(f.unreplied ? [] : ['SEEN_REPLY']), ...(f.assured ? ['ASSURED'] : [])];
+  if (status.length > 0) a.push('-u', status.join(','));
   if (op === '-I') {
     if (f.reply.src !== f.orig.dst || f.reply.sport !== f.orig.dport)
       a.push('--dst-nat', hostPort(f.reply.src, f.reply.sport));

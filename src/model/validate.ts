@@ -11,6 +11,7 @@ import { PMap } from '../state/pmap.js';
 import { parseBgpObjects } from './bgp.js';
 import { L2_KIND, parseL2Advertisements } from './l2.js';
 import { parseClusters } from './cluster.js';
+import { allHaWarnings, HA_WARNING_PREFIX, haSnatWarnings } from './ha.js';
 import {
   BGP_KINDS,
   Kind,
@@ -250,6 +251,7 @@ export function* updateDesiredStateSteps(
   let bgpChanged = false;
   let l2Changed = false;
   let clusterChanged = false;
+  const touchedLbs: [string, LoadBalancerSpec][] = [];
   for (const label of changed) {
     const s = next.get(label);
     const kind = s ? s.object?.kind : label.slice(0, label.indexOf('/'));
@@ -272,6 +274,7 @@ export function* updateDesiredStateSteps(
       issues.push(...lb.issues);
       warnings.push(...lb.warnings);
       loadBalancers.set(lb.spec.meta.name, lb.spec);
+      touchedLbs.push([label, lb.spec]);
     }
   }
   let bgp = prev.bgp;
@@ -297,11 +300,17 @@ export function* updateDesiredStateSteps(
     issues.push(...r.issues);
     cluster = r.cluster;
   }
+  const lbs = loadBalancers.done();
+  if (clusterChanged) {
+    const kept = warnings.filter((w) => !w.message.startsWith(HA_WARNING_PREFIX));
+    warnings.length = 0;
+    warnings.push(...kept, ...allHaWarnings(lbs, cluster, (n) => objectKey(Kind.LoadBalancer, n)));
+  } else for (const [label, lb] of touchedLbs) warnings.push(...haSnatWarnings(label, lb, cluster));
   if (issues.length > 0) return { issues, warnings };
   return {
     state: {
       pools: prev.pools,
-      loadBalancers: loadBalancers.done(),
+      loadBalancers: lbs,
       bgp,
       l2,
       ...(cluster ? { cluster } : {}),
@@ -372,6 +381,7 @@ export function* buildDesiredStateSteps(stored: readonly StoredObject[]): Steps<
   }
   const c = parseClusters(clusterRaw);
   issues.push(...c.issues);
+  warnings.push(...allHaWarnings(loadBalancers, c.cluster, (n) => objectKey(Kind.LoadBalancer, n)));
 
   const b = bgpIssues(bgpRaw, poolNames);
   issues.push(...b.issues);

@@ -235,6 +235,8 @@ export async function serve(
     counters: () => dataplane.counters(),
   });
   cluster.registerMetrics(metrics);
+  const ha = opts.dataplane ? new HaShell({ runtime, log, cluster, sctp }) : undefined;
+  ha?.registerMetrics(metrics);
   const api = new ApiServer({
     runtime,
     log,
@@ -251,6 +253,10 @@ export async function serve(
   api.addRoute('sctp', () => sctp.currentStatus());
   api.addRoute('dataplane', () => dataplane.status());
   api.addRoute('cluster', () => cluster.status());
+  api.addRoute(
+    'ct',
+    () => ha?.connections() ?? { items: [], error: 'no data plane on this node (--dataplane)' },
+  );
   api.addRoute('l2', async () => l2View(await cluster.status()));
   api.addRoute('components', () => ({ items: supervisor.status() }));
   api.addRoute('events', ([name]) => ({ items: name === undefined ? [] : events.log.events(name) }));
@@ -264,7 +270,7 @@ export async function serve(
     }),
     ...(opts.metricsListen ? [metricsComponent(opts.metricsListen, () => metrics, log)] : []),
     // Connection-state sync registers before the cluster starts: its port comes with the worker.
-    ...(opts.dataplane ? [haComponent(new HaShell({ runtime, log, cluster }))] : []),
+    ...(ha ? [haComponent(ha)] : []),
     // Before the data plane: the announcer's ARP/NDP suppression exists before any service address.
     clusterComponent(cluster),
     dataplaneComponent(dataplane, () => runtime.snapshot.state.loadBalancers.size),

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { readCounter } from './metrics.js';
 import { candidateSource, type CandidateSource } from '../cluster/candidates.js';
 import type { WorkerConfig } from '../cluster/protocol.js';
 import type { CandidateDelta } from '../cluster/contract.js';
@@ -292,15 +293,9 @@ export class ClusterShell {
     const summary = () => this.thread?.summary;
     type S = NonNullable<ReturnType<typeof summary>>;
     const counter = (name: string, help: string, read: (s: S) => number) =>
-      new Counter({
-        name,
-        help,
-        registers: [r],
-        collect() {
-          this.reset();
-          const s = summary();
-          if (s) this.inc(read(s));
-        },
+      readCounter(r, name, help, () => {
+        const s = summary();
+        return s ? read(s) : undefined;
       });
     const gauge = (name: string, help: string, read: (s: S) => number) =>
       new Gauge({
@@ -357,6 +352,11 @@ export class ClusterShell {
       'ferrolb_sync_records_applied_total',
       'Received records handed to their producer to install',
       (s) => s.sync.applied,
+    );
+    gauge(
+      'ferrolb_sync_lag_seconds',
+      "Connection-state sync lag, worst peer: p99 of a batch's first send to the peer's ack (recent batches)",
+      (s) => (s.syncLagP99Ms ?? 0) / 1000,
     );
     counter(
       'ferrolb_sync_malformed_total',

@@ -67,6 +67,28 @@ export function newRegistry(): ServingRegistry {
   return r;
 }
 
+/**
+ * A counter read from live state at scrape time: `read` gives the running total, or undefined when
+ * the source is not there (a worker restarting): then the counter shows nothing rather than 0.
+ */
+export function readCounter(
+  r: Registry,
+  name: string,
+  help: string,
+  read: () => number | undefined,
+): Counter {
+  return new Counter({
+    name,
+    help,
+    registers: [r],
+    collect() {
+      this.reset();
+      const v = read();
+      if (v !== undefined) this.inc(v);
+    },
+  });
+}
+
 /** Standalone daemon / agent: services by phase, pool usage, configuration generation. */
 export function registerSnapshotMetrics(r: Registry, snapshot: () => Snapshot): void {
   new Gauge({

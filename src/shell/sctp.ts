@@ -6,6 +6,7 @@
 // does, or on stop(). The engine's services follow snapshots and endpoint health (only active
 // endpoints take new associations). The queue, engine and fast-path writes run on a thread of their
 // own (SctpCarrier on sctp/thread/worker.ts) so config work here never delays a packet's verdict.
+import type { MessagePort } from 'node:worker_threads';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -117,6 +118,8 @@ export class SctpShell {
   private readonly installed = { fastPath: false, vips: false, rules: new Set<4 | 6>() };
 
   private readonly limits: Partial<EngineLimits>;
+  /** The Cluster's state sync (docs/ha-sctp.md): a fresh port for each carrier (thread) start. */
+  private openSync: (() => MessagePort) | undefined;
 
   /** Throws SctpLimitsError naming the variable and value when a FERROLB_SCTP_* setting is invalid. */
   constructor(private readonly opts: SctpShellOptions) {
@@ -126,6 +129,14 @@ export class SctpShell {
   }
 
   private readonly onChange = () => this.kick();
+
+  /**
+   * Replicates this node's associations over the Cluster's sync channel: every carrier started
+   * from now on (and every restart of its thread) gets a port from `open`.
+   */
+  attachSync(open: () => MessagePort): void {
+    this.openSync = open;
+  }
 
   async start(): Promise<void> {
     this.opts.runtime.on('snapshot', this.onChange);
@@ -226,6 +237,10 @@ export class SctpShell {
       }).catch((e: unknown) => {
         throw queueErr(e);
       });
+    }
+    if (this.openSync) {
+      if (carrier instanceof SctpThread) carrier.attachSync(this.openSync);
+      else if (carrier instanceof SctpCarrier) carrier.attachSync(this.openSync());
     }
     this.cur = { carrier, vips: '' };
     this.opts.log.info(

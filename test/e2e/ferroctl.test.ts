@@ -215,7 +215,7 @@ test('bash completion: sourced in bash, completes commands, resources, -o values
     };
     assert.deepEqual(complete('ferroctl '), ['get', 'describe', 'apply', 'delete', 'version', 'completion']);
     assert.deepEqual(complete('ferroctl d'), ['describe', 'delete']);
-    assert.deepEqual(complete('ferroctl get '), ['lb', 'pools', 'bgp', 'sctp', 'cluster', 'l2']);
+    assert.deepEqual(complete('ferroctl get '), ['lb', 'pools', 'bgp', 'sctp', 'cluster', 'ct', 'l2']);
     assert.deepEqual(complete('ferroctl get lb -o '), ['table', 'wide', 'json', 'yaml']);
     assert.deepEqual(complete('ferroctl apply --st'), ['--strict']);
     assert.deepEqual(complete('ferroctl completion '), ['bash', 'zsh']);

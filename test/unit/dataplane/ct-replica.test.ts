@@ -71,23 +71,46 @@ describe('conntrack replica codec', () => {
     assert.throws(() => fromRecord({ key: 'tcp 1 2 3 4', data: r.data }), /key does not match/);
   });
 
-  it('install arguments carry both tuples, the state and a timeout of at least 1 s', () => {
+  it('install arguments carry the original tuple, the NAT binding, the state and a timeout of at least 1 s', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 500000 }), fc.boolean(), (timeout, assured) => {
-        const f: CtFlow = { ...(parseCtLine(EST)?.flow as CtFlow), timeout, assured };
-        const a = installArgs(f, '-I');
-        const at = (k: string) => a[a.indexOf(k) + 1];
-        assert.equal(at('-r'), '127.0.0.1');
-        assert.equal(at('--reply-port-src'), '8080');
-        assert.equal(at('--state'), 'ESTABLISHED');
-        assert.equal(Number(at('-t')), Math.max(1, timeout));
-        assert.equal(a.includes('-u'), assured);
-        // The DNAT binding (reply source differs from the original destination); no SNAT here.
-        assert.equal(at('--dst-nat'), '127.0.0.1:8080');
-        assert.ok(!a.includes('--src-nat'));
-        assert.ok(!installArgs(f, '-U').includes('--dst-nat'));
-        assert.ok(!installArgs(f, '-U').includes('-u'), 'an update keeps the status (NAT bits)');
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 500000 }),
+        fc.boolean(),
+        fc.boolean(),
+        (timeout, assured, unreplied) => {
+          const f: CtFlow = { ...(parseCtLine(EST)?.flow as CtFlow), timeout, assured, unreplied };
+          for (const op of ['-I', '-U'] as const) {
+            const a = installArgs(f, op);
+            const at = (k: string) => a[a.indexOf(k) + 1];
+            // The kernel derives the reply tuple from the NAT binding; a given one would get no NAT bits.
+            for (const k of ['-r', '-q', '--reply-port-src', '--reply-port-dst'])
+              assert.ok(!a.includes(k), k);
+            assert.equal(at('-s'), '10.99.0.1');
+            assert.equal(at('--state'), 'ESTABLISHED');
+            assert.equal(Number(at('-t')), Math.max(1, timeout));
+            const status = [...(unreplied ? [] : ['SEEN_REPLY']), ...(assured ? ['ASSURED'] : [])];
+            assert.equal(a.includes('-u') ? at('-u') : '', status.join(','));
+            // The DNAT binding (reply source differs from the original destination); no SNAT here;
+            // an update cannot change a binding.
+            assert.equal(
+              a.includes('--dst-nat') ? at('--dst-nat') : undefined,
+              op === '-I' ? '127.0.0.1:8080' : undefined,
+            );
+            assert.ok(!a.includes('--src-nat'));
+          }
+        },
+      ),
     );
+  });
+
+  it('a fullNAT flow installs both bindings, and [UNREPLIED] is carried', () => {
+    const line =
+      '    [NEW] ipv4     2 tcp      6 120 SYN_SENT src=10.9.0.50 dst=10.9.0.200 sport=40000 dport=80 [UNREPLIED] src=10.9.0.60 dst=10.9.0.200 sport=8080 dport=40001 id=1';
+    const f = parseCtLine(line)?.flow as CtFlow;
+    assert.equal(f.unreplied, true);
+    const a = installArgs(f, '-I');
+    assert.equal(a[a.indexOf('--dst-nat') + 1], '10.9.0.60:8080');
+    assert.equal(a[a.indexOf('--src-nat') + 1], '10.9.0.200:40001');
+    assert.ok(!a.includes('-u'));
   });
 });
