@@ -78,8 +78,14 @@ interface PeerSync {
   pulled: boolean;
   /** Serving the peer's pull: producer kinds still snapshotting, then the marker is due. */
   serving?: { id: number; waiting: Set<SyncKind> };
-  /** The peer's pull of this incarnation was answered (the reliable stream carries it from there). */
-  served: boolean;
+  /**
+   * The epoch of the peer's pull this node answered (the reliable stream carries it from there);
+   * undefined: not answered yet. A retried request repeats its epoch; a new one means the peer
+   * started over with this node (it saw this node die and return, this node did not see it go).
+   */
+  served: number | undefined;
+  /** The epoch this node's own pull requests carry (new at every peerUp). */
+  readonly epoch: number;
   markerDue: boolean;
   receivedRecords: number;
   floodDrops: number;
@@ -93,6 +99,12 @@ export class SyncChannel {
   private readonly producers = new Map<SyncKind, number>();
   private readonly toProducers: { kind: SyncKind; msg: ToProducer }[] = [];
   private nextSnapshot = 1;
+  /** Pull epochs start at a random point: a restarted process must not repeat its last one. */
+  private epochs = Math.floor(Math.random() * 0xffffffff) >>> 0;
+  private nextEpoch(): number {
+    this.epochs = (this.epochs + 1) >>> 0;
+    return this.epochs;
+  }
   private readonly counters = { received: 0, applied: 0, malformed: 0, versionRefused: 0 };
 
   constructor(private readonly limits: StreamLimits = DEFAULT_LIMITS) {}
@@ -104,7 +116,8 @@ export class SyncChannel {
       in: new InStream(this.limits),
       pullSentAt: nowMs - PULL_RETRY_MS,
       pulled: false,
-      served: false,
+      served: undefined,
+      epoch: this.nextEpoch(),
       markerDue: false,
       receivedRecords: 0,
       floodDrops: 0,
@@ -161,8 +174,10 @@ export class SyncChannel {
         return [];
       }
       if (offset === SyncWireOffset.PullRequest) {
-        decodeControl(body);
-        if (!p.served) this.serve(p);
+        const epoch = decodeControl(body);
+        if (p.served === epoch) return []; // a retry: the answer is on its way
+        if (p.served !== undefined) this.restarted(from, p);
+        this.serve(from, epoch);
         return [];
       }
       const kind = offset === SyncWireOffset.PullDone ? PULL_DONE : OFFSET_KIND.get(offset);
@@ -191,11 +206,15 @@ export class SyncChannel {
     for (const [name, p] of this.peers) {
       if (p.pullSentAt !== undefined && nowMs - p.pullSentAt >= PULL_RETRY_MS) {
         p.pullSentAt = nowMs;
-        out.push({ to: name, type: MsgType.SyncBase + SyncWireOffset.PullRequest, body: encodeControl(0) });
+        out.push({
+          to: name,
+          type: MsgType.SyncBase + SyncWireOffset.PullRequest,
+          body: encodeControl(p.epoch),
+        });
       }
       if (p.out.resyncDue && !p.serving) {
         p.out.resyncDue = false;
-        this.serve(p);
+        this.serve(name, p.served ?? 0);
       }
       if (p.markerDue && p.out.queued === 0) {
         p.markerDue = false;
@@ -242,8 +261,25 @@ export class SyncChannel {
     };
   }
 
-  private serve(p: PeerSync): void {
-    p.served = true;
+  /**
+   * The peer started over with this node while this node kept it alive: its streams are fresh, so
+   * this node's must be too (its old sequence numbers would be taken as duplicates). What this node
+   * pulled from it stays pulled — being handed the peer's state again is not needed to stay synced.
+   */
+  private restarted(name: string, old: PeerSync): void {
+    this.peers.set(name, {
+      ...old,
+      out: new OutStream(this.limits),
+      in: new InStream(this.limits),
+      markerDue: false,
+    });
+    delete this.peers.get(name)?.serving;
+  }
+
+  private serve(name: string, epoch: number): void {
+    const p = this.peers.get(name);
+    if (!p) return;
+    p.served = epoch;
     const id = this.nextSnapshot++;
     p.serving = { id, waiting: new Set(this.producers.keys()) };
     for (const kind of this.producers.keys())

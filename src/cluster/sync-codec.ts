@@ -4,7 +4,8 @@
 //   Batch (type SyncBase + kind offset):  u8 sync version, u32 stream seq, u16 count,
 //                                          count × (u8 flags, u16 key length, key, u16 data length, data)
 //   Ack (SyncBase + Ack):                  u8 sync version, u32 cumulative seq (all <= it received)
-//   PullRequest / PullDone:                u8 sync version, u32 stream seq of the pull's last batch
+//   PullRequest:                           u8 sync version, u32 pull epoch (new per peerUp; 0 = old peer)
+//   PullDone:                              u8 sync version, u32 stream seq of the pull's last batch
 //
 // The version byte comes first so a skewed peer is refused by name instead of misread.
 import type { SyncRecord } from './sync-contract.js';

@@ -96,6 +96,38 @@ describe('sync channel', () => {
     assert.equal(rows.rows[0]?.[3], String(3002));
   });
 
+  it('a peer that saw this node die and return is served its new pull; this node stays synced', () => {
+    const p = new Pair();
+    p.table.a.set('c1', rec('c1', 'v1'));
+    p.ch.a.peerUp('b', 0);
+    p.ch.b.peerUp('a', 0);
+    for (let i = 0; i < 100 && !(p.ch.a.ready(['b']) && p.ch.b.ready(['a'])); i++) p.step();
+    assert.ok(p.ch.a.ready(['b']) && p.ch.b.ready(['a']));
+    // Only b saw a go and come back (a's heartbeats were lost one way): b starts over with a.
+    p.ch.b.peerDown('a');
+    p.ch.b.peerUp('a', p.t);
+    p.applied.b.clear();
+    p.table.a.set('c2', rec('c2', 'v2'));
+    let aAlwaysReady = true;
+    for (let i = 0; i < 100 && !p.ch.b.ready(['a']); i++) {
+      p.step();
+      aAlwaysReady &&= p.ch.a.ready(['b']);
+    }
+    assert.equal(p.ch.b.ready(['a']), true, 'b’s new pull is answered');
+    assert.ok(aAlwaysReady, 'a never lost its own synced state');
+    assert.deepEqual([...p.applied.b.keys()].sort(), ['c1', 'c2']);
+    // The streams both ways start over together: later changes flow, nothing taken as a duplicate.
+    p.ch.a.fromProducer({ type: 'publish', kind: SyncKind.Conntrack, records: [rec('c3', 'v3')] });
+    p.ch.b.fromProducer({ type: 'publish', kind: SyncKind.Conntrack, records: [rec('d1', 'w1')] });
+    p.run(5);
+    assert.equal(p.applied.b.get('c3'), 'v3');
+    assert.equal(p.applied.a.get('d1'), 'w1');
+    // A retried request of the same pull is not served twice.
+    const served = p.ch.a.status().peers.find((x) => x.name === 'b')?.sentRecords;
+    p.run(30);
+    assert.equal(p.ch.a.status().peers.find((x) => x.name === 'b')?.sentRecords, served);
+  });
+
   it('refuses another sync version by name, counts malformed bodies, and bounds a flood', () => {
     const ch = new SyncChannel();
     ch.fromProducer({ type: 'hello', kind: SyncKind.Conntrack, version: 1 });
