@@ -58,9 +58,14 @@ describe('bgp e2e: iBGP policy with FRR and GoBGP (issue 14 #1)', { skip, timeou
   });
 
   it('FRR holds the route, valid, with an empty AS path (no prepend toward iBGP)', async () => {
+    // FRR marks an iBGP path valid once zebra has resolved its next hop, which may come a moment
+    // after the path itself (seen once in a full run): wait for valid, not just present.
     const paths = await waitFor(
-      'route at FRR',
-      async () => (await frr.routes()).get('198.51.100.20/32'),
+      'valid route at FRR',
+      async () => {
+        const p = (await frr.routes()).get('198.51.100.20/32');
+        return p?.some((x) => x.valid) ? p : undefined;
+      },
       20_000,
       200,
     );
