@@ -234,11 +234,7 @@ async function ferrolbRun(bed: Bed, vip: string, rate: number, secs: number): Pr
   } finally {
     await Promise.all([...daemons.values()].map((d) => stopDaemon(d, 'SIGKILL')));
     for (const d of dirs.values()) d.remove();
-    for (const lb of bed.lb.values())
-      await nsExec(lb.ns, 'sh', [
-        '-c',
-        'nft delete table inet ferrolb; nft delete table arp ferrolb_l2; nft delete table ip6 ferrolb_l2; ip link del ferrolb0; conntrack -F; true',
-      ]).catch(() => '');
+    await bed.wipeNodes({ conntrack: true });
   }
 }
 

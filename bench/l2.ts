@@ -170,6 +170,15 @@ spec: ${spec}
   }
 
   /** Node `n`'s GET /api/v1/l2, asked from the client (undefined: no answer). */
+  /**
+   * SIGKILL leaves the kernel state (restart = adopt): the next series starts from clean nodes —
+   * ferrolb's tables and dummy link, and (`conntrack`) the connection table too.
+   */
+  async wipeNodes(opts: { conntrack?: boolean } = {}): Promise<void> {
+    const cmd = `nft delete table inet ferrolb; nft delete table arp ferrolb_l2; nft delete table ip6 ferrolb_l2; ip link del ferrolb0;${opts.conntrack ? ' conntrack -F;' : ''} true`;
+    for (const lb of this.lb.values()) await nsExec(lb.ns, 'sh', ['-c', cmd]).catch(() => '');
+  }
+
   view(n: string, port: number): Promise<L2View | undefined> {
     return this.get<L2View>(n, port, '/api/v1/l2');
   }
@@ -376,12 +385,7 @@ async function ferrolbRuns(
   } finally {
     await Promise.all([...daemons.values()].map((d) => stopDaemon(d, 'SIGKILL')));
     for (const d of dirs.values()) d.remove();
-    // SIGKILL leaves the kernel state (restart = adopt): the next series starts from a clean node.
-    for (const lb of bed.lb.values())
-      await nsExec(lb.ns, 'sh', [
-        '-c',
-        'nft delete table inet ferrolb; nft delete table arp ferrolb_l2; nft delete table ip6 ferrolb_l2; ip link del ferrolb0; true',
-      ]).catch(() => '');
+    await bed.wipeNodes();
   }
   return { ...figures(samples, failed, moves, decide), ...(standbyKills ? { standbyKills } : {}) };
 }

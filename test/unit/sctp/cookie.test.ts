@@ -64,6 +64,10 @@ function flood(eng: SctpNatEngine, n: number, t: number) {
   }
 }
 
+/** An engine whose half-open table holds four, with no INIT rate limits (the flood is the test's). */
+const smallTable = () =>
+  new SctpNatEngine([svc], { maxHalfOpen: 4, initRateGlobal: 0, initRatePerSource: 0 }, undefined, KEY);
+
 test('the sealed token round-trips; any changed byte, another key or a short token is refused', () => {
   const s = new CookieSealer(KEY);
   const c = { id: 42, createdMs: 1_700_000_000_123.5, record: Uint8Array.of(1, 2, 3), cookie: COOKIE };
@@ -110,12 +114,7 @@ test('either token hides the real cookie and the endpoint address; the endpoint 
 });
 
 test('a handshake the flood pushed out of the half-open table completes from the token alone', () => {
-  const eng = new SctpNatEngine(
-    [svc],
-    { maxHalfOpen: 4, initRateGlobal: 0, initRatePerSource: 0 },
-    undefined,
-    KEY,
-  );
+  const eng = smallTable();
   flood(eng, 4, 0);
   const h = halfOpen(eng, 0);
   assert.ok(h.token.length > 16, 'the flood is on: a sealed token');
@@ -145,12 +144,7 @@ test('a handshake the flood pushed out of the half-open table completes from the
 });
 
 test('under a flood, answered (recoverable) handshakes are evicted first: an INIT awaiting its INIT-ACK survives', () => {
-  const eng = new SctpNatEngine(
-    [svc],
-    { maxHalfOpen: 4, initRateGlobal: 0, initRatePerSource: 0 },
-    undefined,
-    KEY,
-  );
+  const eng = smallTable();
   flood(eng, 4, 0);
   const fwd = sent(eng.handle(packet(C0, V[0], PC, P, 0, [initChunk(1, { tag: TC, addrs: [C0, C1] })]), 1));
   flood(eng, 20, 2); // every one answered at once: sealed, so evictable before the waiting INIT
