@@ -270,6 +270,16 @@ export function* allocateSteps(
       for (const name of before.state.loadBalancers.keys())
         if (!state.loadBalancers.has(name)) touched.add(name);
     }
+    // A full run decides a shared address among all its holders in name order (a sharer whose key
+    // or ports changed can now clash with the others), so its co-holders are re-examined with it.
+    for (const name of [...touched]) {
+      const prev = previous.get(name);
+      if (!prev) continue;
+      for (const ip of parsedOf(prev).primary) {
+        const h = usage.holder(ip);
+        if (h && h.services.size > 1) for (const other of h.services) touched.add(other);
+      }
+    }
     changed = touched;
     // Forget what the touched services held; pass 1 re-claims what is still theirs.
     for (const name of touched) {

@@ -8,8 +8,11 @@ export interface Holder {
   readonly services: Set<string>;
   /** Defined when every holder agreed to share under this key. */
   readonly sharingKey: string | undefined;
-  /** "PROTO/port" of every holder, to refuse overlapping ports on a shared address. */
-  readonly ports: Set<string>;
+  /**
+   * "PROTO/port" → the holder using it, to refuse overlapping ports on a shared address. Per holder,
+   * so a release takes that holder's ports with it (a re-claim must not clash with itself).
+   */
+  readonly ports: Map<string, string>;
   readonly exclusive: boolean;
 }
 
@@ -29,7 +32,7 @@ export function canShare(h: Holder, c: Claimant): ShareVerdict {
   if (h.sharingKey === undefined || c.sharingKey === undefined || h.sharingKey !== c.sharingKey) {
     return { ok: false, reason: `in use by ${other} (sharing needs the same sharingKey on both)` };
   }
-  const clash = c.ports.find((p) => h.ports.has(p));
+  const clash = c.ports.find((p) => h.ports.has(p) && h.ports.get(p) !== c.service);
   if (clash) return { ok: false, reason: `in use by ${other} with the same port ${clash}` };
   return { ok: true };
 }
@@ -68,7 +71,7 @@ class Layer {
     const copy: Holder = {
       services: new Set(b.services),
       sharingKey: b.sharingKey,
-      ports: new Set(b.ports),
+      ports: new Map(b.ports),
       exclusive: b.exclusive,
     };
     this.delta.set(k, copy);
@@ -132,13 +135,13 @@ export class Usage {
       if (!v.ok) return v;
       const h = m.own(k) as Holder;
       h.services.add(c.service);
-      for (const p of c.ports) h.ports.add(p);
+      for (const p of c.ports) h.ports.set(p, c.service);
       return v;
     }
     m.set(k, {
       services: new Set([c.service]),
       sharingKey: c.sharingKey,
-      ports: new Set(c.ports),
+      ports: new Map(c.ports.map((p) => [p, c.service])),
       exclusive: c.exclusive,
     });
     return { ok: true };
@@ -150,6 +153,7 @@ export class Usage {
     if (!m.get(k)?.services.has(service)) return;
     const h = m.own(k) as Holder;
     h.services.delete(service);
+    for (const [p, by] of h.ports) if (by === service) h.ports.delete(p);
     if (h.services.size === 0) {
       m.delete(k);
       // Let the scan find it again in this run.

@@ -142,6 +142,8 @@ export function planChanges(view: ClusterView, memory: Memory, carry: Carry): Pl
   // IPAM need not compare all of them (5k PMap reads per reconcile).
   const touched = new Set([...changed].map(nameOf));
   const ipam = allocate(state, previousDraft.done(), { ...run, touched });
+  // IPAM re-examines the co-holders of a touched Service's shared address too.
+  for (const name of ipam.changed ?? []) if (state.loadBalancers.has(name)) reexamined.add(keyOf(name));
 
   const outcomes = PMap.of(carry.outcomes).edit();
   for (const key of changed) outcomes.delete(key);

@@ -113,6 +113,30 @@ test('sharing key: same key and disjoint ports share; overlapping ports or other
   assert.deepEqual(r.allocations.get('c')?.addresses, ['10.0.0.2']);
 });
 
+test('a shared address stays put when one sharer is re-examined or changes its ports (regression)', () => {
+  const p = pool('p', ['10.0.0.0/30']);
+  const a = lb('a', { sharingKey: 'k', ports: [{ port: 443 }] });
+  const first = state(p, a, lb('e', { sharingKey: 'k', ports: [{ port: 80 }] }));
+  const r1 = allocate(first, new Map());
+  assert.deepEqual(r1.allocations.get('e')?.addresses, ['10.0.0.0']);
+  // The same address table carried into the next run: e is released and claims again, so the ports
+  // it held must leave the address with it (they once stayed and pushed e onto .1).
+  const run = (s: DesiredState, before: DesiredState, r: ReturnType<typeof allocate>) =>
+    allocate(s, r.allocations, { state: before, status: r.status, ...(r.memo ? { memo: r.memo } : {}) });
+  const same = state(p, a, lb('e', { sharingKey: 'k', ports: [{ port: 80 }] }));
+  // Reuse the first run's pools so the run is incremental (a new pool set means a full run).
+  const keepPools = (s: DesiredState): DesiredState => ({ ...s, pools: first.pools });
+  const r2 = run(keepPools(same), first, r1);
+  assert.deepEqual(r2.allocations.get('e')?.addresses, ['10.0.0.0']);
+  const moved = state(p, a, lb('e', { sharingKey: 'k', ports: [{ port: 8080 }] }));
+  const r3 = run(keepPools(moved), keepPools(same), r2);
+  assert.deepEqual(r3.allocations.get('e')?.addresses, ['10.0.0.0']);
+  // Port 80 is free on .0 again: a third sharer asking for it joins.
+  const third = state(p, a, lb('e', { sharingKey: 'k', ports: [{ port: 8080 }] }), lb('f', { sharingKey: 'k' }));
+  const r4 = run(keepPools(third), keepPools(moved), r3);
+  assert.deepEqual(r4.allocations.get('f')?.addresses, ['10.0.0.0']);
+});
+
 test('dual stack: Require fails without IPv6, Prefer degrades, ipFamilies picks', () => {
   const s = state(
     pool('v4', ['10.0.0.0/30']),

@@ -74,7 +74,8 @@ test('a requester is not left Pending by an automatic pick of the same batch (re
 });
 
 type Op =
-  { op: 'put'; name: string; want?: number; port: number; dual: boolean } | { op: 'del'; name: string };
+  | { op: 'put'; name: string; want?: number; port: number; dual: boolean; share?: string }
+  | { op: 'del'; name: string };
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({
     op: fc.constant('put' as const),
@@ -82,6 +83,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     want: fc.option(fc.integer({ min: 0, max: 7 }), { nil: undefined }),
     port: fc.integer({ min: 1, max: 3 }),
     dual: fc.boolean(),
+    share: fc.constantFrom(undefined, 'k', 'k', 'j'),
   }),
   fc.record({
     op: fc.constant('del' as const),
@@ -112,6 +114,7 @@ test('incremental IPAM (one change at a time) gives what a full run over the sam
                     ports: [{ port: o.port }],
                     ...(o.want !== undefined ? { addresses: [`10.0.0.${o.want}`] } : {}),
                     ...(o.dual ? { ipFamilyPolicy: 'PreferDualStack' } : {}),
+                    ...(o.share !== undefined ? { sharingKey: o.share } : {}),
                   }),
                 ],
               });
