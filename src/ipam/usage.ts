@@ -32,7 +32,7 @@ export function canShare(h: Holder, c: Claimant): ShareVerdict {
   if (h.sharingKey === undefined || c.sharingKey === undefined || h.sharingKey !== c.sharingKey) {
     return { ok: false, reason: `in use by ${other} (sharing needs the same sharingKey on both)` };
   }
-  const clash = c.ports.find((p) => h.ports.has(p) && h.ports.get(p) !== c.service);
+  const clash = c.ports.find((p) => h.ports.has(p));
   if (clash) return { ok: false, reason: `in use by ${other} with the same port ${clash}` };
   return { ok: true };
 }

@@ -132,7 +132,12 @@ test('a shared address stays put when one sharer is re-examined or changes its p
   const r3 = run(keepPools(moved), keepPools(same), r2);
   assert.deepEqual(r3.allocations.get('e')?.addresses, ['10.0.0.0']);
   // Port 80 is free on .0 again: a third sharer asking for it joins.
-  const third = state(p, a, lb('e', { sharingKey: 'k', ports: [{ port: 8080 }] }), lb('f', { sharingKey: 'k' }));
+  const third = state(
+    p,
+    a,
+    lb('e', { sharingKey: 'k', ports: [{ port: 8080 }] }),
+    lb('f', { sharingKey: 'k' }),
+  );
   const r4 = run(keepPools(third), keepPools(moved), r3);
   assert.deepEqual(r4.allocations.get('f')?.addresses, ['10.0.0.0']);
 });
